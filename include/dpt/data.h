@@ -1,0 +1,87 @@
+/* Datasets: dense float32 rows, 64-byte aligned, one sample per row.
+ * X is n x d stored with a row stride of ld floats (ld is d rounded up to a
+ * multiple of 16, so every row starts on a cache line). Labels y are float:
+ * regression targets, 0/1 for binary, class ids 0..K-1 for multiclass. */
+#ifndef DPT_DATA_H
+#define DPT_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    DPT_LABEL_REAL = 0,   /* regression target */
+    DPT_LABEL_BINARY = 1, /* 0 or 1 */
+    DPT_LABEL_CLASS = 2   /* integer class id 0..classes-1 */
+} dpt_label_kind;
+
+typedef struct dpt_dataset {
+    size_t n;  /* rows */
+    size_t d;  /* features */
+    size_t ld; /* row stride in floats, multiple of DPT_ROW_ALIGN_FLOATS */
+    float *X;  /* n * ld floats, 64-byte aligned; padding columns are zero */
+    float *y;  /* n labels */
+    dpt_label_kind label_kind;
+    int classes; /* number of classes for DPT_LABEL_CLASS, 2 for binary, 0 else */
+    /* ownership: the block holding X and y (heap or mmap) */
+    void *mem_;
+    size_t mem_len_;
+    int mem_mapped_;
+} dpt_dataset;
+
+#define DPT_ROW_ALIGN_FLOATS 16
+
+/* Row stride for d features. */
+size_t dpt_row_stride(size_t d);
+
+/* Allocate an n x d dataset with zeroed padding (X and y uninitialised
+ * unless zero is nonzero). Returns 0 or a negative status. */
+int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero);
+
+/* Release what a dataset owns and zero it; safe on a zeroed dataset. */
+void dpt_dataset_free(dpt_dataset *ds);
+
+/* ---- synthetic data (counter-based SplitMix64, see WORKLOADS.md) ---- */
+
+typedef enum {
+    DPT_SYNTH_LINREG = 0,      /* y = X w* + noise e */
+    DPT_SYNTH_LOGREG = 1,      /* y = 1[X w* + noise e > 0] */
+    DPT_SYNTH_TEACHER_MLP = 2, /* y = teacher(x) + noise e (classes=0) or argmax */
+} dpt_synth_kind;
+
+#define DPT_SYNTH_MAX_LAYERS 8
+
+typedef struct dpt_synth_spec {
+    dpt_synth_kind kind;
+    size_t n, d;
+    double noise;
+    uint64_t seed;
+    int classes;                            /* teacher-mlp: 0 regression, K argmax labels */
+    int n_hidden;                           /* teacher-mlp hidden layers */
+    size_t hidden[DPT_SYNTH_MAX_LAYERS];    /* teacher-mlp hidden widths */
+} dpt_synth_spec;
+
+/* Defaults for a kind (n 10000, d 10/64, noise 0.01 or 0.5, seed 1, ...). */
+void dpt_synth_defaults(dpt_synth_spec *spec, dpt_synth_kind kind);
+
+/* Parse "KIND:k=v,k=v" (keys n, d, noise, seed, classes, hidden=a/b/c). */
+int dpt_synth_parse(dpt_synth_spec *spec, const char *text);
+
+/* Generate rows [0, n) of the spec into a freshly allocated dataset, in
+ * parallel over nthreads OpenMP threads (0: the runtime's default). Each
+ * element depends only on the seed and its index, so the result is the same
+ * for every thread count. */
+int dpt_synth_generate(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads);
+
+/* ---- the counter-based generator itself ---- */
+uint64_t dpt_rng_key(uint64_t seed, unsigned stream);
+double dpt_rng_uniform(uint64_t key, uint64_t j);
+double dpt_rng_normal(uint64_t key, uint64_t j);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

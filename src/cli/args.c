@@ -1,0 +1,136 @@
+/* Flag parsing helpers shared by the subcommands. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+
+static void vmsg(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "dpt %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(cmd, fmt, ap);
+    va_end(ap);
+    return DPT_EXIT_USAGE;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(cmd, fmt, ap);
+    va_end(ap);
+    return DPT_EXIT_FAIL;
+}
+
+int cli_long(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end || v < lo || v > hi)
+        return cli_usage_error(cmd, "--%s: '%s' is not an integer in %ld..%ld", flag, val, lo,
+                               hi);
+    *out = v;
+    return 0;
+}
+
+int cli_double(const char *cmd, const char *flag, const char *val, double lo, double hi,
+               double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || !isfinite(v) || v < lo || v > hi)
+        return cli_usage_error(cmd, "--%s: '%s' is not a number in [%g, %g]", flag, val, lo, hi);
+    *out = v;
+    return 0;
+}
+
+int cli_choice(const char *cmd, const char *flag, const char *val, const char *const *choices,
+               int *out)
+{
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(val, choices[i])) {
+            *out = i;
+            return 0;
+        }
+    char allowed[256] = "";
+    for (int i = 0; choices[i]; i++) {
+        if (i) strncat(allowed, ", ", sizeof allowed - strlen(allowed) - 1);
+        strncat(allowed, choices[i], sizeof allowed - strlen(allowed) - 1);
+    }
+    return cli_usage_error(cmd, "--%s: '%s' is not one of: %s", flag, val, allowed);
+}
+
+int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts)
+{
+    opterr = 0;
+    int c = getopt_long(argc, argv, ":", opts, NULL);
+    if (c == '?') {
+        const char *bad = argv[optind - 1];
+        if (optopt)
+            cli_usage_error(cmd, "unknown flag '-%c' (see dpt %s --help)", optopt, cmd);
+        else
+            cli_usage_error(cmd, "unknown flag '%s' (see dpt %s --help)", bad, cmd);
+        return '?';
+    }
+    if (c == ':') {
+        cli_usage_error(cmd, "flag '%s' needs a value (see dpt %s --help)", argv[optind - 1],
+                        cmd);
+        return '?';
+    }
+    return c;
+}
+
+int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncores, int *out,
+                    int cap)
+{
+    int n = 0;
+    if (!strcmp(val, "all")) {
+        for (int t = 1; t <= ncores && n < cap; t++) out[n++] = t;
+        return n;
+    }
+    char buf[256];
+    if (strlen(val) >= sizeof buf) {
+        cli_usage_error(cmd, "--%s: list too long", flag);
+        return -1;
+    }
+    strcpy(buf, val);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *dash = strchr(tok, '-');
+        long lo = 0, hi = 0;
+        if (dash) {
+            *dash = '\0';
+            if (cli_long(cmd, flag, tok, 1, 4096, &lo) || cli_long(cmd, flag, dash + 1, lo, 4096, &hi))
+                return -1;
+        } else {
+            if (cli_long(cmd, flag, tok, 1, 4096, &lo)) return -1;
+            hi = lo;
+        }
+        for (long t = lo; t <= hi; t++) {
+            if (n == cap) {
+                cli_usage_error(cmd, "--%s: more than %d thread counts", flag, cap);
+                return -1;
+            }
+            out[n++] = (int)t;
+        }
+    }
+    if (n == 0) {
+        cli_usage_error(cmd, "--%s: '%s' names no thread count (use e.g. 1,2,4 or 1-16 or all)",
+                        flag, val);
+        return -1;
+    }
+    return n;
+}

@@ -1,0 +1,37 @@
+/* Flag parsing for the subcommands: long options only (getopt_long), and
+ * value checks that print one line naming the flag and what it accepts. */
+#ifndef DPT_CLI_ARGS_H
+#define DPT_CLI_ARGS_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+/* Exit statuses of the tool. */
+#define DPT_EXIT_OK 0
+#define DPT_EXIT_FAIL 1
+#define DPT_EXIT_USAGE 2
+
+/* "dpt CMD: message" on stderr. Returns DPT_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "dpt CMD: message" on stderr. Returns DPT_EXIT_FAIL. */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse integer/real values of a flag in [lo, hi]; 0 ok, else prints and
+ * returns DPT_EXIT_USAGE. */
+int cli_long(const char *cmd, const char *flag, const char *val, long lo, long hi, long *out);
+int cli_double(const char *cmd, const char *flag, const char *val, double lo, double hi,
+               double *out);
+/* val must be one of the NULL-terminated choices; *out gets its index. */
+int cli_choice(const char *cmd, const char *flag, const char *val, const char *const *choices,
+               int *out);
+
+/* Run getopt_long and report an unknown flag or a missing value the dpt
+ * way. Returns the option, -1 at the end, or '?' after printing. */
+int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts);
+
+/* Parse a thread list "1,2,4", "1-16", "all" (physical cores) into out
+ * (at most cap entries). Returns count, or -1 after printing. */
+int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncores, int *out,
+                    int cap);
+
+#endif

@@ -1,0 +1,50 @@
+/* dpt: the command-line front end. Dispatches to a subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "dpt_config.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"train", dpt_cmd_train, "train a model data-parallel"},
+    {"bench", dpt_cmd_bench, "scaling benchmark over thread counts and pinning"},
+    {"info", dpt_cmd_info, "version, build options, ISA and topology"},
+    {"topo", dpt_cmd_topo, "machine topology and the thread placement plan"},
+    {"gen", dpt_cmd_gen, "write a synthetic data set to a file"},
+    {"convert", dpt_cmd_convert, "convert a data file between formats"},
+    {"compare", dpt_cmd_compare, "compare two bench results (regression gate)"},
+    {"plot", dpt_cmd_plot, "charts of a bench result"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dpt COMMAND [flags]   (dpt COMMAND --help for its flags)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return DPT_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("dpt %s\n", DPT_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "dpt: unknown command '%s' (allowed: train, bench, info, topo, gen, convert, "
+                    "compare, plot)\n", argv[1]);
+    return DPT_EXIT_USAGE;
+}

@@ -1,0 +1,256 @@
+/* Built-in synthetic data sets (WORKLOADS.md section 1).
+ * Stream 0 gives X, stream 1 the teacher, stream 2 the label noise; every
+ * element is a pure function of (seed, stream, index), so rows are generated
+ * in parallel and the result does not depend on the thread count. */
+#include <errno.h>
+#include <omp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "dpt/data.h"
+#include "dpt/error.h"
+
+void dpt_synth_defaults(dpt_synth_spec *spec, dpt_synth_kind kind)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->kind = kind;
+    spec->n = 10000;
+    spec->seed = 1;
+    switch (kind) {
+    case DPT_SYNTH_LINREG:
+        spec->d = 64;
+        spec->noise = 0.01;
+        break;
+    case DPT_SYNTH_LOGREG:
+        spec->d = 64;
+        spec->noise = 0.5;
+        break;
+    case DPT_SYNTH_TEACHER_MLP:
+        spec->d = 10;
+        spec->noise = 0.01;
+        spec->n_hidden = 1;
+        spec->hidden[0] = 20;
+        break;
+    }
+}
+
+static int parse_size(const char *key, const char *val, size_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (errno || end == val || *end || v < 1 || v > 1e12 || v != floor(v))
+        return dpt_set_error(DPT_EINVAL, "--synth: %s=%s is not a positive integer", key, val);
+    *out = (size_t)v;
+    return 0;
+}
+
+int dpt_synth_parse(dpt_synth_spec *spec, const char *text)
+{
+    static const char *kinds = "linreg, logreg, teacher-mlp";
+    char buf[512];
+    if (strlen(text) >= sizeof buf) return dpt_set_error(DPT_EINVAL, "--synth: value too long");
+    strcpy(buf, text);
+    char *colon = strchr(buf, ':');
+    if (colon) *colon = '\0';
+    if (!strcmp(buf, "linreg"))
+        dpt_synth_defaults(spec, DPT_SYNTH_LINREG);
+    else if (!strcmp(buf, "logreg"))
+        dpt_synth_defaults(spec, DPT_SYNTH_LOGREG);
+    else if (!strcmp(buf, "teacher-mlp"))
+        dpt_synth_defaults(spec, DPT_SYNTH_TEACHER_MLP);
+    else
+        return dpt_set_error(DPT_EINVAL, "--synth: unknown kind '%s' (allowed: %s)", buf, kinds);
+    if (!colon) return 0;
+    char *save = NULL;
+    for (char *kv = strtok_r(colon + 1, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) return dpt_set_error(DPT_EINVAL, "--synth: '%s' is not key=value", kv);
+        *eq = '\0';
+        const char *key = kv, *val = eq + 1;
+        int rc = 0;
+        size_t v = 0;
+        if (!strcmp(key, "n")) {
+            rc = parse_size(key, val, &spec->n);
+        } else if (!strcmp(key, "d")) {
+            rc = parse_size(key, val, &spec->d);
+        } else if (!strcmp(key, "seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(val, &end, 10);
+            if (errno || end == val || *end || val[0] == '-')
+                return dpt_set_error(DPT_EINVAL, "--synth: seed=%s is not a non-negative integer",
+                                     val);
+            spec->seed = s;
+        } else if (!strcmp(key, "noise")) {
+            char *end;
+            errno = 0;
+            double x = strtod(val, &end);
+            if (errno || end == val || *end || !(x >= 0) || !isfinite(x))
+                return dpt_set_error(DPT_EINVAL, "--synth: noise=%s is not a number >= 0", val);
+            spec->noise = x;
+        } else if (!strcmp(key, "classes")) {
+            if (spec->kind != DPT_SYNTH_TEACHER_MLP)
+                return dpt_set_error(DPT_EINVAL, "--synth: classes applies to teacher-mlp only");
+            rc = parse_size(key, val, &v);
+            if (!rc && (v < 2 || v > 100000))
+                return dpt_set_error(DPT_EINVAL, "--synth: classes=%s must be 2..100000", val);
+            spec->classes = (int)v;
+        } else if (!strcmp(key, "hidden")) {
+            if (spec->kind != DPT_SYNTH_TEACHER_MLP)
+                return dpt_set_error(DPT_EINVAL, "--synth: hidden applies to teacher-mlp only");
+            spec->n_hidden = 0;
+            char *hs = NULL;
+            for (char *h = strtok_r((char *)val, "/", &hs); h; h = strtok_r(NULL, "/", &hs)) {
+                if (spec->n_hidden == DPT_SYNTH_MAX_LAYERS)
+                    return dpt_set_error(DPT_EINVAL, "--synth: at most %d hidden layers",
+                                         DPT_SYNTH_MAX_LAYERS);
+                rc = parse_size(key, h, &spec->hidden[spec->n_hidden++]);
+                if (rc) return rc;
+            }
+            if (spec->n_hidden == 0)
+                return dpt_set_error(DPT_EINVAL, "--synth: hidden= needs widths like 20 or 512/512");
+        } else {
+            return dpt_set_error(DPT_EINVAL,
+                                 "--synth: unknown key '%s' (allowed: n, d, noise, seed%s)", key,
+                                 spec->kind == DPT_SYNTH_TEACHER_MLP ? ", classes, hidden" : "");
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Teacher parameters as floats, drawn in order W1, b1, W2, b2, ... from
+ * stream 1, W as [out][in]. */
+typedef struct teacher {
+    int layers;
+    size_t width[DPT_SYNTH_MAX_LAYERS + 2];
+    float *w[DPT_SYNTH_MAX_LAYERS + 1], *b[DPT_SYNTH_MAX_LAYERS + 1];
+    float *mem;
+} teacher;
+
+static int teacher_build(teacher *t, const dpt_synth_spec *s)
+{
+    memset(t, 0, sizeof *t);
+    t->layers = s->n_hidden + 1;
+    t->width[0] = s->d;
+    for (int l = 0; l < s->n_hidden; l++) t->width[l + 1] = s->hidden[l];
+    t->width[t->layers] = s->classes ? (size_t)s->classes : 1;
+    size_t total = 0;
+    for (int l = 0; l < t->layers; l++) total += t->width[l] * t->width[l + 1] + t->width[l + 1];
+    t->mem = malloc(total * sizeof(float));
+    if (!t->mem) return dpt_set_error(DPT_ENOMEM, "cannot allocate the teacher network");
+    uint64_t key = dpt_rng_key(s->seed, 1), j = 0;
+    float *p = t->mem;
+    for (int l = 0; l < t->layers; l++) {
+        size_t in = t->width[l], out = t->width[l + 1];
+        double scale = 1.0 / sqrt((double)in);
+        t->w[l] = p;
+        for (size_t i = 0; i < in * out; i++) *p++ = (float)(dpt_rng_normal(key, j++) * scale);
+        t->b[l] = p;
+        for (size_t i = 0; i < out; i++) *p++ = (float)(0.1 * dpt_rng_normal(key, j++));
+    }
+    return 0;
+}
+
+/* Forward pass of the teacher in double; returns the regression output or,
+ * with classes, the argmax. work holds 2 * max width doubles. */
+static double teacher_forward(const teacher *t, const float *x, double *work, size_t wmax)
+{
+    double *cur = work, *nxt = work + wmax;
+    for (size_t k = 0; k < t->width[0]; k++) cur[k] = x[k];
+    for (int l = 0; l < t->layers; l++) {
+        size_t in = t->width[l], out = t->width[l + 1];
+        for (size_t o = 0; o < out; o++) {
+            const float *w = t->w[l] + o * in;
+            double z = t->b[l][o];
+            for (size_t k = 0; k < in; k++) z += (double)w[k] * cur[k];
+            nxt[o] = (l + 1 < t->layers && z < 0) ? 0 : z;
+        }
+        double *tmp = cur;
+        cur = nxt;
+        nxt = tmp;
+    }
+    size_t out = t->width[t->layers];
+    if (out == 1) return cur[0];
+    size_t best = 0;
+    for (size_t o = 1; o < out; o++)
+        if (cur[o] > cur[best]) best = o;
+    return (double)best;
+}
+
+int dpt_synth_generate(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads)
+{
+    if (s->n == 0 || s->d == 0) return dpt_set_error(DPT_EINVAL, "--synth: n and d must be >= 1");
+    int rc = dpt_dataset_alloc(ds, s->n, s->d, 0);
+    if (rc) return rc;
+    const size_t n = s->n, d = s->d, ld = ds->ld;
+    const uint64_t k0 = dpt_rng_key(s->seed, 0), k1 = dpt_rng_key(s->seed, 1),
+                   k2 = dpt_rng_key(s->seed, 2);
+    float *X = ds->X, *y = ds->y;
+    float *wstar = NULL;
+    teacher t = {0};
+    size_t wmax = d;
+
+    if (s->kind == DPT_SYNTH_TEACHER_MLP) {
+        if ((rc = teacher_build(&t, s))) goto fail;
+        for (int l = 0; l <= t.layers; l++)
+            if (t.width[l] > wmax) wmax = t.width[l];
+        ds->label_kind = s->classes ? DPT_LABEL_CLASS : DPT_LABEL_REAL;
+        ds->classes = s->classes;
+    } else {
+        wstar = malloc(d * sizeof(float));
+        if (!wstar) {
+            rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the teacher weights");
+            goto fail;
+        }
+        for (size_t k = 0; k < d; k++) wstar[k] = (float)dpt_rng_normal(k1, k);
+        ds->label_kind = s->kind == DPT_SYNTH_LOGREG ? DPT_LABEL_BINARY : DPT_LABEL_REAL;
+        ds->classes = s->kind == DPT_SYNTH_LOGREG ? 2 : 0;
+    }
+
+    int failed = 0;
+#pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
+    {
+        double *work = NULL;
+        if (s->kind == DPT_SYNTH_TEACHER_MLP) {
+            work = malloc(2 * wmax * sizeof(double));
+            if (!work) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+        /* static schedule: each thread first-touches a contiguous block */
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float *x = X + i * ld;
+            for (size_t k = 0; k < d; k++) x[k] = (float)dpt_rng_normal(k0, i * d + k);
+            float e = (float)dpt_rng_normal(k2, i);
+            if (s->kind == DPT_SYNTH_TEACHER_MLP) {
+                if (!work) continue;
+                double out = teacher_forward(&t, x, work, wmax);
+                y[i] = s->classes ? (float)out : (float)(out + s->noise * e);
+            } else {
+                double z = 0;
+                for (size_t k = 0; k < d; k++) z += (double)x[k] * wstar[k];
+                z += s->noise * e;
+                y[i] = s->kind == DPT_SYNTH_LOGREG ? (float)(z > 0) : (float)z;
+            }
+        }
+        free(work);
+    }
+    if (failed) {
+        rc = dpt_set_error(DPT_ENOMEM, "cannot allocate teacher scratch");
+        goto fail;
+    }
+    free(wstar);
+    free(t.mem);
+    return 0;
+fail:
+    free(wstar);
+    free(t.mem);
+    dpt_dataset_free(ds);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/* Kernel selection: CPUID (and XGETBV for OS-saved YMM state) picks the
+ * table once; DPT_ISA or dpt_kernels_select() override it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpt/error.h"
+#include "dpt_config.h"
+#include "kernels/kernels.h"
+
+static dpt_kernels table;
+static int table_ready;
+
+int dpt_build_has_avx2(void)
+{
+#if DPT_HAVE_AVX2
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dpt_cpu_has_avx2(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    /* The OS must save YMM state: OSXSAVE set and XCR0 bits 1 (SSE) and 2 (AVX). */
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (!(c & (1u << 27))) return 0;
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 6) == 6;
+#else
+    return 0;
+#endif
+}
+
+static int fill(const char *name)
+{
+    dpt_kernels k;
+    dpt_kernels_fill_scalar(&k);
+    int want_avx2;
+    if (!strcmp(name, "auto"))
+        want_avx2 = dpt_build_has_avx2() && dpt_cpu_has_avx2();
+    else if (!strcmp(name, "scalar"))
+        want_avx2 = 0;
+    else if (!strcmp(name, "avx2")) {
+        if (!dpt_build_has_avx2())
+            return dpt_set_error(DPT_ENOTSUP, "ISA avx2: this build has no AVX2 kernels "
+                                              "(configured with -Davx2=disabled)");
+        if (!dpt_cpu_has_avx2())
+            return dpt_set_error(DPT_ENOTSUP, "ISA avx2: this CPU (or OS) does not support "
+                                              "AVX2+FMA; use scalar or auto");
+        want_avx2 = 1;
+    } else {
+        return dpt_set_error(DPT_EINVAL, "unknown ISA '%s' (allowed: auto, scalar, avx2)", name);
+    }
+#if DPT_HAVE_AVX2
+    if (want_avx2) dpt_kernels_fill_avx2(&k);
+#else
+    (void)want_avx2;
+#endif
+    table = k;
+    table_ready = 1;
+    return 0;
+}
+
+int dpt_kernels_select(const char *name) { return fill(name ? name : "auto"); }
+
+const dpt_kernels *dpt_kernels_get(void)
+{
+    if (!table_ready) {
+        const char *env = getenv("DPT_ISA");
+        /* a bad DPT_ISA is reported by the CLI via dpt_kernels_select; here it
+         * falls back to auto rather than leaving no table */
+        if (!env || !*env || fill(env) != 0) fill("auto");
+    }
+    return &table;
+}

@@ -1,0 +1,85 @@
+/* The kernel table: every hot loop of training goes through it.
+ * Filled with the scalar reference first, then overridden by the optimized
+ * ISA's entries (BLIS style), so a missing kernel falls back by itself.
+ * Selected once, before any parallel region; kernels never allocate, never
+ * create threads, and take any alignment and any length (tails handled).
+ * All matrices are row-major with explicit leading dimensions (in floats). */
+#ifndef DPT_KERNELS_H
+#define DPT_KERNELS_H
+
+#include <stddef.h>
+
+typedef enum { DPT_ISA_SCALAR = 0, DPT_ISA_AVX2 = 1 } dpt_isa;
+
+typedef enum { DPT_ACT_RELU = 0, DPT_ACT_TANH = 1, DPT_ACT_SIGMOID = 2 } dpt_act;
+
+/* Loss of a single-output linear model in the fused gradient kernel. */
+typedef enum { DPT_GLM_MSE = 0, DPT_GLM_BCE = 1 } dpt_glm_loss;
+
+typedef struct dpt_kernels {
+    const char *isa; /* "scalar" or "avx2" */
+
+    /* x:(n) y:(n) -> sum x*y */
+    float (*dot)(size_t n, const float *x, const float *y);
+    /* y:(n) += a * x:(n) */
+    void (*axpy)(size_t n, float a, const float *x, float *y);
+    /* x:(n) *= a */
+    void (*scale)(size_t n, float a, float *x);
+    /* dst:(n) += src:(n); the step of the tree reduction */
+    void (*add)(size_t n, const float *src, float *dst);
+
+    /* Fused single pass over rows of a one-output linear model:
+     * X:(rows,d) stride ld, y:(rows), w:(d), b scalar.
+     * z = x.w + b, l = loss(z, y), r = dl/dz; g:(d) += r * x; *gb += r.
+     * MSE: l = (z-y)^2, r = 2(z-y). BCE with logits: l = log(1+e^z) - y z,
+     * r = sigmoid(z) - y. g may be NULL (forward only). Returns sum of l. */
+    double (*glm_grad)(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
+                       const float *y, const float *w, float b, float *g, double *gb);
+
+    /* C:(m,n) = alpha * op(A) op(B) + beta * C.
+     * op(A):(m,k) is A[i*lda+p] (ta=0) or A[p*lda+i] (ta=1);
+     * op(B):(k,n) is B[p*ldb+j] (tb=0) or B[j*ldb+p] (tb=1).
+     * beta == 0 overwrites C without reading it. */
+    void (*sgemm)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
+                  size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+
+    /* Z:(rows,cols) stride ldz: each row += b:(cols), then A = act(Z) in place
+     * or into A (A may equal Z). */
+    void (*bias_act)(dpt_act act, int apply_act, size_t rows, size_t cols, const float *b, float *Z,
+                     size_t ldz);
+    /* dZ:(rows,cols) = dA * act'(.) computed from the activation output A:
+     * relu: A>0, tanh: 1-A^2, sigmoid: A(1-A). dZ may equal dA. */
+    void (*act_bwd)(dpt_act act, size_t rows, size_t cols, const float *A, size_t lda,
+                    const float *dA, size_t ldda, float *dZ, size_t lddz);
+    /* out:(cols) += column sums of M:(rows,cols) stride ld */
+    void (*col_sum)(size_t rows, size_t cols, const float *M, size_t ld, float *out);
+
+    /* Softmax cross-entropy over rows of logits Z:(rows,K) stride ldz, labels
+     * y:(rows) class ids as floats. dZ (may be NULL, may equal Z) gets
+     * softmax(z) - onehot(y). *correct (may be NULL) += rows whose argmax == y.
+     * Returns the sum of -log softmax(z)[y]. */
+    double (*softmax_ce)(size_t rows, size_t K, const float *Z, size_t ldz, const float *y,
+                         float *dZ, size_t lddz, size_t *correct);
+    /* Elementwise exp/log over x:(n) into out:(n) (out may equal x). */
+    void (*vexp)(size_t n, const float *x, float *out);
+    void (*vlog)(size_t n, const float *x, float *out);
+} dpt_kernels;
+
+/* The table in use. The first call picks it: DPT_ISA from the environment
+ * when set, else the best the CPU supports. */
+const dpt_kernels *dpt_kernels_get(void);
+
+/* Force a choice: "auto", "scalar" or "avx2". Fails (DPT_EINVAL or
+ * DPT_ENOTSUP, message set) on an unknown name or a CPU/build without it.
+ * Must be called outside parallel regions. */
+int dpt_kernels_select(const char *name);
+
+/* Whether this CPU and OS (YMM state saved) and this build can run AVX2+FMA. */
+int dpt_cpu_has_avx2(void);
+int dpt_build_has_avx2(void);
+
+/* Reference and optimized tables, filled by their files. */
+void dpt_kernels_fill_scalar(dpt_kernels *k);
+void dpt_kernels_fill_avx2(dpt_kernels *k);
+
+#endif

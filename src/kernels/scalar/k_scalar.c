@@ -1,0 +1,185 @@
+/* Scalar reference kernels: the definition of every op, and the fallback on
+ * CPUs without AVX2. Straightforward loops; reductions accumulate in double
+ * where the result is a loss. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+static float dot_f32_scalar(size_t n, const float *x, const float *y)
+{
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static void axpy_f32_scalar(size_t n, float a, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void scale_f32_scalar(size_t n, float a, float *x)
+{
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+
+static void add_f32_scalar(size_t n, const float *src, float *dst)
+{
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+/* log(1 + e^z) - y z, stable for large |z| */
+static inline double bce_logits(double z, double y)
+{
+    return (z > 0 ? z : 0) - z * y + log1p(exp(-fabs(z)));
+}
+
+static double glm_grad_f32_scalar(dpt_glm_loss loss, size_t rows, size_t d, const float *X,
+                                  size_t ld, const float *y, const float *w, float b, float *g,
+                                  double *gb)
+{
+    double lsum = 0, rsum = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = X + i * ld;
+        float z = b;
+        for (size_t k = 0; k < d; k++) z += x[k] * w[k];
+        float r;
+        if (loss == DPT_GLM_MSE) {
+            float e = z - y[i];
+            lsum += (double)e * e;
+            r = 2 * e;
+        } else {
+            lsum += bce_logits(z, y[i]);
+            r = 1.0f / (1.0f + expf(-z)) - y[i];
+        }
+        rsum += r;
+        if (g)
+            for (size_t k = 0; k < d; k++) g[k] += r * x[k];
+    }
+    if (gb) *gb += rsum;
+    return lsum;
+}
+
+static void sgemm_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                             const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                             float *C, size_t ldc)
+{
+    for (size_t i = 0; i < m; i++) {
+        float *c = C + i * ldc;
+        if (beta == 0)
+            memset(c, 0, n * sizeof(float));
+        else if (beta != 1)
+            for (size_t j = 0; j < n; j++) c[j] *= beta;
+        if (!tb) {
+            /* i-p-j: the inner loop streams a row of B */
+            for (size_t p = 0; p < k; p++) {
+                float a = alpha * (ta ? A[p * lda + i] : A[i * lda + p]);
+                const float *brow = B + p * ldb;
+                for (size_t j = 0; j < n; j++) c[j] += a * brow[j];
+            }
+        } else {
+            for (size_t j = 0; j < n; j++) {
+                const float *bcol = B + j * ldb;
+                float s = 0;
+                if (!ta)
+                    for (size_t p = 0; p < k; p++) s += A[i * lda + p] * bcol[p];
+                else
+                    for (size_t p = 0; p < k; p++) s += A[p * lda + i] * bcol[p];
+                c[j] += alpha * s;
+            }
+        }
+    }
+}
+
+static void bias_act_f32_scalar(dpt_act act, int apply_act, size_t rows, size_t cols,
+                                const float *b, float *Z, size_t ldz)
+{
+    for (size_t i = 0; i < rows; i++) {
+        float *z = Z + i * ldz;
+        if (b)
+            for (size_t j = 0; j < cols; j++) z[j] += b[j];
+        if (!apply_act) continue;
+        for (size_t j = 0; j < cols; j++) {
+            switch (act) {
+            case DPT_ACT_RELU: z[j] = z[j] > 0 ? z[j] : 0; break;
+            case DPT_ACT_TANH: z[j] = tanhf(z[j]); break;
+            case DPT_ACT_SIGMOID: z[j] = 1.0f / (1.0f + expf(-z[j])); break;
+            }
+        }
+    }
+}
+
+static void act_bwd_f32_scalar(dpt_act act, size_t rows, size_t cols, const float *A, size_t lda,
+                               const float *dA, size_t ldda, float *dZ, size_t lddz)
+{
+    for (size_t i = 0; i < rows; i++) {
+        const float *a = A + i * lda, *da = dA + i * ldda;
+        float *dz = dZ + i * lddz;
+        for (size_t j = 0; j < cols; j++) {
+            switch (act) {
+            case DPT_ACT_RELU: dz[j] = a[j] > 0 ? da[j] : 0; break;
+            case DPT_ACT_TANH: dz[j] = da[j] * (1 - a[j] * a[j]); break;
+            case DPT_ACT_SIGMOID: dz[j] = da[j] * a[j] * (1 - a[j]); break;
+            }
+        }
+    }
+}
+
+static void col_sum_f32_scalar(size_t rows, size_t cols, const float *M, size_t ld, float *out)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++) out[j] += M[i * ld + j];
+}
+
+static double softmax_ce_f32_scalar(size_t rows, size_t K, const float *Z, size_t ldz,
+                                    const float *y, float *dZ, size_t lddz, size_t *correct)
+{
+    double lsum = 0;
+    size_t hits = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *z = Z + i * ldz;
+        size_t label = (size_t)y[i], best = 0;
+        float mx = z[0];
+        for (size_t j = 1; j < K; j++)
+            if (z[j] > mx) mx = z[j], best = j;
+        hits += best == label;
+        double s = 0;
+        for (size_t j = 0; j < K; j++) s += exp((double)z[j] - mx);
+        lsum += log(s) - ((double)z[label] - mx);
+        if (dZ) {
+            float *dz = dZ + i * lddz;
+            float inv = (float)(1.0 / s);
+            for (size_t j = 0; j < K; j++) dz[j] = expf(z[j] - mx) * inv;
+            dz[label] -= 1;
+        }
+    }
+    if (correct) *correct += hits;
+    return lsum;
+}
+
+static void vexp_f32_scalar(size_t n, const float *x, float *out)
+{
+    for (size_t i = 0; i < n; i++) out[i] = expf(x[i]);
+}
+
+static void vlog_f32_scalar(size_t n, const float *x, float *out)
+{
+    for (size_t i = 0; i < n; i++) out[i] = logf(x[i]);
+}
+
+void dpt_kernels_fill_scalar(dpt_kernels *k)
+{
+    k->isa = "scalar";
+    k->dot = dot_f32_scalar;
+    k->axpy = axpy_f32_scalar;
+    k->scale = scale_f32_scalar;
+    k->add = add_f32_scalar;
+    k->glm_grad = glm_grad_f32_scalar;
+    k->sgemm = sgemm_f32_scalar;
+    k->bias_act = bias_act_f32_scalar;
+    k->act_bwd = act_bwd_f32_scalar;
+    k->col_sum = col_sum_f32_scalar;
+    k->softmax_ce = softmax_ce_f32_scalar;
+    k->vexp = vexp_f32_scalar;
+    k->vlog = vlog_f32_scalar;
+}
