@@ -59,9 +59,9 @@ typedef struct dpt_synth_spec {
     size_t n, d;
     double noise;
     uint64_t seed;
-    int classes;                            /* teacher-mlp: 0 regression, K argmax labels */
-    int n_hidden;                           /* teacher-mlp hidden layers */
-    size_t hidden[DPT_SYNTH_MAX_LAYERS];    /* teacher-mlp hidden widths */
+    int classes;                         /* teacher-mlp: 0 regression, K argmax labels */
+    int n_hidden;                        /* teacher-mlp hidden layers */
+    size_t hidden[DPT_SYNTH_MAX_LAYERS]; /* teacher-mlp hidden widths */
 } dpt_synth_spec;
 
 /* Defaults for a kind (n 10000, d 10/64, noise 0.01 or 0.5, seed 1, ...). */

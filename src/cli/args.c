@@ -39,8 +39,7 @@ int cli_long(const char *cmd, const char *flag, const char *val, long lo, long h
     errno = 0;
     long v = strtol(val, &end, 10);
     if (errno || end == val || *end || v < lo || v > hi)
-        return cli_usage_error(cmd, "--%s: '%s' is not an integer in %ld..%ld", flag, val, lo,
-                               hi);
+        return cli_usage_error(cmd, "--%s: '%s' is not an integer in %ld..%ld", flag, val, lo, hi);
     *out = v;
     return 0;
 }
@@ -86,8 +85,7 @@ int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts
         return '?';
     }
     if (c == ':') {
-        cli_usage_error(cmd, "flag '%s' needs a value (see dpt %s --help)", argv[optind - 1],
-                        cmd);
+        cli_usage_error(cmd, "flag '%s' needs a value (see dpt %s --help)", argv[optind - 1], cmd);
         return '?';
     }
     return c;
@@ -113,7 +111,8 @@ int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncor
         long lo = 0, hi = 0;
         if (dash) {
             *dash = '\0';
-            if (cli_long(cmd, flag, tok, 1, 4096, &lo) || cli_long(cmd, flag, dash + 1, lo, 4096, &hi))
+            if (cli_long(cmd, flag, tok, 1, 4096, &lo) ||
+                cli_long(cmd, flag, dash + 1, lo, 4096, &hi))
                 return -1;
         } else {
             if (cli_long(cmd, flag, tok, 1, 4096, &lo)) return -1;

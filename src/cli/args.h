@@ -7,8 +7,8 @@
 #include <stddef.h>
 
 /* Exit statuses of the tool. */
-#define DPT_EXIT_OK 0
-#define DPT_EXIT_FAIL 1
+#define DPT_EXIT_OK    0
+#define DPT_EXIT_FAIL  1
 #define DPT_EXIT_USAGE 2
 
 /* "dpt CMD: message" on stderr. Returns DPT_EXIT_USAGE. */

@@ -5,7 +5,11 @@
 
 int dpt_cmd_train(int argc, char **argv);
 int dpt_cmd_bench(int argc, char **argv);
+int dpt_cmd_tune(int argc, char **argv);
+int dpt_cmd_limits(int argc, char **argv);
 int dpt_cmd_info(int argc, char **argv);
+int dpt_cmd_eval(int argc, char **argv);
+int dpt_cmd_predict(int argc, char **argv);
 int dpt_cmd_topo(int argc, char **argv);
 int dpt_cmd_gen(int argc, char **argv);
 int dpt_cmd_convert(int argc, char **argv);

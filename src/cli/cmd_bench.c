@@ -1,3 +1,593 @@
+/* dpt bench, dpt tune and dpt limits: timed training runs over thread
+ * counts and pinning policies, against the machine limits measured in the
+ * same run; a race for the fastest setting; the limits alone.
+ * Time is the training loop only (forward, backward, reduce, update), after
+ * untimed warm-up epochs, each repetition from the same initial weights. */
+#include <math.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/args.h"
 #include "cli/cli.h"
-int dpt_cmd_bench(int argc, char **argv) { (void)argc; (void)argv; fputs("dpt bench: not available yet\n", stderr); return 2; }
+#include "cli/job.h"
+#include "dpt/engine.h"
+#include "dpt/error.h"
+#include "dpt/limits.h"
+#include "dpt/report.h"
+#include "dpt/stats.h"
+#include "dpt/tune.h"
+#include "dpt_config.h"
+#include "dpt_revision.h"
+#include "kernels/kernels.h"
+
+#define MAX_THREADS 64
+#define MAX_PINS    8
+
+typedef struct run_result {
+    double sec_per_epoch;
+    dpt_phase_times phases; /* per epoch, mean over threads */
+    double imbalance;
+    double final_loss, final_accuracy;
+} run_result;
+
+typedef struct epoch_acc {
+    double seconds, imbalance;
+    dpt_phase_times phases;
+} epoch_acc;
+
+static int acc_epoch(const dpt_epoch_stats *st, void *ud)
+{
+    epoch_acc *a = ud;
+    a->seconds += st->seconds;
+    a->phases.compute += st->mean.compute;
+    a->phases.wait += st->mean.wait;
+    a->phases.reduce += st->mean.reduce;
+    a->phases.update += st->mean.update;
+    a->phases.shuffle += st->mean.shuffle;
+    if (st->imbalance > a->imbalance) a->imbalance = st->imbalance;
+    return 0;
+}
+
+/* One timed run of the job at a thread count and pinning. */
+static int run_config(const char *cmd, cli_job *j, int threads, const char *pin, int warmup,
+                      int evaluate, run_result *out)
+{
+    dpt_engine_opts eo;
+    cli_train_opts to = j->to;
+    to.pin = pin;
+    memset(out, 0, sizeof *out);
+    out->final_loss = out->final_accuracy = NAN;
+    if (cli_engine_opts(cmd, &to, threads, &eo)) return DPT_EXIT_USAGE;
+    dpt_engine *e = NULL;
+    int rc = 0;
+    if (dpt_engine_create(&e, &j->model, &to.opt, &j->train, &eo)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    size_t np = j->model.n_params;
+    float *w0 = malloc(np * sizeof(float));
+    if (!w0) {
+        rc = cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    dpt_model_init_params(&j->model, w0, to.seed, to.init);
+    dpt_engine_reset(e, w0);
+    epoch_acc acc = {0};
+    if ((warmup > 0 && dpt_engine_train(e, warmup, NULL, NULL)) ||
+        (dpt_engine_reset(e, w0), dpt_engine_train(e, to.epochs, acc_epoch, &acc))) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        free(w0);
+        goto done;
+    }
+    free(w0);
+    out->sec_per_epoch = acc.seconds / to.epochs;
+    out->phases = acc.phases;
+    out->phases.compute /= to.epochs;
+    out->phases.wait /= to.epochs;
+    out->phases.reduce /= to.epochs;
+    out->phases.update /= to.epochs;
+    out->phases.shuffle /= to.epochs;
+    out->imbalance = acc.imbalance;
+    if (evaluate) {
+        dpt_metrics mt;
+        const dpt_dataset *acc_set =
+            j->workload && j->workload->accuracy_is_test && j->test.n ? &j->test : &j->train;
+        if (dpt_engine_evaluate(e, &j->train, &mt)) {
+            rc = cli_fail(cmd, "%s", dpt_last_error());
+            goto done;
+        }
+        out->final_loss = mt.loss;
+        out->final_accuracy = mt.accuracy;
+        if (acc_set != &j->train) {
+            if (dpt_engine_evaluate(e, acc_set, &mt)) {
+                rc = cli_fail(cmd, "%s", dpt_last_error());
+                goto done;
+            }
+            out->final_accuracy = mt.accuracy;
+        }
+    }
+done:
+    dpt_engine_destroy(e);
+    dpt_pin_spec_free(&eo.pin);
+    return rc;
+}
+
+/* Default sweep: 1, powers of two below the core count, the core count. */
+static int default_threads(int *out, int cap)
+{
+    int cores = dpt_topo_physical_cores(), n = 0;
+    for (int t = 1; t < cores && n < cap - 1; t *= 2) out[n++] = t;
+    out[n++] = cores;
+    return n;
+}
+
+/* "compact,scatter" -> pins; "list:..." stays whole. */
+static int parse_pins(const char *cmd, const char *val, char pins[][32], int cap)
+{
+    int n = 0;
+    if (!strncmp(val, "list:", 5)) {
+        dpt_pin_spec sp;
+        if (dpt_pin_parse(val, &sp)) return cli_usage_error(cmd, "--pin: %s", dpt_last_error()), -1;
+        dpt_pin_spec_free(&sp);
+        snprintf(pins[n++], 32, "%s", val);
+        return n;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", val);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        dpt_pin_spec sp;
+        if (dpt_pin_parse(tok, &sp)) return cli_usage_error(cmd, "--pin: %s", dpt_last_error()), -1;
+        dpt_pin_spec_free(&sp);
+        if (n == cap) return cli_usage_error(cmd, "--pin: at most %d policies", cap), -1;
+        snprintf(pins[n++], 32, "%s", tok);
+    }
+    return n;
+}
+
+static void fill_context(dpt_bench_context *c)
+{
+    dpt_bench_context_probe(c, "/");
+    dpt_topo *t;
+    if (dpt_topo_open(&t, NULL, NULL) == 0) {
+        c->packages = dpt_topo_count(t, HWLOC_OBJ_PACKAGE);
+        c->numa_nodes = dpt_topo_count(t, HWLOC_OBJ_NUMANODE);
+        c->cores = dpt_topo_count(t, HWLOC_OBJ_CORE);
+        c->pus = dpt_topo_count(t, HWLOC_OBJ_PU);
+        dpt_topo_close(t);
+    }
+    snprintf(c->isa, sizeof c->isa, "%s", dpt_kernels_get()->isa);
+    snprintf(c->compiler, sizeof c->compiler, "%s", DPT_COMPILER);
+    snprintf(c->cflags, sizeof c->cflags, "buildtype=%s sanitize=%s avx2-kernels=%s", DPT_BUILDTYPE,
+             DPT_SANITIZE, dpt_build_has_avx2() ? "-mavx2 -mfma" : "off");
+    snprintf(c->dpt_version, sizeof c->dpt_version, "%s", DPT_VERSION);
+    snprintf(c->git_revision, sizeof c->git_revision, "%s", DPT_REVISION);
+    snprintf(c->openmp, sizeof c->openmp, "libgomp, OpenMP %d", _OPENMP);
+}
+
+static const char *job_name(const cli_job *j)
+{
+    return j->workload ? j->workload->name : "custom";
+}
+
+static void progress(int on, const char *what, int i, int n)
+{
+    if (!on) return;
+    fprintf(stderr, "\r\033[K%s %d/%d", what, i, n);
+    if (i == n) fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}
+
+static int measure_limits(const char *cmd, dpt_bench_report *rep, const int *threads, int nt,
+                          int quiet)
+{
+    for (int i = 0; i < nt; i++) {
+        int seen = 0;
+        for (int k = 0; k < i; k++) seen |= threads[k] == threads[i];
+        if (seen) continue;
+        dpt_limits L;
+        progress(!quiet && isatty(2), "measuring limits, threads", threads[i],
+                 threads[nt - 1] > threads[i] ? threads[nt - 1] : threads[i]);
+        if (dpt_limits_measure_sized(threads[i], DPT_LIMITS_QUICK_BYTES, 3, &L))
+            return cli_fail(cmd, "limits: %s", dpt_last_error());
+        if (dpt_bench_report_add_limit(rep, threads[i], "none", L.read_gbs, L.fma_gflops))
+            return cli_fail(cmd, "%s", dpt_last_error());
+    }
+    if (!quiet && isatty(2)) fprintf(stderr, "\r\033[K");
+    return 0;
+}
+
+static const char *const bench_usage =
+    "usage: dpt bench (--workload NAME | training flags) [flags]\n"
+    "  --workload linreg|logreg|mlp-seed|mlp-seed-sgd|mlp-wide|fmnist-mlp\n"
+    "  --threads 1,2,4 | 1-16 | all   (default: 1, powers of two, physical cores)\n"
+    "  --pin compact,scatter,numa,none | list:0,2-5   (default compact)\n"
+    "  --reps N (5)  --warmup N epochs (1)  --epochs N  --no-limits\n"
+    "  --json FILE  --csv FILE  --quiet\n"
+    "Any `dpt train` flag may follow a workload and overrides it.\n";
+
+enum {
+    OPT_REPS = 1300,
+    OPT_WARMUP,
+    OPT_JSON,
+    OPT_CSV,
+    OPT_NOLIMITS,
+    OPT_QUIET,
+    OPT_HELP,
+    OPT_BATCHES
+};
+
+int dpt_cmd_bench(int argc, char **argv)
+{
+    const char *cmd = "bench";
+    cli_job job;
+    cli_job_init(&job);
+    int threads[MAX_THREADS], nt = 0, reps = 5, warmup = 1, limits = 1, quiet = 0;
+    char pins[MAX_PINS][32];
+    int np = 0;
+    const char *json_path = NULL, *csv_path = NULL;
+    dpt_bench_report rep;
+    dpt_bench_report_init(&rep);
+    run_result *runs = NULL;
+    double *samples = NULL;
+    int rc;
+    static const struct option opts[] = {CLI_JOB_OPTIONS,
+                                         {"reps", required_argument, 0, OPT_REPS},
+                                         {"warmup", required_argument, 0, OPT_WARMUP},
+                                         {"json", required_argument, 0, OPT_JSON},
+                                         {"csv", required_argument, 0, OPT_CSV},
+                                         {"no-limits", no_argument, 0, OPT_NOLIMITS},
+                                         {"quiet", no_argument, 0, OPT_QUIET},
+                                         {"help", no_argument, 0, OPT_HELP},
+                                         {0, 0, 0, 0}};
+    if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
+    rc = DPT_EXIT_USAGE;
+    optind = 1;
+    int c;
+    long v;
+    while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+        if (c == '?') goto done;
+        if (c == 1122) { /* --threads takes a list here */
+            if ((nt = cli_thread_list(cmd, "threads", optarg, dpt_topo_physical_cores(), threads,
+                                      MAX_THREADS)) < 0)
+                goto done;
+            continue;
+        }
+        if (c == 1116) {
+            if ((np = parse_pins(cmd, optarg, pins, MAX_PINS)) < 0) goto done;
+            continue;
+        }
+        int r = cli_job_flag(cmd, &job, c, optarg);
+        if (r < 0) goto done;
+        if (r > 0) continue;
+        switch (c) {
+        case OPT_REPS:
+            if (cli_long(cmd, "reps", optarg, 1, 1000, &v)) goto done;
+            reps = (int)v;
+            break;
+        case OPT_WARMUP:
+            if (cli_long(cmd, "warmup", optarg, 0, 100, &v)) goto done;
+            warmup = (int)v;
+            break;
+        case OPT_JSON:
+            json_path = optarg;
+            break;
+        case OPT_CSV:
+            csv_path = optarg;
+            break;
+        case OPT_NOLIMITS:
+            limits = 0;
+            break;
+        case OPT_QUIET:
+            quiet = 1;
+            break;
+        case OPT_HELP:
+            fputs(bench_usage, stdout);
+            rc = 0;
+            goto done;
+        default:
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        goto done;
+    }
+    if (!nt) nt = default_threads(threads, MAX_THREADS);
+    if (!np) snprintf(pins[np++], 32, "%s", job.to.pin);
+    int maxt = 1;
+    for (int i = 0; i < nt; i++) maxt = threads[i] > maxt ? threads[i] : maxt;
+    if ((rc = cli_job_load(cmd, &job, maxt))) goto done;
+
+    const int ncfg = nt * np;
+    runs = calloc((size_t)ncfg * reps, sizeof *runs);
+    samples = malloc((size_t)reps * sizeof *samples);
+    if (!runs || !samples) {
+        rc = cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    fill_context(&rep.context);
+    char desc[128];
+    dpt_model_describe(&job.model, desc, sizeof desc);
+    if (!quiet)
+        fprintf(
+            stderr, "dpt bench: %s: %s, %zu rows, %d epoch(s) x %d reps after %d warm-up, isa %s\n",
+            job_name(&job), desc, job.train.n, job.to.epochs, reps, warmup, dpt_kernels_get()->isa);
+    if (limits && (rc = measure_limits(cmd, &rep, threads, nt, quiet))) goto done;
+
+    /* configurations interleaved within each repetition: drift spreads evenly */
+    const int tty = !quiet && isatty(2);
+    for (int r = 0; r < reps; r++)
+        for (int k = 0; k < ncfg; k++) {
+            progress(tty, "running", r * ncfg + k + 1, reps * ncfg);
+            if ((rc = run_config(cmd, &job, threads[k % nt], pins[k / nt], r == 0 ? warmup : 0,
+                                 r == reps - 1, &runs[(size_t)k * reps + r])))
+                goto done;
+        }
+
+    const int linear = job.model.layers == 1;
+    for (int k = 0; k < ncfg; k++) {
+        const run_result *rr = &runs[(size_t)k * reps];
+        for (int r = 0; r < reps; r++) samples[r] = rr[r].sec_per_epoch;
+        dpt_bench_result *res =
+            dpt_bench_report_add(&rep, job_name(&job), threads[k % nt], pins[k / nt],
+                                 dpt_kernels_get()->isa, (long)job.to.opt.batch, samples, reps);
+        if (!res) {
+            rc = cli_fail(cmd, "%s", dpt_last_error());
+            goto done;
+        }
+        double ph[4][64];
+        int m = reps < 64 ? reps : 64;
+        for (int r = 0; r < m; r++) {
+            ph[0][r] = rr[r].phases.compute;
+            ph[1][r] = rr[r].phases.reduce;
+            ph[2][r] = rr[r].phases.update;
+            ph[3][r] = rr[r].phases.wait;
+            samples[r] = rr[r].imbalance;
+        }
+        res->phases.compute = dpt_stats_median(ph[0], m);
+        res->phases.reduce = dpt_stats_median(ph[1], m);
+        res->phases.update = dpt_stats_median(ph[2], m);
+        res->phases.wait = dpt_stats_median(ph[3], m);
+        res->imbalance = dpt_stats_median(samples, m);
+        res->final_loss = rr[reps - 1].final_loss;
+        res->final_accuracy = rr[reps - 1].final_accuracy;
+        res->work_samples = (double)job.train.n;
+        res->work_flops = 6.0 * (double)job.model.n_params * (double)job.train.n;
+        if (linear) res->work_bytes = (double)job.train.n * job.train.d * sizeof(float);
+    }
+    if (dpt_bench_report_derive(&rep)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    dpt_bench_report_print_table(&rep, stdout);
+    if (job.workload) {
+        const cli_workload *w = job.workload;
+        double fl = rep.results[0].final_loss, fa = rep.results[0].final_accuracy;
+        if (!isnan(w->ref_loss))
+            printf("final loss %.7g, WORKLOADS.md reference %.7g (%+.2e relative)\n", fl,
+                   w->ref_loss, (fl - w->ref_loss) / w->ref_loss);
+        if (!isnan(w->ref_accuracy))
+            printf("final %saccuracy %.4f, reference %.4f\n", w->accuracy_is_test ? "test " : "",
+                   fa, w->ref_accuracy);
+    }
+    char warn[16][DPT_WARNING_LEN];
+    size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
+    for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt bench: warning: %s\n", warn[i]);
+    if (json_path && dpt_bench_report_write_json(&rep, json_path)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    if (csv_path && dpt_bench_report_write_csv(&rep, csv_path)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    rc = 0;
+done:
+    free(runs);
+    free(samples);
+    dpt_bench_report_free(&rep);
+    cli_job_free(&job);
+    return rc;
+}
+
+/* ---- dpt tune ---- */
+
+typedef struct tune_ctx {
+    const char *cmd;
+    cli_job *job;
+    int warm;
+} tune_ctx;
+
+static double tune_measure(void *ud, const dpt_tune_candidate *c, int rep)
+{
+    tune_ctx *t = ud;
+    cli_job *j = t->job;
+    size_t keep = j->to.opt.batch;
+    if (c->batch > 0) j->to.opt.batch = (size_t)c->batch;
+    run_result rr;
+    int rc = run_config(t->cmd, j, c->threads, c->pin, rep == 0 ? t->warm : 0, 0, &rr);
+    j->to.opt.batch = keep;
+    if (rc) return (double)DPT_EINVAL;
+    return rr.sec_per_epoch;
+}
+
+int dpt_cmd_tune(int argc, char **argv)
+{
+    const char *cmd = "tune";
+    cli_job job;
+    cli_job_init(&job);
+    int threads[MAX_THREADS], nt = 0, np = 0, nb = 0, warmup = 1, quiet = 0;
+    long batches[16];
+    char pins[MAX_PINS][32];
+    const char *json_path = NULL;
+    dpt_tune_candidate *cands = NULL;
+    dpt_tune_result res = {0};
+    int have_res = 0, rc;
+    static const struct option opts[] = {CLI_JOB_OPTIONS,
+                                         {"batches", required_argument, 0, OPT_BATCHES},
+                                         {"warmup", required_argument, 0, OPT_WARMUP},
+                                         {"json", required_argument, 0, OPT_JSON},
+                                         {"quiet", no_argument, 0, OPT_QUIET},
+                                         {"help", no_argument, 0, OPT_HELP},
+                                         {0, 0, 0, 0}};
+    if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
+    rc = DPT_EXIT_USAGE;
+    optind = 1;
+    int c;
+    long v;
+    while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+        if (c == '?') goto done;
+        if (c == 1122) {
+            if ((nt = cli_thread_list(cmd, "threads", optarg, dpt_topo_physical_cores(), threads,
+                                      MAX_THREADS)) < 0)
+                goto done;
+            continue;
+        }
+        if (c == 1116) {
+            if ((np = parse_pins(cmd, optarg, pins, MAX_PINS)) < 0) goto done;
+            continue;
+        }
+        int r = cli_job_flag(cmd, &job, c, optarg);
+        if (r < 0) goto done;
+        if (r > 0) continue;
+        switch (c) {
+        case OPT_BATCHES: {
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            nb = 0;
+            for (char *s = NULL, *tok = strtok_r(buf, ",", &s); tok;
+                 tok = strtok_r(NULL, ",", &s)) {
+                if (nb == 16 || cli_long(cmd, "batches", tok, 1, 1L << 30, &v)) goto done;
+                batches[nb++] = v;
+            }
+            break;
+        }
+        case OPT_WARMUP:
+            if (cli_long(cmd, "warmup", optarg, 0, 100, &v)) goto done;
+            warmup = (int)v;
+            break;
+        case OPT_JSON:
+            json_path = optarg;
+            break;
+        case OPT_QUIET:
+            quiet = 1;
+            break;
+        case OPT_HELP:
+            fputs("usage: dpt tune (--workload NAME | training flags) [--threads LIST] "
+                  "[--pin compact,scatter,...] [--batches 64,128,...] [--warmup N] [--json FILE]\n",
+                  stdout);
+            rc = 0;
+            goto done;
+        default:
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        goto done;
+    }
+    if (nb && job.to.opt.kind == DPT_OPT_GD) {
+        rc = cli_usage_error(cmd, "--batches: the optimizer is full-batch gd");
+        goto done;
+    }
+    if (!nt) nt = default_threads(threads, MAX_THREADS);
+    if (!np) snprintf(pins[np++], 32, "%s", job.to.pin);
+    if (!nb) batches[nb++] = 0;
+    int maxt = 1;
+    for (int i = 0; i < nt; i++) maxt = threads[i] > maxt ? threads[i] : maxt;
+    if ((rc = cli_job_load(cmd, &job, maxt))) goto done;
+    int n = nt * np * nb;
+    cands = calloc((size_t)n, sizeof *cands);
+    if (!cands) {
+        rc = cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        cands[i].threads = threads[i % nt];
+        snprintf(cands[i].pin, sizeof cands[i].pin, "%s", pins[(i / nt) % np]);
+        cands[i].batch = batches[i / (nt * np)];
+    }
+    if (!quiet)
+        fprintf(stderr, "dpt tune: %s, %d candidates, isa %s\n", job_name(&job), n,
+                dpt_kernels_get()->isa);
+    dpt_tune_options to;
+    dpt_tune_options_default(&to);
+    tune_ctx tc = {cmd, &job, warmup};
+    int r = dpt_tune_run(cands, n, &to, tune_measure, &tc, &res);
+    have_res = r == 0;
+    if (r) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    dpt_tune_print(&res, stdout);
+    if (json_path && dpt_tune_write_json(&res, job_name(&job), json_path)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    rc = 0;
+done:
+    if (have_res) dpt_tune_result_free(&res);
+    free(cands);
+    cli_job_free(&job);
+    return rc;
+}
+
+/* ---- dpt limits ---- */
+
+int dpt_cmd_limits(int argc, char **argv)
+{
+    const char *cmd = "limits";
+    int threads[MAX_THREADS], nt = 0, c;
+    long reps = 5;
+    const char *json_path = NULL;
+    static const struct option opts[] = {{"threads", required_argument, 0, 't'},
+                                         {"reps", required_argument, 0, 'r'},
+                                         {"json", required_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    optind = 1;
+    while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+        switch (c) {
+        case 't':
+            if ((nt = cli_thread_list(cmd, "threads", optarg, dpt_topo_physical_cores(), threads,
+                                      MAX_THREADS)) < 0)
+                return DPT_EXIT_USAGE;
+            break;
+        case 'r':
+            if (cli_long(cmd, "reps", optarg, 1, 100, &reps)) return DPT_EXIT_USAGE;
+            break;
+        case 'j':
+            json_path = optarg;
+            break;
+        case 'h':
+            puts("usage: dpt limits [--threads LIST] [--reps N] [--json FILE]");
+            return 0;
+        default:
+            return DPT_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!nt) nt = default_threads(threads, MAX_THREADS);
+    dpt_bench_report rep;
+    dpt_bench_report_init(&rep);
+    fill_context(&rep.context);
+    printf("%8s %16s %16s\n", "threads", "read GB/s", "FMA GFLOP/s");
+    for (int i = 0; i < nt; i++) {
+        dpt_limits L;
+        if (dpt_limits_measure_sized(threads[i], DPT_LIMITS_READ_BYTES, (int)reps, &L)) {
+            dpt_bench_report_free(&rep);
+            return cli_fail(cmd, "%s", dpt_last_error());
+        }
+        printf("%8d %16.2f %16.2f\n", threads[i], L.read_gbs, L.fma_gflops);
+        dpt_bench_report_add_limit(&rep, threads[i], "none", L.read_gbs, L.fma_gflops);
+    }
+    int rc = 0;
+    if (json_path && dpt_bench_report_write_json(&rep, json_path))
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+    dpt_bench_report_free(&rep);
+    return rc;
+}

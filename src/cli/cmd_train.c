@@ -1,3 +1,274 @@
+/* dpt train: load or generate data, build the model, train data-parallel,
+ * report per-epoch loss and speed, final metrics, and optionally JSON. */
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
 #include "cli/cli.h"
-int dpt_cmd_train(int argc, char **argv) { (void)argc; (void)argv; fputs("dpt train: not available yet\n", stderr); return 2; }
+#include "cli/job.h"
+#include "cli/train_opts.h"
+#include "dpt/engine.h"
+#include "dpt/error.h"
+#include "dpt/io.h"
+#include "dpt/modelfile.h"
+#include "dpt/report.h"
+#include "dpt/topo.h"
+
+static const char *const usage_text =
+    "usage: dpt train (--synth KIND:k=v,... | --data FILE) [flags]\n" CLI_DATA_USAGE
+    "model:     --model linear|logistic|softmax|mlp  --hidden 20|256,128  --act relu|tanh|sigmoid\n"
+    "           --loss mse|ce (mlp)  --no-bias  --init uniform|zero\n"
+    "optimizer: --opt gd|sgd|momentum|nesterov  --lr X  --momentum MU  --batch N (0 = full)\n"
+    "           --epochs N  --weight-decay X  --lr-schedule const|step:EVERY:FACTOR|cosine\n"
+    "           --warmup STEPS  --clip NORM  --seed N  --shuffle epoch|none\n"
+    "engine:    --threads N  --pin compact|scatter|numa|none|list:0,2-5  --smt\n"
+    "           --deterministic  --leaves N  --isa auto|scalar|avx2\n"
+    "output:    --json FILE  --quiet  --save MODEL  --init-from MODEL\n";
+
+typedef struct train_ctx {
+    dpt_engine *e;
+    const dpt_dataset *test;
+    const char *test_name;
+    int quiet;
+    json_t *epochs;
+    double seconds;
+    dpt_epoch_stats last;
+    dpt_phase_times phases;
+    double imbalance;
+} train_ctx;
+
+static json_t *metrics_json(const dpt_metrics *m)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "loss", json_real(m->loss));
+    if (!isnan(m->accuracy)) json_object_set_new(o, "accuracy", json_real(m->accuracy));
+    if (!isnan(m->mse)) json_object_set_new(o, "mse", json_real(m->mse));
+    if (!isnan(m->r2)) json_object_set_new(o, "r2", json_real(m->r2));
+    return o;
+}
+
+static json_t *phases_json(const dpt_phase_times *p)
+{
+    return json_pack("{s:f,s:f,s:f,s:f,s:f}", "compute", p->compute, "reduce", p->reduce, "update",
+                     p->update, "wait", p->wait, "shuffle", p->shuffle);
+}
+
+static void print_metrics(const char *name, const dpt_metrics *m)
+{
+    printf("  %s loss %.6g", name, m->loss);
+    if (!isnan(m->accuracy)) printf(" acc %.4f", m->accuracy);
+    if (!isnan(m->r2)) printf(" r2 %.4f", m->r2);
+}
+
+static int on_epoch(const dpt_epoch_stats *st, void *ud)
+{
+    train_ctx *c = ud;
+    c->last = *st;
+    c->seconds += st->seconds;
+#define SUMP(f) c->phases.f += st->mean.f;
+    SUMP(compute)
+    SUMP(wait) SUMP(reduce) SUMP(update) SUMP(shuffle)
+#undef SUMP
+        if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
+    return 0;
+}
+
+int dpt_cmd_train(int argc, char **argv)
+{
+    const char *cmd = "train";
+    cli_job job;
+    cli_job_init(&job);
+    cli_train_opts *const tp = &job.to;
+    const char *json_path = NULL, *save_path = NULL, *init_path = NULL;
+    int quiet = 0, rc = DPT_EXIT_USAGE;
+    float *w_init = NULL;
+    static const struct option opts[] = {CLI_JOB_OPTIONS,
+                                         {"json", required_argument, 0, 'j'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"save", required_argument, 0, 's'},
+                                         {"init-from", required_argument, 0, 'i'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    dpt_engine *e = NULL;
+    dpt_engine_opts eo = {0};
+    json_t *root = NULL;
+    train_ctx ctx = {0};
+    int c;
+    if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
+    rc = DPT_EXIT_USAGE;
+    optind = 1;
+    while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+        if (c == '?') goto done;
+        int r = cli_job_flag(cmd, &job, c, optarg);
+        if (r < 0) goto done;
+        if (r > 0) continue;
+        switch (c) {
+        case 'j':
+            json_path = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 's':
+            save_path = optarg;
+            break;
+        case 'i':
+            init_path = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            rc = 0;
+            goto done;
+        default:
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_error(cmd, "unexpected argument '%s' (see dpt train --help)", argv[optind]);
+        goto done;
+    }
+    const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
+    if ((rc = cli_job_load(cmd, &job, threads))) goto done;
+    const dpt_dataset *const trainp = &job.train;
+    const dpt_model *const mp = &job.model;
+    if ((rc = cli_engine_opts(cmd, tp, threads, &eo))) goto done;
+    if (dpt_engine_create(&e, mp, &tp->opt, trainp, &eo)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    dpt_model_init_params(mp, dpt_engine_params(e), tp->seed, tp->init);
+    if (init_path) {
+        dpt_model fm;
+        dpt_standardizer fst;
+        if (dpt_model_load(init_path, &fm, &w_init, &fst)) {
+            rc = cli_fail(cmd, "--init-from: %s", dpt_last_error());
+            goto done;
+        }
+        dpt_standardizer_free(&fst);
+        char a[128], b[128];
+        dpt_model_describe(&fm, a, sizeof a);
+        dpt_model_describe(mp, b, sizeof b);
+        if (strcmp(a, b) || fm.n_params != mp->n_params) {
+            rc = cli_fail(cmd, "--init-from: %s holds a %s, the flags ask for a %s", init_path, a,
+                          b);
+            goto done;
+        }
+        dpt_engine_reset(e, w_init);
+    }
+
+    char desc[128];
+    dpt_model_describe(mp, desc, sizeof desc);
+    static const char *const optn[] = {"gd", "sgd", "momentum", "nesterov"};
+    if (!quiet) {
+        fprintf(stderr, "dpt train: %s, %zu params | %zu rows x %zu | %s lr %g", desc, mp->n_params,
+                trainp->n, trainp->d, optn[tp->opt.kind], tp->opt.lr);
+        if (tp->opt.kind != DPT_OPT_GD) fprintf(stderr, " batch %zu", tp->opt.batch);
+        fprintf(stderr, " | %d threads, pin %s, isa %s%s\n", threads, tp->pin, dpt_engine_isa(e),
+                tp->deterministic ? ", deterministic" : "");
+        if (dpt_engine_warning(e))
+            fprintf(stderr, "dpt train: warning: %s\n", dpt_engine_warning(e));
+    }
+
+    const dpt_dataset *eval_set = job.test.n ? &job.test : job.val.n ? &job.val : NULL;
+    const char *eval_name = job.test.n ? "test" : "val";
+    ctx.e = e;
+    ctx.test = eval_set;
+    ctx.quiet = quiet;
+    ctx.epochs = json_array();
+    for (int ep = 0; ep < tp->epochs; ep++) {
+        int r = dpt_engine_train(e, 1, on_epoch, &ctx);
+        if (r) {
+            rc = cli_fail(cmd, "%s", dpt_last_error());
+            /* the engine rolled back to the last finite model: keep it */
+            if (r == DPT_EDIVERGED && save_path &&
+                dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st) == 0)
+                fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
+            goto done;
+        }
+        dpt_metrics tm = {0};
+        if (eval_set && dpt_engine_evaluate(e, eval_set, &tm)) {
+            rc = cli_fail(cmd, "%s", dpt_last_error());
+            goto done;
+        }
+        const dpt_epoch_stats *st = &ctx.last;
+        if (!quiet) {
+            printf("epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss, st->seconds,
+                   st->samples_per_second);
+            if (eval_set) print_metrics(eval_name, &tm);
+            putchar('\n');
+            fflush(stdout);
+        }
+        json_t *je = json_pack("{s:i,s:f,s:f,s:f,s:o,s:f}", "epoch", st->epoch, "loss", st->loss,
+                               "seconds", st->seconds, "samples_per_second", st->samples_per_second,
+                               "phases", phases_json(&st->mean), "imbalance", st->imbalance);
+        if (eval_set) json_object_set_new(je, eval_name, metrics_json(&tm));
+        json_array_append_new(ctx.epochs, je);
+    }
+
+    dpt_metrics fin = {0}, fte = {0};
+    if (dpt_engine_evaluate(e, trainp, &fin) ||
+        (eval_set && dpt_engine_evaluate(e, eval_set, &fte))) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    double sps = (double)trainp->n * tp->epochs / ctx.seconds;
+    if (!quiet) {
+        printf("final:");
+        print_metrics("train", &fin);
+        if (eval_set) print_metrics(eval_name, &fte);
+        printf(" | %.4g samples/s, %.3f s training\n", sps, ctx.seconds);
+        printf("per epoch: compute %.4g s, reduce %.4g s, update %.4g s, wait %.4g s, shuffle "
+               "%.4g s; imbalance %.3f (max/mean compute)\n",
+               ctx.phases.compute / tp->epochs, ctx.phases.reduce / tp->epochs,
+               ctx.phases.update / tp->epochs, ctx.phases.wait / tp->epochs,
+               ctx.phases.shuffle / tp->epochs, ctx.imbalance);
+    }
+    if (json_path) {
+        json_t *final = json_object();
+        json_object_set_new(final, "train_loss", json_real(fin.loss));
+        if (!isnan(fin.accuracy))
+            json_object_set_new(final, "train_accuracy", json_real(fin.accuracy));
+        if (!isnan(fin.r2)) json_object_set_new(final, "train_r2", json_real(fin.r2));
+        if (eval_set) {
+            char key[32];
+            snprintf(key, sizeof key, "%s_loss", eval_name);
+            json_object_set_new(final, key, json_real(fte.loss));
+            if (!isnan(fte.accuracy)) {
+                snprintf(key, sizeof key, "%s_accuracy", eval_name);
+                json_object_set_new(final, key, json_real(fte.accuracy));
+            }
+            if (!isnan(fte.mse)) {
+                snprintf(key, sizeof key, "%s_mse", eval_name);
+                json_object_set_new(final, key, json_real(fte.mse));
+                snprintf(key, sizeof key, "%s_r2", eval_name);
+                json_object_set_new(final, key, json_real(fte.r2));
+            }
+        }
+        root =
+            json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o,s:f,s:f,s:o,s:f}", "schema", "dpt-train/1",
+                      "model", desc, "threads", threads, "pin", tp->pin, "isa", dpt_engine_isa(e),
+                      "epochs", ctx.epochs, "final", final, "samples_per_second", sps, "seconds",
+                      ctx.seconds, "phases", phases_json(&ctx.phases), "imbalance", ctx.imbalance);
+        ctx.epochs = NULL;
+        if (dpt_json_write_atomic(root, json_path)) {
+            rc = cli_fail(cmd, "%s", dpt_last_error());
+            goto done;
+        }
+    }
+    if (save_path && dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    rc = 0;
+done:
+    free(w_init);
+    json_decref(root);
+    json_decref(ctx.epochs);
+    dpt_engine_destroy(e);
+    dpt_pin_spec_free(&eo.pin);
+    cli_job_free(&job);
+    return rc;
+}

@@ -13,6 +13,10 @@ static const struct {
 } commands[] = {
     {"train", dpt_cmd_train, "train a model data-parallel"},
     {"bench", dpt_cmd_bench, "scaling benchmark over thread counts and pinning"},
+    {"eval", dpt_cmd_eval, "evaluate a saved model on data"},
+    {"predict", dpt_cmd_predict, "predictions of a saved model as CSV"},
+    {"tune", dpt_cmd_tune, "find the fastest thread count and pinning"},
+    {"limits", dpt_cmd_limits, "measure read bandwidth and FMA peak"},
     {"info", dpt_cmd_info, "version, build options, ISA and topology"},
     {"topo", dpt_cmd_topo, "machine topology and the thread placement plan"},
     {"gen", dpt_cmd_gen, "write a synthetic data set to a file"},
@@ -44,7 +48,9 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "dpt: unknown command '%s' (allowed: train, bench, info, topo, gen, convert, "
-                    "compare, plot)\n", argv[1]);
+    fprintf(stderr,
+            "dpt: unknown command '%s' (allowed: train, eval, predict, bench, tune, limits, "
+            "info, topo, gen, convert, compare, plot)\n",
+            argv[1]);
     return DPT_EXIT_USAGE;
 }

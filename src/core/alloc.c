@@ -19,4 +19,7 @@ void *dpt_calloc(size_t bytes)
     return p;
 }
 
-void dpt_free(void *p) { free(p); }
+void dpt_free(void *p)
+{
+    free(p);
+}

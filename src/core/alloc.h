@@ -13,6 +13,9 @@ void *dpt_calloc(size_t bytes);
 void dpt_free(void *p);
 
 /* Round n floats up to a whole number of cache lines. */
-static inline size_t dpt_pad_floats(size_t n) { return (n + 15) & ~(size_t)15; }
+static inline size_t dpt_pad_floats(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
 
 #endif

@@ -6,9 +6,15 @@
 
 static _Thread_local char last_error[512];
 
-const char *dpt_last_error(void) { return last_error; }
+const char *dpt_last_error(void)
+{
+    return last_error;
+}
 
-void dpt_clear_error(void) { last_error[0] = '\0'; }
+void dpt_clear_error(void)
+{
+    last_error[0] = '\0';
+}
 
 int dpt_set_error(int code, const char *fmt, ...)
 {

@@ -35,8 +35,7 @@ int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
     if (zero) {
         memset(mem, 0, xbytes + ybytes);
     } else if (ld != d) {
-        for (size_t i = 0; i < n; i++)
-            memset(ds->X + i * ld + d, 0, (ld - d) * sizeof(float));
+        for (size_t i = 0; i < n; i++) memset(ds->X + i * ld + d, 0, (ld - d) * sizeof(float));
     }
     return 0;
 }

@@ -13,7 +13,10 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-uint64_t dpt_rng_key(uint64_t seed, unsigned stream) { return mix64(seed * 256 + stream + GAMMA); }
+uint64_t dpt_rng_key(uint64_t seed, unsigned stream)
+{
+    return mix64(seed * 256 + stream + GAMMA);
+}
 
 double dpt_rng_uniform(uint64_t key, uint64_t j)
 {

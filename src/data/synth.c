@@ -111,7 +111,8 @@ int dpt_synth_parse(dpt_synth_spec *spec, const char *text)
                 if (rc) return rc;
             }
             if (spec->n_hidden == 0)
-                return dpt_set_error(DPT_EINVAL, "--synth: hidden= needs widths like 20 or 512/512");
+                return dpt_set_error(DPT_EINVAL,
+                                     "--synth: hidden= needs widths like 20 or 512/512");
         } else {
             return dpt_set_error(DPT_EINVAL,
                                  "--synth: unknown key '%s' (allowed: n, d, noise, seed%s)", key,
@@ -155,30 +156,49 @@ static int teacher_build(teacher *t, const dpt_synth_spec *s)
     return 0;
 }
 
-/* Forward pass of the teacher in double; returns the regression output or,
- * with classes, the argmax. work holds 2 * max width doubles. */
-static double teacher_forward(const teacher *t, const float *x, double *work, size_t wmax)
+/* Rows per teacher block: each row's sums run in the order WORKLOADS.md
+ * fixes (k = 0, 1, ...), but TB rows advance together so the loop over rows
+ * vectorizes and the dependency chains overlap. */
+#define TB 16
+
+/* Forward pass of the teacher in double for rows x[0..nr) (nr <= TB, row
+ * stride ld); out[r] gets the regression output or, with classes, the
+ * argmax. work holds 2 * TB * max width doubles, laid out [unit][row]. */
+static void teacher_forward(const teacher *t, const float *x, size_t ld, size_t nr, double *out,
+                            double *work, size_t wmax)
 {
-    double *cur = work, *nxt = work + wmax;
-    for (size_t k = 0; k < t->width[0]; k++) cur[k] = x[k];
+    double *cur = work, *nxt = work + TB * wmax;
+    memset(cur, 0, TB * t->width[0] * sizeof(double));
+    for (size_t r = 0; r < nr; r++)
+        for (size_t k = 0; k < t->width[0]; k++) cur[k * TB + r] = x[r * ld + k];
     for (int l = 0; l < t->layers; l++) {
-        size_t in = t->width[l], out = t->width[l + 1];
-        for (size_t o = 0; o < out; o++) {
+        size_t in = t->width[l], out_w = t->width[l + 1];
+        int relu = l + 1 < t->layers;
+        for (size_t o = 0; o < out_w; o++) {
             const float *w = t->w[l] + o * in;
-            double z = t->b[l][o];
-            for (size_t k = 0; k < in; k++) z += (double)w[k] * cur[k];
-            nxt[o] = (l + 1 < t->layers && z < 0) ? 0 : z;
+            double z[TB];
+            for (size_t r = 0; r < TB; r++) z[r] = t->b[l][o];
+            for (size_t k = 0; k < in; k++) {
+                const double wk = w[k], *c = cur + k * TB;
+                for (size_t r = 0; r < TB; r++) z[r] += wk * c[r];
+            }
+            for (size_t r = 0; r < TB; r++) nxt[o * TB + r] = (relu && z[r] < 0) ? 0 : z[r];
         }
         double *tmp = cur;
         cur = nxt;
         nxt = tmp;
     }
-    size_t out = t->width[t->layers];
-    if (out == 1) return cur[0];
-    size_t best = 0;
-    for (size_t o = 1; o < out; o++)
-        if (cur[o] > cur[best]) best = o;
-    return (double)best;
+    size_t nout = t->width[t->layers];
+    for (size_t r = 0; r < nr; r++) {
+        if (nout == 1) {
+            out[r] = cur[r];
+            continue;
+        }
+        size_t best = 0;
+        for (size_t o = 1; o < nout; o++)
+            if (cur[o * TB + r] > cur[best * TB + r]) best = o;
+        out[r] = (double)best;
+    }
 }
 
 int dpt_synth_generate(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads)
@@ -212,30 +232,40 @@ int dpt_synth_generate(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads)
     }
 
     int failed = 0;
+    const size_t nblocks = (n + TB - 1) / TB;
 #pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
     {
         double *work = NULL;
         if (s->kind == DPT_SYNTH_TEACHER_MLP) {
-            work = malloc(2 * wmax * sizeof(double));
+            work = malloc(2 * TB * wmax * sizeof(double));
             if (!work) {
 #pragma omp atomic write
                 failed = 1;
             }
         }
-        /* static schedule: each thread first-touches a contiguous block */
+        /* static schedule: each thread first-touches a contiguous run of rows */
 #pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            float *x = X + i * ld;
-            for (size_t k = 0; k < d; k++) x[k] = (float)dpt_rng_normal(k0, i * d + k);
-            float e = (float)dpt_rng_normal(k2, i);
+        for (size_t blk = 0; blk < nblocks; blk++) {
+            size_t i0 = blk * TB, nr = n - i0 < TB ? n - i0 : TB;
+            for (size_t i = i0; i < i0 + nr; i++) {
+                float *x = X + i * ld;
+                for (size_t k = 0; k < d; k++) x[k] = (float)dpt_rng_normal(k0, i * d + k);
+            }
             if (s->kind == DPT_SYNTH_TEACHER_MLP) {
                 if (!work) continue;
-                double out = teacher_forward(&t, x, work, wmax);
-                y[i] = s->classes ? (float)out : (float)(out + s->noise * e);
-            } else {
+                double out[TB];
+                teacher_forward(&t, X + i0 * ld, ld, nr, out, work, wmax);
+                for (size_t r = 0; r < nr; r++)
+                    y[i0 + r] =
+                        s->classes ? (float)out[r]
+                                   : (float)(out[r] + s->noise * (float)dpt_rng_normal(k2, i0 + r));
+                continue;
+            }
+            for (size_t i = i0; i < i0 + nr; i++) {
+                const float *x = X + i * ld;
                 double z = 0;
                 for (size_t k = 0; k < d; k++) z += (double)x[k] * wstar[k];
-                z += s->noise * e;
+                z += s->noise * (float)dpt_rng_normal(k2, i);
                 y[i] = s->kind == DPT_SYNTH_LOGREG ? (float)(z > 0) : (float)z;
             }
         }

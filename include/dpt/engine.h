@@ -1,0 +1,90 @@
+/* The data-parallel engine: shards each batch across pinned OpenMP threads,
+ * computes per-thread gradients, tree-reduces them pairwise and runs the
+ * update in parallel over parameter slices, all inside one persistent
+ * parallel region per call (no fork/join per step). */
+#ifndef DPT_ENGINE_H
+#define DPT_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dpt/data.h"
+#include "dpt/model.h"
+#include "dpt/optim.h"
+#include "dpt/topo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dpt_engine dpt_engine;
+
+typedef struct dpt_engine_opts {
+    int threads;      /* 0: the number of physical cores */
+    dpt_pin_spec pin; /* placement policy; policy NONE leaves it to OpenMP */
+    int shuffle;      /* 1: reshuffle rows every epoch (SGD); 0: fixed order */
+    uint64_t seed;    /* shuffle seed */
+    int leaves;       /* >0: deterministic mode, the gradient is summed over this
+                         many fixed leaves whatever the thread count */
+    dpt_topo *topo;   /* topology to plan on; NULL: this machine (opened and owned) */
+} dpt_engine_opts;
+
+/* Time per phase, seconds, summed over an epoch. */
+typedef struct dpt_phase_times {
+    double compute, wait, reduce, update, shuffle;
+} dpt_phase_times;
+
+typedef struct dpt_epoch_stats {
+    int epoch; /* 1-based */
+    long steps;
+    double loss;    /* mean per-sample loss over the epoch's batches */
+    double seconds; /* wall time of the epoch */
+    double samples_per_second;
+    dpt_phase_times mean; /* per-thread times averaged over threads */
+    dpt_phase_times max;  /* slowest thread per phase */
+    double imbalance;     /* max / mean of per-thread compute time */
+} dpt_epoch_stats;
+
+/* Called by one thread after every epoch; a nonzero return stops training. */
+typedef int (*dpt_epoch_cb)(const dpt_epoch_stats *st, void *ud);
+
+typedef struct dpt_metrics {
+    size_t n;
+    double loss;     /* mean per-sample loss */
+    double accuracy; /* classification, else NAN */
+    double mse, r2;  /* regression, else NAN */
+} dpt_metrics;
+
+void dpt_engine_opts_defaults(dpt_engine_opts *o);
+
+/* Plan placement, allocate per-thread buffers (first touched later by
+ * their owners) and initialise parameters. The model, optimizer spec and
+ * data set must outlive the engine. */
+int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_optim_spec *o,
+                      const dpt_dataset *train, const dpt_engine_opts *opts);
+void dpt_engine_destroy(dpt_engine *e);
+
+/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED (message names
+ * epoch and step; the parameters are rolled back to the start of that
+ * epoch, the last finite model), or another error. */
+int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
+
+/* Loss and metrics of the current parameters on a data set, in parallel. */
+int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out);
+
+float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
+/* Reset parameters to w (n_params floats) and clear optimizer state and
+ * the step counter, for repeated runs from the same start. */
+void dpt_engine_reset(dpt_engine *e, const float *w);
+
+int dpt_engine_threads(const dpt_engine *e);
+const dpt_place *dpt_engine_plan(const dpt_engine *e);
+const char *dpt_engine_isa(const dpt_engine *e);
+/* A warning to show the user (binding refused, fewer cores than threads),
+ * or NULL. */
+const char *dpt_engine_warning(const dpt_engine *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

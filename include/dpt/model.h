@@ -1,0 +1,102 @@
+/* Models: one network description covers them all. linear, logistic and
+ * softmax regression are networks without hidden layers; an MLP has some.
+ * Parameters live in one flat float buffer, layer by layer: W1 [out][in],
+ * b1 [out], W2, b2, ... (PyTorch's order); gradients and optimizer state use
+ * the same layout, so the update is one loop. */
+#ifndef DPT_MODEL_H
+#define DPT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dpt_kernels;
+
+typedef enum {
+    DPT_MODEL_LINEAR = 0,   /* one output, MSE */
+    DPT_MODEL_LOGISTIC = 1, /* one output, binary cross-entropy on the logit */
+    DPT_MODEL_SOFTMAX = 2,  /* K outputs, softmax cross-entropy */
+    DPT_MODEL_MLP = 3       /* hidden layers, then MSE (1 output) or CE (K outputs) */
+} dpt_model_kind;
+
+typedef enum { DPT_LOSS_MSE = 0, DPT_LOSS_BCE = 1, DPT_LOSS_CE = 2 } dpt_loss;
+
+/* Same values as the kernel table's activation enum. */
+typedef enum {
+    DPT_ACTIVATION_RELU = 0,
+    DPT_ACTIVATION_TANH = 1,
+    DPT_ACTIVATION_SIGMOID = 2
+} dpt_activation;
+
+typedef enum {
+    DPT_INIT_UNIFORM = 0, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)), stream 3: PyTorch's default */
+    DPT_INIT_ZERO = 1     /* all zero (the canonical linear workloads) */
+} dpt_init;
+
+#define DPT_MAX_HIDDEN 8
+
+typedef struct dpt_model_spec {
+    dpt_model_kind kind;
+    size_t inputs;
+    int n_hidden;
+    size_t hidden[DPT_MAX_HIDDEN];
+    int classes; /* outputs for softmax / CE; 0 otherwise */
+    dpt_activation act;
+    dpt_loss loss; /* implied by kind for linear/logistic/softmax */
+    int bias;      /* 1: bias terms (always on for MLP layers) */
+} dpt_model_spec;
+
+typedef struct dpt_model {
+    dpt_model_spec spec;
+    int layers;                       /* weight layers = n_hidden + 1 */
+    size_t width[DPT_MAX_HIDDEN + 2]; /* width[0] inputs ... width[layers] outputs */
+    size_t w_off[DPT_MAX_HIDDEN + 1]; /* offset of W_l in the flat buffer */
+    size_t b_off[DPT_MAX_HIDDEN + 1]; /* offset of b_l, or SIZE_MAX without bias */
+    size_t n_params;
+    size_t block_rows; /* rows per forward/backward block */
+    size_t act_ld;     /* stride of activation buffers in scratch */
+} dpt_model;
+
+/* Check a spec and lay out the parameters. */
+int dpt_model_init(dpt_model *m, const dpt_model_spec *spec);
+
+/* Human-readable "mlp 10-20-1 relu mse" into buf. */
+void dpt_model_describe(const dpt_model *m, char *buf, size_t len);
+
+/* Fill w:(n_params) with the initial parameters. */
+void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init init);
+
+/* Floats of per-thread scratch that grad/eval/predict need. */
+size_t dpt_model_scratch_floats(const dpt_model *m);
+
+/* g:(n_params) += sum over the rows of the per-sample loss gradient.
+ * X:(rows, inputs) stride ld, y:(rows). Returns the sum of per-sample losses. */
+double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                      const float *X, size_t ld, const float *y, size_t rows, float *g,
+                      float *scratch);
+
+/* Forward only: returns the loss sum; *correct (may be NULL) += rows
+ * classified right (classification models). */
+double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                      const float *X, size_t ld, const float *y, size_t rows, size_t *correct,
+                      float *scratch);
+
+/* Outputs for each row into out:(rows, outputs) stride ldo: the regression
+ * value, the probability of class 1 (logistic) or the class probabilities. */
+void dpt_model_predict(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                       const float *X, size_t ld, size_t rows, float *out, size_t ldo,
+                       float *scratch);
+
+/* Number of outputs of the last layer. */
+static inline size_t dpt_model_outputs(const dpt_model *m)
+{
+    return m->width[m->layers];
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,189 @@
+/* dpt eval and dpt predict: a saved model on new data. The model file's
+ * standardization statistics are applied to the data, never refitted. */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/data_opts.h"
+#include "core/alloc.h"
+#include "dpt/engine.h"
+#include "dpt/error.h"
+#include "dpt/modelfile.h"
+#include "dpt/report.h"
+#include "dpt/topo.h"
+#include "kernels/kernels.h"
+
+typedef struct loaded {
+    dpt_model m;
+    float *w;
+    dpt_standardizer st;
+    dpt_dataset ds;
+} loaded;
+
+static void loaded_free(loaded *l)
+{
+    free(l->w);
+    dpt_standardizer_free(&l->st);
+    dpt_dataset_free(&l->ds);
+}
+
+/* Parse flags, load the model file and the data (standardized with the
+ * file's statistics). predict: labels are optional. */
+static int load_all(const char *cmd, int argc, char **argv, int predict, loaded *L,
+                    const char **json_path, int *threads)
+{
+    cli_data_opts d;
+    cli_data_opts_init(&d);
+    const char *model_path = NULL;
+    static const struct option opts[] = {CLI_DATA_OPTIONS,
+                                         {"model-file", required_argument, 0, 'm'},
+                                         {"json", required_argument, 0, 'j'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    long v;
+    optind = 1;
+    while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+        if (c == '?') return DPT_EXIT_USAGE;
+        int r = cli_data_flag(cmd, &d, c, optarg);
+        if (r < 0) return DPT_EXIT_USAGE;
+        if (r > 0) continue;
+        switch (c) {
+        case 'm':
+            model_path = optarg;
+            break;
+        case 'j':
+            if (predict) return cli_usage_error(cmd, "unknown flag '--json'");
+            *json_path = optarg;
+            break;
+        case 't':
+            if (cli_long(cmd, "threads", optarg, 1, 4096, &v)) return DPT_EXIT_USAGE;
+            *threads = (int)v;
+            break;
+        case 'h':
+            printf("usage: dpt %s --model-file MODEL --data FILE [data flags]%s [--threads N]\n",
+                   cmd, predict ? " > predictions.csv" : " [--json FILE]");
+            return -1;
+        default:
+            return DPT_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model_path) return cli_usage_error(cmd, "--model-file is required");
+    if (d.test || d.val > 0 || d.standardize)
+        return cli_usage_error(cmd, "--test, --val and --standardize do not apply here (the "
+                                    "model file carries its standardization)");
+    if (dpt_model_load(model_path, &L->m, &L->w, &L->st))
+        return cli_fail(cmd, "%s", dpt_last_error());
+    int rc = cli_data_load(cmd, &d, *threads, &L->ds, NULL, NULL, NULL);
+    if (rc) return rc;
+    if (L->ds.d != L->m.spec.inputs)
+        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu", d.data, L->ds.d,
+                        model_path, L->m.spec.inputs);
+    if (L->st.d && dpt_standardizer_apply(&L->st, &L->ds, *threads))
+        return cli_fail(cmd, "%s", dpt_last_error());
+    return 0;
+}
+
+int dpt_cmd_eval(int argc, char **argv)
+{
+    const char *cmd = "eval";
+    loaded L = {0};
+    const char *json_path = NULL;
+    int threads = dpt_topo_physical_cores();
+    int rc = load_all(cmd, argc, argv, 0, &L, &json_path, &threads);
+    if (rc) {
+        loaded_free(&L);
+        return rc < 0 ? 0 : rc;
+    }
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    dpt_engine_opts eo;
+    dpt_engine_opts_defaults(&eo);
+    eo.threads = threads;
+    eo.pin.policy = DPT_PIN_NONE;
+    eo.shuffle = 0;
+    dpt_engine *e = NULL;
+    dpt_metrics mt;
+    json_t *root = NULL;
+    if (dpt_engine_create(&e, &L.m, &o, &L.ds, &eo) ||
+        (dpt_engine_reset(e, L.w), dpt_engine_evaluate(e, &L.ds, &mt))) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    printf("rows %zu  loss %.6g", mt.n, mt.loss);
+    if (!isnan(mt.accuracy)) printf("  accuracy %.4f", mt.accuracy);
+    if (!isnan(mt.mse)) printf("  mse %.6g  r2 %.4f", mt.mse, mt.r2);
+    putchar('\n');
+    if (json_path) {
+        root = json_pack("{s:s,s:I,s:f}", "schema", "dpt-eval/1", "rows", (json_int_t)mt.n, "loss",
+                         mt.loss);
+        if (!isnan(mt.accuracy)) json_object_set_new(root, "accuracy", json_real(mt.accuracy));
+        if (!isnan(mt.mse)) json_object_set_new(root, "mse", json_real(mt.mse));
+        if (!isnan(mt.r2)) json_object_set_new(root, "r2", json_real(mt.r2));
+        if (dpt_json_write_atomic(root, json_path)) rc = cli_fail(cmd, "%s", dpt_last_error());
+    }
+done:
+    json_decref(root);
+    dpt_engine_destroy(e);
+    loaded_free(&L);
+    return rc;
+}
+
+int dpt_cmd_predict(int argc, char **argv)
+{
+    const char *cmd = "predict";
+    loaded L = {0};
+    const char *json_path = NULL;
+    int threads = 1;
+    int rc = load_all(cmd, argc, argv, 1, &L, &json_path, &threads);
+    if (rc) {
+        loaded_free(&L);
+        return rc < 0 ? 0 : rc;
+    }
+    const dpt_kernels *k = dpt_kernels_get();
+    size_t K = dpt_model_outputs(&L.m), R = L.m.block_rows;
+    float *sc = dpt_alloc(dpt_model_scratch_floats(&L.m) * sizeof(float));
+    float *out = malloc(R * K * sizeof(float));
+    if (!sc || !out) {
+        rc = cli_fail(cmd, "out of memory");
+        goto done;
+    }
+    /* header: the prediction, then class probabilities where they apply */
+    if (L.m.spec.loss == DPT_LOSS_MSE) {
+        puts("prediction");
+    } else {
+        printf("class");
+        for (size_t j = 0; j < (L.m.spec.loss == DPT_LOSS_BCE ? 2 : K); j++) printf(",p%zu", j);
+        putchar('\n');
+    }
+    for (size_t r0 = 0; r0 < L.ds.n; r0 += R) {
+        size_t rows = L.ds.n - r0 < R ? L.ds.n - r0 : R;
+        dpt_model_predict(&L.m, k, L.w, L.ds.X + r0 * L.ds.ld, L.ds.ld, rows, out, K, sc);
+        for (size_t i = 0; i < rows; i++) {
+            const float *o = out + i * K;
+            if (L.m.spec.loss == DPT_LOSS_MSE) {
+                printf("%.9g\n", o[0]);
+            } else if (L.m.spec.loss == DPT_LOSS_BCE) {
+                printf("%d,%.6g,%.6g\n", o[0] > 0.5f, 1 - o[0], o[0]);
+            } else {
+                size_t best = 0;
+                for (size_t j = 1; j < K; j++) best = o[j] > o[best] ? j : best;
+                printf("%zu", best);
+                for (size_t j = 0; j < K; j++) printf(",%.6g", o[j]);
+                putchar('\n');
+            }
+        }
+    }
+    if (fflush(stdout) != 0) rc = cli_fail(cmd, "cannot write the predictions");
+done:
+    dpt_free(sc);
+    free(out);
+    loaded_free(&L);
+    return rc;
+}

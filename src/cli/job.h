@@ -1,0 +1,55 @@
+/* A training job as the commands see it: data flags, model/optimizer/engine
+ * flags, and the canonical workloads of WORKLOADS.md as presets of both.
+ * train, bench and tune parse the same flags through here. */
+#ifndef DPT_CLI_JOB_H
+#define DPT_CLI_JOB_H
+
+#include "cli/data_opts.h"
+#include "cli/train_opts.h"
+#include "dpt/io.h"
+#include "dpt/model.h"
+
+typedef struct cli_workload {
+    const char *name;
+    const char *flags; /* preset, as command-line flags */
+    const char *description;
+    double ref_loss;      /* reference final training loss (float32) */
+    double ref_accuracy;  /* reference accuracy or NAN */
+    int accuracy_is_test; /* ref_accuracy is on the test set */
+} cli_workload;
+
+extern const cli_workload cli_workloads[];
+extern const int cli_n_workloads;
+
+typedef struct cli_job {
+    cli_train_opts to;
+    cli_data_opts data;
+    const cli_workload *workload; /* NULL: flags only */
+    /* filled by cli_job_load */
+    dpt_dataset train, test, val;
+    dpt_standardizer st;
+    dpt_model model;
+    char *preset_buf; /* the preset's flags; the data options point into it */
+} cli_job;
+
+#define CLI_OPT_WORKLOAD 1200
+#define CLI_JOB_OPTIONS                                                                            \
+    CLI_TRAIN_OPTIONS, CLI_DATA_OPTIONS,                                                           \
+    {                                                                                              \
+        "workload", required_argument, 0, CLI_OPT_WORKLOAD                                         \
+    }
+
+void cli_job_init(cli_job *j);
+/* Apply --workload NAME found anywhere in argv first, so that the other
+ * flags override the preset. 0 or the exit status after printing. */
+int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv);
+/* 1 consumed, 0 not a job flag, -1 bad value (printed). */
+int cli_job_flag(const char *cmd, cli_job *j, int opt, const char *arg);
+/* Load/generate the data, check labels against the model, build the model.
+ * 0 or the exit status after printing. */
+int cli_job_load(const char *cmd, cli_job *j, int threads);
+void cli_job_free(cli_job *j);
+/* Comma-separated workload names, for messages. */
+const char *cli_workload_names(void);
+
+#endif

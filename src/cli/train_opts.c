@@ -1,0 +1,257 @@
+/* Parsing and checking of the model/optimizer/engine flags. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/train_opts.h"
+#include "dpt/data.h"
+#include "dpt/error.h"
+#include "kernels/kernels.h"
+
+static const char *const models[] = {"linear", "logistic", "softmax", "mlp", NULL};
+static const char *const acts[] = {"relu", "tanh", "sigmoid", NULL};
+static const char *const losses[] = {"mse", "bce", "ce", NULL};
+static const char *const opts_k[] = {"gd", "sgd", "momentum", "nesterov", NULL};
+static const char *const inits[] = {"uniform", "zero", NULL};
+static const char *const shuffles[] = {"none", "epoch", NULL};
+
+void cli_train_defaults(cli_train_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->model.kind = DPT_MODEL_LINEAR;
+    o->model.bias = 1;
+    o->model.act = DPT_ACTIVATION_RELU;
+    dpt_optim_defaults(&o->opt);
+    o->opt.kind = DPT_OPT_GD;
+    o->opt.lr = 0.01;
+    o->init = DPT_INIT_UNIFORM;
+    o->epochs = 10;
+    o->seed = 1;
+    o->pin = "compact";
+    o->shuffle = -1;
+    o->isa = NULL;
+}
+
+static int parse_hidden(const char *cmd, dpt_model_spec *s, const char *arg)
+{
+    char buf[256];
+    if (strlen(arg) >= sizeof buf) return cli_usage_error(cmd, "--hidden: list too long");
+    strcpy(buf, arg);
+    s->n_hidden = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (s->n_hidden == DPT_MAX_HIDDEN)
+            return cli_usage_error(cmd, "--hidden: at most %d layers", DPT_MAX_HIDDEN);
+        if (cli_long(cmd, "hidden", tok, 1, 1 << 20, &v)) return DPT_EXIT_USAGE;
+        s->hidden[s->n_hidden++] = (size_t)v;
+    }
+    if (s->n_hidden == 0)
+        return cli_usage_error(cmd, "--hidden: '%s' names no layer (use e.g. 20 or 256,128)", arg);
+    return 0;
+}
+
+static int parse_schedule(const char *cmd, dpt_optim_spec *o, const char *arg)
+{
+    if (!strcmp(arg, "const")) {
+        o->schedule = DPT_LR_CONST;
+    } else if (!strcmp(arg, "cosine")) {
+        o->schedule = DPT_LR_COSINE;
+    } else if (!strncmp(arg, "step:", 5)) {
+        char *end;
+        long every = strtol(arg + 5, &end, 10);
+        double f = *end == ':' ? strtod(end + 1, &end) : -1;
+        if (every < 1 || !(f > 0) || *end)
+            return cli_usage_error(cmd,
+                                   "--lr-schedule: '%s' is not step:EVERY:FACTOR "
+                                   "(e.g. step:5:0.5)",
+                                   arg);
+        o->schedule = DPT_LR_STEP;
+        o->step_every = every;
+        o->step_factor = f;
+    } else {
+        return cli_usage_error(cmd,
+                               "--lr-schedule: '%s' is not one of: const, "
+                               "step:EVERY:FACTOR, cosine",
+                               arg);
+    }
+    return 0;
+}
+
+int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
+{
+    long v;
+    double x;
+    int i;
+    switch (opt) {
+    case 1100:
+        if (cli_choice(cmd, "model", arg, models, &i)) return -1;
+        o->model.kind = (dpt_model_kind)i;
+        o->model_set = 1;
+        break;
+    case 1101:
+        if (parse_hidden(cmd, &o->model, arg)) return -1;
+        o->hidden_set = 1;
+        break;
+    case 1102:
+        if (cli_choice(cmd, "act", arg, acts, &i)) return -1;
+        o->model.act = (dpt_activation)i;
+        break;
+    case 1103:
+        if (cli_choice(cmd, "loss", arg, losses, &i)) return -1;
+        o->model.loss = (dpt_loss)i;
+        o->loss_set = 1;
+        break;
+    case 1104:
+        o->model.bias = 0;
+        break;
+    case 1105:
+        if (cli_choice(cmd, "init", arg, inits, &i)) return -1;
+        o->init = (dpt_init)i;
+        break;
+    case 1106:
+        if (cli_choice(cmd, "opt", arg, opts_k, &i)) return -1;
+        o->opt.kind = (dpt_opt_kind)i;
+        break;
+    case 1107:
+        if (cli_double(cmd, "lr", arg, 1e-12, 1e6, &o->opt.lr)) return -1;
+        break;
+    case 1108:
+        if (cli_double(cmd, "momentum", arg, 0, 0.999999, &o->opt.momentum)) return -1;
+        o->momentum_set = 1;
+        break;
+    case 1109:
+        if (cli_long(cmd, "batch", arg, 0, 1L << 40, &v)) return -1;
+        o->opt.batch = (size_t)v;
+        o->batch_set = 1;
+        break;
+    case 1110:
+        if (cli_long(cmd, "epochs", arg, 1, 1000000, &v)) return -1;
+        o->epochs = (int)v;
+        break;
+    case 1111:
+        if (cli_double(cmd, "weight-decay", arg, 0, 1e3, &o->opt.weight_decay)) return -1;
+        break;
+    case 1112:
+        if (parse_schedule(cmd, &o->opt, arg)) return -1;
+        break;
+    case 1113:
+        if (cli_long(cmd, "warmup", arg, 0, 1L << 40, &v)) return -1;
+        o->opt.warmup = v;
+        break;
+    case 1114:
+        if (cli_double(cmd, "clip", arg, 0, 1e30, &o->opt.clip_norm)) return -1;
+        break;
+    case 1115:
+        if (cli_long(cmd, "seed", arg, 0, 0x7fffffffffffffffL, &v)) return -1;
+        o->seed = (uint64_t)v;
+        break;
+    case 1116: {
+        dpt_pin_spec sp;
+        if (dpt_pin_parse(arg, &sp)) {
+            cli_usage_error(cmd, "--pin: %s", dpt_last_error());
+            return -1;
+        }
+        dpt_pin_spec_free(&sp);
+        o->pin = arg;
+        break;
+    }
+    case 1117:
+        o->smt = 1;
+        break;
+    case 1118:
+        if (cli_choice(cmd, "shuffle", arg, shuffles, &i)) return -1;
+        o->shuffle = i;
+        break;
+    case 1119:
+        if (!o->deterministic) o->deterministic = 16;
+        break;
+    case 1120:
+        if (cli_long(cmd, "leaves", arg, 1, 4096, &v)) return -1;
+        o->deterministic = (int)v;
+        break;
+    case 1121: {
+        static const char *const isas[] = {"auto", "scalar", "avx2", NULL};
+        if (cli_choice(cmd, "isa", arg, isas, &i)) return -1;
+        o->isa = arg;
+        break;
+    }
+    case 1122:
+        if (cli_long(cmd, "threads", arg, 1, 4096, &v)) return -1;
+        o->threads = (int)v;
+        break;
+    default:
+        return 0;
+    }
+    (void)x;
+    return 1;
+}
+
+int cli_train_label_kind(const cli_train_opts *o)
+{
+    switch (o->model.kind) {
+    case DPT_MODEL_LOGISTIC:
+        return DPT_LABEL_BINARY;
+    case DPT_MODEL_SOFTMAX:
+        return DPT_LABEL_CLASS;
+    case DPT_MODEL_MLP:
+        return o->model.loss == DPT_LOSS_CE    ? DPT_LABEL_CLASS
+               : o->model.loss == DPT_LOSS_BCE ? DPT_LABEL_BINARY
+                                               : DPT_LABEL_REAL;
+    default:
+        return DPT_LABEL_REAL;
+    }
+}
+
+int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int classes_from_data,
+                     dpt_model *m)
+{
+    if (o->isa && dpt_kernels_select(o->isa))
+        return cli_usage_error(cmd, "--isa: %s", dpt_last_error());
+    if (!o->isa) {
+        const char *env = getenv("DPT_ISA");
+        if (env && *env && dpt_kernels_select(env))
+            return cli_usage_error(cmd, "DPT_ISA: %s", dpt_last_error());
+    }
+    if (o->hidden_set && o->model.kind != DPT_MODEL_MLP)
+        return cli_usage_error(cmd, "--hidden applies to --model mlp only");
+    if (o->model.kind == DPT_MODEL_MLP && !o->hidden_set)
+        return cli_usage_error(cmd, "--model mlp needs --hidden (e.g. --hidden 20 or 256,128)");
+    if (o->loss_set && o->model.kind != DPT_MODEL_MLP)
+        return cli_usage_error(cmd, "--loss applies to --model mlp only (linear is mse, logistic "
+                                    "bce, softmax ce)");
+    if (o->model.kind == DPT_MODEL_MLP && !o->model.bias)
+        return cli_usage_error(cmd, "--no-bias applies to linear, logistic and softmax only");
+    if (o->momentum_set && !dpt_optim_has_velocity(&o->opt))
+        return cli_usage_error(cmd, "--momentum needs --opt momentum or nesterov");
+    if (o->opt.kind == DPT_OPT_GD) {
+        if (o->batch_set && o->opt.batch != 0)
+            return cli_usage_error(cmd, "--batch: gd is full-batch; use --opt sgd for "
+                                        "mini-batches");
+        o->opt.batch = 0;
+    } else if (!o->batch_set) {
+        o->opt.batch = 32;
+    }
+    o->model.inputs = inputs;
+    if (o->model.kind == DPT_MODEL_SOFTMAX ||
+        (o->model.kind == DPT_MODEL_MLP && o->model.loss == DPT_LOSS_CE)) {
+        if (!o->model.classes) o->model.classes = classes_from_data;
+        if (o->model.classes < 2)
+            return cli_fail(cmd, "the model needs class labels 0..K-1 with K >= 2 in the data");
+    }
+    if (dpt_model_init(m, &o->model)) return cli_usage_error(cmd, "%s", dpt_last_error());
+    return 0;
+}
+
+int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_engine_opts *eo)
+{
+    dpt_engine_opts_defaults(eo);
+    if (dpt_pin_parse(o->pin, &eo->pin)) return cli_usage_error(cmd, "--pin: %s", dpt_last_error());
+    eo->pin.smt = o->smt;
+    eo->threads = threads;
+    eo->seed = o->seed;
+    eo->leaves = o->deterministic;
+    eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
+    return 0;
+}

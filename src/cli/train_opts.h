@@ -1,0 +1,57 @@
+/* The model, optimizer and engine flags that `dpt train` and `dpt bench`
+ * share, and the canonical workloads of WORKLOADS.md as presets of them. */
+#ifndef DPT_CLI_TRAIN_OPTS_H
+#define DPT_CLI_TRAIN_OPTS_H
+
+#include <getopt.h>
+
+#include "dpt/engine.h"
+#include "dpt/model.h"
+#include "dpt/optim.h"
+
+typedef struct cli_train_opts {
+    dpt_model_spec model;
+    int model_set, hidden_set, loss_set;
+    dpt_optim_spec opt;
+    int batch_set, momentum_set;
+    dpt_init init;
+    int epochs;
+    uint64_t seed;
+    const char *pin; /* pin policy text */
+    int smt;
+    int threads;       /* 0: physical cores */
+    int shuffle;       /* -1: default for the optimizer */
+    int deterministic; /* leaves when > 0 */
+    const char *isa;
+} cli_train_opts;
+
+/* Option codes 1100-1199 are these flags. */
+#define CLI_TRAIN_OPTIONS                                                                          \
+    {"model", required_argument, 0, 1100}, {"hidden", required_argument, 0, 1101},                 \
+        {"act", required_argument, 0, 1102}, {"loss", required_argument, 0, 1103},                 \
+        {"no-bias", no_argument, 0, 1104}, {"init", required_argument, 0, 1105},                   \
+        {"opt", required_argument, 0, 1106}, {"lr", required_argument, 0, 1107},                   \
+        {"momentum", required_argument, 0, 1108}, {"batch", required_argument, 0, 1109},           \
+        {"epochs", required_argument, 0, 1110}, {"weight-decay", required_argument, 0, 1111},      \
+        {"lr-schedule", required_argument, 0, 1112}, {"warmup", required_argument, 0, 1113},       \
+        {"clip", required_argument, 0, 1114}, {"seed", required_argument, 0, 1115},                \
+        {"pin", required_argument, 0, 1116}, {"smt", no_argument, 0, 1117},                        \
+        {"shuffle", required_argument, 0, 1118}, {"deterministic", no_argument, 0, 1119},          \
+        {"leaves", required_argument, 0, 1120}, {"isa", required_argument, 0, 1121},               \
+    {                                                                                              \
+        "threads", required_argument, 0, 1122                                                      \
+    }
+
+void cli_train_defaults(cli_train_opts *o);
+/* 1 consumed, 0 not a training flag, -1 bad value (printed). */
+int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg);
+/* Fill in what depends on the data (inputs, classes) and check the whole;
+ * prints and returns nonzero on error. classes_from_data: K of the data. */
+int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int classes_from_data,
+                     dpt_model *m);
+/* Engine options from the flags; the pin spec must be freed by the caller. */
+int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_engine_opts *eo);
+/* The label kind the model needs of the data. */
+int cli_train_label_kind(const cli_train_opts *o);
+
+#endif

@@ -1,0 +1,509 @@
+/* The data-parallel training loop.
+ * shard:  each batch is cut into U units (U = threads, or a fixed number of
+ *         leaves in deterministic mode); thread t owns a contiguous run of
+ *         units and keeps its rows, for the whole epoch, in a buffer it
+ *         first-touched after pinning itself.
+ * kernel: each unit's gradient goes into its own cache-line padded buffer.
+ * reduce: pairwise tree over the unit buffers, ceil(log2 U) rounds, every
+ *         round split across all threads by parameter chunks.
+ * update: fused into the last round: the thread that finishes a parameter
+ *         slice's sum updates that slice at once. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "dpt/engine.h"
+#include "dpt/error.h"
+#include "kernels/kernels.h"
+
+typedef struct thread_state {
+    float *X, *y;      /* this thread's rows for the epoch, in step order */
+    size_t cap_rows;   /* capacity of X/y in rows */
+    float *scratch;    /* model scratch */
+    dpt_phase_times t; /* this epoch */
+    double partial;    /* slice norm for clipping */
+    int gradbad;       /* a non-finite gradient entry in the last update */
+} __attribute__((aligned(64))) thread_state;
+
+typedef struct unit_loss {
+    double v;
+} __attribute__((aligned(64))) unit_loss;
+
+struct dpt_engine {
+    const dpt_model *m;
+    dpt_optim_spec opt;
+    const dpt_dataset *ds;
+    const dpt_kernels *k;
+    int P, U, shuffle, bind, own_topo, local_ready;
+    uint64_t seed;
+    dpt_topo *topo;
+    dpt_place *plan;
+    float *w, *v, *snapshot;
+    float **G;
+    unit_loss *uloss;
+    thread_state *ts;
+    uint32_t *order;
+    size_t B;
+    long steps_per_epoch, step_count;
+    int epochs_done;
+    int bind_failed;
+    char warning[256];
+};
+
+static inline double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void dpt_engine_opts_defaults(dpt_engine_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->pin.policy = DPT_PIN_COMPACT;
+    o->shuffle = 1;
+    o->seed = 1;
+}
+
+int dpt_engine_threads(const dpt_engine *e)
+{
+    return e->P;
+}
+const dpt_place *dpt_engine_plan(const dpt_engine *e)
+{
+    return e->plan;
+}
+const char *dpt_engine_isa(const dpt_engine *e)
+{
+    return e->k->isa;
+}
+float *dpt_engine_params(dpt_engine *e)
+{
+    return e->w;
+}
+const char *dpt_engine_warning(const dpt_engine *e)
+{
+    return e->warning[0] ? e->warning : NULL;
+}
+
+void dpt_engine_reset(dpt_engine *e, const float *w)
+{
+    size_t np = e->m->n_params;
+    memcpy(e->w, w, np * sizeof(float));
+    if (e->v) memset(e->v, 0, np * sizeof(float));
+    e->step_count = 0;
+    e->epochs_done = 0;
+}
+
+void dpt_engine_destroy(dpt_engine *e)
+{
+    if (!e) return;
+    if (e->ts)
+        for (int t = 0; t < e->P; t++) {
+            dpt_free(e->ts[t].X);
+            dpt_free(e->ts[t].y);
+            dpt_free(e->ts[t].scratch);
+        }
+    if (e->G)
+        for (int u = 0; u < e->U; u++) dpt_free(e->G[u]);
+    free(e->G);
+    dpt_free(e->ts);
+    dpt_free(e->uloss);
+    dpt_free(e->w);
+    dpt_free(e->v);
+    dpt_free(e->snapshot);
+    free(e->order);
+    free(e->plan);
+    if (e->own_topo) dpt_topo_close(e->topo);
+    free(e);
+}
+
+int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec *o,
+                      const dpt_dataset *ds, const dpt_engine_opts *opts)
+{
+    *out = NULL;
+    int rc = 0;
+    if (ds->n == 0) return dpt_set_error(DPT_EINVAL, "the training set has no rows");
+    if (ds->d != m->width[0])
+        return dpt_set_error(DPT_EINVAL, "the data has %zu features but the model expects %zu",
+                             ds->d, m->width[0]);
+    if (ds->n > UINT32_MAX) return dpt_set_error(DPT_EINVAL, "more than 2^32-1 rows");
+    if (!(o->lr > 0) || !isfinite(o->lr))
+        return dpt_set_error(DPT_EINVAL, "learning rate must be a positive number");
+    dpt_engine *e = calloc(1, sizeof *e);
+    if (!e) return dpt_set_error(DPT_ENOMEM, "out of memory");
+    e->m = m;
+    e->opt = *o;
+    e->ds = ds;
+    e->k = dpt_kernels_get();
+    e->seed = opts->seed;
+    e->P = opts->threads > 0 ? opts->threads : dpt_topo_physical_cores();
+    e->U = opts->leaves > 0 ? opts->leaves : e->P;
+    e->B = (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > ds->n) ? ds->n : o->batch;
+    e->shuffle = opts->shuffle && e->B < ds->n;
+    e->steps_per_epoch = (long)((ds->n + e->B - 1) / e->B);
+    e->bind = opts->pin.policy != DPT_PIN_NONE;
+
+    if (opts->topo) {
+        e->topo = opts->topo;
+    } else {
+        if ((rc = dpt_topo_open(&e->topo, NULL, NULL))) goto fail;
+        e->own_topo = 1;
+    }
+    e->plan = calloc((size_t)e->P, sizeof *e->plan);
+    if (!e->plan) goto oom;
+    if ((rc = dpt_topo_plan(e->topo, e->P, &opts->pin, e->plan))) goto fail;
+    for (int t = 0; t < e->P && e->bind; t++)
+        if (e->plan[t].shared) {
+            snprintf(e->warning, sizeof e->warning,
+                     "%d threads share %d processing units: oversubscribed, timings suffer", e->P,
+                     dpt_topo_count(e->topo, HWLOC_OBJ_PU));
+            break;
+        }
+
+    size_t np = dpt_pad_floats(m->n_params);
+    e->w = dpt_calloc(np * sizeof(float));
+    e->snapshot = dpt_calloc(np * sizeof(float));
+    if (!e->w || !e->snapshot) goto oom;
+    if (dpt_optim_has_velocity(o) && !(e->v = dpt_calloc(np * sizeof(float)))) goto oom;
+    /* unit buffers stay untouched here: their owners touch them first */
+    e->G = calloc((size_t)e->U, sizeof *e->G);
+    e->uloss = dpt_calloc((size_t)e->U * sizeof *e->uloss);
+    e->ts = dpt_calloc((size_t)e->P * sizeof *e->ts);
+    if (!e->G || !e->uloss || !e->ts) goto oom;
+    for (int u = 0; u < e->U; u++)
+        if (!(e->G[u] = dpt_alloc(np * sizeof(float)))) goto oom;
+    e->order = malloc(ds->n * sizeof *e->order);
+    if (!e->order) goto oom;
+    for (size_t i = 0; i < ds->n; i++) e->order[i] = (uint32_t)i;
+    *out = e;
+    return 0;
+oom:
+    rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the engine's buffers for %d threads", e->P);
+fail:
+    dpt_engine_destroy(e);
+    return rc;
+}
+
+/* Units [u0, u1) of thread t, and the rows [r0, r1) of a batch of size b
+ * that unit u covers. */
+static inline void thread_units(const dpt_engine *e, int t, int *u0, int *u1)
+{
+    *u0 = (int)((long)e->U * t / e->P);
+    *u1 = (int)((long)e->U * (t + 1) / e->P);
+}
+
+static inline size_t unit_row(const dpt_engine *e, size_t b, int u)
+{
+    return b * (size_t)u / (size_t)e->U;
+}
+
+static inline size_t batch_size(const dpt_engine *e, long s)
+{
+    size_t start = (size_t)s * e->B;
+    return e->ds->n - start < e->B ? e->ds->n - start : e->B;
+}
+
+/* Copy this thread's rows of every batch, in step order, into its buffer. */
+static int gather_local(dpt_engine *e, int t)
+{
+    thread_state *ts = &e->ts[t];
+    const dpt_dataset *ds = e->ds;
+    int u0, u1;
+    thread_units(e, t, &u0, &u1);
+    size_t rows = 0;
+    for (long s = 0; s < e->steps_per_epoch; s++) {
+        size_t b = batch_size(e, s);
+        rows += unit_row(e, b, u1) - unit_row(e, b, u0);
+    }
+    if (rows > ts->cap_rows || !ts->X) {
+        dpt_free(ts->X);
+        dpt_free(ts->y);
+        ts->X = dpt_alloc((rows ? rows : 1) * ds->ld * sizeof(float));
+        ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
+        if (!ts->X || !ts->y) return -1;
+        ts->cap_rows = rows;
+    }
+    size_t off = 0;
+    for (long s = 0; s < e->steps_per_epoch; s++) {
+        size_t start = (size_t)s * e->B, b = batch_size(e, s);
+        size_t lo = start + unit_row(e, b, u0), hi = start + unit_row(e, b, u1);
+        for (size_t i = lo; i < hi; i++, off++) {
+            size_t r = e->order[i];
+            memcpy(ts->X + off * ds->ld, ds->X + r * ds->ld, ds->ld * sizeof(float));
+            ts->y[off] = ds->y[r];
+        }
+    }
+    return 0;
+}
+
+/* Fisher-Yates from the counter-based generator: depends on seed and epoch only. */
+static void shuffle_order(dpt_engine *e, int epoch)
+{
+    size_t n = e->ds->n;
+    uint64_t key = dpt_rng_key(e->seed, 5);
+    uint64_t base = (uint64_t)epoch * n;
+    for (size_t i = 0; i < n; i++) e->order[i] = (uint32_t)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(dpt_rng_uniform(key, base + i) * (double)(i + 1));
+        if (j > i) j = i;
+        uint32_t tmp = e->order[i];
+        e->order[i] = e->order[j];
+        e->order[j] = tmp;
+    }
+}
+
+static void fill_stats(dpt_engine *e, dpt_epoch_stats *st)
+{
+    memset(&st->mean, 0, sizeof st->mean);
+    memset(&st->max, 0, sizeof st->max);
+    for (int t = 0; t < e->P; t++) {
+        const dpt_phase_times *p = &e->ts[t].t;
+#define ACC(f)                                                                                     \
+    st->mean.f += p->f / e->P;                                                                     \
+    if (p->f > st->max.f) st->max.f = p->f;
+        ACC(compute) ACC(wait) ACC(reduce) ACC(update) ACC(shuffle)
+#undef ACC
+    }
+    st->imbalance = st->mean.compute > 0 ? st->max.compute / st->mean.compute : 1.0;
+}
+
+int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
+{
+    const dpt_model *m = e->m;
+    const dpt_kernels *k = e->k;
+    const size_t np = m->n_params, nsc = dpt_model_scratch_floats(m);
+    const int P = e->P, U = e->U;
+    const long total_steps = e->steps_per_epoch * (long)(e->epochs_done + epochs);
+    const float clip = (float)e->opt.clip_norm;
+    int failed = 0, diverged = 0, team_ok = 1, stop = 0;
+    for (int t = 0; t < P; t++) e->ts[t].gradbad = 0;
+    char why[160] = "";
+    double epoch_loss = 0, epoch_t0 = 0;
+
+    omp_set_dynamic(0);
+#pragma omp parallel num_threads(P)
+    {
+        const int t = omp_get_thread_num();
+        thread_state *ts = &e->ts[t];
+        int u0, u1;
+        thread_units(e, t, &u0, &u1);
+        if (omp_get_num_threads() != P) {
+#pragma omp atomic write
+            team_ok = 0;
+        }
+        if (e->bind && dpt_topo_bind_self(e->topo, &e->plan[t]) != 0) {
+#pragma omp critical(dpt_engine_warn)
+            if (!e->bind_failed) {
+                e->bind_failed = 1;
+                snprintf(e->warning, sizeof e->warning, "cannot pin threads (%s): running unpinned",
+                         dpt_last_error());
+            }
+        }
+        /* first touch, after pinning: unit buffers, scratch, local rows */
+        for (int u = u0; u < u1; u++) memset(e->G[u], 0, dpt_pad_floats(np) * sizeof(float));
+        if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) {
+#pragma omp atomic write
+            failed = 1;
+        }
+        if (!e->shuffle && !e->local_ready && gather_local(e, t)) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        if (!failed && team_ok) {
+#pragma omp single
+            e->local_ready = !e->shuffle;
+        }
+        int mydiv = 0; /* every thread reaches the same verdict at the same step */
+        for (int ep = 0; ep < epochs && !failed && team_ok && !stop; ep++) {
+            const int epoch = e->epochs_done + ep;
+            memset(&ts->t, 0, sizeof ts->t);
+            if (t == 0) {
+                epoch_t0 = now();
+                epoch_loss = 0;
+                memcpy(e->snapshot, e->w, np * sizeof(float));
+            }
+            if (e->shuffle) {
+                double s0 = now();
+                if (t == 0) shuffle_order(e, epoch);
+#pragma omp barrier
+                if (gather_local(e, t)) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+#pragma omp barrier
+                ts->t.shuffle += now() - s0;
+                if (failed) break;
+            }
+            size_t off = 0; /* this thread's row offset in its buffer */
+            for (long s = 0; s < e->steps_per_epoch; s++) {
+                const long gstep = e->step_count + s;
+                const size_t b = batch_size(e, s);
+                const float gscale = 1.0f / (float)b;
+                const float lr = (float)dpt_optim_lr(&e->opt, gstep, epoch, total_steps,
+                                                     e->epochs_done + epochs);
+                double t0 = now();
+                for (int u = u0; u < u1; u++) {
+                    size_t r0 = unit_row(e, b, u) - unit_row(e, b, u0);
+                    size_t rows = unit_row(e, b, u + 1) - unit_row(e, b, u);
+                    memset(e->G[u], 0, np * sizeof(float));
+                    e->uloss[u].v =
+                        dpt_model_grad(m, k, e->w, ts->X + (off + r0) * e->ds->ld, e->ds->ld,
+                                       ts->y + off + r0, rows, e->G[u], ts->scratch);
+                }
+                off += unit_row(e, b, u1) - unit_row(e, b, u0);
+                double t1 = now();
+                ts->t.compute += t1 - t0;
+#pragma omp barrier
+                double t2 = now();
+                ts->t.wait += t2 - t1;
+                /* every thread sees the same sums after the barrier, so all
+                 * take the same decision */
+                double lsum = 0;
+                for (int u = 0; u < U; u++) lsum += e->uloss[u].v;
+                int bad = 0;
+                for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
+                if (!isfinite(lsum) || bad) {
+                    mydiv = 1;
+                    if (t == 0) {
+                        diverged = 1;
+                        if (bad)
+                            snprintf(why, sizeof why, "non-finite gradient at epoch %d step %ld",
+                                     epoch + 1, s == 0 ? e->steps_per_epoch : s);
+                        else
+                            snprintf(why, sizeof why, "loss is %g at epoch %d step %ld", lsum,
+                                     epoch + 1, s + 1);
+                    }
+                    break;
+                }
+                if (t == 0) epoch_loss += lsum;
+                /* pairwise tree over the unit buffers */
+                double tr = 0, tu = 0;
+                for (int st = 1; st < U || (U == 1 && st == 1); st *= 2) {
+                    int npairs = U == 1 ? 1 : (U - st + 2 * st - 1) / (2 * st);
+                    int last = st * 2 >= U;
+                    size_t W = (size_t)npairs * np;
+                    size_t f0 = W * (size_t)t / (size_t)P, f1 = W * (size_t)(t + 1) / (size_t)P;
+                    double r0 = now();
+                    if (U > 1)
+                        while (f0 < f1) {
+                            size_t pair = f0 / np, i0 = f0 % np;
+                            size_t i1 = (f1 - pair * np) < np ? f1 - pair * np : np;
+                            int a = (int)pair * 2 * st;
+                            k->add(i1 - i0, e->G[a + st] + i0, e->G[a] + i0);
+                            f0 = pair * np + i1;
+                        }
+                    double r1 = now();
+                    tr += r1 - r0;
+                    if (last && clip == 0) {
+                        size_t lo = np * (size_t)t / (size_t)P,
+                               hi = np * (size_t)(t + 1) / (size_t)P;
+                        ts->gradbad =
+                            dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale, lr);
+                        tu += now() - r1;
+                    }
+#pragma omp barrier
+                    if (last) break;
+                }
+                if (clip > 0) {
+                    /* global norm first: needs the whole sum, then the slices */
+                    double c0 = now();
+                    size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+                    double ss = 0;
+                    for (size_t i = lo; i < hi; i++) ss += (double)e->G[0][i] * e->G[0][i];
+                    ts->partial = ss;
+#pragma omp barrier
+                    double tot = 0;
+                    for (int q = 0; q < P; q++) tot += e->ts[q].partial;
+                    double norm = sqrt(tot) * gscale;
+                    float c = norm > clip ? (float)(clip / norm) : 1.0f;
+                    ts->gradbad =
+                        dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale * c, lr);
+                    tu += now() - c0;
+#pragma omp barrier
+                }
+                ts->t.reduce += tr;
+                ts->t.update += tu;
+            }
+            if (mydiv || failed) break;
+            if (t == 0) {
+                dpt_epoch_stats st = {0};
+                e->step_count += e->steps_per_epoch;
+                st.epoch = epoch + 1;
+                st.steps = e->steps_per_epoch;
+                st.seconds = now() - epoch_t0;
+                st.loss = epoch_loss / (double)e->ds->n;
+                st.samples_per_second = (double)e->ds->n / st.seconds;
+                fill_stats(e, &st);
+                if (cb && cb(&st, ud)) stop = 1;
+            }
+#pragma omp barrier
+        }
+    }
+    e->epochs_done += epochs;
+    if (!team_ok)
+        return dpt_set_error(DPT_ENOTSUP,
+                             "the OpenMP runtime gave fewer than %d threads "
+                             "(check OMP_THREAD_LIMIT)",
+                             P);
+    if (failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate per-thread buffers");
+    if (diverged) {
+        memcpy(e->w, e->snapshot, np * sizeof(float));
+        return dpt_set_error(DPT_EDIVERGED,
+                             "training diverged: %s (model rolled back to the "
+                             "start of that epoch); try a smaller --lr",
+                             why);
+    }
+    return 0;
+}
+
+int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out)
+{
+    const dpt_model *m = e->m;
+    memset(out, 0, sizeof *out);
+    out->n = ds->n;
+    out->accuracy = out->mse = out->r2 = NAN;
+    if (ds->n == 0) return dpt_set_error(DPT_EINVAL, "evaluation set has no rows");
+    if (ds->d != m->width[0])
+        return dpt_set_error(DPT_EINVAL, "the data has %zu features but the model expects %zu",
+                             ds->d, m->width[0]);
+    const int P = e->P;
+    const size_t nsc = dpt_model_scratch_floats(m);
+    double lsum = 0;
+    size_t correct = 0;
+    int failed = 0;
+#pragma omp parallel num_threads(P) reduction(+ : lsum, correct)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t lo = ds->n * (size_t)t / (size_t)nt, hi = ds->n * (size_t)(t + 1) / (size_t)nt;
+        float *sc = t < e->P ? e->ts[t].scratch : NULL;
+        float *own = NULL;
+        if (!sc) sc = own = dpt_alloc((nsc ? nsc : 1) * sizeof(float));
+        if (!sc) {
+#pragma omp atomic write
+            failed = 1;
+        } else {
+            lsum += dpt_model_eval(m, e->k, e->w, ds->X + lo * ds->ld, ds->ld, ds->y + lo, hi - lo,
+                                   &correct, sc);
+        }
+        dpt_free(own);
+    }
+    if (failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate evaluation scratch");
+    out->loss = lsum / (double)ds->n;
+    if (m->spec.loss == DPT_LOSS_MSE) {
+        double mean = 0, sst = 0;
+        for (size_t i = 0; i < ds->n; i++) mean += ds->y[i];
+        mean /= (double)ds->n;
+        for (size_t i = 0; i < ds->n; i++) sst += (ds->y[i] - mean) * (ds->y[i] - mean);
+        out->mse = out->loss;
+        out->r2 = sst > 0 ? 1 - lsum / sst : NAN;
+    } else {
+        out->accuracy = (double)correct / (double)ds->n;
+    }
+    return 0;
+}

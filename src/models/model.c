@@ -1,0 +1,255 @@
+/* Network forward/backward over blocks of rows, batch-major, on the GEMM
+ * kernels. A one-output model without hidden layers takes the fused
+ * single-pass kernel instead (each row of X read once). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "dpt/data.h"
+#include "dpt/error.h"
+#include "dpt/model.h"
+#include "kernels/kernels.h"
+
+static const char *const act_names[] = {"relu", "tanh", "sigmoid"};
+static const char *const loss_names[] = {"mse", "bce", "ce"};
+
+int dpt_model_init(dpt_model *m, const dpt_model_spec *spec)
+{
+    memset(m, 0, sizeof *m);
+    dpt_model_spec s = *spec;
+    if (s.inputs == 0) return dpt_set_error(DPT_EINVAL, "model needs at least one input feature");
+    switch (s.kind) {
+    case DPT_MODEL_LINEAR:
+        s.n_hidden = 0;
+        s.loss = DPT_LOSS_MSE;
+        s.classes = 0;
+        break;
+    case DPT_MODEL_LOGISTIC:
+        s.n_hidden = 0;
+        s.loss = DPT_LOSS_BCE;
+        s.classes = 2;
+        break;
+    case DPT_MODEL_SOFTMAX:
+        s.n_hidden = 0;
+        s.loss = DPT_LOSS_CE;
+        if (s.classes < 2) return dpt_set_error(DPT_EINVAL, "softmax needs at least 2 classes");
+        break;
+    case DPT_MODEL_MLP:
+        s.bias = 1;
+        if (s.n_hidden < 1 || s.n_hidden > DPT_MAX_HIDDEN)
+            return dpt_set_error(DPT_EINVAL, "mlp needs 1..%d hidden layers", DPT_MAX_HIDDEN);
+        if (s.loss == DPT_LOSS_CE && s.classes < 2)
+            return dpt_set_error(DPT_EINVAL, "mlp with --loss ce needs at least 2 classes");
+        if (s.loss == DPT_LOSS_MSE) s.classes = 0;
+        if (s.loss == DPT_LOSS_BCE) s.classes = 2;
+        break;
+    default:
+        return dpt_set_error(DPT_EINVAL, "unknown model kind %d", (int)s.kind);
+    }
+    if ((unsigned)s.act > DPT_ACTIVATION_SIGMOID)
+        return dpt_set_error(DPT_EINVAL, "unknown activation %d", (int)s.act);
+    m->spec = s;
+    m->layers = s.n_hidden + 1;
+    m->width[0] = s.inputs;
+    for (int l = 0; l < s.n_hidden; l++) {
+        if (s.hidden[l] == 0)
+            return dpt_set_error(DPT_EINVAL, "hidden layer %d has width 0", l + 1);
+        m->width[l + 1] = s.hidden[l];
+    }
+    m->width[m->layers] = s.loss == DPT_LOSS_CE ? (size_t)s.classes : 1;
+    size_t off = 0, wmax = 0;
+    for (int l = 0; l < m->layers; l++) {
+        m->w_off[l] = off;
+        off += m->width[l] * m->width[l + 1];
+        if (s.bias) {
+            m->b_off[l] = off;
+            off += m->width[l + 1];
+        } else {
+            m->b_off[l] = SIZE_MAX;
+        }
+        if (m->width[l + 1] > wmax) wmax = m->width[l + 1];
+    }
+    if (m->width[0] > wmax && m->layers > 1) wmax = m->width[0];
+    m->n_params = off;
+    m->act_ld = dpt_pad_floats(wmax);
+    /* keep a block's activations in L2: ~64K floats per buffer */
+    size_t r = 65536 / m->act_ld;
+    r = r < 16 ? 16 : r > 256 ? 256 : r;
+    m->block_rows = r & ~(size_t)7;
+    return 0;
+}
+
+void dpt_model_describe(const dpt_model *m, char *buf, size_t len)
+{
+    static const char *const kinds[] = {"linear", "logistic", "softmax", "mlp"};
+    int n = snprintf(buf, len, "%s ", kinds[m->spec.kind]);
+    for (int l = 0; l <= m->layers && n > 0 && (size_t)n < len; l++)
+        n += snprintf(buf + n, len - n, "%s%zu", l ? "-" : "", m->width[l]);
+    if (n > 0 && (size_t)n < len && m->spec.kind == DPT_MODEL_MLP)
+        n += snprintf(buf + n, len - n, " %s", act_names[m->spec.act]);
+    if (n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - n, " %s%s", loss_names[m->spec.loss],
+                 m->spec.bias ? "" : " no-bias");
+}
+
+void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init init)
+{
+    if (init == DPT_INIT_ZERO) {
+        memset(w, 0, m->n_params * sizeof(float));
+        return;
+    }
+    /* WORKLOADS.md stream 3: uniforms in order W1, b1, W2, b2, ... */
+    uint64_t key = dpt_rng_key(seed, 3), j = 0;
+    for (int l = 0; l < m->layers; l++) {
+        size_t in = m->width[l], out = m->width[l + 1];
+        double bound = 1.0 / sqrt((double)in);
+        float *W = w + m->w_off[l];
+        for (size_t i = 0; i < in * out; i++)
+            W[i] = (float)((2 * dpt_rng_uniform(key, j++) - 1) * bound);
+        if (m->b_off[l] != SIZE_MAX) {
+            float *b = w + m->b_off[l];
+            for (size_t i = 0; i < out; i++)
+                b[i] = (float)((2 * dpt_rng_uniform(key, j++) - 1) * bound);
+        }
+    }
+}
+
+size_t dpt_model_scratch_floats(const dpt_model *m)
+{
+    /* activations of every layer, plus two gradient buffers */
+    return (size_t)(m->layers + 2) * m->block_rows * m->act_ld;
+}
+
+static inline int glm_path(const dpt_model *m)
+{
+    return m->layers == 1 && m->width[1] == 1;
+}
+
+static inline double bce_logits(double z, double y)
+{
+    return (z > 0 ? z : 0) - z * y + log1p(exp(-fabs(z)));
+}
+
+/* Forward pass of one block; returns the output activations (logits). */
+static float *forward_block(const dpt_model *m, const dpt_kernels *k, const float *w,
+                            const float *Xb, size_t ld, size_t R, float *scratch)
+{
+    const float *in = Xb;
+    size_t ldin = ld;
+    float *Z = NULL;
+    for (int l = 0; l < m->layers; l++) {
+        Z = scratch + (size_t)l * m->block_rows * m->act_ld;
+        size_t nin = m->width[l], nout = m->width[l + 1];
+        k->sgemm(0, 1, R, nout, nin, 1.0f, in, ldin, w + m->w_off[l], nin, 0.0f, Z, m->act_ld);
+        const float *b = m->b_off[l] != SIZE_MAX ? w + m->b_off[l] : NULL;
+        k->bias_act((dpt_act)m->spec.act, l + 1 < m->layers, R, nout, b, Z, m->act_ld);
+        in = Z;
+        ldin = m->act_ld;
+    }
+    return Z;
+}
+
+/* Loss of a block's outputs Z; writes dL/dZ into D when D is not NULL. */
+static double output_loss(const dpt_model *m, const dpt_kernels *k, const float *Z, const float *y,
+                          size_t R, float *D, size_t *correct)
+{
+    size_t ldz = m->act_ld;
+    if (m->spec.loss == DPT_LOSS_CE)
+        return k->softmax_ce(R, m->width[m->layers], Z, ldz, y, D, ldz, correct);
+    double lsum = 0;
+    size_t hits = 0;
+    for (size_t i = 0; i < R; i++) {
+        float z = Z[i * ldz];
+        if (m->spec.loss == DPT_LOSS_MSE) {
+            float e = z - y[i];
+            lsum += (double)e * e;
+            if (D) D[i * ldz] = 2 * e;
+        } else {
+            lsum += bce_logits(z, y[i]);
+            hits += (z > 0) == (y[i] > 0.5f);
+            if (D) D[i * ldz] = 1.0f / (1.0f + expf(-z)) - y[i];
+        }
+    }
+    if (correct) *correct += hits;
+    return lsum;
+}
+
+double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                      const float *X, size_t ld, const float *y, size_t rows, float *g,
+                      float *scratch)
+{
+    if (rows == 0) return 0;
+    if (glm_path(m)) {
+        double gb = 0;
+        float b = m->b_off[0] != SIZE_MAX ? w[m->b_off[0]] : 0.0f;
+        double l = k->glm_grad(m->spec.loss == DPT_LOSS_BCE ? DPT_GLM_BCE : DPT_GLM_MSE, rows,
+                               m->width[0], X, ld, y, w, b, g, &gb);
+        if (m->b_off[0] != SIZE_MAX) g[m->b_off[0]] += (float)gb;
+        return l;
+    }
+    const size_t ldA = m->act_ld, blk = m->block_rows * ldA;
+    float *D = scratch + (size_t)m->layers * blk, *E = D + blk;
+    double lsum = 0;
+    for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
+        size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
+        const float *Xb = X + r0 * ld;
+        float *Z = forward_block(m, k, w, Xb, ld, R, scratch);
+        lsum += output_loss(m, k, Z, y + r0, R, D, NULL);
+        for (int l = m->layers - 1; l >= 0; l--) {
+            size_t nin = m->width[l], nout = m->width[l + 1];
+            const float *in = l ? scratch + (size_t)(l - 1) * blk : Xb;
+            size_t ldin = l ? ldA : ld;
+            /* dW_l:(out,in) += D^T:(out,R) x in:(R,in) */
+            k->sgemm(1, 0, nout, nin, R, 1.0f, D, ldA, in, ldin, 1.0f, g + m->w_off[l], nin);
+            if (m->b_off[l] != SIZE_MAX) k->col_sum(R, nout, D, ldA, g + m->b_off[l]);
+            if (l == 0) break;
+            /* dA_{l-1}:(R,in) = D:(R,out) x W_l:(out,in), then through the activation */
+            k->sgemm(0, 0, R, nin, nout, 1.0f, D, ldA, w + m->w_off[l], nin, 0.0f, E, ldA);
+            k->act_bwd((dpt_act)m->spec.act, R, nin, in, ldA, E, ldA, E, ldA);
+            float *t = D;
+            D = E;
+            E = t;
+        }
+    }
+    return lsum;
+}
+
+double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                      const float *X, size_t ld, const float *y, size_t rows, size_t *correct,
+                      float *scratch)
+{
+    double lsum = 0;
+    for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
+        size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
+        float *Z = forward_block(m, k, w, X + r0 * ld, ld, R, scratch);
+        lsum += output_loss(m, k, Z, y + r0, R, NULL, correct);
+    }
+    return lsum;
+}
+
+void dpt_model_predict(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                       const float *X, size_t ld, size_t rows, float *out, size_t ldo,
+                       float *scratch)
+{
+    size_t K = dpt_model_outputs(m);
+    for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
+        size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
+        float *Z = forward_block(m, k, w, X + r0 * ld, ld, R, scratch);
+        for (size_t i = 0; i < R; i++) {
+            const float *z = Z + i * m->act_ld;
+            float *o = out + (r0 + i) * ldo;
+            if (m->spec.loss == DPT_LOSS_MSE) {
+                o[0] = z[0];
+            } else if (m->spec.loss == DPT_LOSS_BCE) {
+                o[0] = 1.0f / (1.0f + expf(-z[0]));
+            } else {
+                float mx = z[0];
+                for (size_t j = 1; j < K; j++) mx = z[j] > mx ? z[j] : mx;
+                double s = 0;
+                for (size_t j = 0; j < K; j++) s += exp((double)z[j] - mx);
+                for (size_t j = 0; j < K; j++) o[j] = (float)(exp((double)z[j] - mx) / s);
+            }
+        }
+    }
+}

@@ -1,0 +1,212 @@
+/* The tool's flag validation: every bad flag or value gives exit status 2
+ * and one line on stderr naming the flag and what it accepts. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Run `dpt ARGS`, return the exit status; stderr (or stdout) into err. */
+static int run_dpt_stream(const char *args, char *err, size_t cap, int want_stdout)
+{
+    const char *exe = getenv("DPT_EXE");
+    cr_assert(exe, "DPT_EXE is not set");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, want_stdout ? "%s %s 2>/dev/null" : "%s %s 2>&1 >/dev/null", exe,
+             args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(err, 1, cap - 1, p);
+    err[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_dpt(const char *args, char *err, size_t cap)
+{
+    return run_dpt_stream(args, err, cap, 0);
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* strings inline: Criterion runs each parameter in a fresh process */
+struct bad {
+    char args[128], must_contain[64];
+};
+
+ParameterizedTestParameters(cli, bad_flags)
+{
+    static struct bad cases[] = {
+        {"train --synth linreg --frobnicate", "--frobnicate"},
+        {"train --synth linreg --threads 0", "--threads"},
+        {"train --synth linreg --threads lots", "--threads"},
+        {"train --synth linreg --opt adam", "gd, sgd, momentum, nesterov"},
+        {"train --synth linreg --model forest", "linear, logistic, softmax, mlp"},
+        {"train --synth linreg --lr -1", "--lr"},
+        {"train --synth linreg --lr nan", "--lr"},
+        {"train --synth linreg --epochs 1.5", "--epochs"},
+        {"train --synth linreg --pin diagonal", "--pin"},
+        {"train --synth linreg --isa sse9", "auto, scalar, avx2"},
+        {"train --synth linreg --model mlp", "--hidden"},
+        {"train --synth linreg --hidden 20", "--hidden"},
+        {"train --synth linreg --hidden 0", "--hidden"},
+        {"train --synth linreg --opt gd --batch 32", "--batch"},
+        {"train --synth linreg --momentum 0.9", "--momentum"},
+        {"train --synth linreg --lr-schedule weekly", "step:EVERY:FACTOR"},
+        {"train --synth linreg --shuffle always", "epoch"},
+        {"train --synth linreg --epochs", "needs a value"},
+        {"train --synth linreg extra", "extra"},
+        {"frobnicate", "unknown command"},
+    };
+    return cr_make_param_array(struct bad, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct bad *c, cli, bad_flags)
+{
+    char err[4096];
+    int st = run_dpt(c->args, err, sizeof err);
+    cr_expect_eq(st, 2, "dpt %s: exit %d, stderr: %s", c->args, st, err);
+    cr_expect_eq(lines(err), 1, "dpt %s: expected one line, got: %s", c->args, err);
+    cr_expect(strstr(err, c->must_contain), "dpt %s: '%s' not in: %s", c->args, c->must_contain,
+              err);
+}
+
+Test(cli, train_runs_and_writes_json, .timeout = 120)
+{
+    char err[8192], path[] = "/tmp/dpt-cli-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    char args[512];
+    snprintf(args, sizeof args,
+             "train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum "
+             "--batch 64 --lr 0.01 --epochs 3 --threads 3 --pin none --json %s",
+             path);
+    int st = run_dpt_stream(args, err, sizeof err, 1);
+    cr_assert_eq(st, 0, "stdout: %s", err);
+    cr_expect(strstr(err, "epoch   3"), "%s", err);
+    cr_expect(strstr(err, "final:"), "%s", err);
+    FILE *f = fopen(path, "r");
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    unlink(path);
+    const char *keys[] = {"\"threads\": 3", "\"isa\"",        "\"epochs\"",
+                          "\"final\"",      "\"train_loss\"", "\"samples_per_second\"",
+                          "\"seconds\"",    "\"loss\""};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_expect(strstr(buf, keys[i]), "%s missing from %s", keys[i], buf);
+}
+
+Test(cli, unwritable_json_fails_cleanly)
+{
+    char err[4096];
+    int st = run_dpt("train --synth linreg:n=100 --epochs 1 --json /nonexistent-dir/out.json", err,
+                     sizeof err);
+    cr_expect_eq(st, 1, "stderr: %s", err);
+    cr_expect(strstr(err, "/nonexistent-dir/out.json"), "%s", err);
+}
+
+static void tmpname(char *buf, size_t cap, const char *suffix)
+{
+    snprintf(buf, cap, "/tmp/dpt-test-%d-%s", (int)getpid(), suffix);
+}
+
+Test(cli, save_eval_predict_round_trip, .timeout = 120)
+{
+    char model[128], data[128], pred[128], err[8192], args[1024];
+    tmpname(model, sizeof model, "m.dptm");
+    tmpname(data, sizeof data, "d.csv");
+    tmpname(pred, sizeof pred, "p.csv");
+    snprintf(args, sizeof args, "gen --synth teacher-mlp:n=500,classes=3,seed=2 --out %s", data);
+    cr_assert_eq(run_dpt(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args,
+             "train --data %s --model mlp --hidden 8 --loss ce --opt momentum --batch 32 "
+             "--epochs 2 --standardize --threads 2 --quiet --save %s",
+             data, model);
+    cr_assert_eq(run_dpt(args, err, sizeof err), 0, "%s", err);
+    /* saving twice gives the same bytes: no timestamps in model files */
+    char model2[128];
+    tmpname(model2, sizeof model2, "m2.dptm");
+    snprintf(args, sizeof args,
+             "train --data %s --model mlp --hidden 8 --loss ce --opt momentum --batch 32 "
+             "--epochs 2 --standardize --threads 2 --quiet --save %s",
+             data, model2);
+    cr_assert_eq(run_dpt(args, err, sizeof err), 0, "%s", err);
+    char cmp[512];
+    snprintf(cmp, sizeof cmp, "cmp -s %s %s", model, model2);
+    cr_expect_eq(system(cmp), 0, "identical training runs gave different model files");
+
+    /* predict twice: identical output; eval reports an accuracy */
+    snprintf(args, sizeof args, "predict --model-file %s --data %s > %s", model, data, pred);
+    char out[8192];
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0);
+    snprintf(args, sizeof args, "predict --model-file %s --data %s", model2, data);
+    char out2[65536];
+    cr_assert_eq(run_dpt_stream(args, out2, sizeof out2, 1), 0);
+    FILE *f = fopen(pred, "r");
+    char first[64];
+    cr_assert(f && fgets(first, sizeof first, f));
+    cr_expect_str_eq(first, "class,p0,p1,p2\n");
+    fclose(f);
+    snprintf(args, sizeof args, "eval --model-file %s --data %s", model, data);
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    cr_expect(strstr(out, "accuracy"), "%s", out);
+
+    /* a corrupted model file is refused with one line */
+    f = fopen(model, "r+b");
+    fseek(f, 200, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    snprintf(args, sizeof args, "eval --model-file %s --data %s", model, data);
+    cr_expect_eq(run_dpt(args, err, sizeof err), 1);
+    cr_expect(strstr(err, "checksum"), "%s", err);
+    cr_expect_eq(lines(err), 1, "%s", err);
+    /* and a truncated one */
+    snprintf(cmp, sizeof cmp, "truncate -s 90 %s", model2);
+    cr_assert_eq(system(cmp), 0);
+    snprintf(args, sizeof args, "eval --model-file %s --data %s", model2, data);
+    cr_expect_eq(run_dpt(args, err, sizeof err), 1);
+    cr_expect(strstr(err, model2), "%s", err);
+    unlink(model);
+    unlink(model2);
+    unlink(data);
+    unlink(pred);
+}
+
+Test(cli, divergence_exits_1_naming_epoch_and_step)
+{
+    char err[4096];
+    int st = run_dpt("train --synth linreg:n=2000,d=8 --opt sgd --batch 50 --lr 1000 --epochs 5",
+                     err, sizeof err);
+    cr_expect_eq(st, 1, "%s", err);
+    cr_expect(strstr(err, "diverged") && strstr(err, "epoch") && strstr(err, "step"), "%s", err);
+}
+
+Test(cli, bench_runs_end_to_end_and_writes_schema, .timeout = 180)
+{
+    char json[128], err[16384], args[512];
+    tmpname(json, sizeof json, "bench.json");
+    snprintf(args, sizeof args,
+             "bench --synth teacher-mlp:n=3000 --model mlp --hidden 8 --opt sgd --batch 100 "
+             "--epochs 1 --threads 1,3 --reps 3 --warmup 0 --no-limits --quiet --json %s",
+             json);
+    char out[16384];
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    cr_expect(strstr(out, "speedup"), "%s", out);
+    FILE *f = fopen(json, "r");
+    cr_assert(f);
+    size_t n = fread(err, 1, sizeof err - 1, f);
+    err[n] = 0;
+    fclose(f);
+    cr_expect(strstr(err, "\"schema\": \"dpt-bench/1\""), "%s", err);
+    cr_expect(strstr(err, "\"samples\""), "%s", err);
+    cr_expect(strstr(err, "\"final_loss\""), "%s", err);
+    unlink(json);
+}

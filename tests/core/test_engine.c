@@ -1,0 +1,226 @@
+/* The engine end to end: the tree reduction at many thread counts (more
+ * threads than cores and than rows, on purpose), reproducibility, the
+ * deterministic mode, convergence, divergence handling. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpt/engine.h"
+#include "dpt/error.h"
+#include "ref.h"
+
+static dpt_engine *make_engine(const dpt_model *m, const dpt_optim_spec *o, const dpt_dataset *ds,
+                               int threads, int leaves, int shuffle)
+{
+    dpt_engine_opts eo;
+    dpt_engine_opts_defaults(&eo);
+    eo.threads = threads;
+    eo.leaves = leaves;
+    eo.shuffle = shuffle;
+    eo.pin.policy = DPT_PIN_NONE; /* placement is tested in tests/topo */
+    dpt_engine *e = NULL;
+    int rc = dpt_engine_create(&e, m, o, ds, &eo);
+    cr_assert_eq(rc, 0, "engine: %s", dpt_last_error());
+    return e;
+}
+
+struct red_case {
+    int threads;
+    size_t rows;
+};
+
+ParameterizedTestParameters(engine, reduction_equals_double_sum)
+{
+    static struct red_case cases[] = {{1, 301}, {2, 301},  {3, 301}, {5, 301}, {7, 301},
+                                      {8, 301}, {16, 301}, {16, 5},  {7, 3},   {3, 1}};
+    return cr_make_param_array(struct red_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* One full-batch GD step with lr 1 from w0: w1 = w0 - sum(g)/n exposes the
+ * reduced gradient, compared with finite differences in double. */
+ParameterizedTest(struct red_case *c, engine, reduction_equals_double_sum)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_SOFTMAX, .inputs = 13, .classes = 5, .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, c->rows, 13, &m.spec, 5);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_GD;
+    o.lr = 1.0;
+    dpt_engine *e = make_engine(&m, &o, &ds, c->threads, 0, 0);
+    float *w = dpt_engine_params(e);
+    dpt_model_init_params(&m, w, 9, DPT_INIT_UNIFORM);
+    float *w0 = malloc(m.n_params * sizeof(float)), *g = malloc(m.n_params * sizeof(float));
+    memcpy(w0, w, m.n_params * sizeof(float));
+    cr_assert_eq(dpt_engine_train(e, 1, NULL, NULL), 0, "%s", dpt_last_error());
+    for (size_t i = 0; i < m.n_params; i++) g[i] = (w0[i] - w[i]) * (float)c->rows;
+    double *gref = malloc(m.n_params * sizeof(double));
+    ref_grad_fd(&m, w0, ds.X, ds.ld, ds.y, ds.n, gref);
+    double gmax = 0;
+    for (size_t i = 0; i < m.n_params; i++) gmax = fmax(gmax, fabs(gref[i]));
+    /* w0 - w1 loses bits against |w0|, hence the floor */
+    double err = ref_max_rel(g, gref, m.n_params, 1e-3 * gmax + 1e-4 * c->rows);
+    cr_expect(err < 2e-3, "%d threads, %zu rows: relative error %g", c->threads, c->rows, err);
+    dpt_engine_destroy(e);
+    free(w0);
+    free(g);
+    free(gref);
+    dpt_dataset_free(&ds);
+}
+
+static float *train_copy(const dpt_model *m, const dpt_dataset *ds, const dpt_optim_spec *o,
+                         int threads, int leaves, int epochs)
+{
+    dpt_engine *e = make_engine(m, o, ds, threads, leaves, 1);
+    dpt_model_init_params(m, dpt_engine_params(e), 3, DPT_INIT_UNIFORM);
+    cr_assert_eq(dpt_engine_train(e, epochs, NULL, NULL), 0, "%s", dpt_last_error());
+    float *w = malloc(m->n_params * sizeof(float));
+    memcpy(w, dpt_engine_params(e), m->n_params * sizeof(float));
+    dpt_engine_destroy(e);
+    return w;
+}
+
+static void mlp_setup(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 6,
+                        .n_hidden = 1,
+                        .hidden = {8},
+                        .classes = 3,
+                        .act = DPT_ACTIVATION_TANH,
+                        .loss = DPT_LOSS_CE};
+    cr_assert_eq(dpt_model_init(m, &s), 0);
+    ref_make_data(ds, 517, 6, &m->spec, 21);
+    dpt_optim_defaults(o);
+    o->kind = DPT_OPT_MOMENTUM;
+    o->lr = 0.05;
+    o->batch = 64;
+}
+
+Test(engine, same_seed_and_threads_is_bitwise_reproducible)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    float *a = train_copy(&m, &ds, &o, 3, 0, 3), *b = train_copy(&m, &ds, &o, 3, 0, 3);
+    cr_expect_eq(memcmp(a, b, m.n_params * sizeof(float)), 0);
+    free(a);
+    free(b);
+    dpt_dataset_free(&ds);
+}
+
+Test(engine, deterministic_mode_is_bitwise_identical_across_thread_counts)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    float *ref = train_copy(&m, &ds, &o, 1, 16, 3);
+    const int threads[] = {2, 3, 4, 7};
+    for (int i = 0; i < 4; i++) {
+        float *w = train_copy(&m, &ds, &o, threads[i], 16, 3);
+        cr_expect_eq(memcmp(ref, w, m.n_params * sizeof(float)), 0,
+                     "deterministic run at %d threads differs from 1 thread", threads[i]);
+        free(w);
+    }
+    free(ref);
+    dpt_dataset_free(&ds);
+}
+
+Test(engine, batches_do_not_depend_on_thread_count)
+{
+    /* without --deterministic only the summation order differs */
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    float *a = train_copy(&m, &ds, &o, 1, 0, 2), *b = train_copy(&m, &ds, &o, 5, 0, 2);
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_expect(fabsf(a[i] - b[i]) <= 1e-4f * (1 + fabsf(a[i])), "param %zu: %g vs %g", i, a[i],
+                  b[i]);
+    free(a);
+    free(b);
+    dpt_dataset_free(&ds);
+}
+
+Test(engine, gd_linreg_reaches_noise_floor)
+{
+    dpt_synth_spec sp;
+    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=20000,d=16,noise=0.01,seed=4"), 0);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_synth_generate(&sp, &ds, 2), 0);
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 16, .bias = 0};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_GD;
+    o.lr = 0.1;
+    dpt_engine *e = make_engine(&m, &o, &ds, 2, 0, 0);
+    dpt_model_init_params(&m, dpt_engine_params(e), 1, DPT_INIT_ZERO);
+    cr_assert_eq(dpt_engine_train(e, 60, NULL, NULL), 0);
+    dpt_metrics mt;
+    cr_assert_eq(dpt_engine_evaluate(e, &ds, &mt), 0);
+    cr_expect(mt.mse < 2 * 0.01 * 0.01, "MSE %g is not within 2x of the noise variance 1e-4",
+              mt.mse);
+    cr_expect(mt.r2 > 0.999);
+    dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
+
+static int count_epochs(const dpt_epoch_stats *st, void *ud)
+{
+    (void)st;
+    ++*(int *)ud;
+    return 0;
+}
+
+Test(engine, divergence_is_caught_and_rolled_back)
+{
+    dpt_synth_spec sp;
+    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=1000,d=8"), 0);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_synth_generate(&sp, &ds, 1), 0);
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_SGD;
+    o.batch = 100;
+    o.lr = 50; /* far past the stability limit */
+    dpt_engine *e = make_engine(&m, &o, &ds, 2, 0, 1);
+    dpt_model_init_params(&m, dpt_engine_params(e), 1, DPT_INIT_ZERO);
+    int epochs = 0;
+    int rc = dpt_engine_train(e, 50, count_epochs, &epochs);
+    cr_expect_eq(rc, DPT_EDIVERGED);
+    cr_expect(strstr(dpt_last_error(), "epoch") && strstr(dpt_last_error(), "step"), "%s",
+              dpt_last_error());
+    const float *w = dpt_engine_params(e);
+    for (size_t i = 0; i < m.n_params; i++) cr_expect(isfinite(w[i]), "param %zu not finite", i);
+    cr_expect_lt(epochs, 50);
+    dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
+
+Test(engine, rejects_mismatched_data)
+{
+    dpt_dataset ds;
+    dpt_model_spec ms = {.kind = DPT_MODEL_LINEAR, .inputs = 4};
+    ref_make_data(&ds, 10, 5, &ms, 1);
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &ms), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    dpt_engine_opts eo;
+    dpt_engine_opts_defaults(&eo);
+    dpt_engine *e = NULL;
+    cr_expect_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
+    cr_expect_null(e);
+    dpt_dataset_free(&ds);
+}

@@ -1,0 +1,139 @@
+/* Every model's gradient (float, through the kernel table in use) against
+ * central finite differences of an independent double forward pass. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "dpt/error.h"
+#include "dpt/model.h"
+#include "kernels/kernels.h"
+#include "ref.h"
+
+struct case_ {
+    dpt_model_kind kind;
+    int bias;
+    dpt_activation act;
+    dpt_loss loss;
+    int n_hidden;
+    size_t h1, h2;
+    int classes;
+    size_t rows, d;
+};
+
+ParameterizedTestParameters(grad, finite_differences)
+{
+    static struct case_ cases[] = {
+        {DPT_MODEL_LINEAR, 1, 0, DPT_LOSS_MSE, 0, 0, 0, 0, 37, 9},
+        {DPT_MODEL_LINEAR, 0, 0, DPT_LOSS_MSE, 0, 0, 0, 0, 64, 17},
+        {DPT_MODEL_LOGISTIC, 1, 0, DPT_LOSS_BCE, 0, 0, 0, 0, 50, 8},
+        {DPT_MODEL_LOGISTIC, 0, 0, DPT_LOSS_BCE, 0, 0, 0, 0, 33, 5},
+        {DPT_MODEL_SOFTMAX, 1, 0, DPT_LOSS_CE, 0, 0, 0, 4, 40, 7},
+        {DPT_MODEL_SOFTMAX, 0, 0, DPT_LOSS_CE, 0, 0, 0, 3, 21, 16},
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_RELU, DPT_LOSS_MSE, 1, 20, 0, 0, 30, 10},
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_TANH, DPT_LOSS_MSE, 1, 7, 0, 0, 25, 5},
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_SIGMOID, DPT_LOSS_MSE, 2, 6, 5, 0, 20, 4},
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_RELU, DPT_LOSS_CE, 2, 9, 6, 3, 23, 6},
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_TANH, DPT_LOSS_CE, 1, 8, 0, 5, 19, 11},
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_SIGMOID, DPT_LOSS_BCE, 1, 5, 0, 0, 17, 3},
+        /* more rows than one block: the block loop accumulates */
+        {DPT_MODEL_MLP, 1, DPT_ACTIVATION_TANH, DPT_LOSS_MSE, 1, 3, 0, 0, 600, 2},
+        {DPT_MODEL_SOFTMAX, 1, 0, DPT_LOSS_CE, 0, 0, 0, 3, 700, 2},
+    };
+    return cr_make_param_array(struct case_, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct case_ *c, grad, finite_differences)
+{
+    dpt_model_spec s = {.kind = c->kind,
+                        .inputs = c->d,
+                        .n_hidden = c->n_hidden,
+                        .hidden = {c->h1, c->h2},
+                        .classes = c->classes,
+                        .act = c->act,
+                        .loss = c->loss,
+                        .bias = c->bias};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, c->rows, c->d, &m.spec, 7);
+    float *w = calloc(m.n_params, sizeof(float)), *g = calloc(m.n_params, sizeof(float));
+    float *scratch = calloc(dpt_model_scratch_floats(&m), sizeof(float));
+    double *gref = malloc(m.n_params * sizeof(double));
+    dpt_model_init_params(&m, w, 11, DPT_INIT_UNIFORM);
+
+    const dpt_kernels *k = dpt_kernels_get();
+    double loss = dpt_model_grad(&m, k, w, ds.X, ds.ld, ds.y, ds.n, g, scratch);
+    double wd[4096];
+    cr_assert(m.n_params <= 4096);
+    for (size_t i = 0; i < m.n_params; i++) wd[i] = w[i];
+    double lref = ref_loss_sum(&m, wd, ds.X, ds.ld, ds.y, ds.n);
+    cr_expect(fabs(loss - lref) <= 1e-4 * fabs(lref) + 1e-6, "loss %g vs reference %g", loss, lref);
+
+    ref_grad_fd(&m, w, ds.X, ds.ld, ds.y, ds.n, gref);
+    double gmax = 0;
+    for (size_t i = 0; i < m.n_params; i++) gmax = fmax(gmax, fabs(gref[i]));
+    double err = ref_max_rel(g, gref, m.n_params, 1e-3 * gmax + 1e-6);
+    cr_expect(err < 2e-3, "isa %s, %zu params: worst relative gradient error %g", k->isa,
+              m.n_params, err);
+
+    /* eval agrees with grad's loss */
+    double le = dpt_model_eval(&m, k, w, ds.X, ds.ld, ds.y, ds.n, NULL, scratch);
+    cr_expect(fabs(le - loss) <= 1e-5 * fabs(loss) + 1e-6, "eval %g vs grad loss %g", le, loss);
+    free(w);
+    free(g);
+    free(scratch);
+    free(gref);
+    dpt_dataset_free(&ds);
+}
+
+Test(grad, accumulates_into_g)
+{
+    /* grad adds to g rather than overwriting it: two halves sum to the whole */
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 5,
+                        .n_hidden = 1,
+                        .hidden = {4},
+                        .act = DPT_ACTIVATION_TANH,
+                        .loss = DPT_LOSS_MSE,
+                        .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, 40, 5, &m.spec, 3);
+    float w[64], g1[64] = {0}, g2[64] = {0};
+    float *sc = calloc(dpt_model_scratch_floats(&m), sizeof(float));
+    dpt_model_init_params(&m, w, 1, DPT_INIT_UNIFORM);
+    const dpt_kernels *k = dpt_kernels_get();
+    dpt_model_grad(&m, k, w, ds.X, ds.ld, ds.y, 40, g1, sc);
+    dpt_model_grad(&m, k, w, ds.X, ds.ld, ds.y, 17, g2, sc);
+    dpt_model_grad(&m, k, w, ds.X + 17 * ds.ld, ds.ld, ds.y + 17, 23, g2, sc);
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_expect(fabsf(g1[i] - g2[i]) <= 1e-5f * (fabsf(g1[i]) + 1), "param %zu", i);
+    free(sc);
+    dpt_dataset_free(&ds);
+}
+
+Test(model, rejects_bad_specs)
+{
+    dpt_model m;
+    dpt_model_spec s = {.kind = DPT_MODEL_SOFTMAX, .inputs = 4, .classes = 1, .bias = 1};
+    cr_expect_eq(dpt_model_init(&m, &s), DPT_EINVAL);
+    s = (dpt_model_spec){.kind = DPT_MODEL_MLP, .inputs = 4, .n_hidden = 0};
+    cr_expect_eq(dpt_model_init(&m, &s), DPT_EINVAL);
+    s = (dpt_model_spec){.kind = DPT_MODEL_LINEAR, .inputs = 0};
+    cr_expect_eq(dpt_model_init(&m, &s), DPT_EINVAL);
+}
+
+Test(model, layout_is_pytorch_order)
+{
+    dpt_model_spec s = {
+        .kind = DPT_MODEL_MLP, .inputs = 10, .n_hidden = 1, .hidden = {20}, .loss = DPT_LOSS_MSE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    cr_expect_eq(m.n_params, 10 * 20 + 20 + 20 + 1);
+    cr_expect_eq(m.w_off[0], 0);
+    cr_expect_eq(m.b_off[0], 200);
+    cr_expect_eq(m.w_off[1], 220);
+    cr_expect_eq(m.b_off[1], 240);
+}
