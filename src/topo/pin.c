@@ -1,0 +1,379 @@
+/* Pinning plans: which PU each engine thread gets under --pin
+ * compact|scatter|numa|list|none. Pure functions of the topology tables and
+ * the spec (no binding here), so tests can check them on synthetic servers.
+ * The orders are documented in docs/pinning.md; keep the two in step. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpt/error.h"
+#include "topo/topo_impl.h"
+
+#define PIN_ALLOWED  "compact, scatter, numa, none, list:IDS (logical PU ids, e.g. list:0,2,4-7)"
+#define PIN_LIST_MAX (1 << 16) /* ids in one list, ranges expanded */
+#define PIN_ID_MAX   (1 << 20)
+
+const char *dpt_pin_name(dpt_pin_policy policy)
+{
+    switch (policy) {
+    case DPT_PIN_NONE:
+        return "none";
+    case DPT_PIN_COMPACT:
+        return "compact";
+    case DPT_PIN_SCATTER:
+        return "scatter";
+    case DPT_PIN_NUMA:
+        return "numa";
+    case DPT_PIN_LIST:
+        return "list";
+    }
+    return "?";
+}
+
+void dpt_pin_spec_free(dpt_pin_spec *spec)
+{
+    if (!spec) return;
+    free(spec->list);
+    memset(spec, 0, sizeof *spec);
+}
+
+/* One decimal id in [0, PIN_ID_MAX] spanning exactly [s, e). */
+static int parse_id(const char *s, const char *e, int *out)
+{
+    if (s == e) return -1;
+    long v = 0;
+    for (const char *p = s; p < e; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        v = v * 10 + (*p - '0');
+        if (v > PIN_ID_MAX) return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_list(const char *text, const char *ids, dpt_pin_spec *spec)
+{
+    int cap = 16, n = 0;
+    int *list = malloc((size_t)cap * sizeof *list);
+    if (!list) return dpt_set_error(DPT_ENOMEM, "pin list: out of memory");
+    const char *p = ids;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        const char *dash = memchr(p, '-', (size_t)(end - p));
+        int lo, hi;
+        if (dash ? parse_id(p, dash, &lo) || parse_id(dash + 1, end, &hi) : parse_id(p, end, &lo)) {
+            free(list);
+            return dpt_set_error(DPT_EINVAL,
+                                 "pin list '%s': '%.*s' is not a PU id or a range of them "
+                                 "(use e.g. list:0,2,4-7)",
+                                 text, (int)(end - p), p);
+        }
+        if (!dash) hi = lo;
+        if (hi < lo) {
+            free(list);
+            return dpt_set_error(DPT_EINVAL, "pin list '%s': range %d-%d is reversed", text, lo,
+                                 hi);
+        }
+        if ((long)n + (hi - lo + 1) > PIN_LIST_MAX) {
+            free(list);
+            return dpt_set_error(DPT_EINVAL, "pin list '%s': more than %d PU ids", text,
+                                 PIN_LIST_MAX);
+        }
+        while (n + (hi - lo + 1) > cap) cap *= 2;
+        int *grown = realloc(list, (size_t)cap * sizeof *list);
+        if (!grown) {
+            free(list);
+            return dpt_set_error(DPT_ENOMEM, "pin list: out of memory");
+        }
+        list = grown;
+        for (int id = lo; id <= hi; id++) list[n++] = id;
+        if (!*end) break;
+        p = end + 1;
+    }
+    spec->policy = DPT_PIN_LIST;
+    spec->n_list = n;
+    spec->list = list;
+    return 0;
+}
+
+int dpt_pin_parse(const char *text, dpt_pin_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    if (!text) return dpt_set_error(DPT_EINVAL, "pin policy missing (allowed: " PIN_ALLOWED ")");
+    static const struct {
+        const char *name;
+        dpt_pin_policy policy;
+    } names[] = {{"compact", DPT_PIN_COMPACT},
+                 {"scatter", DPT_PIN_SCATTER},
+                 {"numa", DPT_PIN_NUMA},
+                 {"none", DPT_PIN_NONE}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(text, names[i].name)) {
+            spec->policy = names[i].policy;
+            return 0;
+        }
+    if (!strncmp(text, "list:", 5)) return parse_list(text, text + 5, spec);
+    return dpt_set_error(DPT_EINVAL, "pin policy '%s' is not one of: " PIN_ALLOWED, text);
+}
+
+const char *dpt_pin_env_warning(const dpt_pin_spec *spec)
+{
+    static _Thread_local char msg[320];
+    if (!spec || spec->policy == DPT_PIN_NONE) return NULL;
+    const char *var = dpt_topo_omp_binding_var();
+    if (!var) return NULL;
+    snprintf(msg, sizeof msg,
+             "%s is set, but --pin %s binds each thread itself and wins over the OpenMP "
+             "runtime's placement; use --pin none to let the runtime place threads",
+             var, dpt_pin_name(spec->policy));
+    return msg;
+}
+
+/* ---- orders ---------------------------------------------------------- */
+
+/* Returns its constant (not dpt_set_error's value) so that the analyzer can
+ * see every failure is negative. */
+static int oom(void)
+{
+    dpt_set_error(DPT_ENOMEM, "pin plan: out of memory");
+    return DPT_ENOMEM;
+}
+
+/* A candidate PU with the keys the orders sort on. */
+typedef struct cand {
+    int rank, package, numa, pu;
+} cand;
+
+static int cmp_rank_pu(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    return (x->pu > y->pu) - (x->pu < y->pu);
+}
+
+static int cmp_pkg_numa_pu(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->package != y->package) return x->package < y->package ? -1 : 1;
+    if (x->numa != y->numa) return x->numa < y->numa ? -1 : 1;
+    return (x->pu > y->pu) - (x->pu < y->pu);
+}
+
+static int cmp_numa_rank_pu(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->numa != y->numa) return x->numa < y->numa ? -1 : 1;
+    return cmp_rank_pu(a, b);
+}
+
+/* The PUs a policy may use: with smt, all; without, the first PU of each
+ * core (a PU with no core above it counts as its own core). */
+static int candidates(const dpt_topo *t, int smt, cand **out)
+{
+    cand *c = malloc((size_t)t->npu * sizeof *c);
+    *out = c;
+    if (!c) return oom();
+    int n = 0;
+    for (int i = 0; i < t->npu; i++)
+        if (smt || t->rank[i] == 0) c[n++] = (cand){t->rank[i], t->package[i], t->numa[i], i};
+    if (n == 0) { /* cannot happen: every core has a first PU */
+        free(c);
+        *out = NULL;
+        dpt_set_error(DPT_EINVAL, "pin plan: the topology has no usable PU");
+        return DPT_EINVAL;
+    }
+    return n;
+}
+
+static int level_key(const cand *c, int level)
+{
+    return level == 0 ? c->package : c->numa;
+}
+
+/* Order c[0..n) (sorted by package, numa, pu) by round-robin interleaving:
+ * level 0 deals one PU to each package in turn, each package's own sequence
+ * dealing in turn over its NUMA nodes (level 1), each node's sequence being
+ * its PUs in logical order. Groups run out at different times when the tree
+ * is uneven; the round-robin then skips them. */
+static int interleave(const cand *c, int n, int level, int *out)
+{
+    if (level == 2 || n <= 1) {
+        for (int i = 0; i < n; i++) out[i] = c[i].pu;
+        return 0;
+    }
+    int *start = malloc((size_t)(n + 1) * sizeof *start); /* group g: [start[g], start[g+1]) */
+    int *sub = malloc((size_t)n * sizeof *sub);
+    int rc = 0, ngroups = 0;
+    if (!start || !sub) {
+        rc = oom();
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        if (i == 0 || level_key(&c[i], level) != level_key(&c[i - 1], level)) start[ngroups++] = i;
+    start[ngroups] = n;
+    for (int g = 0; g < ngroups; g++)
+        if ((rc = interleave(c + start[g], start[g + 1] - start[g], level + 1, sub + start[g])))
+            goto done;
+    for (int round = 0, pos = 0; pos < n; round++)
+        for (int g = 0; g < ngroups; g++)
+            if (start[g] + round < start[g + 1]) out[pos++] = sub[start[g] + round];
+done:
+    free(start);
+    free(sub);
+    return rc;
+}
+
+/* compact: SMT rank passes (all cores' first PUs, then all second PUs...),
+ * each in logical order. */
+static int order_compact(const dpt_topo *t, int smt, int **order, int *n)
+{
+    cand *c;
+    int k = candidates(t, smt, &c);
+    if (k < 0) return k;
+    qsort(c, (size_t)k, sizeof *c, cmp_rank_pu);
+    int *o = malloc((size_t)k * sizeof *o);
+    if (!o) {
+        free(c);
+        return oom();
+    }
+    for (int i = 0; i < k; i++) o[i] = c[i].pu;
+    free(c);
+    *order = o;
+    *n = k;
+    return 0;
+}
+
+/* scatter: SMT rank passes, each interleaved over packages then NUMA nodes. */
+static int order_scatter(const dpt_topo *t, int smt, int **order, int *n)
+{
+    cand *c;
+    int k = candidates(t, smt, &c);
+    if (k < 0) return k;
+    int *o = malloc((size_t)k * sizeof *o);
+    int rc = 0;
+    if (!o) {
+        rc = oom();
+        goto fail;
+    }
+    qsort(c, (size_t)k, sizeof *c, cmp_rank_pu); /* group the passes */
+    for (int s = 0; s < k;) {
+        int e = s;
+        while (e < k && c[e].rank == c[s].rank) e++;
+        qsort(c + s, (size_t)(e - s), sizeof *c, cmp_pkg_numa_pu);
+        if ((rc = interleave(c + s, e - s, 0, o + s))) goto fail;
+        s = e;
+    }
+    free(c);
+    *order = o;
+    *n = k;
+    return 0;
+fail:
+    free(c);
+    free(o);
+    return rc;
+}
+
+/* numa: threads split into contiguous blocks, one per NUMA node that has
+ * usable PUs (in node order), as equal as the nodes' sizes allow: one thread
+ * per node in turn, skipping full nodes; once all are full, one extra per
+ * node in turn. Inside a node, the compact order, wrapping when oversubscribed. */
+static int plan_numa(const dpt_topo *t, int smt, int nthreads, int *tpu)
+{
+    cand *c;
+    int k = candidates(t, smt, &c);
+    if (k < 0) return k;
+    qsort(c, (size_t)k, sizeof *c, cmp_numa_rank_pu);
+    int *start = malloc((size_t)(k + 1) * sizeof *start); /* node g: c[start[g]..start[g+1]) */
+    int *cnt = calloc((size_t)k, sizeof *cnt);
+    int rc = 0, ng = 0;
+    if (!start || !cnt) {
+        rc = oom();
+        goto done;
+    }
+    for (int i = 0; i < k; i++)
+        if (i == 0 || c[i].numa != c[i - 1].numa) start[ng++] = i;
+    start[ng] = k;
+    int left = nthreads;
+    for (int progressed = 1; left > 0 && progressed;) {
+        progressed = 0;
+        for (int g = 0; g < ng && left > 0; g++)
+            if (cnt[g] < start[g + 1] - start[g]) {
+                cnt[g]++;
+                left--;
+                progressed = 1;
+            }
+    }
+    for (int g = 0; left > 0; g = (g + 1) % ng) {
+        cnt[g]++;
+        left--;
+    }
+    for (int g = 0, th = 0; g < ng; g++) {
+        int size = start[g + 1] - start[g];
+        for (int j = 0; j < cnt[g]; j++) tpu[th++] = c[start[g] + j % size].pu;
+    }
+done:
+    free(c);
+    free(start);
+    free(cnt);
+    return rc;
+}
+
+int dpt_topo_plan(const dpt_topo *t, int nthreads, const dpt_pin_spec *spec, dpt_place *out)
+{
+    if (!t || !spec || !out) return dpt_set_error(DPT_EINVAL, "pin plan: missing argument");
+    if (nthreads < 1)
+        return dpt_set_error(DPT_EINVAL, "pin plan: %d threads (need at least 1)", nthreads);
+    if (spec->policy == DPT_PIN_NONE) {
+        for (int i = 0; i < nthreads; i++)
+            out[i] = (dpt_place){i, -1, -1, -1, -1, DPT_OS_PU_NONE, 0};
+        return 0;
+    }
+    int *tpu = malloc((size_t)nthreads * sizeof *tpu);
+    int *load = calloc((size_t)t->npu, sizeof *load);
+    int *order = NULL, n = 0, rc = 0;
+    if (!tpu || !load) {
+        rc = dpt_set_error(DPT_ENOMEM, "pin plan: out of memory for %d threads", nthreads);
+        goto done;
+    }
+    switch (spec->policy) {
+    case DPT_PIN_COMPACT:
+    case DPT_PIN_SCATTER:
+        rc = spec->policy == DPT_PIN_COMPACT ? order_compact(t, spec->smt, &order, &n)
+                                             : order_scatter(t, spec->smt, &order, &n);
+        if (rc) goto done;
+        for (int i = 0; i < nthreads; i++) tpu[i] = order[i % n];
+        break;
+    case DPT_PIN_NUMA:
+        if ((rc = plan_numa(t, spec->smt, nthreads, tpu))) goto done;
+        break;
+    case DPT_PIN_LIST:
+        if (spec->n_list < 1 || !spec->list) {
+            rc = dpt_set_error(DPT_EINVAL, "pin list is empty");
+            goto done;
+        }
+        for (int j = 0; j < spec->n_list; j++)
+            if (spec->list[j] < 0 || spec->list[j] >= t->npu) {
+                rc = dpt_set_error(DPT_EINVAL,
+                                   "pin list: PU %d does not exist (this topology has PUs "
+                                   "0-%d, logical ids)",
+                                   spec->list[j], t->npu - 1);
+                goto done;
+            }
+        for (int i = 0; i < nthreads; i++) tpu[i] = spec->list[i % spec->n_list];
+        break;
+    default:
+        rc = dpt_set_error(DPT_EINVAL, "pin plan: unknown policy %d", (int)spec->policy);
+        goto done;
+    }
+    for (int i = 0; i < nthreads; i++) load[tpu[i]]++;
+    for (int i = 0; i < nthreads; i++) {
+        int p = tpu[i];
+        out[i] = (dpt_place){i, p, t->core[p], t->numa[p], t->package[p], t->os[p], load[p] > 1};
+    }
+done:
+    free(tpu);
+    free(load);
+    free(order);
+    return rc;
+}
