@@ -1,0 +1,155 @@
+/* The result of one `dpt bench` run, as C structs that map one to one onto
+ * the JSON schema "dpt-bench/1":
+ *
+ * {"schema": "dpt-bench/1",
+ *  "context": {"cpu_model", "packages", "numa_nodes", "cores", "pus", "isa",
+ *              "compiler", "cflags", "dpt_version", "git_revision", "openmp",
+ *              "governor", "boost", "load_average": [1, 5, 15 min], "date"},
+ *  "limits": {"points": [{"threads", "pin", "read_gbytes_per_second",
+ *                         "peak_gflops"}]},
+ *  "results": [{"workload", "threads", "pin", "isa", "batch", "reps",
+ *               "seconds": {"median", "min", "max", "iqr", "samples": [...]},
+ *               "samples_per_second", "speedup", "efficiency",
+ *               "gbytes_per_second", "gflops", "fraction_of_bandwidth",
+ *               "fraction_of_peak", "final_loss", "final_accuracy" (only where
+ *               it applies), "phases": {"compute", "reduce", "update", "wait"},
+ *               "imbalance"}]}
+ *
+ * Times are seconds per epoch (per step for fixed-step workloads). A number
+ * that was not measured or does not apply is NAN in C and null in JSON (an
+ * int field: -1 and null; a string: "" and null). Quartiles follow the
+ * type-7 rule of dpt/stats.h. Writers are atomic (temporary file, fsync,
+ * rename); the reader checks every field and names file and field on error. */
+#ifndef DPT_REPORT_H
+#define DPT_REPORT_H
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DPT_BENCH_SCHEMA "dpt-bench/1"
+
+typedef struct dpt_bench_context {
+    char cpu_model[128];      /* probed: /proc/cpuinfo */
+    int packages, numa_nodes; /* caller (topology); -1 unknown */
+    int cores, pus;           /* caller: physical cores, hardware threads */
+    char isa[16];             /* caller: kernels in use, "avx2" / "scalar" */
+    char compiler[64];        /* caller: e.g. DPT_COMPILER of dpt_config.h */
+    char cflags[256];         /* caller */
+    char dpt_version[32];     /* caller */
+    char git_revision[64];    /* caller */
+    char openmp[64];          /* caller: runtime name and version */
+    char governor[32];        /* probed: cpufreq governor of cpu0, "" unknown */
+    int boost;                /* probed: 1 on, 0 off, -1 unknown */
+    double load_average[3];   /* probed: /proc/loadavg, NAN unknown */
+    char date[32];            /* probed: UTC, ISO 8601 "2025-01-31T12:00:00Z" */
+} dpt_bench_context;
+
+/* Measured machine ceiling at one thread count and placement. */
+typedef struct dpt_bench_limit {
+    int threads;
+    char pin[32];
+    double read_gbytes_per_second; /* STREAM-like read bandwidth */
+    double peak_gflops;            /* fp32 FMA peak */
+} dpt_bench_limit;
+
+typedef struct dpt_bench_phases {
+    double compute, reduce, update, wait; /* seconds per epoch, medians */
+} dpt_bench_phases;
+
+typedef struct dpt_bench_result {
+    char workload[64];
+    int threads;
+    char pin[32];
+    char isa[16];
+    long batch;                   /* rows per step; 0 = full batch */
+    int reps;                     /* = number of samples */
+    double *samples;              /* reps seconds per epoch, owned by the report */
+    double median, min, max, iqr; /* of samples (dpt_bench_report_derive) */
+    double samples_per_second;
+    double speedup;    /* median of the 1-thread row with the same workload, pin,
+                        * isa and batch over this median */
+    double efficiency; /* speedup / threads */
+    double gbytes_per_second, gflops;
+    double fraction_of_bandwidth, fraction_of_peak; /* of the matching limit */
+    double final_loss, final_accuracy;
+    dpt_bench_phases phases;
+    double imbalance; /* slowest thread's compute time / mean, minus 1 */
+
+    /* Work per epoch, not in the JSON: when > 0, derive() turns them into
+     * samples_per_second, gbytes_per_second and gflops. */
+    double work_samples, work_bytes, work_flops;
+} dpt_bench_result;
+
+typedef struct dpt_bench_report {
+    dpt_bench_context context;
+    dpt_bench_limit *limits;
+    size_t nlimits;
+    dpt_bench_result *results;
+    size_t nresults;
+} dpt_bench_report;
+
+/* An empty report: context fields unknown, no limits, no results. */
+void dpt_bench_report_init(dpt_bench_report *r);
+void dpt_bench_report_free(dpt_bench_report *r);
+
+/* Append a row with every number unknown (NAN) and the given samples
+ * copied. Returns the row (valid until the next append) or NULL (ENOMEM,
+ * message set). */
+dpt_bench_result *dpt_bench_report_add(dpt_bench_report *r, const char *workload, int threads,
+                                       const char *pin, const char *isa, long batch,
+                                       const double *samples, int nsamples);
+/* Append a limit point; 0 or DPT_ENOMEM. */
+int dpt_bench_report_add_limit(dpt_bench_report *r, int threads, const char *pin,
+                               double read_gbytes_per_second, double peak_gflops);
+
+/* Fill what follows from the samples and the other rows: median, min, max,
+ * iqr; throughput from work_* where given; fractions of the limit with the
+ * same threads and pin (else same threads, any pin); speedup and efficiency
+ * against the 1-thread row of the same workload, pin, isa and batch (NAN
+ * when there is none). 0, or DPT_EINVAL naming the row without samples. */
+int dpt_bench_report_derive(dpt_bench_report *r);
+
+/* Fill cpu_model, governor, boost, load_average and date from what is
+ * readable under root ("/" for this machine; a fake tree in tests), and
+ * leave every other field as it is. Unreadable items stay unknown. */
+void dpt_bench_context_probe(dpt_bench_context *c, const char *root);
+
+/* Warnings a reader of the numbers should see: a loaded machine (1-minute
+ * load average >= 1 before the run), a governor other than "performance",
+ * rows whose repetitions spread wide (IQR over 5% of the median). Writes up
+ * to cap lines into out (each NUL-terminated, no newline); returns how many
+ * there are in all. */
+#define DPT_WARNING_LEN 256
+size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARNING_LEN],
+                                 size_t cap);
+
+/* JSON file of the report, written atomically; "-" writes to stdout. */
+int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path);
+/* Read and validate a "dpt-bench/1" file into r (initialised here). On
+ * error r is empty and the message reads "FILE: where: what is wrong". */
+int dpt_bench_report_read_json(dpt_bench_report *r, const char *path);
+
+/* One CSV line per result with a header line; unknown numbers are empty
+ * cells. Written atomically; "-" writes to stdout. */
+int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
+
+/* The aligned table `dpt bench` prints. */
+void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
+
+/* Write text (len bytes) to path atomically: a temporary file beside it,
+ * fsync, rename. "-" writes to stdout. 0 or DPT_EIO naming the file. */
+int dpt_write_file_atomic(const char *path, const char *text, size_t len);
+
+/* A jansson value as indented JSON (reals in the shortest form that reads
+ * back exactly, arrays of numbers on one line), written atomically like
+ * the above. */
+struct json_t;
+int dpt_json_write_atomic(struct json_t *root, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

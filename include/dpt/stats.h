@@ -1,0 +1,75 @@
+/* Statistics for benchmark repetitions: order statistics, means, and the
+ * Mann-Whitney U test that decides whether two sets of timings differ.
+ * Plain functions on arrays of doubles; nothing here allocates for the caller
+ * to free, and nothing prints. */
+#ifndef DPT_STATS_H
+#define DPT_STATS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Quantile p in [0, 1] of n sorted values, by linear interpolation between
+ * order statistics (Hyndman-Fan type 7, the default of R and numpy):
+ * h = (n-1)p, q = x[floor h] + (h - floor h)(x[floor h + 1] - x[floor h]).
+ * NAN when n == 0. */
+double dpt_stats_quantile_sorted(const double *sorted, size_t n, double p);
+
+typedef struct dpt_summary {
+    size_t n;
+    double min, q1, median, q3, max;
+    double iqr; /* q3 - q1, quartiles by the type-7 rule above */
+    double mean;
+} dpt_summary;
+
+/* Summary of n finite values (any order; x is not modified).
+ * 0, or DPT_EINVAL (n == 0, a non-finite value) / DPT_ENOMEM. */
+int dpt_stats_summarize(const double *x, size_t n, dpt_summary *out);
+
+/* Median of n values (type 7: mean of the two middle ones for even n);
+ * NAN when n == 0 or on allocation failure. */
+double dpt_stats_median(const double *x, size_t n);
+
+/* Arithmetic mean; NAN when n == 0. */
+double dpt_stats_mean(const double *x, size_t n);
+
+/* Geometric mean exp(mean(log x)), for ratios; NAN when n == 0 or any
+ * value is not finite and > 0. */
+double dpt_stats_geomean(const double *x, size_t n);
+
+/* ---- Mann-Whitney U test (Wilcoxon rank-sum) ---- */
+
+typedef enum {
+    DPT_ALT_TWO_SIDED = 0, /* the distributions differ */
+    DPT_ALT_GREATER = 1,   /* a tends to be larger than b */
+    DPT_ALT_LESS = 2       /* a tends to be smaller than b */
+} dpt_alternative;
+
+typedef struct dpt_utest {
+    double u;  /* U of a: pairs (a_i, b_j) with a_i > b_j, ties counting 1/2 */
+    double p;  /* p-value for the alternative asked for */
+    int exact; /* 1: exact null distribution, 0: normal approximation */
+} dpt_utest;
+
+/* Exact distribution when there are no ties and na + nb <= this (its
+ * counts are then integers below 2^53, exact in double); otherwise the
+ * normal approximation with tie correction and continuity correction,
+ * which is what scipy.stats.mannwhitneyu(method='asymptotic') computes.
+ * All values tied gives p = 1. */
+#define DPT_UTEST_EXACT_MAX 50
+
+/* 0, or DPT_EINVAL (an empty sample, a non-finite value) / DPT_ENOMEM. */
+int dpt_stats_utest(const double *a, size_t na, const double *b, size_t nb, dpt_alternative alt,
+                    dpt_utest *out);
+
+/* Smallest two-sided p the test can give for these sample sizes (complete
+ * separation, no ties): 2 / C(na+nb, na), at most 1. With 3 and 3
+ * repetitions it is 0.1, so such a comparison can never reach p < 0.05. */
+double dpt_stats_utest_min_p(size_t na, size_t nb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,237 @@
+/* dpt compare and dpt plot end to end: exit codes and messages on crafted
+ * result files in tests/stats/data. DPT_EXE and DATA_DIR come from Meson. */
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char out_dir[64];
+static char output[1 << 16]; /* stdout and stderr of the last run */
+
+static void setup(void)
+{
+    strcpy(out_dir, "/tmp/dpt-cli-XXXXXX");
+    cr_assert_not_null(mkdtemp(out_dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", out_dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Run dpt with the NULL-terminated arguments (data files by bare name are
+ * taken from DATA_DIR), with env "NAME=VALUE" or NULL. Returns the exit
+ * status; output holds what it printed. */
+static int run(const char *env, ...)
+{
+    const char *argv[16] = {DPT_EXE};
+    char paths[16][512];
+    int argc = 1;
+    va_list ap;
+    va_start(ap, env);
+    for (const char *a; (a = va_arg(ap, const char *)) && argc < 15; argc++) {
+        if (strstr(a, ".json") && !strchr(a, '/')) {
+            snprintf(paths[argc], sizeof paths[argc], "%s/%s", DATA_DIR, a);
+            argv[argc] = paths[argc];
+        } else {
+            argv[argc] = a;
+        }
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    char log[128];
+    snprintf(log, sizeof log, "%s/output.txt", out_dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0) _exit(99);
+        if (env) putenv((char *)env);
+        execv(argv[0], (char *const *)argv);
+        _exit(98);
+    }
+    int ws;
+    cr_assert_eq(waitpid(pid, &ws, 0), pid);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
+    if (f) fclose(f);
+    output[n] = '\0';
+    cr_assert(WIFEXITED(ws), "dpt did not exit normally");
+    return WEXITSTATUS(ws);
+}
+
+static void expect_output(const char *needle)
+{
+    cr_assert(strstr(output, needle), "'%s' not in:\n%s", needle, output);
+}
+
+/* The verdict column of the row for `threads` threads in the first table. */
+static void expect_verdict(int threads, const char *verdict)
+{
+    char line[160];
+    snprintf(line, sizeof line, "%-8s %7d compact", "linreg", threads);
+    const char *row = strstr(output, line);
+    cr_assert_not_null(row, "no row for %d threads in:\n%s", threads, output);
+    const char *end = strchr(row, '\n');
+    size_t len = (size_t)(end - row), vl = strlen(verdict);
+    cr_assert(len > vl && !strncmp(end - vl, verdict, vl), "%d threads: want %s in '%.*s'", threads,
+              verdict, (int)len, row);
+}
+
+Test(cli, compare_identical)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "identical.json", NULL), 0, "%s", output);
+    for (int t = 1; t <= 8; t *= 2) expect_verdict(t, "same");
+    expect_output("geometric mean of new/base times over 4 configurations: 1.0000");
+    expect_output("OK: no configuration");
+}
+
+Test(cli, compare_regressed)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "regressed.json", NULL), 1, "%s", output);
+    expect_verdict(4, "slower");
+    expect_verdict(1, "same");
+    expect_output("+20.0%");
+    expect_output("FAIL: 1 configuration is significantly slower by more than 5%");
+    /* a 25% threshold lets a 20% slowdown through */
+    cr_assert_eq(run(NULL, "compare", "base.json", "regressed.json", "--threshold", "25%",
+                     "--scaling", "warn", NULL),
+                 0, "%s", output);
+    expect_verdict(4, "same");
+}
+
+Test(cli, compare_improved)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "improved.json", NULL), 0, "%s", output);
+    for (int t = 1; t <= 8; t *= 2) expect_verdict(t, "faster");
+    expect_output("0.9000 (-10.0%)");
+}
+
+Test(cli, compare_noisy_is_not_a_regression)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "noisy.json", NULL), 0, "%s", output);
+    expect_verdict(8, "noise");
+    expect_output("+15.0%");
+    expect_output("repetitions spread wide");
+}
+
+Test(cli, compare_scaling_regression)
+{
+    /* 1 thread got 20% faster, 8 threads did not: speedup at 8 fell 20% */
+    cr_assert_eq(run(NULL, "compare", "base.json", "scaling.json", NULL), 1, "%s", output);
+    expect_verdict(1, "faster");
+    expect_verdict(8, "same");
+    expect_output("speedup vs 1 thread:");
+    expect_output("-20.0%");
+    expect_output("worse");
+    expect_output("FAIL: 2 configurations lost more than 5% of their speedup");
+    cr_assert_eq(run(NULL, "compare", "base.json", "scaling.json", "--scaling", "warn", NULL), 0,
+                 "%s", output);
+    expect_output("warning: 2 configurations lost");
+}
+
+Test(cli, compare_incompatible)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "old_schema.json", NULL), 2, "%s", output);
+    expect_output("schema is \"dpt-bench/0\"");
+    expect_output("old_schema.json");
+    cr_assert_eq(run(NULL, "compare", "base.json", "disjoint.json", NULL), 2, "%s", output);
+    expect_output("no configuration (workload, threads, pin, batch) is in both");
+    cr_assert_eq(run(NULL, "compare", "bad_sample.json", "base.json", NULL), 2, "%s", output);
+    expect_output("results[1].seconds.samples: item 2 is a string");
+    cr_assert_eq(run(NULL, "compare", "base.json", "/nonexistent/new.json", NULL), 2);
+    expect_output("/nonexistent/new.json");
+}
+
+Test(cli, compare_too_few_repetitions_cannot_decide)
+{
+    /* 30% slower everywhere, but 3 and 3 repetitions cannot reach p < 0.05 */
+    cr_assert_eq(run(NULL, "compare", "base_3reps.json", "slower_3reps.json", NULL), 2, "%s",
+                 output);
+    expect_verdict(4, "noise");
+    expect_output("too few repetitions");
+    expect_output("cannot decide");
+}
+
+Test(cli, compare_warns_other_machine)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "other_cpu.json", NULL), 0, "%s", output);
+    expect_output("warning: other CPU: base 'AMD EPYC 9R14 96-Core Processor', new 'Intel(R) "
+                  "Xeon(R) Platinum 8480+'");
+    expect_output("warning: other ISA: base 'avx2', new 'scalar'");
+}
+
+Test(cli, compare_usage)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", NULL), 2);
+    expect_output("needs two files");
+    cr_assert_eq(run(NULL, "compare", "base.json", "base.json", "--threshold", "five", NULL), 2);
+    expect_output("--threshold");
+    cr_assert_eq(run(NULL, "compare", "base.json", "base.json", "--alpha", "2", NULL), 2);
+    cr_assert_eq(run(NULL, "compare", "--help", NULL), 0);
+    expect_output("usage: dpt compare");
+}
+
+Test(cli, compare_json)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/cmp.json", out_dir);
+    cr_assert_eq(run(NULL, "compare", "base.json", "regressed.json", "--json", path, NULL), 1);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char text[1 << 15];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    cr_assert(strstr(text, "\"schema\": \"dpt-compare/1\""));
+    cr_assert(strstr(text, "\"verdict\": \"slower\""));
+    cr_assert(strstr(text, "\"exit\": 1"));
+}
+
+static int is_png(const char *path)
+{
+    unsigned char sig[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(sig, 1, 8, f);
+    fclose(f);
+    return n == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8);
+}
+
+Test(cli, plot_without_gnuplot)
+{
+    cr_assert_eq(
+        run("DPT_GNUPLOT=/nonexistent/gnuplot", "plot", "base.json", "--out", out_dir, NULL), 1);
+    expect_output("gnuplot is needed");
+    expect_output("apt-get install gnuplot-nox");
+}
+
+Test(cli, plot_usage)
+{
+    cr_assert_eq(run(NULL, "plot", "base.json", NULL), 2);
+    expect_output("--out DIR is required");
+}
+
+Test(cli, plot_charts)
+{
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) cr_skip_test("gnuplot not installed");
+    char dir[128], png[192], svg[192], gp[192];
+    snprintf(dir, sizeof dir, "%s/charts/new", out_dir);
+    cr_assert_eq(run(NULL, "plot", "base.json", "--out", dir, NULL), 0, "%s", output);
+    snprintf(png, sizeof png, "%s/linreg-compact.png", dir);
+    snprintf(svg, sizeof svg, "%s/linreg-compact.svg", dir);
+    snprintf(gp, sizeof gp, "%s/linreg-compact.gp", dir);
+    cr_assert(is_png(png), "%s is not a PNG", png);
+    struct stat st;
+    cr_assert_eq(stat(svg, &st), 0);
+    cr_assert_gt(st.st_size, 1000);
+    cr_assert_eq(stat(gp, &st), 0);
+    expect_output(png);
+}

@@ -1,0 +1,178 @@
+/* Statistics against known values: quantiles and means by hand and numpy,
+ * U test p-values from scipy.stats.mannwhitneyu (scipy 1.10, method 'exact'
+ * without ties and n1+n2 <= 50, 'asymptotic' otherwise, as dpt chooses). */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "dpt/stats.h"
+
+#define ARR(...)                                                                                   \
+    (const double[])                                                                               \
+    {                                                                                              \
+        __VA_ARGS__                                                                                \
+    }
+#define LEN(...) (sizeof((const double[]){__VA_ARGS__}) / sizeof(double))
+
+static void expect_rel(double got, double want, double rel)
+{
+    cr_assert(fabs(got - want) <= rel * fabs(want) + 1e-300, "got %.17g, want %.17g", got, want);
+}
+
+TestSuite(stats, .timeout = 10);
+
+Test(stats, quantiles_type7)
+{
+    /* sorted: 0.7 1.2 2.2 3.1 4.8 5.5 9.0 ; h = 6p */
+    const double x[] = {3.1, 1.2, 5.5, 2.2, 4.8, 9.0, 0.7};
+    dpt_summary s;
+    cr_assert_eq(dpt_stats_summarize(x, 7, &s), 0);
+    cr_assert_eq(s.n, 7);
+    expect_rel(s.min, 0.7, 0);
+    expect_rel(s.q1, 1.7, 1e-15); /* h = 1.5: 1.2 + 0.5 * (2.2 - 1.2) */
+    expect_rel(s.median, 3.1, 0);
+    expect_rel(s.q3, 5.15, 1e-15); /* h = 4.5: 4.8 + 0.5 * (5.5 - 4.8) */
+    expect_rel(s.max, 9.0, 0);
+    expect_rel(s.iqr, 3.45, 1e-14);
+    expect_rel(s.mean, 26.5 / 7, 1e-15);
+    cr_assert_eq(x[0], 3.1, "input left unsorted");
+}
+
+Test(stats, even_count_and_single)
+{
+    const double x[] = {4, 1, 3, 2};
+    dpt_summary s;
+    cr_assert_eq(dpt_stats_summarize(x, 4, &s), 0);
+    expect_rel(s.q1, 1.75, 0);
+    expect_rel(s.median, 2.5, 0);
+    expect_rel(s.q3, 3.25, 0);
+    expect_rel(dpt_stats_median(ARR(7.5), 1), 7.5, 0);
+    cr_assert_eq(dpt_stats_summarize(ARR(2.0), 1, &s), 0);
+    cr_assert_eq(s.iqr, 0);
+}
+
+Test(stats, empty_and_nonfinite)
+{
+    dpt_summary s;
+    cr_assert_lt(dpt_stats_summarize(NULL, 0, &s), 0);
+    cr_assert_lt(dpt_stats_summarize(ARR(1, NAN), 2, &s), 0);
+    cr_assert(isnan(dpt_stats_median(NULL, 0)));
+    cr_assert(isnan(dpt_stats_mean(NULL, 0)));
+    cr_assert(isnan(dpt_stats_quantile_sorted(NULL, 0, 0.5)));
+}
+
+Test(stats, geometric_mean)
+{
+    expect_rel(dpt_stats_geomean(ARR(0.5, 2.0, 1.1, 0.9), 4), 0.9974905699336812, 1e-14);
+    expect_rel(dpt_stats_geomean(ARR(2, 8), 2), 4, 1e-15);
+    cr_assert(isnan(dpt_stats_geomean(ARR(1, 0), 2)));
+    cr_assert(isnan(dpt_stats_geomean(ARR(1, -2), 2)));
+}
+
+typedef struct {
+    const char *name;
+    const double *a, *b;
+    size_t na, nb;
+    double u, p[3]; /* two-sided, greater, less */
+    int exact;
+} ucase;
+
+static const double sep55a[] = {1.0, 1.1, 1.2, 1.3, 1.4}, sep55b[] = {2.0, 2.1, 2.2, 2.3, 2.4};
+static const double mixa[] = {0.51, 0.62, 0.48, 0.55, 0.60, 0.71};
+static const double mixb[] = {0.58, 0.66, 0.69, 0.75, 0.63, 0.80, 0.77};
+static const double tiea[] = {1, 2, 2, 3, 3, 3, 4}, tieb[] = {2, 3, 4, 4, 5, 5};
+static const double s33a[] = {1, 2, 3}, s33b[] = {4, 5, 6};
+
+Test(stats, utest_against_scipy)
+{
+    static const ucase cases[] = {
+        {"separated 3/3", s33a, s33b, 3, 3, 0, {0.1, 1.0, 0.05}, 1},
+        {"separated 5/5",
+         sep55a,
+         sep55b,
+         5,
+         5,
+         0,
+         {0.007936507936507936, 0.9999999999999998, 0.003968253968253968},
+         1},
+        {"overlapping 6/7",
+         mixa,
+         mixb,
+         6,
+         7,
+         6,
+         {0.03496503496503496, 0.988927738927739, 0.01748251748251748},
+         1},
+        {"ties 7/6",
+         tiea,
+         tieb,
+         7,
+         6,
+         8.5,
+         {0.07826242947714618, 0.9717782889227976, 0.03913121473857309},
+         0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const ucase *c = &cases[k];
+        for (int alt = 0; alt < 3; alt++) {
+            dpt_utest u;
+            cr_assert_eq(dpt_stats_utest(c->a, c->na, c->b, c->nb, (dpt_alternative)alt, &u), 0);
+            cr_assert_eq(u.exact, c->exact, "%s: exact", c->name);
+            cr_assert_eq(u.u, c->u, "%s: U %g", c->name, u.u);
+            cr_assert(fabs(u.p - c->p[alt]) < 1e-12, "%s alt %d: p %.17g, scipy %.17g", c->name,
+                      alt, u.p, c->p[alt]);
+        }
+    }
+}
+
+Test(stats, utest_large_uses_normal_approximation)
+{
+    /* 30 and 25 points evenly spread, no ties: n1 + n2 = 55 > 50 */
+    double a[30], b[25];
+    for (int i = 0; i < 30; i++) a[i] = i / 29.0;
+    for (int i = 0; i < 25; i++) b[i] = 0.2 + i / 24.0;
+    dpt_utest u;
+    cr_assert_eq(dpt_stats_utest(a, 30, b, 25, DPT_ALT_TWO_SIDED, &u), 0);
+    cr_assert_eq(u.exact, 0);
+    cr_assert_eq(u.u, 244);
+    cr_assert(fabs(u.p - 0.027394321633979014) < 1e-12, "p %.17g", u.p);
+}
+
+Test(stats, utest_edge_cases)
+{
+    dpt_utest u;
+    /* all tied: no evidence at all */
+    cr_assert_eq(dpt_stats_utest(ARR(1, 1, 1), 3, ARR(1, 1), 2, DPT_ALT_TWO_SIDED, &u), 0);
+    cr_assert_eq(u.p, 1);
+    /* one against one: p = 1 two-sided */
+    cr_assert_eq(dpt_stats_utest(ARR(1), 1, ARR(2), 1, DPT_ALT_TWO_SIDED, &u), 0);
+    cr_assert_eq(u.p, 1);
+    cr_assert_lt(dpt_stats_utest(ARR(1), 1, NULL, 0, DPT_ALT_TWO_SIDED, &u), 0);
+    cr_assert_lt(dpt_stats_utest(ARR(INFINITY), 1, ARR(1), 1, DPT_ALT_TWO_SIDED, &u), 0);
+    /* symmetric: swapping the samples swaps the one-sided tails */
+    dpt_utest g, l;
+    cr_assert_eq(dpt_stats_utest(mixa, 6, mixb, 7, DPT_ALT_GREATER, &g), 0);
+    cr_assert_eq(dpt_stats_utest(mixb, 7, mixa, 6, DPT_ALT_LESS, &l), 0);
+    cr_assert(fabs(g.p - l.p) < 1e-15);
+}
+
+Test(stats, utest_exact_at_the_limit)
+{
+    /* 25 vs 25 complete separation: exact p = 2 / C(50, 25) */
+    double a[25], b[25];
+    for (int i = 0; i < 25; i++) {
+        a[i] = i;
+        b[i] = 100 + i;
+    }
+    dpt_utest u;
+    cr_assert_eq(dpt_stats_utest(a, 25, b, 25, DPT_ALT_TWO_SIDED, &u), 0);
+    cr_assert_eq(u.exact, 1);
+    expect_rel(u.p, 2 / 126410606437752.0, 1e-12);
+}
+
+Test(stats, utest_min_p)
+{
+    expect_rel(dpt_stats_utest_min_p(3, 3), 0.1, 1e-12);
+    expect_rel(dpt_stats_utest_min_p(5, 5), 2.0 / 252, 1e-12);
+    cr_assert_eq(dpt_stats_utest_min_p(1, 1), 1);
+    cr_assert_eq(dpt_stats_utest_min_p(0, 4), 1);
+}
