@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dpt/comm.h"
 #include "dpt/data.h"
 #include "dpt/model.h"
 #include "dpt/optim.h"
@@ -19,6 +20,15 @@ extern "C" {
 
 typedef struct dpt_engine dpt_engine;
 
+typedef enum {
+    /* pairwise tree, ceil(log2 U) rounds, each split across all threads by
+     * parameter chunks; the update fused into the last round */
+    DPT_REDUCE_TREE = 0,
+    /* reduce-scatter: thread t sums every unit's slice t of the parameters
+     * and updates that slice; one barrier, each gradient byte read once */
+    DPT_REDUCE_SCATTER = 1
+} dpt_reduce;
+
 typedef struct dpt_engine_opts {
     int threads;      /* 0: the number of physical cores */
     dpt_pin_spec pin; /* placement policy; policy NONE leaves it to OpenMP */
@@ -27,11 +37,13 @@ typedef struct dpt_engine_opts {
     int leaves;       /* >0: deterministic mode, the gradient is summed over this
                          many fixed leaves whatever the thread count */
     dpt_topo *topo;   /* topology to plan on; NULL: this machine (opened and owned) */
+    dpt_reduce reduce;    /* how per-thread gradients are combined */
+    const dpt_comm *comm; /* other ranks (MPI); NULL: this process alone */
 } dpt_engine_opts;
 
 /* Time per phase, seconds, summed over an epoch. */
 typedef struct dpt_phase_times {
-    double compute, wait, reduce, update, shuffle;
+    double compute, wait, reduce, update, shuffle, comm;
 } dpt_phase_times;
 
 typedef struct dpt_epoch_stats {
@@ -43,10 +55,22 @@ typedef struct dpt_epoch_stats {
     dpt_phase_times mean; /* per-thread times averaged over threads */
     dpt_phase_times max;  /* slowest thread per phase */
     double imbalance;     /* max / mean of per-thread compute time */
+    double comm_bytes;    /* payload this rank sent to other ranks */
 } dpt_epoch_stats;
 
 /* Called by one thread after every epoch; a nonzero return stops training. */
 typedef int (*dpt_epoch_cb)(const dpt_epoch_stats *st, void *ud);
+
+/* Progress within an epoch, for a live display; called by one thread at
+ * most every interval seconds, between steps. */
+typedef struct dpt_progress {
+    int epoch;  /* 1-based */
+    long step;  /* steps done in this epoch */
+    long steps; /* steps per epoch */
+    double loss; /* mean per-sample loss so far in this epoch */
+    double seconds; /* since the epoch began */
+} dpt_progress;
+typedef void (*dpt_progress_cb)(const dpt_progress *p, void *ud);
 
 typedef struct dpt_metrics {
     size_t n;
@@ -77,9 +101,17 @@ float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
  * the step counter, for repeated runs from the same start. */
 void dpt_engine_reset(dpt_engine *e, const float *w);
 
+/* Live progress reports (cb NULL: none). */
+void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval);
+
 int dpt_engine_threads(const dpt_engine *e);
 const dpt_place *dpt_engine_plan(const dpt_engine *e);
 const char *dpt_engine_isa(const dpt_engine *e);
+/* Where each thread's first-touched rows live, checked with hwloc after the
+ * first gather: threads whose pages sit on their own NUMA node, elsewhere,
+ * or where the OS cannot tell (synthetic topology, unsupported query). */
+void dpt_engine_numa_report(const dpt_engine *e, int *local, int *remote, int *unknown);
+
 /* A warning to show the user (binding refused, fewer cores than threads),
  * or NULL. */
 const char *dpt_engine_warning(const dpt_engine *e);

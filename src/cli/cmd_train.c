@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
@@ -25,7 +26,7 @@ static const char *const usage_text =
     "           --epochs N  --weight-decay X  --lr-schedule const|step:EVERY:FACTOR|cosine\n"
     "           --warmup STEPS  --clip NORM  --seed N  --shuffle epoch|none\n"
     "engine:    --threads N  --pin compact|scatter|numa|none|list:0,2-5  --smt\n"
-    "           --deterministic  --leaves N  --isa auto|scalar|avx2\n"
+    "           --deterministic  --leaves N  --reduce tree|scatter  --isa auto|scalar|avx2\n"
     "output:    --json FILE  --quiet  --save MODEL  --init-from MODEL\n";
 
 typedef struct train_ctx {
@@ -38,6 +39,9 @@ typedef struct train_ctx {
     dpt_epoch_stats last;
     dpt_phase_times phases;
     double imbalance;
+    int epochs_total;
+    size_t rows;
+    int live; /* a progress line is being drawn on stderr */
 } train_ctx;
 
 static json_t *metrics_json(const dpt_metrics *m)
@@ -61,6 +65,19 @@ static void print_metrics(const char *name, const dpt_metrics *m)
     printf("  %s loss %.6g", name, m->loss);
     if (!isnan(m->accuracy)) printf(" acc %.4f", m->accuracy);
     if (!isnan(m->r2)) printf(" r2 %.4f", m->r2);
+}
+
+/* The live line on a terminal: redrawn in place, erased before the
+ * epoch's own line is printed. */
+static void on_progress(const dpt_progress *p, void *ud)
+{
+    const train_ctx *c = ud;
+    double frac = (double)p->step / (double)p->steps;
+    double eta = p->seconds / frac * (1 - frac) + (c->epochs_total - p->epoch) * p->seconds / frac;
+    double sps = (double)c->rows * frac / (p->seconds > 0 ? p->seconds : 1e-9);
+    fprintf(stderr, "\r\033[Kepoch %d/%d  step %ld/%ld  loss %.5g  %.3g samples/s  ETA %.0f s",
+            p->epoch, c->epochs_total, p->step, p->steps, p->loss, sps, eta);
+    fflush(stderr);
 }
 
 static int on_epoch(const dpt_epoch_stats *st, void *ud)
@@ -178,6 +195,10 @@ int dpt_cmd_train(int argc, char **argv)
     ctx.test = eval_set;
     ctx.quiet = quiet;
     ctx.epochs = json_array();
+    ctx.epochs_total = tp->epochs;
+    ctx.rows = trainp->n;
+    ctx.live = !quiet && isatty(STDERR_FILENO);
+    if (ctx.live) dpt_engine_set_progress(e, on_progress, &ctx, 0.25);
     for (int ep = 0; ep < tp->epochs; ep++) {
         int r = dpt_engine_train(e, 1, on_epoch, &ctx);
         if (r) {
@@ -194,6 +215,7 @@ int dpt_cmd_train(int argc, char **argv)
             goto done;
         }
         const dpt_epoch_stats *st = &ctx.last;
+        if (ctx.live) fputs("\r\033[K", stderr);
         if (!quiet) {
             printf("epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss, st->seconds,
                    st->samples_per_second);

@@ -23,6 +23,7 @@ typedef struct cli_train_opts {
     int shuffle;       /* -1: default for the optimizer */
     int deterministic; /* leaves when > 0 */
     const char *isa;
+    int reduce; /* dpt_reduce */
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */

@@ -7,7 +7,10 @@
  * reduce: pairwise tree over the unit buffers, ceil(log2 U) rounds, every
  *         round split across all threads by parameter chunks.
  * update: fused into the last round: the thread that finishes a parameter
- *         slice's sum updates that slice at once. */
+ *         slice's sum updates that slice at once.
+ * Across ranks (dpt_comm), the rank's sum is all-reduced once per step
+ * before the update; in deterministic mode every rank gathers every leaf
+ * and runs the same fixed tree. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@ typedef struct thread_state {
     dpt_phase_times t; /* this epoch */
     double partial;    /* slice norm for clipping */
     int gradbad;       /* a non-finite gradient entry in the last update */
+    int numa;          /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -38,7 +42,13 @@ struct dpt_engine {
     dpt_optim_spec opt;
     const dpt_dataset *ds;
     const dpt_kernels *k;
-    int P, U, shuffle, bind, own_topo, local_ready;
+    const dpt_comm *comm;
+    dpt_reduce reduce;
+    /* Units: each batch is cut into GU units; this rank computes units
+     * [u_base, u_base + u_local) and reduces over U buffers: its own units,
+     * or all GU leaves when deterministic across ranks (gathered). */
+    int P, U, GU, u_base, u_local, gather_all;
+    int shuffle, bind, own_topo, local_ready;
     uint64_t seed;
     dpt_topo *topo;
     dpt_place *plan;
@@ -51,8 +61,38 @@ struct dpt_engine {
     long steps_per_epoch, step_count;
     int epochs_done;
     int bind_failed;
-    char warning[256];
+    char warning[512];
+    dpt_progress_cb progress;
+    void *progress_ud;
+    double progress_interval;
 };
+
+void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval)
+{
+    e->progress = cb;
+    e->progress_ud = ud;
+    e->progress_interval = interval;
+}
+
+static void add_warning(dpt_engine *e, const char *text)
+{
+    size_t len = strlen(e->warning);
+    snprintf(e->warning + len, sizeof e->warning - len, "%s%s", len ? "; " : "", text);
+}
+
+void dpt_engine_numa_report(const dpt_engine *e, int *local, int *remote, int *unknown)
+{
+    *local = *remote = *unknown = 0;
+    for (int t = 0; t < e->P; t++) {
+        int n = e->ts[t].numa;
+        if (n >= 0 && n == e->plan[t].numa)
+            ++*local;
+        else if (n >= 0 || n == DPT_NUMA_MIXED)
+            ++*remote;
+        else
+            ++*unknown;
+    }
+}
 
 static inline double now(void)
 {
@@ -142,7 +182,24 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->k = dpt_kernels_get();
     e->seed = opts->seed;
     e->P = opts->threads > 0 ? opts->threads : dpt_topo_physical_cores();
-    e->U = opts->leaves > 0 ? opts->leaves : e->P;
+    e->comm = opts->comm && opts->comm->size > 1 ? opts->comm : NULL;
+    e->reduce = opts->reduce;
+    const int R = e->comm ? e->comm->size : 1, rank = e->comm ? e->comm->rank : 0;
+    if (opts->leaves > 0) {
+        if (opts->leaves % R) {
+            free(e);
+            return dpt_set_error(DPT_EINVAL, "--leaves %d must be a multiple of the %d ranks",
+                                 opts->leaves, R);
+        }
+        e->GU = opts->leaves;
+        e->u_local = opts->leaves / R;
+        e->gather_all = R > 1;
+    } else {
+        e->GU = R * e->P;
+        e->u_local = e->P;
+    }
+    e->u_base = rank * e->u_local;
+    e->U = e->gather_all ? e->GU : e->u_local;
     e->B = (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > ds->n) ? ds->n : o->batch;
     e->shuffle = opts->shuffle && e->B < ds->n;
     e->steps_per_epoch = (long)((ds->n + e->B - 1) / e->B);
@@ -189,18 +246,21 @@ fail:
     return rc;
 }
 
-/* Units [u0, u1) of thread t, and the rows [r0, r1) of a batch of size b
- * that unit u covers. */
+/* Global units [u0, u1) that thread t computes, and the first row of a
+ * batch of size b that global unit u covers. */
 static inline void thread_units(const dpt_engine *e, int t, int *u0, int *u1)
 {
-    *u0 = (int)((long)e->U * t / e->P);
-    *u1 = (int)((long)e->U * (t + 1) / e->P);
+    *u0 = e->u_base + (int)((long)e->u_local * t / e->P);
+    *u1 = e->u_base + (int)((long)e->u_local * (t + 1) / e->P);
 }
 
 static inline size_t unit_row(const dpt_engine *e, size_t b, int u)
 {
-    return b * (size_t)u / (size_t)e->U;
+    return b * (size_t)u / (size_t)e->GU;
 }
+
+/* The buffer that holds global unit u. */
+static inline int unit_buf(const dpt_engine *e, int u) { return e->gather_all ? u : u - e->u_base; }
 
 static inline size_t batch_size(const dpt_engine *e, long s)
 {
@@ -266,10 +326,62 @@ static void fill_stats(dpt_engine *e, dpt_epoch_stats *st)
 #define ACC(f)                                                                                     \
     st->mean.f += p->f / e->P;                                                                     \
     if (p->f > st->max.f) st->max.f = p->f;
-        ACC(compute) ACC(wait) ACC(reduce) ACC(update) ACC(shuffle)
+        ACC(compute) ACC(wait) ACC(reduce) ACC(update) ACC(shuffle) ACC(comm)
 #undef ACC
     }
     st->imbalance = st->mean.compute > 0 ? st->max.compute / st->mean.compute : 1.0;
+}
+
+/* Combine the U unit buffers into G[0], every thread taking its share;
+ * with fuse, each thread updates the parameter slice whose sum it just
+ * completed. Ends with a barrier. */
+static void reduce_units(dpt_engine *e, int t, int fuse, float gscale, float lr, double *tr,
+                         double *tu)
+{
+    const size_t np = e->m->n_params, P = (size_t)e->P;
+    const int U = e->U;
+    const dpt_kernels *k = e->k;
+    thread_state *ts = &e->ts[t];
+    const size_t lo = np * (size_t)t / P, hi = np * (size_t)(t + 1) / P;
+    if (e->reduce == DPT_REDUCE_SCATTER || U == 1) {
+        double r0 = now();
+        /* blocks of 4096 floats keep the slice of G[0] in cache across units */
+        for (size_t b0 = lo; b0 < hi; b0 += 4096) {
+            size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
+            for (int u = 1; u < U; u++) k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+        }
+        double r1 = now();
+        *tr += r1 - r0;
+        if (fuse) {
+            ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale, lr);
+            *tu += now() - r1;
+        }
+#pragma omp barrier
+        return;
+    }
+    for (int st = 1; st < U; st *= 2) {
+        /* pairs (a, a + st) for a = 0, 2st, 4st, ... with a + st < U */
+        const size_t npairs = (size_t)((U - st + 2 * st - 1) / (2 * st));
+        const int last = 2 * st >= U;
+        const size_t W = npairs * np;
+        size_t f0 = W * (size_t)t / P, f1 = W * (size_t)(t + 1) / P;
+        double r0 = now();
+        while (f0 < f1) {
+            size_t pair = f0 / np, i0 = f0 % np;
+            size_t i1 = f1 - pair * np < np ? f1 - pair * np : np;
+            int a = (int)pair * 2 * st;
+            k->add(i1 - i0, e->G[a + st] + i0, e->G[a] + i0);
+            f0 = pair * np + i1;
+        }
+        double r1 = now();
+        *tr += r1 - r0;
+        /* the last round has one pair, so this thread's chunk is [lo, hi) */
+        if (last && fuse) {
+            ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale, lr);
+            *tu += now() - r1;
+        }
+#pragma omp barrier
+    }
 }
 
 int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
@@ -280,10 +392,18 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
     const int P = e->P, U = e->U;
     const long total_steps = e->steps_per_epoch * (long)(e->epochs_done + epochs);
     const float clip = (float)e->opt.clip_norm;
-    int failed = 0, diverged = 0, team_ok = 1, stop = 0;
-    for (int t = 0; t < P; t++) e->ts[t].gradbad = 0;
+    const dpt_comm *comm = e->comm;
+    /* is the loss known for all ranks right after the compute barrier? */
+    const int global_loss = !comm || e->gather_all;
+    double *gloss = NULL;
+    int failed = 0, diverged = 0, team_ok = 1, stop = 0, comm_rc = 0;
+    double glsum = 0, comm_bytes = 0;
     char why[160] = "";
-    double epoch_loss = 0, epoch_t0 = 0;
+    double epoch_loss = 0, epoch_t0 = 0, last_progress = 0;
+    size_t rows_done = 0;
+    for (int t = 0; t < P; t++) e->ts[t].gradbad = 0;
+    if (e->gather_all && !(gloss = malloc((size_t)e->GU * sizeof *gloss)))
+        return dpt_set_error(DPT_ENOMEM, "out of memory");
 
     omp_set_dynamic(0);
 #pragma omp parallel num_threads(P)
@@ -300,19 +420,30 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
 #pragma omp critical(dpt_engine_warn)
             if (!e->bind_failed) {
                 e->bind_failed = 1;
-                snprintf(e->warning, sizeof e->warning, "cannot pin threads (%s): running unpinned",
+                char w[200];
+                snprintf(w, sizeof w, "cannot pin threads (%s): running unpinned",
                          dpt_last_error());
+                add_warning(e, w);
             }
         }
         /* first touch, after pinning: unit buffers, scratch, local rows */
-        for (int u = u0; u < u1; u++) memset(e->G[u], 0, dpt_pad_floats(np) * sizeof(float));
+        for (int u = u0; u < u1; u++)
+            memset(e->G[unit_buf(e, u)], 0, dpt_pad_floats(np) * sizeof(float));
         if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) {
 #pragma omp atomic write
             failed = 1;
         }
-        if (!e->shuffle && !e->local_ready && gather_local(e, t)) {
+        if (!e->shuffle && !e->local_ready) {
+            if (gather_local(e, t)) {
 #pragma omp atomic write
-            failed = 1;
+                failed = 1;
+            } else {
+                int node = -3;
+                if (e->bind && ts->cap_rows &&
+                    dpt_topo_membind_check(e->topo, ts->X, ts->cap_rows * e->ds->ld * 4, &node))
+                    node = -3;
+                ts->numa = node;
+            }
         }
 #pragma omp barrier
         if (!failed && team_ok) {
@@ -324,8 +455,10 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
             const int epoch = e->epochs_done + ep;
             memset(&ts->t, 0, sizeof ts->t);
             if (t == 0) {
-                epoch_t0 = now();
+                epoch_t0 = last_progress = now();
                 epoch_loss = 0;
+                rows_done = 0;
+                comm_bytes = 0;
                 memcpy(e->snapshot, e->w, np * sizeof(float));
             }
             if (e->shuffle) {
@@ -351,10 +484,11 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 for (int u = u0; u < u1; u++) {
                     size_t r0 = unit_row(e, b, u) - unit_row(e, b, u0);
                     size_t rows = unit_row(e, b, u + 1) - unit_row(e, b, u);
-                    memset(e->G[u], 0, np * sizeof(float));
-                    e->uloss[u].v =
+                    float *g = e->G[unit_buf(e, u)];
+                    memset(g, 0, np * sizeof(float));
+                    e->uloss[unit_buf(e, u)].v =
                         dpt_model_grad(m, k, e->w, ts->X + (off + r0) * e->ds->ld, e->ds->ld,
-                                       ts->y + off + r0, rows, e->G[u], ts->scratch);
+                                       ts->y + off + r0, rows, g, ts->scratch);
                 }
                 off += unit_row(e, b, u1) - unit_row(e, b, u0);
                 double t1 = now();
@@ -362,75 +496,98 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
 #pragma omp barrier
                 double t2 = now();
                 ts->t.wait += t2 - t1;
+                if (e->gather_all) {
+                    /* deterministic across ranks: every rank gets every leaf */
+                    if (t == 0) {
+                        for (int u = 0; u < e->GU; u++) gloss[u] = e->uloss[u].v;
+                        double c0 = now();
+                        comm_rc = comm->allgather(comm->ctx, e->G, np, e->u_local, gloss);
+                        ts->t.comm += now() - c0;
+                        comm_bytes += (double)e->u_local * np * sizeof(float);
+                        for (int u = 0; u < e->GU; u++) e->uloss[u].v = gloss[u];
+                    }
+#pragma omp barrier
+                    if (comm_rc) break;
+                }
                 /* every thread sees the same sums after the barrier, so all
                  * take the same decision */
                 double lsum = 0;
                 for (int u = 0; u < U; u++) lsum += e->uloss[u].v;
                 int bad = 0;
                 for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
-                if (!isfinite(lsum) || bad) {
+                if (global_loss && (!isfinite(lsum) || bad)) {
                     mydiv = 1;
                     if (t == 0) {
                         diverged = 1;
                         if (bad)
-                            snprintf(why, sizeof why, "non-finite gradient at epoch %d step %ld",
-                                     epoch + 1, s == 0 ? e->steps_per_epoch : s);
+                            snprintf(why, sizeof why,
+                                     "non-finite gradient at epoch %d step %ld", epoch + 1,
+                                     s == 0 ? e->steps_per_epoch : s);
                         else
                             snprintf(why, sizeof why, "loss is %g at epoch %d step %ld", lsum,
                                      epoch + 1, s + 1);
                     }
                     break;
                 }
-                if (t == 0) epoch_loss += lsum;
-                /* pairwise tree over the unit buffers */
                 double tr = 0, tu = 0;
-                for (int st = 1; st < U || (U == 1 && st == 1); st *= 2) {
-                    int npairs = U == 1 ? 1 : (U - st + 2 * st - 1) / (2 * st);
-                    int last = st * 2 >= U;
-                    size_t W = (size_t)npairs * np;
-                    size_t f0 = W * (size_t)t / (size_t)P, f1 = W * (size_t)(t + 1) / (size_t)P;
-                    double r0 = now();
-                    if (U > 1)
-                        while (f0 < f1) {
-                            size_t pair = f0 / np, i0 = f0 % np;
-                            size_t i1 = (f1 - pair * np) < np ? f1 - pair * np : np;
-                            int a = (int)pair * 2 * st;
-                            k->add(i1 - i0, e->G[a + st] + i0, e->G[a] + i0);
-                            f0 = pair * np + i1;
-                        }
-                    double r1 = now();
-                    tr += r1 - r0;
-                    if (last && clip == 0) {
-                        size_t lo = np * (size_t)t / (size_t)P,
-                               hi = np * (size_t)(t + 1) / (size_t)P;
-                        ts->gradbad =
-                            dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale, lr);
-                        tu += now() - r1;
+                const int fuse = global_loss && clip == 0;
+                reduce_units(e, t, fuse, gscale, lr, &tr, &tu);
+                if (!global_loss) {
+                    /* one all-reduce of the rank's sum (and its loss) per step */
+                    if (t == 0) {
+                        double c0 = now();
+                        glsum = lsum;
+                        comm_rc = comm->allreduce(comm->ctx, e->G[0], np, &glsum, 1);
+                        ts->t.comm += now() - c0;
+                        comm_bytes += (double)np * sizeof(float);
                     }
 #pragma omp barrier
-                    if (last) break;
+                    if (comm_rc) break;
+                    lsum = glsum;
+                    if (!isfinite(lsum) || bad) {
+                        mydiv = 1;
+                        if (t == 0) {
+                            diverged = 1;
+                            snprintf(why, sizeof why, "loss is %g at epoch %d step %ld", lsum,
+                                     epoch + 1, s + 1);
+                        }
+                        break;
+                    }
                 }
-                if (clip > 0) {
-                    /* global norm first: needs the whole sum, then the slices */
+                if (!fuse) {
+                    /* the whole sum is known: clip by the global norm, then update */
                     double c0 = now();
                     size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
-                    double ss = 0;
-                    for (size_t i = lo; i < hi; i++) ss += (double)e->G[0][i] * e->G[0][i];
-                    ts->partial = ss;
+                    float c = 1.0f;
+                    if (clip > 0) {
+                        double ss = 0;
+                        for (size_t i = lo; i < hi; i++) ss += (double)e->G[0][i] * e->G[0][i];
+                        ts->partial = ss;
 #pragma omp barrier
-                    double tot = 0;
-                    for (int q = 0; q < P; q++) tot += e->ts[q].partial;
-                    double norm = sqrt(tot) * gscale;
-                    float c = norm > clip ? (float)(clip / norm) : 1.0f;
+                        double tot = 0;
+                        for (int q = 0; q < P; q++) tot += e->ts[q].partial;
+                        double norm = sqrt(tot) * gscale;
+                        if (norm > clip) c = (float)(clip / norm);
+                    }
                     ts->gradbad =
                         dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale * c, lr);
                     tu += now() - c0;
 #pragma omp barrier
                 }
+                if (t == 0) {
+                    epoch_loss += lsum;
+                    rows_done += b;
+                    if (e->progress && t2 - last_progress >= e->progress_interval) {
+                        last_progress = t2;
+                        dpt_progress pr = {epoch + 1, s + 1, e->steps_per_epoch,
+                                           epoch_loss / (double)rows_done, t2 - epoch_t0};
+                        e->progress(&pr, e->progress_ud);
+                    }
+                }
                 ts->t.reduce += tr;
                 ts->t.update += tu;
             }
-            if (mydiv || failed) break;
+            if (mydiv || failed || comm_rc) break;
             if (t == 0) {
                 dpt_epoch_stats st = {0};
                 e->step_count += e->steps_per_epoch;
@@ -439,25 +596,24 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 st.seconds = now() - epoch_t0;
                 st.loss = epoch_loss / (double)e->ds->n;
                 st.samples_per_second = (double)e->ds->n / st.seconds;
+                st.comm_bytes = comm_bytes;
                 fill_stats(e, &st);
                 if (cb && cb(&st, ud)) stop = 1;
             }
 #pragma omp barrier
         }
     }
+    free(gloss);
     e->epochs_done += epochs;
     if (!team_ok)
-        return dpt_set_error(DPT_ENOTSUP,
-                             "the OpenMP runtime gave fewer than %d threads "
-                             "(check OMP_THREAD_LIMIT)",
-                             P);
+        return dpt_set_error(DPT_ENOTSUP, "the OpenMP runtime gave fewer than %d threads "
+                                          "(check OMP_THREAD_LIMIT)", P);
     if (failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate per-thread buffers");
+    if (comm_rc) return comm_rc;
     if (diverged) {
         memcpy(e->w, e->snapshot, np * sizeof(float));
-        return dpt_set_error(DPT_EDIVERGED,
-                             "training diverged: %s (model rolled back to the "
-                             "start of that epoch); try a smaller --lr",
-                             why);
+        return dpt_set_error(DPT_EDIVERGED, "training diverged: %s (model rolled back to the "
+                                            "start of that epoch); try a smaller --lr", why);
     }
     return 0;
 }

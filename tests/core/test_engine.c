@@ -11,11 +11,14 @@
 #include "dpt/error.h"
 #include "ref.h"
 
+static dpt_reduce reduce_mode = DPT_REDUCE_TREE;
+
 static dpt_engine *make_engine(const dpt_model *m, const dpt_optim_spec *o, const dpt_dataset *ds,
                                int threads, int leaves, int shuffle)
 {
     dpt_engine_opts eo;
     dpt_engine_opts_defaults(&eo);
+    eo.reduce = reduce_mode;
     eo.threads = threads;
     eo.leaves = leaves;
     eo.shuffle = shuffle;
@@ -29,12 +32,15 @@ static dpt_engine *make_engine(const dpt_model *m, const dpt_optim_spec *o, cons
 struct red_case {
     int threads;
     size_t rows;
+    dpt_reduce reduce;
 };
 
 ParameterizedTestParameters(engine, reduction_equals_double_sum)
 {
-    static struct red_case cases[] = {{1, 301}, {2, 301},  {3, 301}, {5, 301}, {7, 301},
-                                      {8, 301}, {16, 301}, {16, 5},  {7, 3},   {3, 1}};
+    static struct red_case cases[] = {
+        {1, 301, 0}, {2, 301, 0}, {3, 301, 0}, {5, 301, 0}, {7, 301, 0}, {8, 301, 0},
+        {16, 301, 0}, {16, 5, 0}, {7, 3, 0}, {3, 1, 0}, {1, 301, 1}, {2, 301, 1},
+        {3, 301, 1}, {5, 301, 1}, {7, 301, 1}, {16, 301, 1}, {16, 5, 1}};
     return cr_make_param_array(struct red_case, cases, sizeof cases / sizeof cases[0]);
 }
 
@@ -42,6 +48,7 @@ ParameterizedTestParameters(engine, reduction_equals_double_sum)
  * reduced gradient, compared with finite differences in double. */
 ParameterizedTest(struct red_case *c, engine, reduction_equals_double_sum)
 {
+    reduce_mode = c->reduce;
     dpt_model_spec s = {.kind = DPT_MODEL_SOFTMAX, .inputs = 13, .classes = 5, .bias = 1};
     dpt_model m;
     cr_assert_eq(dpt_model_init(&m, &s), 0);
@@ -64,7 +71,8 @@ ParameterizedTest(struct red_case *c, engine, reduction_equals_double_sum)
     for (size_t i = 0; i < m.n_params; i++) gmax = fmax(gmax, fabs(gref[i]));
     /* w0 - w1 loses bits against |w0|, hence the floor */
     double err = ref_max_rel(g, gref, m.n_params, 1e-3 * gmax + 1e-4 * c->rows);
-    cr_expect(err < 2e-3, "%d threads, %zu rows: relative error %g", c->threads, c->rows, err);
+    cr_expect(err < 2e-3, "%d threads, %zu rows, %s: relative error %g", c->threads, c->rows,
+              c->reduce ? "scatter" : "tree", err);
     dpt_engine_destroy(e);
     free(w0);
     free(g);
@@ -122,10 +130,17 @@ Test(engine, deterministic_mode_is_bitwise_identical_across_thread_counts)
     mlp_setup(&m, &ds, &o);
     float *ref = train_copy(&m, &ds, &o, 1, 16, 3);
     const int threads[] = {2, 3, 4, 7};
-    for (int i = 0; i < 4; i++) {
-        float *w = train_copy(&m, &ds, &o, threads[i], 16, 3);
+    for (int i = 0; i < 8; i++) {
+        /* the second half with the reduce-scatter variant: a different
+         * summation order, but again the same for every thread count */
+        if (i == 4) {
+            free(ref);
+            reduce_mode = DPT_REDUCE_SCATTER;
+            ref = train_copy(&m, &ds, &o, 1, 16, 3);
+        }
+        float *w = train_copy(&m, &ds, &o, threads[i % 4], 16, 3);
         cr_expect_eq(memcmp(ref, w, m.n_params * sizeof(float)), 0,
-                     "deterministic run at %d threads differs from 1 thread", threads[i]);
+                     "deterministic run at %d threads differs from 1 thread", threads[i % 4]);
         free(w);
     }
     free(ref);

@@ -1,0 +1,34 @@
+/* Communication between processes (ranks) for training across machines.
+ * The engine knows nothing of MPI: it calls these hooks, which the MPI
+ * layer (src/mpi, built with -Dmpi=enabled) implements. Within a rank the
+ * threads reduce first with the engine's tree; then one call per step
+ * combines the ranks. Every rank must make the same calls in the same order. */
+#ifndef DPT_COMM_H
+#define DPT_COMM_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dpt_comm {
+    int rank, size;
+    void *ctx;
+    /* Sum buf:(n) and *scalars:(nscalars, doubles) elementwise over all
+     * ranks, in place; every rank gets the sums. 0 or a negative status. */
+    int (*allreduce)(void *ctx, float *buf, size_t n, double *scalars, int nscalars);
+    /* Deterministic mode: leaves:(size * per_rank) buffers of n floats; this
+     * rank filled leaves[rank*per_rank .. (rank+1)*per_rank). Afterwards
+     * every rank holds every leaf, bit for bit, and loss:(size * per_rank)
+     * likewise. 0 or a negative status. */
+    int (*allgather)(void *ctx, float **leaves, size_t n, int per_rank, double *loss);
+    /* Copy buf:(n) from rank 0 to all ranks. */
+    int (*broadcast)(void *ctx, float *buf, size_t n);
+    /* Seconds and bytes spent communicating, summed by the engine. */
+} dpt_comm;
+
+#ifdef __cplusplus
+}
+#endif
+#endif
