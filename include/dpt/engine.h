@@ -39,6 +39,8 @@ typedef struct dpt_engine_opts {
     dpt_topo *topo;   /* topology to plan on; NULL: this machine (opened and owned) */
     dpt_reduce reduce;    /* how per-thread gradients are combined */
     const dpt_comm *comm; /* other ranks (MPI); NULL: this process alone */
+    int batching_local;   /* 1: thread t draws its part of every batch from its own
+                             shard (NUMA-friendly; batches depend on the thread count) */
 } dpt_engine_opts;
 
 /* Time per phase, seconds, summed over an epoch. */

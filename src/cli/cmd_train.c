@@ -26,7 +26,8 @@ static const char *const usage_text =
     "           --epochs N  --weight-decay X  --lr-schedule const|step:EVERY:FACTOR|cosine\n"
     "           --warmup STEPS  --clip NORM  --seed N  --shuffle epoch|none\n"
     "engine:    --threads N  --pin compact|scatter|numa|none|list:0,2-5  --smt\n"
-    "           --deterministic  --leaves N  --reduce tree|scatter  --isa auto|scalar|avx2\n"
+    "           --deterministic  --leaves N  --reduce tree|scatter  --batching global|local\n"
+    "           --isa auto|scalar|avx2\n"
     "output:    --json FILE  --quiet  --save MODEL  --init-from MODEL\n";
 
 typedef struct train_ctx {

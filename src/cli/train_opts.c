@@ -181,6 +181,12 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         if (cli_long(cmd, "threads", arg, 1, 4096, &v)) return -1;
         o->threads = (int)v;
         break;
+    case 1124: {
+        static const char *const bs[] = {"global", "local", NULL};
+        if (cli_choice(cmd, "batching", arg, bs, &i)) return -1;
+        o->batching_local = i;
+        break;
+    }
     case 1123: {
         static const char *const reds[] = {"tree", "scatter", NULL};
         if (cli_choice(cmd, "reduce", arg, reds, &i)) return -1;
@@ -259,6 +265,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->seed = o->seed;
     eo->leaves = o->deterministic;
     eo->reduce = (dpt_reduce)o->reduce;
+    eo->batching_local = o->batching_local;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
     return 0;
 }

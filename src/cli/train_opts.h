@@ -24,6 +24,7 @@ typedef struct cli_train_opts {
     int deterministic; /* leaves when > 0 */
     const char *isa;
     int reduce; /* dpt_reduce */
+    int batching_local;
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */

@@ -49,6 +49,8 @@ struct dpt_engine {
      * or all GU leaves when deterministic across ranks (gathered). */
     int P, U, GU, u_base, u_local, gather_all;
     int shuffle, bind, own_topo, local_ready;
+    int local_batching; /* rows of thread t come from its own shard */
+    size_t *shard_lo;   /* local batching: shard of thread t is [shard_lo[t], shard_lo[t+1]) */
     uint64_t seed;
     dpt_topo *topo;
     dpt_place *plan;
@@ -100,6 +102,8 @@ static inline double now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static size_t thread_rows(const dpt_engine *e, int t);
 
 void dpt_engine_opts_defaults(dpt_engine_opts *o)
 {
@@ -157,6 +161,7 @@ void dpt_engine_destroy(dpt_engine *e)
     dpt_free(e->v);
     dpt_free(e->snapshot);
     free(e->order);
+    free(e->shard_lo);
     free(e->plan);
     if (e->own_topo) dpt_topo_close(e->topo);
     free(e);
@@ -237,6 +242,16 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->order = malloc(ds->n * sizeof *e->order);
     if (!e->order) goto oom;
     for (size_t i = 0; i < ds->n; i++) e->order[i] = (uint32_t)i;
+    if (opts->batching_local) {
+        if (e->comm) {
+            rc = dpt_set_error(DPT_EINVAL, "--batching local works within one process only");
+            goto fail;
+        }
+        /* shard t holds exactly the rows thread t consumes per epoch */
+        e->local_batching = 1;
+        if (!(e->shard_lo = calloc((size_t)e->P + 1, sizeof *e->shard_lo))) goto oom;
+        for (int t = 0; t < e->P; t++) e->shard_lo[t + 1] = e->shard_lo[t] + thread_rows(e, t);
+    }
     *out = e;
     return 0;
 oom:
@@ -269,10 +284,9 @@ static inline size_t batch_size(const dpt_engine *e, long s)
 }
 
 /* Copy this thread's rows of every batch, in step order, into its buffer. */
-static int gather_local(dpt_engine *e, int t)
+/* Rows thread t processes in one epoch. */
+static size_t thread_rows(const dpt_engine *e, int t)
 {
-    thread_state *ts = &e->ts[t];
-    const dpt_dataset *ds = e->ds;
     int u0, u1;
     thread_units(e, t, &u0, &u1);
     size_t rows = 0;
@@ -280,6 +294,16 @@ static int gather_local(dpt_engine *e, int t)
         size_t b = batch_size(e, s);
         rows += unit_row(e, b, u1) - unit_row(e, b, u0);
     }
+    return rows;
+}
+
+static int gather_local(dpt_engine *e, int t)
+{
+    thread_state *ts = &e->ts[t];
+    const dpt_dataset *ds = e->ds;
+    int u0, u1;
+    thread_units(e, t, &u0, &u1);
+    size_t rows = thread_rows(e, t);
     if (rows > ts->cap_rows || !ts->X) {
         dpt_free(ts->X);
         dpt_free(ts->y);
@@ -288,10 +312,15 @@ static int gather_local(dpt_engine *e, int t)
         if (!ts->X || !ts->y) return -1;
         ts->cap_rows = rows;
     }
-    size_t off = 0;
+    size_t off = 0, next = e->local_batching ? e->shard_lo[t] : 0;
     for (long s = 0; s < e->steps_per_epoch; s++) {
         size_t start = (size_t)s * e->B, b = batch_size(e, s);
         size_t lo = start + unit_row(e, b, u0), hi = start + unit_row(e, b, u1);
+        if (e->local_batching) { /* the next rows of this thread's own shard */
+            hi = next + (hi - lo);
+            lo = next;
+            next = hi;
+        }
         for (size_t i = lo; i < hi; i++, off++) {
             size_t r = e->order[i];
             memcpy(ts->X + off * ds->ld, ds->X + r * ds->ld, ds->ld * sizeof(float));
@@ -301,19 +330,22 @@ static int gather_local(dpt_engine *e, int t)
     return 0;
 }
 
-/* Fisher-Yates from the counter-based generator: depends on seed and epoch only. */
-static void shuffle_order(dpt_engine *e, int epoch)
+/* Fisher-Yates of order[lo, hi) from the counter-based generator: depends
+ * on seed, epoch and the range only. */
+static void shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi)
 {
     size_t n = e->ds->n;
     uint64_t key = dpt_rng_key(e->seed, 5);
-    uint64_t base = (uint64_t)epoch * n;
-    for (size_t i = 0; i < n; i++) e->order[i] = (uint32_t)i;
-    for (size_t i = n - 1; i > 0; i--) {
+    uint64_t base = (uint64_t)epoch * n + lo;
+    uint32_t *order = e->order + lo;
+    n = hi - lo;
+    for (size_t i = 0; i < n; i++) order[i] = (uint32_t)(lo + i);
+    for (size_t i = n ? n - 1 : 0; i > 0; i--) {
         size_t j = (size_t)(dpt_rng_uniform(key, base + i) * (double)(i + 1));
         if (j > i) j = i;
-        uint32_t tmp = e->order[i];
-        e->order[i] = e->order[j];
-        e->order[j] = tmp;
+        uint32_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
     }
 }
 
@@ -463,7 +495,10 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
             }
             if (e->shuffle) {
                 double s0 = now();
-                if (t == 0) shuffle_order(e, epoch);
+                if (e->local_batching)
+                    shuffle_range(e, epoch, e->shard_lo[t], e->shard_lo[t + 1]);
+                else if (t == 0)
+                    shuffle_range(e, epoch, 0, e->ds->n);
 #pragma omp barrier
                 if (gather_local(e, t)) {
 #pragma omp atomic write

@@ -239,3 +239,61 @@ Test(engine, rejects_mismatched_data)
     cr_expect_null(e);
     dpt_dataset_free(&ds);
 }
+
+static dpt_engine *make_local(const dpt_model *m, const dpt_optim_spec *o, const dpt_dataset *ds,
+                              int threads)
+{
+    dpt_engine_opts eo;
+    dpt_engine_opts_defaults(&eo);
+    eo.threads = threads;
+    eo.pin.policy = DPT_PIN_NONE;
+    eo.batching_local = 1;
+    dpt_engine *e = NULL;
+    cr_assert_eq(dpt_engine_create(&e, m, o, ds, &eo), 0, "%s", dpt_last_error());
+    return e;
+}
+
+Test(engine, local_batching_full_batch_matches_global)
+{
+    /* one batch of all rows: local shards regroup the rows, the sum is the same */
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    o.kind = DPT_OPT_SGD;
+    o.batch = ds.n;
+    float *ref = train_copy(&m, &ds, &o, 3, 0, 2);
+    dpt_engine *e = make_local(&m, &o, &ds, 3);
+    dpt_model_init_params(&m, dpt_engine_params(e), 3, DPT_INIT_UNIFORM);
+    cr_assert_eq(dpt_engine_train(e, 2, NULL, NULL), 0);
+    const float *w = dpt_engine_params(e);
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_expect(fabsf(w[i] - ref[i]) <= 1e-4f * (1 + fabsf(ref[i])), "param %zu", i);
+    dpt_engine_destroy(e);
+    free(ref);
+    dpt_dataset_free(&ds);
+}
+
+Test(engine, local_batching_sgd_converges)
+{
+    dpt_synth_spec sp;
+    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=6000,d=8,noise=0.01,seed=2"), 0);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_synth_generate(&sp, &ds, 2), 0);
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_MOMENTUM;
+    o.batch = 60;
+    o.lr = 0.01;
+    dpt_engine *e = make_local(&m, &o, &ds, 5);
+    dpt_model_init_params(&m, dpt_engine_params(e), 1, DPT_INIT_ZERO);
+    cr_assert_eq(dpt_engine_train(e, 8, NULL, NULL), 0);
+    dpt_metrics mt;
+    cr_assert_eq(dpt_engine_evaluate(e, &ds, &mt), 0);
+    cr_expect(mt.mse < 3e-4, "MSE %g", mt.mse);
+    dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
