@@ -1,0 +1,92 @@
+/* The data flags that dpt train, eval and predict share: where the data
+ * comes from (a file or --synth), how to read it, the held-out sets and
+ * standardization. Option codes 1000-1099 are these flags. */
+#ifndef DPT_CLI_DATA_OPTS_H
+#define DPT_CLI_DATA_OPTS_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+#include "dpt/data.h"
+#include "dpt/io.h"
+
+typedef struct cli_data_opts {
+    const char *data, *labels;      /* --data, --labels (IDX) */
+    const char *test, *test_labels; /* --test, --test-labels (IDX) */
+    const char *synth;              /* --synth KIND:k=v,... */
+    dpt_load_opts load;             /* --format --header --label-col --delimiter --features */
+    int classes;                    /* --classes K (0: from the data) */
+    double val;                     /* --val FRACTION (0: none) */
+    int standardize;                /* --standardize */
+    uint64_t seed;                  /* seed of the --val split (default 1) */
+} cli_data_opts;
+
+enum {
+    CLI_OPT_DATA = 1000,
+    CLI_OPT_LABELS,
+    CLI_OPT_FORMAT,
+    CLI_OPT_HEADER,
+    CLI_OPT_LABEL_COL,
+    CLI_OPT_DELIMITER,
+    CLI_OPT_FEATURES,
+    CLI_OPT_CLASSES,
+    CLI_OPT_TEST,
+    CLI_OPT_TEST_LABELS,
+    CLI_OPT_VAL,
+    CLI_OPT_STANDARDIZE,
+    CLI_OPT_SYNTH
+};
+
+/* The input-reading flags alone (for dpt convert and the like). */
+// clang-format off
+#define CLI_DATA_READ_OPTIONS                                                                      \
+    {"labels", required_argument, 0, CLI_OPT_LABELS},                                              \
+    {"format", required_argument, 0, CLI_OPT_FORMAT},                                              \
+    {"header", required_argument, 0, CLI_OPT_HEADER},                                              \
+    {"label-col", required_argument, 0, CLI_OPT_LABEL_COL},                                        \
+    {"delimiter", required_argument, 0, CLI_OPT_DELIMITER},                                        \
+    {"features", required_argument, 0, CLI_OPT_FEATURES}
+
+/* All of them, to splice into a command's struct option array. */
+#define CLI_DATA_OPTIONS                                                                           \
+    {"data", required_argument, 0, CLI_OPT_DATA},                                                  \
+    CLI_DATA_READ_OPTIONS,                                                                         \
+    {"classes", required_argument, 0, CLI_OPT_CLASSES},                                            \
+    {"test", required_argument, 0, CLI_OPT_TEST},                                                  \
+    {"test-labels", required_argument, 0, CLI_OPT_TEST_LABELS},                                    \
+    {"val", required_argument, 0, CLI_OPT_VAL},                                                    \
+    {"standardize", no_argument, 0, CLI_OPT_STANDARDIZE},                                          \
+    {"synth", required_argument, 0, CLI_OPT_SYNTH}
+// clang-format on
+
+/* Usage lines for --help. */
+#define CLI_DATA_USAGE                                                                             \
+    "data:      --data FILE [--format auto|csv|svmlight|idx|dptb] [--labels FILE (IDX)]\n"         \
+    "           [--header auto|yes|no] [--label-col N|last|none] [--delimiter C|tab]\n"            \
+    "           [--features D] [--classes K]\n"                                                    \
+    "           --synth linreg|logreg|teacher-mlp[:n=,d=,noise=,seed=,classes=,hidden=a/b]\n"      \
+    "held out:  --test FILE [--test-labels FILE] | --val FRACTION   --standardize\n"
+
+void cli_data_opts_init(cli_data_opts *o);
+
+/* 1: consumed, 0: not a data flag, -1: bad value (one line printed). */
+int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg);
+
+/* Load --data (or generate --synth) into train, --test into test (zeroed
+ * when absent), split --val off train into val, and with --standardize fit
+ * st on train and apply it to all three. test, val and st may be NULL when
+ * those flags cannot occur. With --classes K the labels of every set must
+ * be class ids below K, and each set's classes becomes K. Returns 0, or
+ * the exit status after printing one line: 1 for bad data ("dpt CMD:
+ * FILE:LINE:COL: problem"), 2 for flags that do not go together. */
+int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *train,
+                  dpt_dataset *test, dpt_dataset *val, dpt_standardizer *st);
+
+/* dpt_dataset_check_labels on train, val and test (any may be empty), each
+ * message prefixed by the file it came from. *classes: in, K or 0 (from
+ * the training data); out, the K to use. Returns 0 or 1 after printing. */
+int cli_data_check_labels(const char *cmd, const cli_data_opts *o, dpt_label_kind want,
+                          const dpt_dataset *train, const dpt_dataset *test, const dpt_dataset *val,
+                          int *classes);
+
+#endif

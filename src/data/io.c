@@ -1,0 +1,431 @@
+/* Plumbing shared by the loaders and writers: mapping a file, the memory
+ * estimate, atomic output, newline-aligned chunks for parallel parsing and
+ * the block checksum of .dptb files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "data/io_internal.h"
+#include "dpt/error.h"
+
+int io_file_open(io_file *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st)) {
+        int e = errno;
+        close(fd);
+        return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", path);
+    }
+    if (S_ISREG(st.st_mode)) {
+        if (st.st_size == 0) {
+            close(fd);
+            f->buf = "";
+            return 0;
+        }
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        int e = errno;
+        close(fd);
+        if (m == MAP_FAILED) return dpt_set_error(DPT_EIO, "%s: cannot map: %s", path, strerror(e));
+        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+        f->map_ = m;
+        f->map_len_ = (size_t)st.st_size;
+        f->buf = m;
+        f->len = (size_t)st.st_size;
+        return 0;
+    }
+    /* pipes and devices: read it all */
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len == cap) {
+            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(e));
+        }
+        if (r == 0) {
+            close(fd);
+            f->heap_ = buf;
+            f->buf = buf;
+            f->len = len;
+            return 0;
+        }
+        len += (size_t)r;
+    }
+    free(buf);
+    close(fd);
+    return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", path);
+}
+
+void io_file_close(io_file *f)
+{
+    if (f->map_) munmap(f->map_, f->map_len_);
+    free(f->heap_);
+    memset(f, 0, sizeof *f);
+}
+
+/* First number in a small file, or 0. */
+static unsigned long long read_number(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &v) != 1) v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+size_t dpt_mem_available(void)
+{
+    size_t avail = SIZE_MAX;
+    FILE *m = fopen("/proc/meminfo", "r");
+    if (m) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, m))
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                avail = kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
+                break;
+            }
+        fclose(m);
+    }
+    if (avail == SIZE_MAX) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        if (pages > 0 && psize > 0) avail = (size_t)pages * (size_t)psize;
+    }
+    /* a container's limit (cgroup v2) can be far below the machine's memory */
+    unsigned long long lim = read_number("/sys/fs/cgroup/memory.max");
+    if (lim) {
+        unsigned long long used = read_number("/sys/fs/cgroup/memory.current");
+        size_t left = used < lim ? (size_t)(lim - used) : 0;
+        if (left < avail) avail = left;
+    }
+    return avail;
+}
+
+size_t io_dataset_bytes(size_t n, size_t d)
+{
+    size_t ld = dpt_row_stride(d);
+    if (d > SIZE_MAX / 8 || ld == 0 || n > (SIZE_MAX / 8) / (ld + 1)) return SIZE_MAX;
+    return (n * ld + dpt_pad_floats(n)) * sizeof(float);
+}
+
+int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, const char *what)
+{
+    size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
+    if (bytes <= limit) return 0;
+    if (bytes == SIZE_MAX)
+        return dpt_set_error(DPT_ENOMEM, "%s: too large: %s would not fit in memory", path, what);
+    return dpt_set_error(DPT_ENOMEM,
+                         "%s: too large: %s needs %.1f GB, more than the %.1f GB of memory "
+                         "available",
+                         path, what, bytes / 1e9, limit / 1e9);
+}
+
+void io_token(char *out, size_t cap, const char *p, size_t len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 5 < cap; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (i == 24) {
+            memcpy(out + k, "...", 3);
+            k += 3;
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f) {
+            out[k++] = (char)c;
+        } else {
+            snprintf(out + k, cap - k, "\\x%02X", c);
+            k += 4;
+        }
+    }
+    out[k] = '\0';
+}
+
+void io_infer_labels(dpt_dataset *ds)
+{
+    int integral = 1;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < ds->n; i++) {
+        float v = ds->y[i];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        if (v != floorf(v)) integral = 0;
+    }
+    if (integral && lo >= 0 && hi <= 1) {
+        ds->label_kind = DPT_LABEL_BINARY;
+        ds->classes = 2;
+    } else if (integral && lo >= 0 && hi < 1e6f) {
+        ds->label_kind = DPT_LABEL_CLASS;
+        ds->classes = (int)hi + 1;
+    } else {
+        ds->label_kind = DPT_LABEL_REAL;
+        ds->classes = 0;
+    }
+}
+
+float io_parse_f32_slow(const char *s, size_t len, int *status)
+{
+    char small[128], *tmp = small;
+    if (len >= sizeof small && !(tmp = malloc(len + 1))) {
+        *status = IO_NUM_BAD;
+        return 0;
+    }
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    char *end;
+    errno = 0;
+    float v = strtof(tmp, &end);
+    int range = errno == ERANGE;
+    int ok = end == tmp + len;
+    if (tmp != small) free(tmp);
+    if (!ok)
+        *status = IO_NUM_BAD;
+    else if (range && isinf(v))
+        *status = IO_NUM_RANGE;
+    else
+        *status = IO_NUM_OK;
+    return v;
+}
+
+/* ---- chunks ---- */
+
+static size_t count_newlines(const char *p, size_t len)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < len; i++) c += p[i] == '\n';
+    return c;
+}
+
+int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line, int nthreads)
+{
+    memset(c, 0, sizeof *c);
+    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    /* a few chunks per thread for balance; none under 256 KB */
+    size_t want = (size_t)nt * 4, min_chunk = 256 << 10;
+    if (want > len / min_chunk) want = len / min_chunk;
+    if (want < 1) want = 1;
+    if (want > 4096) want = 4096;
+    c->start = malloc((want + 1) * sizeof(size_t));
+    c->first_line = malloc(want * sizeof(size_t));
+    c->lines = malloc(want * sizeof(size_t));
+    if (!c->start || !c->first_line || !c->lines) {
+        io_chunks_free(c);
+        return dpt_set_error(DPT_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    c->start[0] = 0;
+    for (size_t i = 1; i < want; i++) {
+        size_t at = len / want * i;
+        if (at <= c->start[k]) continue;
+        const char *nl = memchr(buf + at, '\n', len - at);
+        if (!nl) break;
+        size_t cut = (size_t)(nl - buf) + 1;
+        if (cut >= len) break;
+        if (cut > c->start[k]) c->start[++k] = cut;
+    }
+    c->n = (int)k + 1;
+    c->start[c->n] = len;
+#pragma omp parallel for num_threads(nt) schedule(static, 1) if (c->n > 1)
+    for (int i = 0; i < c->n; i++) {
+        size_t a = c->start[i], b = c->start[i + 1];
+        size_t nl = count_newlines(buf + a, b - a);
+        /* a final line without a newline still counts */
+        c->lines[i] = nl + (b > a && buf[b - 1] != '\n');
+    }
+    size_t line = first_line;
+    for (int i = 0; i < c->n; i++) {
+        c->first_line[i] = line;
+        line += c->lines[i];
+    }
+    return 0;
+}
+
+void io_chunks_free(io_chunks *c)
+{
+    free(c->start);
+    free(c->first_line);
+    free(c->lines);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- checksum: four 64-bit lanes per 32 bytes (xxh64's round), per 1 MiB
+ * block, then the block values folded in order ---- */
+
+#define P1    0x9E3779B185EBCA87ULL
+#define P2    0xC2B2AE3D27D4EB4FULL
+#define P3    0x165667B19E3779F9ULL
+#define BLOCK ((size_t)1 << 20)
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+static inline uint64_t round64(uint64_t acc, uint64_t in)
+{
+    return rotl64(acc + in * P2, 31) * P1;
+}
+static inline uint64_t avalanche(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    return h ^ (h >> 32);
+}
+
+static uint64_t hash_block(const unsigned char *p, size_t len, uint64_t seed)
+{
+    uint64_t a = seed + P1 + P2, b = seed + P2, c = seed, d = seed - P1;
+    size_t i = 0;
+    for (; i + 32 <= len; i += 32) {
+        uint64_t w[4];
+        memcpy(w, p + i, 32);
+        a = round64(a, w[0]);
+        b = round64(b, w[1]);
+        c = round64(c, w[2]);
+        d = round64(d, w[3]);
+    }
+    uint64_t h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18) + len;
+    for (; i < len; i++) h = rotl64(h ^ (p[i] * P3), 11) * P1;
+    return avalanche(h);
+}
+
+uint64_t io_checksum(const void *data, size_t len, int nthreads)
+{
+    const unsigned char *p = data;
+    size_t nb = len / BLOCK + 1;
+    uint64_t h = avalanche(len + P3);
+    uint64_t part[64];
+    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    for (size_t b0 = 0; b0 < nb; b0 += 64) {
+        size_t cnt = nb - b0 < 64 ? nb - b0 : 64;
+#pragma omp parallel for num_threads(nt) schedule(static) if (cnt > 1)
+        for (size_t k = 0; k < cnt; k++) {
+            size_t off = (b0 + k) * BLOCK;
+            size_t l = len - off < BLOCK ? len - off : BLOCK;
+            part[k] = hash_block(p + off, l, b0 + k);
+        }
+        for (size_t k = 0; k < cnt; k++) h = round64(h, part[k]);
+    }
+    return avalanche(h);
+}
+
+/* ---- atomic output ---- */
+
+int io_out_open(io_out *w, const char *path)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    w->path = path;
+    struct stat st;
+    if (!stat(path, &st) && S_ISDIR(st.st_mode))
+        return dpt_set_error(DPT_EIO, "%s: is a directory", path);
+    if (snprintf(w->tmp, sizeof w->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof w->tmp)
+        return dpt_set_error(DPT_EIO, "%s: path too long", path);
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0) return dpt_set_error(DPT_EIO, "%s: cannot create: %s", path, strerror(errno));
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(w->fd, 0666 & ~mask);
+    w->cap = 1 << 20;
+    w->buf = malloc(w->cap);
+    if (!w->buf) {
+        io_out_abort(w);
+        return dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
+    }
+    return 0;
+}
+
+static void out_flush(io_out *w)
+{
+    size_t off = 0;
+    while (!w->failed && off < w->used) {
+        ssize_t r = write(w->fd, w->buf + off, w->used - off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            dpt_set_error(DPT_EIO, "%s: write failed: %s", w->path,
+                          r < 0 ? strerror(errno) : "no space");
+            w->failed = 1;
+            break;
+        }
+        off += (size_t)r;
+    }
+    w->used = 0;
+}
+
+void io_out_write(io_out *w, const void *p, size_t len)
+{
+    const char *s = p;
+    while (len && !w->failed) {
+        if (w->used == w->cap) out_flush(w);
+        size_t k = w->cap - w->used < len ? w->cap - w->used : len;
+        memcpy(w->buf + w->used, s, k);
+        w->used += k;
+        s += k;
+        len -= k;
+    }
+}
+
+int io_out_commit(io_out *w)
+{
+    out_flush(w);
+    if (!w->failed && fsync(w->fd)) {
+        dpt_set_error(DPT_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
+        w->failed = 1;
+    }
+    if (close(w->fd) && !w->failed) {
+        dpt_set_error(DPT_EIO, "%s: close failed: %s", w->path, strerror(errno));
+        w->failed = 1;
+    }
+    w->fd = -1;
+    if (!w->failed && rename(w->tmp, w->path)) {
+        dpt_set_error(DPT_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
+        w->failed = 1;
+    }
+    if (w->failed) {
+        unlink(w->tmp);
+        free(w->buf);
+        w->buf = NULL;
+        return DPT_EIO;
+    }
+    free(w->buf);
+    w->buf = NULL;
+    return 0;
+}
+
+void io_out_abort(io_out *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->tmp);
+    }
+    w->fd = -1;
+    free(w->buf);
+    w->buf = NULL;
+}

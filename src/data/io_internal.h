@@ -1,0 +1,184 @@
+/* Shared pieces of the loaders: the whole-file view, error messages in the
+ * "FILE:LINE:COL: problem" form, the memory estimate, and the number parser
+ * every text format uses. */
+#ifndef DPT_DATA_IO_INTERNAL_H
+#define DPT_DATA_IO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dpt/io.h"
+
+/* A file's bytes, memory-mapped (or read, for pipes). */
+typedef struct io_file {
+    const char *buf;
+    size_t len;
+    void *map_;
+    size_t map_len_;
+    char *heap_;
+} io_file;
+
+/* Open path as a regular file and map it; "FILE: problem" on failure.
+ * An empty file maps to len 0 (the caller names the problem). */
+int io_file_open(io_file *f, const char *path);
+void io_file_close(io_file *f);
+
+/* Fail unless bytes fit under opts->max_bytes (or the available memory). */
+int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, const char *what);
+/* Bytes for an n x d dataset, or SIZE_MAX when that overflows. */
+size_t io_dataset_bytes(size_t n, size_t d);
+
+/* Copy a token for a message: at most 24 characters, unprintable bytes
+ * shown as \xHH. */
+void io_token(char *out, size_t cap, const char *p, size_t len);
+
+/* Infer label_kind and classes from y (all finite). */
+void io_infer_labels(dpt_dataset *ds);
+
+int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+int io_save_csv(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);
+int io_save_svmlight(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);
+int io_save_dptb(const dpt_dataset *ds, const char *path);
+
+/* Atomic output: a temporary file beside path, renamed on commit. */
+typedef struct io_out {
+    const char *path;
+    char tmp[4096];
+    int fd;
+    char *buf;
+    size_t used, cap;
+    int failed;
+} io_out;
+
+int io_out_open(io_out *w, const char *path);
+void io_out_write(io_out *w, const void *p, size_t len);
+/* Flush, fsync and rename; on any earlier failure remove the temporary. */
+int io_out_commit(io_out *w);
+void io_out_abort(io_out *w);
+
+/* Row ranges of a text buffer for parallel parsing: chunk c covers bytes
+ * [start[c], start[c+1]) and begins at line first_line[c] (1-based); cuts
+ * fall just after a newline. */
+typedef struct io_chunks {
+    int n;
+    size_t *start;      /* n + 1 offsets */
+    size_t *first_line; /* n entries */
+    size_t *lines;      /* newline-terminated or final lines per chunk */
+} io_chunks;
+
+int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line, int nthreads);
+void io_chunks_free(io_chunks *c);
+
+/* Per-chunk error, reported by the earliest failing chunk. */
+typedef struct io_err {
+    size_t line, col; /* line 0: no error */
+    int code;
+    char msg[300];
+} io_err;
+
+/* 64-bit checksum of a byte range, computed over 1 MiB blocks in parallel;
+ * the value does not depend on the thread count. */
+uint64_t io_checksum(const void *p, size_t len, int nthreads);
+
+/* ---- numbers ----
+ * Decimal floats: [+-]digits[.digits][(e|E)[+-]digits]. Up to 19
+ * significant digits and exponents within +-22 take Clinger's fast path
+ * (one correctly rounded double operation), whose result is correctly
+ * rounded to float unless the double lies exactly on a float rounding
+ * midpoint; those, and longer inputs, go to strtof. So the result always
+ * equals strtof's. */
+
+enum { IO_NUM_OK = 0, IO_NUM_BAD = 1, IO_NUM_RANGE = 2 };
+
+float io_parse_f32_slow(const char *s, size_t len, int *status);
+
+static const double io_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Parse a number at p (< end); returns the first byte after it. status
+ * gets IO_NUM_OK, IO_NUM_BAD (no number here) or IO_NUM_RANGE (overflows
+ * float); NaN and Inf spellings are IO_NUM_BAD. */
+static inline const char *io_parse_f32(const char *p, const char *end, float *out, int *status)
+{
+    const char *s = p;
+    int neg = 0;
+    if (p < end && (*p == '-' || *p == '+')) {
+        neg = *p == '-';
+        p++;
+    }
+    uint64_t m = 0;
+    int nd = 0, exp10 = 0, dropped = 0;
+    const char *d0 = p;
+    while (p < end && (unsigned)(*p - '0') < 10) {
+        unsigned c = (unsigned)(*p - '0');
+        if (nd < 19) {
+            m = m * 10 + c;
+            nd += m != 0;
+        } else {
+            exp10++;
+            dropped |= c != 0;
+        }
+        p++;
+    }
+    size_t ndig = (size_t)(p - d0);
+    if (p < end && *p == '.') {
+        p++;
+        const char *f0 = p;
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            unsigned c = (unsigned)(*p - '0');
+            if (nd < 19) {
+                m = m * 10 + c;
+                nd += m != 0;
+                exp10--;
+            } else {
+                dropped |= c != 0;
+            }
+            p++;
+        }
+        ndig += (size_t)(p - f0);
+    }
+    if (ndig == 0) {
+        *status = IO_NUM_BAD;
+        return s;
+    }
+    if (p < end && (*p | 0x20) == 'e') {
+        const char *e = p + 1;
+        int eneg = 0;
+        if (e < end && (*e == '-' || *e == '+')) {
+            eneg = *e == '-';
+            e++;
+        }
+        if (e >= end || (unsigned)(*e - '0') >= 10) {
+            *status = IO_NUM_BAD;
+            return s;
+        }
+        int ev = 0;
+        while (e < end && (unsigned)(*e - '0') < 10) {
+            if (ev < 100000) ev = ev * 10 + (*e - '0');
+            e++;
+        }
+        exp10 += eneg ? -ev : ev;
+        p = e;
+    }
+    if (!dropped && m <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)m;
+        v = exp10 < 0 ? v / io_pow10[-exp10] : v * io_pow10[exp10];
+        uint64_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        if ((bits & 0x1FFFFFFFULL) != 0x10000000ULL) {
+            float f = (float)v;
+            *out = neg ? -f : f;
+            *status = IO_NUM_OK;
+            return p;
+        }
+    }
+    *out = io_parse_f32_slow(s, (size_t)(p - s), status);
+    return p;
+}
+
+#endif

@@ -1,0 +1,169 @@
+/* Format choice (extension, then content) and the public load/save entry
+ * points. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/io_internal.h"
+#include "dpt/error.h"
+
+static const char *const format_names[] = {"auto", "csv", "svmlight", "idx", "dptb"};
+
+const char *dpt_format_name(dpt_format f)
+{
+    return (unsigned)f < sizeof format_names / sizeof *format_names ? format_names[f] : "?";
+}
+
+int dpt_format_parse(const char *name, dpt_format *out)
+{
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, format_names[i])) {
+            *out = (dpt_format)i;
+            return 0;
+        }
+    if (!strcmp(name, "libsvm")) {
+        *out = DPT_FORMAT_SVMLIGHT;
+        return 0;
+    }
+    return dpt_set_error(DPT_EINVAL,
+                         "unknown format '%s' (allowed: auto, csv, svmlight, idx, dptb)", name);
+}
+
+static int ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return len >= k && !strncasecmp(s + len - k, suffix, k);
+}
+
+dpt_format dpt_format_from_path(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    int gz = ends_with(base, len, ".gz");
+    if (gz) len -= 3;
+    if (ends_with(base, len, ".csv") || ends_with(base, len, ".tsv"))
+        return gz ? DPT_FORMAT_AUTO : DPT_FORMAT_CSV;
+    if (ends_with(base, len, ".svm") || ends_with(base, len, ".libsvm") ||
+        ends_with(base, len, ".svmlight"))
+        return gz ? DPT_FORMAT_AUTO : DPT_FORMAT_SVMLIGHT;
+    if (ends_with(base, len, ".dptb")) return gz ? DPT_FORMAT_AUTO : DPT_FORMAT_DPTB;
+    if (ends_with(base, len, ".idx") || ends_with(base, len, "-ubyte") ||
+        ends_with(base, len, ".ubyte"))
+        return DPT_FORMAT_IDX;
+    return DPT_FORMAT_AUTO;
+}
+
+/* Guess from the first bytes: binary magics, else svmlight when the first
+ * data line has INDEX:VALUE pairs, else CSV. */
+static dpt_format sniff(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return DPT_FORMAT_CSV; /* the loader names the problem */
+    char b[4096];
+    ssize_t n = read(fd, b, sizeof b);
+    close(fd);
+    if (n >= 8 && !memcmp(b, "DPTB\r\n\x1a\n", 8)) return DPT_FORMAT_DPTB;
+    if (n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b) return DPT_FORMAT_IDX;
+    if (n >= 4 && b[0] == 0 && b[1] == 0 && b[3] > 0 && b[3] < 8) return DPT_FORMAT_IDX;
+    for (ssize_t i = 0; i < n;) {
+        ssize_t e = i;
+        while (e < n && b[e] != '\n') e++;
+        ssize_t s = i;
+        while (s < e && (b[s] == ' ' || b[s] == '\t' || b[s] == '\r')) s++;
+        if (s < e && b[s] != '#') {
+            /* label, whitespace, then a token with a colon */
+            while (s < e && b[s] != ' ' && b[s] != '\t') s++;
+            while (s < e && (b[s] == ' ' || b[s] == '\t')) s++;
+            ssize_t t = s;
+            while (t < e && b[t] != ' ' && b[t] != '\t' && b[t] != ':' && b[t] != ',') t++;
+            return t < e && t > s && b[t] == ':' ? DPT_FORMAT_SVMLIGHT : DPT_FORMAT_CSV;
+        }
+        i = e + 1;
+    }
+    return DPT_FORMAT_CSV;
+}
+
+dpt_format dpt_format_detect(const char *path, int has_labels)
+{
+    dpt_format f = has_labels ? DPT_FORMAT_IDX : dpt_format_from_path(path);
+    return f == DPT_FORMAT_AUTO ? sniff(path) : f;
+}
+
+void dpt_load_opts_init(dpt_load_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->header = -1;
+    o->label_col = DPT_LABEL_COL_LAST;
+}
+
+int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
+{
+    dpt_load_opts o;
+    if (opts)
+        o = *opts;
+    else
+        dpt_load_opts_init(&o);
+    memset(ds, 0, sizeof *ds);
+    dpt_clear_error();
+    struct stat st;
+    if (stat(path, &st)) return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", path);
+    dpt_format f = o.format;
+    if (f == DPT_FORMAT_AUTO) f = dpt_format_detect(path, o.labels_path != NULL);
+    if (o.labels_path && f != DPT_FORMAT_IDX)
+        return dpt_set_error(DPT_EINVAL, "%s: a labels file applies to IDX data only, not %s", path,
+                             dpt_format_name(f));
+    switch (f) {
+    case DPT_FORMAT_CSV:
+        if (!o.delimiter) o.delimiter = ends_with(path, strlen(path), ".tsv") ? '\t' : ',';
+        return io_load_csv(path, &o, ds);
+    case DPT_FORMAT_SVMLIGHT:
+        return io_load_svmlight(path, &o, ds);
+    case DPT_FORMAT_IDX:
+        return io_load_idx(path, &o, ds);
+    case DPT_FORMAT_DPTB:
+        return io_load_dptb(path, &o, ds);
+    default:
+        return dpt_set_error(DPT_EINVAL, "%s: unknown format", path);
+    }
+}
+
+void dpt_save_opts_init(dpt_save_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->header = 1;
+}
+
+int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts)
+{
+    dpt_save_opts o;
+    if (opts)
+        o = *opts;
+    else
+        dpt_save_opts_init(&o);
+    if (!ds || !ds->X || ds->n == 0 || ds->d == 0)
+        return dpt_set_error(DPT_EINVAL, "%s: nothing to write (empty dataset)", path);
+    dpt_format f = o.format ? o.format : dpt_format_from_path(path);
+    if (f == DPT_FORMAT_AUTO) f = DPT_FORMAT_DPTB;
+    switch (f) {
+    case DPT_FORMAT_CSV:
+        if (!o.delimiter) o.delimiter = ends_with(path, strlen(path), ".tsv") ? '\t' : ',';
+        return io_save_csv(ds, path, &o);
+    case DPT_FORMAT_SVMLIGHT:
+        return io_save_svmlight(ds, path, &o);
+    case DPT_FORMAT_DPTB:
+        return io_save_dptb(ds, path);
+    case DPT_FORMAT_IDX:
+        return dpt_set_error(DPT_ENOTSUP,
+                             "%s: writing IDX is not supported (use csv, svmlight "
+                             "or dptb)",
+                             path);
+    default:
+        return dpt_set_error(DPT_EINVAL, "%s: unknown format", path);
+    }
+}

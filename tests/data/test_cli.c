@@ -1,0 +1,195 @@
+/* dpt gen and dpt convert end to end: round trips through every format,
+ * and bad data or flags give one line on stderr, the right exit status and
+ * no output file. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+
+#include "util.h"
+
+static void teardown(void)
+{
+    rm_tdir();
+}
+TestSuite(data_cli, .fini = teardown);
+
+static char err[4096];
+
+/* Run "dpt ARGS" in the test directory; stderr lands in err. */
+static int dpt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int dpt(const char *fmt, ...)
+{
+    const char *exe = getenv("DPT_EXE");
+    cr_assert(exe, "DPT_EXE is not set");
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>&1 >/dev/null", tdir(), exe, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(err, 1, sizeof err - 1, p);
+    err[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+    FILE *f = fopen(tpath(name), "rb");
+    cr_assert(f, "missing %s", name);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    char *b = malloc(*len + 1);
+    cr_assert_eq(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = slurp(a, &la), *y = slurp(b, &lb);
+    cr_assert_eq(la, lb, "%s and %s differ in size", a, b);
+    cr_assert_eq(memcmp(x, y, la), 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+Test(data_cli, gen_convert_round_trip)
+{
+    cr_assert_eq(dpt("gen --synth logreg:n=2000,d=13,seed=5 --out a.csv --quiet"), 0, "%s", err);
+    cr_assert_eq(dpt("convert a.csv b.dptb --quiet"), 0, "%s", err);
+    cr_assert_eq(dpt("convert b.dptb c.svm --quiet"), 0, "%s", err);
+    cr_assert_eq(dpt("convert c.svm d.csv --quiet"), 0, "%s", err);
+    assert_same_file("a.csv", "d.csv");
+    cr_assert_eq(dpt("gen --synth logreg:n=2000,d=13,seed=5 --out e.dptb --quiet"), 0, "%s", err);
+    assert_same_file("b.dptb", "e.dptb");
+    cr_assert_eq(dpt("convert e.dptb f.txt --to csv --out-delimiter ';' --out-header no"), 0, "%s",
+                 err);
+    cr_assert(strstr(err, "wrote 2000 rows x 13 features to f.txt (csv"), "%s", err);
+    cr_assert_eq(dpt("convert f.txt g.dptb --delimiter ';' --header no --quiet"), 0, "%s", err);
+    assert_same_file("b.dptb", "g.dptb");
+}
+
+Test(data_cli, convert_idx_fashion_mnist, .timeout = 120)
+{
+    const char *fm = "/usr/share/datasets/fashion-mnist";
+    cr_assert_eq(dpt("convert %s/t10k-images-idx3-ubyte.gz --labels %s/t10k-labels-idx1-ubyte.gz "
+                     "t.dptb --quiet",
+                     fm, fm),
+                 0, "%s", err);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(tpath("t.dptb"), NULL, &ds), 0, "%s", dpt_last_error());
+    cr_assert_eq(ds.n, 10000);
+    cr_assert_eq(ds.d, 784);
+    cr_assert_eq(ds.classes, 10);
+    dpt_dataset_free(&ds);
+}
+
+struct bad_data {
+    char file[16];
+    char text[64];
+    char args[96];
+    char frag[64];
+};
+
+ParameterizedTestParameters(data_cli, bad_data)
+{
+    static struct bad_data cases[] = {
+        {"b.csv", "1,2\n3,x\n", "convert b.csv out.dptb", "b.csv:2:3: field 2: 'x'"},
+        {"b.csv", "", "convert b.csv out.dptb", "b.csv: empty file"},
+        {"b.svm", "1 0:3\n", "convert b.svm out.dptb", "b.svm:1:3: index 0"},
+        {"b.dptb", "DPTB\r\n\x1a\nxx", "convert b.dptb out.csv", "b.dptb: truncated"},
+        {"b.idx", "\x01\x02\x03\x04", "convert b.idx out.csv", "b.idx: not an IDX file"},
+        {"b.csv", "1,2\n", "convert missing.csv out.dptb", "missing.csv: No such file"},
+        {"b.csv", "1,2\n", "convert . out.dptb", ".: is a directory"},
+        {"b.csv", "1,2\n", "convert b.csv --labels b.csv out.dptb", "b.csv: not an IDX file"},
+    };
+    return cr_make_param_array(struct bad_data, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct bad_data *c, data_cli, bad_data)
+{
+    write_text(c->file, c->text);
+    int rc = dpt("%s", c->args);
+    cr_assert_eq(rc, 1, "'%s': exit %d (%s)", c->args, rc, err);
+    cr_assert(strstr(err, c->frag), "'%s': stderr '%s' lacks '%s'", c->args, err, c->frag);
+    cr_assert(!strncmp(err, "dpt convert: ", 13), "%s", err);
+    cr_assert_eq(lines(err), 1, "'%s': more than one line: %s", c->args, err);
+    cr_assert(!file_exists(tpath("out.dptb")) && !file_exists(tpath("out.csv")),
+              "an output file was left behind");
+}
+
+struct bad_flag {
+    char args[96];
+    char frag[80];
+};
+
+ParameterizedTestParameters(data_cli, bad_flags)
+{
+    static struct bad_flag cases[] = {
+        {"gen --out x.csv", "--synth"},
+        {"gen --synth linreg", "--out"},
+        {"gen --synth nope --out x.csv", "unknown kind 'nope'"},
+        {"gen --synth linreg:n=0 --out x.csv", "n=0"},
+        {"gen --synth linreg --out x.bin", "cannot tell the output format"},
+        {"gen --synth linreg --out x.csv --format xml", "--format: 'xml' is not one of: csv"},
+        {"gen --synth linreg --out x.csv --header maybe", "--header: 'maybe'"},
+        {"gen --synth linreg --out x.csv --delimiter ab", "--delimiter: 'ab'"},
+        {"gen --synth linreg --out x.idx", "writing IDX is not supported"},
+        {"gen --synth linreg --out x.csv --threads 0", "--threads"},
+        {"gen --synth linreg --out x.csv extra", "unexpected argument 'extra'"},
+        {"gen --synth linreg --out x.csv --bogus", "unknown flag '--bogus'"},
+        {"convert a.csv", "needs two arguments"},
+        {"convert a.csv b.csv c.csv", "needs two arguments"},
+        {"convert a.csv b.csv --format parquet", "--format: 'parquet'"},
+        {"convert a.csv b.csv --label-col 0", "--label-col: '0'"},
+        {"convert a.csv b.csv --header sometimes", "--header: 'sometimes'"},
+        {"convert a.csv b.csv --features -3", "--features"},
+        {"convert a.csv b.csv --delimiter 5", "--delimiter: '5'"},
+        {"convert a.csv b.csv --to idx", "--to: 'idx'"},
+        {"convert a.csv b.csv --val 0.5", "unknown flag '--val'"},
+        {"convert a.csv b.csv --format csv --labels l.idx", "--labels applies to IDX"},
+        {"convert a.svm b.csv --label-col 1", "--label-col applies to CSV data only"},
+        {"convert a.dptb b.csv --header no", "--header applies to CSV data only"},
+        {"convert a.csv b.dptb --format idx --delimiter ';'", "--delimiter applies to CSV"},
+    };
+    return cr_make_param_array(struct bad_flag, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct bad_flag *c, data_cli, bad_flags)
+{
+    int rc = dpt("%s", c->args);
+    cr_assert_eq(rc, 2, "'%s': exit %d (%s)", c->args, rc, err);
+    cr_assert(strstr(err, c->frag), "'%s': stderr '%s' lacks '%s'", c->args, err, c->frag);
+    cr_assert_eq(lines(err), 1, "'%s': more than one line: %s", c->args, err);
+}
+
+/* Huge svmlight indices: the dense rows would not fit; refused up front. */
+Test(data_cli, too_large_for_memory)
+{
+    FILE *f = fopen(tpath("huge.svm"), "w");
+    for (int i = 0; i < 1000; i++) fprintf(f, "1 2147483647:1\n");
+    fclose(f);
+    cr_assert_eq(dpt("convert huge.svm out.dptb"), 1, "%s", err);
+    cr_assert(strstr(err, "huge.svm: too large: the dense rows need"), "%s", err);
+    cr_assert_eq(lines(err), 1);
+    cr_assert(!file_exists(tpath("out.dptb")));
+}
+
+Test(data_cli, help)
+{
+    cr_assert_eq(dpt("gen --help"), 0);
+    cr_assert_eq(dpt("convert --help"), 0);
+}
