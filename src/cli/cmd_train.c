@@ -88,7 +88,8 @@ static int on_epoch(const dpt_epoch_stats *st, void *ud)
     c->seconds += st->seconds;
 #define SUMP(f) c->phases.f += st->mean.f;
     SUMP(compute)
-    SUMP(wait) SUMP(reduce) SUMP(update) SUMP(shuffle)
+    SUMP(wait)
+    SUMP(reduce) SUMP(update) SUMP(shuffle)
 #undef SUMP
         if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
     return 0;
@@ -238,6 +239,13 @@ int dpt_cmd_train(int argc, char **argv)
         goto done;
     }
     double sps = (double)trainp->n * tp->epochs / ctx.seconds;
+    int local, remote, unknown;
+    dpt_engine_numa_report(e, &local, &remote, &unknown);
+    if (!quiet && remote)
+        fprintf(stderr,
+                "dpt train: warning: %d of %d threads have their rows on another NUMA "
+                "node than their core\n",
+                remote, threads);
     if (!quiet) {
         printf("final:");
         print_metrics("train", &fin);
