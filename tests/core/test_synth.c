@@ -68,7 +68,7 @@ ParameterizedTestParameters(synth, workloads_md_hashes)
     return cr_make_param_array(struct wl, cases, sizeof cases / sizeof cases[0]);
 }
 
-ParameterizedTest(struct wl *c, synth, workloads_md_hashes, .timeout = 120)
+ParameterizedTest(struct wl *c, synth, workloads_md_hashes)
 {
     dpt_synth_spec s;
     cr_assert_eq(dpt_synth_parse(&s, c->spec), 0, "%s", dpt_last_error());
