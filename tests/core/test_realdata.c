@@ -116,3 +116,49 @@ Test(realdata, fashion_mnist_mlp, .timeout = 900)
     cr_expect(acc >= 0.88, "784-256-128-10 MLP test accuracy %g < 0.88", acc);
     json_decref(root);
 }
+
+/* The canonical workloads land on WORKLOADS.md's reference losses (float32
+ * PyTorch runs): a wrong gradient, batch order or update rule shows here. */
+struct wl_case {
+    char name[32];
+    double loss, tol; /* reference final training loss, relative tolerance */
+    double acc;       /* reference accuracy, or -1 */
+};
+
+ParameterizedTestParameters(realdata, canonical_workloads)
+{
+    static struct wl_case cases[] = {
+        {"linreg", 0.946503, 1e-5, -1},      {"logreg", 0.0482072, 1e-5, 0.97893},
+        {"mlp-seed", 0.289081, 1e-5, -1},    {"mlp-seed-sgd", 0.0010806, 1e-4, -1},
+        {"mlp-wide", 0.92205, 1e-3, 0.6548},
+    };
+    return cr_make_param_array(struct wl_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(struct wl_case *c, realdata, canonical_workloads, .timeout = 900)
+{
+    const char *exe = getenv("DPT_EXE");
+    cr_assert(exe);
+    char path[64], cmd[512];
+    snprintf(path, sizeof path, "/tmp/dpt-wl-%d.json", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "%s bench --workload %s --threads 2 --reps 1 --warmup 0 --no-limits --quiet "
+             "--json %s > /dev/null",
+             exe, c->name, path);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "failed: %s", cmd);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    cr_assert(root, "%s: %s", path, err.text);
+    unlink(path);
+    json_t *r0 = json_array_get(json_object_get(root, "results"), 0);
+    double loss = json_number_value(json_object_get(r0, "final_loss"));
+    cr_expect(fabs(loss - c->loss) <= c->tol * c->loss, "%s: final loss %.7g, reference %.7g",
+              c->name, loss, c->loss);
+    if (c->acc >= 0) {
+        double acc = json_number_value(json_object_get(r0, "final_accuracy"));
+        cr_expect(fabs(acc - c->acc) <= 0.001, "%s: accuracy %.5f, reference %.5f", c->name, acc,
+                  c->acc);
+    }
+    json_decref(root);
+}
