@@ -275,7 +275,10 @@ static inline size_t unit_row(const dpt_engine *e, size_t b, int u)
 }
 
 /* The buffer that holds global unit u. */
-static inline int unit_buf(const dpt_engine *e, int u) { return e->gather_all ? u : u - e->u_base; }
+static inline int unit_buf(const dpt_engine *e, int u)
+{
+    return e->gather_all ? u : u - e->u_base;
+}
 
 static inline size_t batch_size(const dpt_engine *e, long s)
 {
@@ -515,6 +518,10 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 const float gscale = 1.0f / (float)b;
                 const float lr = (float)dpt_optim_lr(&e->opt, gstep, epoch, total_steps,
                                                      e->epochs_done + epochs);
+                /* the last update's verdicts: read before the barrier below,
+                 * since this step's update rewrites them after it */
+                int bad = 0;
+                for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
                 double t0 = now();
                 for (int u = u0; u < u1; u++) {
                     size_t r0 = unit_row(e, b, u) - unit_row(e, b, u0);
@@ -548,16 +555,13 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                  * take the same decision */
                 double lsum = 0;
                 for (int u = 0; u < U; u++) lsum += e->uloss[u].v;
-                int bad = 0;
-                for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
                 if (global_loss && (!isfinite(lsum) || bad)) {
                     mydiv = 1;
                     if (t == 0) {
                         diverged = 1;
                         if (bad)
-                            snprintf(why, sizeof why,
-                                     "non-finite gradient at epoch %d step %ld", epoch + 1,
-                                     s == 0 ? e->steps_per_epoch : s);
+                            snprintf(why, sizeof why, "non-finite gradient at epoch %d step %ld",
+                                     epoch + 1, s == 0 ? e->steps_per_epoch : s);
                         else
                             snprintf(why, sizeof why, "loss is %g at epoch %d step %ld", lsum,
                                      epoch + 1, s + 1);
@@ -623,6 +627,8 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 ts->t.update += tu;
             }
             if (mydiv || failed || comm_rc) break;
+            /* every thread's phase times are final before one reads them all */
+#pragma omp barrier
             if (t == 0) {
                 dpt_epoch_stats st = {0};
                 e->step_count += e->steps_per_epoch;
@@ -641,14 +647,18 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
     free(gloss);
     e->epochs_done += epochs;
     if (!team_ok)
-        return dpt_set_error(DPT_ENOTSUP, "the OpenMP runtime gave fewer than %d threads "
-                                          "(check OMP_THREAD_LIMIT)", P);
+        return dpt_set_error(DPT_ENOTSUP,
+                             "the OpenMP runtime gave fewer than %d threads "
+                             "(check OMP_THREAD_LIMIT)",
+                             P);
     if (failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate per-thread buffers");
     if (comm_rc) return comm_rc;
     if (diverged) {
         memcpy(e->w, e->snapshot, np * sizeof(float));
-        return dpt_set_error(DPT_EDIVERGED, "training diverged: %s (model rolled back to the "
-                                            "start of that epoch); try a smaller --lr", why);
+        return dpt_set_error(DPT_EDIVERGED,
+                             "training diverged: %s (model rolled back to the "
+                             "start of that epoch); try a smaller --lr",
+                             why);
     }
     return 0;
 }
