@@ -30,13 +30,13 @@ typedef enum {
 } dpt_reduce;
 
 typedef struct dpt_engine_opts {
-    int threads;      /* 0: the number of physical cores */
-    dpt_pin_spec pin; /* placement policy; policy NONE leaves it to OpenMP */
-    int shuffle;      /* 1: reshuffle rows every epoch (SGD); 0: fixed order */
-    uint64_t seed;    /* shuffle seed */
-    int leaves;       /* >0: deterministic mode, the gradient is summed over this
-                         many fixed leaves whatever the thread count */
-    dpt_topo *topo;   /* topology to plan on; NULL: this machine (opened and owned) */
+    int threads;          /* 0: the number of physical cores */
+    dpt_pin_spec pin;     /* placement policy; policy NONE leaves it to OpenMP */
+    int shuffle;          /* 1: reshuffle rows every epoch (SGD); 0: fixed order */
+    uint64_t seed;        /* shuffle seed */
+    int leaves;           /* >0: deterministic mode, the gradient is summed over this
+                             many fixed leaves whatever the thread count */
+    dpt_topo *topo;       /* topology to plan on; NULL: this machine (opened and owned) */
     dpt_reduce reduce;    /* how per-thread gradients are combined */
     const dpt_comm *comm; /* other ranks (MPI); NULL: this process alone */
     int batching_local;   /* 1: thread t draws its part of every batch from its own
@@ -66,10 +66,10 @@ typedef int (*dpt_epoch_cb)(const dpt_epoch_stats *st, void *ud);
 /* Progress within an epoch, for a live display; called by one thread at
  * most every interval seconds, between steps. */
 typedef struct dpt_progress {
-    int epoch;  /* 1-based */
-    long step;  /* steps done in this epoch */
-    long steps; /* steps per epoch */
-    double loss; /* mean per-sample loss so far in this epoch */
+    int epoch;      /* 1-based */
+    long step;      /* steps done in this epoch */
+    long steps;     /* steps per epoch */
+    double loss;    /* mean per-sample loss so far in this epoch */
     double seconds; /* since the epoch began */
 } dpt_progress;
 typedef void (*dpt_progress_cb)(const dpt_progress *p, void *ud);
