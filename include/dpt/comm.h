@@ -25,7 +25,10 @@ typedef struct dpt_comm {
     int (*allgather)(void *ctx, float **leaves, size_t n, int per_rank, double *loss);
     /* Copy buf:(n) from rank 0 to all ranks. */
     int (*broadcast)(void *ctx, float *buf, size_t n);
-    /* Seconds and bytes spent communicating, summed by the engine. */
+    /* Every rank passes its status (0 or negative); returns 0 when all are
+     * 0, else a failure (this rank's own, or one naming the failed rank),
+     * so that a local failure never leaves the other ranks in a collective. */
+    int (*agree)(void *ctx, int rc);
 } dpt_comm;
 
 #ifdef __cplusplus

@@ -13,6 +13,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/job.h"
+#include "cli/mpi_cli.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
 #include "dpt/limits.h"
@@ -47,6 +48,7 @@ static int acc_epoch(const dpt_epoch_stats *st, void *ud)
     a->phases.reduce += st->mean.reduce;
     a->phases.update += st->mean.update;
     a->phases.shuffle += st->mean.shuffle;
+    a->phases.comm += st->mean.comm;
     if (st->imbalance > a->imbalance) a->imbalance = st->imbalance;
     return 0;
 }
@@ -61,16 +63,18 @@ static int run_config(const char *cmd, cli_job *j, int threads, const char *pin,
     memset(out, 0, sizeof *out);
     out->final_loss = out->final_accuracy = NAN;
     if (cli_engine_opts(cmd, &to, threads, &eo)) return DPT_EXIT_USAGE;
+    eo.comm = cli_mpi_comm();
     dpt_engine *e = NULL;
+    float *w0 = NULL;
     int rc = 0;
-    if (dpt_engine_create(&e, &j->model, &to.opt, &j->train, &eo)) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
-        goto done;
-    }
     size_t np = j->model.n_params;
-    float *w0 = malloc(np * sizeof(float));
-    if (!w0) {
+    if (dpt_engine_create(&e, &j->model, &to.opt, &j->train, &eo))
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+    else if (!(w0 = malloc(np * sizeof(float))))
         rc = cli_fail(cmd, "out of memory");
+    /* every rank has its engine, or all stop */
+    if ((rc = cli_mpi_agree(rc))) {
+        free(w0);
         goto done;
     }
     dpt_model_init_params(&j->model, w0, to.seed, to.init);
@@ -90,6 +94,7 @@ static int run_config(const char *cmd, cli_job *j, int threads, const char *pin,
     out->phases.reduce /= to.epochs;
     out->phases.update /= to.epochs;
     out->phases.shuffle /= to.epochs;
+    out->phases.comm /= to.epochs;
     out->imbalance = acc.imbalance;
     if (evaluate) {
         dpt_metrics mt;
@@ -319,7 +324,7 @@ int dpt_cmd_bench(int argc, char **argv)
     if (limits && (rc = measure_limits(cmd, &rep, threads, nt, quiet))) goto done;
 
     /* configurations interleaved within each repetition: drift spreads evenly */
-    const int tty = !quiet && isatty(2);
+    const int tty = !quiet && cli_mpi_rank() == 0 && isatty(2);
     for (int r = 0; r < reps; r++)
         for (int k = 0; k < ncfg; k++) {
             progress(tty, "running", r * ncfg + k + 1, reps * ncfg);
@@ -377,11 +382,12 @@ int dpt_cmd_bench(int argc, char **argv)
     char warn[16][DPT_WARNING_LEN];
     size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
     for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt bench: warning: %s\n", warn[i]);
-    if (json_path && dpt_bench_report_write_json(&rep, json_path)) {
+    /* only rank 0 writes files */
+    if (json_path && cli_mpi_rank() == 0 && dpt_bench_report_write_json(&rep, json_path)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
-    if (csv_path && dpt_bench_report_write_csv(&rep, csv_path)) {
+    if (csv_path && cli_mpi_rank() == 0 && dpt_bench_report_write_csv(&rep, csv_path)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }

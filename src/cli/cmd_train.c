@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/job.h"
+#include "cli/mpi_cli.h"
 #include "cli/train_opts.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
@@ -42,7 +43,8 @@ typedef struct train_ctx {
     double imbalance;
     int epochs_total;
     size_t rows;
-    int live; /* a progress line is being drawn on stderr */
+    int live;          /* a progress line is being drawn on stderr */
+    double comm_bytes; /* sent to other ranks, summed over epochs */
 } train_ctx;
 
 static json_t *metrics_json(const dpt_metrics *m)
@@ -57,8 +59,8 @@ static json_t *metrics_json(const dpt_metrics *m)
 
 static json_t *phases_json(const dpt_phase_times *p)
 {
-    return json_pack("{s:f,s:f,s:f,s:f,s:f}", "compute", p->compute, "reduce", p->reduce, "update",
-                     p->update, "wait", p->wait, "shuffle", p->shuffle);
+    return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f}", "compute", p->compute, "reduce", p->reduce,
+                     "update", p->update, "wait", p->wait, "shuffle", p->shuffle, "comm", p->comm);
 }
 
 static void print_metrics(const char *name, const dpt_metrics *m)
@@ -89,9 +91,12 @@ static int on_epoch(const dpt_epoch_stats *st, void *ud)
 #define SUMP(f) c->phases.f += st->mean.f;
     SUMP(compute)
     SUMP(wait)
-    SUMP(reduce) SUMP(update) SUMP(shuffle)
+    SUMP(reduce)
+    SUMP(update)
+    SUMP(shuffle) SUMP(comm)
 #undef SUMP
         if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
+    c->comm_bytes += st->comm_bytes;
     return 0;
 }
 
@@ -154,11 +159,13 @@ int dpt_cmd_train(int argc, char **argv)
     const dpt_dataset *const trainp = &job.train;
     const dpt_model *const mp = &job.model;
     if ((rc = cli_engine_opts(cmd, tp, threads, &eo))) goto done;
+    eo.comm = cli_mpi_comm();
     if (dpt_engine_create(&e, mp, &tp->opt, trainp, &eo)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
     dpt_model_init_params(mp, dpt_engine_params(e), tp->seed, tp->init);
+    const int rank0 = cli_mpi_rank() == 0, ranks = cli_mpi_size();
     if (init_path) {
         dpt_model fm;
         dpt_standardizer fst;
@@ -177,6 +184,13 @@ int dpt_cmd_train(int argc, char **argv)
         }
         dpt_engine_reset(e, w_init);
     }
+    /* every rank is set up (data, engine, initial model), or all stop here;
+     * then all start from rank 0's parameters */
+    if ((rc = cli_mpi_agree(0))) goto done;
+    if (eo.comm && eo.comm->broadcast(eo.comm->ctx, dpt_engine_params(e), mp->n_params)) {
+        rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
 
     char desc[128];
     dpt_model_describe(mp, desc, sizeof desc);
@@ -185,7 +199,9 @@ int dpt_cmd_train(int argc, char **argv)
         fprintf(stderr, "dpt train: %s, %zu params | %zu rows x %zu | %s lr %g", desc, mp->n_params,
                 trainp->n, trainp->d, optn[tp->opt.kind], tp->opt.lr);
         if (tp->opt.kind != DPT_OPT_GD) fprintf(stderr, " batch %zu", tp->opt.batch);
-        fprintf(stderr, " | %d threads, pin %s, isa %s%s\n", threads, tp->pin, dpt_engine_isa(e),
+        fprintf(stderr, " | %d threads", threads);
+        if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
+        fprintf(stderr, ", pin %s, isa %s%s\n", tp->pin, dpt_engine_isa(e),
                 tp->deterministic ? ", deterministic" : "");
         if (dpt_engine_warning(e))
             fprintf(stderr, "dpt train: warning: %s\n", dpt_engine_warning(e));
@@ -199,14 +215,14 @@ int dpt_cmd_train(int argc, char **argv)
     ctx.epochs = json_array();
     ctx.epochs_total = tp->epochs;
     ctx.rows = trainp->n;
-    ctx.live = !quiet && isatty(STDERR_FILENO);
+    ctx.live = !quiet && rank0 && isatty(STDERR_FILENO);
     if (ctx.live) dpt_engine_set_progress(e, on_progress, &ctx, 0.25);
     for (int ep = 0; ep < tp->epochs; ep++) {
         int r = dpt_engine_train(e, 1, on_epoch, &ctx);
         if (r) {
             rc = cli_fail(cmd, "%s", dpt_last_error());
             /* the engine rolled back to the last finite model: keep it */
-            if (r == DPT_EDIVERGED && save_path &&
+            if (r == DPT_EDIVERGED && save_path && rank0 &&
                 dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st) == 0)
                 fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
             goto done;
@@ -216,6 +232,8 @@ int dpt_cmd_train(int argc, char **argv)
             rc = cli_fail(cmd, "%s", dpt_last_error());
             goto done;
         }
+        /* an error on another rank ends this one too, before the next epoch */
+        if ((rc = cli_mpi_agree(0))) goto done;
         const dpt_epoch_stats *st = &ctx.last;
         if (ctx.live) fputs("\r\033[K", stderr);
         if (!quiet) {
@@ -256,8 +274,16 @@ int dpt_cmd_train(int argc, char **argv)
                ctx.phases.compute / tp->epochs, ctx.phases.reduce / tp->epochs,
                ctx.phases.update / tp->epochs, ctx.phases.wait / tp->epochs,
                ctx.phases.shuffle / tp->epochs, ctx.imbalance);
+        if (ranks > 1) {
+            double steps = ctx.last.steps > 0 ? (double)ctx.last.steps : 1;
+            printf("across %d ranks: comm %.4g s per epoch, %.4g ms per step, %.4g MB sent per "
+                   "step by each rank\n",
+                   ranks, ctx.phases.comm / tp->epochs, 1e3 * ctx.phases.comm / tp->epochs / steps,
+                   ctx.comm_bytes / tp->epochs / steps / 1e6);
+        }
     }
-    if (json_path) {
+    /* only rank 0 writes files: every rank holds the same model */
+    if (json_path && rank0) {
         json_t *final = json_object();
         json_object_set_new(final, "train_loss", json_real(fin.loss));
         if (!isnan(fin.accuracy))
@@ -284,12 +310,14 @@ int dpt_cmd_train(int argc, char **argv)
                       "epochs", ctx.epochs, "final", final, "samples_per_second", sps, "seconds",
                       ctx.seconds, "phases", phases_json(&ctx.phases), "imbalance", ctx.imbalance);
         ctx.epochs = NULL;
+        json_object_set_new(root, "ranks", json_integer(ranks));
+        json_object_set_new(root, "comm_bytes_per_epoch", json_real(ctx.comm_bytes / tp->epochs));
         if (dpt_json_write_atomic(root, json_path)) {
             rc = cli_fail(cmd, "%s", dpt_last_error());
             goto done;
         }
     }
-    if (save_path && dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st)) {
+    if (save_path && rank0 && dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }

@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/mpi_cli.h"
 #include "dpt_config.h"
 
 static const struct {
@@ -32,7 +33,7 @@ static void usage(FILE *f)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -47,10 +48,19 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name))
+            return cli_mpi_runs_here(argv[1]) ? commands[i].fn(argc - 1, argv + 1) : 0;
     fprintf(stderr,
             "dpt: unknown command '%s' (allowed: train, eval, predict, bench, tune, limits, "
             "info, topo, gen, convert, compare, plot)\n",
             argv[1]);
     return DPT_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    /* under mpirun: MPI up, stdout of rank 0 only, one exit status for all ranks */
+    int rc = cli_mpi_begin(&argc, &argv);
+    if (rc) return rc;
+    return cli_mpi_end(dispatch(argc, argv));
 }

@@ -300,21 +300,29 @@ static size_t thread_rows(const dpt_engine *e, int t)
     return rows;
 }
 
+/* This thread's row buffer, allocated once (by the thread, after pinning)
+ * so that nothing can fail once training has begun. */
+static int ensure_local(dpt_engine *e, int t)
+{
+    thread_state *ts = &e->ts[t];
+    size_t rows = thread_rows(e, t);
+    if (ts->X && rows <= ts->cap_rows) return 0;
+    dpt_free(ts->X);
+    dpt_free(ts->y);
+    ts->X = dpt_alloc((rows ? rows : 1) * e->ds->ld * sizeof(float));
+    ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
+    if (!ts->X || !ts->y) return -1;
+    ts->cap_rows = rows;
+    return 0;
+}
+
 static int gather_local(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
     const dpt_dataset *ds = e->ds;
     int u0, u1;
     thread_units(e, t, &u0, &u1);
-    size_t rows = thread_rows(e, t);
-    if (rows > ts->cap_rows || !ts->X) {
-        dpt_free(ts->X);
-        dpt_free(ts->y);
-        ts->X = dpt_alloc((rows ? rows : 1) * ds->ld * sizeof(float));
-        ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
-        if (!ts->X || !ts->y) return -1;
-        ts->cap_rows = rows;
-    }
+    if (ensure_local(e, t)) return -1;
     size_t off = 0, next = e->local_batching ? e->shard_lo[t] : 0;
     for (long s = 0; s < e->steps_per_epoch; s++) {
         size_t start = (size_t)s * e->B, b = batch_size(e, s);
@@ -468,6 +476,10 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
 #pragma omp atomic write
             failed = 1;
         }
+        if (e->shuffle && ensure_local(e, t)) {
+#pragma omp atomic write
+            failed = 1;
+        }
         if (!e->shuffle && !e->local_ready) {
             if (gather_local(e, t)) {
 #pragma omp atomic write
@@ -481,6 +493,14 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
             }
         }
 #pragma omp barrier
+        if (comm) {
+            /* a rank that failed here must not leave the others in a collective */
+            if (t == 0) {
+                comm_rc = comm->agree(comm->ctx, failed || !team_ok ? DPT_ENOMEM : 0);
+                if (comm_rc && !failed && team_ok) failed = 2;
+            }
+#pragma omp barrier
+        }
         if (!failed && team_ok) {
 #pragma omp single
             e->local_ready = !e->shuffle;
@@ -627,7 +647,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 ts->t.update += tu;
             }
             if (mydiv || failed || comm_rc) break;
-            /* every thread's phase times are final before one reads them all */
+                /* every thread's phase times are final before one reads them all */
 #pragma omp barrier
             if (t == 0) {
                 dpt_epoch_stats st = {0};
@@ -651,6 +671,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                              "the OpenMP runtime gave fewer than %d threads "
                              "(check OMP_THREAD_LIMIT)",
                              P);
+    if (failed == 2) return comm_rc; /* another rank failed: its message is set */
     if (failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate per-thread buffers");
     if (comm_rc) return comm_rc;
     if (diverged) {

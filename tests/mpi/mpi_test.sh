@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# dpt under mpirun against the same run in one process.
+#   mpi_test.sh CASE   with DPT_EXE (the dpt tool) and MPIRUN in the environment
+# Cases:
+#   float     -np 2 and -np 3 train to the single-process model within float
+#             tolerance (losses and predictions), chunked all-reduce included
+#   bitwise   --deterministic --leaves 12: identical model files and losses
+#             for 1..3 ranks x 1..2 threads, chunked all-gather included
+#   files     only rank 0 prints and writes --json / --save
+#   errors    a bad data file on one rank, on every rank, a bad flag, a
+#             --leaves the ranks do not divide: one "dpt train:" line, the
+#             same non-zero status, no hang
+#   topo      dpt topo prints every rank's placement, text and JSON
+set -uo pipefail
+
+case_name=${1:?usage: mpi_test.sh CASE}
+DPT=${DPT_EXE:?DPT_EXE is not set}
+MPIRUN=${MPIRUN:-mpirun}
+work=$(mktemp -d "${TMPDIR:-/tmp}/dpt-mpi-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+
+# Open MPI in a container: root, few cores, no CMA between ranks
+mpiflags=()
+if "$MPIRUN" --version 2>/dev/null | grep -q "Open MPI"; then
+    mpiflags=(--oversubscribe --allow-run-as-root -x OMP_WAIT_POLICY)
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+    export OMPI_MCA_rmaps_base_oversubscribe=1
+    # the kernel choice travels to the ranks (meson test --setup scalar)
+    [ -n "${DPT_ISA:-}" ] && mpiflags+=(-x DPT_ISA)
+fi
+# up to 6 threads on 2 cores: sleep in barriers instead of spinning
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
+fail() {
+    echo "FAIL ($case_name): $*" >&2
+    exit 1
+}
+
+# mpirun NP ARGS...: the job, killed after 120 s (a hang is a failure)
+mpi() {
+    local np=$1
+    shift
+    # Open MPI's own allocations live until exit (LeakSanitizer shows only
+    # Open MPI frames): no leak report under mpirun; the runs without it keep theirs
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        timeout 120 "$MPIRUN" "${mpiflags[@]}" -np "$np" "$@"
+    local rc=$?
+    [ $rc -eq 124 ] && fail "mpirun -np $np $* did not finish in 120 s"
+    return $rc
+}
+
+# "epoch N loss X" of each epoch line
+losses() { awk '$1 == "epoch" { print $4 }' "$1"; }
+
+# close FILE_A FILE_B: same number of values, |a - b| <= 1e-4 * max(1, |a|)
+close() {
+    paste -d' ' "$1" "$2" | awk -v a="$1" -v b="$2" '
+        NF != 2 { bad = "different lengths"; exit }
+        { d = $1 - $2; if (d < 0) d = -d; m = $1 < 0 ? -$1 : $1; if (m < 1) m = 1;
+          if (d > 1e-4 * m) { bad = sprintf("line %d: %s vs %s", NR, $1, $2); exit } }
+        END { if (bad != "") { print a " vs " b ": " bad > "/dev/stderr"; exit 1 } }'
+}
+
+# one line of dpt's in FILE (mpirun's banners and dpt's warnings aside),
+# matching PATTERN
+one_message() {
+    local n
+    n=$(grep '^dpt' "$1" | grep -vc 'warning:')
+    [ "$n" -eq 1 ] || fail "$n dpt lines instead of one: $(cat "$1")"
+    grep -q -- "$2" "$1" || fail "the message lacks '$2': $(cat "$1")"
+}
+
+SGD="--synth teacher-mlp:n=3000,d=8,hidden=16,seed=5 --model mlp --hidden 16 --seed 5
+     --opt momentum --momentum 0.9 --batch 100 --lr 0.02 --epochs 3 --shuffle epoch"
+GD="--synth linreg:n=2000,d=16,seed=6 --model linear --opt gd --lr 0.1 --epochs 4"
+
+case "$case_name" in
+float)
+    "$DPT" gen --synth teacher-mlp:n=64,d=8,hidden=16,seed=9 --out x.csv --quiet ||
+        fail "dpt gen"
+    for job in SGD GD; do
+        # shellcheck disable=SC2086
+        "$DPT" train ${!job} --threads 1 --save m1.dptm >o1 2>e1 || fail "$job: one process: $(cat e1)"
+        losses o1 >l1
+        [ -s l1 ] || fail "$job: no epoch lines"
+        if [ "$job" = SGD ]; then
+            "$DPT" predict --model-file m1.dptm --data x.csv --threads 1 >p1 2>e1 ||
+                fail "predict: $(cat e1)"
+        fi
+        for np in 2 3; do
+            for chunk in "" 64; do
+                # shellcheck disable=SC2086
+                DPT_MPI_CHUNK_BYTES=$chunk mpi $np -x DPT_MPI_CHUNK_BYTES "$DPT" train ${!job} \
+                    --threads 1 --save m$np.dptm >o$np 2>e$np ||
+                    fail "$job: -np $np (chunk '$chunk'): $(cat e$np)"
+                grep -q "x $np ranks" e$np || fail "$job: -np $np: no '$np ranks' in $(cat e$np)"
+                losses o$np >l$np
+                close l1 l$np || fail "$job: -np $np losses differ beyond float tolerance"
+                if [ "$job" = SGD ]; then
+                    "$DPT" predict --model-file m$np.dptm --data x.csv --threads 1 >p$np 2>e1 ||
+                        fail "predict: $(cat e1)"
+                    tail -n +2 p1 | cut -d, -f1 >q1
+                    tail -n +2 p$np | cut -d, -f1 >q$np
+                    [ -s q1 ] || fail "no predictions"
+                    close q1 q$np || fail "$job: -np $np predictions differ beyond tolerance"
+                fi
+            done
+        done
+    done
+    ;;
+bitwise)
+    D="--deterministic --leaves 12"
+    # shellcheck disable=SC2086
+    "$DPT" train $SGD $D --threads 1 --save ref.dptm >o 2>e || fail "one process: $(cat e)"
+    losses o >ref.loss
+    for run in "1 1" "1 2" "2 1" "2 2" "3 1" "3 2" "2 1 256" "3 2 256"; do
+        set -- $run
+        np=$1 th=$2 chunk=${3:-}
+        # shellcheck disable=SC2086
+        DPT_MPI_CHUNK_BYTES=$chunk mpi "$np" -x DPT_MPI_CHUNK_BYTES "$DPT" train $SGD $D \
+            --threads "$th" --save m.dptm >o 2>e ||
+            fail "-np $np --threads $th: $(cat e)"
+        cmp -s ref.dptm m.dptm ||
+            fail "-np $np --threads $th (chunk '$chunk'): the model differs from one process's"
+        losses o >l
+        cmp -s ref.loss l || fail "-np $np --threads $th: printed losses differ"
+    done
+    ;;
+files)
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $GD --threads 1 --json r.json --save m.dptm >o 2>e || fail "$(cat e)"
+    [ -s r.json ] && [ -s m.dptm ] || fail "no --json or --save output"
+    grep -q '"ranks": *2' r.json || fail "the JSON does not say 2 ranks"
+    n=$(grep -c '^final:' o)
+    [ "$n" -eq 1 ] || fail "$n 'final:' lines on stdout instead of rank 0's one"
+    n=$(grep -c '^dpt train:' e)
+    [ "$n" -eq 1 ] || fail "$n header lines on stderr instead of one: $(cat e)"
+    ls ./*.tmp* .*.tmp* >/dev/null 2>&1 && fail "temporary files left: $(ls -a)"
+    # a command that is not distributed runs once (on rank 0)
+    mpi 2 "$DPT" gen --synth linreg:n=10,d=2 --out g.csv >o 2>e || fail "gen: $(cat e)"
+    [ -s g.csv ] || fail "gen wrote nothing"
+    ;;
+errors)
+    "$DPT" gen --synth linreg:n=300,d=4,seed=1 --out good.csv --quiet || fail "dpt gen"
+    { head -n 5 good.csv; echo "1,2,oops,4,5"; } >bad.csv
+    T="--model linear --opt gd --lr 0.1 --epochs 2 --threads 1"
+    # shellcheck disable=SC2086
+    mpi 1 "$DPT" train $T --data good.csv : -np 1 "$DPT" train $T --data bad.csv >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "bad file on rank 1: status $rc, expected 1"
+    one_message e "^dpt train: rank 1: bad.csv"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $T --data good.csv : -np 1 "$DPT" train $T --data bad.csv >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "bad file on rank 2 of 3: status $rc, expected 1"
+    one_message e "^dpt train: rank 2: bad.csv"
+    # shellcheck disable=SC2086
+    mpi 1 "$DPT" train $T --data bad.csv : -np 2 "$DPT" train $T --data good.csv >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "bad file on rank 0: status $rc, expected 1"
+    one_message e "^dpt train: bad.csv"
+    # shellcheck disable=SC2086
+    mpi 3 "$DPT" train $T --data missing.csv >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "missing file on every rank: status $rc, expected 1"
+    one_message e "missing.csv"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $T --data good.csv --frobnicate >o 2>e
+    rc=$?
+    [ $rc -eq 2 ] || fail "bad flag: status $rc, expected 2"
+    one_message e "frobnicate"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $T --data good.csv --deterministic --leaves 5 >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "--leaves 5 on 2 ranks: status $rc, expected 1"
+    one_message e "multiple of the 2 ranks"
+    ;;
+topo)
+    mpi 2 "$DPT" topo >o 2>e || fail "$(cat e)"
+    for r in 0 1; do
+        grep -q "^== rank $r of 2 on .*, pid [0-9]*, .*CPU" o || fail "no header for rank $r: $(cat o)"
+    done
+    n=$(grep -c '^thread ' o)
+    [ "$n" -eq 2 ] || fail "$n placement tables instead of 2: $(cat o)"
+    mpi 2 "$DPT" topo --threads 1 --json >o 2>e || fail "$(cat e)"
+    [ "$(wc -l <o)" -eq 1 ] || fail "JSON: not one line: $(cat o)"
+    for r in 0 1; do
+        grep -q "\"rank\": *$r,.*\"plan\"" o || fail "JSON lacks rank $r's plan: $(cat o)"
+    done
+    ;;
+*)
+    fail "unknown case"
+    ;;
+esac
+exit 0
