@@ -153,6 +153,37 @@ static int parse_pins(const char *cmd, const char *val, char pins[][32], int cap
     return n;
 }
 
+/* The configurations bench and tune sweep: thread counts and pinnings. */
+typedef struct sweep {
+    int threads[MAX_THREADS], nt;
+    char pins[MAX_PINS][32];
+    int np;
+} sweep;
+
+/* A job flag, with --threads and --pin taking lists: 1 consumed, 0 not a
+ * job flag, -1 bad value (printed). */
+static int sweep_flag(const char *cmd, sweep *sw, cli_job *job, int c, const char *arg)
+{
+    if (c == 1122) /* --threads */
+        return (sw->nt = cli_thread_list(cmd, "threads", arg, dpt_topo_physical_cores(),
+                                         sw->threads, MAX_THREADS)) < 0
+                   ? -1
+                   : 1;
+    if (c == 1116) /* --pin */
+        return (sw->np = parse_pins(cmd, arg, sw->pins, MAX_PINS)) < 0 ? -1 : 1;
+    return cli_job_flag(cmd, job, c, arg);
+}
+
+/* Defaults for what was not given; returns the largest thread count. */
+static int sweep_finish(sweep *sw, const cli_job *job)
+{
+    if (!sw->nt) sw->nt = default_threads(sw->threads, MAX_THREADS);
+    if (!sw->np) snprintf(sw->pins[sw->np++], 32, "%s", job->to.pin);
+    int maxt = 1;
+    for (int i = 0; i < sw->nt; i++) maxt = sw->threads[i] > maxt ? sw->threads[i] : maxt;
+    return maxt;
+}
+
 static void fill_context(dpt_bench_context *c)
 {
     dpt_bench_context_probe(c, "/");
@@ -230,9 +261,8 @@ int dpt_cmd_bench(int argc, char **argv)
     const char *cmd = "bench";
     cli_job job;
     cli_job_init(&job);
-    int threads[MAX_THREADS], nt = 0, reps = 5, warmup = 1, limits = 1, quiet = 0;
-    char pins[MAX_PINS][32];
-    int np = 0;
+    int reps = 5, warmup = 1, limits = 1, quiet = 0;
+    sweep sw = {0};
     const char *json_path = NULL, *csv_path = NULL;
     dpt_bench_report rep;
     dpt_bench_report_init(&rep);
@@ -255,17 +285,7 @@ int dpt_cmd_bench(int argc, char **argv)
     long v;
     while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
         if (c == '?') goto done;
-        if (c == 1122) { /* --threads takes a list here */
-            if ((nt = cli_thread_list(cmd, "threads", optarg, dpt_topo_physical_cores(), threads,
-                                      MAX_THREADS)) < 0)
-                goto done;
-            continue;
-        }
-        if (c == 1116) {
-            if ((np = parse_pins(cmd, optarg, pins, MAX_PINS)) < 0) goto done;
-            continue;
-        }
-        int r = cli_job_flag(cmd, &job, c, optarg);
+        int r = sweep_flag(cmd, &sw, &job, c, optarg);
         if (r < 0) goto done;
         if (r > 0) continue;
         switch (c) {
@@ -301,11 +321,9 @@ int dpt_cmd_bench(int argc, char **argv)
         rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
         goto done;
     }
-    if (!nt) nt = default_threads(threads, MAX_THREADS);
-    if (!np) snprintf(pins[np++], 32, "%s", job.to.pin);
-    int maxt = 1;
-    for (int i = 0; i < nt; i++) maxt = threads[i] > maxt ? threads[i] : maxt;
-    if ((rc = cli_job_load(cmd, &job, maxt))) goto done;
+    if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
+    const int nt = sw.nt, np = sw.np, *threads = sw.threads;
+    char(*pins)[32] = sw.pins;
 
     const int ncfg = nt * np;
     runs = calloc((size_t)ncfg * reps, sizeof *runs);
@@ -426,9 +444,9 @@ int dpt_cmd_tune(int argc, char **argv)
     const char *cmd = "tune";
     cli_job job;
     cli_job_init(&job);
-    int threads[MAX_THREADS], nt = 0, np = 0, nb = 0, warmup = 1, quiet = 0;
+    int nb = 0, warmup = 1, quiet = 0;
+    sweep sw = {0};
     long batches[16];
-    char pins[MAX_PINS][32];
     const char *json_path = NULL;
     dpt_tune_candidate *cands = NULL;
     dpt_tune_result res = {0};
@@ -447,17 +465,7 @@ int dpt_cmd_tune(int argc, char **argv)
     long v;
     while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
         if (c == '?') goto done;
-        if (c == 1122) {
-            if ((nt = cli_thread_list(cmd, "threads", optarg, dpt_topo_physical_cores(), threads,
-                                      MAX_THREADS)) < 0)
-                goto done;
-            continue;
-        }
-        if (c == 1116) {
-            if ((np = parse_pins(cmd, optarg, pins, MAX_PINS)) < 0) goto done;
-            continue;
-        }
-        int r = cli_job_flag(cmd, &job, c, optarg);
+        int r = sweep_flag(cmd, &sw, &job, c, optarg);
         if (r < 0) goto done;
         if (r > 0) continue;
         switch (c) {
@@ -500,12 +508,10 @@ int dpt_cmd_tune(int argc, char **argv)
         rc = cli_usage_error(cmd, "--batches: the optimizer is full-batch gd");
         goto done;
     }
-    if (!nt) nt = default_threads(threads, MAX_THREADS);
-    if (!np) snprintf(pins[np++], 32, "%s", job.to.pin);
     if (!nb) batches[nb++] = 0;
-    int maxt = 1;
-    for (int i = 0; i < nt; i++) maxt = threads[i] > maxt ? threads[i] : maxt;
-    if ((rc = cli_job_load(cmd, &job, maxt))) goto done;
+    if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
+    const int nt = sw.nt, np = sw.np, *threads = sw.threads;
+    char(*pins)[32] = sw.pins;
     int n = nt * np * nb;
     cands = calloc((size_t)n, sizeof *cands);
     if (!cands) {
