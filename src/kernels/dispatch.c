@@ -1,5 +1,6 @@
 /* Kernel selection: CPUID (and XGETBV for OS-saved YMM state) picks the
  * table once; DPT_ISA or dpt_kernels_select() override it. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,14 @@ int dpt_cpu_has_avx2(void)
 #endif
 }
 
+#if !DPT_HAVE_AVX2
+/* The AVX2 files are not in this build: nothing to override with. */
+void dpt_kernels_fill_avx2(dpt_kernels *k)
+{
+    (void)k;
+}
+#endif
+
 static int fill(const char *name)
 {
     dpt_kernels k;
@@ -56,25 +65,31 @@ static int fill(const char *name)
     } else {
         return dpt_set_error(DPT_EINVAL, "unknown ISA '%s' (allowed: auto, scalar, avx2)", name);
     }
-#if DPT_HAVE_AVX2
     if (want_avx2) dpt_kernels_fill_avx2(&k);
-#else
-    (void)want_avx2;
-#endif
     table = k;
-    table_ready = 1;
+    __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
-int dpt_kernels_select(const char *name) { return fill(name ? name : "auto"); }
+int dpt_kernels_select(const char *name)
+{
+    return fill(name ? name : "auto");
+}
+
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static void fill_from_env(void)
+{
+    if (__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) return; /* selected already */
+    const char *env = getenv("DPT_ISA");
+    /* a bad DPT_ISA is reported by the CLI via dpt_kernels_select; here it
+     * falls back to auto rather than leaving no table */
+    if (!env || !*env || fill(env) != 0) fill("auto");
+}
 
 const dpt_kernels *dpt_kernels_get(void)
 {
-    if (!table_ready) {
-        const char *env = getenv("DPT_ISA");
-        /* a bad DPT_ISA is reported by the CLI via dpt_kernels_select; here it
-         * falls back to auto rather than leaving no table */
-        if (!env || !*env || fill(env) != 0) fill("auto");
-    }
+    /* once, even if the first call comes from several threads at a time */
+    if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) pthread_once(&env_once, fill_from_env);
     return &table;
 }

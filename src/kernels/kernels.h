@@ -78,7 +78,8 @@ int dpt_kernels_select(const char *name);
 int dpt_cpu_has_avx2(void);
 int dpt_build_has_avx2(void);
 
-/* Reference and optimized tables, filled by their files. */
+/* Reference and optimized tables, filled by their files. On a build without
+ * the AVX2 files dpt_kernels_fill_avx2 leaves the table as it is. */
 void dpt_kernels_fill_scalar(dpt_kernels *k);
 void dpt_kernels_fill_avx2(dpt_kernels *k);
 

@@ -1,40 +1,347 @@
-/* AVX2+FMA kernels. Only this file is compiled with -mavx2 -mfma. */
+/* AVX2+FMA kernels for the vector, elementwise and softmax ops, and the
+ * function that overrides the scalar table with every AVX2 kernel. Only the
+ * files under avx2/ are compiled with -mavx2 -mfma. Tails use masked loads
+ * and stores, so no kernel touches memory past its arguments. */
 #include <immintrin.h>
+#include <math.h>
 
-#include "kernels/kernels.h"
+#include "kernels/avx2/k_avx2.h"
+#include "kernels/avx2/k_math_avx2.h"
 
-static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
+/* x:(n) y:(n) -> sum x*y; four accumulators hide the FMA latency */
 static float dot_f32_avx2(size_t n, const float *x, const float *y)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 32 <= n; i += 32) {
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
     }
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
+    for (; i + 8 <= n; i += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        a1 = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m), a1);
+    }
+    return dpt_hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
+/* y:(n) += a * x:(n), one rounding per element (FMA) */
+static void axpy_f32_avx2(size_t n, float a, const float *x, float *y)
+{
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        for (int u = 0; u < 32; u += 8)
+            _mm256_storeu_ps(y + i + u, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i + u),
+                                                        _mm256_loadu_ps(y + i + u)));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        _mm256_maskstore_ps(
+            y + i, m,
+            _mm256_fmadd_ps(va, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+    }
+}
+
+/* x:(n) *= a */
+static void scale_f32_avx2(size_t n, float a, float *x)
+{
+    __m256 va = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int u = 0; u < 32; u += 8)
+            _mm256_storeu_ps(x + i + u, _mm256_mul_ps(va, _mm256_loadu_ps(x + i + u)));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(va, _mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        _mm256_maskstore_ps(x + i, m, _mm256_mul_ps(va, _mm256_maskload_ps(x + i, m)));
+    }
+}
+
+/* dst:(n) += src:(n) */
 static void add_f32_avx2(size_t n, const float *src, float *dst)
 {
     size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int u = 0; u < 32; u += 8)
+            _mm256_storeu_ps(dst + i + u, _mm256_add_ps(_mm256_loadu_ps(dst + i + u),
+                                                        _mm256_loadu_ps(src + i + u)));
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
-    for (; i < n; i++) dst[i] += src[i];
+        _mm256_storeu_ps(dst + i,
+                         _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        _mm256_maskstore_ps(
+            dst + i, m,
+            _mm256_add_ps(_mm256_maskload_ps(dst + i, m), _mm256_maskload_ps(src + i, m)));
+    }
+}
+
+DPT_INLINE __m256 act8(dpt_act act, __m256 z)
+{
+    switch (act) {
+    case DPT_ACT_RELU:
+        return _mm256_max_ps(z, _mm256_setzero_ps()); /* NaN -> 0 like z>0?z:0 */
+    case DPT_ACT_TANH:
+        return dpt_tanh8(z);
+    default:
+        return dpt_sigmoid8(z);
+    }
+}
+
+/* Z:(rows,cols) stride ldz: z += b, then z = act(z) if apply_act. Inlined
+ * once per activation so the switch is resolved outside the loops. */
+DPT_INLINE void bias_act_rows(dpt_act act, int apply_act, size_t rows, size_t cols, const float *b,
+                              float *Z, size_t ldz)
+{
+    size_t tail = cols & 7, full = cols - tail;
+    __m256i mt = dpt_mask8(tail);
+    for (size_t i = 0; i < rows; i++) {
+        float *z = Z + i * ldz;
+        size_t j = 0;
+        for (; j < full; j += 8) {
+            __m256 v = _mm256_loadu_ps(z + j);
+            if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + j));
+            if (apply_act) v = act8(act, v);
+            _mm256_storeu_ps(z + j, v);
+        }
+        if (tail) {
+            __m256 v = _mm256_maskload_ps(z + j, mt);
+            if (b) v = _mm256_add_ps(v, _mm256_maskload_ps(b + j, mt));
+            if (apply_act) v = act8(act, v);
+            _mm256_maskstore_ps(z + j, mt, v);
+        }
+    }
+}
+
+static void bias_act_f32_avx2(dpt_act act, int apply_act, size_t rows, size_t cols, const float *b,
+                              float *Z, size_t ldz)
+{
+    if (!apply_act) {
+        if (b) bias_act_rows(DPT_ACT_RELU, 0, rows, cols, b, Z, ldz);
+        return;
+    }
+    switch (act) {
+    case DPT_ACT_RELU:
+        bias_act_rows(DPT_ACT_RELU, 1, rows, cols, b, Z, ldz);
+        break;
+    case DPT_ACT_TANH:
+        bias_act_rows(DPT_ACT_TANH, 1, rows, cols, b, Z, ldz);
+        break;
+    case DPT_ACT_SIGMOID:
+        bias_act_rows(DPT_ACT_SIGMOID, 1, rows, cols, b, Z, ldz);
+        break;
+    default:
+        if (b) bias_act_rows(DPT_ACT_RELU, 0, rows, cols, b, Z, ldz);
+        break;
+    }
+}
+
+/* Same operation order as the scalar reference, so results agree bit for bit. */
+DPT_INLINE __m256 act_bwd8(dpt_act act, __m256 a, __m256 da)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    switch (act) {
+    case DPT_ACT_RELU:
+        return _mm256_and_ps(_mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_GT_OQ), da);
+    case DPT_ACT_TANH:
+        return _mm256_mul_ps(da, _mm256_sub_ps(one, _mm256_mul_ps(a, a)));
+    default:
+        return _mm256_mul_ps(_mm256_mul_ps(da, a), _mm256_sub_ps(one, a));
+    }
+}
+
+/* dZ:(rows,cols) = dA * act'(A), from the activation output A */
+DPT_INLINE void act_bwd_rows(dpt_act act, size_t rows, size_t cols, const float *A, size_t lda,
+                             const float *dA, size_t ldda, float *dZ, size_t lddz)
+{
+    size_t tail = cols & 7, full = cols - tail;
+    __m256i mt = dpt_mask8(tail);
+    for (size_t i = 0; i < rows; i++) {
+        const float *a = A + i * lda, *da = dA + i * ldda;
+        float *dz = dZ + i * lddz;
+        size_t j = 0;
+        for (; j < full; j += 8)
+            _mm256_storeu_ps(dz + j,
+                             act_bwd8(act, _mm256_loadu_ps(a + j), _mm256_loadu_ps(da + j)));
+        if (tail)
+            _mm256_maskstore_ps(
+                dz + j, mt,
+                act_bwd8(act, _mm256_maskload_ps(a + j, mt), _mm256_maskload_ps(da + j, mt)));
+    }
+}
+
+static void act_bwd_f32_avx2(dpt_act act, size_t rows, size_t cols, const float *A, size_t lda,
+                             const float *dA, size_t ldda, float *dZ, size_t lddz)
+{
+    switch (act) {
+    case DPT_ACT_RELU:
+        act_bwd_rows(DPT_ACT_RELU, rows, cols, A, lda, dA, ldda, dZ, lddz);
+        break;
+    case DPT_ACT_TANH:
+        act_bwd_rows(DPT_ACT_TANH, rows, cols, A, lda, dA, ldda, dZ, lddz);
+        break;
+    case DPT_ACT_SIGMOID:
+        act_bwd_rows(DPT_ACT_SIGMOID, rows, cols, A, lda, dA, ldda, dZ, lddz);
+        break;
+    default:
+        break;
+    }
+}
+
+/* out:(cols) += column sums of M:(rows,cols). 64 columns in registers at a
+ * time, summed down the rows from out[j] in the reference's order. Narrow
+ * matrices (the bias gradient of a small layer) would leave only 1-4 add
+ * chains in flight: their rows go to 4 interleaved partial sums instead. */
+static void col_sum_f32_avx2(size_t rows, size_t cols, const float *M, size_t ld, float *out)
+{
+    size_t j = 0;
+    for (; j + 64 <= cols; j += 64) {
+        __m256 s[8];
+        for (int q = 0; q < 8; q++) s[q] = _mm256_loadu_ps(out + j + 8 * q);
+        for (size_t i = 0; i < rows; i++) {
+            const float *m = M + i * ld + j;
+            for (int q = 0; q < 8; q++) s[q] = _mm256_add_ps(s[q], _mm256_loadu_ps(m + 8 * q));
+        }
+        for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + j + 8 * q, s[q]);
+    }
+    /* the last 1..63 columns: nv vectors, the last one masked */
+    for (; j < cols; j += 16) {
+        size_t nc = cols - j < 16 ? cols - j : 16;
+        __m256i m0 = dpt_mask8(nc < 8 ? nc : 8), m1 = dpt_mask8(nc > 8 ? nc - 8 : 0);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0,
+               d1 = a0;
+        const float *m = M + j;
+        size_t i = 0;
+        for (; i + 4 <= rows; i += 4, m += 4 * ld) {
+            a0 = _mm256_add_ps(a0, _mm256_maskload_ps(m, m0));
+            b0 = _mm256_add_ps(b0, _mm256_maskload_ps(m + ld, m0));
+            c0 = _mm256_add_ps(c0, _mm256_maskload_ps(m + 2 * ld, m0));
+            d0 = _mm256_add_ps(d0, _mm256_maskload_ps(m + 3 * ld, m0));
+            if (nc > 8) {
+                a1 = _mm256_add_ps(a1, _mm256_maskload_ps(m + 8, m1));
+                b1 = _mm256_add_ps(b1, _mm256_maskload_ps(m + ld + 8, m1));
+                c1 = _mm256_add_ps(c1, _mm256_maskload_ps(m + 2 * ld + 8, m1));
+                d1 = _mm256_add_ps(d1, _mm256_maskload_ps(m + 3 * ld + 8, m1));
+            }
+        }
+        for (; i < rows; i++, m += ld) {
+            a0 = _mm256_add_ps(a0, _mm256_maskload_ps(m, m0));
+            if (nc > 8) a1 = _mm256_add_ps(a1, _mm256_maskload_ps(m + 8, m1));
+        }
+        a0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
+        _mm256_maskstore_ps(out + j, m0, _mm256_add_ps(_mm256_maskload_ps(out + j, m0), a0));
+        if (nc > 8) {
+            a1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
+            _mm256_maskstore_ps(out + j + 8, m1,
+                                _mm256_add_ps(_mm256_maskload_ps(out + j + 8, m1), a1));
+        }
+    }
+}
+
+/* Softmax cross-entropy, one row at a time (K is small: 10 classes typically).
+ * Z:(rows,K) stride ldz, dZ:(rows,K) stride lddz, may alias Z. */
+static double softmax_ce_f32_avx2(size_t rows, size_t K, const float *Z, size_t ldz, const float *y,
+                                  float *dZ, size_t lddz, size_t *correct)
+{
+    if (K == 0) return 0;
+    const __m256 ninf = _mm256_set1_ps(-__builtin_inff());
+    size_t tail = K & 7, full = K - tail;
+    __m256i mt = dpt_mask8(tail);
+    double lsum = 0;
+    size_t hits = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *z = Z + i * ldz;
+        size_t label = (size_t)y[i];
+        float zl = z[label];
+        __m256 vm = ninf;
+        size_t j = 0;
+        for (; j < full; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(z + j));
+        if (tail)
+            vm = _mm256_max_ps(
+                vm, _mm256_blendv_ps(ninf, _mm256_maskload_ps(z + j, mt), _mm256_castsi256_ps(mt)));
+        float mx = dpt_hmax8(vm);
+        /* first index holding the maximum, as the reference's strict '>' scan */
+        size_t best = 0;
+        __m256 bm = _mm256_set1_ps(mx);
+        for (j = 0; j < K; j += 8) {
+            __m256i mk = dpt_mask8(K - j < 8 ? K - j : 8);
+            int bits = _mm256_movemask_ps(
+                _mm256_and_ps(_mm256_cmp_ps(_mm256_maskload_ps(z + j, mk), bm, _CMP_EQ_OQ),
+                              _mm256_castsi256_ps(mk)));
+            if (bits) {
+                best = j + (size_t)__builtin_ctz((unsigned)bits);
+                break;
+            }
+        }
+        hits += best == label;
+        float *dz = dZ ? dZ + i * lddz : NULL;
+        __m256 s = _mm256_setzero_ps();
+        for (j = 0; j < full; j += 8) {
+            __m256 e = dpt_exp8(_mm256_sub_ps(_mm256_loadu_ps(z + j), bm));
+            s = _mm256_add_ps(s, e);
+            if (dz) _mm256_storeu_ps(dz + j, e);
+        }
+        if (tail) {
+            __m256 e = dpt_exp8(_mm256_sub_ps(_mm256_maskload_ps(z + j, mt), bm));
+            e = _mm256_and_ps(e, _mm256_castsi256_ps(mt));
+            s = _mm256_add_ps(s, e);
+            if (dz) _mm256_maskstore_ps(dz + j, mt, e);
+        }
+        double sum = dpt_hsum8(s);
+        lsum += log(sum) - ((double)zl - mx);
+        if (dz) {
+            __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+            for (j = 0; j < full; j += 8)
+                _mm256_storeu_ps(dz + j, _mm256_mul_ps(_mm256_loadu_ps(dz + j), inv));
+            if (tail)
+                _mm256_maskstore_ps(dz + j, mt, _mm256_mul_ps(_mm256_maskload_ps(dz + j, mt), inv));
+            dz[label] -= 1;
+        }
+    }
+    if (correct) *correct += hits;
+    return lsum;
+}
+
+static void vexp_f32_avx2(size_t n, const float *x, float *out)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, dpt_exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        _mm256_maskstore_ps(out + i, m, dpt_exp8(_mm256_maskload_ps(x + i, m)));
+    }
+}
+
+static void vlog_f32_avx2(size_t n, const float *x, float *out)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, dpt_log8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        _mm256_maskstore_ps(out + i, m, dpt_log8(_mm256_maskload_ps(x + i, m)));
+    }
 }
 
 void dpt_kernels_fill_avx2(dpt_kernels *k)
 {
     k->isa = "avx2";
     k->dot = dot_f32_avx2;
+    k->axpy = axpy_f32_avx2;
+    k->scale = scale_f32_avx2;
     k->add = add_f32_avx2;
+    k->glm_grad = dpt_k_glm_grad_f32_avx2;
+    k->sgemm = dpt_k_sgemm_f32_avx2;
+    k->bias_act = bias_act_f32_avx2;
+    k->act_bwd = act_bwd_f32_avx2;
+    k->col_sum = col_sum_f32_avx2;
+    k->softmax_ce = softmax_ce_f32_avx2;
+    k->vexp = vexp_f32_avx2;
+    k->vlog = vlog_f32_avx2;
 }

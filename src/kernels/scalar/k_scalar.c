@@ -64,6 +64,7 @@ static void sgemm_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float
                              const float *A, size_t lda, const float *B, size_t ldb, float beta,
                              float *C, size_t ldc)
 {
+    if (m == 0 || n == 0) return; /* C may be NULL then */
     for (size_t i = 0; i < m; i++) {
         float *c = C + i * ldc;
         if (beta == 0)

@@ -1,0 +1,21 @@
+/* dpt: data-parallel training on many-core CPUs. The umbrella header; the
+ * focused headers follow the data path: load -> shard -> kernels -> reduce
+ * -> update, then measure. */
+#ifndef DPT_DPT_H
+#define DPT_DPT_H
+
+#include "dpt/error.h"
+#include "dpt/data.h"      /* datasets, synthetic generators */
+#include "dpt/io.h"        /* loaders, writers, standardization */
+#include "dpt/topo.h"      /* topology and thread placement */
+#include "dpt/model.h"     /* networks and their gradients */
+#include "dpt/optim.h"     /* update rules */
+#include "dpt/comm.h"      /* hooks for other ranks */
+#include "dpt/engine.h"    /* the data-parallel training loop */
+#include "dpt/modelfile.h" /* saved models */
+#include "dpt/limits.h"    /* machine limits: read bandwidth, FMA peak */
+#include "dpt/stats.h"     /* statistics */
+#include "dpt/report.h"    /* bench reports (dpt-bench/1) */
+#include "dpt/tune.h"      /* the tuning race */
+
+#endif

@@ -1,0 +1,61 @@
+/* The AVX2 loops of the machine-limit measurement (src/kernels/limits.c). */
+#include <immintrin.h>
+
+#include "kernels/avx2/k_math_avx2.h"
+#include "kernels/k_limits.h"
+
+/* x:(n), n a multiple of 64: 256 bytes per iteration into 8 accumulators, so
+ * the loop retires loads as fast as memory delivers them */
+float dpt_k_read_f32_avx2(size_t n, const float *x)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+    for (size_t i = 0; i < n; i += 64) {
+        s0 = _mm256_add_ps(s0, _mm256_load_ps(x + i));
+        s1 = _mm256_add_ps(s1, _mm256_load_ps(x + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_load_ps(x + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_load_ps(x + i + 24));
+        s4 = _mm256_add_ps(s4, _mm256_load_ps(x + i + 32));
+        s5 = _mm256_add_ps(s5, _mm256_load_ps(x + i + 40));
+        s6 = _mm256_add_ps(s6, _mm256_load_ps(x + i + 48));
+        s7 = _mm256_add_ps(s7, _mm256_load_ps(x + i + 56));
+    }
+    s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    s4 = _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7));
+    return dpt_hsum8(_mm256_add_ps(s0, s4));
+}
+
+/* 12 independent chains: more than latency (4) x FMA ports (2), fewer than
+ * the 16 registers; c -> c*m + a converges to 1, no denormals, no overflow */
+float dpt_k_fma_f32_avx2(size_t iters)
+{
+    const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
+    /* distinct starting values: equal chains would be merged by the compiler */
+    __m256 c0 = _mm256_set1_ps(0.50f), c1 = _mm256_set1_ps(0.51f), c2 = _mm256_set1_ps(0.52f);
+    __m256 c3 = _mm256_set1_ps(0.53f), c4 = _mm256_set1_ps(0.54f), c5 = _mm256_set1_ps(0.55f);
+    __m256 c6 = _mm256_set1_ps(0.56f), c7 = _mm256_set1_ps(0.57f), c8 = _mm256_set1_ps(0.58f);
+    __m256 c9 = _mm256_set1_ps(0.59f), c10 = _mm256_set1_ps(0.60f), c11 = _mm256_set1_ps(0.61f);
+    for (size_t i = 0; i < iters; i++) {
+        for (int u = 0; u < 4; u++) {
+            c0 = _mm256_fmadd_ps(c0, m, a);
+            c1 = _mm256_fmadd_ps(c1, m, a);
+            c2 = _mm256_fmadd_ps(c2, m, a);
+            c3 = _mm256_fmadd_ps(c3, m, a);
+            c4 = _mm256_fmadd_ps(c4, m, a);
+            c5 = _mm256_fmadd_ps(c5, m, a);
+            c6 = _mm256_fmadd_ps(c6, m, a);
+            c7 = _mm256_fmadd_ps(c7, m, a);
+            c8 = _mm256_fmadd_ps(c8, m, a);
+            c9 = _mm256_fmadd_ps(c9, m, a);
+            c10 = _mm256_fmadd_ps(c10, m, a);
+            c11 = _mm256_fmadd_ps(c11, m, a);
+        }
+        /* opaque to the compiler: all 12 chains stay distinct and are computed */
+        __asm__ volatile(""
+                         : "+x"(c0), "+x"(c1), "+x"(c2), "+x"(c3), "+x"(c4), "+x"(c5), "+x"(c6),
+                           "+x"(c7), "+x"(c8), "+x"(c9), "+x"(c10), "+x"(c11));
+    }
+    c0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+                       _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    c0 = _mm256_add_ps(c0, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    return dpt_hsum8(c0);
+}

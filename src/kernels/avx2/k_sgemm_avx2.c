@@ -1,0 +1,465 @@
+/* SGEMM, AVX2+FMA: C:(m,n) = alpha op(A):(m,k) op(B):(k,n) + beta C.
+ * BLIS-style blocking: k in blocks of <= KC, m in blocks of <= MC whose A is
+ * packed into 6-row panels (L2), n in 16-column micro-panels of B packed per
+ * block (L1), and a 6x16 register-blocked micro-kernel (12 accumulators,
+ * 2 B loads and 6 broadcasts per k step). Packing absorbs the transposition
+ * flags, so all four cases run the same micro-kernel; packing uses 8x8
+ * register transposes where the source is laid out the other way.
+ * m == 1 and n == 1 (the 1-output layer of a small MLP) take GEMV loops.
+ * Pack buffers are thread-local and static: the kernel never allocates. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/avx2/k_avx2.h"
+#include "kernels/avx2/k_math_avx2.h"
+
+#define MR 6
+#define NR 16
+#define KC 256
+#define MC 264 /* one block for batches of 256 rows; multiple of MR */
+#ifndef SGEMM_DIRECT_A_N
+#define SGEMM_DIRECT_A_N 32 /* A read in place when n <= this (and k >= 16) */
+#endif
+#ifndef SGEMM_DIRECT_B_M
+#define SGEMM_DIRECT_B_M 24 /* B (tb = 0) read in place when m <= this */
+#endif
+
+/* + 16 floats of slack: panel stores of 8 lanes may run 2 floats past a panel */
+static _Thread_local float apack[MC * KC + 16] __attribute__((aligned(64)));
+static _Thread_local float bpack[KC * NR] __attribute__((aligned(64)));
+
+DPT_INLINE void transpose8(__m256 *r)
+{
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* Pack op(A)[ic:ic+mc, pc:pc+kc] into panels of MR rows: panel q holds
+ * dst[q*MR*kc + p*MR + r] = op(A)(ic + q*MR + r, pc + p), zero past mc. */
+static void pack_a(int ta, const float *A, size_t lda, size_t ic, size_t pc, size_t mc, size_t kc,
+                   float *dst)
+{
+    for (size_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
+        size_t mr = mc - i0 < MR ? mc - i0 : MR;
+        if (ta) {
+            /* op(A)(i,p) = A[p*lda + i]: each p gives mr contiguous floats */
+            const float *src = A + pc * lda + ic + i0;
+            if (mr == MR) {
+                for (size_t p = 0; p < kc; p++, src += lda) {
+                    /* 4 + 2 floats; the 64-bit moves take any alignment */
+                    _mm_storeu_ps(dst + p * MR, _mm_loadu_ps(src));
+                    _mm_storel_epi64((__m128i_u *)(dst + p * MR + 4),
+                                     _mm_loadl_epi64((const __m128i_u *)(src + 4)));
+                }
+            } else {
+                for (size_t p = 0; p < kc; p++, src += lda)
+                    for (size_t r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? src[r] : 0.0f;
+            }
+        } else {
+            /* op(A)(i,p) = A[i*lda + p]: rows are contiguous in p, transpose 8x8 */
+            const float *row[MR];
+            for (size_t r = 0; r < MR; r++) row[r] = A + (ic + i0 + (r < mr ? r : 0)) * lda + pc;
+            size_t p = 0;
+            for (; p + 8 <= kc; p += 8) {
+                __m256 v[8];
+                for (size_t r = 0; r < MR; r++)
+                    v[r] = r < mr ? _mm256_loadu_ps(row[r] + p) : _mm256_setzero_ps();
+                v[6] = v[7] = _mm256_setzero_ps();
+                transpose8(v);
+                /* 8-lane stores overlap the next p's slot, rewritten in turn */
+                for (size_t q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * MR, v[q]);
+            }
+            for (; p < kc; p++)
+                for (size_t r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? row[r][p] : 0.0f;
+        }
+    }
+}
+
+/* Pack op(B)[pc:pc+kc, jc:jc+nr] into dst[p*w + j], w = 8 or 16, zero past nr. */
+static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, size_t kc, size_t nr,
+                   size_t w, float *dst)
+{
+    if (!tb) {
+        /* op(B)(p,j) = B[p*ldb + j]: rows contiguous in j */
+        const float *src = B + pc * ldb + jc;
+        __m256i m0 = dpt_mask8(nr < 8 ? nr : 8), m1 = dpt_mask8(nr > 8 ? nr - 8 : 0);
+        for (size_t p = 0; p < kc; p++, src += ldb) {
+            _mm256_store_ps(dst + p * w, _mm256_maskload_ps(src, m0));
+            if (w == 16) _mm256_store_ps(dst + p * w + 8, _mm256_maskload_ps(src + 8, m1));
+        }
+        return;
+    }
+    /* op(B)(p,j) = B[j*ldb + p]: columns contiguous in p, transpose 8x8 */
+    for (size_t j0 = 0; j0 < w; j0 += 8) {
+        const float *col[8];
+        size_t nv = nr > j0 ? (nr - j0 < 8 ? nr - j0 : 8) : 0;
+        for (size_t j = 0; j < 8; j++) col[j] = B + (jc + j0 + (j < nv ? j : 0)) * ldb + pc;
+        size_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 v[8];
+            for (size_t j = 0; j < 8; j++)
+                v[j] = j < nv ? _mm256_loadu_ps(col[j] + p) : _mm256_setzero_ps();
+            transpose8(v);
+            for (size_t q = 0; q < 8; q++) _mm256_store_ps(dst + (p + q) * w + j0, v[q]);
+        }
+        for (; p < kc; p++)
+            for (size_t j = 0; j < 8; j++) dst[p * w + j0 + j] = j < nv ? col[j][p] : 0.0f;
+    }
+}
+
+#define ROW_FMA(r, ar, c0, c1)                                                                     \
+    do {                                                                                           \
+        __m256 av = _mm256_broadcast_ss(ar);                                                       \
+        c0 = _mm256_fmadd_ps(av, b0, c0);                                                          \
+        if (NV == 2) c1 = _mm256_fmadd_ps(av, b1, c1);                                             \
+    } while (0)
+
+/* row r of the tile: all 8*NV columns, or the first nr through masks m0, m1 */
+#define ROW_STORE(r, c0, c1)                                                                       \
+    do {                                                                                           \
+        if ((r) >= mr) break;                                                                      \
+        float *cr = c + (r)*ldc;                                                                   \
+        __m256 x0 = _mm256_mul_ps(va, c0), x1 = _mm256_mul_ps(va, c1);                             \
+        if (full) {                                                                                \
+            if (beta != 0.0f) x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), x0);                   \
+            _mm256_storeu_ps(cr, x0);                                                              \
+            if (NV == 2) {                                                                         \
+                if (beta != 0.0f) x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), x1);           \
+                _mm256_storeu_ps(cr + 8, x1);                                                      \
+            }                                                                                      \
+        } else {                                                                                   \
+            if (beta != 0.0f) x0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), x0);            \
+            _mm256_maskstore_ps(cr, m0, x0);                                                       \
+            if (NV == 2) {                                                                         \
+                if (beta != 0.0f) x1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), x1);    \
+                _mm256_maskstore_ps(cr + 8, m1, x1);                                               \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* The A operand of a tile: six row pointers and the distance between k steps.
+ * Packed: rows 1 float apart, k steps MR apart. In place (small problems,
+ * where packing would cost more than it saves): rows of op(A) wherever they
+ * are, rows past mr repeating a valid one (computed, then dropped). */
+typedef struct {
+    const float *r[MR];
+    size_t cs;
+} a_rows;
+
+/* C:(mr, nr) tile = alpha * A:(6,kc) * b:(kc, 8*NV) (rows bs floats apart)
+ * + beta * C, mr <= 6, nr <= 8*NV; rows past mr and columns past nr are
+ * computed and dropped. beta == 0 never reads C. PACKED: A packed, 6 per k
+ * step (constant strides for the compiler); else A through a_rows. */
+DPT_INLINE void ukr_6xNV(const int NV, const int PACKED, size_t kc, const a_rows *A, const float *b,
+                         size_t bs, float *c, size_t ldc, size_t mr, size_t nr, float alpha,
+                         float beta)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (size_t r = 0; r < mr; r++) {
+        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+        if (NV == 2) _mm_prefetch((const char *)(c + r * ldc + 15), _MM_HINT_T0);
+    }
+    const size_t cs = PACKED ? MR : A->cs;
+    const float *a0 = A->r[0], *a1 = PACKED ? a0 + 1 : A->r[1], *a2 = PACKED ? a0 + 2 : A->r[2];
+    const float *a3 = PACKED ? a0 + 3 : A->r[3], *a4 = PACKED ? a0 + 4 : A->r[4];
+    const float *a5 = PACKED ? a0 + 5 : A->r[5];
+    size_t o = 0;
+#pragma GCC unroll 4
+    for (size_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = NV == 2 ? _mm256_loadu_ps(b + 8) : b0;
+        ROW_FMA(0, a0 + o, c00, c01);
+        ROW_FMA(1, a1 + o, c10, c11);
+        ROW_FMA(2, a2 + o, c20, c21);
+        ROW_FMA(3, a3 + o, c30, c31);
+        ROW_FMA(4, a4 + o, c40, c41);
+        ROW_FMA(5, a5 + o, c50, c51);
+        o += cs;
+        b += bs;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    int full = nr == 8 * (size_t)NV;
+    __m256i m0 = dpt_mask8(nr < 8 ? nr : 8), m1 = dpt_mask8(nr > 8 ? nr - 8 : 0);
+    ROW_STORE(0, c00, c01);
+    ROW_STORE(1, c10, c11);
+    ROW_STORE(2, c20, c21);
+    ROW_STORE(3, c30, c31);
+    ROW_STORE(4, c40, c41);
+    ROW_STORE(5, c50, c51);
+}
+
+typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                        size_t ldc, size_t mr, size_t nr, float alpha, float beta);
+
+static void tile16_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+{
+    ukr_6xNV(2, 1, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+
+static void tile8_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                         size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+{
+    ukr_6xNV(1, 1, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+
+static void tile16_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+{
+    ukr_6xNV(2, 0, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+
+static void tile8_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                         size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+{
+    ukr_6xNV(1, 0, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+
+/* out[r*ldo] = alpha * M_r . v + beta * out[r*ldo] for rows M_r = M + r*ldm,
+ * r < R; v:(K) contiguous. Four rows at a time share each load of v. */
+static void gemv_dot(size_t R, size_t K, const float *M, size_t ldm, const float *v, float alpha,
+                     float beta, float *out, size_t ldo)
+{
+    size_t tail = K & 7, full = K - tail;
+    __m256i mt = dpt_mask8(tail);
+    size_t r = 0;
+    for (; r < R; r += 4) {
+        size_t nr = R - r < 4 ? R - r : 4;
+        const float *m0 = M + r * ldm, *m1 = nr > 1 ? m0 + ldm : m0;
+        const float *m2 = nr > 2 ? m0 + 2 * ldm : m0, *m3 = nr > 3 ? m0 + 3 * ldm : m0;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        size_t p = 0;
+        for (; p < full; p += 8) {
+            __m256 vv = _mm256_loadu_ps(v + p);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(m0 + p), vv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(m1 + p), vv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(m2 + p), vv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(m3 + p), vv, a3);
+        }
+        if (tail) {
+            __m256 vv = _mm256_maskload_ps(v + p, mt);
+            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(m0 + p, mt), vv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(m1 + p, mt), vv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_maskload_ps(m2 + p, mt), vv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_maskload_ps(m3 + p, mt), vv, a3);
+        }
+        __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        float s[4];
+        _mm_storeu_ps(s, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+        for (size_t q = 0; q < nr; q++) {
+            float *o = out + (r + q) * ldo;
+            *o = beta == 0.0f ? alpha * s[q] : alpha * s[q] + beta * *o;
+        }
+    }
+}
+
+/* out[j*ldo] = alpha * sum_p v[p*vs] M[p*ldm + j] + beta * out[j*ldo], j < N:
+ * up to 64 outputs held in registers while p runs over all K rows of M; for
+ * 32 outputs or fewer, even and odd p go to separate accumulators so the
+ * FMA latency is hidden. */
+static void gemv_axpy(size_t N, size_t K, const float *M, size_t ldm, const float *v, size_t vs,
+                      float alpha, float beta, float *out, size_t ldo)
+{
+    for (size_t j0 = 0; j0 < N; j0 += 64) {
+        size_t nj = N - j0 < 64 ? N - j0 : 64;
+        size_t nv = (nj + 7) / 8;
+        __m256i ml = dpt_mask8(nj - 8 * (nv - 1));
+        __m256 acc[8];
+        for (size_t q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();
+        const float *mrow = M + j0;
+        if (nj == 64) {
+            for (size_t p = 0; p < K; p++, mrow += ldm) {
+                __m256 vp = _mm256_broadcast_ss(v + p * vs);
+                for (size_t q = 0; q < 8; q++)
+                    acc[q] = _mm256_fmadd_ps(vp, _mm256_loadu_ps(mrow + 8 * q), acc[q]);
+            }
+        } else if (nv <= 4) {
+            size_t p = 0;
+            for (; p + 2 <= K; p += 2, mrow += 2 * ldm) {
+                __m256 v0 = _mm256_broadcast_ss(v + p * vs),
+                       v1 = _mm256_broadcast_ss(v + (p + 1) * vs);
+                for (size_t q = 0; q + 1 < nv; q++) {
+                    acc[q] = _mm256_fmadd_ps(v0, _mm256_loadu_ps(mrow + 8 * q), acc[q]);
+                    acc[q + 4] =
+                        _mm256_fmadd_ps(v1, _mm256_loadu_ps(mrow + ldm + 8 * q), acc[q + 4]);
+                }
+                acc[nv - 1] =
+                    _mm256_fmadd_ps(v0, _mm256_maskload_ps(mrow + 8 * (nv - 1), ml), acc[nv - 1]);
+                acc[nv + 3] = _mm256_fmadd_ps(v1, _mm256_maskload_ps(mrow + ldm + 8 * (nv - 1), ml),
+                                              acc[nv + 3]);
+            }
+            if (p < K) {
+                __m256 v0 = _mm256_broadcast_ss(v + p * vs);
+                for (size_t q = 0; q + 1 < nv; q++)
+                    acc[q] = _mm256_fmadd_ps(v0, _mm256_loadu_ps(mrow + 8 * q), acc[q]);
+                acc[nv - 1] =
+                    _mm256_fmadd_ps(v0, _mm256_maskload_ps(mrow + 8 * (nv - 1), ml), acc[nv - 1]);
+            }
+            for (size_t q = 0; q < 4; q++) {
+                acc[q] = _mm256_add_ps(acc[q], acc[q + 4]);
+                acc[q + 4] = _mm256_setzero_ps();
+            }
+        } else {
+            for (size_t p = 0; p < K; p++, mrow += ldm) {
+                __m256 vp = _mm256_broadcast_ss(v + p * vs);
+                for (size_t q = 0; q + 1 < nv; q++)
+                    acc[q] = _mm256_fmadd_ps(vp, _mm256_loadu_ps(mrow + 8 * q), acc[q]);
+                acc[nv - 1] =
+                    _mm256_fmadd_ps(vp, _mm256_maskload_ps(mrow + 8 * (nv - 1), ml), acc[nv - 1]);
+            }
+        }
+        float s[64] __attribute__((aligned(32)));
+        for (size_t q = 0; q < 8; q++) _mm256_store_ps(s + 8 * q, acc[q]);
+        for (size_t j = 0; j < nj; j++) {
+            float *o = out + (j0 + j) * ldo;
+            *o = beta == 0.0f ? alpha * s[j] : alpha * s[j] + beta * *o;
+        }
+    }
+}
+
+/* k == 1: C = alpha a b^T + beta C, a:(m) stride as, b:(n) contiguous */
+static void rank1(size_t m, size_t n, float alpha, const float *a, size_t as, const float *b,
+                  float beta, float *C, size_t ldc)
+{
+    size_t tail = n & 7, full = n - tail;
+    __m256i mt = dpt_mask8(tail);
+    __m256 vb = _mm256_set1_ps(beta);
+    for (size_t i = 0; i < m; i++) {
+        __m256 ai = _mm256_set1_ps(alpha * a[i * as]);
+        float *c = C + i * ldc;
+        size_t j = 0;
+        for (; j < full; j += 8) {
+            __m256 x = _mm256_mul_ps(ai, _mm256_loadu_ps(b + j));
+            if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + j), x);
+            _mm256_storeu_ps(c + j, x);
+        }
+        if (tail) {
+            __m256 x = _mm256_mul_ps(ai, _mm256_maskload_ps(b + j, mt));
+            if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(c + j, mt), x);
+            _mm256_maskstore_ps(c + j, mt, x);
+        }
+    }
+}
+
+/* n == 1 or m == 1: matrix-vector products */
+static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
+                       size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    /* the vector operand, and its stride */
+    const float *v;
+    size_t vs;
+    if (n == 1) {
+        v = B;
+        vs = tb ? 1 : ldb;
+        if (ta) {
+            gemv_axpy(m, k, A, lda, v, vs, alpha, beta, C, ldc);
+            return;
+        }
+    } else {
+        v = A;
+        vs = ta ? lda : 1;
+        if (!tb) {
+            gemv_axpy(n, k, B, ldb, v, vs, alpha, beta, C, 1);
+            return;
+        }
+    }
+    /* dot form: rows of M against v, v made contiguous in blocks of KB */
+    const float *M = n == 1 ? A : B;
+    size_t ldm = n == 1 ? lda : ldb, R = n == 1 ? m : n, ldo = n == 1 ? ldc : 1;
+    enum { KB = MC * KC };
+    for (size_t p0 = 0; p0 < k; p0 += KB) {
+        size_t kb = k - p0 < KB ? k - p0 : KB;
+        const float *vc = v + p0 * vs;
+        if (vs != 1) {
+            for (size_t p = 0; p < kb; p++) apack[p] = vc[p * vs];
+            vc = apack;
+        }
+        gemv_dot(R, kb, M + p0, ldm, vc, alpha, p0 ? 1.0f : beta, C, ldo);
+    }
+}
+
+void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
+                          size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        for (size_t i = 0; i < m; i++) {
+            if (beta == 0.0f)
+                memset(C + i * ldc, 0, n * sizeof(float));
+            else if (beta != 1.0f)
+                for (size_t j = 0; j < n; j++) C[i * ldc + j] *= beta;
+        }
+        return;
+    }
+    if (n == 1 || m == 1) {
+        gemv_cases(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (k == 1 && n <= KC * NR) {
+        const float *b = B;
+        if (tb) {
+            for (size_t j = 0; j < n; j++) bpack[j] = B[j * ldb];
+            b = bpack;
+        }
+        rank1(m, n, alpha, A, ta ? 1 : lda, b, beta, C, ldc);
+        return;
+    }
+    /* Small problems skip packing where it costs more than it saves: A is
+     * used in place when each of its elements meets few columns (n small),
+     * B when few rows meet it (m small) and its rows are contiguous (tb=0). */
+    int direct_a = n <= SGEMM_DIRECT_A_N && k >= 16, direct_b = !tb && m <= SGEMM_DIRECT_B_M;
+    /* even block sizes: no thin leftover block in k or m */
+    size_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
+    size_t nmb = (m + MC - 1) / MC, mcb = (m + nmb - 1) / nmb;
+    mcb = (mcb + MR - 1) / MR * MR;
+    for (size_t pc = 0; pc < k; pc += kcb) {
+        size_t kc = k - pc < kcb ? k - pc : kcb;
+        float bet = pc ? 1.0f : beta;
+        for (size_t ic = 0; ic < m; ic += mcb) {
+            size_t mc = m - ic < mcb ? m - ic : mcb;
+            if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, apack);
+            for (size_t jc = 0; jc < n; jc += NR) {
+                size_t nr = n - jc < NR ? n - jc : NR;
+                size_t w = nr > 8 ? 16 : 8;
+                const float *bp = bpack;
+                size_t bs = w;
+                if (direct_b && nr == w) {
+                    bp = B + pc * ldb + jc;
+                    bs = ldb;
+                } else {
+                    pack_b(tb, B, ldb, pc, jc, kc, nr, w, bpack);
+                }
+                tile_fn tl = direct_a ? (w == 16 ? tile16_direct : tile8_direct)
+                                      : (w == 16 ? tile16_packed : tile8_packed);
+                for (size_t ir = 0; ir < mc; ir += MR) {
+                    size_t mr = mc - ir < MR ? mc - ir : MR;
+                    a_rows ar;
+                    if (direct_a) {
+                        for (size_t r = 0; r < MR; r++) {
+                            size_t i = ic + ir + (r < mr ? r : 0);
+                            ar.r[r] = ta ? A + pc * lda + i : A + i * lda + pc;
+                        }
+                        ar.cs = ta ? lda : 1;
+                    } else {
+                        ar.r[0] = apack + ir * kc;
+                    }
+                    tl(kc, &ar, bp, bs, C + (ic + ir) * ldc + jc, ldc, mr, nr, alpha, bet);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+/* The loops dpt_limits_measure times: a read-only sweep and an FMA chain
+ * bundle, in a scalar (compiler-vectorized) and an AVX2 version. */
+#ifndef DPT_K_LIMITS_H
+#define DPT_K_LIMITS_H
+
+#include <stddef.h>
+
+/* Flops one call of the FMA loop does per iteration. */
+#define DPT_K_FMA_FLOPS_AVX2   (12 * 4 * 16) /* 12 chains x 4 unrolled x 8 lanes x 2 */
+#define DPT_K_FMA_FLOPS_SCALAR (16 * 4 * 2)
+
+/* x:(n), n a multiple of 64 -> sum (returned so the reads cannot be elided) */
+float dpt_k_read_f32_avx2(size_t n, const float *x);
+float dpt_k_read_f32_scalar(size_t n, const float *x);
+
+/* iters iterations of independent FMA chains; returns their sum */
+float dpt_k_fma_f32_avx2(size_t iters);
+float dpt_k_fma_f32_scalar(size_t iters);
+
+#endif

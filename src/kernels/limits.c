@@ -1,0 +1,142 @@
+/* dpt_limits_measure: the machine's read bandwidth and FMA throughput at a
+ * thread count, measured in one run so reports can give each kernel's speed
+ * as a fraction of what this machine does right now. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "dpt/error.h"
+#include "dpt/limits.h"
+#include "dpt_config.h"
+#include "kernels/k_limits.h"
+#include "kernels/kernels.h"
+
+/* Plain C versions for builds or CPUs without AVX2: 16 independent lanes, so
+ * the compiler may vectorize them without reassociating anything. */
+float dpt_k_read_f32_scalar(size_t n, const float *x)
+{
+    float s[16] = {0};
+    for (size_t i = 0; i < n; i += 16)
+        for (int j = 0; j < 16; j++) s[j] += x[i + j];
+    float t = 0;
+    for (int j = 0; j < 16; j++) t += s[j];
+    return t;
+}
+
+float dpt_k_fma_f32_scalar(size_t iters)
+{
+    float c[16];
+    for (int j = 0; j < 16; j++) c[j] = 0.5f + 0.01f * (float)j; /* distinct: none merged */
+    for (size_t i = 0; i < iters; i++)
+        for (int u = 0; u < 4; u++)
+            for (int j = 0; j < 16; j++) c[j] = c[j] * 0.999999f + 1e-6f;
+    float t = 0;
+    for (int j = 0; j < 16; j++) t += c[j];
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define MAX_REPS 64
+
+int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limits *out)
+{
+    if (!out) return dpt_set_error(DPT_EINVAL, "dpt_limits_measure: no output struct");
+    if (threads <= 0) threads = omp_get_max_threads();
+    if (!read_bytes) read_bytes = DPT_LIMITS_READ_BYTES;
+    if (reps <= 0) reps = 5;
+    if (reps > MAX_REPS) reps = MAX_REPS;
+    /* each thread's part is a whole number of 256-byte steps */
+    size_t per = read_bytes / sizeof(float) / (size_t)threads / 64 * 64;
+    if (per == 0) per = 64;
+    size_t n = per * (size_t)threads;
+    float *x = dpt_alloc(n * sizeof(float));
+    if (!x)
+        return dpt_set_error(DPT_ENOMEM, "limits: cannot allocate %zu MiB for the read test",
+                             (n * sizeof(float)) >> 20);
+    float (*rd)(size_t, const float *) = dpt_k_read_f32_scalar;
+    float (*fm)(size_t) = dpt_k_fma_f32_scalar;
+    int avx2 = 0;
+#if DPT_HAVE_AVX2
+    if (dpt_cpu_has_avx2()) {
+        rd = dpt_k_read_f32_avx2;
+        fm = dpt_k_fma_f32_avx2;
+        avx2 = 1;
+    }
+#endif
+    double flops_per_iter = avx2 ? DPT_K_FMA_FLOPS_AVX2 : DPT_K_FMA_FLOPS_SCALAR;
+    /* ~40 ms per repetition at the expected rate */
+    size_t iters = avx2 ? 20000000 / 4 : 2000000 / 4;
+    double tr[MAX_REPS + 1], tf[MAX_REPS + 1];
+    float acc = 0;
+    int nth = threads;
+#pragma omp parallel num_threads(threads) reduction(+ : acc)
+    {
+        int t = omp_get_thread_num();
+#pragma omp single
+        nth = omp_get_num_threads();
+        size_t lo = per * (size_t)t;
+        size_t len = t < nth ? per : 0;
+        /* first touch by the thread that reads it */
+        for (size_t i = lo; i < lo + len; i++) x[i] = 1.0f;
+        float s = 0;
+        /* one warm-up repetition, then reps timed ones */
+        for (int r = 0; r <= reps; r++) {
+            double t0 = 0;
+#pragma omp barrier
+#pragma omp master
+            t0 = omp_get_wtime();
+            s += rd(len, x + lo);
+#pragma omp barrier
+#pragma omp master
+            tr[r] = omp_get_wtime() - t0;
+        }
+        for (int r = 0; r <= reps; r++) {
+            double t0 = 0;
+#pragma omp barrier
+#pragma omp master
+            t0 = omp_get_wtime();
+            s += fm(iters);
+#pragma omp barrier
+#pragma omp master
+            tf[r] = omp_get_wtime() - t0;
+        }
+        acc += s;
+    }
+    /* the sums must look used, or the loops could be dropped */
+    volatile float sink = acc;
+    (void)sink;
+    dpt_free(x);
+    /* threads that got no part (omp gave fewer) read nothing: n counts only parts read */
+    double bytes = (double)per * (double)nth * sizeof(float);
+    for (int r = 0; r < reps; r++) {
+        tr[r] = bytes / tr[r + 1] * 1e-9;
+        tf[r] = flops_per_iter * (double)iters * nth / tf[r + 1] * 1e-9;
+    }
+    memset(out, 0, sizeof *out);
+    out->threads = nth;
+    out->read_gbs = median(tr, reps); /* sorts: the best is last */
+    out->fma_gflops = median(tf, reps);
+    out->read_gbs_best = tr[reps - 1];
+    out->fma_gflops_best = tf[reps - 1];
+    out->read_bytes = (size_t)bytes;
+    out->reps = reps;
+    out->isa = avx2 ? "avx2" : "scalar";
+    return 0;
+}
+
+int dpt_limits_measure(int threads, dpt_limits *out)
+{
+    return dpt_limits_measure_sized(threads, 0, 0, out);
+}

@@ -1,0 +1,953 @@
+/* Every kernel of every table (the one in use, the scalar reference and, when
+ * this build and CPU have it, AVX2) against a double-precision reference,
+ * over awkward lengths and misaligned pointers, with the tolerance of each op
+ * stated beside its test; AVX2 against scalar where the two must agree bit
+ * for bit. Timing never decides anything here.
+ *
+ * Tolerances (u = 2^-24, the float unit roundoff):
+ *   dot            |err| <= (n+2) u sum|x_i y_i|
+ *   axpy           |err| <= 2u (|y| + |a x|)             (FMA: 1 rounding, scalar: 2)
+ *   scale, add     exact: the one correctly rounded float operation
+ *   vexp, vlog     <= 2 ulp of the exact result (measured over every float:
+ *                  AVX2 1.01 / 0.83; glibc 0.50 / 0.79 on a 1/101 sample)
+ *   tanh, sigmoid  <= 3 ulp (every float: AVX2 1.51 / 2.40; scalar 2.13 / 2.48
+ *                  on a 1/101 sample); sigmoid for z >= -87 only (below, the
+ *                  reference's expf overflows and both sides are < 2^-125)
+ *   relu           exact
+ *   act_bwd        relu exact; tanh |err| <= 1.01u |da| (a^2 + 2|1-a^2|);
+ *                  sigmoid <= 3.01u |exact|; AVX2 == scalar bit for bit
+ *   col_sum        |err| <= (rows+1) u (|out| + sum|m|)
+ *   sgemm          |err| <= (k+2) u (|alpha| sum_p |a_ip b_pj| + |beta c_ij|)
+ *   glm_grad       z within zeta = (d+2) u (sum|x w| + |b|); loss and gradient
+ *                  within the propagated bound, see check_glm
+ *   softmax_ce     per row within 4(K+8)u (1 + max|z_j - max z|); correct
+ *                  count exact (first maximum wins ties) */
+#include <criterion/criterion.h>
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpt/error.h"
+#include "dpt/limits.h"
+#include "dpt_config.h"
+#include "kernels/kernels.h"
+
+#define U        0x1p-24
+#define SENTINEL 1234.5f
+
+static const size_t LENS[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 1000, 4099};
+#define NLENS (sizeof LENS / sizeof LENS[0])
+static const size_t OFFS[] = {0, 1, 3, 7};
+#define NOFFS (sizeof OFFS / sizeof OFFS[0])
+
+/* ---- tables under test ---- */
+
+typedef struct {
+    dpt_kernels k;
+    const char *name;
+} table;
+
+/* The table in use, the scalar one, and AVX2 when available. */
+static int tables(table *t)
+{
+    int n = 0;
+    t[n].k = *dpt_kernels_get();
+    t[n++].name = "in-use";
+    dpt_kernels_fill_scalar(&t[n].k);
+    t[n++].name = "scalar";
+#if DPT_HAVE_AVX2
+    if (dpt_cpu_has_avx2()) {
+        dpt_kernels_fill_scalar(&t[n].k);
+        dpt_kernels_fill_avx2(&t[n].k);
+        t[n++].name = "avx2";
+    }
+#endif
+    return n;
+}
+
+static int have_avx2(void)
+{
+    return dpt_build_has_avx2() && dpt_cpu_has_avx2();
+}
+
+/* ---- data ---- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t next_u64(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [lo, hi) */
+static float urand(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((next_u64() >> 40) * 0x1p-24);
+}
+
+/* A buffer of n floats at a float offset from a 64-byte boundary, with
+ * sentinels before and after to catch stray writes. */
+typedef struct {
+    float *base, *p;
+    size_t n, off;
+} buf;
+
+#define GUARD 16
+
+static buf buf_new(size_t n, size_t off)
+{
+    buf b;
+    b.n = n;
+    b.off = off;
+    b.base = aligned_alloc(64, ((n + off + 2 * GUARD) * sizeof(float) + 63) / 64 * 64);
+    cr_assert(b.base);
+    for (size_t i = 0; i < n + off + 2 * GUARD; i++) b.base[i] = SENTINEL;
+    b.p = b.base + GUARD + off;
+    return b;
+}
+
+static void buf_rand(buf *b, float lo, float hi)
+{
+    for (size_t i = 0; i < b->n; i++) b->p[i] = urand(lo, hi);
+}
+
+static void buf_check_guards(const buf *b, const char *what)
+{
+    for (size_t i = 0; i < GUARD + b->off; i++)
+        cr_assert(b->base[i] == SENTINEL, "%s: write before the buffer", what);
+    for (size_t i = 0; i < GUARD; i++)
+        cr_assert(b->p[b->n + i] == SENTINEL, "%s: write past the end (+%zu)", what, i);
+}
+
+static void buf_free(buf *b)
+{
+    free(b->base);
+}
+
+/* error of got against the exact ref, in ulps of ref */
+static double ulp_err(float got, double ref)
+{
+    if (isnan(ref)) return isnan(got) ? 0 : INFINITY;
+    if (isnan(got)) return INFINITY;
+    if (isinf((float)ref) || isinf(got)) return (double)got == (double)(float)ref ? 0 : INFINITY;
+    double a = fabs(ref), ulp;
+    if (a < FLT_MIN) {
+        ulp = 0x1p-149;
+    } else {
+        int e;
+        frexp(a, &e);
+        ulp = ldexp(1, e - 24);
+    }
+    return fabs((double)got - ref) / ulp;
+}
+
+/* ---- BLAS-1 ---- */
+
+static void check_dot(const table *t)
+{
+    for (size_t li = 0; li < NLENS; li++)
+        for (size_t oi = 0; oi < NOFFS; oi++) {
+            size_t n = LENS[li];
+            buf x = buf_new(n, OFFS[oi]), y = buf_new(n, OFFS[(oi + 1) % NOFFS]);
+            buf_rand(&x, -1, 1);
+            buf_rand(&y, -2, 2);
+            double ref = 0, mag = 0;
+            for (size_t i = 0; i < n; i++) {
+                ref += (double)x.p[i] * y.p[i];
+                mag += fabs((double)x.p[i] * y.p[i]);
+            }
+            float got = t->k.dot(n, x.p, y.p);
+            cr_assert(fabs(got - ref) <= (n + 2) * U * mag + 1e-30,
+                      "%s dot n=%zu off=%zu: %g vs %g", t->name, n, OFFS[oi], got, ref);
+            buf_free(&x);
+            buf_free(&y);
+        }
+}
+
+static void check_axpy_scale_add(const table *t)
+{
+    for (size_t li = 0; li < NLENS; li++)
+        for (size_t oi = 0; oi < NOFFS; oi++) {
+            size_t n = LENS[li];
+            buf x = buf_new(n, OFFS[oi]), y = buf_new(n, OFFS[(oi + 2) % NOFFS]);
+            buf_rand(&x, -1, 1);
+            buf_rand(&y, -1, 1);
+            float *y0 = malloc((n + 1) * sizeof(float));
+            memcpy(y0, y.p, n * sizeof(float));
+            float a = -0.7431f;
+
+            t->k.axpy(n, a, x.p, y.p);
+            buf_check_guards(&y, "axpy");
+            for (size_t i = 0; i < n; i++) {
+                double ref = y0[i] + (double)a * x.p[i];
+                double tol = 2 * U * (fabs(y0[i]) + fabs((double)a * x.p[i]));
+                cr_assert(fabs(y.p[i] - ref) <= tol, "%s axpy n=%zu i=%zu", t->name, n, i);
+            }
+
+            memcpy(y.p, y0, n * sizeof(float));
+            t->k.scale(n, a, y.p);
+            buf_check_guards(&y, "scale");
+            for (size_t i = 0; i < n; i++)
+                cr_assert(y.p[i] == (float)((double)a * y0[i]), "%s scale n=%zu i=%zu", t->name, n,
+                          i);
+
+            memcpy(y.p, y0, n * sizeof(float));
+            t->k.add(n, x.p, y.p);
+            buf_check_guards(&y, "add");
+            for (size_t i = 0; i < n; i++) {
+                volatile float s = y0[i];
+                s += x.p[i];
+                cr_assert(y.p[i] == s, "%s add n=%zu i=%zu", t->name, n, i);
+            }
+            free(y0);
+            buf_free(&x);
+            buf_free(&y);
+        }
+}
+
+Test(kernels, dot)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) check_dot(&t[i]);
+}
+
+Test(kernels, axpy_scale_add)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) check_axpy_scale_add(&t[i]);
+}
+
+/* ---- elementwise exp / log ---- */
+
+#define EXP_ULP     2.0
+#define LOG_ULP     2.0
+#define TANH_ULP    3.0
+#define SIGMOID_ULP 3.0
+
+static void check_vexp_vlog(const table *t)
+{
+    for (size_t li = 0; li < NLENS; li++)
+        for (size_t oi = 0; oi < NOFFS; oi++) {
+            size_t n = LENS[li];
+            buf x = buf_new(n, OFFS[oi]), o = buf_new(n, OFFS[(oi + 1) % NOFFS]);
+            buf_rand(&x, -100, 88);
+            t->k.vexp(n, x.p, o.p);
+            buf_check_guards(&o, "vexp");
+            for (size_t i = 0; i < n; i++)
+                cr_assert(ulp_err(o.p[i], exp((double)x.p[i])) <= EXP_ULP, "%s vexp(%a) = %a",
+                          t->name, x.p[i], o.p[i]);
+            for (size_t i = 0; i < n; i++) x.p[i] = expf(urand(-100, 88));
+            t->k.vlog(n, x.p, o.p);
+            buf_check_guards(&o, "vlog");
+            for (size_t i = 0; i < n; i++)
+                cr_assert(ulp_err(o.p[i], log((double)x.p[i])) <= LOG_ULP, "%s vlog(%a) = %a",
+                          t->name, x.p[i], o.p[i]);
+            /* in place */
+            t->k.vexp(n, x.p, x.p);
+            buf_free(&x);
+            buf_free(&o);
+        }
+}
+
+static float from_bits(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+/* Sweep float bit patterns with a prime stride: every binade, denormals too. */
+static void sweep(const table *t, int op, double bound)
+{
+    enum { N = 1 << 16 };
+    float *x = malloc(N * sizeof(float)), *o = malloc(N * sizeof(float));
+    double worst = 0;
+    float worst_x = 0;
+    uint64_t b = 0;
+    while (b < 0xFF800000ull) {
+        size_t n = 0;
+        for (; n < N && b < 0xFF800000ull; b += 4099) {
+            float f = from_bits((uint32_t)b);
+            if (isnan(f)) continue;
+            if (op == 0 && !(f > -104 && f < 89)) continue;
+            if (op == 1 && !(f > 0)) continue;
+            if (op == 3 && !(f >= -87)) continue;
+            x[n++] = f;
+        }
+        if (op == 0) t->k.vexp(n, x, o);
+        if (op == 1) t->k.vlog(n, x, o);
+        if (op >= 2) {
+            memcpy(o, x, n * sizeof(float));
+            t->k.bias_act(op == 2 ? DPT_ACT_TANH : DPT_ACT_SIGMOID, 1, 1, n, NULL, o, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            double xd = x[i];
+            double ref = op == 0   ? exp(xd)
+                         : op == 1 ? log(xd)
+                         : op == 2 ? tanh(xd)
+                                   : 1 / (1 + exp(-xd));
+            double e = ulp_err(o[i], ref);
+            if (e > worst) worst = e, worst_x = x[i];
+        }
+    }
+    static const char *names[] = {"exp", "log", "tanh", "sigmoid"};
+    cr_log_info("%s %s: max %.3f ulp at %a", t->name, names[op], worst, worst_x);
+    cr_assert(worst <= bound, "%s %s: %.3f ulp at %a (bound %.1f)", t->name, names[op], worst,
+              worst_x, bound);
+    free(x);
+    free(o);
+}
+
+static void check_specials(const table *t)
+{
+    const float inf = INFINITY;
+    float xe[] = {0.0f,    -0.0f,   inf,      -inf,    NAN,      88.72f, 88.73f,  89.0f,    1000.0f,
+                  -87.33f, -103.0f, -103.97f, -104.0f, -1000.0f, 1e-30f, -1e-30f, 0x1p-149f};
+    float o[sizeof xe / sizeof xe[0]];
+    size_t n = sizeof xe / sizeof xe[0];
+    t->k.vexp(n, xe, o);
+    for (size_t i = 0; i < n; i++) {
+        double ref = exp((double)xe[i]);
+        if (isnan(xe[i]))
+            cr_assert(isnan(o[i]), "%s exp(NaN)", t->name);
+        else if ((float)ref == 0 || isinf((float)ref))
+            cr_assert(o[i] == (float)ref || ulp_err(o[i], ref) <= EXP_ULP, "%s exp(%a) = %a",
+                      t->name, xe[i], o[i]);
+        else
+            cr_assert(ulp_err(o[i], ref) <= EXP_ULP, "%s exp(%a) = %a", t->name, xe[i], o[i]);
+    }
+    float xl[] = {0.0f,    -0.0f,       -1.0f,       -inf,       inf,
+                  NAN,     1.0f,        0x1p-149f,   0x1p-130f,  FLT_MIN,
+                  FLT_MAX, 0.70710677f, 0.70710683f, 1.0000001f, 0.99999994f};
+    n = sizeof xl / sizeof xl[0];
+    t->k.vlog(n, xl, o);
+    cr_assert(o[0] == -inf && o[1] == -inf, "%s log(+-0) = %a %a", t->name, o[0], o[1]);
+    cr_assert(isnan(o[2]) && isnan(o[3]) && isnan(o[5]), "%s log(<0 or NaN)", t->name);
+    cr_assert(o[4] == inf, "%s log(inf) = %a", t->name, o[4]);
+    for (size_t i = 6; i < n; i++)
+        cr_assert(ulp_err(o[i], log((double)xl[i])) <= LOG_ULP, "%s log(%a) = %a", t->name, xl[i],
+                  o[i]);
+    /* tanh and sigmoid at the ends and at NaN */
+    float xa[] = {0.0f, -0.0f, inf, -inf, NAN, 0.625f, -0.625f, 0.62500006f, 50.0f, -50.0f, 1e-30f};
+    n = sizeof xa / sizeof xa[0];
+    memcpy(o, xa, sizeof xa);
+    t->k.bias_act(DPT_ACT_TANH, 1, 1, n, NULL, o, n);
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(xa[i]))
+            cr_assert(isnan(o[i]), "%s tanh(NaN)", t->name);
+        else
+            cr_assert(ulp_err(o[i], tanh((double)xa[i])) <= TANH_ULP, "%s tanh(%a) = %a", t->name,
+                      xa[i], o[i]);
+    }
+    memcpy(o, xa, sizeof xa);
+    t->k.bias_act(DPT_ACT_SIGMOID, 1, 1, n, NULL, o, n);
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(xa[i]))
+            cr_assert(isnan(o[i]), "%s sigmoid(NaN)", t->name);
+        else
+            cr_assert(ulp_err(o[i], 1 / (1 + exp(-(double)xa[i]))) <= SIGMOID_ULP,
+                      "%s sigmoid(%a) = %a", t->name, xa[i], o[i]);
+    }
+}
+
+Test(kernels, vexp_vlog)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) check_vexp_vlog(&t[i]);
+}
+
+Test(kernels, math_specials)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) check_specials(&t[i]);
+}
+
+Test(kernels, math_ulp_sweep, .timeout = 120)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) {
+        sweep(&t[i], 0, EXP_ULP);
+        sweep(&t[i], 1, LOG_ULP);
+        sweep(&t[i], 2, TANH_ULP);
+        sweep(&t[i], 3, SIGMOID_ULP);
+    }
+}
+
+/* ---- bias + activation, activation backward, column sums ---- */
+
+static double act_ref(dpt_act act, double z)
+{
+    switch (act) {
+    case DPT_ACT_RELU:
+        return z > 0 ? z : 0;
+    case DPT_ACT_TANH:
+        return tanh(z);
+    default:
+        return 1 / (1 + exp(-z));
+    }
+}
+
+static void check_bias_act(const table *t)
+{
+    const size_t rows = 3;
+    for (int act = 0; act < 3; act++)
+        for (int mode = 0; mode < 3; mode++) /* 0: bias+act, 1: act only, 2: bias only */
+            for (size_t li = 0; li < NLENS; li++) {
+                size_t cols = LENS[li], ld = cols + 5, off = OFFS[li % NOFFS];
+                buf z = buf_new(rows * ld, off), b = buf_new(cols, OFFS[(li + 1) % NOFFS]);
+                buf_rand(&z, -6, 6);
+                buf_rand(&b, -1, 1);
+                float *z0 = malloc((rows * ld + 1) * sizeof(float));
+                memcpy(z0, z.p, rows * ld * sizeof(float));
+                const float *bp = mode == 1 ? NULL : b.p;
+                t->k.bias_act((dpt_act)act, mode != 2, rows, cols, bp, z.p, ld);
+                buf_check_guards(&z, "bias_act");
+                for (size_t i = 0; i < rows; i++) {
+                    for (size_t j = 0; j < cols; j++) {
+                        float zb = z0[i * ld + j];
+                        if (bp) zb += bp[j]; /* one float rounding, as the kernels */
+                        double ref = mode == 2 ? zb : act_ref((dpt_act)act, zb);
+                        double bound = mode == 2 || act == DPT_ACT_RELU ? 0
+                                       : act == DPT_ACT_TANH            ? TANH_ULP
+                                                                        : SIGMOID_ULP;
+                        cr_assert(ulp_err(z.p[i * ld + j], ref) <= bound,
+                                  "%s bias_act act=%d mode=%d cols=%zu (%zu,%zu): %a vs %a",
+                                  t->name, act, mode, cols, i, j, z.p[i * ld + j], ref);
+                    }
+                    for (size_t j = cols; j < ld && i + 1 < rows; j++)
+                        cr_assert(z.p[i * ld + j] == z0[i * ld + j], "%s bias_act wrote padding",
+                                  t->name);
+                }
+                free(z0);
+                buf_free(&z);
+                buf_free(&b);
+            }
+}
+
+Test(kernels, bias_act)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) check_bias_act(&t[i]);
+}
+
+static void check_act_bwd(const table *t, const table *s)
+{
+    const size_t rows = 3;
+    for (int act = 0; act < 3; act++)
+        for (int inplace = 0; inplace < 2; inplace++)
+            for (size_t li = 0; li < NLENS; li++) {
+                size_t cols = LENS[li], ld = cols + 3;
+                buf a = buf_new(rows * ld, OFFS[li % NOFFS]);
+                buf da = buf_new(rows * ld, OFFS[(li + 1) % NOFFS]);
+                buf dz = buf_new(rows * ld, OFFS[(li + 2) % NOFFS]);
+                buf ds = buf_new(rows * ld, 0);
+                for (size_t i = 0; i < rows * ld; i++)
+                    a.p[i] = act == DPT_ACT_RELU   ? urand(-1, 1)
+                             : act == DPT_ACT_TANH ? urand(-1, 1)
+                                                   : urand(0, 1);
+                a.p[0] = 0.0f; /* relu' at 0 is 0 */
+                buf_rand(&da, -3, 3);
+                memcpy(ds.p, da.p, rows * ld * sizeof(float));
+                float *out = inplace ? da.p : dz.p;
+                float *da0 = malloc((rows * ld + 1) * sizeof(float));
+                memcpy(da0, da.p, rows * ld * sizeof(float));
+                t->k.act_bwd((dpt_act)act, rows, cols, a.p, ld, da.p, ld, out, ld);
+                s->k.act_bwd((dpt_act)act, rows, cols, a.p, ld, ds.p, ld, ds.p, ld);
+                buf_check_guards(inplace ? &da : &dz, "act_bwd");
+                for (size_t i = 0; i < rows; i++)
+                    for (size_t j = 0; j < cols; j++) {
+                        size_t q = i * ld + j;
+                        double av = a.p[q], d = da0[q], ref, tol;
+                        if (act == DPT_ACT_RELU) {
+                            ref = av > 0 ? d : 0;
+                            tol = 0;
+                        } else if (act == DPT_ACT_TANH) {
+                            ref = d * (1 - av * av);
+                            tol = 1.01 * U * fabs(d) * (av * av + 2 * fabs(1 - av * av));
+                        } else {
+                            ref = d * av * (1 - av);
+                            tol = 3.01 * U * fabs(ref);
+                        }
+                        cr_assert(fabs(out[q] - ref) <= tol + 1e-37, "%s act_bwd act=%d cols=%zu",
+                                  t->name, act, cols);
+                        cr_assert(out[q] == ds.p[q], "%s act_bwd differs from scalar", t->name);
+                    }
+                free(da0);
+                buf_free(&a);
+                buf_free(&da);
+                buf_free(&dz);
+                buf_free(&ds);
+            }
+}
+
+Test(kernels, act_bwd)
+{
+    table t[3];
+    int n = tables(t);
+    for (int i = 0; i < n; i++) check_act_bwd(&t[i], &t[1]);
+}
+
+static void check_col_sum(const table *t)
+{
+    static const size_t R[] = {0, 1, 5, 33, 256};
+    for (size_t ri = 0; ri < sizeof R / sizeof R[0]; ri++)
+        for (size_t li = 0; li < NLENS; li++) {
+            size_t rows = R[ri], cols = LENS[li], ld = cols + 9;
+            buf m = buf_new(rows * ld + 1, OFFS[li % NOFFS]);
+            buf o = buf_new(cols, OFFS[(li + 3) % NOFFS]);
+            buf_rand(&m, -1, 1);
+            buf_rand(&o, -1, 1);
+            double *ref = calloc(cols + 1, sizeof(double)), *mag = calloc(cols + 1, sizeof(double));
+            for (size_t j = 0; j < cols; j++) ref[j] = o.p[j], mag[j] = fabs(o.p[j]);
+            for (size_t i = 0; i < rows; i++)
+                for (size_t j = 0; j < cols; j++)
+                    ref[j] += m.p[i * ld + j], mag[j] += fabs(m.p[i * ld + j]);
+            t->k.col_sum(rows, cols, m.p, ld, o.p);
+            buf_check_guards(&o, "col_sum");
+            for (size_t j = 0; j < cols; j++) {
+                cr_assert(fabs(o.p[j] - ref[j]) <= (rows + 1) * U * mag[j],
+                          "%s col_sum rows=%zu cols=%zu j=%zu", t->name, rows, cols, j);
+            }
+            free(ref);
+            free(mag);
+            buf_free(&m);
+            buf_free(&o);
+        }
+}
+
+Test(kernels, col_sum)
+{
+    table t[3];
+    int n = tables(t);
+    for (int i = 0; i < n; i++) check_col_sum(&t[i]);
+}
+
+/* ---- softmax cross-entropy ---- */
+
+static void check_softmax(const table *t)
+{
+    const size_t rows = 7;
+    for (size_t li = 1; li < NLENS; li++)
+        for (int mode = 0; mode < 3; mode++) { /* 0: separate dZ, 1: dZ == Z, 2: no dZ */
+            size_t K = LENS[li], ld = K + 2;
+            buf z = buf_new(rows * ld, OFFS[li % NOFFS]),
+                dz = buf_new(rows * ld, OFFS[(li + 1) % NOFFS]);
+            buf_rand(&z, -8, 8);
+            float y[rows];
+            for (size_t i = 0; i < rows; i++) y[i] = (float)(next_u64() % K);
+            /* a row whose label holds the maximum, and a tie: first index wins */
+            z.p[0 * ld + (size_t)y[0]] = 20;
+            if (K > 2) {
+                z.p[1 * ld + 1] = 30, z.p[1 * ld + K - 1] = 30;
+                y[1] = (float)(K - 1);
+            }
+            float *z0 = malloc((rows * ld + 1) * sizeof(float));
+            memcpy(z0, z.p, rows * ld * sizeof(float));
+            float *out = mode == 0 ? dz.p : mode == 1 ? z.p : NULL;
+            size_t correct = 100;
+            double l = t->k.softmax_ce(rows, K, z.p, ld, y, out, ld, &correct);
+            double lref = 0, tol = 0;
+            size_t cref = 100;
+            for (size_t i = 0; i < rows; i++) {
+                const float *zi = z0 + i * ld;
+                size_t best = 0;
+                for (size_t j = 1; j < K; j++)
+                    if (zi[j] > zi[best]) best = j;
+                cref += best == (size_t)y[i];
+                double mx = zi[best], s = 0, range = 0;
+                for (size_t j = 0; j < K; j++) {
+                    s += exp(zi[j] - mx);
+                    range = fmax(range, mx - zi[j]);
+                }
+                double rt = 4 * (K + 8) * U * (1 + range);
+                lref += log(s) - (zi[(size_t)y[i]] - mx);
+                tol += rt;
+                if (out)
+                    for (size_t j = 0; j < K; j++) {
+                        double p = exp(zi[j] - mx) / s - (j == (size_t)y[i]);
+                        double tp = rt * (exp(zi[j] - mx) / s) + U;
+                        cr_assert(fabs(out[i * ld + j] - p) <= tp,
+                                  "%s softmax dZ K=%zu mode=%d (%zu,%zu): %g vs %g", t->name, K,
+                                  mode, i, j, out[i * ld + j], p);
+                    }
+            }
+            cr_assert(fabs(l - lref) <= tol, "%s softmax loss K=%zu: %.9g vs %.9g", t->name, K, l,
+                      lref);
+            cr_assert(correct == cref, "%s softmax correct K=%zu: %zu vs %zu", t->name, K, correct,
+                      cref);
+            if (mode == 2)
+                cr_assert(!memcmp(z.p, z0, rows * ld * sizeof(float)), "%s softmax wrote Z",
+                          t->name);
+            buf_check_guards(&z, "softmax Z");
+            buf_check_guards(&dz, "softmax dZ");
+            /* NULL correct is allowed */
+            t->k.softmax_ce(rows, K, z0, ld, y, NULL, 0, NULL);
+            free(z0);
+            buf_free(&z);
+            buf_free(&dz);
+        }
+}
+
+Test(kernels, softmax_ce)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) check_softmax(&t[i]);
+}
+
+/* ---- fused linear / logistic gradient ---- */
+
+static void check_glm(const table *t, dpt_glm_loss loss, size_t rows, size_t d, size_t off,
+                      int with_g)
+{
+    size_t ld = d + (d % 3) + 1;
+    buf X = buf_new(rows * ld + 1, off), y = buf_new(rows, (off + 1) % 8);
+    buf w = buf_new(d, (off + 2) % 8), g = buf_new(d, (off + 5) % 8);
+    buf_rand(&X, -1, 1);
+    buf_rand(&w, -0.5f, 0.5f);
+    buf_rand(&g, -1, 1);
+    for (size_t i = 0; i < rows; i++)
+        y.p[i] = loss == DPT_GLM_MSE ? urand(-2, 2) : (float)(next_u64() & 1);
+    float b = 0.25f;
+    float *g0 = malloc((d + 1) * sizeof(float));
+    memcpy(g0, g.p, d * sizeof(float));
+    double *gref = calloc(d + 1, sizeof(double)), *gtol = calloc(d + 1, sizeof(double));
+    double *gmag = calloc(d + 1, sizeof(double));
+    double lref = 0, ltol = 0, gbref = 0, gbtol = 0;
+    for (size_t k = 0; k < d; k++) gref[k] = g0[k], gmag[k] = fabs(g0[k]);
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = X.p + i * ld;
+        double z = b, zm = fabs(b);
+        for (size_t k = 0; k < d; k++)
+            z += (double)x[k] * w.p[k], zm += fabs((double)x[k] * w.p[k]);
+        double zeta = (d + 2) * U * zm; /* error of the float dot product */
+        double yi = y.p[i], r, rt, l, lt;
+        if (loss == DPT_GLM_MSE) {
+            double e = z - yi, de = zeta + U * (fabs(z) + fabs(yi));
+            r = 2 * e;
+            rt = 2 * de + 2 * U * fabs(e);
+            l = e * e;
+            lt = 2 * fabs(e) * de + de * de + 4 * U * l;
+        } else {
+            double sg = 1 / (1 + exp(-z));
+            r = sg - yi;
+            rt = zeta / 4 + 4 * U;
+            double sp = log1p(exp(-fabs(z)));
+            l = (z > 0 ? z : 0) - z * yi + sp;
+            lt = fabs(r) * zeta + zeta * zeta + 8 * U * ((z > 0 ? z : 0) + fabs(z * yi) + sp);
+        }
+        lref += l;
+        ltol += lt;
+        gbref += r;
+        gbtol += rt + U * fabs(r);
+        for (size_t k = 0; k < d; k++) {
+            gref[k] += r * x[k];
+            gtol[k] += rt * fabs(x[k]);
+            gmag[k] += fabs(r * x[k]);
+        }
+    }
+    double gb = 0.5;
+    double lgot = t->k.glm_grad(loss, rows, d, X.p, ld, y.p, w.p, b, with_g ? g.p : NULL, &gb);
+    cr_assert(fabs(lgot - lref) <= 2 * ltol + 1e-300,
+              "%s glm loss=%d rows=%zu d=%zu: %.10g vs %.10g", t->name, (int)loss, rows, d, lgot,
+              lref);
+    cr_assert(fabs(gb - 0.5 - gbref) <= 2 * gbtol + 1e-300,
+              "%s glm gb loss=%d rows=%zu d=%zu: %.10g vs %.10g", t->name, (int)loss, rows, d,
+              gb - 0.5, gbref);
+    buf_check_guards(&g, "glm g");
+    for (size_t k = 0; k < d; k++) {
+        if (!with_g) {
+            cr_assert(g.p[k] == g0[k], "%s glm wrote g when forward only", t->name);
+            continue;
+        }
+        /* float accumulation over rows: (rows + 2) u of the magnitudes */
+        double tol = 2 * gtol[k] + (rows + 2) * U * gmag[k];
+        cr_assert(fabs(g.p[k] - gref[k]) <= tol, "%s glm g loss=%d rows=%zu d=%zu k=%zu: %g vs %g",
+                  t->name, (int)loss, rows, d, k, g.p[k], gref[k]);
+    }
+    /* NULL gb is allowed */
+    t->k.glm_grad(loss, rows, d, X.p, ld, y.p, w.p, b, NULL, NULL);
+    free(g0);
+    free(gref);
+    free(gtol);
+    free(gmag);
+    buf_free(&X);
+    buf_free(&y);
+    buf_free(&w);
+    buf_free(&g);
+}
+
+Test(kernels, glm_grad, .timeout = 60)
+{
+    static const size_t D[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 56, 63, 64, 65, 100};
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++)
+        for (int loss = 0; loss < 2; loss++)
+            for (size_t di = 0; di < sizeof D / sizeof D[0]; di++)
+                for (size_t li = 0; li < NLENS; li++) {
+                    if (LENS[li] == 4099 && D[di] > 17) continue;
+                    check_glm(&t[i], (dpt_glm_loss)loss, LENS[li], D[di], OFFS[(li + di) % NOFFS],
+                              (li + di) % 5 != 0);
+                }
+}
+
+/* Confident logits: the loss is log1p(e^-|z|), down to 1e-13 per row; its
+ * relative error must stay at a few ulp (log(1 + t) in float would give 0). */
+Test(kernels, glm_bce_confident)
+{
+    enum { R = 2011 };
+    float Z[R], X[R], y[R], w = 1.0f;
+    for (size_t i = 0; i < R; i++) {
+        Z[i] = -40.0f + 80.0f * (float)i / (R - 1); /* both signs, 0 included */
+        X[i] = Z[i], y[i] = Z[i] > 0;
+    }
+    table t[3];
+    for (int ti = 0, nt = tables(t); ti < nt; ti++)
+        for (size_t i = 0; i < R; i++) {
+            double ref = log1p(exp(-fabs((double)Z[i])));
+            double l = t[ti].k.glm_grad(DPT_GLM_BCE, 1, 1, X + i, 1, y + i, &w, 0.0f, NULL, NULL);
+            cr_assert(fabs(l - ref) <= 8 * U * ref, "%s bce loss z=%g: %.9g vs %.9g", t[ti].name,
+                      Z[i], l, ref);
+            double rsum = 0;
+            float g = 0;
+            t[ti].k.glm_grad(DPT_GLM_BCE, 1, 1, X + i, 1, y + i, &w, 0.0f, &g, &rsum);
+            double rref = 1 / (1 + exp(-(double)Z[i])) - y[i];
+            /* the reference's float sigmoid(z) - y cancels when y = 1: a few ulp of 1 */
+            cr_assert(fabs(rsum - rref) <= 4 * U * (fabs(rref) + 1), "%s bce r z=%g: %g vs %g",
+                      t[ti].name, Z[i], rsum, rref);
+        }
+}
+
+/* ---- SGEMM ---- */
+
+static float opA(int ta, const float *A, size_t lda, size_t i, size_t p)
+{
+    return ta ? A[p * lda + i] : A[i * lda + p];
+}
+
+static float opB(int tb, const float *B, size_t ldb, size_t p, size_t j)
+{
+    return tb ? B[j * ldb + p] : B[p * ldb + j];
+}
+
+static void check_gemm(const table *t, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                       float beta, size_t pad)
+{
+    /* stored shapes: A is (m,k) or (k,m), B is (k,n) or (n,k) */
+    size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    size_t lda = ac + pad, ldb = bc + 2 * pad, ldc = n + pad + 1;
+    buf A = buf_new(ar * lda + 1, (m + 1) % 8), B = buf_new(br * ldb + 1, (n + 3) % 8);
+    buf C = buf_new(m * ldc + 1, (k + 5) % 8);
+    buf_rand(&A, -1, 1);
+    buf_rand(&B, -1, 1);
+    buf_rand(&C, -1, 1);
+    float *C0 = malloc((m * ldc + 1) * sizeof(float));
+    if (beta == 0)
+        for (size_t i = 0; i < m * ldc; i++) C.p[i] = NAN; /* must not be read */
+    memcpy(C0, C.p, m * ldc * sizeof(float));
+    t->k.sgemm(ta, tb, m, n, k, alpha, A.p, lda, B.p, ldb, beta, C.p, ldc);
+    buf_check_guards(&C, "sgemm C");
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+            double s = 0, mag = 0;
+            for (size_t p = 0; p < k; p++) {
+                double v = (double)opA(ta, A.p, lda, i, p) * opB(tb, B.p, ldb, p, j);
+                s += v;
+                mag += fabs(v);
+            }
+            double c0 = beta == 0 ? 0 : C0[i * ldc + j];
+            double ref = alpha * s + beta * c0;
+            double tol = (k + 2) * U * (fabs(alpha) * mag + fabs(beta * c0)) + 1e-30;
+            float got = C.p[i * ldc + j];
+            cr_assert(fabs(got - ref) <= tol,
+                      "%s sgemm ta=%d tb=%d m=%zu n=%zu k=%zu alpha=%g beta=%g (%zu,%zu): %g vs %g",
+                      t->name, ta, tb, m, n, k, alpha, beta, i, j, got, ref);
+        }
+        /* the gap between rows is not C's */
+        for (size_t j = n; j < ldc && i + 1 < m; j++)
+            cr_assert(C.p[i * ldc + j] == C0[i * ldc + j] || (isnan(C.p[i * ldc + j]) && beta == 0),
+                      "%s sgemm wrote past n", t->name);
+    }
+    free(C0);
+    buf_free(&A);
+    buf_free(&B);
+    buf_free(&C);
+}
+
+Test(kernels, sgemm_small_shapes, .timeout = 120)
+{
+    static const size_t S[] = {1, 2, 3, 5, 6, 7, 8, 13, 16, 17, 31, 33};
+    enum { NS = sizeof S / sizeof S[0] };
+    static const float AB[][2] = {{1, 0}, {1, 1}, {-0.5f, 0.3f}};
+    table t[3];
+    int nt = tables(t);
+    for (int ti = 0; ti < nt; ti++)
+        for (int c = 0; c < 4; c++)
+            for (size_t a = 0; a < NS; a++)
+                for (size_t b = 0; b < NS; b++)
+                    for (size_t q = 0; q < NS; q++) {
+                        size_t v = (a + b + q + c) % 3;
+                        check_gemm(&t[ti], c >> 1, c & 1, S[a], S[b], S[q], AB[v][0], AB[v][1],
+                                   (a + q) % 4);
+                    }
+}
+
+Test(kernels, sgemm_layer_shapes, .timeout = 120)
+{
+    /* MLP layers (forward ta=0 tb=1, dW ta=1 tb=0, dX ta=0 tb=0), GEMV and
+     * rank-1 shapes of the 10-20-1 net, k past one block, m past one block */
+    static const size_t SH[][3] = {{256, 128, 784}, {256, 784, 128}, {128, 784, 256}, {256, 20, 10},
+                                   {256, 1, 20},    {1, 20, 256},    {20, 10, 256},   {256, 20, 1},
+                                   {600, 40, 1000}, {70, 530, 300},  {1, 1, 5000},    {3, 1, 700}};
+    table t[3];
+    int nt = tables(t);
+    for (int ti = 0; ti < nt; ti++)
+        for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++)
+            for (int c = 0; c < 4; c++)
+                check_gemm(&t[ti], c >> 1, c & 1, SH[s][0], SH[s][1], SH[s][2], s % 2 ? 1.0f : 0.5f,
+                           s % 3 == 0 ? 0.0f : 1.0f, s % 3);
+}
+
+Test(kernels, sgemm_degenerate)
+{
+    table t[3];
+    int nt = tables(t);
+    for (int ti = 0; ti < nt; ti++) {
+        float C[6] = {1, 2, 3, 4, 5, 6}, A[1] = {NAN}, B[1] = {NAN};
+        /* k == 0: C = beta C; beta == 0 overwrites */
+        t[ti].k.sgemm(0, 0, 2, 3, 0, 1.0f, A, 1, B, 1, 2.0f, C, 3);
+        cr_assert(C[0] == 2 && C[5] == 12, "%s sgemm k=0 beta=2", t[ti].name);
+        C[1] = NAN;
+        t[ti].k.sgemm(1, 1, 2, 3, 0, 1.0f, A, 1, B, 1, 0.0f, C, 3);
+        for (int i = 0; i < 6; i++) cr_assert(C[i] == 0, "%s sgemm k=0 beta=0", t[ti].name);
+        /* m == 0 or n == 0: nothing touched */
+        t[ti].k.sgemm(0, 0, 0, 3, 4, 1.0f, A, 1, B, 1, 0.0f, NULL, 3);
+        t[ti].k.sgemm(0, 0, 2, 0, 4, 1.0f, A, 1, B, 1, 0.0f, NULL, 3);
+    }
+}
+
+/* AVX2 and scalar agree within the stated bounds on the same inputs (both
+ * are checked against the double reference above; this catches a table
+ * whose entries were filled from the wrong ISA). */
+Test(kernels, avx2_table_complete)
+{
+    if (!have_avx2()) return;
+    dpt_kernels s, a;
+    dpt_kernels_fill_scalar(&s);
+    dpt_kernels_fill_scalar(&a);
+    dpt_kernels_fill_avx2(&a);
+    cr_assert_str_eq(a.isa, "avx2");
+    cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
+    cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
+    cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
+    cr_assert(a.vexp != s.vexp && a.vlog != s.vlog);
+}
+
+/* ---- dispatch ---- */
+
+Test(dispatch, env_setup_honoured)
+{
+    const char *env = getenv("DPT_ISA");
+    const dpt_kernels *k = dpt_kernels_get();
+    if (env && !strcmp(env, "scalar"))
+        cr_assert_str_eq(k->isa, "scalar");
+    else if (env && !strcmp(env, "avx2"))
+        cr_assert_str_eq(k->isa, "avx2");
+    else if (!env || !*env || !strcmp(env, "auto"))
+        cr_assert_str_eq(k->isa, have_avx2() ? "avx2" : "scalar");
+}
+
+Test(dispatch, env_scalar_picked_at_first_use)
+{
+    setenv("DPT_ISA", "scalar", 1);
+    cr_assert_str_eq(dpt_kernels_get()->isa, "scalar");
+}
+
+Test(dispatch, env_unknown_falls_back_to_auto)
+{
+    setenv("DPT_ISA", "sse9", 1);
+    cr_assert_str_eq(dpt_kernels_get()->isa, have_avx2() ? "avx2" : "scalar");
+}
+
+static void *get_table(void *arg)
+{
+    (void)arg;
+    return (void *)dpt_kernels_get();
+}
+
+/* the first use may come from several threads at once: one table for all */
+Test(dispatch, first_use_from_threads)
+{
+    pthread_t th[6];
+    void *got[6];
+    for (int i = 0; i < 6; i++) cr_assert_eq(pthread_create(&th[i], NULL, get_table, NULL), 0);
+    for (int i = 0; i < 6; i++) pthread_join(th[i], &got[i]);
+    for (int i = 1; i < 6; i++) cr_assert_eq(got[i], got[0]);
+    cr_assert(((const dpt_kernels *)got[0])->sgemm != NULL);
+}
+
+Test(dispatch, select_names)
+{
+    cr_assert_eq(dpt_kernels_select("scalar"), 0);
+    cr_assert_str_eq(dpt_kernels_get()->isa, "scalar");
+    cr_assert_eq(dpt_kernels_select("auto"), 0);
+    cr_assert_str_eq(dpt_kernels_get()->isa, have_avx2() ? "avx2" : "scalar");
+    cr_assert_eq(dpt_kernels_select(NULL), 0);
+}
+
+Test(dispatch, select_unknown_refused)
+{
+    dpt_clear_error();
+    cr_assert_eq(dpt_kernels_select("avx512"), DPT_EINVAL);
+    cr_assert(strstr(dpt_last_error(), "avx512"), "message: %s", dpt_last_error());
+    cr_assert_eq(dpt_kernels_select(""), DPT_EINVAL);
+}
+
+Test(dispatch, select_avx2)
+{
+    dpt_clear_error();
+    int rc = dpt_kernels_select("avx2");
+    if (have_avx2()) {
+        cr_assert_eq(rc, 0);
+        cr_assert_str_eq(dpt_kernels_get()->isa, "avx2");
+    } else {
+        /* a build without the AVX2 files (-Davx2=disabled) or a CPU without AVX2 */
+        cr_assert_eq(rc, DPT_ENOTSUP);
+        cr_assert(strstr(dpt_last_error(), "avx2"), "message: %s", dpt_last_error());
+        cr_assert_str_eq(dpt_kernels_get()->isa, "scalar");
+    }
+#if !DPT_HAVE_AVX2
+    cr_assert(!dpt_build_has_avx2());
+    cr_assert_eq(rc, DPT_ENOTSUP);
+#endif
+}
+
+Test(dispatch, cpu_probe_consistent)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (dpt_cpu_has_avx2())
+        cr_assert(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
+#endif
+    cr_assert_eq(dpt_build_has_avx2(), DPT_HAVE_AVX2);
+}
+
+/* ---- limits: runs and reports, nothing about speed ---- */
+
+Test(limits, measure_small)
+{
+    dpt_limits l;
+    cr_assert_eq(dpt_limits_measure_sized(2, (size_t)4 << 20, 3, &l), 0);
+    cr_assert(l.threads >= 1 && l.threads <= 2);
+    cr_assert(l.read_gbs > 0 && isfinite(l.read_gbs));
+    cr_assert(l.fma_gflops > 0 && isfinite(l.fma_gflops));
+    cr_assert(l.read_gbs_best >= l.read_gbs && l.fma_gflops_best >= l.fma_gflops);
+    cr_assert(l.reps == 3 && l.read_bytes > 0 && l.read_bytes <= ((size_t)4 << 20));
+    cr_assert_str_eq(l.isa, have_avx2() ? "avx2" : "scalar");
+    cr_assert_eq(dpt_limits_measure(1, NULL), DPT_EINVAL);
+}
