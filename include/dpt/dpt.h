@@ -11,6 +11,7 @@
 #include "dpt/model.h"     /* networks and their gradients */
 #include "dpt/optim.h"     /* update rules */
 #include "dpt/comm.h"      /* hooks for other ranks */
+#include "dpt/mpi.h"       /* the MPI implementation of those hooks */
 #include "dpt/engine.h"    /* the data-parallel training loop */
 #include "dpt/modelfile.h" /* saved models */
 #include "dpt/limits.h"    /* machine limits: read bandwidth, FMA peak */
