@@ -22,10 +22,11 @@ typedef struct dpt_engine dpt_engine;
 
 typedef enum {
     /* pairwise tree, ceil(log2 U) rounds, each split across all threads by
-     * parameter chunks; the update fused into the last round */
+     * parameter chunks; the update fused into the last round (--reduce tree) */
     DPT_REDUCE_TREE = 0,
     /* reduce-scatter: thread t sums every unit's slice t of the parameters
-     * and updates that slice; one barrier, each gradient byte read once */
+     * and updates that slice; one barrier, each gradient byte read once.
+     * The default (dpt_engine_opts_defaults), chosen by measurement. */
     DPT_REDUCE_SCATTER = 1
 } dpt_reduce;
 

@@ -31,6 +31,7 @@ void cli_train_defaults(cli_train_opts *o)
     o->pin = "compact";
     o->shuffle = -1;
     o->isa = NULL;
+    o->reduce = DPT_REDUCE_SCATTER;
 }
 
 static int parse_hidden(const char *cmd, dpt_model_spec *s, const char *arg)
