@@ -7,6 +7,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "dpt/error.h"
+#include "dpt/mpi.h"
 #include "dpt/topo.h"
 #include "dpt_config.h"
 #include "dpt_revision.h"
@@ -43,8 +44,12 @@ int dpt_cmd_info(int argc, char **argv)
     printf("isa:       %s (cpu supports avx2+fma: %s; DPT_ISA or --isa to force)\n", k->isa,
            dpt_cpu_has_avx2() ? "yes" : "no");
     printf("openmp:    %d (spec date), max threads %d\n", _OPENMP, omp_get_max_threads());
-    printf("hwloc:     %u.%u.%u\n", hwloc_get_api_version() >> 16,
+    printf("hwloc API: %u.%u.%u\n", hwloc_get_api_version() >> 16,
            (hwloc_get_api_version() >> 8) & 0xff, hwloc_get_api_version() & 0xff);
+    printf("mpi:       %s",
+           dpt_mpi_built() ? "built" : "not built (install libopenmpi-dev and rebuild)");
+    if (dpt_mpi_built()) printf(", this process is rank %d of %d", dpt_mpi_rank(), dpt_mpi_size());
+    putchar('\n');
     dpt_topo *t;
     if (dpt_topo_open(&t, NULL, NULL)) return cli_fail(cmd, "topology: %s", dpt_last_error());
     printf("topology:  %d packages, %d NUMA nodes, %d cores, %d PUs\n",
