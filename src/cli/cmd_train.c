@@ -227,8 +227,11 @@ int dpt_cmd_train(int argc, char **argv)
                 fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
             goto done;
         }
-        dpt_metrics tm = {0};
-        if (eval_set && dpt_engine_evaluate(e, eval_set, &tm)) {
+        /* metrics of the model as it stands after the epoch, on the whole
+         * training set and the held-out set (not timed) */
+        dpt_metrics trm = {0}, tm = {0};
+        if (dpt_engine_evaluate(e, trainp, &trm) ||
+            (eval_set && dpt_engine_evaluate(e, eval_set, &tm))) {
             rc = cli_fail(cmd, "%s", dpt_last_error());
             goto done;
         }
@@ -239,6 +242,7 @@ int dpt_cmd_train(int argc, char **argv)
         if (!quiet) {
             printf("epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss, st->seconds,
                    st->samples_per_second);
+            print_metrics("train", &trm);
             if (eval_set) print_metrics(eval_name, &tm);
             putchar('\n');
             fflush(stdout);
@@ -246,6 +250,7 @@ int dpt_cmd_train(int argc, char **argv)
         json_t *je = json_pack("{s:i,s:f,s:f,s:f,s:o,s:f}", "epoch", st->epoch, "loss", st->loss,
                                "seconds", st->seconds, "samples_per_second", st->samples_per_second,
                                "phases", phases_json(&st->mean), "imbalance", st->imbalance);
+        json_object_set_new(je, "train", metrics_json(&trm));
         if (eval_set) json_object_set_new(je, eval_name, metrics_json(&tm));
         json_array_append_new(ctx.epochs, je);
     }
