@@ -93,7 +93,8 @@ static int on_epoch(const dpt_epoch_stats *st, void *ud)
     SUMP(wait)
     SUMP(reduce)
     SUMP(update)
-    SUMP(shuffle) SUMP(comm)
+    SUMP(shuffle)
+    SUMP(comm)
 #undef SUMP
         if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
     c->comm_bytes += st->comm_bytes;

@@ -9,6 +9,7 @@
 
 #include "dpt/engine.h"
 #include "dpt/error.h"
+#include "kernels/kernels.h"
 #include "ref.h"
 
 static dpt_reduce reduce_mode = DPT_REDUCE_TREE;
@@ -295,5 +296,25 @@ Test(engine, local_batching_sgd_converges)
     cr_assert_eq(dpt_engine_evaluate(e, &ds, &mt), 0);
     cr_expect(mt.mse < 3e-4, "MSE %g", mt.mse);
     dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
+
+Test(engine, scalar_and_avx2_training_agree)
+{
+    if (!dpt_cpu_has_avx2() || !dpt_build_has_avx2()) cr_skip_test("no AVX2 on this CPU or build");
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    cr_assert_eq(dpt_kernels_select("scalar"), 0);
+    float *a = train_copy(&m, &ds, &o, 2, 0, 3);
+    cr_assert_eq(dpt_kernels_select("avx2"), 0);
+    float *b = train_copy(&m, &ds, &o, 2, 0, 3);
+    cr_assert_eq(dpt_kernels_select("auto"), 0);
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_expect(fabsf(a[i] - b[i]) <= 1e-4f * (1 + fabsf(a[i])), "param %zu: scalar %g, avx2 %g",
+                  i, a[i], b[i]);
+    free(a);
+    free(b);
     dpt_dataset_free(&ds);
 }
