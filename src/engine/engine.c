@@ -315,6 +315,10 @@ static int ensure_local(dpt_engine *e, int t)
     ts->X = dpt_alloc((rows ? rows : 1) * e->ds->ld * sizeof(float));
     ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     if (!ts->X || !ts->y) return -1;
+    /* first touch here, by the owner and outside any timed epoch: the
+     * page faults would otherwise land in the first epoch's shuffle */
+    memset(ts->X, 0, (rows ? rows : 1) * e->ds->ld * sizeof(float));
+    memset(ts->y, 0, dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     ts->cap_rows = rows;
     return 0;
 }
