@@ -55,7 +55,7 @@ static int acc_epoch(const dpt_epoch_stats *st, void *ud)
 
 /* One timed run of the job at a thread count and pinning. */
 static int run_config(const char *cmd, cli_job *j, int threads, const char *pin, int warmup,
-                      int evaluate, run_result *out)
+                      int evaluate, int first, run_result *out)
 {
     dpt_engine_opts eo;
     cli_train_opts to = j->to;
@@ -77,6 +77,9 @@ static int run_config(const char *cmd, cli_job *j, int threads, const char *pin,
         free(w0);
         goto done;
     }
+    if (first && dpt_engine_warning(e))
+        fprintf(stderr, "\r\033[Kdpt %s: %d threads, pin %s: warning: %s\n", cmd, threads, pin,
+                dpt_engine_warning(e));
     dpt_model_init_params(&j->model, w0, to.seed, to.init);
     dpt_engine_reset(e, w0);
     epoch_acc acc = {0};
@@ -347,7 +350,7 @@ int dpt_cmd_bench(int argc, char **argv)
         for (int k = 0; k < ncfg; k++) {
             progress(tty, "running", r * ncfg + k + 1, reps * ncfg);
             if ((rc = run_config(cmd, &job, threads[k % nt], pins[k / nt], r == 0 ? warmup : 0,
-                                 r == reps - 1, &runs[(size_t)k * reps + r])))
+                                 r == reps - 1, r == 0, &runs[(size_t)k * reps + r])))
                 goto done;
         }
 
@@ -433,7 +436,7 @@ static double tune_measure(void *ud, const dpt_tune_candidate *c, int rep)
     size_t keep = j->to.opt.batch;
     if (c->batch > 0) j->to.opt.batch = (size_t)c->batch;
     run_result rr;
-    int rc = run_config(t->cmd, j, c->threads, c->pin, rep == 0 ? t->warm : 0, 0, &rr);
+    int rc = run_config(t->cmd, j, c->threads, c->pin, rep == 0 ? t->warm : 0, 0, rep == 0, &rr);
     j->to.opt.batch = keep;
     if (rc) return (double)DPT_EINVAL;
     return rr.sec_per_epoch;
