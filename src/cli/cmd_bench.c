@@ -78,8 +78,8 @@ static int run_config(const char *cmd, cli_job *j, int threads, const char *pin,
         goto done;
     }
     if (first && dpt_engine_warning(e))
-        fprintf(stderr, "\r\033[Kdpt %s: %d threads, pin %s: warning: %s\n", cmd, threads, pin,
-                dpt_engine_warning(e));
+        fprintf(stderr, "%sdpt %s: %d threads, pin %s: warning: %s\n",
+                isatty(STDERR_FILENO) ? "\r\033[K" : "", cmd, threads, pin, dpt_engine_warning(e));
     dpt_model_init_params(&j->model, w0, to.seed, to.init);
     dpt_engine_reset(e, w0);
     epoch_acc acc = {0};
