@@ -96,7 +96,7 @@ static int on_epoch(const dpt_epoch_stats *st, void *ud)
     SUMP(shuffle)
     SUMP(comm)
 #undef SUMP
-        if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
+    if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
     c->comm_bytes += st->comm_bytes;
     return 0;
 }

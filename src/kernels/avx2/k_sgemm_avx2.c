@@ -202,8 +202,8 @@ DPT_INLINE void ukr_6xNV(const int NV, const int PACKED, size_t kc, const a_rows
     ROW_STORE(5, c50, c51);
 }
 
-typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
-                        size_t ldc, size_t mr, size_t nr, float alpha, float beta);
+typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, float *c, size_t ldc,
+                        size_t mr, size_t nr, float alpha, float beta);
 
 static void tile16_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                           size_t ldc, size_t mr, size_t nr, float alpha, float beta)

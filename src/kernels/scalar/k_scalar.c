@@ -102,9 +102,15 @@ static void bias_act_f32_scalar(dpt_act act, int apply_act, size_t rows, size_t 
         if (!apply_act) continue;
         for (size_t j = 0; j < cols; j++) {
             switch (act) {
-            case DPT_ACT_RELU: z[j] = z[j] > 0 ? z[j] : 0; break;
-            case DPT_ACT_TANH: z[j] = tanhf(z[j]); break;
-            case DPT_ACT_SIGMOID: z[j] = 1.0f / (1.0f + expf(-z[j])); break;
+            case DPT_ACT_RELU:
+                z[j] = z[j] > 0 ? z[j] : 0;
+                break;
+            case DPT_ACT_TANH:
+                z[j] = tanhf(z[j]);
+                break;
+            case DPT_ACT_SIGMOID:
+                z[j] = 1.0f / (1.0f + expf(-z[j]));
+                break;
             }
         }
     }
@@ -118,9 +124,15 @@ static void act_bwd_f32_scalar(dpt_act act, size_t rows, size_t cols, const floa
         float *dz = dZ + i * lddz;
         for (size_t j = 0; j < cols; j++) {
             switch (act) {
-            case DPT_ACT_RELU: dz[j] = a[j] > 0 ? da[j] : 0; break;
-            case DPT_ACT_TANH: dz[j] = da[j] * (1 - a[j] * a[j]); break;
-            case DPT_ACT_SIGMOID: dz[j] = da[j] * a[j] * (1 - a[j]); break;
+            case DPT_ACT_RELU:
+                dz[j] = a[j] > 0 ? da[j] : 0;
+                break;
+            case DPT_ACT_TANH:
+                dz[j] = da[j] * (1 - a[j] * a[j]);
+                break;
+            case DPT_ACT_SIGMOID:
+                dz[j] = da[j] * a[j] * (1 - a[j]);
+                break;
             }
         }
     }
