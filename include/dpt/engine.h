@@ -55,10 +55,11 @@ typedef struct dpt_epoch_stats {
     double loss;    /* mean per-sample loss over the epoch's batches */
     double seconds; /* wall time of the epoch */
     double samples_per_second;
-    dpt_phase_times mean; /* per-thread times averaged over threads */
-    dpt_phase_times max;  /* slowest thread per phase */
-    double imbalance;     /* max / mean of per-thread compute time */
-    double comm_bytes;    /* payload this rank sent to other ranks */
+    dpt_phase_times mean;      /* per-thread times averaged over threads */
+    dpt_phase_times max;       /* slowest thread per phase */
+    double imbalance;          /* max / mean of per-thread compute time */
+    double comm_bytes;         /* payload this rank sent to other ranks */
+    size_t rows_min, rows_max; /* rows processed per thread, least and most */
 } dpt_epoch_stats;
 
 /* Called by one thread after every epoch; a nonzero return stops training. */

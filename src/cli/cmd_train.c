@@ -252,6 +252,9 @@ int dpt_cmd_train(int argc, char **argv)
                                "seconds", st->seconds, "samples_per_second", st->samples_per_second,
                                "phases", phases_json(&st->mean), "imbalance", st->imbalance);
         json_object_set_new(je, "train", metrics_json(&trm));
+        json_object_set_new(je, "rows_per_thread",
+                            json_pack("{s:I,s:I}", "min", (json_int_t)st->rows_min, "max",
+                                      (json_int_t)st->rows_max));
         if (eval_set) json_object_set_new(je, eval_name, metrics_json(&tm));
         json_array_append_new(ctx.epochs, je);
     }
@@ -276,10 +279,11 @@ int dpt_cmd_train(int argc, char **argv)
         if (eval_set) print_metrics(eval_name, &fte);
         printf(" | %.4g samples/s, %.3f s training\n", sps, ctx.seconds);
         printf("per epoch: compute %.4g s, reduce %.4g s, update %.4g s, wait %.4g s, shuffle "
-               "%.4g s; imbalance %.3f (max/mean compute)\n",
+               "%.4g s; imbalance %.3f (max/mean compute); rows per thread %zu-%zu\n",
                ctx.phases.compute / tp->epochs, ctx.phases.reduce / tp->epochs,
                ctx.phases.update / tp->epochs, ctx.phases.wait / tp->epochs,
-               ctx.phases.shuffle / tp->epochs, ctx.imbalance);
+               ctx.phases.shuffle / tp->epochs, ctx.imbalance, ctx.last.rows_min,
+               ctx.last.rows_max);
         if (ranks > 1) {
             double steps = ctx.last.steps > 0 ? (double)ctx.last.steps : 1;
             printf("across %d ranks: comm %.4g s per epoch, %.4g ms per step, %.4g MB sent per "

@@ -28,6 +28,7 @@ typedef struct thread_state {
     size_t cap_rows;   /* capacity of X/y in rows */
     float *scratch;    /* model scratch */
     dpt_phase_times t; /* this epoch */
+    size_t rows;       /* rows this thread processed this epoch */
     double partial;    /* slice norm for clipping */
     int gradbad;       /* a non-finite gradient entry in the last update */
     int numa;          /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
@@ -380,6 +381,11 @@ static void fill_stats(dpt_engine *e, dpt_epoch_stats *st)
 #undef ACC
     }
     st->imbalance = st->mean.compute > 0 ? st->max.compute / st->mean.compute : 1.0;
+    st->rows_min = st->rows_max = e->ts[0].rows;
+    for (int t = 1; t < e->P; t++) {
+        if (e->ts[t].rows < st->rows_min) st->rows_min = e->ts[t].rows;
+        if (e->ts[t].rows > st->rows_max) st->rows_max = e->ts[t].rows;
+    }
 }
 
 /* Combine the U unit buffers into G[0], every thread taking its share;
@@ -516,6 +522,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
         for (int ep = 0; ep < epochs && !failed && team_ok && !stop; ep++) {
             const int epoch = e->epochs_done + ep;
             memset(&ts->t, 0, sizeof ts->t);
+            ts->rows = 0;
             if (t == 0) {
                 epoch_t0 = last_progress = now();
                 epoch_loss = 0;
@@ -562,6 +569,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 off += unit_row(e, b, u1) - unit_row(e, b, u0);
                 double t1 = now();
                 ts->t.compute += t1 - t0;
+                ts->rows += unit_row(e, b, u1) - unit_row(e, b, u0);
 #pragma omp barrier
                 double t2 = now();
                 ts->t.wait += t2 - t1;
