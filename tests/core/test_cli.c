@@ -159,6 +159,27 @@ Test(cli, save_eval_predict_round_trip, .timeout = 120)
     cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
     cr_expect(strstr(out, "accuracy"), "%s", out);
 
+    /* --init-from starts from the saved parameters: with a negligible step
+     * the predictions stay those of the saved model */
+    char model3[128];
+    tmpname(model3, sizeof model3, "m3.dptm");
+    snprintf(args, sizeof args,
+             "train --data %s --model mlp --hidden 8 --loss ce --opt sgd --lr 1e-12 --epochs 1 "
+             "--standardize --threads 2 --quiet --init-from %s --save %s",
+             data, model, model3);
+    cr_assert_eq(run_dpt(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "predict --model-file %s --data %s", model3, data);
+    char out3[65536];
+    cr_assert_eq(run_dpt_stream(args, out3, sizeof out3, 1), 0);
+    cr_expect_str_eq(out3, out2, "predictions after --init-from differ from the saved model's");
+    /* and a model of another shape is refused */
+    snprintf(args, sizeof args,
+             "train --data %s --model mlp --hidden 9 --loss ce --epochs 1 --init-from %s", data,
+             model);
+    cr_expect_eq(run_dpt(args, err, sizeof err), 1, "%s", err);
+    cr_expect(strstr(err, "--init-from"), "%s", err);
+    unlink(model3);
+
     /* a corrupted model file is refused with one line */
     f = fopen(model, "r+b");
     fseek(f, 200, SEEK_SET);

@@ -145,3 +145,35 @@ Test(optim, engine_momentum_steps_by_hand)
     dpt_engine_destroy(e);
     dpt_dataset_free(&ds);
 }
+
+/* Global-norm clipping, by hand: y = 2x on x = 1..4, w = 0, full batch:
+ * g = mean 2(0 - 2x)x = -4 mean(x^2) = -30, clipped to norm 0.5, lr 1. */
+Test(optim, engine_clips_the_global_gradient_norm)
+{
+    dpt_dataset ds;
+    cr_assert_eq(dpt_dataset_alloc(&ds, 4, 1, 1), 0);
+    for (int i = 0; i < 4; i++) {
+        ds.X[i * ds.ld] = (float)(i + 1);
+        ds.y[i] = 2.0f * (float)(i + 1);
+    }
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 1, .bias = 0};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_GD;
+    o.lr = 1.0;
+    o.clip_norm = 0.5;
+    dpt_engine_opts eo;
+    dpt_engine_opts_defaults(&eo);
+    eo.threads = 3;
+    eo.pin.policy = DPT_PIN_NONE;
+    dpt_engine *e;
+    cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+    float *w = dpt_engine_params(e);
+    w[0] = 0;
+    cr_assert_eq(dpt_engine_train(e, 1, NULL, NULL), 0);
+    EQ(w[0], 0.5);
+    dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
