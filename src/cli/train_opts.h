@@ -28,6 +28,7 @@ typedef struct cli_train_opts {
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
+/* clang-format off */
 #define CLI_TRAIN_OPTIONS                                                                          \
     {"model", required_argument, 0, 1100}, {"hidden", required_argument, 0, 1101},                 \
         {"act", required_argument, 0, 1102}, {"loss", required_argument, 0, 1103},                 \
@@ -40,9 +41,9 @@ typedef struct cli_train_opts {
         {"pin", required_argument, 0, 1116}, {"smt", no_argument, 0, 1117},                        \
         {"shuffle", required_argument, 0, 1118}, {"deterministic", no_argument, 0, 1119},          \
         {"leaves", required_argument, 0, 1120}, {"isa", required_argument, 0, 1121},               \
-    {                                                                                              \
-        "threads", required_argument, 0, 1122                                                      \
-    }
+        {"threads", required_argument, 0, 1122}, {"reduce", required_argument, 0, 1123},           \
+        {"batching", required_argument, 0, 1124}
+/* clang-format on */
 
 void cli_train_defaults(cli_train_opts *o);
 /* 1 consumed, 0 not a training flag, -1 bad value (printed). */

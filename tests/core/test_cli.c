@@ -62,6 +62,8 @@ ParameterizedTestParameters(cli, bad_flags)
         {"train --synth linreg --shuffle always", "epoch"},
         {"train --synth linreg --epochs", "needs a value"},
         {"train --synth linreg extra", "extra"},
+        {"train --synth linreg --reduce ring", "tree, scatter"},
+        {"train --synth linreg --batching nearby", "global, local"},
         {"frobnicate", "unknown command"},
     };
     return cr_make_param_array(struct bad, cases, sizeof cases / sizeof cases[0]);
@@ -102,6 +104,19 @@ Test(cli, train_runs_and_writes_json, .timeout = 120)
                           "\"seconds\"",    "\"loss\""};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cr_expect(strstr(buf, keys[i]), "%s missing from %s", keys[i], buf);
+}
+
+Test(cli, engine_flags_are_accepted)
+{
+    char err[4096];
+    int st = run_dpt("train --synth linreg:n=500,d=4 --opt sgd --batch 50 --epochs 2 --threads 3 "
+                     "--reduce tree --batching local --pin none --quiet",
+                     err, sizeof err);
+    cr_expect_eq(st, 0, "%s", err);
+    st = run_dpt("train --synth linreg:n=500,d=4 --opt momentum --batch 50 --epochs 2 --threads 2 "
+                 "--reduce scatter --deterministic --leaves 8 --pin none --quiet",
+                 err, sizeof err);
+    cr_expect_eq(st, 0, "%s", err);
 }
 
 Test(cli, unwritable_json_fails_cleanly)
