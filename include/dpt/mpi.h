@@ -80,9 +80,6 @@ void dpt_mpi_host(char *buf, size_t cap);
 /* Free the comm buffers and MPI_Finalize when active. Idempotent. */
 void dpt_mpi_finalize(void);
 
-/* Take the whole job down now (MPI_Abort), or _exit(code) when not active. */
-void dpt_mpi_abort(int code) __attribute__((noreturn));
-
 #ifdef __cplusplus
 }
 #endif

@@ -476,12 +476,6 @@ void dpt_mpi_finalize(void)
     g.active = 0;
 }
 
-void dpt_mpi_abort(int code)
-{
-    fflush(NULL);
-    if (g.active) MPI_Abort(MPI_COMM_WORLD, code);
-    _exit(code);
-}
 
 #else /* without MPI: one process */
 
@@ -552,10 +546,5 @@ void dpt_mpi_host(char *buf, size_t cap)
 
 void dpt_mpi_finalize(void) {}
 
-void dpt_mpi_abort(int code)
-{
-    fflush(NULL);
-    _exit(code);
-}
 
 #endif
