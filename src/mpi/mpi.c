@@ -476,7 +476,6 @@ void dpt_mpi_finalize(void)
     g.active = 0;
 }
 
-
 #else /* without MPI: one process */
 
 int dpt_mpi_init(int *argc, char ***argv, int *active)
@@ -545,6 +544,5 @@ void dpt_mpi_host(char *buf, size_t cap)
 }
 
 void dpt_mpi_finalize(void) {}
-
 
 #endif
