@@ -204,7 +204,14 @@ static void fill_context(dpt_bench_context *c)
              DPT_SANITIZE, dpt_build_has_avx2() ? "-mavx2 -mfma" : "off");
     snprintf(c->dpt_version, sizeof c->dpt_version, "%s", DPT_VERSION);
     snprintf(c->git_revision, sizeof c->git_revision, "%s", DPT_REVISION);
-    snprintf(c->openmp, sizeof c->openmp, "libgomp, OpenMP %d", _OPENMP);
+    /* the runtime the compiler links for -fopenmp, not a guess at run time */
+#if defined(__clang__)
+    const char *rt = "libomp";
+#else
+    const char *rt = "libgomp";
+#endif
+    snprintf(c->openmp, sizeof c->openmp, "%s, OpenMP %d, max threads %d", rt, _OPENMP,
+             omp_get_max_threads());
 }
 
 static const char *job_name(const cli_job *j)
