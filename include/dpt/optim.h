@@ -52,6 +52,11 @@ double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long total_s
  * Returns nonzero when a gradient entry in the slice is not finite. */
 int dpt_optim_update(const dpt_optim_spec *o, size_t lo, size_t hi, float *w, const float *gsum,
                      float *v, float gscale, float lr);
+/* The same with the sum of ng arrays gs[u] as gsum, added in the order
+ * ((gs[0] + gs[1]) + gs[2]) + ..., in one pass: the last step of a
+ * reduce-scatter fused with the update (gs are only read). */
+int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
+                         const float *const *gs, int ng, float *v, float gscale, float lr);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,16 @@ typedef enum { DPT_ISA_SCALAR = 0, DPT_ISA_AVX2 = 1 } dpt_isa;
 
 typedef enum { DPT_ACT_RELU = 0, DPT_ACT_TANH = 1, DPT_ACT_SIGMOID = 2 } dpt_act;
 
+typedef enum {
+    DPT_UPDATE_PLAIN = 0,
+    DPT_UPDATE_MOMENTUM = 1,
+    DPT_UPDATE_NESTEROV = 2
+} dpt_update_rule;
+
+/* Floats the update kernel sums at a time when it reduces several arrays
+ * (2 KiB: the partial sum stays in L1). */
+#define DPT_UPDATE_BLOCK 512
+
 /* Loss of a single-output linear model in the fused gradient kernel. */
 typedef enum { DPT_GLM_MSE = 0, DPT_GLM_BCE = 1 } dpt_glm_loss;
 
@@ -27,6 +37,15 @@ typedef struct dpt_kernels {
     void (*scale)(size_t n, float a, float *x);
     /* dst:(n) += src:(n); the step of the tree reduction */
     void (*add)(size_t n, const float *src, float *dst);
+    /* The optimizer step over n parameters (dpt/optim.h), fused with the
+     * last reduction: gsum = ((gs[0] + gs[1]) + gs[2]) + ... over the ng >= 1
+     * arrays gs[u] + goff, n floats each, then g = gscale * gsum + wd * w, then plain:
+     * w -= lr g; momentum: v = mu v + g, w -= lr v; nesterov: v = mu v + g,
+     * w -= lr (g + mu v). These float operations in this order, never fused,
+     * so every table gives the same bits; gs is only read. v is unused (may be
+     * NULL) for plain. Returns nonzero when some g is not finite. */
+    int (*update)(dpt_update_rule rule, size_t n, float *w, const float *const *gs, int ng,
+                  size_t goff, float *v, float gscale, float wd, float mu, float lr);
 
     /* Fused single pass over rows of a one-output linear model:
      * X:(rows,d) stride ld, y:(rows), w:(d), b scalar.

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "dpt/optim.h"
+#include "kernels/kernels.h"
 
 void dpt_optim_defaults(dpt_optim_spec *o)
 {
@@ -37,33 +38,19 @@ double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long total_s
 int dpt_optim_update(const dpt_optim_spec *o, size_t lo, size_t hi, float *w, const float *gsum,
                      float *v, float gscale, float lr)
 {
-    const float wd = (float)o->weight_decay, mu = (float)o->momentum;
-    float bad = 0; /* stays finite (0) unless some g is inf or nan */
-    switch (o->kind) {
-    case DPT_OPT_GD:
-    case DPT_OPT_SGD:
-        for (size_t i = lo; i < hi; i++) {
-            float g = gscale * gsum[i] + wd * w[i];
-            bad += g - g;
-            w[i] -= lr * g;
-        }
-        break;
-    case DPT_OPT_MOMENTUM:
-        for (size_t i = lo; i < hi; i++) {
-            float g = gscale * gsum[i] + wd * w[i];
-            bad += g - g;
-            v[i] = mu * v[i] + g;
-            w[i] -= lr * v[i];
-        }
-        break;
-    case DPT_OPT_NESTEROV:
-        for (size_t i = lo; i < hi; i++) {
-            float g = gscale * gsum[i] + wd * w[i];
-            bad += g - g;
-            v[i] = mu * v[i] + g;
-            w[i] -= lr * (g + mu * v[i]);
-        }
-        break;
-    }
-    return bad != 0 || isnan(bad);
+    return dpt_optim_update_sum(o, lo, hi, w, &gsum, 1, v, gscale, lr);
+}
+
+int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
+                         const float *const *gs, int ng, float *v, float gscale, float lr)
+{
+    static const dpt_update_rule rule[] = {
+        [DPT_OPT_GD] = DPT_UPDATE_PLAIN,
+        [DPT_OPT_SGD] = DPT_UPDATE_PLAIN,
+        [DPT_OPT_MOMENTUM] = DPT_UPDATE_MOMENTUM,
+        [DPT_OPT_NESTEROV] = DPT_UPDATE_NESTEROV,
+    };
+    if (hi <= lo || ng < 1) return 0;
+    return dpt_kernels_get()->update(rule[o->kind], hi - lo, w + lo, gs, ng, lo, v ? v + lo : NULL,
+                                     gscale, (float)o->weight_decay, (float)o->momentum, lr);
 }

@@ -8,6 +8,9 @@
  *   dot            |err| <= (n+2) u sum|x_i y_i|
  *   axpy           |err| <= 2u (|y| + |a x|)             (FMA: 1 rounding, scalar: 2)
  *   scale, add     exact: the one correctly rounded float operation
+ *   update         exact: the same float operations as the rule written out
+ *                  in C (so every table gives the same bits); the verdict on
+ *                  a non-finite gradient exact
  *   vexp, vlog     <= 2 ulp of the exact result (measured over every float:
  *                  AVX2 1.01 / 0.83; glibc 0.50 / 0.79 on a 1/101 sample)
  *   tanh, sigmoid  <= 3 ulp (every float: AVX2 1.51 / 2.40; scalar 2.13 / 2.48
@@ -209,6 +212,128 @@ static void check_axpy_scale_add(const table *t)
             buf_free(&x);
             buf_free(&y);
         }
+}
+
+/* The rule of dpt/optim.h written out, one correctly rounded float
+ * operation per step (volatile keeps the compiler from fusing any). */
+static void update_ref(dpt_update_rule rule, size_t n, float *w, const float *gs, float *v,
+                       float gscale, float wd, float mu, float lr)
+{
+    for (size_t i = 0; i < n; i++) {
+        volatile float a = gscale * gs[i], b = wd * w[i], g = a + b;
+        if (rule != DPT_UPDATE_PLAIN) {
+            volatile float mv = mu * v[i];
+            v[i] = mv + g;
+        }
+        volatile float step = rule == DPT_UPDATE_PLAIN      ? g
+                              : rule == DPT_UPDATE_MOMENTUM ? v[i]
+                                                            : g + (float)(mu * v[i]);
+        volatile float d = lr * step;
+        w[i] = w[i] - d;
+    }
+}
+
+static void check_update(const table *t)
+{
+    for (int rule = DPT_UPDATE_PLAIN; rule <= DPT_UPDATE_NESTEROV; rule++)
+        for (size_t li = 0; li < NLENS; li++)
+            for (size_t oi = 0; oi < NOFFS; oi++) {
+                size_t n = LENS[li];
+                buf w = buf_new(n, OFFS[oi]), g = buf_new(n, OFFS[(oi + 1) % NOFFS]),
+                    v = buf_new(n, OFFS[(oi + 3) % NOFFS]);
+                buf_rand(&w, -1, 1);
+                buf_rand(&g, -50, 50);
+                buf_rand(&v, -1, 1);
+                float *rw = malloc((n + 1) * sizeof(float)), *rv = malloc((n + 1) * sizeof(float));
+                memcpy(rw, w.p, n * sizeof(float));
+                memcpy(rv, v.p, n * sizeof(float));
+                const float gscale = 1.0f / 256, wd = 5e-4f, mu = 0.9f, lr = 0.05f;
+                const float *gp = g.p;
+                int bad = t->k.update((dpt_update_rule)rule, n, w.p, &gp, 1, 0,
+                                      rule == DPT_UPDATE_PLAIN ? NULL : v.p, gscale, wd, mu, lr);
+                update_ref((dpt_update_rule)rule, n, rw, g.p, rv, gscale, wd, mu, lr);
+                cr_assert_eq(bad, 0, "%s update rule %d n=%zu: finite input called bad", t->name,
+                             rule, n);
+                buf_check_guards(&w, "update w");
+                buf_check_guards(&v, "update v");
+                for (size_t i = 0; i < n; i++) {
+                    cr_assert(w.p[i] == rw[i], "%s update rule %d n=%zu i=%zu: w %a vs %a", t->name,
+                              rule, n, i, w.p[i], rw[i]);
+                    if (rule != DPT_UPDATE_PLAIN)
+                        cr_assert(v.p[i] == rv[i], "%s update rule %d n=%zu i=%zu: v", t->name,
+                                  rule, n, i);
+                }
+                /* one non-finite entry anywhere, the tail included, is seen */
+                const float special[] = {INFINITY, -INFINITY, NAN};
+                for (size_t k = 0; n && k < 3; k++) {
+                    size_t at = (k * 7919 + n / 2) % n;
+                    if (k == 2) at = n - 1;
+                    float keep = g.p[at];
+                    g.p[at] = special[k];
+                    cr_assert(t->k.update((dpt_update_rule)rule, n, w.p, &gp, 1, 0,
+                                          rule == DPT_UPDATE_PLAIN ? NULL : v.p, gscale, wd, mu,
+                                          lr) != 0,
+                              "%s update rule %d n=%zu: %g at %zu not seen", t->name, rule, n,
+                              special[k], at);
+                    g.p[at] = keep;
+                }
+                free(rw);
+                free(rv);
+                buf_free(&w);
+                buf_free(&g);
+                buf_free(&v);
+            }
+}
+
+/* Fused with the reduction: the sum of ng arrays at an offset, added in
+ * order, then the update; the same bits as adding first and updating after. */
+static void check_update_sum(const table *t)
+{
+    static const size_t lens[] = {1, 9, 511, 512, 513, 1500};
+    for (int ng = 2; ng <= 7; ng += 5)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            size_t n = lens[li], goff = 3 + li;
+            float *gs[7], *w = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
+            float *w2 = malloc(n * sizeof(float)), *v2 = malloc(n * sizeof(float));
+            float *sum = malloc(n * sizeof(float));
+            for (int u = 0; u < ng; u++) {
+                gs[u] = malloc((n + goff) * sizeof(float));
+                for (size_t i = 0; i < n + goff; i++) gs[u][i] = urand(-9, 9);
+            }
+            for (size_t i = 0; i < n; i++) {
+                w[i] = w2[i] = urand(-1, 1);
+                v[i] = v2[i] = urand(-1, 1);
+                volatile float a = gs[0][goff + i];
+                for (int u = 1; u < ng; u++) a += gs[u][goff + i];
+                sum[i] = a;
+            }
+            int bad = t->k.update(DPT_UPDATE_NESTEROV, n, w, (const float *const *)gs, ng, goff, v,
+                                  0.01f, 1e-4f, 0.9f, 0.1f);
+            update_ref(DPT_UPDATE_NESTEROV, n, w2, sum, v2, 0.01f, 1e-4f, 0.9f, 0.1f);
+            cr_assert_eq(bad, 0);
+            for (size_t i = 0; i < n; i++)
+                cr_assert(w[i] == w2[i] && v[i] == v2[i], "%s update of %d arrays n=%zu i=%zu",
+                          t->name, ng, n, i);
+            gs[ng - 1][goff + n - 1] = NAN; /* the last entry of the last array */
+            cr_assert_neq(t->k.update(DPT_UPDATE_PLAIN, n, w, (const float *const *)gs, ng, goff,
+                                      NULL, 0.01f, 0, 0, 0.1f),
+                          0, "%s: NaN in array %d not seen", t->name, ng - 1);
+            for (int u = 0; u < ng; u++) free(gs[u]);
+            free(w);
+            free(v);
+            free(w2);
+            free(v2);
+            free(sum);
+        }
+}
+
+Test(kernels, update)
+{
+    table t[3];
+    for (int i = 0, n = tables(t); i < n; i++) {
+        check_update(&t[i]);
+        check_update_sum(&t[i]);
+    }
 }
 
 Test(kernels, dot)
@@ -845,7 +970,7 @@ Test(kernels, avx2_table_complete)
     cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
     cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
     cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
-    cr_assert(a.vexp != s.vexp && a.vlog != s.vlog);
+    cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
 }
 
 /* ---- dispatch ---- */

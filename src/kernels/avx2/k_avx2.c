@@ -4,6 +4,7 @@
  * and stores, so no kernel touches memory past its arguments. */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/avx2/k_avx2.h"
 #include "kernels/avx2/k_math_avx2.h"
@@ -319,6 +320,69 @@ static void vexp_f32_avx2(size_t n, const float *x, float *out)
     }
 }
 
+/* One lane group of the optimizer step: the scalar kernel's operations,
+ * in its order, 8 at a time. */
+static inline __m256 update8(dpt_update_rule rule, __m256 w, __m256 gs, __m256 *v, __m256 vgs,
+                             __m256 vwd, __m256 vmu, __m256 vlr, __m256 *bad)
+{
+    __m256 g = _mm256_add_ps(_mm256_mul_ps(vgs, gs), _mm256_mul_ps(vwd, w));
+    *bad = _mm256_or_ps(*bad, _mm256_cmp_ps(_mm256_sub_ps(g, g), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+    switch (rule) {
+    case DPT_UPDATE_PLAIN:
+        return _mm256_sub_ps(w, _mm256_mul_ps(vlr, g));
+    case DPT_UPDATE_MOMENTUM:
+        *v = _mm256_add_ps(_mm256_mul_ps(vmu, *v), g);
+        return _mm256_sub_ps(w, _mm256_mul_ps(vlr, *v));
+    default:
+        *v = _mm256_add_ps(_mm256_mul_ps(vmu, *v), g);
+        return _mm256_sub_ps(w, _mm256_mul_ps(vlr, _mm256_add_ps(g, _mm256_mul_ps(vmu, *v))));
+    }
+}
+
+static int update_block_avx2(dpt_update_rule rule, size_t n, float *w, const float *gsum, float *v,
+                             float gscale, float wd, float mu, float lr)
+{
+    const __m256 vgs = _mm256_set1_ps(gscale), vwd = _mm256_set1_ps(wd), vmu = _mm256_set1_ps(mu),
+                 vlr = _mm256_set1_ps(lr);
+    const int vel = rule != DPT_UPDATE_PLAIN;
+    __m256 bad = _mm256_setzero_ps(), vv = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if (vel) vv = _mm256_loadu_ps(v + i);
+        __m256 nw = update8(rule, _mm256_loadu_ps(w + i), _mm256_loadu_ps(gsum + i), &vv, vgs, vwd,
+                            vmu, vlr, &bad);
+        _mm256_storeu_ps(w + i, nw);
+        if (vel) _mm256_storeu_ps(v + i, vv);
+    }
+    if (i < n) {
+        __m256i m = dpt_mask8(n - i);
+        /* masked-off lanes compute on zeros: finite, never stored */
+        if (vel) vv = _mm256_maskload_ps(v + i, m);
+        __m256 nw = update8(rule, _mm256_maskload_ps(w + i, m), _mm256_maskload_ps(gsum + i, m),
+                            &vv, vgs, vwd, vmu, vlr, &bad);
+        _mm256_maskstore_ps(w + i, m, nw);
+        if (vel) _mm256_maskstore_ps(v + i, m, vv);
+    }
+    return _mm256_movemask_ps(bad) != 0;
+}
+
+/* The sum of the ng arrays block by block in a buffer that stays in L1,
+ * each array read once, in order, and nothing written back but w and v. */
+static int update_f32_avx2(dpt_update_rule rule, size_t n, float *w, const float *const *gs, int ng,
+                           size_t goff, float *v, float gscale, float wd, float mu, float lr)
+{
+    if (ng == 1) return update_block_avx2(rule, n, w, gs[0] + goff, v, gscale, wd, mu, lr);
+    float acc[DPT_UPDATE_BLOCK] __attribute__((aligned(32)));
+    int bad = 0;
+    for (size_t b0 = 0; b0 < n; b0 += DPT_UPDATE_BLOCK) {
+        size_t nb = n - b0 < DPT_UPDATE_BLOCK ? n - b0 : DPT_UPDATE_BLOCK;
+        memcpy(acc, gs[0] + goff + b0, nb * sizeof(float));
+        for (int u = 1; u < ng; u++) add_f32_avx2(nb, gs[u] + goff + b0, acc);
+        bad |= update_block_avx2(rule, nb, w + b0, acc, v ? v + b0 : NULL, gscale, wd, mu, lr);
+    }
+    return bad;
+}
+
 static void vlog_f32_avx2(size_t n, const float *x, float *out)
 {
     size_t i = 0;
@@ -336,6 +400,7 @@ void dpt_kernels_fill_avx2(dpt_kernels *k)
     k->axpy = axpy_f32_avx2;
     k->scale = scale_f32_avx2;
     k->add = add_f32_avx2;
+    k->update = update_f32_avx2;
     k->glm_grad = dpt_k_glm_grad_f32_avx2;
     k->sgemm = dpt_k_sgemm_f32_avx2;
     k->bias_act = bias_act_f32_avx2;

@@ -28,6 +28,46 @@ static void add_f32_scalar(size_t n, const float *src, float *dst)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
+static int update_block_scalar(dpt_update_rule rule, size_t n, float *w, const float *gsum,
+                               float *v, float gscale, float wd, float mu, float lr)
+{
+    int bad = 0; /* g - g is 0 unless g is inf or nan */
+    for (size_t i = 0; i < n; i++) {
+        float g = gscale * gsum[i] + wd * w[i];
+        bad |= g - g != 0.0f;
+        switch (rule) {
+        case DPT_UPDATE_PLAIN:
+            w[i] -= lr * g;
+            break;
+        case DPT_UPDATE_MOMENTUM:
+            v[i] = mu * v[i] + g;
+            w[i] -= lr * v[i];
+            break;
+        case DPT_UPDATE_NESTEROV:
+            v[i] = mu * v[i] + g;
+            w[i] -= lr * (g + mu * v[i]);
+            break;
+        }
+    }
+    return bad;
+}
+
+static int update_f32_scalar(dpt_update_rule rule, size_t n, float *w, const float *const *gs,
+                             int ng, size_t goff, float *v, float gscale, float wd, float mu,
+                             float lr)
+{
+    if (ng == 1) return update_block_scalar(rule, n, w, gs[0] + goff, v, gscale, wd, mu, lr);
+    float acc[DPT_UPDATE_BLOCK];
+    int bad = 0;
+    for (size_t b0 = 0; b0 < n; b0 += DPT_UPDATE_BLOCK) {
+        size_t nb = n - b0 < DPT_UPDATE_BLOCK ? n - b0 : DPT_UPDATE_BLOCK;
+        memcpy(acc, gs[0] + goff + b0, nb * sizeof(float));
+        for (int u = 1; u < ng; u++) add_f32_scalar(nb, gs[u] + goff + b0, acc);
+        bad |= update_block_scalar(rule, nb, w + b0, acc, v ? v + b0 : NULL, gscale, wd, mu, lr);
+    }
+    return bad;
+}
+
 /* log(1 + e^z) - y z, stable for large |z| */
 static inline double bce_logits(double z, double y)
 {
@@ -187,6 +227,7 @@ void dpt_kernels_fill_scalar(dpt_kernels *k)
     k->axpy = axpy_f32_scalar;
     k->scale = scale_f32_scalar;
     k->add = add_f32_scalar;
+    k->update = update_f32_scalar;
     k->glm_grad = glm_grad_f32_scalar;
     k->sgemm = sgemm_f32_scalar;
     k->bias_act = bias_act_f32_scalar;
