@@ -77,6 +77,11 @@ size_t dpt_model_scratch_floats(const dpt_model *m);
 double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
                       const float *X, size_t ld, const float *y, size_t rows, float *g,
                       float *scratch);
+/* The same sum written over g:(n_params), whatever it held (no clearing
+ * pass: the products of the first rows overwrite it). */
+double dpt_model_grad_to(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                         const float *X, size_t ld, const float *y, size_t rows, float *g,
+                         float *scratch);
 
 /* Forward only: returns the loss sum; *correct (may be NULL) += rows
  * classified right (classification models). */

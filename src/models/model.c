@@ -175,12 +175,15 @@ static double output_loss(const dpt_model *m, const dpt_kernels *k, const float 
     return lsum;
 }
 
-double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
-                      const float *X, size_t ld, const float *y, size_t rows, float *g,
-                      float *scratch)
+/* The gradient sum into g: added to it (set 0), or over it (set 1, no
+ * need to clear g first: the first block's products overwrite it). */
+static double model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                         const float *X, size_t ld, const float *y, size_t rows, float *g,
+                         float *scratch, int set)
 {
-    if (rows == 0) return 0;
-    if (glm_path(m)) {
+    if (rows == 0 || glm_path(m)) {
+        if (set) memset(g, 0, m->n_params * sizeof(float));
+        if (rows == 0) return 0;
         double gb = 0;
         float b = m->b_off[0] != SIZE_MAX ? w[m->b_off[0]] : 0.0f;
         double l = k->glm_grad(m->spec.loss == DPT_LOSS_BCE ? DPT_GLM_BCE : DPT_GLM_MSE, rows,
@@ -188,20 +191,25 @@ double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const flo
         if (m->b_off[0] != SIZE_MAX) g[m->b_off[0]] += (float)gb;
         return l;
     }
+    if (set)
+        for (int l = 0; l < m->layers; l++)
+            if (m->b_off[l] != SIZE_MAX)
+                memset(g + m->b_off[l], 0, m->width[l + 1] * sizeof(float));
     const size_t ldA = m->act_ld, blk = m->block_rows * ldA;
     float *D = scratch + (size_t)m->layers * blk, *E = D + blk;
     double lsum = 0;
     for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
         size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
         const float *Xb = X + r0 * ld;
+        const float beta = set && r0 == 0 ? 0.0f : 1.0f;
         float *Z = forward_block(m, k, w, Xb, ld, R, scratch);
         lsum += output_loss(m, k, Z, y + r0, R, D, NULL);
         for (int l = m->layers - 1; l >= 0; l--) {
             size_t nin = m->width[l], nout = m->width[l + 1];
             const float *in = l ? scratch + (size_t)(l - 1) * blk : Xb;
             size_t ldin = l ? ldA : ld;
-            /* dW_l:(out,in) += D^T:(out,R) x in:(R,in) */
-            k->sgemm(1, 0, nout, nin, R, 1.0f, D, ldA, in, ldin, 1.0f, g + m->w_off[l], nin);
+            /* dW_l:(out,in) (+)= D^T:(out,R) x in:(R,in) */
+            k->sgemm(1, 0, nout, nin, R, 1.0f, D, ldA, in, ldin, beta, g + m->w_off[l], nin);
             if (m->b_off[l] != SIZE_MAX) k->col_sum(R, nout, D, ldA, g + m->b_off[l]);
             if (l == 0) break;
             /* dA_{l-1}:(R,in) = D:(R,out) x W_l:(out,in), then through the activation */
@@ -213,6 +221,20 @@ double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const flo
         }
     }
     return lsum;
+}
+
+double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                      const float *X, size_t ld, const float *y, size_t rows, float *g,
+                      float *scratch)
+{
+    return model_grad(m, k, w, X, ld, y, rows, g, scratch, 0);
+}
+
+double dpt_model_grad_to(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                         const float *X, size_t ld, const float *y, size_t rows, float *g,
+                         float *scratch)
+{
+    return model_grad(m, k, w, X, ld, y, rows, g, scratch, 1);
 }
 
 double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const float *w,

@@ -77,6 +77,18 @@ ParameterizedTest(struct case_ *c, grad, finite_differences)
     cr_expect(err < 2e-3, "isa %s, %zu params: worst relative gradient error %g", k->isa,
               m.n_params, err);
 
+    /* grad_to writes the same sum over whatever g held */
+    float *g2 = malloc(m.n_params * sizeof(float));
+    for (size_t i = 0; i < m.n_params; i++) g2[i] = NAN;
+    double loss2 = dpt_model_grad_to(&m, k, w, ds.X, ds.ld, ds.y, ds.n, g2, scratch);
+    cr_expect_eq(loss2, loss);
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_assert(g2[i] == g[i], "grad_to param %zu: %g vs %g", i, g2[i], g[i]);
+    for (size_t i = 0; i < m.n_params; i++) g2[i] = NAN;
+    cr_expect_eq(dpt_model_grad_to(&m, k, w, ds.X, ds.ld, ds.y, 0, g2, scratch), 0.0);
+    for (size_t i = 0; i < m.n_params; i++) cr_assert(g2[i] == 0.0f, "no rows: param %zu", i);
+    free(g2);
+
     /* eval agrees with grad's loss */
     double le = dpt_model_eval(&m, k, w, ds.X, ds.ld, ds.y, ds.n, NULL, scratch);
     cr_expect(fabs(le - loss) <= 1e-5 * fabs(loss) + 1e-6, "eval %g vs grad loss %g", le, loss);
