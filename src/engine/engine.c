@@ -24,7 +24,8 @@
 #include "kernels/kernels.h"
 
 typedef struct thread_state {
-    float *X, *y;      /* this thread's rows for the epoch, in step order */
+    float *X, *y;      /* this thread's rows: for the whole epoch in step order
+                          (fixed order), or for one step (shuffled epochs) */
     size_t cap_rows;   /* capacity of X/y in rows */
     float *scratch;    /* model scratch */
     dpt_phase_times t; /* this epoch */
@@ -290,26 +291,33 @@ static inline size_t batch_size(const dpt_engine *e, long s)
     return e->ds->n - start < e->B ? e->ds->n - start : e->B;
 }
 
-/* Copy this thread's rows of every batch, in step order, into its buffer. */
-/* Rows thread t processes in one epoch. */
-static size_t thread_rows(const dpt_engine *e, int t)
+/* Rows thread t processes in one epoch (per_step 0), or in its largest
+ * step (per_step 1). */
+static size_t rows_of(const dpt_engine *e, int t, int per_step)
 {
     int u0, u1;
     thread_units(e, t, &u0, &u1);
     size_t rows = 0;
     for (long s = 0; s < e->steps_per_epoch; s++) {
-        size_t b = batch_size(e, s);
-        rows += unit_row(e, b, u1) - unit_row(e, b, u0);
+        size_t b = batch_size(e, s), r = unit_row(e, b, u1) - unit_row(e, b, u0);
+        rows = per_step ? (r > rows ? r : rows) : rows + r;
     }
     return rows;
 }
 
+static size_t thread_rows(const dpt_engine *e, int t)
+{
+    return rows_of(e, t, 0);
+}
+
 /* This thread's row buffer, allocated once (by the thread, after pinning)
- * so that nothing can fail once training has begun. */
+ * so that nothing can fail once training has begun: the epoch's rows when
+ * the order is fixed (copied once, reused every epoch), one step's rows when
+ * it is reshuffled (copied every step, and still in cache when used). */
 static int ensure_local(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
-    size_t rows = thread_rows(e, t);
+    size_t rows = rows_of(e, t, e->shuffle);
     if (ts->X && rows <= ts->cap_rows) return 0;
     dpt_free(ts->X);
     dpt_free(ts->y);
@@ -324,27 +332,41 @@ static int ensure_local(dpt_engine *e, int t)
     return 0;
 }
 
+/* The positions [*lo, *hi) in order[] of the rows thread t computes in
+ * step s, after it consumed rows in the earlier steps of the epoch. */
+static void step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t *lo, size_t *hi)
+{
+    int u0, u1;
+    thread_units(e, t, &u0, &u1);
+    size_t start = (size_t)s * e->B, b = batch_size(e, s);
+    *lo = start + unit_row(e, b, u0);
+    *hi = start + unit_row(e, b, u1);
+    if (e->local_batching) { /* the next rows of this thread's own shard */
+        *hi = e->shard_lo[t] + consumed + (*hi - *lo);
+        *lo = e->shard_lo[t] + consumed;
+    }
+}
+
+/* Copy the rows order[lo..hi) into X (stride ld) and y. */
+static void copy_rows(const dpt_engine *e, size_t lo, size_t hi, float *X, float *y)
+{
+    const dpt_dataset *ds = e->ds;
+    for (size_t i = lo; i < hi; i++, X += ds->ld, y++) {
+        size_t r = e->order[i];
+        memcpy(X, ds->X + r * ds->ld, ds->ld * sizeof(float));
+        *y = ds->y[r];
+    }
+}
+
+/* The fixed order: copy this thread's rows of every step, in step order. */
 static int gather_local(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
-    const dpt_dataset *ds = e->ds;
-    int u0, u1;
-    thread_units(e, t, &u0, &u1);
     if (ensure_local(e, t)) return -1;
-    size_t off = 0, next = e->local_batching ? e->shard_lo[t] : 0;
-    for (long s = 0; s < e->steps_per_epoch; s++) {
-        size_t start = (size_t)s * e->B, b = batch_size(e, s);
-        size_t lo = start + unit_row(e, b, u0), hi = start + unit_row(e, b, u1);
-        if (e->local_batching) { /* the next rows of this thread's own shard */
-            hi = next + (hi - lo);
-            lo = next;
-            next = hi;
-        }
-        for (size_t i = lo; i < hi; i++, off++) {
-            size_t r = e->order[i];
-            memcpy(ts->X + off * ds->ld, ds->X + r * ds->ld, ds->ld * sizeof(float));
-            ts->y[off] = ds->y[r];
-        }
+    size_t off = 0, lo, hi;
+    for (long s = 0; s < e->steps_per_epoch; s++, off += hi - lo) {
+        step_span(e, t, s, off, &lo, &hi);
+        copy_rows(e, lo, hi, ts->X + off * e->ds->ld, ts->y + off);
     }
     return 0;
 }
@@ -399,6 +421,15 @@ static void reduce_units(dpt_engine *e, int t, int fuse, float gscale, float lr,
     const dpt_kernels *k = e->k;
     thread_state *ts = &e->ts[t];
     const size_t lo = np * (size_t)t / P, hi = np * (size_t)(t + 1) / P;
+    if ((e->reduce == DPT_REDUCE_SCATTER || U == 1) && fuse) {
+        /* the sum of this slice goes straight into the update, never stored */
+        double r0 = now();
+        ts->gradbad = dpt_optim_update_sum(&e->opt, lo, hi, e->w, (const float *const *)e->G, U,
+                                           e->v, gscale, lr);
+        *tu += now() - r0;
+#pragma omp barrier
+        return;
+    }
     if (e->reduce == DPT_REDUCE_SCATTER || U == 1) {
         double r0 = now();
         /* blocks of 4096 floats keep the slice of G[0] in cache across units */
@@ -406,12 +437,7 @@ static void reduce_units(dpt_engine *e, int t, int fuse, float gscale, float lr,
             size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
             for (int u = 1; u < U; u++) k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
         }
-        double r1 = now();
-        *tr += r1 - r0;
-        if (fuse) {
-            ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, gscale, lr);
-            *tu += now() - r1;
-        }
+        *tr += now() - r0;
 #pragma omp barrier
         return;
     }
@@ -537,15 +563,9 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 else if (t == 0)
                     shuffle_range(e, epoch, 0, e->ds->n);
 #pragma omp barrier
-                if (gather_local(e, t)) {
-#pragma omp atomic write
-                    failed = 1;
-                }
-#pragma omp barrier
                 ts->t.shuffle += now() - s0;
-                if (failed) break;
             }
-            size_t off = 0; /* this thread's row offset in its buffer */
+            size_t off = 0; /* rows this thread consumed so far this epoch */
             for (long s = 0; s < e->steps_per_epoch; s++) {
                 const long gstep = e->step_count + s;
                 const size_t b = batch_size(e, s);
@@ -556,15 +576,23 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                  * since this step's update rewrites them after it */
                 int bad = 0;
                 for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
+                size_t base = off; /* where this step's rows start in ts->X */
+                if (e->shuffle) {
+                    /* this step's rows, fresh in cache for the kernels */
+                    double g0 = now();
+                    size_t lo, hi;
+                    step_span(e, t, s, off, &lo, &hi);
+                    copy_rows(e, lo, hi, ts->X, ts->y);
+                    base = 0;
+                    ts->t.shuffle += now() - g0;
+                }
                 double t0 = now();
                 for (int u = u0; u < u1; u++) {
                     size_t r0 = unit_row(e, b, u) - unit_row(e, b, u0);
                     size_t rows = unit_row(e, b, u + 1) - unit_row(e, b, u);
-                    float *g = e->G[unit_buf(e, u)];
-                    memset(g, 0, np * sizeof(float));
-                    e->uloss[unit_buf(e, u)].v =
-                        dpt_model_grad(m, k, e->w, ts->X + (off + r0) * e->ds->ld, e->ds->ld,
-                                       ts->y + off + r0, rows, g, ts->scratch);
+                    e->uloss[unit_buf(e, u)].v = dpt_model_grad_to(
+                        m, k, e->w, ts->X + (base + r0) * e->ds->ld, e->ds->ld, ts->y + base + r0,
+                        rows, e->G[unit_buf(e, u)], ts->scratch);
                 }
                 off += unit_row(e, b, u1) - unit_row(e, b, u0);
                 double t1 = now();
