@@ -44,6 +44,17 @@ static void fuzz_fix_dptb(uint8_t *b, size_t size)
     if (n && ld && n < (1u << 20) && ld < (1u << 20) && 64 + (n * ld + n) * 4 <= size) {
         const float *X = (const float *)(b + 64);
         uint64_t hx = io_checksum(X, n * ld * 4, 1), hy = io_checksum(X + n * ld, n * 4, 1);
+        /* version 2: the block table after the padded labels, when it fits */
+        size_t xb = n * ld * 4, tab = 64 + xb + (n + 15) / 16 * 64, nb = io_checksum_blocks(xb);
+        if (b[8] == 2 && tab + nb * 8 <= size) {
+            uint64_t *t = malloc(nb * sizeof *t);
+            if (t) {
+                io_checksum_table(X, xb, t, 1);
+                for (size_t i = 0; i < nb; i++)
+                    for (int k = 0; k < 8; k++) b[tab + i * 8 + k] = (uint8_t)(t[i] >> (8 * k));
+                free(t);
+            }
+        }
         uint64_t h = hx * 0x9E3779B97F4A7C15ULL ^ hy;
         for (int k = 0; k < 8; k++) b[48 + k] = (uint8_t)(h >> (8 * k));
     }

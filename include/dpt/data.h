@@ -18,6 +18,11 @@ typedef enum {
     DPT_LABEL_CLASS = 2   /* integer class id 0..classes-1 */
 } dpt_label_kind;
 
+/* Rows [lo, hi) of a data set. */
+typedef struct dpt_row_range {
+    size_t lo, hi;
+} dpt_row_range;
+
 typedef struct dpt_dataset {
     size_t n;  /* rows */
     size_t d;  /* features */
@@ -26,6 +31,12 @@ typedef struct dpt_dataset {
     float *y;  /* n labels */
     dpt_label_kind label_kind;
     int classes; /* number of classes for DPT_LABEL_CLASS, 2 for binary, 0 else */
+    /* Per-rank loading: the rows this process read, as sorted disjoint
+     * ranges, adjacent ones merged (owned); NULL: all n rows. The other
+     * rows of X were neither read nor checked and must not be used; their
+     * labels are 0. */
+    dpt_row_range *part;
+    size_t npart;
     /* ownership: the block holding X and y (heap or mmap) */
     void *mem_;
     size_t mem_len_;
@@ -43,6 +54,11 @@ int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero);
 
 /* Release what a dataset owns and zero it; safe on a zeroed dataset. */
 void dpt_dataset_free(dpt_dataset *ds);
+
+/* Rows the data set holds: n, or the rows of its part. */
+size_t dpt_dataset_rows_held(const dpt_dataset *ds);
+/* 1 when every row of [lo, hi) is held. */
+int dpt_dataset_holds(const dpt_dataset *ds, size_t lo, size_t hi);
 
 /* ---- synthetic data (counter-based SplitMix64, see WORKLOADS.md) ---- */
 
@@ -75,6 +91,16 @@ int dpt_synth_parse(dpt_synth_spec *spec, const char *text);
  * element depends only on the seed and its index, so the result is the same
  * for every thread count. */
 int dpt_synth_generate(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads);
+
+/* Per-rank generation: the rows of part[0..npart) only, each bit for bit
+ * the row dpt_synth_generate gives (X and y). part must be sorted,
+ * disjoint, non-empty ranges within n (DPT_EINVAL otherwise); ds->part gets
+ * them merged. X lies in a mapping that reserves nothing, and the other
+ * rows are never written, so they cost no memory; their labels are 0. part
+ * NULL, or ranges covering every row, is dpt_synth_generate (ds->part
+ * NULL); a non-NULL part of no ranges holds no rows. */
+int dpt_synth_generate_part(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads,
+                            const dpt_row_range *part, size_t npart);
 
 /* ---- the counter-based generator itself ---- */
 uint64_t dpt_rng_key(uint64_t seed, unsigned stream);

@@ -46,6 +46,12 @@ typedef struct dpt_load_opts {
     const char *labels_path; /* IDX: the labels file (NULL: no labels, y = 0) */
     size_t max_bytes;        /* refuse datasets needing more (0: available RAM) */
     int nthreads;            /* parse threads (0: OpenMP default) */
+    /* Per-rank loading: read only these rows (sorted, disjoint, non-empty
+     * ranges; NULL: every row) where the format allows it (.dptb version
+     * 2), leaving the others unread and ds->part set; other formats ignore
+     * it and read every row, leaving ds->part NULL. */
+    const dpt_row_range *part;
+    size_t npart;
 } dpt_load_opts;
 
 /* Defaults: auto format, detect header, last column, ',' , 0 features. */
@@ -57,6 +63,11 @@ void dpt_load_opts_init(dpt_load_opts *o);
  * CLASS (classes = max + 1), otherwise REAL. A .dptb file is memory-mapped
  * (copy-on-write, so the rows may be modified in place). opts may be NULL. */
 int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds);
+
+/* Rows of a .dptb file, from its header alone (magic and header checksum
+ * checked; the rest is left to dpt_load): for choosing a part before
+ * loading. Returns 0 or a negative status. */
+int dpt_dptb_rows(const char *path, size_t *n);
 
 /* Bytes of memory the loaders may use when max_bytes is 0 (MemAvailable). */
 size_t dpt_mem_available(void);
@@ -73,7 +84,9 @@ typedef struct dpt_save_opts {
 void dpt_save_opts_init(dpt_save_opts *o);
 /* Write ds to path; CSV and svmlight values round-trip exactly (%.9g).
  * svmlight rows list nonzero features, and the first row also lists
- * feature d so a reader finds the width. IDX is not written. */
+ * feature d so a reader finds the width. IDX is not written. .dptb is
+ * written as version 2. A data set holding part of its rows (ds->part) is
+ * refused (DPT_EINVAL). */
 int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts);
 
 /* ---- standardization: x' = (x - mean) * scale, scale = 1/std (population
@@ -87,10 +100,13 @@ typedef struct dpt_standardizer {
     float *scale; /* d values */
 } dpt_standardizer;
 
+/* Statistics need every row: a data set holding part of its rows
+ * (ds->part) is refused (DPT_EINVAL). */
 int dpt_standardizer_fit(dpt_standardizer *st, const dpt_dataset *ds, int nthreads);
 /* Adopt saved statistics (copies them), e.g. from a model file. */
 int dpt_standardizer_init(dpt_standardizer *st, size_t d, const float *mean, const float *scale);
-/* Apply to every row in place; ds->d must equal st->d. */
+/* Apply to every row in place (to the held rows only when ds->part is
+ * set: the others are never touched); ds->d must equal st->d. */
 int dpt_standardizer_apply(const dpt_standardizer *st, dpt_dataset *ds, int nthreads);
 void dpt_standardizer_free(dpt_standardizer *st);
 
@@ -98,12 +114,17 @@ void dpt_standardizer_free(dpt_standardizer *st);
  * want BINARY: every label 0 or 1 (logistic); CLASS: integer ids 0..K-1
  * where K is *classes when > 0 on entry, else max + 1 from the data (at
  * least 2); REAL: finite values. On success *classes (may be NULL) gets 2,
- * K or 0. Messages name the data row (1-based): "row 17: label 2.5 ...". */
+ * K or 0. Messages name the data row (1-based): "row 17: label 2.5 ...".
+ * A data set holding part of its rows (ds->part) has its held rows checked;
+ * its K, when not given, is max + 1 over those rows alone, which may be
+ * below the whole set's (even 1, which is then not an error here): ranks
+ * must agree on K, e.g. the maximum over ranks, checked to be >= 2. */
 int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *classes);
 
 /* Split off a validation set: round(fraction * n) rows chosen by a seeded
  * shuffle (the other rows keep their order) move from ds to val. fraction
- * must leave both parts non-empty. ds is replaced by the remaining rows. */
+ * must leave both parts non-empty. ds is replaced by the remaining rows.
+ * A data set holding part of its rows (ds->part) is refused (DPT_EINVAL). */
 int dpt_dataset_split(dpt_dataset *ds, double fraction, unsigned long long seed, dpt_dataset *val);
 
 #ifdef __cplusplus

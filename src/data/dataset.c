@@ -1,9 +1,12 @@
-/* Dataset storage: one aligned block holding X (n x ld) then y. */
+/* Dataset storage: one aligned block holding X (n x ld) then y, and the
+ * row parts of per-rank loading. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "core/alloc.h"
+#include "data/io_internal.h"
 #include "dpt/data.h"
 #include "dpt/error.h"
 
@@ -40,9 +43,100 @@ int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
     return 0;
 }
 
+int io_dataset_alloc_mapped(dpt_dataset *ds, size_t n, size_t d)
+{
+    memset(ds, 0, sizeof *ds);
+    if (d == 0) return dpt_set_error(DPT_EINVAL, "dataset needs at least one feature");
+    size_t ld = dpt_row_stride(d);
+    if (n > SIZE_MAX / 4 / (ld + 1) - 16)
+        return dpt_set_error(DPT_ENOMEM, "dataset of %zu x %zu floats is too large", n, d);
+    size_t xbytes = n * ld * sizeof(float);
+    size_t ybytes = dpt_pad_floats(n) * sizeof(float);
+    void *mem = mmap(NULL, xbytes + ybytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mem == MAP_FAILED)
+        return dpt_set_error(DPT_ENOMEM, "cannot map %.1f MB for a %zu x %zu dataset",
+                             (xbytes + ybytes) / 1e6, n, d);
+    /* a huge page would fault in the unheld rows around every range edge */
+    madvise(mem, xbytes + ybytes, MADV_NOHUGEPAGE);
+    ds->n = n;
+    ds->d = d;
+    ds->ld = ld;
+    ds->X = mem;
+    ds->y = (float *)((char *)mem + xbytes);
+    ds->mem_ = mem;
+    ds->mem_len_ = xbytes + ybytes;
+    ds->mem_mapped_ = 1;
+    return 0;
+}
+
+int io_part_merge(const char *what, const dpt_row_range *part, size_t npart, size_t n,
+                  dpt_row_range **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (!part) return 0;
+    size_t m = 0;
+    for (size_t i = 0; i < npart; i++) {
+        size_t lo = part[i].lo, hi = part[i].hi;
+        if (lo >= hi)
+            return dpt_set_error(DPT_EINVAL, "%s: row range %zu of %zu [%zu, %zu) is empty", what,
+                                 i + 1, npart, lo, hi);
+        if (hi > n)
+            return dpt_set_error(DPT_EINVAL,
+                                 "%s: row range %zu of %zu [%zu, %zu) lies beyond the %zu rows",
+                                 what, i + 1, npart, lo, hi, n);
+        if (i > 0 && lo < part[i - 1].hi)
+            return dpt_set_error(
+                DPT_EINVAL, "%s: row range %zu of %zu [%zu, %zu) %s range %zu [%zu, %zu)", what,
+                i + 1, npart, lo, hi, lo < part[i - 1].lo ? "is not sorted after" : "overlaps", i,
+                part[i - 1].lo, part[i - 1].hi);
+        m += i == 0 || lo > part[i - 1].hi;
+    }
+    if (m == 1 && part[0].lo == 0 && part[npart - 1].hi == n) return 0;
+    dpt_row_range *r = malloc((m ? m : 1) * sizeof *r);
+    if (!r) return dpt_set_error(DPT_ENOMEM, "%s: out of memory for %zu row ranges", what, m);
+    size_t k = 0;
+    for (size_t i = 0; i < npart; i++) {
+        if (k && part[i].lo == r[k - 1].hi)
+            r[k - 1].hi = part[i].hi;
+        else
+            r[k++] = part[i];
+    }
+    *out = r;
+    *nout = k;
+    return 0;
+}
+
+size_t dpt_dataset_rows_held(const dpt_dataset *ds)
+{
+    if (!ds->part) return ds->n;
+    size_t rows = 0;
+    for (size_t i = 0; i < ds->npart; i++) rows += ds->part[i].hi - ds->part[i].lo;
+    return rows;
+}
+
+int dpt_dataset_holds(const dpt_dataset *ds, size_t lo, size_t hi)
+{
+    if (lo >= hi) return 1;
+    if (hi > ds->n) return 0;
+    if (!ds->part) return 1;
+    /* the last range starting at or before lo must reach hi */
+    size_t a = 0, b = ds->npart;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (ds->part[mid].lo <= lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a > 0 && ds->part[a - 1].hi >= hi;
+}
+
 void dpt_dataset_free(dpt_dataset *ds)
 {
     if (!ds) return;
+    free(ds->part);
     if (ds->mem_) {
         if (ds->mem_mapped_)
             munmap(ds->mem_, ds->mem_len_);

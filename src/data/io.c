@@ -280,7 +280,7 @@ void io_chunks_free(io_chunks *c)
 #define P1    0x9E3779B185EBCA87ULL
 #define P2    0xC2B2AE3D27D4EB4FULL
 #define P3    0x165667B19E3779F9ULL
-#define BLOCK ((size_t)1 << 20)
+#define BLOCK IO_CHECKSUM_BLOCK
 
 static inline uint64_t rotl64(uint64_t x, int r)
 {
@@ -316,21 +316,49 @@ static uint64_t hash_block(const unsigned char *p, size_t len, uint64_t seed)
     return avalanche(h);
 }
 
+size_t io_checksum_blocks(size_t len)
+{
+    return len / IO_CHECKSUM_BLOCK + 1;
+}
+
+uint64_t io_checksum_block(const void *data, size_t len, size_t k)
+{
+    size_t off = k * BLOCK;
+    size_t l = len - off < BLOCK ? len - off : BLOCK;
+    return hash_block((const unsigned char *)data + off, l, k);
+}
+
+/* The fold of io_checksum: length, then every block hash in order. */
+static uint64_t chain_start(size_t len)
+{
+    return avalanche(len + P3);
+}
+
+uint64_t io_checksum_chain(const uint64_t *hashes, size_t len)
+{
+    uint64_t h = chain_start(len);
+    for (size_t k = 0, nb = io_checksum_blocks(len); k < nb; k++) h = round64(h, hashes[k]);
+    return avalanche(h);
+}
+
+void io_checksum_table(const void *data, size_t len, uint64_t *hashes, int nthreads)
+{
+    long long nb = (long long)io_checksum_blocks(len);
+    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
+    for (long long k = 0; k < nb; k++) hashes[k] = io_checksum_block(data, len, (size_t)k);
+}
+
 uint64_t io_checksum(const void *data, size_t len, int nthreads)
 {
-    const unsigned char *p = data;
-    size_t nb = len / BLOCK + 1;
-    uint64_t h = avalanche(len + P3);
+    size_t nb = io_checksum_blocks(len);
+    uint64_t h = chain_start(len);
     uint64_t part[64];
     int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
     for (size_t b0 = 0; b0 < nb; b0 += 64) {
         size_t cnt = nb - b0 < 64 ? nb - b0 : 64;
 #pragma omp parallel for num_threads(nt) schedule(static) if (cnt > 1)
-        for (size_t k = 0; k < cnt; k++) {
-            size_t off = (b0 + k) * BLOCK;
-            size_t l = len - off < BLOCK ? len - off : BLOCK;
-            part[k] = hash_block(p + off, l, b0 + k);
-        }
+        for (size_t k = 0; k < cnt; k++) part[k] = io_checksum_block(data, len, b0 + k);
         for (size_t k = 0; k < cnt; k++) h = round64(h, part[k]);
     }
     return avalanche(h);

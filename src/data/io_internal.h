@@ -84,6 +84,32 @@ typedef struct io_err {
  * the value does not depend on the thread count. */
 uint64_t io_checksum(const void *p, size_t len, int nthreads);
 
+/* The pieces of io_checksum, for .dptb's table of block hashes: a len-byte
+ * range is cut into io_checksum_blocks(len) = len / IO_CHECKSUM_BLOCK + 1
+ * blocks (the last one short, possibly empty); io_checksum_block hashes
+ * block k of the range starting at p; io_checksum_chain folds the table of
+ * every block hash into io_checksum's value, so
+ * io_checksum_chain(table of p, len) == io_checksum(p, len, any). */
+#define IO_CHECKSUM_BLOCK ((size_t)1 << 20)
+size_t io_checksum_blocks(size_t len);
+uint64_t io_checksum_block(const void *p, size_t len, size_t k);
+uint64_t io_checksum_chain(const uint64_t *hashes, size_t len);
+/* Every block hash of the range into hashes (io_checksum_blocks(len)
+ * entries), in parallel. */
+void io_checksum_table(const void *p, size_t len, uint64_t *hashes, int nthreads);
+
+/* Per-rank loading. Check part (sorted, disjoint, non-empty ranges within
+ * n rows; "WHAT: problem" otherwise, DPT_EINVAL) and merge adjacent ranges
+ * into *out (malloc'd, *nout ranges). *out is NULL when part is NULL or
+ * covers all n rows; a non-NULL part of no ranges holds no rows (*out is
+ * then a non-NULL allocation with *nout 0). */
+int io_part_merge(const char *what, const dpt_row_range *part, size_t npart, size_t n,
+                  dpt_row_range **out, size_t *nout);
+/* An n x d dataset in an anonymous, zero-filled mapping that reserves
+ * nothing: pages cost memory only once written, so the rows a part leaves
+ * out cost none. X and y as dpt_dataset_alloc lays them out. */
+int io_dataset_alloc_mapped(dpt_dataset *ds, size_t n, size_t d);
+
 /* ---- numbers ----
  * Decimal floats: [+-]digits[.digits][(e|E)[+-]digits]. Up to 19
  * significant digits and exponents within +-22 take Clinger's fast path

@@ -9,30 +9,47 @@
 
 #define MAX_CLASSES 1000000
 
+/* The rows a data set holds: all n, or its part's ranges. */
+#define FOR_HELD_ROWS(ds, i)                                                                       \
+    for (size_t j_ = 0, nr_ = (ds)->part ? (ds)->npart : 1; j_ < nr_; j_++)                        \
+        for (size_t i = (ds)->part ? (ds)->part[j_].lo : 0,                                        \
+                    e_ = (ds)->part ? (ds)->part[j_].hi : (ds)->n;                                 \
+             i < e_; i++)
+
+/* Up to three distinct held labels into v; returns how many. */
+static int distinct3(const dpt_dataset *ds, float v[3])
+{
+    int nd = 0;
+    FOR_HELD_ROWS(ds, j)
+    {
+        int seen = 0;
+        for (int k = 0; k < nd; k++) seen |= ds->y[j] == v[k];
+        if (seen) continue;
+        if (nd == 3) return nd;
+        v[nd++] = ds->y[j];
+    }
+    return nd;
+}
+
 int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *classes)
 {
     const float *y = ds->y;
-    const size_t n = ds->n;
-    for (size_t i = 0; i < n; i++)
+    FOR_HELD_ROWS(ds, i)
+    {
         if (!isfinite(y[i]))
             return dpt_set_error(DPT_EFORMAT, "row %zu: label %g is not finite", i + 1, y[i]);
+    }
     if (want == DPT_LABEL_REAL) {
         if (classes) *classes = 0;
         return 0;
     }
     if (want == DPT_LABEL_BINARY) {
-        for (size_t i = 0; i < n; i++) {
+        FOR_HELD_ROWS(ds, i)
+        {
             if (y[i] == 0 || y[i] == 1) continue;
             /* say whether the data has two other values or more classes */
             float v[3];
-            int nd = 0;
-            for (size_t j = 0; j < n; j++) {
-                int seen = 0;
-                for (int k = 0; k < nd; k++) seen |= y[j] == v[k];
-                if (seen) continue;
-                if (nd == 3) break;
-                v[nd++] = y[j];
-            }
+            int nd = distinct3(ds, v);
             if (nd == 2)
                 return dpt_set_error(DPT_EFORMAT,
                                      "row %zu: label %g is not 0 or 1 (the data has two classes, "
@@ -49,7 +66,8 @@ int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *cl
     if (want != DPT_LABEL_CLASS) return dpt_set_error(DPT_EINVAL, "unknown label kind %d", want);
     int given = classes && *classes > 0 ? *classes : 0;
     float hi = 0;
-    for (size_t i = 0; i < n; i++) {
+    FOR_HELD_ROWS(ds, i)
+    {
         float v = y[i];
         if (v < 0 || v != floorf(v))
             return dpt_set_error(DPT_EFORMAT, "row %zu: label %g is not a class id (0, 1, 2, ...)",
@@ -64,7 +82,8 @@ int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *cl
         if (v > hi) hi = v;
     }
     int k = given ? given : (int)hi + 1;
-    if (k < 2)
+    /* part of the rows cannot tell: the ranks' K combined decide */
+    if (k < 2 && !ds->part)
         return dpt_set_error(DPT_EFORMAT,
                              "only one class (0) in the labels: classification needs at least 2");
     if (classes) *classes = k;
@@ -74,6 +93,10 @@ int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *cl
 int dpt_dataset_split(dpt_dataset *ds, double fraction, unsigned long long seed, dpt_dataset *val)
 {
     memset(val, 0, sizeof *val);
+    if (ds->part)
+        return dpt_set_error(DPT_EINVAL,
+                             "cannot split off validation rows: the data set holds only part of "
+                             "its rows (per-rank loading)");
     const size_t n = ds->n;
     double want = fraction * (double)n;
     size_t nv = !(fraction > 0 && fraction < 1) ? 0 : (size_t)floor(want + 0.5);

@@ -118,6 +118,11 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
     if (o.labels_path && f != DPT_FORMAT_IDX)
         return dpt_set_error(DPT_EINVAL, "%s: a labels file applies to IDX data only, not %s", path,
                              dpt_format_name(f));
+    /* per-rank loading: only .dptb can read part of the rows */
+    if (f != DPT_FORMAT_DPTB) {
+        o.part = NULL;
+        o.npart = 0;
+    }
     switch (f) {
     case DPT_FORMAT_CSV:
         if (!o.delimiter) o.delimiter = ends_with(path, strlen(path), ".tsv") ? '\t' : ',';
@@ -148,6 +153,11 @@ int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts)
         dpt_save_opts_init(&o);
     if (!ds || !ds->X || ds->n == 0 || ds->d == 0)
         return dpt_set_error(DPT_EINVAL, "%s: nothing to write (empty dataset)", path);
+    if (ds->part)
+        return dpt_set_error(DPT_EINVAL,
+                             "%s: cannot write a data set that holds only part of its rows "
+                             "(per-rank loading)",
+                             path);
     dpt_format f = o.format ? o.format : dpt_format_from_path(path);
     if (f == DPT_FORMAT_AUTO) f = DPT_FORMAT_DPTB;
     switch (f) {

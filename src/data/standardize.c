@@ -25,6 +25,10 @@ int dpt_standardizer_fit(dpt_standardizer *st, const dpt_dataset *ds, int nthrea
     memset(st, 0, sizeof *st);
     if (!ds || ds->n == 0 || ds->d == 0)
         return dpt_set_error(DPT_EINVAL, "standardize: empty training data");
+    if (ds->part)
+        return dpt_set_error(DPT_EINVAL,
+                             "standardize: statistics need every row, and the training data "
+                             "holds only part of its rows (per-rank loading)");
     const size_t n = ds->n, d = ds->d, ld = ds->ld, nb = block_count(n, d);
     int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
     double *part = malloc(nb * d * 2 * sizeof(double)); /* per block: sums, then squares */
@@ -130,10 +134,17 @@ int dpt_standardizer_apply(const dpt_standardizer *st, dpt_dataset *ds, int nthr
     const size_t d = ds->d, ld = ds->ld;
     const float *mean = st->mean, *scale = st->scale;
     int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (size_t i = 0; i < ds->n; i++) {
-        float *x = ds->X + i * ld;
-        for (size_t k = 0; k < d; k++) x[k] = scale[k] == 0 ? 0.0f : (x[k] - mean[k]) * scale[k];
+    /* a partial set: its held rows only, the others are never touched */
+    const dpt_row_range all = {0, ds->n}, *r = ds->part ? ds->part : &all;
+    const size_t nr = ds->part ? ds->npart : 1;
+#pragma omp parallel num_threads(nt)
+    for (size_t j = 0; j < nr; j++) {
+#pragma omp for schedule(static) nowait
+        for (size_t i = r[j].lo; i < r[j].hi; i++) {
+            float *x = ds->X + i * ld;
+            for (size_t k = 0; k < d; k++)
+                x[k] = scale[k] == 0 ? 0.0f : (x[k] - mean[k]) * scale[k];
+        }
     }
     return 0;
 }

@@ -1,7 +1,8 @@
 /* Built-in synthetic data sets (WORKLOADS.md section 1).
  * Stream 0 gives X, stream 1 the teacher, stream 2 the label noise; every
  * element is a pure function of (seed, stream, index), so rows are generated
- * in parallel and the result does not depend on the thread count. */
+ * in parallel, or only some of them (a rank's part), and the result does not
+ * depend on the thread count. */
 #include <errno.h>
 #include <omp.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/io_internal.h"
 #include "dpt/data.h"
 #include "dpt/error.h"
 
@@ -201,18 +203,73 @@ static void teacher_forward(const teacher *t, const float *x, size_t ld, size_t 
     }
 }
 
+/* The rows of ranges r[0..nr) as pieces that never cross a teacher block:
+ * piece p lies in range ri with first[ri] <= p < first[ri + 1]. */
+static size_t piece_first(const dpt_row_range *r, size_t nr, size_t *first)
+{
+    size_t p = 0;
+    for (size_t i = 0; i < nr; i++) {
+        first[i] = p;
+        p += (r[i].hi - 1) / TB - r[i].lo / TB + 1;
+    }
+    first[nr] = p;
+    return p;
+}
+
+/* Rows [a, b) of piece p: its range, cut at multiples of TB. */
+static void piece_rows(const dpt_row_range *r, size_t nr, const size_t *first, size_t p, size_t *a,
+                       size_t *b)
+{
+    size_t lo = 0, hi = nr;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (first[mid] <= p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    size_t blk = r[lo].lo / TB + (p - first[lo]);
+    *a = blk * TB > r[lo].lo ? blk * TB : r[lo].lo;
+    *b = (blk + 1) * TB < r[lo].hi ? (blk + 1) * TB : r[lo].hi;
+}
+
+static void gen_x(float *x, size_t i, size_t d, uint64_t k0)
+{
+    for (size_t k = 0; k < d; k++) x[k] = (float)dpt_rng_normal(k0, i * d + k);
+}
+
 int dpt_synth_generate(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads)
 {
+    return dpt_synth_generate_part(s, ds, nthreads, NULL, 0);
+}
+
+int dpt_synth_generate_part(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads,
+                            const dpt_row_range *part, size_t npart)
+{
+    memset(ds, 0, sizeof *ds);
     if (s->n == 0 || s->d == 0) return dpt_set_error(DPT_EINVAL, "--synth: n and d must be >= 1");
-    int rc = dpt_dataset_alloc(ds, s->n, s->d, 0);
+    dpt_row_range *mp = NULL;
+    size_t nmp = 0;
+    int rc = io_part_merge("--synth", part, npart, s->n, &mp, &nmp);
     if (rc) return rc;
+    /* a part's rows alone are written, into memory that costs nothing elsewhere */
+    rc = mp ? io_dataset_alloc_mapped(ds, s->n, s->d) : dpt_dataset_alloc(ds, s->n, s->d, 0);
+    if (rc) {
+        free(mp);
+        return rc;
+    }
+    ds->part = mp;
+    ds->npart = nmp;
     const size_t n = s->n, d = s->d, ld = ds->ld;
     const uint64_t k0 = dpt_rng_key(s->seed, 0), k1 = dpt_rng_key(s->seed, 1),
                    k2 = dpt_rng_key(s->seed, 2);
     float *X = ds->X, *y = ds->y;
     float *wstar = NULL;
+    size_t *first = NULL;
     teacher t = {0};
     size_t wmax = d;
+    const dpt_row_range all = {0, n}, *ranges = mp ? mp : &all;
+    const size_t nranges = mp ? nmp : 1;
 
     if (s->kind == DPT_SYNTH_TEACHER_MLP) {
         if ((rc = teacher_build(&t, s))) goto fail;
@@ -230,38 +287,53 @@ int dpt_synth_generate(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads)
         ds->label_kind = s->kind == DPT_SYNTH_LOGREG ? DPT_LABEL_BINARY : DPT_LABEL_REAL;
         ds->classes = s->kind == DPT_SYNTH_LOGREG ? 2 : 0;
     }
+    first = malloc((nranges + 1) * sizeof *first);
+    if (!first) {
+        rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the row pieces");
+        goto fail;
+    }
+    const size_t npieces = piece_first(ranges, nranges, first);
 
     int failed = 0;
-    const size_t nblocks = (n + TB - 1) / TB;
 #pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
     {
         double *work = NULL;
+        float *xs = NULL; /* a whole teacher block, for pieces that hold part of one */
         if (s->kind == DPT_SYNTH_TEACHER_MLP) {
             work = malloc(2 * TB * wmax * sizeof(double));
-            if (!work) {
+            if (mp) xs = malloc(TB * ld * sizeof(float));
+            if (!work || (mp && !xs)) {
 #pragma omp atomic write
                 failed = 1;
             }
         }
         /* static schedule: each thread first-touches a contiguous run of rows */
 #pragma omp for schedule(static)
-        for (size_t blk = 0; blk < nblocks; blk++) {
-            size_t i0 = blk * TB, nr = n - i0 < TB ? n - i0 : TB;
-            for (size_t i = i0; i < i0 + nr; i++) {
-                float *x = X + i * ld;
-                for (size_t k = 0; k < d; k++) x[k] = (float)dpt_rng_normal(k0, i * d + k);
-            }
+        for (size_t p = 0; p < npieces; p++) {
+            size_t a, b;
+            piece_rows(ranges, nranges, first, p, &a, &b);
+            for (size_t i = a; i < b; i++) gen_x(X + i * ld, i, d, k0);
             if (s->kind == DPT_SYNTH_TEACHER_MLP) {
                 if (!work) continue;
+                /* The teacher runs TB rows side by side in fixed lanes (row
+                 * i0 + r in lane r); part of a block runs the whole block
+                 * in scratch so each row keeps its lane and its bits. */
+                size_t i0 = a / TB * TB, nr = n - i0 < TB ? n - i0 : TB;
+                const float *xb = X + i0 * ld;
+                if (a != i0 || b != i0 + nr) {
+                    if (!xs) continue;
+                    for (size_t r = 0; r < nr; r++) gen_x(xs + r * ld, i0 + r, d, k0);
+                    xb = xs;
+                }
                 double out[TB];
-                teacher_forward(&t, X + i0 * ld, ld, nr, out, work, wmax);
-                for (size_t r = 0; r < nr; r++)
-                    y[i0 + r] =
-                        s->classes ? (float)out[r]
-                                   : (float)(out[r] + s->noise * (float)dpt_rng_normal(k2, i0 + r));
+                teacher_forward(&t, xb, ld, nr, out, work, wmax);
+                for (size_t i = a; i < b; i++)
+                    y[i] = s->classes
+                               ? (float)out[i - i0]
+                               : (float)(out[i - i0] + s->noise * (float)dpt_rng_normal(k2, i));
                 continue;
             }
-            for (size_t i = i0; i < i0 + nr; i++) {
+            for (size_t i = a; i < b; i++) {
                 const float *x = X + i * ld;
                 double z = 0;
                 for (size_t k = 0; k < d; k++) z += (double)x[k] * wstar[k];
@@ -270,15 +342,18 @@ int dpt_synth_generate(const dpt_synth_spec *s, dpt_dataset *ds, int nthreads)
             }
         }
         free(work);
+        free(xs);
     }
     if (failed) {
         rc = dpt_set_error(DPT_ENOMEM, "cannot allocate teacher scratch");
         goto fail;
     }
+    free(first);
     free(wstar);
     free(t.mem);
     return 0;
 fail:
+    free(first);
     free(wstar);
     free(t.mem);
     dpt_dataset_free(ds);

@@ -5,6 +5,7 @@
 #include <criterion/parameterized.h>
 #include <fcntl.h>
 
+#include "data/io_internal.h"
 #include "util.h"
 
 static void teardown(void)
@@ -115,10 +116,15 @@ Test(dptb, layout_on_disk)
 {
     unsigned char buf[4096];
     size_t n = small_file(buf, sizeof buf);
-    /* header 64, 10 rows x 16 floats, 10 labels padded to 16 */
-    cr_assert_eq(n, 64 + 10 * 16 * 4 + 16 * 4);
+    /* header 64, 10 rows x 16 floats, 10 labels padded to 16, then version
+     * 2's table: the hash of X's one block */
+    cr_assert_eq(n, 64 + 10 * 16 * 4 + 16 * 4 + 8);
     cr_assert_eq(memcmp(buf, "DPTB\r\n\x1a\n", 8), 0);
-    cr_assert_eq(buf[8], 1);
+    cr_assert_eq(buf[8], 2);
+    uint64_t t;
+    memcpy(&t, buf + 64 + 10 * 16 * 4 + 16 * 4, 8);
+    cr_assert_eq(t, io_checksum_block(buf + 64, 10 * 16 * 4, 0));
+    cr_assert_eq(io_checksum_chain(&t, 10 * 16 * 4), io_checksum(buf + 64, 10 * 16 * 4, 1));
 }
 
 struct corrupt {
@@ -134,8 +140,9 @@ ParameterizedTestParameters(dptb, corrupted)
         {8, 0x02, "corrupt header"},
         {16, 0x01, "corrupt header"},
         {60, 0x40, "corrupt header"},
-        {64 + 5, 0x01, "corrupt data (checksum mismatch)"},
-        {64 + 10 * 64 + 3, 0x80, "corrupt data (checksum mismatch)"},
+        {64 + 5, 0x01, "corrupt data in rows 1-10 (checksum mismatch)"},
+        {64 + 10 * 64 + 3, 0x80, "corrupt labels or block table (checksum mismatch)"},
+        {64 + 10 * 64 + 16 * 4 + 7, 0x01, "corrupt labels or block table (checksum mismatch)"},
     };
     return cr_make_param_array(struct corrupt, cases, sizeof cases / sizeof cases[0]);
 }
@@ -157,6 +164,10 @@ Test(dptb, truncated_and_trailing_and_empty)
     size_t n = small_file(buf, sizeof buf);
     dpt_dataset ds;
     cr_assert_eq(dpt_load(write_bytes("t.dptb", buf, n - 4), NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("t.dptb: truncated", "10 x 3");
+    cr_assert_eq(dpt_load(write_bytes("t.dptb", buf, n - 8), NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("t.dptb: truncated", "10 x 3 rows need 776 bytes, the file has 768");
+    cr_assert_eq(dpt_load(write_bytes("t.dptb", buf, n - 12), NULL, &ds), DPT_EFORMAT);
     assert_msg_has("t.dptb: truncated", "10 x 3");
     cr_assert_eq(dpt_load(write_bytes("h.dptb", buf, 40), NULL, &ds), DPT_EFORMAT);
     assert_msg_has("h.dptb: truncated", "header");
