@@ -97,8 +97,20 @@ void dpt_engine_destroy(dpt_engine *e);
  * epoch, the last finite model), or another error. */
 int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
 
-/* Loss and metrics of the current parameters on a data set, in parallel. */
+/* Loss and metrics of the current parameters on a data set, in parallel.
+ * A data set that holds part of its rows (ds->part, per-rank loading) is
+ * evaluated on the rows held, summed over the ranks of the engine's comm:
+ * with every rank holding its own rows, the metrics of the whole set. */
 int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out);
+
+/* The rows of an n-row training set that rank `rank` of `ranks` reads in
+ * training, as sorted, merged ranges (*out malloc'd, *nout of them): with
+ * a fixed order (no shuffle, or full batch) its slice of every batch,
+ * whatever its thread count or leaves; with shuffling every row, since any
+ * row may fall in its slice of a batch. Load just these rows (ds->part) to
+ * train on a rank without reading the rest. 0 or DPT_ENOMEM/DPT_EINVAL. */
+int dpt_engine_rank_rows(size_t n, const dpt_optim_spec *o, int shuffle, int rank, int ranks,
+                         dpt_row_range **out, size_t *nout);
 
 float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
 /* Reset parameters to w (n_params floats) and clear optimizer state and

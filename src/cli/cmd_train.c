@@ -156,6 +156,7 @@ int dpt_cmd_train(int argc, char **argv)
         goto done;
     }
     const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
+    job.per_rank = 1;
     if ((rc = cli_job_load(cmd, &job, threads))) goto done;
     const dpt_dataset *const trainp = &job.train;
     const dpt_model *const mp = &job.model;
@@ -202,8 +203,27 @@ int dpt_cmd_train(int argc, char **argv)
         if (tp->opt.kind != DPT_OPT_GD) fprintf(stderr, " batch %zu", tp->opt.batch);
         fprintf(stderr, " | %d threads", threads);
         if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
-        fprintf(stderr, ", pin %s, isa %s%s\n", tp->pin, dpt_engine_isa(e),
+        fprintf(stderr, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
                 tp->deterministic ? ", deterministic" : "");
+        if (trainp->part) {
+            /* the same line on every rank: the range over all ranks */
+            size_t lo = SIZE_MAX, hi = 0;
+            for (int r = 0; r < ranks; r++) {
+                dpt_row_range *rr = NULL;
+                size_t k = 0, rows = 0;
+                if (dpt_engine_rank_rows(trainp->n, &tp->opt, 0, r, ranks, &rr, &k) == 0)
+                    for (size_t i = 0; i < k; i++) rows += rr[i].hi - rr[i].lo;
+                free(rr);
+                lo = rows < lo ? rows : lo;
+                hi = rows > hi ? rows : hi;
+            }
+            if (lo == hi)
+                fprintf(stderr, " | per-rank loading: %zu of %zu rows per rank", lo, trainp->n);
+            else
+                fprintf(stderr, " | per-rank loading: %zu-%zu of %zu rows per rank", lo, hi,
+                        trainp->n);
+        }
+        fputc('\n', stderr);
         if (dpt_engine_warning(e))
             fprintf(stderr, "dpt train: warning: %s\n", dpt_engine_warning(e));
     }
@@ -321,6 +341,8 @@ int dpt_cmd_train(int argc, char **argv)
                       ctx.seconds, "phases", phases_json(&ctx.phases), "imbalance", ctx.imbalance);
         ctx.epochs = NULL;
         json_object_set_new(root, "ranks", json_integer(ranks));
+        json_object_set_new(root, "rows_read_by_rank0",
+                            json_integer((json_int_t)dpt_dataset_rows_held(trainp)));
         json_object_set_new(root, "comm_bytes_per_epoch", json_real(ctx.comm_bytes / tp->epochs));
         if (dpt_json_write_atomic(root, json_path)) {
             rc = cli_fail(cmd, "%s", dpt_last_error());

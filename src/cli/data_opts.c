@@ -157,9 +157,12 @@ static int csv_flags_fit(const char *cmd, const cli_data_opts *o, const char *pa
 
 /* Load one file with the shared reading flags; prints on failure. */
 static int load_file(const char *cmd, const cli_data_opts *o, const char *path, const char *labels,
-                     size_t features, int nthreads, dpt_dataset *ds)
+                     size_t features, int nthreads, const dpt_row_range *part, size_t npart,
+                     dpt_dataset *ds)
 {
     dpt_load_opts lo = o->load;
+    lo.part = part;
+    lo.npart = npart;
     lo.labels_path = labels;
     lo.nthreads = nthreads;
     if (features) lo.features = features;
@@ -195,13 +198,26 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
 
     int rc = DPT_EXIT_FAIL;
     const char *train_name = o->data ? o->data : "the --synth data";
+    dpt_row_range *part = NULL;
+    size_t npart = 0;
     if (o->synth) {
         dpt_synth_spec spec;
         if (dpt_synth_parse(&spec, o->synth)) return cli_usage_error(cmd, "%s", dpt_last_error());
-        if (dpt_synth_generate(&spec, train, nthreads))
+        if (o->rows_wanted && spec.n && o->rows_wanted(o->rows_ud, spec.n, &part, &npart)) {
             return cli_fail(cmd, "%s", dpt_last_error());
-    } else if ((rc = load_file(cmd, o, o->data, o->labels, 0, nthreads, train))) {
-        return rc;
+        }
+        rc = dpt_synth_generate_part(&spec, train, nthreads, part, npart);
+        free(part);
+        if (rc) return cli_fail(cmd, "%s", dpt_last_error());
+    } else {
+        dpt_format f = o->load.format ? o->load.format : dpt_format_detect(o->data, 0);
+        size_t n = 0;
+        if (o->rows_wanted && f == DPT_FORMAT_DPTB && dpt_dptb_rows(o->data, &n) == 0 &&
+            o->rows_wanted(o->rows_ud, n, &part, &npart))
+            return cli_fail(cmd, "%s", dpt_last_error());
+        rc = load_file(cmd, o, o->data, o->labels, 0, nthreads, part, npart, train);
+        free(part);
+        if (rc) return rc;
     }
     rc = DPT_EXIT_FAIL;
     if (o->test) {
@@ -209,7 +225,7 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
         dpt_format tf =
             o->load.format ? o->load.format : dpt_format_detect(o->test, o->test_labels != NULL);
         size_t w = tf == DPT_FORMAT_SVMLIGHT ? train->d : 0;
-        if (load_file(cmd, o, o->test, o->test_labels, w, nthreads, test)) goto fail;
+        if (load_file(cmd, o, o->test, o->test_labels, w, nthreads, NULL, 0, test)) goto fail;
         if (test->d != train->d) {
             cli_fail(cmd, "%s: %zu features, but the training data (%s) has %zu", o->test, test->d,
                      train_name, train->d);

@@ -19,6 +19,11 @@ typedef struct cli_data_opts {
     double val;                     /* --val FRACTION (0: none) */
     int standardize;                /* --standardize */
     uint64_t seed;                  /* seed of the --val split (default 1) */
+    /* Per-rank loading (set by the job under mpirun): called once the
+     * training set's row count n is known, for the rows to read (--synth and
+     * .dptb read just those; other formats read every row); NULL: all. */
+    int (*rows_wanted)(void *ud, size_t n, dpt_row_range **out, size_t *nout);
+    void *rows_ud;
 } cli_data_opts;
 
 enum {

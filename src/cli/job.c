@@ -8,6 +8,9 @@
 
 #include "cli/args.h"
 #include "cli/job.h"
+#include "cli/mpi_cli.h"
+#include "dpt/engine.h"
+#include "dpt/mpi.h"
 #include "dpt/error.h"
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
@@ -111,14 +114,36 @@ int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv)
     return cli_usage_error(cmd, "--workload: '%s' is not one of: %s", name, cli_workload_names());
 }
 
+/* The rows of an n-row training set this rank trains on. */
+static int rank_rows(void *ud, size_t n, dpt_row_range **out, size_t *nout)
+{
+    const cli_job *j = ud;
+    return dpt_engine_rank_rows(n, &j->to.opt, j->to.shuffle != 0, cli_mpi_rank(), cli_mpi_size(),
+                                out, nout);
+}
+
 int cli_job_load(const char *cmd, cli_job *j, int threads)
 {
+    const int per_rank = j->per_rank && cli_mpi_size() > 1;
+    if (per_rank && !j->data.standardize && !(j->data.val > 0)) {
+        j->data.rows_wanted = rank_rows;
+        j->data.rows_ud = j;
+    }
     int rc = cli_data_load(cmd, &j->data, threads, &j->train, &j->test, &j->val, &j->st);
-    if (rc) return rc;
     int classes = j->data.classes;
-    if ((rc = cli_data_check_labels(cmd, &j->data, (dpt_label_kind)cli_train_label_kind(&j->to),
-                                    &j->train, &j->test, &j->val, &classes)))
-        return rc;
+    if (!rc)
+        rc = cli_data_check_labels(cmd, &j->data, (dpt_label_kind)cli_train_label_kind(&j->to),
+                                   &j->train, &j->test, &j->val, &classes);
+    if (per_rank) {
+        /* a rank that failed to load must not leave the others waiting */
+        if ((rc = cli_mpi_agree(rc))) return rc;
+        /* each rank saw the labels of its own rows: the largest class id
+         * of any rank sizes the model on all */
+        double k = classes;
+        if (dpt_mpi_max_double(&k)) return cli_fail(cmd, "%s", dpt_last_error());
+        classes = (int)k;
+    }
+    if (rc) return rc;
     return cli_train_finish(cmd, &j->to, j->train.d, classes, &j->model);
 }
 

@@ -25,6 +25,10 @@ typedef struct cli_job {
     cli_train_opts to;
     cli_data_opts data;
     const cli_workload *workload; /* NULL: flags only */
+    /* Set by a command that trains at the job's own rank count: under
+     * mpirun each rank then loads only its rows, where the data and the
+     * flags allow (see cli_job_load). */
+    int per_rank;
     /* filled by cli_job_load */
     dpt_dataset train, test, val;
     dpt_standardizer st;
@@ -46,7 +50,11 @@ int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv);
 /* 1 consumed, 0 not a job flag, -1 bad value (printed). */
 int cli_job_flag(const char *cmd, cli_job *j, int opt, const char *arg);
 /* Load/generate the data, check labels against the model, build the model.
- * 0 or the exit status after printing. */
+ * With per_rank under mpirun (several ranks), a fixed row order (full batch
+ * or --shuffle none) and nothing that needs every row (--standardize,
+ * --val), each rank reads only the rows it trains on (--synth, .dptb); the
+ * ranks then agree on the outcome and on the number of classes, so every
+ * rank must call this. 0 or the exit status after printing. */
 int cli_job_load(const char *cmd, cli_job *j, int threads);
 void cli_job_free(cli_job *j);
 /* Comma-separated workload names, for messages. */

@@ -106,6 +106,8 @@ static inline double now(void)
 }
 
 static size_t thread_rows(const dpt_engine *e, int t);
+static inline size_t unit_row(const dpt_engine *e, size_t b, int u);
+static inline size_t batch_size(const dpt_engine *e, long s);
 
 void dpt_engine_opts_defaults(dpt_engine_opts *o)
 {
@@ -214,6 +216,27 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->shuffle = opts->shuffle && e->B < ds->n;
     e->steps_per_epoch = (long)((ds->n + e->B - 1) / e->B);
     e->bind = opts->pin.policy != DPT_PIN_NONE;
+    if (ds->part) {
+        /* per-rank loading: this rank's rows of every batch must be there */
+        if (e->shuffle) {
+            free(e);
+            return dpt_set_error(DPT_EINVAL,
+                                 "the training set holds only part of its rows (per-rank "
+                                 "loading), so it cannot be reshuffled; use --shuffle none");
+        }
+        for (long s = 0; s < e->steps_per_epoch; s++) {
+            size_t start = (size_t)s * e->B, b = batch_size(e, s);
+            size_t lo = start + unit_row(e, b, e->u_base),
+                   hi = start + unit_row(e, b, e->u_base + e->u_local);
+            if (!dpt_dataset_holds(ds, lo, hi)) {
+                free(e);
+                return dpt_set_error(DPT_EINVAL,
+                                     "rank %d trains on rows %zu-%zu, which its part of the "
+                                     "training set does not hold",
+                                     rank, lo + 1, hi);
+            }
+        }
+    }
 
     if (opts->topo) {
         e->topo = opts->topo;
@@ -264,6 +287,38 @@ oom:
 fail:
     dpt_engine_destroy(e);
     return rc;
+}
+
+int dpt_engine_rank_rows(size_t n, const dpt_optim_spec *o, int shuffle, int rank, int ranks,
+                         dpt_row_range **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (n == 0 || ranks < 1 || rank < 0 || rank >= ranks)
+        return dpt_set_error(DPT_EINVAL, "rank %d of %d, %zu rows", rank, ranks, n);
+    const size_t B = (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > n) ? n : o->batch;
+    const size_t steps = shuffle && B < n ? 1 : (n + B - 1) / B;
+    dpt_row_range *r = malloc(steps * sizeof *r);
+    if (!r) return dpt_set_error(DPT_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t s = 0; s < steps; s++) {
+        size_t lo = 0, hi = n;
+        if (!(shuffle && B < n)) {
+            /* the engine's unit_row(b, u) at u = rank * (units per rank):
+             * b * rank / ranks, whatever the units per rank */
+            size_t start = s * B, b = n - start < B ? n - start : B;
+            lo = start + b * (size_t)rank / (size_t)ranks;
+            hi = start + b * (size_t)(rank + 1) / (size_t)ranks;
+        }
+        if (lo == hi) continue;
+        if (k && r[k - 1].hi == lo)
+            r[k - 1].hi = hi;
+        else
+            r[k++] = (dpt_row_range){lo, hi};
+    }
+    *out = r;
+    *nout = k;
+    return 0;
 }
 
 /* Global units [u0, u1) that thread t computes, and the first row of a
@@ -727,6 +782,33 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
     return 0;
 }
 
+/* The spans of rows among the held rows [h0, h1) of a data set, counted
+ * in order over its part (all rows when it has none), one at a time: how
+ * threads split the rows a rank holds. */
+typedef struct held_iter {
+    const dpt_dataset *ds;
+    size_t k, seen, h0, h1;
+} held_iter;
+
+static int held_next(held_iter *it, size_t *lo, size_t *hi)
+{
+    const dpt_dataset *ds = it->ds;
+    const size_t nr = ds->part ? ds->npart : 1;
+    for (; it->k < nr && it->seen < it->h1; it->k++) {
+        size_t r0 = ds->part ? ds->part[it->k].lo : 0, r1 = ds->part ? ds->part[it->k].hi : ds->n;
+        size_t len = r1 - r0, s = it->seen;
+        it->seen += len;
+        size_t a = it->h0 > s ? it->h0 - s : 0, b = it->h1 - s < len ? it->h1 - s : len;
+        if (a < b) {
+            *lo = r0 + a;
+            *hi = r0 + b;
+            it->k++;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out)
 {
     const dpt_model *m = e->m;
@@ -738,14 +820,17 @@ int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out)
         return dpt_set_error(DPT_EINVAL, "the data has %zu features but the model expects %zu",
                              ds->d, m->width[0]);
     const int P = e->P;
-    const size_t nsc = dpt_model_scratch_floats(m);
-    double lsum = 0;
+    const size_t nsc = dpt_model_scratch_floats(m), H = dpt_dataset_rows_held(ds);
+    /* a partial set: every rank evaluates the rows it holds, then the sums
+     * of all ranks are combined (each rank holds its own rows) */
+    const dpt_comm *comm = ds->part ? e->comm : NULL;
+    double lsum = 0, ysum = 0;
     size_t correct = 0;
     int failed = 0;
-#pragma omp parallel num_threads(P) reduction(+ : lsum, correct)
+#pragma omp parallel num_threads(P) reduction(+ : lsum, correct, ysum)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        size_t lo = ds->n * (size_t)t / (size_t)nt, hi = ds->n * (size_t)(t + 1) / (size_t)nt;
+        size_t h0 = H * (size_t)t / (size_t)nt, h1 = H * (size_t)(t + 1) / (size_t)nt;
         float *sc = t < e->P ? e->ts[t].scratch : NULL;
         float *own = NULL;
         if (!sc) sc = own = dpt_alloc((nsc ? nsc : 1) * sizeof(float));
@@ -753,22 +838,35 @@ int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out)
 #pragma omp atomic write
             failed = 1;
         } else {
-            lsum += dpt_model_eval(m, e->k, e->w, ds->X + lo * ds->ld, ds->ld, ds->y + lo, hi - lo,
-                                   &correct, sc);
+            held_iter it = {ds, 0, 0, h0, h1};
+            size_t lo, hi;
+            while (held_next(&it, &lo, &hi)) {
+                lsum += dpt_model_eval(m, e->k, e->w, ds->X + lo * ds->ld, ds->ld, ds->y + lo,
+                                       hi - lo, &correct, sc);
+                for (size_t i = lo; i < hi; i++) ysum += ds->y[i];
+            }
         }
         dpt_free(own);
     }
+    /* every rank makes the same calls, failed or not */
+    double tot[4] = {lsum, (double)correct, (double)H, ysum};
+    int rc = comm ? comm->allreduce(comm->ctx, NULL, 0, tot, 4) : 0;
     if (failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate evaluation scratch");
-    out->loss = lsum / (double)ds->n;
+    if (rc) return rc;
+    const double n = tot[2];
+    out->loss = tot[0] / n;
     if (m->spec.loss == DPT_LOSS_MSE) {
-        double mean = 0, sst = 0;
-        for (size_t i = 0; i < ds->n; i++) mean += ds->y[i];
-        mean /= (double)ds->n;
-        for (size_t i = 0; i < ds->n; i++) sst += (ds->y[i] - mean) * (ds->y[i] - mean);
+        double mean = tot[3] / n, sst = 0;
+        held_iter it = {ds, 0, 0, 0, H};
+        size_t lo, hi;
+        while (held_next(&it, &lo, &hi))
+            for (size_t i = lo; i < hi; i++) sst += (ds->y[i] - mean) * (ds->y[i] - mean);
+        if (comm && (rc = comm->allreduce(comm->ctx, NULL, 0, &sst, 1))) return rc;
         out->mse = out->loss;
-        out->r2 = sst > 0 ? 1 - lsum / sst : NAN;
+        out->r2 = sst > 0 ? 1 - tot[0] / sst : NAN;
     } else {
-        out->accuracy = (double)correct / (double)ds->n;
+        out->accuracy = tot[1] / n;
     }
+    out->n = (size_t)n;
     return 0;
 }

@@ -318,3 +318,115 @@ Test(engine, scalar_and_avx2_training_agree)
     free(b);
     dpt_dataset_free(&ds);
 }
+
+/* Per-rank loading: the rows of every rank, over any batch size and rank
+ * count, partition the rows: sorted, merged, disjoint, and all covered. */
+Test(engine, rank_rows_partition_the_data)
+{
+    static const size_t ns[] = {7, 1000, 1001};
+    static const size_t batches[] = {0, 3, 64, 100};
+    for (size_t a = 0; a < 3; a++)
+        for (size_t b = 0; b < 4; b++)
+            for (int R = 1; R <= 5; R++) {
+                dpt_optim_spec o;
+                dpt_optim_defaults(&o);
+                o.kind = batches[b] ? DPT_OPT_SGD : DPT_OPT_GD;
+                o.batch = batches[b];
+                size_t n = ns[a];
+                unsigned char *seen = calloc(n, 1);
+                for (int r = 0; r < R; r++) {
+                    dpt_row_range *rr;
+                    size_t k;
+                    cr_assert_eq(dpt_engine_rank_rows(n, &o, 0, r, R, &rr, &k), 0);
+                    for (size_t i = 0; i < k; i++) {
+                        cr_assert(rr[i].lo < rr[i].hi && rr[i].hi <= n);
+                        if (i) cr_assert(rr[i - 1].hi < rr[i].lo, "ranges merged and sorted");
+                        for (size_t j = rr[i].lo; j < rr[i].hi; j++) {
+                            cr_assert_eq(seen[j], 0, "row %zu in two ranks", j);
+                            seen[j] = 1;
+                        }
+                    }
+                    free(rr);
+                }
+                for (size_t j = 0; j < n; j++)
+                    cr_assert_eq(seen[j], 1, "n %zu batch %zu ranks %d: row %zu unread", n,
+                                 batches[b], R, j);
+                free(seen);
+                /* shuffled: any row may come up, so every rank reads all */
+                dpt_row_range *rr;
+                size_t k;
+                cr_assert_eq(dpt_engine_rank_rows(n, &o, 1, R - 1, R, &rr, &k), 0);
+                if (batches[b] && batches[b] < n)
+                    cr_assert(k == 1 && rr[0].lo == 0 && rr[0].hi == n);
+                free(rr);
+            }
+}
+
+/* A training set holding part of its rows: training needs exactly the
+ * rows of this rank, and evaluation covers the rows held. */
+Test(engine, partial_training_set)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 6, .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, 100, 6, &m.spec, 3);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.batch = 10;
+    o.lr = 0.01;
+    dpt_engine *full = make_engine(&m, &o, &ds, 3, 0, 0);
+    float *w0 = malloc(m.n_params * sizeof(float));
+    dpt_model_init_params(&m, w0, 4, DPT_INIT_UNIFORM);
+    dpt_engine_reset(full, w0);
+    cr_assert_eq(dpt_engine_train(full, 2, NULL, NULL), 0);
+
+    /* one rank holds every row: the same model, bit for bit */
+    ds.part = malloc(2 * sizeof *ds.part);
+    ds.part[0] = (dpt_row_range){0, 100};
+    ds.npart = 1;
+    dpt_engine *part = make_engine(&m, &o, &ds, 3, 0, 0);
+    dpt_engine_reset(part, w0);
+    cr_assert_eq(dpt_engine_train(part, 2, NULL, NULL), 0);
+    cr_assert_eq(
+        memcmp(dpt_engine_params(part), dpt_engine_params(full), m.n_params * sizeof(float)), 0);
+
+    /* evaluation: the rows held, as if they were the whole set */
+    ds.part[0] = (dpt_row_range){10, 40};
+    ds.part[1] = (dpt_row_range){60, 100};
+    ds.npart = 2;
+    dpt_dataset sub;
+    cr_assert_eq(dpt_dataset_alloc(&sub, 70, 6, 1), 0);
+    memcpy(sub.X, ds.X + 10 * ds.ld, 30 * ds.ld * sizeof(float));
+    memcpy(sub.X + 30 * ds.ld, ds.X + 60 * ds.ld, 40 * ds.ld * sizeof(float));
+    memcpy(sub.y, ds.y + 10, 30 * sizeof(float));
+    memcpy(sub.y + 30, ds.y + 60, 40 * sizeof(float));
+    dpt_metrics a, b;
+    cr_assert_eq(dpt_engine_evaluate(part, &ds, &a), 0);
+    cr_assert_eq(dpt_engine_evaluate(part, &sub, &b), 0);
+    cr_assert_eq(a.n, 70);
+    cr_assert(fabs(a.loss - b.loss) <= 1e-6 * b.loss, "%g vs %g", a.loss, b.loss);
+    cr_assert(fabs(a.r2 - b.r2) <= 1e-6, "%g vs %g", a.r2, b.r2);
+
+    /* rows this rank trains on but does not hold: refused, naming them */
+    dpt_engine *e = NULL;
+    dpt_engine_opts eo;
+    dpt_engine_opts_defaults(&eo);
+    eo.threads = 2;
+    eo.shuffle = 0;
+    eo.pin.policy = DPT_PIN_NONE;
+    cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
+    cr_assert(strstr(dpt_last_error(), "rows 1-10"), "%s", dpt_last_error());
+    /* and a partial set cannot be reshuffled */
+    ds.part[0] = (dpt_row_range){0, 100};
+    ds.npart = 1;
+    eo.shuffle = 1;
+    cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
+    cr_assert(strstr(dpt_last_error(), "--shuffle none"), "%s", dpt_last_error());
+
+    dpt_engine_destroy(full);
+    dpt_engine_destroy(part);
+    free(w0);
+    dpt_dataset_free(&sub);
+    dpt_dataset_free(&ds);
+}
