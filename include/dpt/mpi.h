@@ -1,7 +1,7 @@
 /* MPI for training across processes (ranks): start-up, the dpt_comm hooks
  * the engine calls, agreement on errors, shutdown. Built with -Dmpi
- * (src/mpi/mpi.c); without MPI the same calls exist (src/mpi/mpi_stub.c)
- * and describe a single process, so callers need no #ifdefs.
+ * (src/mpi/mpi.c); without MPI the same file builds the same calls, which
+ * describe a single process, so callers need no #ifdefs.
  * Call everything from the thread that called dpt_mpi_init (MPI is
  * initialised with MPI_THREAD_FUNNELED; the engine calls the hooks from
  * thread 0 of its team, which is that thread). */
@@ -63,6 +63,13 @@ int dpt_mpi_node_info(int *local_rank, int *local_size, int *max_sharing);
  * one rank becomes an error on all of them instead of a hang. A failure of
  * MPI itself gives DPT_EIO. Not active: rc. */
 int dpt_mpi_agree(int rc);
+
+/* A collective on every rank: a barrier over the whole job that waits
+ * asleep (MPI_Ibarrier, then MPI_Test every millisecond with nanosleep in
+ * between) instead of spinning as MPI_Barrier does. For ranks that sit out
+ * while others are timed on the same cores: they enter it at once, the
+ * busy ranks when they are done. 0 or DPT_EIO. Not active: 0. */
+int dpt_mpi_idle_barrier(void);
 
 /* Largest value of v over all ranks (v when not active); 0 or DPT_EIO. */
 int dpt_mpi_max_double(double *v);

@@ -7,19 +7,21 @@
  *              "governor", "boost", "load_average": [1, 5, 15 min], "date"},
  *  "limits": {"points": [{"threads", "pin", "read_gbytes_per_second",
  *                         "peak_gflops"}]},
- *  "results": [{"workload", "threads", "pin", "isa", "batch", "reps",
+ *  "results": [{"workload", "ranks", "threads", "pin", "isa", "batch", "reps",
  *               "seconds": {"median", "min", "max", "iqr", "samples": [...]},
  *               "samples_per_second", "speedup", "efficiency",
  *               "gbytes_per_second", "gflops", "fraction_of_bandwidth",
  *               "fraction_of_peak", "final_loss", "final_accuracy" (only where
- *               it applies), "phases": {"compute", "reduce", "update", "wait"},
- *               "imbalance"}]}
+ *               it applies), "phases": {"compute", "reduce", "update", "wait",
+ *               "comm"}, "imbalance"}]}
  *
  * Times are seconds per epoch (per step for fixed-step workloads). A number
  * that was not measured or does not apply is NAN in C and null in JSON (an
  * int field: -1 and null; a string: "" and null). Quartiles follow the
  * type-7 rule of dpt/stats.h. Writers are atomic (temporary file, fsync,
- * rename); the reader checks every field and names file and field on error. */
+ * rename); the reader checks every field and names file and field on error.
+ * "ranks" and "phases.comm" came later: a file without them reads as one
+ * rank and an unknown communication time. */
 #ifndef DPT_REPORT_H
 #define DPT_REPORT_H
 
@@ -57,11 +59,13 @@ typedef struct dpt_bench_limit {
 
 typedef struct dpt_bench_phases {
     double compute, reduce, update, wait; /* seconds per epoch, medians */
+    double comm;                          /* between ranks (MPI), likewise */
 } dpt_bench_phases;
 
 typedef struct dpt_bench_result {
     char workload[64];
-    int threads;
+    int ranks;   /* MPI processes that trained together; 1 by default */
+    int threads; /* per rank */
     char pin[32];
     char isa[16];
     long batch;                   /* rows per step; 0 = full batch */
@@ -69,11 +73,15 @@ typedef struct dpt_bench_result {
     double *samples;              /* reps seconds per epoch, owned by the report */
     double median, min, max, iqr; /* of samples (dpt_bench_report_derive) */
     double samples_per_second;
-    double speedup;    /* median of the 1-thread row with the same workload, pin,
-                        * isa and batch over this median */
-    double efficiency; /* speedup / threads */
-    double gbytes_per_second, gflops;
-    double fraction_of_bandwidth, fraction_of_peak; /* of the matching limit */
+    /* median of the baseline row over this median: the row of 1 rank and
+     * 1 thread with the same workload, pin, isa and batch, else (a sweep
+     * at one rank count) of 1 thread at this row's ranks; efficiency:
+     * speedup / (workers of this row / workers of the baseline), workers =
+     * ranks x threads */
+    double speedup, efficiency;
+    double gbytes_per_second, gflops; /* of all ranks together */
+    /* of the matching limit; rows of one rank only (NAN for more) */
+    double fraction_of_bandwidth, fraction_of_peak;
     double final_loss, final_accuracy;
     dpt_bench_phases phases;
     double imbalance; /* slowest thread's compute time / mean, minus 1 */
@@ -95,9 +103,9 @@ typedef struct dpt_bench_report {
 void dpt_bench_report_init(dpt_bench_report *r);
 void dpt_bench_report_free(dpt_bench_report *r);
 
-/* Append a row with every number unknown (NAN) and the given samples
- * copied. Returns the row (valid until the next append) or NULL (ENOMEM,
- * message set). */
+/* Append a row of one rank with every number unknown (NAN) and the given
+ * samples copied (set ->ranks after for more ranks). Returns the row
+ * (valid until the next append) or NULL (ENOMEM, message set). */
 dpt_bench_result *dpt_bench_report_add(dpt_bench_report *r, const char *workload, int threads,
                                        const char *pin, const char *isa, long batch,
                                        const double *samples, int nsamples);
@@ -106,10 +114,13 @@ int dpt_bench_report_add_limit(dpt_bench_report *r, int threads, const char *pin
                                double read_gbytes_per_second, double peak_gflops);
 
 /* Fill what follows from the samples and the other rows: median, min, max,
- * iqr; throughput from work_* where given; fractions of the limit with the
- * same threads and pin (else same threads, any pin); speedup and efficiency
- * against the 1-thread row of the same workload, pin, isa and batch (NAN
- * when there is none). 0, or DPT_EINVAL naming the row without samples. */
+ * iqr; throughput from work_* where given; for rows of one rank, fractions
+ * of the limit with the same threads and pin (else same threads, any pin;
+ * the limits are one process's, so rows of more ranks get NAN); speedup
+ * and efficiency against the baseline row of the same workload, pin, isa
+ * and batch: 1 rank x 1 thread, else 1 thread at the row's rank count
+ * (NAN when there is none). 0, or DPT_EINVAL
+ * naming the row without samples. */
 int dpt_bench_report_derive(dpt_bench_report *r);
 
 /* Fill cpu_model, governor, boost, load_average and date from what is
@@ -133,10 +144,12 @@ int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path);
 int dpt_bench_report_read_json(dpt_bench_report *r, const char *path);
 
 /* One CSV line per result with a header line; unknown numbers are empty
- * cells. Written atomically; "-" writes to stdout. */
+ * cells; ranks and comm_s are the last columns (added after the others,
+ * whose places stay). Written atomically; "-" writes to stdout. */
 int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
 
-/* The aligned table `dpt bench` prints. */
+/* The aligned table `dpt bench` prints; with columns for the ranks and the
+ * communication time when a row has more than one rank. */
 void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
 
 /* Write text (len bytes) to path atomically: a temporary file beside it,

@@ -1,8 +1,10 @@
-/* dpt bench, dpt tune and dpt limits: timed training runs over thread
- * counts and pinning policies, against the machine limits measured in the
- * same run; a race for the fastest setting; the limits alone.
+/* dpt bench, dpt tune and dpt limits: timed training runs over rank and
+ * thread counts and pinning policies, against the machine limits measured
+ * in the same run; a race for the fastest setting; the limits alone.
  * Time is the training loop only (forward, backward, reduce, update), after
- * untimed warm-up epochs, each repetition from the same initial weights. */
+ * untimed warm-up epochs, each repetition from the same initial weights.
+ * Under mpirun a run of n ranks trains on the first n; the others sleep in
+ * a barrier meanwhile, and the time is rank 0's. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "dpt/engine.h"
 #include "dpt/error.h"
 #include "dpt/limits.h"
+#include "dpt/mpi.h"
 #include "dpt/report.h"
 #include "dpt/stats.h"
 #include "dpt/tune.h"
@@ -26,6 +29,7 @@
 
 #define MAX_THREADS 64
 #define MAX_PINS    8
+#define MAX_RANKS   64
 
 typedef struct run_result {
     double sec_per_epoch;
@@ -53,30 +57,40 @@ static int acc_epoch(const dpt_epoch_stats *st, void *ud)
     return 0;
 }
 
-/* One timed run of the job at a thread count and pinning. */
-static int run_config(const char *cmd, cli_job *j, int threads, const char *pin, int warmup,
-                      int evaluate, int first, run_result *out)
+/* One timed run of the job at a thread count and pinning, over the ranks
+ * of comm (NULL: this process alone). Makes exactly one cli_mpi_agree
+ * call, after creating the engine, whatever fails; *agreed (when not
+ * NULL): 1 when that call passed, so that further collectives are allowed. */
+static int run_config(const char *cmd, cli_job *j, const dpt_comm *comm, int threads,
+                      const char *pin, int warmup, int evaluate, int first, run_result *out,
+                      int *agreed)
 {
     dpt_engine_opts eo;
     cli_train_opts to = j->to;
     to.pin = pin;
     memset(out, 0, sizeof *out);
     out->final_loss = out->final_accuracy = NAN;
-    if (cli_engine_opts(cmd, &to, threads, &eo)) return DPT_EXIT_USAGE;
-    eo.comm = cli_mpi_comm();
+    if (agreed) *agreed = 0;
     dpt_engine *e = NULL;
     float *w0 = NULL;
-    int rc = 0;
+    int rc = 0, have_opts = 0;
     size_t np = j->model.n_params;
-    if (dpt_engine_create(&e, &j->model, &to.opt, &j->train, &eo))
-        rc = cli_fail(cmd, "%s", dpt_last_error());
-    else if (!(w0 = malloc(np * sizeof(float))))
-        rc = cli_fail(cmd, "out of memory");
+    if (cli_engine_opts(cmd, &to, threads, &eo)) {
+        rc = DPT_EXIT_USAGE;
+    } else {
+        have_opts = 1;
+        eo.comm = comm;
+        if (dpt_engine_create(&e, &j->model, &to.opt, &j->train, &eo))
+            rc = cli_fail(cmd, "%s", dpt_last_error());
+        else if (!(w0 = malloc(np * sizeof(float))))
+            rc = cli_fail(cmd, "out of memory");
+    }
     /* every rank has its engine, or all stop */
     if ((rc = cli_mpi_agree(rc))) {
         free(w0);
         goto done;
     }
+    if (agreed) *agreed = 1;
     if (first && dpt_engine_warning(e))
         fprintf(stderr, "%sdpt %s: %d threads, pin %s: warning: %s\n",
                 isatty(STDERR_FILENO) ? "\r\033[K" : "", cmd, threads, pin, dpt_engine_warning(e));
@@ -119,8 +133,68 @@ static int run_config(const char *cmd, cli_job *j, int threads, const char *pin,
     }
 done:
     dpt_engine_destroy(e);
-    dpt_pin_spec_free(&eo.pin);
+    if (have_opts) dpt_pin_spec_free(&eo.pin);
     return rc;
+}
+
+/* The ranks of one rank count: the communicator of its first n ranks
+ * (made once, before the timing) and whether this rank is one of them. */
+typedef struct rank_set {
+    int n;
+    int member;
+    int whole; /* n is the whole job: every rank runs, as without --ranks */
+    int own;   /* comm came from dpt_mpi_comm_first: free it */
+    dpt_comm sub;
+    const dpt_comm *comm; /* for the engine; NULL with one process */
+} rank_set;
+
+/* One timed run on the ranks of rs. Every rank makes the same collective
+ * calls whatever fails: the engine check (inside run_config, or its
+ * counterpart on the ranks that sit out), then, when only some ranks run,
+ * the idle barrier that the others wait in asleep and the members join
+ * after their run, and one more agreement on how the run went. */
+static int run_on_ranks(const char *cmd, cli_job *j, const rank_set *rs, int threads,
+                        const char *pin, int warmup, int evaluate, int first, run_result *out)
+{
+    if (rs->whole)
+        return run_config(cmd, j, rs->comm, threads, pin, warmup, evaluate, first, out, NULL);
+    int agreed = 0, rc;
+    if (rs->member) {
+        rc = run_config(cmd, j, rs->comm, threads, pin, warmup, evaluate, first, out, &agreed);
+    } else {
+        memset(out, 0, sizeof *out);
+        out->sec_per_epoch = out->final_loss = out->final_accuracy = NAN;
+        rc = cli_mpi_agree(0);
+        agreed = rc == 0;
+    }
+    if (!agreed) return rc; /* an agreement failed on every rank: no more collectives */
+    int brc = dpt_mpi_idle_barrier();
+    if (brc && !rc) rc = cli_fail(cmd, "%s", dpt_last_error());
+    return cli_mpi_agree(rc);
+}
+
+/* "1,2,4", "1-4" or "all" (1 to the job's ranks); every count at most the
+ * ranks mpirun started. The count of values or -1 (printed). */
+static int parse_ranks(const char *cmd, const char *val, int *out, int cap)
+{
+    const int size = cli_mpi_size();
+    int n = cli_thread_list(cmd, "ranks", val, size, out, cap);
+    for (int i = 0; i < n; i++) {
+        if (out[i] <= size) continue;
+        if (!dpt_mpi_active())
+            cli_usage_error(cmd,
+                            "--ranks: %d ranks asked, but this is one process (allowed: 1); run "
+                            "dpt bench under mpirun -np N to sweep up to N ranks",
+                            out[i]);
+        else if (size == 1)
+            cli_usage_error(cmd, "--ranks: %d ranks asked, but mpirun started 1 (allowed: 1)",
+                            out[i]);
+        else
+            cli_usage_error(cmd, "--ranks: %d ranks asked, but mpirun started %d (allowed: 1-%d)",
+                            out[i], size, size);
+        return -1;
+    }
+    return n;
 }
 
 /* Default sweep: 1, powers of two below the core count, the core count. */
@@ -227,33 +301,47 @@ static void progress(int on, const char *what, int i, int n)
     fflush(stderr);
 }
 
+/* Rank 0 measures alone (the limits are one process's); the other ranks
+ * wait asleep in the idle barrier. Then every rank agrees on the outcome. */
 static int measure_limits(const char *cmd, dpt_bench_report *rep, const int *threads, int nt,
                           int quiet)
 {
-    for (int i = 0; i < nt; i++) {
-        int seen = 0;
-        for (int k = 0; k < i; k++) seen |= threads[k] == threads[i];
-        if (seen) continue;
-        dpt_limits L;
-        progress(!quiet && isatty(2), "measuring limits, threads", threads[i],
-                 threads[nt - 1] > threads[i] ? threads[nt - 1] : threads[i]);
-        if (dpt_limits_measure_sized(threads[i], DPT_LIMITS_QUICK_BYTES, 3, &L))
-            return cli_fail(cmd, "limits: %s", dpt_last_error());
-        if (dpt_bench_report_add_limit(rep, threads[i], "none", L.read_gbs, L.fma_gflops))
-            return cli_fail(cmd, "%s", dpt_last_error());
+    int rc = 0;
+    if (cli_mpi_rank() == 0) {
+        for (int i = 0; i < nt && !rc; i++) {
+            int seen = 0;
+            for (int k = 0; k < i; k++) seen |= threads[k] == threads[i];
+            if (seen) continue;
+            dpt_limits L;
+            progress(!quiet && isatty(2), "measuring limits, threads", threads[i],
+                     threads[nt - 1] > threads[i] ? threads[nt - 1] : threads[i]);
+            if (dpt_limits_measure_sized(threads[i], DPT_LIMITS_QUICK_BYTES, 3, &L))
+                rc = cli_fail(cmd, "limits: %s", dpt_last_error());
+            else if (dpt_bench_report_add_limit(rep, threads[i], "none", L.read_gbs, L.fma_gflops))
+                rc = cli_fail(cmd, "%s", dpt_last_error());
+        }
+        if (!quiet && isatty(2)) fprintf(stderr, "\r\033[K");
     }
-    if (!quiet && isatty(2)) fprintf(stderr, "\r\033[K");
-    return 0;
+    if (dpt_mpi_idle_barrier() && !rc) rc = cli_fail(cmd, "%s", dpt_last_error());
+    return cli_mpi_agree(rc);
 }
 
 static const char *const bench_usage =
     "usage: dpt bench (--workload NAME | training flags) [flags]\n"
     "  --workload linreg|logreg|mlp-seed|mlp-seed-sgd|mlp-wide|fmnist-mlp\n"
     "  --threads 1,2,4 | 1-16 | all   (default: 1, powers of two, physical cores)\n"
+    "  --ranks 1,2,4 | 1-4 | all      under mpirun: run each configuration on the first\n"
+    "                                 N ranks of the job (default: all of them)\n"
     "  --pin compact,scatter,numa,none | list:0,2-5   (default compact)\n"
     "  --reps N (5)  --warmup N epochs (1)  --epochs N  --no-limits\n"
     "  --json FILE  --csv FILE  --quiet\n"
-    "Any `dpt train` flag may follow a workload and overrides it.\n";
+    "Any `dpt train` flag may follow a workload and overrides it.\n"
+    "Configurations are ranks x threads x pins, interleaved within each repetition.\n"
+    "Speedup is against 1 rank x 1 thread (without that row, 1 thread at the same\n"
+    "ranks), efficiency = speedup / (ranks x threads) (over the baseline's ranks).\n"
+    "Under mpirun the ranks outside a run wait asleep, and times are rank 0's.\n"
+    "%BW and %peak compare with limits that one process measures (rank 0 alone),\n"
+    "so rows of more than one rank leave them empty.\n";
 
 enum {
     OPT_REPS = 1300,
@@ -263,7 +351,8 @@ enum {
     OPT_NOLIMITS,
     OPT_QUIET,
     OPT_HELP,
-    OPT_BATCHES
+    OPT_BATCHES,
+    OPT_RANKS
 };
 
 int dpt_cmd_bench(int argc, char **argv)
@@ -278,8 +367,12 @@ int dpt_cmd_bench(int argc, char **argv)
     dpt_bench_report_init(&rep);
     run_result *runs = NULL;
     double *samples = NULL;
+    int ranks[MAX_RANKS], nr = 0;
+    rank_set sets[MAX_RANKS];
+    int nsets = 0; /* made so far: freed at the end */
     int rc;
     static const struct option opts[] = {CLI_JOB_OPTIONS,
+                                         {"ranks", required_argument, 0, OPT_RANKS},
                                          {"reps", required_argument, 0, OPT_REPS},
                                          {"warmup", required_argument, 0, OPT_WARMUP},
                                          {"json", required_argument, 0, OPT_JSON},
@@ -299,6 +392,9 @@ int dpt_cmd_bench(int argc, char **argv)
         if (r < 0) goto done;
         if (r > 0) continue;
         switch (c) {
+        case OPT_RANKS:
+            if ((nr = parse_ranks(cmd, optarg, ranks, MAX_RANKS)) < 0) goto done;
+            break;
         case OPT_REPS:
             if (cli_long(cmd, "reps", optarg, 1, 1000, &v)) goto done;
             reps = (int)v;
@@ -331,60 +427,106 @@ int dpt_cmd_bench(int argc, char **argv)
         rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
         goto done;
     }
-    if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
+    const int size = cli_mpi_size(), rank0 = cli_mpi_rank() == 0;
+    if (!nr) ranks[nr++] = size;
+    /* every rank loads every row, since a run on fewer ranks needs them all;
+     * a rank that failed to load stops every rank before the first barrier */
+    rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job));
     const int nt = sw.nt, np = sw.np, *threads = sw.threads;
     char(*pins)[32] = sw.pins;
 
-    const int ncfg = nt * np;
-    runs = calloc((size_t)ncfg * reps, sizeof *runs);
-    samples = malloc((size_t)reps * sizeof *samples);
-    if (!runs || !samples) {
-        rc = cli_fail(cmd, "out of memory");
-        goto done;
+    const int ncfg = nr * nt * np;
+    if (!rc) {
+        runs = calloc((size_t)ncfg * reps, sizeof *runs);
+        samples = malloc((size_t)reps * sizeof *samples);
+        if (!runs || !samples) rc = cli_fail(cmd, "out of memory");
     }
+    if ((rc = cli_mpi_agree(rc))) goto done;
+
+    /* a communicator per rank count, before the timing: dpt_mpi_comm_first
+     * is a collective on every rank, so every rank makes each one even when
+     * one of them failed, and they agree once all are made */
+    int one_rank = 0, cerr = 0;
+    for (; nsets < nr; nsets++) {
+        rank_set *rs = &sets[nsets];
+        memset(rs, 0, sizeof *rs);
+        rs->n = ranks[nsets];
+        rs->member = 1;
+        one_rank |= rs->n == 1;
+        if (rs->n == size) {
+            rs->whole = 1;
+            rs->comm = cli_mpi_comm();
+            continue;
+        }
+        if (dpt_mpi_comm_first(rs->n, &rs->sub, &rs->member)) {
+            if (!cerr) cerr = cli_fail(cmd, "%s", dpt_last_error());
+            continue;
+        }
+        rs->own = 1;
+        rs->comm = &rs->sub;
+    }
+    if ((rc = cli_mpi_agree(cerr))) goto done;
+
     fill_context(&rep.context);
-    char desc[128];
+    char desc[128], rl[96] = "";
     dpt_model_describe(&job.model, desc, sizeof desc);
+    if (size > 1) {
+        size_t len = (size_t)snprintf(rl, sizeof rl, ", ranks");
+        for (int i = 0; i < nr && len < sizeof rl; i++)
+            len += (size_t)snprintf(rl + len, sizeof rl - len, "%s%d", i ? "," : " ", ranks[i]);
+        if (len < sizeof rl) snprintf(rl + len, sizeof rl - len, " of %d", size);
+    }
     if (!quiet)
-        fprintf(
-            stderr, "dpt bench: %s: %s, %zu rows, %d epoch(s) x %d reps after %d warm-up, isa %s\n",
-            job_name(&job), desc, job.train.n, job.to.epochs, reps, warmup, dpt_kernels_get()->isa);
-    if (limits && (rc = measure_limits(cmd, &rep, threads, nt, quiet))) goto done;
+        fprintf(stderr,
+                "dpt bench: %s: %s, %zu rows, %d epoch(s) x %d reps after %d warm-up, isa %s%s\n",
+                job_name(&job), desc, job.train.n, job.to.epochs, reps, warmup,
+                dpt_kernels_get()->isa, rl);
+    /* the limits only serve rows of one rank */
+    if (limits && one_rank && (rc = measure_limits(cmd, &rep, threads, nt, quiet))) goto done;
 
     /* configurations interleaved within each repetition: drift spreads evenly */
-    const int tty = !quiet && cli_mpi_rank() == 0 && isatty(2);
+    const int tty = !quiet && rank0 && isatty(2);
     for (int r = 0; r < reps; r++)
         for (int k = 0; k < ncfg; k++) {
             progress(tty, "running", r * ncfg + k + 1, reps * ncfg);
-            if ((rc = run_config(cmd, &job, threads[k % nt], pins[k / nt], r == 0 ? warmup : 0,
-                                 r == reps - 1, r == 0, &runs[(size_t)k * reps + r])))
+            if ((rc = run_on_ranks(cmd, &job, &sets[k / (nt * np)], threads[k % nt],
+                                   pins[(k / nt) % np], r == 0 ? warmup : 0, r == reps - 1, r == 0,
+                                   &runs[(size_t)k * reps + r])))
                 goto done;
         }
+    /* the report is rank 0's times: the other ranks are done */
+    if (!rank0) {
+        rc = 0;
+        goto done;
+    }
 
     const int linear = job.model.layers == 1;
     for (int k = 0; k < ncfg; k++) {
         const run_result *rr = &runs[(size_t)k * reps];
         for (int r = 0; r < reps; r++) samples[r] = rr[r].sec_per_epoch;
         dpt_bench_result *res =
-            dpt_bench_report_add(&rep, job_name(&job), threads[k % nt], pins[k / nt],
+            dpt_bench_report_add(&rep, job_name(&job), threads[k % nt], pins[(k / nt) % np],
                                  dpt_kernels_get()->isa, (long)job.to.opt.batch, samples, reps);
         if (!res) {
             rc = cli_fail(cmd, "%s", dpt_last_error());
             goto done;
         }
-        double ph[4][64];
+        res->ranks = sets[k / (nt * np)].n;
+        double ph[5][64];
         int m = reps < 64 ? reps : 64;
         for (int r = 0; r < m; r++) {
             ph[0][r] = rr[r].phases.compute;
             ph[1][r] = rr[r].phases.reduce;
             ph[2][r] = rr[r].phases.update;
             ph[3][r] = rr[r].phases.wait;
+            ph[4][r] = rr[r].phases.comm;
             samples[r] = rr[r].imbalance;
         }
         res->phases.compute = dpt_stats_median(ph[0], m);
         res->phases.reduce = dpt_stats_median(ph[1], m);
         res->phases.update = dpt_stats_median(ph[2], m);
         res->phases.wait = dpt_stats_median(ph[3], m);
+        res->phases.comm = dpt_stats_median(ph[4], m);
         res->imbalance = dpt_stats_median(samples, m);
         res->final_loss = rr[reps - 1].final_loss;
         res->final_accuracy = rr[reps - 1].final_accuracy;
@@ -410,17 +552,19 @@ int dpt_cmd_bench(int argc, char **argv)
     char warn[16][DPT_WARNING_LEN];
     size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
     for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt bench: warning: %s\n", warn[i]);
-    /* only rank 0 writes files */
-    if (json_path && cli_mpi_rank() == 0 && dpt_bench_report_write_json(&rep, json_path)) {
+    /* only rank 0 gets here, and writes the files */
+    if (json_path && dpt_bench_report_write_json(&rep, json_path)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
-    if (csv_path && cli_mpi_rank() == 0 && dpt_bench_report_write_csv(&rep, csv_path)) {
+    if (csv_path && dpt_bench_report_write_csv(&rep, csv_path)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
     rc = 0;
 done:
+    for (int i = 0; i < nsets; i++)
+        if (sets[i].own) dpt_mpi_comm_free(&sets[i].sub);
     free(runs);
     free(samples);
     dpt_bench_report_free(&rep);
@@ -443,7 +587,8 @@ static double tune_measure(void *ud, const dpt_tune_candidate *c, int rep)
     size_t keep = j->to.opt.batch;
     if (c->batch > 0) j->to.opt.batch = (size_t)c->batch;
     run_result rr;
-    int rc = run_config(t->cmd, j, c->threads, c->pin, rep == 0 ? t->warm : 0, 0, rep == 0, &rr);
+    int rc = run_config(t->cmd, j, cli_mpi_comm(), c->threads, c->pin, rep == 0 ? t->warm : 0, 0,
+                        rep == 0, &rr, NULL);
     j->to.opt.batch = keep;
     if (rc) return (double)DPT_EINVAL;
     return rr.sec_per_epoch;

@@ -1,8 +1,9 @@
 /* dpt compare: the speedup-regression gate between two `dpt bench` results.
- * Configurations are matched by workload, threads, pin and batch; each pair
- * gets a two-sided Mann-Whitney U test on its repetitions, and the speedup
- * curves are compared too, so a scaling loss at high thread counts fails the
- * gate even when one thread got faster.
+ * Configurations are matched by workload, ranks, threads, pin and batch (a
+ * file from before the ranks sweep is all one rank); each pair gets a
+ * two-sided Mann-Whitney U test on its repetitions, and the speedup curves
+ * (against 1 rank x 1 thread) are compared too, so a scaling loss at high
+ * thread or rank counts fails the gate even when one thread got faster.
  * Exit: 0 nothing significantly slower, 1 something is, 2 cannot compare. */
 #include <jansson.h>
 #include <math.h>
@@ -25,10 +26,12 @@ static void usage(FILE *f)
           "worse), 2 when the files cannot be compared.\n\n"
           "  --threshold P       smallest change that counts, percent (5 or 5%; default 5%)\n"
           "  --alpha A           significance level of the U test (default 0.05)\n"
-          "  --scaling fail|warn a significant loss of speedup vs 1 thread fails the gate\n"
-          "                      (default) or is only reported\n"
+          "  --scaling fail|warn a significant loss of speedup vs 1 thread (1 rank x 1\n"
+          "                      thread) fails the gate (default) or is only reported\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\")\n"
           "  --help              this text\n\n"
+          "Rows match by workload, ranks, threads, pin and batch; a file without ranks\n"
+          "(from before `dpt bench --ranks`) is one rank throughout.\n"
           "Verdicts: faster/slower = p < alpha and the median moved by more than the\n"
           "threshold; noise = it moved that much but p >= alpha; same = it moved less.\n"
           "Few repetitions limit the test: 3 and 3 cannot reach p < 0.05 (4 and 4 reach\n"
@@ -62,8 +65,24 @@ static const char *batch_str(long batch, char *buf, size_t cap)
 
 static int same_key(const dpt_bench_result *a, const dpt_bench_result *b)
 {
-    return a->threads == b->threads && a->batch == b->batch && !strcmp(a->workload, b->workload) &&
-           !strcmp(a->pin, b->pin);
+    return a->ranks == b->ranks && a->threads == b->threads && a->batch == b->batch &&
+           !strcmp(a->workload, b->workload) && !strcmp(a->pin, b->pin);
+}
+
+/* The row of 1 rank and 1 thread that speedups are measured against. */
+static int is_baseline(const dpt_bench_result *r)
+{
+    return r->ranks == 1 && r->threads == 1;
+}
+
+/* "linreg, 4 threads, pin compact" ("linreg, 2 ranks x 4 threads, ..."). */
+static const char *config_str(const dpt_bench_result *r, char *buf, size_t cap)
+{
+    char ranks[32] = "";
+    if (r->ranks > 1) snprintf(ranks, sizeof ranks, "%d ranks x ", r->ranks);
+    snprintf(buf, cap, "%s, %s%d thread%s, pin %s", r->workload, ranks, r->threads,
+             r->threads == 1 ? "" : "s", r->pin);
+    return buf;
 }
 
 /* Rows of r with the key of x (and its isa when with_isa); the last such index in *at. */
@@ -83,11 +102,11 @@ static int check_unique(const dpt_bench_report *r, const char *file)
     for (size_t i = 0; i < r->nresults; i++) {
         size_t j;
         if (count_key(r, &r->results[i], 1, &j) > 1) {
-            char b[24];
+            char b[24], what[160];
             fprintf(stderr,
                     "dpt compare: cannot compare: %s: results[%zu] and results[%zu] are the same "
-                    "configuration (%s, %d threads, pin %s, batch %s, isa %s)\n",
-                    file, i, j, r->results[i].workload, r->results[i].threads, r->results[i].pin,
+                    "configuration (%s, batch %s, isa %s)\n",
+                    file, i, j, config_str(&r->results[i], what, sizeof what),
                     batch_str(r->results[i].batch, b, sizeof b), r->results[i].isa);
             return -1;
         }
@@ -142,8 +161,8 @@ static json_t *num(double v)
 
 static json_t *key_json(const dpt_bench_result *r)
 {
-    return json_pack("{s:s, s:i, s:s, s:I}", "workload", r->workload, "threads", r->threads, "pin",
-                     r->pin, "batch", (json_int_t)r->batch);
+    return json_pack("{s:s, s:i, s:i, s:s, s:I}", "workload", r->workload, "ranks", r->ranks,
+                     "threads", r->threads, "pin", r->pin, "batch", (json_int_t)r->batch);
 }
 
 static int write_json(const char *path, const char *bf, const char *nf, double threshold,
@@ -240,32 +259,37 @@ static int compare(const char *bf, const char *nf, double threshold, double alph
                    ? NAN
                    : u.p;
         p->verdict = judge(p->change, p->p, threshold, alpha, "slower", "faster");
+        char what[160];
         if (strcmp(b->isa, p->n->isa))
-            fprintf(stderr, "warning: %s, %d threads, pin %s: isa %s in base, %s in new\n",
-                    b->workload, b->threads, b->pin, b->isa, p->n->isa);
+            fprintf(stderr, "warning: %s: isa %s in base, %s in new\n",
+                    config_str(b, what, sizeof what), b->isa, p->n->isa);
     }
     warn_context(&base, &cur, bf, nf);
     if (np == 0) {
         fprintf(stderr,
-                "dpt compare: cannot compare: no configuration (workload, threads, pin, batch) is "
-                "in both %s (%zu results) and %s (%zu results)\n",
+                "dpt compare: cannot compare: no configuration (workload, ranks, threads, pin, "
+                "batch) is in both %s (%zu results) and %s (%zu results)\n",
                 bf, base.nresults, nf, cur.nresults);
         goto done;
     }
+    int multi = 0; /* a ranks column when some row has more than one */
     for (size_t i = 0; i < cur.nresults; i++) {
         int found = 0;
         for (size_t k = 0; k < np && !found; k++) found = pairs[k].n == &cur.results[i];
+        char what[160];
         if (!found)
-            fprintf(stderr, "note: only in %s: %s, %d threads, pin %s\n", nf,
-                    cur.results[i].workload, cur.results[i].threads, cur.results[i].pin);
+            fprintf(stderr, "note: only in %s: %s\n", nf,
+                    config_str(&cur.results[i], what, sizeof what));
     }
     for (size_t i = 0; i < base.nresults; i++) {
         int found = 0;
         for (size_t k = 0; k < np && !found; k++) found = pairs[k].b == &base.results[i];
+        char what[160];
         if (!found)
-            fprintf(stderr, "note: only in %s: %s, %d threads, pin %s\n", bf,
-                    base.results[i].workload, base.results[i].threads, base.results[i].pin);
+            fprintf(stderr, "note: only in %s: %s\n", bf,
+                    config_str(&base.results[i], what, sizeof what));
     }
+    for (size_t k = 0; k < np; k++) multi |= pairs[k].b->ranks > 1;
 
     int blind = 0;
     for (size_t k = 0; k < np; k++)
@@ -277,16 +301,16 @@ static int compare(const char *bf, const char *nf, double threshold, double alph
                 "%g (5 and 5 can reach 0.008): run dpt bench with --reps 5 or more\n",
                 blind, blind == 1 ? " has" : "s have", alpha);
 
-    /* Speedup curves: a pair with threads > 1 against the pair of 1-thread
-     * rows of the same workload, pin and batch. The U test runs on the
-     * repetitions divided by their own file's 1-thread median. */
+    /* Speedup curves: every other pair against the pair of rows of 1 rank
+     * and 1 thread of the same workload, pin and batch. The U test runs on
+     * the repetitions divided by their own file's median of that row. */
     size_t ns = 0;
     for (size_t k = 0; k < np; k++) {
         const pair *p = &pairs[k];
-        if (p->b->threads == 1) continue;
+        if (is_baseline(p->b)) continue;
         const pair *one = NULL;
         for (size_t m = 0; m < np && !one; m++)
-            if (pairs[m].b->threads == 1 && pairs[m].b->batch == p->b->batch &&
+            if (is_baseline(pairs[m].b) && pairs[m].b->batch == p->b->batch &&
                 !strcmp(pairs[m].b->workload, p->b->workload) &&
                 !strcmp(pairs[m].b->pin, p->b->pin))
                 one = &pairs[m];
@@ -324,15 +348,19 @@ static int compare(const char *bf, const char *nf, double threshold, double alph
            cur.context.dpt_version[0] ? cur.context.dpt_version : "?",
            cur.context.git_revision[0] ? " " : "", cur.context.git_revision,
            cur.context.date[0] ? cur.context.date : "undated");
-    printf("%-*s %7s %-8s %6s %11s %11s %8s %8s  %s\n", ww, "workload", "threads", "pin", "batch",
-           "base ms", "new ms", "change", "p-value", "verdict");
+    printf("%-*s", ww, "workload");
+    if (multi) printf(" %5s", "ranks");
+    printf(" %7s %-8s %6s %11s %11s %8s %8s  %s\n", "threads", "pin", "batch", "base ms", "new ms",
+           "change", "p-value", "verdict");
     int slower = 0, worse = 0;
     for (size_t k = 0; k < np; k++) {
         const pair *p = &pairs[k];
         char bs[24];
-        printf("%-*s %7d %-8s %6s %11.3f %11.3f %+7.1f%% %8.3g  %s\n", ww, p->b->workload,
-               p->b->threads, p->b->pin, batch_str(p->b->batch, bs, sizeof bs), 1e3 * p->base_med,
-               1e3 * p->new_med, 100 * p->change, p->p, p->verdict);
+        printf("%-*s", ww, p->b->workload);
+        if (multi) printf(" %5d", p->b->ranks);
+        printf(" %7d %-8s %6s %11.3f %11.3f %+7.1f%% %8.3g  %s\n", p->b->threads, p->b->pin,
+               batch_str(p->b->batch, bs, sizeof bs), 1e3 * p->base_med, 1e3 * p->new_med,
+               100 * p->change, p->p, p->verdict);
         ratios[k] = p->new_med / p->base_med;
         slower += !strcmp(p->verdict, "slower");
     }
@@ -341,14 +369,18 @@ static int compare(const char *bf, const char *nf, double threshold, double alph
            np == 1 ? "" : "s", geomean, 100 * (geomean - 1));
 
     if (ns) {
-        printf("\nspeedup vs 1 thread:\n%-*s %7s %-8s %6s %9s %9s %8s %8s  %s\n", ww, "workload",
-               "threads", "pin", "batch", "base", "new", "change", "p-value", "verdict");
+        printf("\nspeedup vs 1 %s:\n%-*s", multi ? "rank x 1 thread" : "thread", ww, "workload");
+        if (multi) printf(" %5s", "ranks");
+        printf(" %7s %-8s %6s %9s %9s %8s %8s  %s\n", "threads", "pin", "batch", "base", "new",
+               "change", "p-value", "verdict");
         for (size_t k = 0; k < ns; k++) {
             const scaling *s = &sc[k];
             char bs[24];
-            printf("%-*s %7d %-8s %6s %9.2f %9.2f %+7.1f%% %8.3g  %s\n", ww, s->pr->b->workload,
-                   s->pr->b->threads, s->pr->b->pin, batch_str(s->pr->b->batch, bs, sizeof bs),
-                   s->base_speedup, s->new_speedup, 100 * s->change, s->p, s->verdict);
+            printf("%-*s", ww, s->pr->b->workload);
+            if (multi) printf(" %5d", s->pr->b->ranks);
+            printf(" %7d %-8s %6s %9.2f %9.2f %+7.1f%% %8.3g  %s\n", s->pr->b->threads,
+                   s->pr->b->pin, batch_str(s->pr->b->batch, bs, sizeof bs), s->base_speedup,
+                   s->new_speedup, 100 * s->change, s->p, s->verdict);
             worse += !strcmp(s->verdict, "worse");
         }
     }
@@ -359,9 +391,10 @@ static int compare(const char *bf, const char *nf, double threshold, double alph
         printf("FAIL: %d configuration%s significantly slower by more than %g%%\n", slower,
                slower == 1 ? " is" : "s are", 100 * threshold);
     if (worse)
-        printf("%s: %d configuration%s lost more than %g%% of %s speedup vs 1 thread%s\n",
+        printf("%s: %d configuration%s lost more than %g%% of %s speedup vs 1 %s%s\n",
                scaling_fails ? "FAIL" : "warning", worse, worse == 1 ? "" : "s", 100 * threshold,
-               worse == 1 ? "its" : "their", scaling_fails ? "" : " (--scaling warn)");
+               worse == 1 ? "its" : "their", multi ? "rank x 1 thread" : "thread",
+               scaling_fails ? "" : " (--scaling warn)");
     if (status == DPT_EXIT_OK && blind == (int)np) {
         /* Nothing could have been called slower: a pass would mean nothing. */
         printf("cannot decide: no configuration has enough repetitions for the U test to reach "

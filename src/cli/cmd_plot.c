@@ -3,7 +3,9 @@
  * line, parallel efficiency, samples/s, and achieved GB/s or GFLOP/s against
  * the machine ceilings measured in the same run. The gnuplot script, with
  * its data inline, stays in DIR beside the PNG and SVG, so a chart can be
- * restyled and redrawn with `cd DIR && gnuplot NAME.gp`. */
+ * restyled and redrawn with `cd DIR && gnuplot NAME.gp`.
+ * A result with several rank counts (dpt bench --ranks under mpirun) gets
+ * a line per rank count, against workers = ranks x threads. */
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -27,6 +29,8 @@ static void usage(FILE *f)
           "(speedup with the ideal line, efficiency, samples/s, GB/s or GFLOP/s against\n"
           "the measured ceilings), and DIR/WORKLOAD-PIN.gp, the gnuplot script with its\n"
           "data that draws them (cd DIR && gnuplot WORKLOAD-PIN.gp).\n\n"
+          "With rows of several rank counts (dpt bench --ranks), each rank count is a\n"
+          "line of its own and the x axis is workers, ranks x threads.\n\n"
           "  --out DIR   where the charts go (created if missing)\n"
           "  --help      this text\n\n"
           "Needs gnuplot (Debian: apt-get install gnuplot-nox); DPT_GNUPLOT names another\n"
@@ -123,11 +127,18 @@ typedef struct {
     int series[64]; /* first row of each series */
     int nseries;
     int multi_isa;
+    int multi_ranks; /* rows of more than one rank: x is ranks x threads */
 } chart;
 
 static int same_series(const dpt_bench_result *a, const dpt_bench_result *b)
 {
-    return a->batch == b->batch && !strcmp(a->isa, b->isa);
+    return a->batch == b->batch && a->ranks == b->ranks && !strcmp(a->isa, b->isa);
+}
+
+/* The x of a row: its threads, times its ranks (a row of one rank: threads). */
+static int workers(const dpt_bench_result *row)
+{
+    return row->ranks * row->threads;
 }
 
 /* What the fourth panel shows. */
@@ -211,6 +222,10 @@ static void series_title(FILE *f, const chart *c, int s)
         size_t l = strlen(t);
         snprintf(t + l, sizeof t - l, ", %s", row->isa);
     }
+    if (c->multi_ranks) {
+        size_t l = strlen(t);
+        snprintf(t + l, sizeof t - l, ", %d rank%s", row->ranks, row->ranks == 1 ? "" : "s");
+    }
     gp_str(f, t);
 }
 
@@ -260,16 +275,19 @@ static void write_body(FILE *f, const chart *c, int panel, int max_threads, int 
     fputs(" font ',13'\n", f);
     fprintf(f, "set xrange [0.5:%g]\n", max_threads + 0.5);
 
-    fputs("set title 'Speedup over 1 thread'\nset ylabel 'speedup (x)'\n"
-          "set yrange [0:*]\nset key top left\n",
-          f);
+    const char *one = c->multi_ranks ? "1 rank x 1 thread" : "1 thread";
+    fprintf(f,
+            "set title 'Speedup over %s'\nset ylabel 'speedup (x)'\n"
+            "set yrange [0:*]\nset key top left\n",
+            one);
     if (any_finite(c, FIELD(speedup)))
         plot_series(f, c, FIELD(speedup), COL_SPEEDUP,
                     "x with lines ls 100 title 'ideal (linear)'");
     else
-        fputs("set label 1 'no 1-thread run in this result' at graph 0.65,0.25 center\n"
-              "plot x with lines ls 100 title 'ideal (linear)'\nunset label 1\n",
-              f);
+        fprintf(f,
+                "set label 1 'no %s run in this result' at graph 0.65,0.25 center\n"
+                "plot x with lines ls 100 title 'ideal (linear)'\nunset label 1\n",
+                one);
 
     fputs("set title 'Parallel efficiency'\nset ylabel 'efficiency (% of ideal)'\n"
           "set yrange [0:*]\nset key bottom left\n",
@@ -277,9 +295,10 @@ static void write_body(FILE *f, const chart *c, int panel, int max_threads, int 
     if (any_finite(c, FIELD(efficiency)))
         plot_series(f, c, FIELD(efficiency), COL_EFF, "100 with lines ls 100 title 'ideal (100%)'");
     else
-        fputs("set label 1 'no 1-thread run in this result' at graph 0.65,0.25 center\n"
-              "plot 100 with lines ls 100 title 'ideal (100%)'\nunset label 1\n",
-              f);
+        fprintf(f,
+                "set label 1 'no %s run in this result' at graph 0.65,0.25 center\n"
+                "plot 100 with lines ls 100 title 'ideal (100%%)'\nunset label 1\n",
+                one);
 
     fputs("set title 'Throughput'\nset ylabel 'samples/s'\nset format y '%.1s%c'\n"
           "set yrange [0:*]\nset key top left\n",
@@ -301,10 +320,11 @@ static void write_body(FILE *f, const chart *c, int panel, int max_threads, int 
         has_ceiling |= isfinite(panel == PANEL_GBS ? c->r->limits[i].read_gbytes_per_second
                                                    : c->r->limits[i].peak_gflops);
     if (panel != PANEL_TIME && nceil > 0 && has_ceiling)
-        snprintf(ceil, sizeof ceil, "'$data' index %d using 1:%d with linespoints ls 101 title %s",
+        snprintf(ceil, sizeof ceil,
+                 "'$data' index %d using 1:%d with linespoints ls 101 title '%s (ceiling%s)'",
                  c->nseries, ceil_col,
-                 panel == PANEL_GBS ? "'measured read bandwidth (ceiling)'"
-                                    : "'measured FMA peak (ceiling)'");
+                 panel == PANEL_GBS ? "measured read bandwidth" : "measured FMA peak",
+                 c->multi_ranks ? " of one process" : "");
     fputs("set yrange [0:*]\nset key top left\n", f);
     switch (panel) {
     case PANEL_GBS:
@@ -329,10 +349,10 @@ static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
     safe_name(p, sizeof p, c->pin);
     snprintf(name, cap, "%s-%s", w, p);
 
-    int max_threads = 1;
+    int max_threads = 1; /* workers, with several rank counts */
     for (int i = 0; i < c->nrows; i++)
-        if (c->r->results[c->rows[i]].threads > max_threads)
-            max_threads = c->r->results[c->rows[i]].threads;
+        if (workers(&c->r->results[c->rows[i]]) > max_threads)
+            max_threads = workers(&c->r->results[c->rows[i]]);
     int panel = pick_panel(c);
 
     char path[4096];
@@ -343,22 +363,23 @@ static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
     /* The data lives in the script (a datablock) so the script stands alone. */
     fputs("$data << EOD\n", f);
     for (int s = 0; s < c->nseries; s++) {
-        fputs("# threads speedup efficiency_% samples/s GB/s GFLOP/s ms/epoch IQR_%\n", f);
+        fprintf(f, "# %s speedup efficiency_%% samples/s GB/s GFLOP/s ms/epoch IQR_%%\n",
+                c->multi_ranks ? "workers" : "threads");
         int t[1024], n = 0;
         for (int i = 0; i < c->nrows && n < 1024; i++)
             if (same_series(&c->r->results[c->rows[i]], &c->r->results[c->series[s]]))
                 t[n++] = c->rows[i];
         /* rows of a series in thread order */
         for (int a = 1; a < n; a++)
-            for (int b = a; b > 0 && c->r->results[t[b]].threads < c->r->results[t[b - 1]].threads;
-                 b--) {
+            for (int b = a;
+                 b > 0 && workers(&c->r->results[t[b]]) < workers(&c->r->results[t[b - 1]]); b--) {
                 int x = t[b];
                 t[b] = t[b - 1];
                 t[b - 1] = x;
             }
         for (int i = 0; i < n; i++) {
             const dpt_bench_result *row = &c->r->results[t[i]];
-            fprintf(f, "%d", row->threads);
+            fprintf(f, "%d", workers(row));
             gp_num(f, row->speedup);
             gp_num(f, 100 * row->efficiency);
             gp_num(f, row->samples_per_second);
@@ -373,14 +394,15 @@ static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
     int nceil = write_ceilings(f, c);
     fputs("EOD\n\n", f);
 
-    fputs("set datafile missing '-'\nset termoption noenhanced\n"
-          "set grid lc rgb '#dddddd'\nset xlabel 'threads'\nset mxtics 1\n"
-          "set border 3\nset tics nomirror\nset key opaque box lc rgb '#bbbbbb'\n"
-          "set offsets 0, 0, graph 0.15, 0\n", /* headroom above the highest point */
-          f);
-    /* thread counts as x tics when there are few of them */
+    fprintf(f,
+            "set datafile missing '-'\nset termoption noenhanced\n"
+            "set grid lc rgb '#dddddd'\nset xlabel '%s'\nset mxtics 1\n"
+            "set border 3\nset tics nomirror\nset key opaque box lc rgb '#bbbbbb'\n"
+            "set offsets 0, 0, graph 0.15, 0\n", /* headroom above the highest point */
+            c->multi_ranks ? "workers (ranks x threads)" : "threads");
+    /* thread (worker) counts as x tics when there are few of them */
     int tl[1024], nt = 0;
-    for (int i = 0; i < c->nrows && nt < 1024; i++) tl[nt++] = c->r->results[c->rows[i]].threads;
+    for (int i = 0; i < c->nrows && nt < 1024; i++) tl[nt++] = workers(&c->r->results[c->rows[i]]);
     qsort(tl, (size_t)nt, sizeof *tl, cmp_int);
     int distinct = 0;
     for (int i = 0; i < nt; i++) distinct += i == 0 || tl[i] != tl[i - 1];
@@ -457,6 +479,7 @@ static int plot(const char *in, const char *dir)
             while (s < c.nseries && !same_series(x, &r.results[c.series[s]])) s++;
             if (s == c.nseries && c.nseries < 64) c.series[c.nseries++] = (int)j;
             if (strcmp(x->isa, r.results[i].isa)) c.multi_isa = 1;
+            if (x->ranks != 1) c.multi_ranks = 1;
         }
         char name[128];
         if ((status = write_chart(&c, dir, name, sizeof name))) goto out;

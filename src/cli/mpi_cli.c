@@ -22,6 +22,7 @@
 static struct {
     int active, rank, size;
     int per_rank_stdout; /* topo, info: every rank's stdout, gathered */
+    int solo;            /* a command that runs on rank 0 alone: no collectives */
     int failed;          /* a cli_mpi_agree round failed on every rank */
     int ended;
     dpt_comm comm;
@@ -148,6 +149,7 @@ int cli_mpi_begin(int *argc, char ***argv)
     if (!active || M.size < 2) return 0;
     const char *cmd = *argc > 1 ? (*argv)[1] : NULL;
     M.per_rank_stdout = cmd && (!strcmp(cmd, "topo") || !strcmp(cmd, "info"));
+    M.solo = !is_distributed(cmd);
 
     fflush(stdout);
     if (M.per_rank_stdout) {
@@ -205,7 +207,8 @@ int cli_mpi_runs_here(const char *cmd)
 
 int cli_mpi_agree(int rc)
 {
-    if (!M.active || M.size < 2) return rc;
+    /* rank 0 alone (tune, eval, ...): the others wait in cli_mpi_end */
+    if (!M.active || M.size < 2 || M.solo) return rc;
     int r = dpt_mpi_agree(rc);
     if (!r) return 0;
     M.failed = 1;
@@ -420,7 +423,7 @@ int cli_mpi_end(int rc)
 
 const dpt_comm *cli_mpi_comm(void)
 {
-    return M.active && M.size > 1 ? &M.comm : NULL;
+    return M.active && M.size > 1 && !M.solo ? &M.comm : NULL;
 }
 
 int cli_mpi_rank(void)

@@ -360,14 +360,15 @@ int dpt_mpi_node_info(int *local_rank, int *local_size, int *max_sharing)
 
 /* Wait for a request without keeping a core busy: a rank that reaches a
  * checkpoint early (another still loading, or a command that runs on rank
- * 0 alone) sleeps between tests instead of spinning. */
-static int wait_idle(MPI_Request *req)
+ * 0 alone) sleeps nap_ns between tests, after `spins` quick ones, instead
+ * of spinning. */
+static int wait_idle(MPI_Request *req, long spins, long nap_ns)
 {
     int done = 0, rc;
-    for (long spins = 0; !done; spins++) {
+    for (long i = 0; !done; i++) {
         if ((rc = MPI_Test(req, &done, MPI_STATUS_IGNORE)) != MPI_SUCCESS) return rc;
-        if (!done && spins > 2000) {
-            struct timespec ts = {0, 200000};
+        if (!done && i >= spins) {
+            struct timespec ts = {0, nap_ns};
             nanosleep(&ts, NULL);
         }
     }
@@ -381,12 +382,23 @@ int dpt_mpi_agree(int rc)
     int v[3] = {rc > 0 ? rc : 0, rc < 0 ? -rc : 0, rc ? g.size - g.rank : 0};
     MPI_Request req;
     int mrc = MPI_Iallreduce(MPI_IN_PLACE, v, 3, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req);
-    if (mrc == MPI_SUCCESS) mrc = wait_idle(&req);
+    if (mrc == MPI_SUCCESS) mrc = wait_idle(&req, 2000, 200000);
     if (mrc != MPI_SUCCESS) return rc ? rc : mpi_error(mrc, "MPI_Iallreduce of the status");
     if (rc) return rc;
     if (v[0]) return v[0];
     if (v[1]) return dpt_set_error(-v[1], "rank %d failed", g.size - v[2]);
     return 0;
+}
+
+int dpt_mpi_idle_barrier(void)
+{
+    if (!g.active) return 0;
+    /* the busy ranks arrive after a whole timed run: a test a millisecond
+     * costs them nothing and keeps the waiting ranks off their cores */
+    MPI_Request req;
+    int rc = MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    if (rc == MPI_SUCCESS) rc = wait_idle(&req, 0, 1000000);
+    return rc == MPI_SUCCESS ? 0 : mpi_error(rc, "MPI_Ibarrier");
 }
 
 int dpt_mpi_max_double(double *v)
@@ -521,6 +533,11 @@ int dpt_mpi_node_info(int *local_rank, int *local_size, int *max_sharing)
 int dpt_mpi_agree(int rc)
 {
     return rc;
+}
+
+int dpt_mpi_idle_barrier(void)
+{
+    return 0;
 }
 
 int dpt_mpi_max_double(double *v)

@@ -64,8 +64,9 @@ static void result_init(dpt_bench_result *row)
     row->gbytes_per_second = row->gflops = NAN;
     row->fraction_of_bandwidth = row->fraction_of_peak = NAN;
     row->final_loss = row->final_accuracy = NAN;
-    row->phases = (dpt_bench_phases){NAN, NAN, NAN, NAN};
+    row->phases = (dpt_bench_phases){NAN, NAN, NAN, NAN, NAN};
     row->imbalance = NAN;
+    row->ranks = 1;
 }
 
 dpt_bench_result *dpt_bench_report_add(dpt_bench_report *r, const char *workload, int threads,
@@ -148,7 +149,8 @@ int dpt_bench_report_derive(dpt_bench_report *r)
         if (row->work_samples > 0) row->samples_per_second = ratio(row->work_samples, s.median);
         if (row->work_bytes > 0) row->gbytes_per_second = ratio(row->work_bytes, s.median) / 1e9;
         if (row->work_flops > 0) row->gflops = ratio(row->work_flops, s.median) / 1e9;
-        const dpt_bench_limit *lim = find_limit(r, row->threads, row->pin);
+        /* the limits were measured by one process: no ceiling for several */
+        const dpt_bench_limit *lim = row->ranks == 1 ? find_limit(r, row->threads, row->pin) : NULL;
         if (lim) {
             row->fraction_of_bandwidth = ratio(row->gbytes_per_second, lim->read_gbytes_per_second);
             row->fraction_of_peak = ratio(row->gflops, lim->peak_gflops);
@@ -157,15 +159,19 @@ int dpt_bench_report_derive(dpt_bench_report *r)
     for (size_t i = 0; i < r->nresults; i++) {
         dpt_bench_result *row = &r->results[i];
         row->speedup = row->efficiency = NAN;
+        /* the baseline: 1 rank x 1 thread, else 1 thread at this rank count */
+        const dpt_bench_result *base = NULL;
         for (size_t j = 0; j < r->nresults; j++) {
             const dpt_bench_result *one = &r->results[j];
-            if (one->threads == 1 && one->batch == row->batch &&
-                !strcmp(one->workload, row->workload) && !strcmp(one->pin, row->pin) &&
-                !strcmp(one->isa, row->isa)) {
-                row->speedup = ratio(one->median, row->median);
-                row->efficiency = row->speedup / row->threads;
-                break;
-            }
+            if (one->threads == 1 && (one->ranks == 1 || one->ranks == row->ranks) &&
+                one->batch == row->batch && !strcmp(one->workload, row->workload) &&
+                !strcmp(one->pin, row->pin) && !strcmp(one->isa, row->isa) &&
+                (!base || one->ranks < base->ranks))
+                base = one;
+        }
+        if (base) {
+            row->speedup = ratio(base->median, row->median);
+            row->efficiency = row->speedup * base->ranks / ((double)row->ranks * row->threads);
         }
     }
     return 0;
@@ -240,15 +246,17 @@ void dpt_bench_context_probe(dpt_bench_context *c, const char *root)
     if (gmtime_r(&now, &tm)) strftime(c->date, sizeof c->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* "linreg, 4 threads, pin compact, batch 1024" */
+/* "linreg, 4 threads, pin compact, batch 1024" ("linreg, 2 ranks x 4
+ * threads, ..." with several ranks) */
 static void describe_row(const dpt_bench_result *row, char *buf, size_t cap)
 {
-    char batch[32];
+    char batch[32], ranks[32] = "";
     if (row->batch > 0)
         snprintf(batch, sizeof batch, "batch %ld", row->batch);
     else
         snprintf(batch, sizeof batch, "full batch");
-    snprintf(buf, cap, "%s, %d thread%s, pin %s, %s", row->workload, row->threads,
+    if (row->ranks > 1) snprintf(ranks, sizeof ranks, "%d ranks x ", row->ranks);
+    snprintf(buf, cap, "%s, %s%d thread%s, pin %s, %s", row->workload, ranks, row->threads,
              row->threads == 1 ? "" : "s", row->pin, batch);
 }
 
@@ -376,22 +384,24 @@ static json_t *result_json(const dpt_bench_result *row)
     json_t *samples = json_array();
     for (int i = 0; i < row->reps; i++) json_array_append_new(samples, num(row->samples[i]));
     json_t *o = json_pack(
-        "{s:s, s:i, s:s, s:s, s:I, s:i, s:{s:o, s:o, s:o, s:o, s:o}, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:o, s:o}",
-        "workload", row->workload, "threads", row->threads, "pin", row->pin, "isa", row->isa,
-        "batch", (json_int_t)row->batch, "reps", row->reps, "seconds", "median", num(row->median),
-        "min", num(row->min), "max", num(row->max), "iqr", num(row->iqr), "samples", samples,
-        "samples_per_second", num(row->samples_per_second), "speedup", num(row->speedup),
-        "efficiency", num(row->efficiency), "gbytes_per_second", num(row->gbytes_per_second),
-        "gflops", num(row->gflops), "fraction_of_bandwidth", num(row->fraction_of_bandwidth),
-        "fraction_of_peak", num(row->fraction_of_peak), "final_loss", num(row->final_loss));
+        "{s:s, s:i, s:i, s:s, s:s, s:I, s:i, s:{s:o, s:o, s:o, s:o, s:o}, s:o, s:o, s:o, s:o, "
+        "s:o, s:o, s:o, s:o}",
+        "workload", row->workload, "ranks", row->ranks, "threads", row->threads, "pin", row->pin,
+        "isa", row->isa, "batch", (json_int_t)row->batch, "reps", row->reps, "seconds", "median",
+        num(row->median), "min", num(row->min), "max", num(row->max), "iqr", num(row->iqr),
+        "samples", samples, "samples_per_second", num(row->samples_per_second), "speedup",
+        num(row->speedup), "efficiency", num(row->efficiency), "gbytes_per_second",
+        num(row->gbytes_per_second), "gflops", num(row->gflops), "fraction_of_bandwidth",
+        num(row->fraction_of_bandwidth), "fraction_of_peak", num(row->fraction_of_peak),
+        "final_loss", num(row->final_loss));
     if (!o) return NULL;
     if (isfinite(row->final_accuracy))
         json_object_set_new(o, "final_accuracy", json_real(row->final_accuracy));
     json_object_set_new(o, "phases",
-                        json_pack("{s:o, s:o, s:o, s:o}", "compute", num(row->phases.compute),
+                        json_pack("{s:o, s:o, s:o, s:o, s:o}", "compute", num(row->phases.compute),
                                   "reduce", num(row->phases.reduce), "update",
-                                  num(row->phases.update), "wait", num(row->phases.wait)));
+                                  num(row->phases.update), "wait", num(row->phases.wait), "comm",
+                                  num(row->phases.comm)));
     json_object_set_new(o, "imbalance", num(row->imbalance));
     return o;
 }
@@ -710,9 +720,11 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
 {
     int rc = 0;
     char workload[64], pin[32], isa[16];
-    long threads, batch, reps;
+    long ranks = 1, threads, batch, reps;
     if (!json_is_object(o)) return bad(rd, NULL, "expected an object, got %s", type_name(o));
     TRY(get_str(rd, o, "workload", 0, workload, sizeof workload));
+    /* written since the ranks sweep; before it every row was one process */
+    if (json_object_get(o, "ranks")) TRY(get_int(rd, o, "ranks", 1, 1L << 20, 0, &ranks));
     TRY(get_int(rd, o, "threads", 1, 1L << 20, 0, &threads));
     TRY(get_str(rd, o, "pin", 0, pin, sizeof pin));
     TRY(get_str(rd, o, "isa", 0, isa, sizeof isa));
@@ -729,6 +741,7 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
     dpt_bench_result *row =
         dpt_bench_report_add(r, workload, (int)threads, pin, isa, batch, NULL, 0);
     if (!row) return DPT_ENOMEM;
+    row->ranks = (int)ranks;
     row->samples = malloc((size_t)reps * sizeof *row->samples);
     if (!row->samples) return dpt_set_error(DPT_ENOMEM, "out of memory for %ld samples", reps);
     row->reps = (int)reps;
@@ -761,6 +774,7 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
     TRY(get_num(rd, ph, "reduce", 0, &row->phases.reduce));
     TRY(get_num(rd, ph, "update", 0, &row->phases.update));
     TRY(get_num(rd, ph, "wait", 0, &row->phases.wait));
+    TRY(get_num(rd, ph, "comm", 1, &row->phases.comm));
     rd->where[len] = '\0';
     TRY(get_num(rd, o, "imbalance", 0, &row->imbalance));
 fail:
@@ -845,7 +859,7 @@ int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path)
     if (!f) return dpt_set_error(DPT_ENOMEM, "out of memory for %s", path);
     fputs("workload,threads,pin,isa,batch,reps,median_s,min_s,max_s,iqr_s,samples_per_second,"
           "speedup,efficiency,gbytes_per_second,gflops,fraction_of_bandwidth,fraction_of_peak,"
-          "final_loss,final_accuracy,compute_s,reduce_s,update_s,wait_s,imbalance\n",
+          "final_loss,final_accuracy,compute_s,reduce_s,update_s,wait_s,imbalance,ranks,comm_s\n",
           f);
     for (size_t i = 0; i < r->nresults; i++) {
         const dpt_bench_result *row = &r->results[i];
@@ -874,6 +888,8 @@ int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path)
                             row->phases.wait,
                             row->imbalance};
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) csv_num(f, v[k]);
+        fprintf(f, ",%d", row->ranks);
+        csv_num(f, row->phases.comm);
         fputc('\n', f);
     }
     if (fclose(f)) {
@@ -896,14 +912,19 @@ static void cell(FILE *f, int w, int prec, double v)
 
 void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
 {
-    int ww = 8;
+    int ww = 8, multi = 0;
     for (size_t i = 0; i < r->nresults; i++) {
         int l = (int)strlen(r->results[i].workload);
         if (l > ww) ww = l;
+        multi |= r->results[i].ranks > 1;
     }
-    fprintf(f, "%-*s %7s %-8s %-6s %6s %4s %10s %6s %12s %7s %5s %7s %4s %8s %5s %10s\n", ww,
-            "workload", "threads", "pin", "isa", "batch", "reps", "median ms", "IQR%", "samples/s",
-            "speedup", "eff%", "GB/s", "%BW", "GFLOP/s", "%peak", "final loss");
+    fprintf(f, "%-*s", ww, "workload");
+    if (multi) fprintf(f, " %5s", "ranks");
+    fprintf(f, " %7s %-8s %-6s %6s %4s %10s %6s", "threads", "pin", "isa", "batch", "reps",
+            "median ms", "IQR%");
+    if (multi) fprintf(f, " %8s", "comm ms");
+    fprintf(f, " %12s %7s %5s %7s %4s %8s %5s %10s\n", "samples/s", "speedup", "eff%", "GB/s",
+            "%BW", "GFLOP/s", "%peak", "final loss");
     for (size_t i = 0; i < r->nresults; i++) {
         const dpt_bench_result *row = &r->results[i];
         char batch[24];
@@ -911,10 +932,12 @@ void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
             snprintf(batch, sizeof batch, "%ld", row->batch);
         else
             snprintf(batch, sizeof batch, "full");
-        fprintf(f, "%-*s %7d %-8s %-6s %6s %4d", ww, row->workload, row->threads, row->pin,
-                row->isa, batch, row->reps);
+        fprintf(f, "%-*s", ww, row->workload);
+        if (multi) fprintf(f, " %5d", row->ranks);
+        fprintf(f, " %7d %-8s %-6s %6s %4d", row->threads, row->pin, row->isa, batch, row->reps);
         cell(f, 10, 3, row->median * 1e3);
         cell(f, 6, 1, 100 * ratio(row->iqr, row->median));
+        if (multi) cell(f, 8, 3, row->phases.comm * 1e3);
         cell(f, 12, 0, row->samples_per_second);
         cell(f, 7, 2, row->speedup);
         cell(f, 5, 0, 100 * row->efficiency);

@@ -11,6 +11,14 @@
 #             --leaves the ranks do not divide: one "dpt train:" line, the
 #             same non-zero status, no hang
 #   topo      dpt topo prints every rank's placement, text and JSON
+#   bench     dpt bench --ranks 1,2 on 2 ranks: a row per rank count, the
+#             same final loss, efficiency = speedup / (ranks x threads);
+#             --ranks beyond the job is a usage error; a run that fails on
+#             the ranks that train ends the job, the idle rank included
+#   part      per-rank loading with a fixed order: each rank generates or
+#             reads (.dptb) only its rows, and training, the metrics and the
+#             deterministic model match one process; damage in rows of rank 1
+#             only is found by rank 1 alone; dpt tune (rank 0 only) finishes
 set -uo pipefail
 
 case_name=${1:?usage: mpi_test.sh CASE}
@@ -188,6 +196,115 @@ topo)
     for r in 0 1; do
         grep -q "\"rank\": *$r,.*\"plan\"" o || fail "JSON lacks rank $r's plan: $(cat o)"
     done
+    ;;
+bench)
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" bench $GD --ranks 1,2 --threads 1 --reps 2 --warmup 0 --no-limits \
+        --json b.json --csv b.csv >o 2>e || fail "$(cat e)"
+    grep -q "ranks 1,2 of 2" e || fail "the header does not name the ranks: $(cat e)"
+    grep -Eq '^workload +ranks +threads' o || fail "no ranks column: $(cat o)"
+    for r in 1 2; do
+        n=$(grep -c "\"ranks\": $r," b.json)
+        [ "$n" -eq 1 ] || fail "$n rows of $r ranks in the JSON instead of 1"
+    done
+    # the same numbers in the CSV, columns found by name
+    awk -F, '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        { rows++; r = $col["ranks"]; t = $col["threads"]; med[r "x" t] = $col["median_s"]
+          sp[r "x" t] = $col["speedup"]; eff[r "x" t] = $col["efficiency"]
+          loss[r "x" t] = $col["final_loss"] }
+        function abs(x) { return x < 0 ? -x : x }
+        function near(a, b, tol) { return abs(a - b) <= tol * (abs(a) > 1 ? abs(a) : 1) }
+        END {
+            if (rows != 2 || !("1x1" in med) || !("2x1" in med)) { print "rows: " rows; exit 1 }
+            for (k in med) {
+                split(k, rt, "x")
+                if (!near(sp[k], med["1x1"] / med[k], 1e-9)) { print k ": speedup " sp[k]; exit 1 }
+                if (!near(eff[k], sp[k] / (rt[1] * rt[2]), 1e-9)) { print k ": efficiency " eff[k]; exit 1 }
+                if (!near(loss[k], loss["1x1"], 1e-4)) { print k ": loss " loss[k] " vs " loss["1x1"]; exit 1 }
+            }
+        }' b.csv >chk 2>&1 || fail "b.csv: $(cat chk): $(cat b.csv)"
+    # more ranks than the job has; more than one without mpirun
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" bench $GD --ranks 3 --threads 1 >o 2>e
+    rc=$?
+    [ $rc -eq 2 ] || fail "--ranks 3 on 2 ranks: status $rc, expected 2"
+    one_message e "^dpt bench: --ranks: 3 ranks asked, but mpirun started 2 (allowed: 1-2)"
+    # shellcheck disable=SC2086
+    "$DPT" bench $GD --ranks 1,2 --threads 1 >o 2>e
+    rc=$?
+    [ $rc -eq 2 ] || fail "--ranks 2 without mpirun: status $rc, expected 2"
+    one_message e "^dpt bench: --ranks: 2 ranks asked, .*mpirun"
+    # training diverges on rank 0 alone while rank 1 waits: one message, no hang
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" bench --synth linreg:n=2000,d=16,seed=6 --model linear --opt gd --lr 1e6 \
+        --epochs 30 --ranks 1 --threads 1 --reps 1 --no-limits --quiet >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "a diverging run on 1 of 2 ranks: status $rc, expected 1"
+    one_message e "^dpt bench: training diverged"
+    ;;
+part)
+    # metrics printed after each epoch: "train loss X ..." (distributed evaluation)
+    train_metric() { awk '$1 == "epoch" { for (i = 1; i < NF; i++) if ($i == "train" && $(i+1) == "loss") print $(i+2) }' "$1"; }
+    G="--model linear --opt gd --lr 0.1 --epochs 3 --threads 1"
+    # shellcheck disable=SC2086
+    "$DPT" train --synth linreg:n=2000,d=16,seed=6 $G >o1 2>e1 || fail "one process: $(cat e1)"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train --synth linreg:n=2000,d=16,seed=6 $G >o2 2>e2 || fail "-np 2: $(cat e2)"
+    grep -q "per-rank loading: 1000 of 2000 rows per rank" e2 ||
+        fail "--synth at -np 2: rank 0 did not generate just its half: $(cat e2)"
+    losses o1 >l1
+    losses o2 >l2
+    close l1 l2 || fail "--synth per rank: losses differ"
+    train_metric o1 >m1
+    train_metric o2 >m2
+    [ -s m1 ] || fail "no train metrics: $(cat o1)"
+    close m1 m2 || fail "--synth per rank: train metrics (evaluated across ranks) differ"
+
+    # a .dptb file, SGD with a fixed order, 3 ranks: of every 100-row batch
+    # ranks 0 and 1 take 33 rows and rank 2 34; 30 batches
+    "$DPT" gen --synth teacher-mlp:n=3000,d=8,hidden=16,seed=5 --out t.dptb --quiet || fail "gen"
+    S="--data t.dptb --model mlp --hidden 16 --seed 5 --opt momentum --batch 100 --lr 0.02
+       --epochs 2 --shuffle none"
+    # shellcheck disable=SC2086
+    "$DPT" train $S --threads 1 >o1 2>e1 || fail "one process: $(cat e1)"
+    # shellcheck disable=SC2086
+    mpi 3 "$DPT" train $S --threads 1 >o3 2>e3 || fail "-np 3: $(cat e3)"
+    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e3 || fail ".dptb at -np 3: $(cat e3)"
+    n=$(grep -c '^dpt train' e3)
+    [ "$n" -eq 1 ] || fail "$n header lines instead of one: $(cat e3)"
+    losses o1 >l1
+    losses o3 >l3
+    close l1 l3 || fail ".dptb per rank: losses differ"
+    # bitwise with --deterministic, per-rank loading or not
+    # shellcheck disable=SC2086
+    "$DPT" train $S --deterministic --leaves 6 --threads 2 --save ref.dptm >o 2>e || fail "$(cat e)"
+    # shellcheck disable=SC2086
+    mpi 3 "$DPT" train $S --deterministic --leaves 6 --threads 1 --save m.dptm >o 2>e ||
+        fail "-np 3 deterministic: $(cat e)"
+    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e || fail "deterministic at -np 3: $(cat e)"
+    cmp -s ref.dptm m.dptm || fail "--deterministic with per-rank loading: the model differs"
+
+    # 20000 rows x 64 floats: 5 MiB, 5 checksum blocks; rank 0 of 2 holds
+    # rows 1-10000 (blocks 0-2). A byte of row 18001 (block 4) is damaged:
+    # only rank 1 reads it, and says so; one process reading all finds it too
+    "$DPT" gen --synth linreg:n=20000,d=64,seed=3 --out big.dptb --quiet || fail "gen big"
+    printf '\x55' | dd of=big.dptb bs=1 seek=$((64 + 18000 * 256 + 7)) conv=notrunc 2>/dev/null
+    # shellcheck disable=SC2086
+    "$DPT" train --data big.dptb $G >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "damaged file, one process: status $rc, expected 1"
+    one_message e "big.dptb: corrupt data in rows"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train --data big.dptb $G >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "damaged rows of rank 1: status $rc, expected 1"
+    one_message e "^dpt train: rank 1: big.dptb: corrupt data in rows"
+
+    # a command that runs on rank 0 alone makes no collective call: no hang
+    mpi 2 "$DPT" tune --synth linreg:n=2000,d=16,seed=6 $G --quiet >o 2>e ||
+        fail "dpt tune under mpirun: $(cat e)"
+    grep -q "recommend" o || fail "dpt tune printed no recommendation: $(cat o)"
     ;;
 *)
     fail "unknown case"

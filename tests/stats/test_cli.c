@@ -143,7 +143,7 @@ Test(cli, compare_incompatible)
     expect_output("schema is \"dpt-bench/0\"");
     expect_output("old_schema.json");
     cr_assert_eq(run(NULL, "compare", "base.json", "disjoint.json", NULL), 2, "%s", output);
-    expect_output("no configuration (workload, threads, pin, batch) is in both");
+    expect_output("no configuration (workload, ranks, threads, pin, batch) is in both");
     cr_assert_eq(run(NULL, "compare", "bad_sample.json", "base.json", NULL), 2, "%s", output);
     expect_output("results[1].seconds.samples: item 2 is a string");
     cr_assert_eq(run(NULL, "compare", "base.json", "/nonexistent/new.json", NULL), 2);
@@ -234,4 +234,48 @@ Test(cli, plot_charts)
     cr_assert_gt(st.st_size, 1000);
     cr_assert_eq(stat(gp, &st), 0);
     expect_output(png);
+}
+
+Test(cli, compare_matches_ranks)
+{
+    /* base.json predates ranks: its rows are the 1-rank rows of ranks.json */
+    cr_assert_eq(run(NULL, "compare", "base.json", "ranks.json", NULL), 0, "%s", output);
+    for (int t = 1; t <= 8; t *= 2) expect_verdict(t, "same");
+    expect_output("over 4 configurations: 1.0000");
+    expect_output("only in");
+    expect_output("ranks.json: linreg, 2 ranks x 4 threads, pin compact");
+    expect_output("speedup vs 1 thread:");
+
+    /* 2 ranks x 4 threads 20% slower: a slower row and a worse speedup */
+    cr_assert_eq(run(NULL, "compare", "ranks.json", "ranks_slower.json", NULL), 1, "%s", output);
+    expect_output("workload ranks threads pin");
+    expect_output("speedup vs 1 rank x 1 thread:");
+    const char *row =
+        strstr(output, "linreg       2       4 compact    full       6.500       7.800");
+    cr_assert_not_null(row, "%s", output);
+    const char *eol = strchr(row, '\n');
+    cr_assert(eol && eol - row > 6 && !strncmp(eol - 6, "slower", 6), "%s", output);
+    expect_output("FAIL: 1 configuration is significantly slower by more than 5%");
+    expect_output("lost more than 5% of its speedup vs 1 rank x 1 thread");
+}
+
+Test(cli, plot_ranks)
+{
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) cr_skip_test("gnuplot not installed");
+    char dir[128], gp[192], png[192];
+    snprintf(dir, sizeof dir, "%s/charts", out_dir);
+    cr_assert_eq(run(NULL, "plot", "ranks.json", "--out", dir, NULL), 0, "%s", output);
+    snprintf(png, sizeof png, "%s/linreg-compact.png", dir);
+    cr_assert(is_png(png), "%s is not a PNG", png);
+    snprintf(gp, sizeof gp, "%s/linreg-compact.gp", dir);
+    FILE *f = fopen(gp, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    /* a line per rank count, against ranks x threads: 2 x 4 is at 8 */
+    cr_assert(strstr(text, "set xlabel 'workers (ranks x threads)'"), "%s", text);
+    cr_assert(strstr(text, "title 'full batch, 2 ranks'"), "%s", text);
+    cr_assert(strstr(text, "\n8 6.15384615 76.9230769 "), "%s", text);
 }

@@ -84,7 +84,7 @@ static void sample_report(dpt_bench_report *r)
     row->work_bytes = 256e6;
     row->work_flops = 6.0 * 64 * 1e6;
     row->final_loss = 0.946503;
-    row->phases = (dpt_bench_phases){0.036, 0.001, 0.0005, 0.0025};
+    row->phases = (dpt_bench_phases){0.036, 0.001, 0.0005, 0.0025, 0};
     row->imbalance = 0.01;
     row = dpt_bench_report_add(r, "linreg", 2, "compact", "avx2", 0, s2, 5);
     row->work_samples = 1e6;
@@ -132,6 +132,7 @@ static void expect_equal(const dpt_bench_report *a, const dpt_bench_report *b)
     for (size_t i = 0; i < a->nresults; i++) {
         const dpt_bench_result *p = &a->results[i], *q = &b->results[i];
         cr_assert_str_eq(p->workload, q->workload);
+        cr_assert_eq(p->ranks, q->ranks);
         cr_assert_eq(p->threads, q->threads);
         cr_assert_str_eq(p->pin, q->pin);
         cr_assert_str_eq(p->isa, q->isa);
@@ -155,6 +156,7 @@ static void expect_equal(const dpt_bench_report *a, const dpt_bench_report *b)
                              p->phases.reduce,
                              p->phases.update,
                              p->phases.wait,
+                             p->phases.comm,
                              p->imbalance};
         const double qv[] = {q->median,
                              q->min,
@@ -173,6 +175,7 @@ static void expect_equal(const dpt_bench_report *a, const dpt_bench_report *b)
                              q->phases.reduce,
                              q->phases.update,
                              q->phases.wait,
+                             q->phases.comm,
                              q->imbalance};
         for (size_t k = 0; k < sizeof pv / sizeof pv[0]; k++) expect_num(pv[k], qv[k], "field");
     }
@@ -368,6 +371,9 @@ Test(report, reader_accepts_minimal)
     cr_assert_eq(r.nresults, 1);
     cr_assert_eq(r.results[0].samples[1], 2);
     cr_assert(isnan(r.results[0].final_accuracy));
+    /* written before the ranks sweep: one rank, no communication time */
+    cr_assert_eq(r.results[0].ranks, 1);
+    cr_assert(isnan(r.results[0].phases.comm));
     dpt_bench_report_free(&r);
 }
 
@@ -403,6 +409,12 @@ Test(report, reader_errors)
     expect_read_error("{\"schema\": \"dpt-bench/1\", " CTX ", \"results\": [{\"workload\": "
                       "\"linreg\", \"threads\": 0}]}",
                       "results[0].threads: 0 is out of range");
+    expect_read_error("{\"schema\": \"dpt-bench/1\", " CTX ", \"results\": [{\"workload\": "
+                      "\"linreg\", \"ranks\": 0, \"threads\": 1}]}",
+                      "results[0].ranks: 0 is out of range");
+    expect_read_error("{\"schema\": \"dpt-bench/1\", " CTX ", \"results\": [{\"workload\": "
+                      "\"linreg\", \"ranks\": \"2\", \"threads\": 1}]}",
+                      "results[0].ranks: expected an integer, got a string");
 }
 
 Test(report, csv)
@@ -419,7 +431,8 @@ Test(report, csv)
     cr_assert_eq(strncmp(line, head, sizeof head - 1), 0, "%s", line);
     int commas = 0;
     for (char *p = line; *p; p++) commas += *p == ',';
-    cr_assert_eq(commas, 23);
+    cr_assert_eq(commas, 25);
+    cr_assert(strstr(line, ",imbalance,ranks,comm_s\n"), "%s", line);
     cr_assert_not_null(fgets(line, sizeof line, f));
     cr_assert_eq(strncmp(line, "linreg,1,compact,avx2,0,5,0.04", 30), 0, "%s", line);
     /* the 2-thread row has no GFLOP/s: an empty cell */
@@ -525,5 +538,152 @@ Test(report, write_failure_names_file)
     sample_report(&r);
     cr_assert_eq(dpt_bench_report_write_json(&r, "/nonexistent-dir/x.json"), DPT_EIO);
     cr_assert(strstr(dpt_last_error(), "/nonexistent-dir/x.json"), "%s", dpt_last_error());
+    dpt_bench_report_free(&r);
+}
+
+/* linreg at ranks x threads 1x1, 1x2, 2x1, 2x2 and 4x1, full batch, with
+ * one-process limits at 1 and 2 threads. */
+static void ranks_report(dpt_bench_report *r)
+{
+    dpt_bench_report_init(r);
+    cr_assert_eq(dpt_bench_report_add_limit(r, 1, "none", 20, 100), 0);
+    cr_assert_eq(dpt_bench_report_add_limit(r, 2, "none", 30, 200), 0);
+    static const struct {
+        int ranks, threads;
+        double s[3], comm;
+    } rows[] = {{1, 1, {0.040, 0.041, 0.039}, 0},
+                {1, 2, {0.021, 0.022, 0.020}, 0},
+                {2, 1, {0.022, 0.023, 0.021}, 0.002},
+                {2, 2, {0.0125, 0.012, 0.013}, 0.0015},
+                {4, 1, {0.016, 0.015, 0.017}, 0.004}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        dpt_bench_result *row =
+            dpt_bench_report_add(r, "linreg", rows[i].threads, "compact", "avx2", 0, rows[i].s, 3);
+        cr_assert_not_null(row);
+        cr_assert_eq(row->ranks, 1); /* the default */
+        row->ranks = rows[i].ranks;
+        row->work_bytes = 256e6;
+        row->phases = (dpt_bench_phases){0.01, 0.001, 0.001, 0.002, rows[i].comm};
+        row->final_loss = 0.946503 + 1e-7 * (double)i;
+    }
+    cr_assert_eq(dpt_bench_report_derive(r), 0, "%s", dpt_last_error());
+}
+
+Test(report, derive_across_ranks_and_threads)
+{
+    dpt_bench_report r;
+    ranks_report(&r);
+    const double one = 0.040;
+    for (size_t i = 0; i < r.nresults; i++) {
+        const dpt_bench_result *row = &r.results[i];
+        double speedup = one / row->median;
+        cr_assert(fabs(row->speedup - speedup) < 1e-12, "row %zu: %g vs %g", i, row->speedup,
+                  speedup);
+        cr_assert(fabs(row->efficiency - speedup / (row->ranks * row->threads)) < 1e-12,
+                  "row %zu: efficiency %g", i, row->efficiency);
+        /* throughput of all ranks together */
+        cr_assert(fabs(row->gbytes_per_second - 256e6 / row->median / 1e9) < 1e-9);
+        /* one process's limits: a ceiling for rows of one rank only */
+        if (row->ranks == 1)
+            cr_assert(isfinite(row->fraction_of_bandwidth), "row %zu", i);
+        else
+            cr_assert(isnan(row->fraction_of_bandwidth) && isnan(row->fraction_of_peak),
+                      "row %zu: %g", i, row->fraction_of_bandwidth);
+    }
+    cr_assert_eq(r.results[0].speedup, 1);
+    cr_assert(fabs(r.results[3].speedup - 0.040 / 0.0125) < 1e-12); /* 2 x 2 */
+    cr_assert(fabs(r.results[3].efficiency - 0.040 / 0.0125 / 4) < 1e-12);
+    cr_assert(fabs(r.results[4].efficiency - 0.040 / 0.016 / 4) < 1e-12); /* 4 x 1 */
+
+    /* without a row of 1 rank and 1 thread, a sweep at one rank count is
+     * measured against its own 1-thread row, and efficiency counts the
+     * workers added over it (threads here) */
+    dpt_bench_report_free(&r);
+    dpt_bench_report_init(&r);
+    dpt_bench_result *row =
+        dpt_bench_report_add(&r, "linreg", 1, "compact", "avx2", 0, (double[]){0.02}, 1);
+    row->ranks = 2;
+    row = dpt_bench_report_add(&r, "linreg", 2, "compact", "avx2", 0, (double[]){0.0125}, 1);
+    row->ranks = 2;
+    row = dpt_bench_report_add(&r, "linreg", 2, "compact", "avx2", 0, (double[]){0.01}, 1);
+    row->ranks = 3; /* no 1-thread row at 3 ranks: no baseline */
+    cr_assert_eq(dpt_bench_report_derive(&r), 0);
+    cr_assert(fabs(r.results[0].speedup - 1) < 1e-12 && fabs(r.results[0].efficiency - 1) < 1e-12);
+    cr_assert(fabs(r.results[1].speedup - 1.6) < 1e-12, "%g", r.results[1].speedup);
+    cr_assert(fabs(r.results[1].efficiency - 0.8) < 1e-12, "%g", r.results[1].efficiency);
+    cr_assert(isnan(r.results[2].speedup) && isnan(r.results[2].efficiency));
+    dpt_bench_report_free(&r);
+}
+
+Test(report, ranks_round_trip)
+{
+    dpt_bench_report r, back;
+    ranks_report(&r);
+    char path[128];
+    path_in(path, sizeof path, "ranks.json");
+    cr_assert_eq(dpt_bench_report_write_json(&r, path), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_bench_report_read_json(&back, path), 0, "%s", dpt_last_error());
+    expect_equal(&r, &back);
+    cr_assert_eq(back.results[3].ranks, 2);
+    cr_assert_eq(back.results[4].ranks, 4);
+    cr_assert_eq(back.results[4].phases.comm, 0.004);
+    FILE *f = fopen(path, "r");
+    char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    cr_assert(strstr(text, "\"ranks\": 4,"), "%s", text);
+    cr_assert(strstr(text, "\"comm\": 0.004"), "%s", text);
+    dpt_bench_report_free(&back);
+
+    /* CSV: ranks and comm_s, the last two cells of each row */
+    path_in(path, sizeof path, "ranks.csv");
+    cr_assert_eq(dpt_bench_report_write_csv(&r, path), 0, "%s", dpt_last_error());
+    f = fopen(path, "r");
+    char line[1024];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_assert(strstr(line, ",ranks,comm_s\n"), "%s", line);
+    static const char *const tails[] = {",1,0\n", ",1,0\n", ",2,0.002\n", ",2,0.0015\n",
+                                        ",4,0.0040000000000000001\n"};
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_not_null(fgets(line, sizeof line, f));
+        size_t len = strlen(line), tl = strlen(tails[i]);
+        cr_assert(len > tl && !strcmp(line + len - tl, tails[i]), "row %zu: %s", i, line);
+    }
+    cr_assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+    dpt_bench_report_free(&r);
+}
+
+/* The table of r, as text in buf. */
+static void table_text(const dpt_bench_report *r, char *buf, size_t cap)
+{
+    FILE *f = fmemopen(buf, cap, "w");
+    cr_assert_not_null(f);
+    dpt_bench_report_print_table(r, f);
+    fclose(f);
+}
+
+Test(report, table_shows_ranks_when_there_are_several)
+{
+    dpt_bench_report r;
+    sample_report(&r);
+    char text[8192];
+    table_text(&r, text, sizeof text);
+    cr_assert(!strstr(text, "ranks") && !strstr(text, "comm ms"), "%s", text);
+    dpt_bench_report_free(&r);
+
+    ranks_report(&r);
+    table_text(&r, text, sizeof text);
+    cr_assert(strstr(text, "workload ranks threads"), "%s", text);
+    cr_assert(strstr(text, "comm ms"), "%s", text);
+    /* 2 ranks x 2 threads: 12.5 ms, 1.5 ms of it communication, speedup 3.20, 80% */
+    char *row = strstr(text, "\nlinreg       2       2");
+    cr_assert(row, "%s", text);
+    char *end = strchr(row + 1, '\n');
+    if (end) *end = '\0';
+    cr_assert(strstr(row, "12.500") && strstr(row, "1.500") && strstr(row, "3.20") &&
+                  strstr(row, " 80 "),
+              "%s", row);
     dpt_bench_report_free(&r);
 }
