@@ -12,6 +12,9 @@
 extern "C" {
 #endif
 
+/* Most all-reduces started and not finished at a time. */
+#define DPT_COMM_MAX_PENDING 64
+
 typedef struct dpt_comm {
     int rank, size;
     void *ctx;
@@ -29,6 +32,17 @@ typedef struct dpt_comm {
      * 0, else a failure (this rank's own, or one naming the failed rank),
      * so that a local failure never leaves the other ranks in a collective. */
     int (*agree)(void *ctx, int rc);
+    /* Optional (NULL: not offered): allreduce's float sum started and
+     * finished apart, to overlap it with other work. start_allreduce begins
+     * summing buf:(n) in place (past DPT_COMM_MAX_PENDING pending sums it
+     * waits for the earlier ones first);
+     * progress lets the pending sums advance (call it between pieces of
+     * work); finish waits for all of them. A buffer is not to be touched
+     * between its start and finish. Every rank starts the same sums in the
+     * same order. 0 or a negative status. */
+    int (*start_allreduce)(void *ctx, float *buf, size_t n);
+    int (*progress)(void *ctx);
+    int (*finish)(void *ctx);
 } dpt_comm;
 
 #ifdef __cplusplus

@@ -30,6 +30,18 @@ typedef enum {
     DPT_REDUCE_SCATTER = 1
 } dpt_reduce;
 
+/* Across ranks: overlap the all-reduce with the rank's own reduction. */
+typedef enum {
+    /* on where it can pay: a rank with several units to sum and a model
+     * of at least two chunks of DPT_OVERLAP_MIN_CHUNK floats */
+    DPT_OVERLAP_AUTO = 0,
+    DPT_OVERLAP_OFF = 1, /* sum the rank's units, then one all-reduce */
+    DPT_OVERLAP_ON = 2   /* chunks whenever the model has two */
+} dpt_overlap;
+
+/* Smallest chunk worth a message of its own, in floats (256 KiB). */
+#define DPT_OVERLAP_MIN_CHUNK ((size_t)65536)
+
 typedef struct dpt_engine_opts {
     int threads;          /* 0: the number of physical cores */
     dpt_pin_spec pin;     /* placement policy; policy NONE leaves it to OpenMP */
@@ -42,6 +54,8 @@ typedef struct dpt_engine_opts {
     const dpt_comm *comm; /* other ranks (MPI); NULL: this process alone */
     int batching_local;   /* 1: thread t draws its part of every batch from its own
                              shard (NUMA-friendly; batches depend on the thread count) */
+    dpt_overlap overlap;  /* with comm: pipeline the all-reduce in chunks, each
+                             sent while the threads sum the next */
 } dpt_engine_opts;
 
 /* Time per phase, seconds, summed over an epoch. */

@@ -28,6 +28,7 @@ static const char *const usage_text =
     "           --warmup STEPS  --clip NORM  --seed N  --shuffle epoch|none\n"
     "engine:    --threads N  --pin compact|scatter|numa|none|list:0,2-5  --smt\n"
     "           --deterministic  --leaves N  --reduce tree|scatter  --batching global|local\n"
+    "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
     "           --isa auto|scalar|avx2\n"
     "output:    --json FILE  --quiet  --save MODEL  --init-from MODEL\n";
 

@@ -188,6 +188,12 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->batching_local = i;
         break;
     }
+    case 1125: {
+        static const char *const ovs[] = {"auto", "off", "on", NULL};
+        if (cli_choice(cmd, "comm-overlap", arg, ovs, &i)) return -1;
+        o->overlap = i;
+        break;
+    }
     case 1123: {
         static const char *const reds[] = {"tree", "scatter", NULL};
         if (cli_choice(cmd, "reduce", arg, reds, &i)) return -1;
@@ -267,6 +273,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->leaves = o->deterministic;
     eo->reduce = (dpt_reduce)o->reduce;
     eo->batching_local = o->batching_local;
+    eo->overlap = (dpt_overlap)o->overlap;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
     return 0;
 }

@@ -9,8 +9,9 @@
  * update: fused into the last round: the thread that finishes a parameter
  *         slice's sum updates that slice at once.
  * Across ranks (dpt_comm), the rank's sum is all-reduced once per step
- * before the update; in deterministic mode every rank gathers every leaf
- * and runs the same fixed tree. */
+ * before the update, in chunks that go out while the threads sum the next
+ * (overlap); in deterministic mode every rank gathers every leaf and runs
+ * the same fixed tree. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ struct dpt_engine {
     int P, U, GU, u_base, u_local, gather_all;
     int shuffle, bind, own_topo, local_ready;
     int local_batching; /* rows of thread t come from its own shard */
+    int ov_chunks;      /* >1: the all-reduce goes in this many overlapped chunks */
     size_t *shard_lo;   /* local batching: shard of thread t is [shard_lo[t], shard_lo[t+1]) */
     uint64_t seed;
     dpt_topo *topo;
@@ -270,6 +272,13 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->order = malloc(ds->n * sizeof *e->order);
     if (!e->order) goto oom;
     for (size_t i = 0; i < ds->n; i++) e->order[i] = (uint32_t)i;
+    if (e->comm && !e->gather_all && e->comm->start_allreduce && opts->overlap != DPT_OVERLAP_OFF) {
+        /* where it pays: units of this rank to sum while a chunk is on the wire */
+        size_t K = m->n_params / DPT_OVERLAP_MIN_CHUNK;
+        if (opts->overlap == DPT_OVERLAP_ON && K < 2 && m->n_params >= 2) K = 2;
+        if (K > 16) K = 16;
+        if (K >= 2 && (e->U > 1 || opts->overlap == DPT_OVERLAP_ON)) e->ov_chunks = (int)K;
+    }
     if (opts->batching_local) {
         if (e->comm) {
             rc = dpt_set_error(DPT_EINVAL, "--batching local works within one process only");
@@ -521,6 +530,46 @@ static void reduce_units(dpt_engine *e, int t, int fuse, float gscale, float lr,
     }
 }
 
+/* Across ranks, overlapped: the parameters in ov_chunks chunks; for each,
+ * every thread sums its share of the units into G[0], a barrier, and thread
+ * 0 starts the chunk's all-reduce, which runs while all threads sum the next
+ * chunk (thread 0 nudging it along between blocks). Then thread 0 finishes
+ * them all and sums the loss. Ends with a barrier; *comm_rc is for all. */
+static void reduce_overlapped(dpt_engine *e, int t, double lsum, double *glsum, int *comm_rc,
+                              double *tr)
+{
+    const size_t np = e->m->n_params, P = (size_t)e->P, K = (size_t)e->ov_chunks;
+    const dpt_comm *comm = e->comm;
+    const int U = e->U;
+    thread_state *ts = &e->ts[t];
+    for (size_t c = 0; c < K; c++) {
+        const size_t c0 = np * c / K, len = np * (c + 1) / K - c0;
+        const size_t lo = c0 + len * (size_t)t / P, hi = c0 + len * (size_t)(t + 1) / P;
+        double r0 = now();
+        for (size_t b0 = lo; b0 < hi; b0 += 4096) {
+            size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
+            for (int u = 1; u < U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+            if (t == 0 && c > 0 && !*comm_rc) *comm_rc = comm->progress(comm->ctx);
+        }
+        *tr += now() - r0;
+#pragma omp barrier
+        if (t == 0 && !*comm_rc) {
+            double q0 = now();
+            *comm_rc = comm->start_allreduce(comm->ctx, e->G[0] + c0, len);
+            ts->t.comm += now() - q0;
+        }
+    }
+    if (t == 0) {
+        double q0 = now();
+        int rc = comm->finish(comm->ctx); /* even after a failure: nothing left pending */
+        if (!*comm_rc) *comm_rc = rc;
+        *glsum = lsum;
+        if (!*comm_rc) *comm_rc = comm->allreduce(comm->ctx, NULL, 0, glsum, 1);
+        ts->t.comm += now() - q0;
+    }
+#pragma omp barrier
+}
+
 int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
 {
     const dpt_model *m = e->m;
@@ -688,17 +737,24 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 }
                 double tr = 0, tu = 0;
                 const int fuse = global_loss && clip == 0;
-                reduce_units(e, t, fuse, gscale, lr, &tr, &tu);
-                if (!global_loss) {
-                    /* one all-reduce of the rank's sum (and its loss) per step */
-                    if (t == 0) {
-                        double c0 = now();
-                        glsum = lsum;
-                        comm_rc = comm->allreduce(comm->ctx, e->G[0], np, &glsum, 1);
-                        ts->t.comm += now() - c0;
-                        comm_bytes += (double)np * sizeof(float);
-                    }
+                if (global_loss) {
+                    reduce_units(e, t, fuse, gscale, lr, &tr, &tu);
+                } else {
+                    if (e->ov_chunks > 1) {
+                        /* chunk by chunk, each all-reduced while the next is summed */
+                        reduce_overlapped(e, t, lsum, &glsum, &comm_rc, &tr);
+                    } else {
+                        /* the rank's sum, then one all-reduce of it (and the loss) */
+                        reduce_units(e, t, 0, gscale, lr, &tr, &tu);
+                        if (t == 0) {
+                            double c0 = now();
+                            glsum = lsum;
+                            comm_rc = comm->allreduce(comm->ctx, e->G[0], np, &glsum, 1);
+                            ts->t.comm += now() - c0;
+                        }
 #pragma omp barrier
+                    }
+                    if (t == 0) comm_bytes += (double)np * sizeof(float);
                     if (comm_rc) break;
                     lsum = glsum;
                     if (!isfinite(lsum) || bad) {

@@ -171,10 +171,13 @@ int dpt_mpi_init(int *argc, char ***argv, int *active)
     return 0;
 }
 
-/* What a dpt_comm's ctx points to: the communicator and this rank in it. */
+/* What a dpt_comm's ctx points to: the communicator, this rank in it, and
+ * the all-reduces started and not yet finished. */
 typedef struct mpi_ctx {
     MPI_Comm comm;
     int rank, size;
+    MPI_Request pending[DPT_COMM_MAX_PENDING];
+    int npending;
 } mpi_ctx;
 
 static mpi_ctx world;
@@ -263,6 +266,50 @@ static int mpi_agree_hook(void *ctx, int rc)
     return 0;
 }
 
+/* Non-blocking: MPI_Iallreduce in place (in pieces of the chunk size, so
+ * counts stay far below INT_MAX), advanced by MPI_Testall, which is what
+ * drives Open MPI's non-blocking collectives without a progress thread. */
+static int mpi_start_allreduce(void *ctx, float *buf, size_t n)
+{
+    mpi_ctx *c = ctx;
+    const size_t C = chunk_floats();
+    for (size_t off = 0; off < n; off += C) {
+        /* out of request slots (small DPT_MPI_CHUNK_BYTES): let the
+         * earlier ones finish first */
+        if (c->npending == DPT_COMM_MAX_PENDING) {
+            int rc = MPI_Waitall(c->npending, c->pending, MPI_STATUSES_IGNORE);
+            c->npending = 0;
+            if (rc != MPI_SUCCESS) return mpi_error(rc, "MPI_Waitall");
+        }
+        size_t k = n - off < C ? n - off : C;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, c->comm,
+                                &c->pending[c->npending]);
+        if (rc != MPI_SUCCESS) return mpi_error(rc, "MPI_Iallreduce of the gradient");
+        c->npending++;
+    }
+    return 0;
+}
+
+static int mpi_progress(void *ctx)
+{
+    mpi_ctx *c = ctx;
+    int done = 0;
+    if (!c->npending) return 0;
+    int rc = MPI_Testall(c->npending, c->pending, &done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return mpi_error(rc, "MPI_Testall");
+    if (done) c->npending = 0;
+    return 0;
+}
+
+static int mpi_finish(void *ctx)
+{
+    mpi_ctx *c = ctx;
+    int n = c->npending;
+    c->npending = 0;
+    int rc = n ? MPI_Waitall(n, c->pending, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+    return rc == MPI_SUCCESS ? 0 : mpi_error(rc, "MPI_Waitall");
+}
+
 static void fill_comm(dpt_comm *out, mpi_ctx *c)
 {
     out->rank = c->rank;
@@ -272,6 +319,9 @@ static void fill_comm(dpt_comm *out, mpi_ctx *c)
     out->allgather = mpi_allgather;
     out->broadcast = mpi_broadcast;
     out->agree = mpi_agree_hook;
+    out->start_allreduce = mpi_start_allreduce;
+    out->progress = mpi_progress;
+    out->finish = mpi_finish;
 }
 
 int dpt_mpi_comm(dpt_comm *out)

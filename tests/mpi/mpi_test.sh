@@ -3,7 +3,8 @@
 #   mpi_test.sh CASE   with DPT_EXE (the dpt tool) and MPIRUN in the environment
 # Cases:
 #   float     -np 2 and -np 3 train to the single-process model within float
-#             tolerance (losses and predictions), chunked all-reduce included
+#             tolerance (losses and predictions), chunked all-reduce included,
+#             and overlapped with the threads' sums (--comm-overlap on)
 #   bitwise   --deterministic --leaves 12: identical model files and losses
 #             for 1..3 ranks x 1..2 threads, chunked all-gather included
 #   files     only rank 0 prints and writes --json / --save
@@ -114,6 +115,21 @@ float)
                     close q1 q$np || fail "$job: -np $np predictions differ beyond tolerance"
                 fi
             done
+        done
+    done
+    # the all-reduce in chunks overlapped with the threads' sums (tiny
+    # chunks: more pieces than request slots), 2 threads per rank
+    # shellcheck disable=SC2086
+    "$DPT" train $SGD --threads 1 >o1 2>e1 || fail "one process: $(cat e1)"
+    losses o1 >l1
+    for np in 2 3; do
+        for chunk in "" 8; do
+            # shellcheck disable=SC2086
+            DPT_MPI_CHUNK_BYTES=$chunk mpi $np -x DPT_MPI_CHUNK_BYTES "$DPT" train $SGD \
+                --threads 2 --comm-overlap on >o 2>e ||
+                fail "--comm-overlap on, -np $np (chunk '$chunk'): $(cat e)"
+            losses o >l
+            close l1 l || fail "--comm-overlap on, -np $np: losses differ beyond float tolerance"
         done
     done
     ;;
