@@ -15,15 +15,26 @@ size_t dpt_row_stride(size_t d)
     return (d + DPT_ROW_ALIGN_FLOATS - 1) / DPT_ROW_ALIGN_FLOATS * DPT_ROW_ALIGN_FLOATS;
 }
 
-int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
+/* Zero ds, then the stride and the bytes of X and of y (padded) for n x d;
+ * 0 or the error. */
+static int dataset_layout(dpt_dataset *ds, size_t n, size_t d, size_t *ld, size_t *xbytes,
+                          size_t *ybytes)
 {
     memset(ds, 0, sizeof *ds);
     if (d == 0) return dpt_set_error(DPT_EINVAL, "dataset needs at least one feature");
-    size_t ld = dpt_row_stride(d);
-    if (n > SIZE_MAX / 4 / (ld + 1) - 16)
+    *ld = dpt_row_stride(d);
+    if (n > SIZE_MAX / 4 / (*ld + 1) - 16)
         return dpt_set_error(DPT_ENOMEM, "dataset of %zu x %zu floats is too large", n, d);
-    size_t xbytes = n * ld * sizeof(float);
-    size_t ybytes = dpt_pad_floats(n) * sizeof(float);
+    *xbytes = n * *ld * sizeof(float);
+    *ybytes = dpt_pad_floats(n) * sizeof(float);
+    return 0;
+}
+
+int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
+{
+    size_t ld = 0, xbytes = 0, ybytes = 0;
+    int rc = dataset_layout(ds, n, d, &ld, &xbytes, &ybytes);
+    if (rc) return rc;
     char *mem = dpt_alloc(xbytes + ybytes);
     if (!mem)
         return dpt_set_error(DPT_ENOMEM, "cannot allocate %.1f MB for a %zu x %zu dataset",
@@ -45,13 +56,9 @@ int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
 
 int io_dataset_alloc_mapped(dpt_dataset *ds, size_t n, size_t d)
 {
-    memset(ds, 0, sizeof *ds);
-    if (d == 0) return dpt_set_error(DPT_EINVAL, "dataset needs at least one feature");
-    size_t ld = dpt_row_stride(d);
-    if (n > SIZE_MAX / 4 / (ld + 1) - 16)
-        return dpt_set_error(DPT_ENOMEM, "dataset of %zu x %zu floats is too large", n, d);
-    size_t xbytes = n * ld * sizeof(float);
-    size_t ybytes = dpt_pad_floats(n) * sizeof(float);
+    size_t ld = 0, xbytes = 0, ybytes = 0;
+    int rc = dataset_layout(ds, n, d, &ld, &xbytes, &ybytes);
+    if (rc) return rc;
     void *mem = mmap(NULL, xbytes + ybytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED)
