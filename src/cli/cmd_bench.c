@@ -429,8 +429,11 @@ int dpt_cmd_bench(int argc, char **argv)
     }
     const int size = cli_mpi_size(), rank0 = cli_mpi_rank() == 0;
     if (!nr) ranks[nr++] = size;
-    /* every rank loads every row, since a run on fewer ranks needs them all;
-     * a rank that failed to load stops every rank before the first barrier */
+    /* a run on fewer ranks needs every row; when every run takes all the
+     * job's ranks, each may load just its own (cli_job_load). A rank that
+     * failed to load stops every rank before the first barrier. */
+    job.per_rank = 1;
+    for (int i = 0; i < nr; i++) job.per_rank &= ranks[i] == size;
     rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job));
     const int nt = sw.nt, np = sw.np, *threads = sw.threads;
     char(*pins)[32] = sw.pins;
@@ -474,7 +477,10 @@ int dpt_cmd_bench(int argc, char **argv)
         size_t len = (size_t)snprintf(rl, sizeof rl, ", ranks");
         for (int i = 0; i < nr && len < sizeof rl; i++)
             len += (size_t)snprintf(rl + len, sizeof rl - len, "%s%d", i ? "," : " ", ranks[i]);
-        if (len < sizeof rl) snprintf(rl + len, sizeof rl - len, " of %d", size);
+        if (len < sizeof rl) len += (size_t)snprintf(rl + len, sizeof rl - len, " of %d", size);
+        /* the same words on every rank (the rows held differ) */
+        if (job.train.part && len < sizeof rl)
+            snprintf(rl + len, sizeof rl - len, ", per-rank loading");
     }
     if (!quiet)
         fprintf(stderr,

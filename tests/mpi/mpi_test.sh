@@ -18,8 +18,9 @@
 #             the ranks that train ends the job, the idle rank included
 #   part      per-rank loading with a fixed order: each rank generates or
 #             reads (.dptb) only its rows, and training, the metrics and the
-#             deterministic model match one process; damage in rows of rank 1
-#             only is found by rank 1 alone; dpt tune (rank 0 only) finishes
+#             deterministic model match one process, in dpt train and dpt
+#             bench; damage in rows of rank 1 only is found by rank 1 alone;
+#             dpt tune (rank 0 only) finishes
 set -uo pipefail
 
 case_name=${1:?usage: mpi_test.sh CASE}
@@ -316,6 +317,20 @@ part)
     rc=$?
     [ $rc -eq 1 ] || fail "damaged rows of rank 1: status $rc, expected 1"
     one_message e "^dpt train: rank 1: big.dptb: corrupt data in rows"
+
+    # dpt bench at the job's rank count loads per rank too; its final loss
+    # (evaluated across the ranks) is the single process's
+    B="--synth logreg:n=4000,d=8,seed=2 --model logistic --opt momentum --batch 100 --lr 0.1
+       --epochs 2 --shuffle none --threads 1 --reps 1 --warmup 0 --no-limits"
+    # shellcheck disable=SC2086
+    "$DPT" bench $B >o1 2>e1 || fail "bench, one process: $(cat e1)"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" bench $B >o2 2>e2 || fail "bench -np 2: $(cat e2)"
+    grep -q "ranks 2 of 2, per-rank loading" e2 || fail "bench -np 2 loaded every row: $(cat e2)"
+    awk '$1 == "custom" { print $NF }' o1 >f1
+    awk '$1 == "custom" { print $NF }' o2 >f2
+    [ -s f1 ] || fail "no bench row: $(cat o1)"
+    close f1 f2 || fail "bench per rank: final loss differs"
 
     # a command that runs on rank 0 alone makes no collective call: no hang
     mpi 2 "$DPT" tune --synth linreg:n=2000,d=16,seed=6 $G --quiet >o 2>e ||
