@@ -120,15 +120,15 @@ int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncor
         }
         for (long t = lo; t <= hi; t++) {
             if (n == cap) {
-                cli_usage_error(cmd, "--%s: more than %d thread counts", flag, cap);
+                cli_usage_error(cmd, "--%s: more than %d counts", flag, cap);
                 return -1;
             }
             out[n++] = (int)t;
         }
     }
     if (n == 0) {
-        cli_usage_error(cmd, "--%s: '%s' names no thread count (use e.g. 1,2,4 or 1-16 or all)",
-                        flag, val);
+        cli_usage_error(cmd, "--%s: '%s' names no count (use e.g. 1,2,4 or 1-16 or all)", flag,
+                        val);
         return -1;
     }
     return n;
