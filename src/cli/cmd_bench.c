@@ -584,6 +584,7 @@ typedef struct tune_ctx {
     const char *cmd;
     cli_job *job;
     int warm;
+    int exit_status; /* a run failed and printed why: the status to exit with */
 } tune_ctx;
 
 static double tune_measure(void *ud, const dpt_tune_candidate *c, int rep)
@@ -596,7 +597,10 @@ static double tune_measure(void *ud, const dpt_tune_candidate *c, int rep)
     int rc = run_config(t->cmd, j, cli_mpi_comm(), c->threads, c->pin, rep == 0 ? t->warm : 0, 0,
                         rep == 0, &rr, NULL);
     j->to.opt.batch = keep;
-    if (rc) return (double)DPT_EINVAL;
+    if (rc) {
+        t->exit_status = rc; /* run_config printed the message */
+        return (double)DPT_EINVAL;
+    }
     return rr.sec_per_epoch;
 }
 
@@ -689,11 +693,11 @@ int dpt_cmd_tune(int argc, char **argv)
                 dpt_kernels_get()->isa);
     dpt_tune_options to;
     dpt_tune_options_default(&to);
-    tune_ctx tc = {cmd, &job, warmup};
+    tune_ctx tc = {cmd, &job, warmup, 0};
     int r = dpt_tune_run(cands, n, &to, tune_measure, &tc, &res);
     have_res = r == 0;
     if (r) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
+        rc = tc.exit_status ? tc.exit_status : cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
     dpt_tune_print(&res, stdout);

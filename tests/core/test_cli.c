@@ -225,6 +225,18 @@ Test(cli, divergence_exits_1_naming_epoch_and_step)
     cr_expect(strstr(err, "diverged") && strstr(err, "epoch") && strstr(err, "step"), "%s", err);
 }
 
+/* a run that fails inside the tune race: its one message, not twice */
+Test(cli, tune_divergence_is_one_line)
+{
+    char err[4096];
+    int st = run_dpt("tune --synth linreg:n=2000,d=8 --model linear --opt gd --lr 1e6 --epochs 30 "
+                     "--threads 1 --quiet",
+                     err, sizeof err);
+    cr_expect_eq(st, 1, "%s", err);
+    cr_expect(strstr(err, "dpt tune: training diverged"), "%s", err);
+    cr_expect_eq(lines(err), 1, "%s", err);
+}
+
 Test(cli, bench_runs_end_to_end_and_writes_schema, .timeout = 180)
 {
     char json[128], err[16384], args[512];
