@@ -75,6 +75,28 @@ DPT_INLINE __m256 dpt_exp8(__m256 x)
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
+/* log(2^e (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1]: the Cephes
+ * logf polynomial in f, plus e log 2 in two parts (shared by log and log1p). */
+DPT_INLINE __m256 dpt_log_poly8(__m256 f, __m256 e)
+{
+    __m256 z = _mm256_mul_ps(f, f);
+    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+    __m256 r = _mm256_add_ps(f, y);
+    r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
+    return r;
+}
+
 /* log(x) (Cephes logf): x = 2^e m, m in [sqrt(1/2), sqrt(2)), degree-8
  * polynomial in f = m - 1. Denormals are scaled up first. log(0) = -inf,
  * log(x<0) = NaN, log(+inf) = +inf, NaN stays NaN. */
@@ -93,21 +115,7 @@ DPT_INLINE __m256 dpt_log8(__m256 x)
     __m256 lo = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
     e = _mm256_sub_ps(e, _mm256_and_ps(lo, _mm256_set1_ps(1.0f)));
     __m256 f = _mm256_sub_ps(_mm256_add_ps(m, _mm256_and_ps(lo, m)), _mm256_set1_ps(1.0f));
-    __m256 z = _mm256_mul_ps(f, f);
-    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
-    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-    y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-    __m256 r = _mm256_add_ps(f, y);
-    r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
+    __m256 r = dpt_log_poly8(f, e);
     /* specials: x < 0 or NaN -> NaN, 0 -> -inf, +inf -> +inf */
     const __m256 inf = _mm256_set1_ps(__builtin_inff());
     r = _mm256_blendv_ps(r, inf, _mm256_cmp_ps(x, inf, _CMP_EQ_OQ));
@@ -129,21 +137,7 @@ DPT_INLINE __m256 dpt_log1p8_unit(__m256 t)
     __m256 m = _mm256_mul_ps(u, _mm256_blendv_ps(one, _mm256_set1_ps(0.5f), big));
     __m256 e = _mm256_and_ps(big, one);
     __m256 f = _mm256_sub_ps(m, one);
-    __m256 z = _mm256_mul_ps(f, f);
-    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
-    __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
-    y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
-    y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
-    __m256 r = _mm256_add_ps(f, y);
-    r = _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), r);
+    __m256 r = dpt_log_poly8(f, e);
     /* lost can be 1% of a tiny result: 1/u to ~22 bits (rcp and one Newton step) */
     __m256 lost = _mm256_sub_ps(t, _mm256_sub_ps(u, one));
     __m256 q = _mm256_rcp_ps(u);
