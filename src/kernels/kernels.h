@@ -22,6 +22,8 @@ typedef enum {
 /* Floats the update kernel sums at a time when it reduces several arrays
  * (2 KiB: the partial sum stays in L1). */
 #define DPT_UPDATE_BLOCK 512
+/* how far ahead (floats) the AVX2 update asks for w's lines */
+#define DPT_UPDATE_PREFETCH 1024
 
 /* Loss of a single-output linear model in the fused gradient kernel. */
 typedef enum { DPT_GLM_MSE = 0, DPT_GLM_BCE = 1 } dpt_glm_loss;

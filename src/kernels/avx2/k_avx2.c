@@ -339,8 +339,10 @@ static inline __m256 update8(dpt_update_rule rule, __m256 w, __m256 gs, __m256 *
     }
 }
 
-static int update_block_avx2(dpt_update_rule rule, size_t n, float *w, const float *gsum, float *v,
-                             float gscale, float wd, float mu, float lr)
+/* w[0, wlen) may be prefetched, wlen >= n. */
+static int update_block_avx2(dpt_update_rule rule, size_t n, size_t wlen, float *w,
+                             const float *gsum, float *v, float gscale, float wd, float mu,
+                             float lr)
 {
     const __m256 vgs = _mm256_set1_ps(gscale), vwd = _mm256_set1_ps(wd), vmu = _mm256_set1_ps(mu),
                  vlr = _mm256_set1_ps(lr);
@@ -348,6 +350,10 @@ static int update_block_avx2(dpt_update_rule rule, size_t n, float *w, const flo
     __m256 bad = _mm256_setzero_ps(), vv = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        /* w is shared: the other threads read it in the forward pass, so
+         * each store must first take the line from them. Asking for the
+         * lines a few KiB ahead (PREFETCHW) overlaps those requests. */
+        if (!(i & 15) && i + DPT_UPDATE_PREFETCH < wlen) _m_prefetchw(w + i + DPT_UPDATE_PREFETCH);
         if (vel) vv = _mm256_loadu_ps(v + i);
         __m256 nw = update8(rule, _mm256_loadu_ps(w + i), _mm256_loadu_ps(gsum + i), &vv, vgs, vwd,
                             vmu, vlr, &bad);
@@ -371,14 +377,15 @@ static int update_block_avx2(dpt_update_rule rule, size_t n, float *w, const flo
 static int update_f32_avx2(dpt_update_rule rule, size_t n, float *w, const float *const *gs, int ng,
                            size_t goff, float *v, float gscale, float wd, float mu, float lr)
 {
-    if (ng == 1) return update_block_avx2(rule, n, w, gs[0] + goff, v, gscale, wd, mu, lr);
+    if (ng == 1) return update_block_avx2(rule, n, n, w, gs[0] + goff, v, gscale, wd, mu, lr);
     float acc[DPT_UPDATE_BLOCK] __attribute__((aligned(32)));
     int bad = 0;
     for (size_t b0 = 0; b0 < n; b0 += DPT_UPDATE_BLOCK) {
         size_t nb = n - b0 < DPT_UPDATE_BLOCK ? n - b0 : DPT_UPDATE_BLOCK;
         memcpy(acc, gs[0] + goff + b0, nb * sizeof(float));
         for (int u = 1; u < ng; u++) add_f32_avx2(nb, gs[u] + goff + b0, acc);
-        bad |= update_block_avx2(rule, nb, w + b0, acc, v ? v + b0 : NULL, gscale, wd, mu, lr);
+        bad |=
+            update_block_avx2(rule, nb, n - b0, w + b0, acc, v ? v + b0 : NULL, gscale, wd, mu, lr);
     }
     return bad;
 }
