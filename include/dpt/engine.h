@@ -39,6 +39,18 @@ typedef enum {
     DPT_OVERLAP_ON = 2   /* chunks whenever the model has two */
 } dpt_overlap;
 
+/* How each batch is cut among a process's threads. */
+typedef enum {
+    /* even parts, fixed: the same seed and thread count give the same bits */
+    DPT_BALANCE_STATIC = 0,
+    /* parts in proportion to each thread's measured speed (smoothed over
+     * steps), for threads that run at different speeds: a busy SMT sibling,
+     * a shared machine, big and little cores. Every row is still used once
+     * per epoch, but the float sums follow the cuts, so runs are not
+     * bitwise reproducible; not with deterministic mode or local batching */
+    DPT_BALANCE_ADAPTIVE = 1
+} dpt_balance;
+
 /* Smallest chunk worth a message of its own, in floats (256 KiB). */
 #define DPT_OVERLAP_MIN_CHUNK ((size_t)65536)
 
@@ -56,6 +68,7 @@ typedef struct dpt_engine_opts {
                              shard (NUMA-friendly; batches depend on the thread count) */
     dpt_overlap overlap;  /* with comm: pipeline the all-reduce in chunks, each
                              sent while the threads sum the next */
+    dpt_balance balance;  /* how batches are cut among the threads */
 } dpt_engine_opts;
 
 /* Time per phase, seconds, summed over an epoch. */

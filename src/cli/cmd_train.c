@@ -29,7 +29,7 @@ static const char *const usage_text =
     "engine:    --threads N  --pin compact|scatter|numa|none|list:0,2-5  --smt\n"
     "           --deterministic  --leaves N  --reduce tree|scatter  --batching global|local\n"
     "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
-    "           --isa auto|scalar|avx2\n"
+    "           --balance static|adaptive (cut batches by thread speed)  --isa auto|scalar|avx2\n"
     "output:    --json FILE  --quiet  --save MODEL  --init-from MODEL\n";
 
 typedef struct train_ctx {
@@ -342,6 +342,9 @@ int dpt_cmd_train(int argc, char **argv)
                       ctx.seconds, "phases", phases_json(&ctx.phases), "imbalance", ctx.imbalance);
         ctx.epochs = NULL;
         json_object_set_new(root, "ranks", json_integer(ranks));
+        json_object_set_new(
+            root, "balance",
+            json_string(tp->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
         json_object_set_new(root, "rows_read_by_rank0",
                             json_integer((json_int_t)dpt_dataset_rows_held(trainp)));
         json_object_set_new(root, "comm_bytes_per_epoch", json_real(ctx.comm_bytes / tp->epochs));

@@ -194,6 +194,12 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->overlap = i;
         break;
     }
+    case 1126: {
+        static const char *const bals[] = {"static", "adaptive", NULL};
+        if (cli_choice(cmd, "balance", arg, bals, &i)) return -1;
+        o->balance = i;
+        break;
+    }
     case 1123: {
         static const char *const reds[] = {"tree", "scatter", NULL};
         if (cli_choice(cmd, "reduce", arg, reds, &i)) return -1;
@@ -242,6 +248,11 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
                                     "bce, softmax ce)");
     if (o->model.kind == DPT_MODEL_MLP && !o->model.bias)
         return cli_usage_error(cmd, "--no-bias applies to linear, logistic and softmax only");
+    if (o->balance == DPT_BALANCE_ADAPTIVE && (o->deterministic || o->batching_local))
+        return cli_usage_error(cmd,
+                               "--balance adaptive cuts batches by measured thread speed; "
+                               "it cannot be combined with %s",
+                               o->deterministic ? "--deterministic/--leaves" : "--batching local");
     if (o->momentum_set && !dpt_optim_has_velocity(&o->opt))
         return cli_usage_error(cmd, "--momentum needs --opt momentum or nesterov");
     if (o->opt.kind == DPT_OPT_GD) {
@@ -274,6 +285,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->reduce = (dpt_reduce)o->reduce;
     eo->batching_local = o->batching_local;
     eo->overlap = (dpt_overlap)o->overlap;
+    eo->balance = (dpt_balance)o->balance;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
     return 0;
 }

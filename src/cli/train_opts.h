@@ -26,6 +26,7 @@ typedef struct cli_train_opts {
     int reduce; /* dpt_reduce */
     int batching_local;
     int overlap; /* dpt_overlap */
+    int balance; /* dpt_balance */
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
@@ -43,7 +44,8 @@ typedef struct cli_train_opts {
         {"shuffle", required_argument, 0, 1118}, {"deterministic", no_argument, 0, 1119},          \
         {"leaves", required_argument, 0, 1120}, {"isa", required_argument, 0, 1121},               \
         {"threads", required_argument, 0, 1122}, {"reduce", required_argument, 0, 1123},           \
-        {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125}
+        {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125},    \
+        {"balance", required_argument, 0, 1126}
 /* clang-format on */
 
 void cli_train_defaults(cli_train_opts *o);

@@ -2,7 +2,9 @@
  * shard:  each batch is cut into U units (U = threads, or a fixed number of
  *         leaves in deterministic mode); thread t owns a contiguous run of
  *         units and keeps its rows, for the whole epoch, in a buffer it
- *         first-touched after pinning itself.
+ *         first-touched after pinning itself. With adaptive balancing
+ *         (balance.h) the rank's rows of each batch are cut among its threads
+ *         by their measured speed instead, and copied every step.
  * kernel: each unit's gradient goes into its own cache-line padded buffer.
  * reduce: pairwise tree over the unit buffers, ceil(log2 U) rounds, every
  *         round split across all threads by parameter chunks.
@@ -22,6 +24,7 @@
 #include "core/alloc.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
+#include "engine/balance.h"
 #include "kernels/kernels.h"
 
 typedef struct thread_state {
@@ -33,6 +36,8 @@ typedef struct thread_state {
     size_t rows;       /* rows this thread processed this epoch */
     double partial;    /* slice norm for clipping */
     int gradbad;       /* a non-finite gradient entry in the last update */
+    double step_secs;  /* the last step's copy and compute time, and its rows */
+    size_t step_rows;  /* (adaptive balancing) */
     int numa;          /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
 } __attribute__((aligned(64))) thread_state;
 
@@ -53,8 +58,14 @@ struct dpt_engine {
     int P, U, GU, u_base, u_local, gather_all;
     int shuffle, bind, own_topo, local_ready;
     int local_batching; /* rows of thread t come from its own shard */
-    int ov_chunks;      /* >1: the all-reduce goes in this many overlapped chunks */
-    size_t *shard_lo;   /* local batching: shard of thread t is [shard_lo[t], shard_lo[t+1]) */
+    int adaptive;       /* batches cut by measured thread speed (balance.h) */
+    int step_copy;      /* rows copied every step (reshuffled or adaptive) */
+    double *speed;      /* adaptive: smoothed rows/s per thread (thread 0's) */
+    double *cum;        /* adaptive: cumulative shares, (P+1) per step parity */
+    double *bsecs;      /* adaptive: the last step's times and rows, gathered */
+    size_t *brows;
+    int ov_chunks;    /* >1: the all-reduce goes in this many overlapped chunks */
+    size_t *shard_lo; /* local batching: shard of thread t is [shard_lo[t], shard_lo[t+1]) */
     uint64_t seed;
     dpt_topo *topo;
     dpt_place *plan;
@@ -169,6 +180,10 @@ void dpt_engine_destroy(dpt_engine *e)
     dpt_free(e->w);
     dpt_free(e->v);
     dpt_free(e->snapshot);
+    free(e->speed);
+    free(e->cum);
+    free(e->bsecs);
+    free(e->brows);
     free(e->order);
     free(e->shard_lo);
     free(e->plan);
@@ -218,6 +233,15 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->shuffle = opts->shuffle && e->B < ds->n;
     e->steps_per_epoch = (long)((ds->n + e->B - 1) / e->B);
     e->bind = opts->pin.policy != DPT_PIN_NONE;
+    e->adaptive = opts->balance == DPT_BALANCE_ADAPTIVE;
+    if (e->adaptive && (opts->leaves > 0 || opts->batching_local)) {
+        free(e);
+        return dpt_set_error(DPT_EINVAL,
+                             "--balance adaptive cuts batches by measured speed, so "
+                             "it cannot be combined with %s",
+                             opts->leaves > 0 ? "--deterministic" : "--batching local");
+    }
+    e->step_copy = e->shuffle || e->adaptive;
     if (ds->part) {
         /* per-rank loading: this rank's rows of every batch must be there */
         if (e->shuffle) {
@@ -271,6 +295,14 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
         if (!(e->G[u] = dpt_alloc(np * sizeof(float)))) goto oom;
     e->order = malloc(ds->n * sizeof *e->order);
     if (!e->order) goto oom;
+    if (e->adaptive) {
+        e->speed = calloc((size_t)e->P, sizeof *e->speed);
+        e->cum = malloc(2 * ((size_t)e->P + 1) * sizeof *e->cum);
+        e->bsecs = calloc((size_t)e->P, sizeof *e->bsecs);
+        e->brows = calloc((size_t)e->P, sizeof *e->brows);
+        if (!e->speed || !e->cum || !e->bsecs || !e->brows) goto oom;
+        for (int i = 0; i <= e->P; i++) e->cum[i] = e->cum[e->P + 1 + i] = (double)i / e->P;
+    }
     for (size_t i = 0; i < ds->n; i++) e->order[i] = (uint32_t)i;
     if (e->comm && !e->gather_all && e->comm->start_allreduce && opts->overlap != DPT_OVERLAP_OFF) {
         /* where it pays: units of this rank to sum while a chunk is on the wire */
@@ -374,6 +406,38 @@ static size_t thread_rows(const dpt_engine *e, int t)
     return rows_of(e, t, 0);
 }
 
+/* The most rows of one batch this rank computes: what one thread may get
+ * under adaptive balancing. */
+static size_t rank_step_rows(const dpt_engine *e)
+{
+    size_t most = 0;
+    for (long s = 0; s < e->steps_per_epoch; s++) {
+        size_t b = batch_size(e, s);
+        size_t r = unit_row(e, b, e->u_base + e->u_local) - unit_row(e, b, e->u_base);
+        most = r > most ? r : most;
+    }
+    return most;
+}
+
+/* Thread t's rows [*lo, *hi) of a batch of b rows, counted from the batch's
+ * first: its units' rows, or under adaptive balancing its cut of the rank's
+ * rows by the shares for global step gstep. */
+static void batch_part(const dpt_engine *e, int t, size_t b, long gstep, size_t *lo, size_t *hi)
+{
+    if (e->adaptive) {
+        size_t r0 = unit_row(e, b, e->u_base), r1 = unit_row(e, b, e->u_base + e->u_local);
+        dpt_balance_cut(e->P, e->cum + (size_t)(gstep & 1) * ((size_t)e->P + 1), r1 - r0, t, lo,
+                        hi);
+        *lo += r0;
+        *hi += r0;
+        return;
+    }
+    int u0, u1;
+    thread_units(e, t, &u0, &u1);
+    *lo = unit_row(e, b, u0);
+    *hi = unit_row(e, b, u1);
+}
+
 /* This thread's row buffer, allocated once (by the thread, after pinning)
  * so that nothing can fail once training has begun: the epoch's rows when
  * the order is fixed (copied once, reused every epoch), one step's rows when
@@ -381,7 +445,7 @@ static size_t thread_rows(const dpt_engine *e, int t)
 static int ensure_local(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
-    size_t rows = rows_of(e, t, e->shuffle);
+    size_t rows = e->adaptive ? rank_step_rows(e) : rows_of(e, t, e->shuffle);
     if (ts->X && rows <= ts->cap_rows) return 0;
     dpt_free(ts->X);
     dpt_free(ts->y);
@@ -397,14 +461,15 @@ static int ensure_local(dpt_engine *e, int t)
 }
 
 /* The positions [*lo, *hi) in order[] of the rows thread t computes in
- * step s, after it consumed rows in the earlier steps of the epoch. */
-static void step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t *lo, size_t *hi)
+ * step s (global step gstep), after it consumed rows in the earlier steps
+ * of the epoch. */
+static void step_span(const dpt_engine *e, int t, long s, long gstep, size_t consumed, size_t *lo,
+                      size_t *hi)
 {
-    int u0, u1;
-    thread_units(e, t, &u0, &u1);
-    size_t start = (size_t)s * e->B, b = batch_size(e, s);
-    *lo = start + unit_row(e, b, u0);
-    *hi = start + unit_row(e, b, u1);
+    size_t start = (size_t)s * e->B;
+    batch_part(e, t, batch_size(e, s), gstep, lo, hi);
+    *lo += start;
+    *hi += start;
     if (e->local_batching) { /* the next rows of this thread's own shard */
         *hi = e->shard_lo[t] + consumed + (*hi - *lo);
         *lo = e->shard_lo[t] + consumed;
@@ -429,7 +494,7 @@ static int gather_local(dpt_engine *e, int t)
     if (ensure_local(e, t)) return -1;
     size_t off = 0, lo, hi;
     for (long s = 0; s < e->steps_per_epoch; s++, off += hi - lo) {
-        step_span(e, t, s, off, &lo, &hi);
+        step_span(e, t, s, s, off, &lo, &hi);
         copy_rows(e, lo, hi, ts->X + off * e->ds->ld, ts->y + off);
     }
     return 0;
@@ -619,11 +684,11 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
 #pragma omp atomic write
             failed = 1;
         }
-        if (e->shuffle && ensure_local(e, t)) {
+        if (e->step_copy && ensure_local(e, t)) {
 #pragma omp atomic write
             failed = 1;
         }
-        if (!e->shuffle && !e->local_ready) {
+        if (!e->step_copy && !e->local_ready) {
             if (gather_local(e, t)) {
 #pragma omp atomic write
                 failed = 1;
@@ -646,7 +711,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
         }
         if (!failed && team_ok) {
 #pragma omp single
-            e->local_ready = !e->shuffle;
+            e->local_ready = !e->step_copy;
         }
         int mydiv = 0; /* every thread reaches the same verdict at the same step */
         for (int ep = 0; ep < epochs && !failed && team_ok && !stop; ep++) {
@@ -681,30 +746,46 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 int bad = 0;
                 for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
                 size_t base = off; /* where this step's rows start in ts->X */
-                if (e->shuffle) {
+                size_t tlo, thi;   /* this thread's rows of the batch */
+                batch_part(e, t, b, gstep, &tlo, &thi);
+                double g0 = now();
+                if (e->step_copy) {
                     /* this step's rows, fresh in cache for the kernels */
-                    double g0 = now();
                     size_t lo, hi;
-                    step_span(e, t, s, off, &lo, &hi);
+                    step_span(e, t, s, gstep, off, &lo, &hi);
                     copy_rows(e, lo, hi, ts->X, ts->y);
                     base = 0;
-                    ts->t.shuffle += now() - g0;
                 }
                 double t0 = now();
+                ts->t.shuffle += t0 - g0;
                 for (int u = u0; u < u1; u++) {
-                    size_t r0 = unit_row(e, b, u) - unit_row(e, b, u0);
-                    size_t rows = unit_row(e, b, u + 1) - unit_row(e, b, u);
+                    /* adaptive: one unit per thread, its rows the cut */
+                    size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - tlo;
+                    size_t rows =
+                        e->adaptive ? thi - tlo : unit_row(e, b, u + 1) - unit_row(e, b, u);
                     e->uloss[unit_buf(e, u)].v = dpt_model_grad_to(
                         m, k, e->w, ts->X + (base + r0) * e->ds->ld, e->ds->ld, ts->y + base + r0,
                         rows, e->G[unit_buf(e, u)], ts->scratch);
                 }
-                off += unit_row(e, b, u1) - unit_row(e, b, u0);
+                off += thi - tlo;
                 double t1 = now();
                 ts->t.compute += t1 - t0;
-                ts->rows += unit_row(e, b, u1) - unit_row(e, b, u0);
+                ts->rows += thi - tlo;
+                ts->step_secs = t1 - g0;
+                ts->step_rows = thi - tlo;
 #pragma omp barrier
                 double t2 = now();
                 ts->t.wait += t2 - t1;
+                if (e->adaptive && t == 0) {
+                    /* the next step's cut: read at its start, after the barrier
+                     * that ends this step; the other parity is in use now */
+                    for (int q = 0; q < P; q++) {
+                        e->bsecs[q] = e->ts[q].step_secs;
+                        e->brows[q] = e->ts[q].step_rows;
+                    }
+                    dpt_balance_update(P, e->bsecs, e->brows, e->speed,
+                                       e->cum + (size_t)((gstep + 1) & 1) * ((size_t)P + 1));
+                }
                 if (e->gather_all) {
                     /* deterministic across ranks: every rank gets every leaf */
                     if (t == 0) {

@@ -64,6 +64,9 @@ ParameterizedTestParameters(cli, bad_flags)
         {"train --synth linreg extra", "extra"},
         {"train --synth linreg --reduce ring", "tree, scatter"},
         {"train --synth linreg --batching nearby", "global, local"},
+        {"train --synth linreg --balance even", "static, adaptive"},
+        {"train --synth linreg --balance adaptive --deterministic", "--deterministic"},
+        {"train --synth linreg --balance adaptive --batching local", "--batching local"},
         {"frobnicate", "unknown command"},
     };
     return cr_make_param_array(struct bad, cases, sizeof cases / sizeof cases[0]);
@@ -115,6 +118,10 @@ Test(cli, engine_flags_are_accepted)
     cr_expect_eq(st, 0, "%s", err);
     st = run_dpt("train --synth linreg:n=500,d=4 --opt momentum --batch 50 --epochs 2 --threads 2 "
                  "--reduce scatter --deterministic --leaves 8 --pin none --quiet",
+                 err, sizeof err);
+    cr_expect_eq(st, 0, "%s", err);
+    st = run_dpt("train --synth linreg:n=500,d=4 --opt momentum --batch 50 --epochs 2 --threads 3 "
+                 "--balance adaptive --shuffle none --pin none --quiet",
                  err, sizeof err);
     cr_expect_eq(st, 0, "%s", err);
 }

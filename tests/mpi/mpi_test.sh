@@ -4,7 +4,8 @@
 # Cases:
 #   float     -np 2 and -np 3 train to the single-process model within float
 #             tolerance (losses and predictions), chunked all-reduce included,
-#             and overlapped with the threads' sums (--comm-overlap on)
+#             and overlapped with the threads' sums (--comm-overlap on), and
+#             with --balance adaptive within each rank
 #   bitwise   --deterministic --leaves 12: identical model files and losses
 #             for 1..3 ranks x 1..2 threads, chunked all-gather included
 #   files     only rank 0 prints and writes --json / --save
@@ -20,7 +21,8 @@
 #             reads (.dptb) only its rows, and training, the metrics and the
 #             deterministic model match one process, in dpt train and dpt
 #             bench; damage in rows of rank 1 only is found by rank 1 alone;
-#             dpt tune (rank 0 only) finishes
+#             dpt tune (rank 0 only) finishes; --balance adaptive cuts within
+#             each rank's rows
 set -uo pipefail
 
 case_name=${1:?usage: mpi_test.sh CASE}
@@ -132,6 +134,15 @@ float)
             losses o >l
             close l1 l || fail "--comm-overlap on, -np $np: losses differ beyond float tolerance"
         done
+    done
+    # adaptive balancing moves rows between the threads of a rank, never
+    # across ranks
+    for np in 2 3; do
+        # shellcheck disable=SC2086
+        mpi $np "$DPT" train $SGD --threads 2 --balance adaptive >o 2>e ||
+            fail "--balance adaptive, -np $np: $(cat e)"
+        losses o >l
+        close l1 l || fail "--balance adaptive, -np $np: losses differ beyond float tolerance"
     done
     ;;
 bitwise)
@@ -293,6 +304,12 @@ part)
     losses o1 >l1
     losses o3 >l3
     close l1 l3 || fail ".dptb per rank: losses differ"
+    # adaptive balancing within each rank's rows, loaded per rank
+    # shellcheck disable=SC2086
+    mpi 3 "$DPT" train $S --threads 2 --balance adaptive >o3 2>e3 || fail "-np 3 adaptive: $(cat e3)"
+    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e3 || fail "adaptive at -np 3: $(cat e3)"
+    losses o3 >l3
+    close l1 l3 || fail ".dptb per rank, --balance adaptive: losses differ"
     # bitwise with --deterministic, per-rank loading or not
     # shellcheck disable=SC2086
     "$DPT" train $S --deterministic --leaves 6 --threads 2 --save ref.dptm >o 2>e || fail "$(cat e)"
