@@ -174,15 +174,21 @@ static dpt_engine *make(const dpt_model *m, const dpt_optim_spec *o, const dpt_d
     return e;
 }
 
-Test(balance, engine_uses_every_row_once)
+/* A linear model of 4 inputs on n rows of integer_data. */
+static void linear_setup(dpt_model *m, dpt_dataset *ds, size_t n, dpt_optim_spec *o)
 {
     dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 4};
+    cr_assert_eq(dpt_model_init(m, &s), 0);
+    integer_data(ds, n, 4);
+    dpt_optim_defaults(o);
+}
+
+Test(balance, engine_uses_every_row_once)
+{
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
     dpt_dataset ds;
-    integer_data(&ds, 128, 4);
     dpt_optim_spec o;
-    dpt_optim_defaults(&o);
+    linear_setup(&m, &ds, 128, &o);
     o.kind = DPT_OPT_SGD;
     o.batch = 64;
     o.lr = 1.0 / 1024;
@@ -261,13 +267,10 @@ Test(balance, engine_trains_as_static)
 
 Test(balance, engine_refuses_fixed_leaves_and_local_batching)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 4};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
     dpt_dataset ds;
-    integer_data(&ds, 64, 4);
     dpt_optim_spec o;
-    dpt_optim_defaults(&o);
+    linear_setup(&m, &ds, 64, &o);
     for (int c = 0; c < 2; c++) {
         dpt_engine_opts eo;
         dpt_engine_opts_defaults(&eo);
