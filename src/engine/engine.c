@@ -748,16 +748,16 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 size_t base = off; /* where this step's rows start in ts->X */
                 size_t tlo, thi;   /* this thread's rows of the batch */
                 batch_part(e, t, b, gstep, &tlo, &thi);
-                double g0 = now();
+                double g0 = now(), t0 = g0;
                 if (e->step_copy) {
                     /* this step's rows, fresh in cache for the kernels */
                     size_t lo, hi;
                     step_span(e, t, s, gstep, off, &lo, &hi);
                     copy_rows(e, lo, hi, ts->X, ts->y);
                     base = 0;
+                    t0 = now();
+                    ts->t.shuffle += t0 - g0;
                 }
-                double t0 = now();
-                ts->t.shuffle += t0 - g0;
                 for (int u = u0; u < u1; u++) {
                     /* adaptive: one unit per thread, its rows the cut */
                     size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - tlo;
