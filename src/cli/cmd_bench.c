@@ -275,7 +275,7 @@ static void fill_context(dpt_bench_context *c)
     snprintf(c->isa, sizeof c->isa, "%s", dpt_kernels_get()->isa);
     snprintf(c->compiler, sizeof c->compiler, "%s", DPT_COMPILER);
     snprintf(c->cflags, sizeof c->cflags, "buildtype=%s sanitize=%s avx2-kernels=%s", DPT_BUILDTYPE,
-             DPT_SANITIZE, dpt_build_has_avx2() ? "-mavx2 -mfma" : "off");
+             DPT_SANITIZE, dpt_build_has_avx2() ? "-mavx2 -mfma -mprfchw" : "off");
     snprintf(c->dpt_version, sizeof c->dpt_version, "%s", DPT_VERSION);
     snprintf(c->git_revision, sizeof c->git_revision, "%s", DPT_REVISION);
     /* the runtime the compiler links for -fopenmp, not a guess at run time */
