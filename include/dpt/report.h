@@ -4,7 +4,8 @@
  * {"schema": "dpt-bench/1",
  *  "context": {"cpu_model", "packages", "numa_nodes", "cores", "pus", "isa",
  *              "compiler", "cflags", "dpt_version", "git_revision", "openmp",
- *              "governor", "boost", "load_average": [1, 5, 15 min], "date"},
+ *              "governor", "boost", "load_average": [1, 5, 15 min], "date",
+ *              "engine" (optional)},
  *  "limits": {"points": [{"threads", "pin", "read_gbytes_per_second",
  *                         "peak_gflops"}]},
  *  "results": [{"workload", "ranks", "threads", "pin", "isa", "batch", "reps",
@@ -47,6 +48,9 @@ typedef struct dpt_bench_context {
     int boost;                /* probed: 1 on, 0 off, -1 unknown */
     double load_average[3];   /* probed: /proc/loadavg, NAN unknown */
     char date[32];            /* probed: UTC, ISO 8601 "2025-01-31T12:00:00Z" */
+    char engine[160];         /* caller: the engine settings of the runs, e.g. "reduce=scatter
+                                 balance=static shuffle=epoch batching=global leaves=0"; ""
+                                 unknown (optional in the file: older results lack it) */
 } dpt_bench_context;
 
 /* Measured machine ceiling at one thread count and placement. */

@@ -288,6 +288,17 @@ static void fill_context(dpt_bench_context *c)
              omp_get_max_threads());
 }
 
+/* The engine flags every run of the sweep shares, for the report. */
+static void engine_context(const cli_train_opts *o, char *buf, size_t cap)
+{
+    static const char *const reduce[] = {"tree", "scatter"}, *const overlap[] = {"auto", "off",
+                                                                                 "on"};
+    snprintf(buf, cap, "reduce=%s balance=%s shuffle=%s batching=%s leaves=%d comm-overlap=%s",
+             reduce[o->reduce], o->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static",
+             o->shuffle != 0 ? "epoch" : "none", o->batching_local ? "local" : "global",
+             o->deterministic, overlap[o->overlap]);
+}
+
 static const char *job_name(const cli_job *j)
 {
     return j->workload ? j->workload->name : "custom";
@@ -471,6 +482,7 @@ int dpt_cmd_bench(int argc, char **argv)
     if ((rc = cli_mpi_agree(cerr))) goto done;
 
     fill_context(&rep.context);
+    engine_context(&job.to, rep.context.engine, sizeof rep.context.engine);
     char desc[128], rl[96] = "";
     dpt_model_describe(&job.model, desc, sizeof desc);
     if (size > 1) {

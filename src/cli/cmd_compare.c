@@ -134,6 +134,9 @@ static void warn_context(const dpt_bench_report *b, const dpt_bench_report *n, c
     if (strcmp(x->isa, y->isa))
         fprintf(stderr, "warning: other ISA: base '%s', new '%s'\n", x->isa[0] ? x->isa : "unknown",
                 y->isa[0] ? y->isa : "unknown");
+    if (x->engine[0] && y->engine[0] && strcmp(x->engine, y->engine))
+        fprintf(stderr, "warning: other engine settings: base '%s', new '%s'\n", x->engine,
+                y->engine);
     if (x->packages != y->packages || x->numa_nodes != y->numa_nodes || x->cores != y->cores ||
         x->pus != y->pus)
         fprintf(stderr,

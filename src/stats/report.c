@@ -368,7 +368,7 @@ static json_t *context_json(const dpt_bench_context *c)
     json_t *la = json_array();
     for (int i = 0; i < 3; i++) json_array_append_new(la, num(c->load_average[i]));
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                     "s:o}",
+                     "s:o, s:o}",
                      "cpu_model", opt_str(c->cpu_model), "packages", opt_int(c->packages),
                      "numa_nodes", opt_int(c->numa_nodes), "cores", opt_int(c->cores), "pus",
                      opt_int(c->pus), "isa", opt_str(c->isa), "compiler", opt_str(c->compiler),
@@ -376,7 +376,7 @@ static json_t *context_json(const dpt_bench_context *c)
                      "git_revision", opt_str(c->git_revision), "openmp", opt_str(c->openmp),
                      "governor", opt_str(c->governor), "boost",
                      c->boost < 0 ? json_null() : json_boolean(c->boost), "load_average", la,
-                     "date", opt_str(c->date));
+                     "date", opt_str(c->date), "engine", opt_str(c->engine));
 }
 
 static json_t *result_json(const dpt_bench_result *row)
@@ -669,6 +669,8 @@ static int read_context(reader *rd, json_t *root, dpt_bench_context *c)
     TRY(get_str(rd, o, "git_revision", 1, c->git_revision, sizeof c->git_revision));
     TRY(get_str(rd, o, "openmp", 1, c->openmp, sizeof c->openmp));
     TRY(get_str(rd, o, "governor", 1, c->governor, sizeof c->governor));
+    c->engine[0] = '\0'; /* added later: absent from older files */
+    if (json_object_get(o, "engine")) TRY(get_str(rd, o, "engine", 1, c->engine, sizeof c->engine));
     json_t *b = json_object_get(o, "boost");
     if (!b) TRY(bad(rd, "boost", "missing"));
     if (!json_is_null(b) && !json_is_boolean(b))

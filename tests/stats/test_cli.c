@@ -168,6 +168,17 @@ Test(cli, compare_warns_other_machine)
     expect_output("warning: other ISA: base 'avx2', new 'scalar'");
 }
 
+Test(cli, compare_warns_other_engine_settings)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "other_engine.json", NULL), 0, "%s", output);
+    expect_output("warning: other engine settings: base 'reduce=scatter balance=static "
+                  "shuffle=none batching=global leaves=0 comm-overlap=auto', new "
+                  "'reduce=scatter balance=adaptive");
+    /* a file without the settings (older dpt) is no reason to warn */
+    cr_assert_eq(run(NULL, "compare", "base.json", "identical.json", NULL), 0, "%s", output);
+    cr_assert_null(strstr(output, "engine settings"), "%s", output);
+}
+
 Test(cli, compare_usage)
 {
     cr_assert_eq(run(NULL, "compare", "base.json", NULL), 2);

@@ -70,6 +70,7 @@ static void sample_report(dpt_bench_report *r)
     c->load_average[1] = 0.5;
     c->load_average[2] = 0.125;
     strcpy(c->date, "2025-01-31T12:00:00Z");
+    strcpy(c->engine, "reduce=scatter balance=adaptive shuffle=epoch");
     cr_assert_eq(dpt_bench_report_add_limit(r, 1, "compact", 27.5, 117), 0);
     cr_assert_eq(dpt_bench_report_add_limit(r, 2, "compact", 29.75, 232), 0);
     cr_assert_eq(dpt_bench_report_add_limit(r, 4, "scatter", 30, 464), 0);
@@ -121,6 +122,7 @@ static void expect_equal(const dpt_bench_report *a, const dpt_bench_report *b)
     cr_assert_eq(x->boost, y->boost);
     for (int i = 0; i < 3; i++) expect_num(x->load_average[i], y->load_average[i], "load");
     cr_assert_str_eq(x->date, y->date);
+    cr_assert_str_eq(x->engine, y->engine);
     cr_assert_eq(a->nlimits, b->nlimits);
     for (size_t i = 0; i < a->nlimits; i++) {
         cr_assert_eq(a->limits[i].threads, b->limits[i].threads);
@@ -371,6 +373,7 @@ Test(report, reader_accepts_minimal)
     cr_assert_eq(r.nresults, 1);
     cr_assert_eq(r.results[0].samples[1], 2);
     cr_assert(isnan(r.results[0].final_accuracy));
+    cr_assert_str_eq(r.context.engine, "", "written before the engine settings were recorded");
     /* written before the ranks sweep: one rank, no communication time */
     cr_assert_eq(r.results[0].ranks, 1);
     cr_assert(isnan(r.results[0].phases.comm));
