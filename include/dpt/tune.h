@@ -1,4 +1,4 @@
-/* Choosing a configuration (threads x pinning x batch) with as few timed
+/* Choosing a configuration (threads x pinning x batch x load balancing) with as few timed
  * runs as it takes: a race. Every candidate runs a couple of times, those
  * clearly or significantly slower than the current best leave, the close
  * ones get more repetitions, and the winner and the runner-up are measured
@@ -16,7 +16,8 @@ extern "C" {
 typedef struct dpt_tune_candidate {
     int threads;
     char pin[32];
-    long batch; /* 0 = the workload's own */
+    long batch;       /* 0 = the workload's own */
+    char balance[16]; /* "static" or "adaptive"; "" = the workload's own */
 } dpt_tune_candidate;
 
 /* Seconds for one run of c (rep counts that candidate's runs from 0). On

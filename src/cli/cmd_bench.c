@@ -363,7 +363,8 @@ enum {
     OPT_QUIET,
     OPT_HELP,
     OPT_BATCHES,
-    OPT_RANKS
+    OPT_RANKS,
+    OPT_BALANCES
 };
 
 int dpt_cmd_bench(int argc, char **argv)
@@ -604,11 +605,15 @@ static double tune_measure(void *ud, const dpt_tune_candidate *c, int rep)
     tune_ctx *t = ud;
     cli_job *j = t->job;
     size_t keep = j->to.opt.batch;
+    int keep_bal = j->to.balance;
     if (c->batch > 0) j->to.opt.batch = (size_t)c->batch;
+    if (c->balance[0])
+        j->to.balance = strcmp(c->balance, "adaptive") ? DPT_BALANCE_STATIC : DPT_BALANCE_ADAPTIVE;
     run_result rr;
     int rc = run_config(t->cmd, j, cli_mpi_comm(), c->threads, c->pin, rep == 0 ? t->warm : 0, 0,
                         rep == 0, &rr, NULL);
     j->to.opt.batch = keep;
+    j->to.balance = keep_bal;
     if (rc) {
         t->exit_status = rc; /* run_config printed the message */
         return (double)DPT_EINVAL;
@@ -621,20 +626,23 @@ int dpt_cmd_tune(int argc, char **argv)
     const char *cmd = "tune";
     cli_job job;
     cli_job_init(&job);
-    int nb = 0, warmup = 1, quiet = 0;
+    int nb = 0, nbal = 0, warmup = 1, quiet = 0;
     sweep sw = {0};
     long batches[16];
+    int bals[2];
     const char *json_path = NULL;
     dpt_tune_candidate *cands = NULL;
     dpt_tune_result res = {0};
     int have_res = 0, rc;
     static const struct option opts[] = {CLI_JOB_OPTIONS,
                                          {"batches", required_argument, 0, OPT_BATCHES},
+                                         {"balances", required_argument, 0, OPT_BALANCES},
                                          {"warmup", required_argument, 0, OPT_WARMUP},
                                          {"json", required_argument, 0, OPT_JSON},
                                          {"quiet", no_argument, 0, OPT_QUIET},
                                          {"help", no_argument, 0, OPT_HELP},
                                          {0, 0, 0, 0}};
+    static const char *const bal_names[] = {"static", "adaptive", NULL};
     if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
     rc = DPT_EXIT_USAGE;
     optind = 1;
@@ -657,6 +665,27 @@ int dpt_cmd_tune(int argc, char **argv)
             }
             break;
         }
+        case OPT_BALANCES: {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s", optarg);
+            nbal = 0;
+            for (char *s = NULL, *tok = strtok_r(buf, ",", &s); tok;
+                 tok = strtok_r(NULL, ",", &s)) {
+                int i;
+                if (cli_choice(cmd, "balances", tok, bal_names, &i)) goto done;
+                for (int k = 0; k < nbal; k++)
+                    if (bals[k] == i) {
+                        rc = cli_usage_error(cmd, "--balances: '%s' given twice", tok);
+                        goto done;
+                    }
+                bals[nbal++] = i;
+            }
+            if (!nbal) {
+                rc = cli_usage_error(cmd, "--balances: expected static, adaptive or both");
+                goto done;
+            }
+            break;
+        }
         case OPT_WARMUP:
             if (cli_long(cmd, "warmup", optarg, 0, 100, &v)) goto done;
             warmup = (int)v;
@@ -669,7 +698,8 @@ int dpt_cmd_tune(int argc, char **argv)
             break;
         case OPT_HELP:
             fputs("usage: dpt tune (--workload NAME | training flags) [--threads LIST] "
-                  "[--pin compact,scatter,...] [--batches 64,128,...] [--warmup N] [--json FILE]\n",
+                  "[--pin compact,scatter,...] [--batches 64,128,...] "
+                  "[--balances static,adaptive] [--warmup N] [--json FILE]\n",
                   stdout);
             rc = 0;
             goto done;
@@ -685,11 +715,21 @@ int dpt_cmd_tune(int argc, char **argv)
         rc = cli_usage_error(cmd, "--batches: the optimizer is full-batch gd");
         goto done;
     }
+    for (int k = 0; k < nbal; k++)
+        if (bals[k] == DPT_BALANCE_ADAPTIVE && (job.to.deterministic || job.to.batching_local)) {
+            rc = cli_usage_error(cmd,
+                                 "--balances adaptive cuts batches by measured thread speed; "
+                                 "it cannot be combined with %s",
+                                 job.to.deterministic ? "--deterministic/--leaves"
+                                                      : "--batching local");
+            goto done;
+        }
     if (!nb) batches[nb++] = 0;
     if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
     const int nt = sw.nt, np = sw.np, *threads = sw.threads;
     char(*pins)[32] = sw.pins;
-    int n = nt * np * nb;
+    const int nl = nbal ? nbal : 1;
+    int n = nt * np * nb * nl;
     cands = calloc((size_t)n, sizeof *cands);
     if (!cands) {
         rc = cli_fail(cmd, "out of memory");
@@ -698,7 +738,10 @@ int dpt_cmd_tune(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         cands[i].threads = threads[i % nt];
         snprintf(cands[i].pin, sizeof cands[i].pin, "%s", pins[(i / nt) % np]);
-        cands[i].batch = batches[i / (nt * np)];
+        cands[i].batch = batches[(i / (nt * np)) % nb];
+        if (nbal)
+            snprintf(cands[i].balance, sizeof cands[i].balance, "%s",
+                     bal_names[bals[i / (nt * np * nb)]]);
     }
     if (!quiet)
         fprintf(stderr, "dpt tune: %s, %d candidates, isa %s\n", job_name(&job), n,

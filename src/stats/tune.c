@@ -221,6 +221,7 @@ int dpt_tune_run(const dpt_tune_candidate *cands, int n, const dpt_tune_options 
     for (int i = 0; i < n; i++) {
         const dpt_tune_entry *e = &out->entries[i];
         if (e->cand.batch == b->cand.batch && !strcmp(e->cand.pin, b->cand.pin) &&
+            !strcmp(e->cand.balance, b->cand.balance) &&
             (most < 0 || e->cand.threads > out->entries[most].cand.threads))
             most = i;
     }
@@ -258,8 +259,10 @@ static json_t *num(double v)
 
 static json_t *setting(const dpt_tune_entry *e)
 {
-    return json_pack("{s:i, s:s, s:I, s:o}", "threads", e->cand.threads, "pin", e->cand.pin,
-                     "batch", (json_int_t)e->cand.batch, "median_seconds", num(e->median));
+    return json_pack("{s:i, s:s, s:I, s:o, s:o}", "threads", e->cand.threads, "pin", e->cand.pin,
+                     "batch", (json_int_t)e->cand.batch, "balance",
+                     e->cand.balance[0] ? json_string(e->cand.balance) : json_null(),
+                     "median_seconds", num(e->median));
 }
 
 int dpt_tune_write_json(const dpt_tune_result *r, const char *workload, const char *path)
@@ -295,23 +298,25 @@ int dpt_tune_write_json(const dpt_tune_result *r, const char *workload, const ch
 
 static void describe(const dpt_tune_candidate *c, char *buf, size_t cap)
 {
-    if (c->batch > 0)
-        snprintf(buf, cap, "%d threads, pin %s, batch %ld", c->threads, c->pin, c->batch);
-    else
-        snprintf(buf, cap, "%d threads, pin %s", c->threads, c->pin);
+    int len = snprintf(buf, cap, "%d threads, pin %s", c->threads, c->pin);
+    if (c->batch > 0 && len >= 0 && (size_t)len < cap)
+        len += snprintf(buf + len, cap - (size_t)len, ", batch %ld", c->batch);
+    if (c->balance[0] && len >= 0 && (size_t)len < cap)
+        snprintf(buf + len, cap - (size_t)len, ", balance %s", c->balance);
 }
 
 void dpt_tune_print(const dpt_tune_result *r, FILE *f)
 {
-    fprintf(f, "%7s %-8s %6s %4s %10s %8s %8s  %s\n", "threads", "pin", "batch", "reps",
-            "median ms", "vs best", "p slower", "outcome");
+    fprintf(f, "%7s %-8s %6s %-8s %4s %10s %8s %8s  %s\n", "threads", "pin", "batch", "balance",
+            "reps", "median ms", "vs best", "p slower", "outcome");
     for (int i = 0; i < r->n; i++) {
         const dpt_tune_entry *e = &r->entries[i];
         const dpt_tune_entry *b = &r->entries[r->best];
         char batch[24];
         snprintf(batch, sizeof batch, e->cand.batch > 0 ? "%ld" : "-", e->cand.batch);
-        fprintf(f, "%7d %-8s %6s %4d %10.3f %+7.1f%%", e->cand.threads, e->cand.pin, batch,
-                e->nsamples, 1e3 * e->median, 100 * (e->median / b->median - 1));
+        fprintf(f, "%7d %-8s %6s %-8s %4d %10.3f %+7.1f%%", e->cand.threads, e->cand.pin, batch,
+                e->cand.balance[0] ? e->cand.balance : "-", e->nsamples, 1e3 * e->median,
+                100 * (e->median / b->median - 1));
         if (isfinite(e->p_slower))
             fprintf(f, " %8.3g", e->p_slower);
         else
@@ -321,7 +326,7 @@ void dpt_tune_print(const dpt_tune_result *r, FILE *f)
                 : i == r->runner_up ? "runner-up"
                                     : outcome_name(e->outcome));
     }
-    char what[96];
+    char what[128];
     describe(&r->entries[r->best].cand, what, sizeof what);
     fprintf(f, "recommended: %s (%.3f ms)", what, 1e3 * r->entries[r->best].median);
     if (r->runner_up >= 0) {

@@ -67,6 +67,9 @@ ParameterizedTestParameters(cli, bad_flags)
         {"train --synth linreg --balance even", "static, adaptive"},
         {"train --synth linreg --balance adaptive --deterministic", "--deterministic"},
         {"train --synth linreg --balance adaptive --batching local", "--batching local"},
+        {"tune --synth linreg --balances even", "static, adaptive"},
+        {"tune --synth linreg --balances static,static", "twice"},
+        {"tune --synth linreg --balances adaptive --deterministic", "--deterministic"},
         {"frobnicate", "unknown command"},
     };
     return cr_make_param_array(struct bad, cases, sizeof cases / sizeof cases[0]);
@@ -230,6 +233,33 @@ Test(cli, divergence_exits_1_naming_epoch_and_step)
                      err, sizeof err);
     cr_expect_eq(st, 1, "%s", err);
     cr_expect(strstr(err, "diverged") && strstr(err, "epoch") && strstr(err, "step"), "%s", err);
+}
+
+/* the race over --balances: both modes run, the table and the JSON name them */
+Test(cli, tune_races_balance_modes, .timeout = 120)
+{
+    char out[8192], path[] = "/tmp/dpt-tune-cli-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    char args[512];
+    snprintf(args, sizeof args,
+             "tune --synth teacher-mlp:n=4000,d=8,hidden=16 --model mlp --hidden 16 --opt momentum "
+             "--batch 64 --lr 0.01 --epochs 1 --threads 2 --pin none --balances static,adaptive "
+             "--json %s",
+             path);
+    int st = run_dpt_stream(args, out, sizeof out, 1);
+    cr_assert_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, " static "), "%s", out);
+    cr_expect(strstr(out, " adaptive "), "%s", out);
+    cr_expect(strstr(out, "recommended: 2 threads, pin none, balance "), "%s", out);
+    FILE *f = fopen(path, "r");
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    unlink(path);
+    cr_expect(strstr(buf, "\"balance\": \"static\""), "%s", buf);
+    cr_expect(strstr(buf, "\"balance\": \"adaptive\""), "%s", buf);
 }
 
 /* a run that fails inside the tune race: its one message, not twice */

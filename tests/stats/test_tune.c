@@ -12,9 +12,10 @@
 #include "dpt/tune.h"
 
 /* time = serial + work / threads + sync * threads, times 1.1 for scatter,
- * times (1 + noise) with noise in [-amp, amp] from a hash of the run. */
+ * times adaptive (when set) for balance adaptive, times (1 + noise) with
+ * noise in [-amp, amp] from a hash of the run. */
 typedef struct {
-    double serial, work, sync, amp;
+    double serial, work, sync, amp, adaptive;
     int calls;
     int fail_at; /* call number that fails (0: never) */
 } model;
@@ -40,8 +41,10 @@ static double measure(void *ctx, const dpt_tune_candidate *c, int rep)
     double t = m->serial + m->work / c->threads + m->sync * c->threads;
     if (scatter) t *= 1.1;
     if (c->batch > 0) t *= 1 + 64.0 / (double)c->batch; /* small batches cost more steps */
+    int adaptive = !strcmp(c->balance, "adaptive");
+    if (adaptive && m->adaptive > 0) t *= m->adaptive;
     uint64_t key = (uint64_t)c->threads * 1000003u + (uint64_t)scatter * 7919u +
-                   (uint64_t)c->batch * 31u + (uint64_t)rep;
+                   (uint64_t)c->batch * 31u + (uint64_t)adaptive * 104729u + (uint64_t)rep;
     return t * (1 + m->amp * unit_noise(key));
 }
 
@@ -153,6 +156,49 @@ Test(tune, batch_dimension)
     cr_assert_eq(dpt_tune_run(c, n, NULL, measure, &m, &r), 0);
     cr_assert_eq(r.entries[r.best].cand.batch, 1024);
     cr_assert_eq(r.entries[r.best].cand.threads, 2);
+    dpt_tune_result_free(&r);
+}
+
+/* Balance as a dimension: adaptive 6% faster here (threads of unequal
+ * speed); named in the table, the recommendation and the JSON. */
+Test(tune, balance_dimension)
+{
+    model m = {.serial = 0.1, .work = 1.0, .sync = 0.3, .amp = 0.02, .adaptive = 0.94};
+    dpt_tune_candidate c[6];
+    int n = 0;
+    for (int b = 0; b < 2; b++)
+        for (int t = 0; t < 3; t++) {
+            memset(&c[n], 0, sizeof c[n]);
+            c[n].threads = THREADS[t];
+            strcpy(c[n].pin, "compact");
+            strcpy(c[n].balance, b ? "adaptive" : "static");
+            n++;
+        }
+    dpt_tune_result r;
+    cr_assert_eq(dpt_tune_run(c, n, NULL, measure, &m, &r), 0);
+    cr_assert_str_eq(r.entries[r.best].cand.balance, "adaptive");
+    cr_assert_eq(r.entries[r.best].cand.threads, 2);
+    cr_assert_str_eq(r.entries[r.runner_up].cand.balance, "static");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    dpt_tune_print(&r, f);
+    fclose(f);
+    cr_assert(strstr(text, "recommended: 2 threads, pin compact, balance adaptive"), "%s", text);
+    cr_assert(strstr(text, "runner-up 2 threads, pin compact, balance static"), "%s", text);
+    free(text);
+    char path[] = "/tmp/dpt-tune-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(dpt_tune_write_json(&r, "custom", path), 0, "%s", dpt_last_error());
+    f = fopen(path, "r");
+    char json[65536];
+    len = fread(json, 1, sizeof json - 1, f);
+    json[len] = '\0';
+    fclose(f);
+    unlink(path);
+    cr_assert(strstr(json, "\"balance\": \"adaptive\",\n    \"median_seconds\""), "%s", json);
     dpt_tune_result_free(&r);
 }
 
