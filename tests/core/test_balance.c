@@ -13,14 +13,12 @@
 
 #define MAXP 16
 
-/* Steps of threads whose rows cost cost[t] seconds each, from even cuts;
- * leaves the shares of the next step in cum and the estimates in speed. */
-static void simulate(int P, const double *cost, size_t n, int steps, double *speed, double *cum)
+/* Steps of threads whose rows cost cost[t] seconds each, from the cuts in
+ * cum and the estimates in speed; leaves the next step's in both. */
+static void run_steps(int P, const double *cost, size_t n, int steps, double *speed, double *cum)
 {
     double secs[MAXP];
     size_t rows[MAXP];
-    for (int t = 0; t < P; t++) speed[t] = 0;
-    for (int t = 0; t <= P; t++) cum[t] = (double)t / P;
     for (int s = 0; s < steps; s++) {
         for (int t = 0; t < P; t++) {
             size_t lo, hi;
@@ -30,6 +28,14 @@ static void simulate(int P, const double *cost, size_t n, int steps, double *spe
         }
         dpt_balance_update(P, secs, rows, speed, cum);
     }
+}
+
+/* The same from even cuts and nothing measured. */
+static void simulate(int P, const double *cost, size_t n, int steps, double *speed, double *cum)
+{
+    for (int t = 0; t < P; t++) speed[t] = 0;
+    for (int t = 0; t <= P; t++) cum[t] = (double)t / P;
+    run_steps(P, cost, n, steps, speed, cum);
 }
 
 static size_t rows_of(int P, const double *cum, size_t n, int t)
@@ -111,13 +117,7 @@ Test(balance, one_stalled_step_moves_the_cut_a_little)
     size_t r1 = rows_of(2, cum, 256, 1);
     cr_expect(r1 >= 112 && r1 < 128, "after one stall thread 1 got %zu of 256 rows", r1);
     /* and the even cut comes back once it runs normally again */
-    for (int s = 0; s < 30; s++) {
-        for (int t = 0; t < 2; t++) {
-            rows[t] = rows_of(2, cum, 256, t);
-            secs[t] = (double)rows[t] * cost[t];
-        }
-        dpt_balance_update(2, secs, rows, speed, cum);
-    }
+    run_steps(2, cost, 256, 30, speed, cum);
     cr_expect_eq(rows_of(2, cum, 256, 1), 128);
 }
 

@@ -85,26 +85,33 @@ ParameterizedTest(struct bad *c, cli, bad_flags)
               err);
 }
 
+/* Run `dpt ARGS --json FILE`: the exit status, stdout into out and the
+ * file's text into json (the file is removed). */
+static int run_dpt_json(const char *args, char *out, size_t cap, char *json, size_t jcap)
+{
+    char path[] = "/tmp/dpt-cli-XXXXXX", cmd[768];
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "%s --json %s", args, path);
+    int st = run_dpt_stream(cmd, out, cap, 1);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(json, 1, jcap - 1, f) : 0;
+    json[n] = 0;
+    if (f) fclose(f);
+    unlink(path);
+    return st;
+}
+
 Test(cli, train_runs_and_writes_json, .timeout = 120)
 {
-    char err[8192], path[] = "/tmp/dpt-cli-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    char args[512];
-    snprintf(args, sizeof args,
-             "train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum "
-             "--batch 64 --lr 0.01 --epochs 3 --threads 3 --pin none --json %s",
-             path);
-    int st = run_dpt_stream(args, err, sizeof err, 1);
+    char err[8192], buf[16384];
+    int st = run_dpt_json("train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum "
+                          "--batch 64 --lr 0.01 --epochs 3 --threads 3 --pin none",
+                          err, sizeof err, buf, sizeof buf);
     cr_assert_eq(st, 0, "stdout: %s", err);
     cr_expect(strstr(err, "epoch   3"), "%s", err);
     cr_expect(strstr(err, "final:"), "%s", err);
-    FILE *f = fopen(path, "r");
-    char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    unlink(path);
     const char *keys[] = {"\"threads\": 3", "\"isa\"",        "\"epochs\"",
                           "\"final\"",      "\"train_loss\"", "\"samples_per_second\"",
                           "\"seconds\"",    "\"loss\""};
@@ -238,26 +245,15 @@ Test(cli, divergence_exits_1_naming_epoch_and_step)
 /* the race over --balances: both modes run, the table and the JSON name them */
 Test(cli, tune_races_balance_modes, .timeout = 120)
 {
-    char out[8192], path[] = "/tmp/dpt-tune-cli-XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    char args[512];
-    snprintf(args, sizeof args,
-             "tune --synth teacher-mlp:n=4000,d=8,hidden=16 --model mlp --hidden 16 --opt momentum "
-             "--batch 64 --lr 0.01 --epochs 1 --threads 2 --pin none --balances static,adaptive "
-             "--json %s",
-             path);
-    int st = run_dpt_stream(args, out, sizeof out, 1);
+    char out[8192], buf[16384];
+    int st = run_dpt_json("tune --synth teacher-mlp:n=4000,d=8,hidden=16 --model mlp --hidden 16 "
+                          "--opt momentum --batch 64 --lr 0.01 --epochs 1 --threads 2 --pin none "
+                          "--balances static,adaptive",
+                          out, sizeof out, buf, sizeof buf);
     cr_assert_eq(st, 0, "%s", out);
     cr_expect(strstr(out, " static "), "%s", out);
     cr_expect(strstr(out, " adaptive "), "%s", out);
     cr_expect(strstr(out, "recommended: 2 threads, pin none, balance "), "%s", out);
-    FILE *f = fopen(path, "r");
-    char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    unlink(path);
     cr_expect(strstr(buf, "\"balance\": \"static\""), "%s", buf);
     cr_expect(strstr(buf, "\"balance\": \"adaptive\""), "%s", buf);
 }

@@ -63,6 +63,32 @@ static int grid(dpt_tune_candidate *c, const int *threads, int nt, int with_scat
 
 static const int THREADS[] = {1, 2, 4, 8, 16};
 
+/* What dpt_tune_write_json writes for r, into buf. */
+static void written(const dpt_tune_result *r, const char *workload, char *buf, size_t cap)
+{
+    char path[] = "/tmp/dpt-tune-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(dpt_tune_write_json(r, workload, path), 0, "%s", dpt_last_error());
+    FILE *f = fopen(path, "r");
+    size_t len = fread(buf, 1, cap - 1, f);
+    buf[len] = '\0';
+    fclose(f);
+    unlink(path);
+}
+
+/* What dpt_tune_print writes for r (free it). */
+static char *printed(const dpt_tune_result *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    dpt_tune_print(r, f);
+    fclose(f);
+    return text;
+}
+
 TestSuite(tune, .timeout = 10);
 
 Test(tune, small_model_trap)
@@ -95,11 +121,7 @@ Test(tune, small_model_trap)
     /* everyone's samples are kept */
     for (int i = 0; i < n; i++) cr_assert_geq(r.entries[i].nsamples, 2);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    dpt_tune_print(&r, f);
-    fclose(f);
+    char *text = printed(&r);
     cr_assert(strstr(text, "recommended: 2 threads, pin compact"), "%s", text);
     cr_assert(strstr(text, "16 threads is"), "%s", text);
     free(text);
@@ -179,25 +201,12 @@ Test(tune, balance_dimension)
     cr_assert_str_eq(r.entries[r.best].cand.balance, "adaptive");
     cr_assert_eq(r.entries[r.best].cand.threads, 2);
     cr_assert_str_eq(r.entries[r.runner_up].cand.balance, "static");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    dpt_tune_print(&r, f);
-    fclose(f);
+    char *text = printed(&r);
     cr_assert(strstr(text, "recommended: 2 threads, pin compact, balance adaptive"), "%s", text);
     cr_assert(strstr(text, "runner-up 2 threads, pin compact, balance static"), "%s", text);
     free(text);
-    char path[] = "/tmp/dpt-tune-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    cr_assert_eq(dpt_tune_write_json(&r, "custom", path), 0, "%s", dpt_last_error());
-    f = fopen(path, "r");
     char json[65536];
-    len = fread(json, 1, sizeof json - 1, f);
-    json[len] = '\0';
-    fclose(f);
-    unlink(path);
+    written(&r, "custom", json, sizeof json);
     cr_assert(strstr(json, "\"balance\": \"adaptive\",\n    \"median_seconds\""), "%s", json);
     dpt_tune_result_free(&r);
 }
@@ -247,17 +256,8 @@ Test(tune, json)
     int n = grid(c, THREADS, 5, 0);
     dpt_tune_result r;
     cr_assert_eq(dpt_tune_run(c, n, NULL, measure, &m, &r), 0);
-    char path[] = "/tmp/dpt-tune-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    cr_assert_eq(dpt_tune_write_json(&r, "mlp-seed", path), 0, "%s", dpt_last_error());
-    FILE *f = fopen(path, "r");
     char text[65536];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    text[len] = '\0';
-    fclose(f);
-    unlink(path);
+    written(&r, "mlp-seed", text, sizeof text);
     cr_assert(strstr(text, "\"schema\": \"dpt-tune/1\""));
     cr_assert(strstr(text, "\"recommended\": {\n    \"threads\": 2,"), "%s", text);
     cr_assert(strstr(text, "\"runner_up\": {"));
