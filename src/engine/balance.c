@@ -26,16 +26,13 @@ void dpt_balance_update(int P, const double *secs, const size_t *rows, double *s
      * and never below the floor */
     const double mean = nknown ? known / nknown : 1.0;
     const double lowest = DPT_BALANCE_FLOOR * mean;
-    double sum = 0;
-    for (int t = 0; t < P; t++) {
-        double wt = speed[t] > 0 ? speed[t] : mean;
-        sum += wt > lowest ? wt : lowest;
-    }
     cum[0] = 0;
     for (int t = 0; t < P; t++) {
         double wt = speed[t] > 0 ? speed[t] : mean;
-        cum[t + 1] = cum[t] + (wt > lowest ? wt : lowest) / sum;
+        cum[t + 1] = cum[t] + (wt > lowest ? wt : lowest);
     }
+    const double sum = cum[P];
+    for (int t = 1; t < P; t++) cum[t] /= sum;
     cum[P] = 1;
 }
 

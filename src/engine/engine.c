@@ -233,14 +233,15 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->shuffle = opts->shuffle && e->B < ds->n;
     e->steps_per_epoch = (long)((ds->n + e->B - 1) / e->B);
     e->bind = opts->pin.policy != DPT_PIN_NONE;
-    e->adaptive = opts->balance == DPT_BALANCE_ADAPTIVE;
-    if (e->adaptive && (opts->leaves > 0 || opts->batching_local)) {
+    if (opts->balance == DPT_BALANCE_ADAPTIVE && (opts->leaves > 0 || opts->batching_local)) {
         free(e);
         return dpt_set_error(DPT_EINVAL,
                              "--balance adaptive cuts batches by measured speed, so "
                              "it cannot be combined with %s",
                              opts->leaves > 0 ? "--deterministic" : "--batching local");
     }
+    /* one thread has nothing to balance: it keeps the fixed-order buffers */
+    e->adaptive = opts->balance == DPT_BALANCE_ADAPTIVE && e->P > 1;
     e->step_copy = e->shuffle || e->adaptive;
     if (ds->part) {
         /* per-rank loading: this rank's rows of every batch must be there */
@@ -461,15 +462,14 @@ static int ensure_local(dpt_engine *e, int t)
 }
 
 /* The positions [*lo, *hi) in order[] of the rows thread t computes in
- * step s (global step gstep), after it consumed rows in the earlier steps
- * of the epoch. */
-static void step_span(const dpt_engine *e, int t, long s, long gstep, size_t consumed, size_t *lo,
-                      size_t *hi)
+ * step s, its part [tlo, thi) of the batch (batch_part), after it consumed
+ * rows in the earlier steps of the epoch. */
+static void step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t tlo, size_t thi,
+                      size_t *lo, size_t *hi)
 {
     size_t start = (size_t)s * e->B;
-    batch_part(e, t, batch_size(e, s), gstep, lo, hi);
-    *lo += start;
-    *hi += start;
+    *lo = start + tlo;
+    *hi = start + thi;
     if (e->local_batching) { /* the next rows of this thread's own shard */
         *hi = e->shard_lo[t] + consumed + (*hi - *lo);
         *lo = e->shard_lo[t] + consumed;
@@ -494,7 +494,9 @@ static int gather_local(dpt_engine *e, int t)
     if (ensure_local(e, t)) return -1;
     size_t off = 0, lo, hi;
     for (long s = 0; s < e->steps_per_epoch; s++, off += hi - lo) {
-        step_span(e, t, s, s, off, &lo, &hi);
+        size_t tlo, thi;
+        batch_part(e, t, batch_size(e, s), s, &tlo, &thi);
+        step_span(e, t, s, off, tlo, thi, &lo, &hi);
         copy_rows(e, lo, hi, ts->X + off * e->ds->ld, ts->y + off);
     }
     return 0;
@@ -752,7 +754,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 if (e->step_copy) {
                     /* this step's rows, fresh in cache for the kernels */
                     size_t lo, hi;
-                    step_span(e, t, s, gstep, off, &lo, &hi);
+                    step_span(e, t, s, off, tlo, thi, &lo, &hi);
                     copy_rows(e, lo, hi, ts->X, ts->y);
                     base = 0;
                     t0 = now();
