@@ -295,8 +295,8 @@ static void engine_context(const cli_train_opts *o, char *buf, size_t cap)
                                                                                  "on"};
     snprintf(buf, cap, "reduce=%s balance=%s shuffle=%s batching=%s leaves=%d comm-overlap=%s",
              reduce[o->reduce], o->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static",
-             o->shuffle != 0 ? "epoch" : "none", o->batching_local ? "local" : "global",
-             o->deterministic, overlap[o->overlap]);
+             o->shuffle != 0 && o->opt.kind != DPT_OPT_GD && o->opt.batch != 0 ? "epoch" : "none",
+             o->batching_local ? "local" : "global", o->deterministic, overlap[o->overlap]);
 }
 
 static const char *job_name(const cli_job *j)
