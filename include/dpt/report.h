@@ -156,6 +156,18 @@ int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
  * communication time when a row has more than one rank. */
 void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
 
+/* A file that replaces path only once complete: written to a temporary
+ * file beside it, then fsync and rename on commit; abort (or a failed
+ * commit) removes it, so no half-written file is ever left. "-" is stdout.
+ * open and commit: 0, or DPT_EIO naming the file (DPT_ENOMEM). */
+typedef struct dpt_out_file {
+    FILE *f;          /* write here */
+    char *tmp, *path; /* NULL for stdout */
+} dpt_out_file;
+int dpt_out_open(dpt_out_file *o, const char *path);
+int dpt_out_commit(dpt_out_file *o);
+void dpt_out_abort(dpt_out_file *o);
+
 /* Write text (len bytes) to path atomically: a temporary file beside it,
  * fsync, rename. "-" writes to stdout. 0 or DPT_EIO naming the file. */
 int dpt_write_file_atomic(const char *path, const char *text, size_t len);

@@ -293,59 +293,91 @@ size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARN
 
 /* ---- atomic file output ---- */
 
-int dpt_write_file_atomic(const char *path, const char *text, size_t len)
+int dpt_out_open(dpt_out_file *o, const char *path)
 {
+    memset(o, 0, sizeof *o);
     if (!strcmp(path, "-")) {
-        if (fwrite(text, 1, len, stdout) != len || fflush(stdout))
-            return dpt_set_error(DPT_EIO, "cannot write to stdout: %s", strerror(errno));
+        o->f = stdout;
         return 0;
     }
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return dpt_set_error(DPT_ENOMEM, "out of memory");
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return dpt_set_error(DPT_EIO, "cannot create %s: %s", path, strerror(e));
+    if (!(o->path = strdup(path)) || !(o->tmp = malloc(plen + 16))) {
+        free(o->path);
+        o->path = NULL;
+        return dpt_set_error(DPT_ENOMEM, "out of memory");
     }
-    /* mkstemp makes the file 0600; give it the mode a plain fopen would. */
+    snprintf(o->tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    /* mkstemp makes the file 0600; give it the mode a plain fopen would */
     mode_t mask = umask(0);
     umask(mask);
-    const char *step = "write";
-    int rc = fchmod(fd, 0666 & ~mask);
-    for (size_t off = 0; !rc && off < len;) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            rc = -1;
-        else
-            off += (size_t)w;
-    }
-    if (!rc && fsync(fd)) step = "fsync", rc = -1;
     int e = errno;
-    if (close(fd) && !rc) step = "close", rc = -1, e = errno;
-    if (!rc && rename(tmp, path)) step = "rename", rc = -1, e = errno;
-    if (rc) {
-        unlink(tmp);
-        free(tmp);
-        return dpt_set_error(DPT_EIO, "cannot write %s (%s): %s", path, step, strerror(e));
+    if (fd >= 0 && (fchmod(fd, 0666 & ~mask) || !(o->f = fdopen(fd, "w")))) {
+        e = errno;
+        close(fd);
+        unlink(o->tmp);
+        fd = -1;
     }
-    free(tmp);
-    /* Make the rename itself durable. */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    if (fd < 0) {
+        free(o->tmp);
+        free(o->path);
+        memset(o, 0, sizeof *o);
+        return dpt_set_error(DPT_EIO, "cannot create %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+void dpt_out_abort(dpt_out_file *o)
+{
+    if (o->f && o->tmp) {
+        fclose(o->f);
+        unlink(o->tmp);
+    }
+    free(o->tmp);
+    free(o->path);
+    memset(o, 0, sizeof *o);
+}
+
+int dpt_out_commit(dpt_out_file *o)
+{
+    if (!o->tmp) {
+        int bad = !o->f || ferror(o->f) || fflush(o->f);
+        memset(o, 0, sizeof *o);
+        return bad ? dpt_set_error(DPT_EIO, "cannot write to stdout: %s", strerror(errno)) : 0;
+    }
+    const char *step = "write";
+    int rc = ferror(o->f) || fflush(o->f) ? -1 : 0;
+    if (!rc && fsync(fileno(o->f))) step = "fsync", rc = -1;
+    int e = errno;
+    if (fclose(o->f) && !rc) step = "close", rc = -1, e = errno;
+    if (!rc && rename(o->tmp, o->path)) step = "rename", rc = -1, e = errno;
+    if (rc) {
+        unlink(o->tmp);
+        rc = dpt_set_error(DPT_EIO, "cannot write %s (%s): %s", o->path, step, strerror(e));
+    } else {
+        /* make the rename itself durable */
+        char *slash = strrchr(o->path, '/');
+        const char *d = slash ? (slash == o->path ? "/" : (*slash = '\0', o->path)) : ".";
         int dfd = open(d, O_RDONLY | O_DIRECTORY);
         if (dfd >= 0) {
             fsync(dfd);
             close(dfd);
         }
-        free(dir);
     }
-    return 0;
+    free(o->tmp);
+    free(o->path);
+    memset(o, 0, sizeof *o);
+    return rc;
+}
+
+int dpt_write_file_atomic(const char *path, const char *text, size_t len)
+{
+    dpt_out_file o;
+    int rc = dpt_out_open(&o, path);
+    if (rc) return rc;
+    /* a short write leaves the error flag set, and commit fails on it */
+    if (len) fwrite(text, 1, len, o.f);
+    return dpt_out_commit(&o);
 }
 
 /* ---- JSON writer ---- */
