@@ -147,6 +147,29 @@ void dpt_engine_reset(dpt_engine *e, const float *w);
 /* Live progress reports (cb NULL: none). */
 void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval);
 
+/* One thread's part of one step, for a per-step trace: where the time went
+ * (as dpt_phase_times, but for this step alone) and how many rows it
+ * computed. The epoch's first step also carries the epoch's shuffle. */
+typedef struct dpt_step_record {
+    int epoch;  /* 1-based */
+    long step;  /* 1-based, within the epoch */
+    int thread; /* 0-based, within this rank */
+    size_t rows;
+    dpt_phase_times t;
+} dpt_step_record;
+
+/* Receives whole steps in order, each step's records in thread order
+ * (n = steps x threads). Called by one thread at the end of every epoch,
+ * outside the timed steps; mid-epoch only when more steps piled up than the
+ * buffer holds, which then delays that one step. */
+typedef void (*dpt_trace_cb)(const dpt_step_record *r, size_t n, void *ud);
+
+/* Per-step trace (cb NULL: none). buffer_steps: how many steps to hold
+ * before a mid-epoch hand-over (0: a whole epoch, up to DPT_TRACE_BUFFER
+ * bytes of records). 0 or DPT_ENOMEM. */
+#define DPT_TRACE_BUFFER ((size_t)16 << 20)
+int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps);
+
 int dpt_engine_threads(const dpt_engine *e);
 const dpt_place *dpt_engine_plan(const dpt_engine *e);
 const char *dpt_engine_isa(const dpt_engine *e);

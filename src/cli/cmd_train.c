@@ -30,7 +30,18 @@ static const char *const usage_text =
     "           --deterministic  --leaves N  --reduce tree|scatter  --batching global|local\n"
     "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
     "           --balance static|adaptive (cut batches by thread speed)  --isa auto|scalar|avx2\n"
-    "output:    --json FILE  --quiet  --save MODEL  --init-from MODEL\n";
+    "output:    --json FILE  --trace FILE (CSV: every step, every thread)  --quiet\n"
+    "           --save MODEL  --init-from MODEL\n";
+
+/* The per-step trace: one CSV line per thread and step. */
+static void on_trace(const dpt_step_record *r, size_t n, void *ud)
+{
+    FILE *f = ud;
+    for (size_t i = 0; i < n; i++, r++)
+        fprintf(f, "%d,%ld,%d,%zu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g\n", r->epoch, r->step, r->thread,
+                r->rows, r->t.shuffle, r->t.compute, r->t.wait, r->t.reduce, r->t.update,
+                r->t.comm);
+}
 
 typedef struct train_ctx {
     dpt_engine *e;
@@ -108,12 +119,14 @@ int dpt_cmd_train(int argc, char **argv)
     cli_job job;
     cli_job_init(&job);
     cli_train_opts *const tp = &job.to;
-    const char *json_path = NULL, *save_path = NULL, *init_path = NULL;
+    const char *json_path = NULL, *save_path = NULL, *init_path = NULL, *trace_path = NULL;
+    dpt_out_file trace = {0};
     int quiet = 0, rc = DPT_EXIT_USAGE;
     float *w_init = NULL;
     static const struct option opts[] = {CLI_JOB_OPTIONS,
                                          {"json", required_argument, 0, 'j'},
                                          {"quiet", no_argument, 0, 'q'},
+                                         {"trace", required_argument, 0, 't'},
                                          {"save", required_argument, 0, 's'},
                                          {"init-from", required_argument, 0, 'i'},
                                          {"help", no_argument, 0, 'h'},
@@ -137,6 +150,9 @@ int dpt_cmd_train(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 't':
+            trace_path = optarg;
             break;
         case 's':
             save_path = optarg;
@@ -169,6 +185,16 @@ int dpt_cmd_train(int argc, char **argv)
     }
     dpt_model_init_params(mp, dpt_engine_params(e), tp->seed, tp->init);
     const int rank0 = cli_mpi_rank() == 0, ranks = cli_mpi_size();
+    /* rank 0's threads only, like the phase times; opened now, so a path
+     * that cannot be written stops the run before it starts */
+    if (trace_path && rank0) {
+        if (dpt_out_open(&trace, trace_path) || dpt_engine_set_trace(e, on_trace, trace.f, 0)) {
+            rc = cli_fail(cmd, "--trace: %s", dpt_last_error());
+            goto done;
+        }
+        fputs("epoch,step,thread,rows,shuffle_s,compute_s,wait_s,reduce_s,update_s,comm_s\n",
+              trace.f);
+    }
     if (init_path) {
         dpt_model fm;
         dpt_standardizer fst;
@@ -357,8 +383,13 @@ int dpt_cmd_train(int argc, char **argv)
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
+    if (trace.f && dpt_out_commit(&trace)) {
+        rc = cli_fail(cmd, "--trace: %s", dpt_last_error());
+        goto done;
+    }
     rc = 0;
 done:
+    dpt_out_abort(&trace); /* a failed run leaves no trace file */
     free(w_init);
     json_decref(root);
     json_decref(ctx.epochs);

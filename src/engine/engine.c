@@ -82,6 +82,10 @@ struct dpt_engine {
     dpt_progress_cb progress;
     void *progress_ud;
     double progress_interval;
+    dpt_trace_cb trace;
+    void *trace_ud;
+    dpt_step_record *trace_buf; /* trace_steps x P: step s of an epoch in row s % trace_steps */
+    size_t trace_steps;
 };
 
 void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval)
@@ -89,6 +93,37 @@ void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double
     e->progress = cb;
     e->progress_ud = ud;
     e->progress_interval = interval;
+}
+
+int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps)
+{
+    free(e->trace_buf);
+    e->trace_buf = NULL;
+    e->trace = NULL;
+    if (!cb) return 0;
+    const size_t per_step = (size_t)e->P * sizeof(dpt_step_record);
+    size_t n = buffer_steps ? buffer_steps : (size_t)e->steps_per_epoch;
+    if (!buffer_steps && n > DPT_TRACE_BUFFER / per_step) n = DPT_TRACE_BUFFER / per_step;
+    if (n > (size_t)e->steps_per_epoch) n = (size_t)e->steps_per_epoch;
+    if (n < 1) n = 1;
+    if (!(e->trace_buf = calloc(n, per_step))) return dpt_set_error(DPT_ENOMEM, "out of memory");
+    e->trace_steps = n;
+    e->trace = cb;
+    e->trace_ud = ud;
+    return 0;
+}
+
+/* Hand steps [s0, s1) of the epoch (all complete) to the trace callback:
+ * at most two runs of rows, where the ring wraps. */
+static void trace_flush(const dpt_engine *e, long s0, long s1)
+{
+    const size_t n = e->trace_steps, P = (size_t)e->P;
+    while (s0 < s1) {
+        size_t row = (size_t)s0 % n, k = n - row;
+        if ((size_t)(s1 - s0) < k) k = (size_t)(s1 - s0);
+        e->trace(e->trace_buf + row * P, k * P, e->trace_ud);
+        s0 += (long)k;
+    }
 }
 
 static void add_warning(dpt_engine *e, const char *text)
@@ -186,6 +221,7 @@ void dpt_engine_destroy(dpt_engine *e)
     free(e->brows);
     free(e->order);
     free(e->shard_lo);
+    free(e->trace_buf);
     free(e->plan);
     if (e->own_topo) dpt_topo_close(e->topo);
     free(e);
@@ -720,6 +756,8 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
             const int epoch = e->epochs_done + ep;
             memset(&ts->t, 0, sizeof ts->t);
             ts->rows = 0;
+            dpt_phase_times prev = ts->t; /* the phase times before this step */
+            long traced = 0;              /* thread 0: steps handed to the trace */
             if (t == 0) {
                 epoch_t0 = last_progress = now();
                 epoch_loss = 0;
@@ -778,6 +816,12 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
 #pragma omp barrier
                 double t2 = now();
                 ts->t.wait += t2 - t1;
+                /* steps before s are complete; step s reuses the row of
+                 * step s - trace_steps, written after the next barrier */
+                if (e->trace && t == 0 && s - traced >= (long)e->trace_steps) {
+                    trace_flush(e, traced, s);
+                    traced = s;
+                }
                 if (e->adaptive && t == 0) {
                     /* the next step's cut: read at its start, after the barrier
                      * that ends this step; the other parity is in use now */
@@ -882,11 +926,27 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 }
                 ts->t.reduce += tr;
                 ts->t.update += tu;
+                if (e->trace) {
+                    dpt_step_record *r =
+                        &e->trace_buf[((size_t)s % e->trace_steps) * (size_t)P + (size_t)t];
+                    r->epoch = epoch + 1;
+                    r->step = s + 1;
+                    r->thread = t;
+                    r->rows = thi - tlo;
+                    r->t = (dpt_phase_times){.compute = ts->t.compute - prev.compute,
+                                             .wait = ts->t.wait - prev.wait,
+                                             .reduce = ts->t.reduce - prev.reduce,
+                                             .update = ts->t.update - prev.update,
+                                             .shuffle = ts->t.shuffle - prev.shuffle,
+                                             .comm = ts->t.comm - prev.comm};
+                    prev = ts->t;
+                }
             }
             if (mydiv || failed || comm_rc) break;
                 /* every thread's phase times are final before one reads them all */
 #pragma omp barrier
             if (t == 0) {
+                if (e->trace) trace_flush(e, traced, e->steps_per_epoch);
                 dpt_epoch_stats st = {0};
                 e->step_count += e->steps_per_epoch;
                 st.epoch = epoch + 1;

@@ -2,10 +2,12 @@
  * and one line on stderr naming the flag and what it accepts. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* Run `dpt ARGS`, return the exit status; stderr (or stdout) into err. */
 static int run_dpt_stream(const char *args, char *err, size_t cap, int want_stdout)
@@ -290,4 +292,76 @@ Test(cli, bench_runs_end_to_end_and_writes_schema, .timeout = 180)
     cr_expect(strstr(err, "\"samples\""), "%s", err);
     cr_expect(strstr(err, "\"final_loss\""), "%s", err);
     unlink(json);
+}
+
+/* --trace: one CSV line per step and thread; the lines add up to the rows of
+ * each batch and to the phase times dpt train prints */
+Test(cli, train_writes_a_per_step_trace, .timeout = 120)
+{
+    char trace[128], args[512], out[8192];
+    tmpname(trace, sizeof trace, "trace.csv");
+    snprintf(args, sizeof args,
+             "train --synth teacher-mlp:n=1000,d=20,hidden=8,classes=3 --model mlp --hidden 8 "
+             "--loss ce --opt momentum --batch 96 --epochs 2 --threads 3 --pin none --trace %s",
+             trace);
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    const char *pe = strstr(out, "per epoch: compute ");
+    cr_assert(pe, "%s", out);
+    double printed = atof(pe + strlen("per epoch: compute "));
+
+    FILE *f = fopen(trace, "r");
+    cr_assert(f, "no trace file");
+    char line[512];
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect_str_eq(
+        line, "epoch,step,thread,rows,shuffle_s,compute_s,wait_s,reduce_s,update_s,comm_s\n");
+    int n = 0, epoch, thread, last_epoch = 0;
+    long step, last_step = 0;
+    size_t rows, step_rows = 0;
+    double ph[6], compute = 0;
+    /* 1000 rows in batches of 96: 10 of 96 and one of 40 */
+    while (fgets(line, sizeof line, f)) {
+        int k = sscanf(line, "%d,%ld,%d,%zu,%lf,%lf,%lf,%lf,%lf,%lf", &epoch, &step, &thread, &rows,
+                       &ph[0], &ph[1], &ph[2], &ph[3], &ph[4], &ph[5]);
+        cr_assert_eq(k, 10, "line %d: %s", n + 2, line);
+        cr_expect_eq(thread, n % 3, "line %d: %s", n + 2, line);
+        if (thread == 0) {
+            if (n) cr_expect_eq(step_rows, last_step < 11 ? 96u : 40u, "step %ld", last_step);
+            cr_expect(step == last_step + 1 || (step == 1 && epoch == last_epoch + 1), "%s", line);
+            step_rows = 0;
+        }
+        step_rows += rows;
+        last_step = step;
+        last_epoch = epoch;
+        compute += ph[1];
+        n++;
+    }
+    fclose(f);
+    cr_expect_eq(step_rows, 40u);
+    cr_expect_eq(n, 2 * 11 * 3, "%d lines", n);
+    cr_expect_eq(last_epoch, 2);
+    /* the mean over threads and epochs, as printed with 4 digits */
+    double mean = compute / 3 / 2;
+    cr_expect(fabs(mean - printed) <= 1e-3 * printed, "trace %g s, printed %g s", mean, printed);
+    unlink(trace);
+}
+
+/* no trace file (and no temporary one) where the run fails or the path
+ * cannot be written */
+Test(cli, trace_is_all_or_nothing)
+{
+    char dir[] = "/tmp/dpt-trace-XXXXXX", args[512], err[4096];
+    cr_assert(mkdtemp(dir));
+    snprintf(args, sizeof args,
+             "train --synth linreg:n=2000,d=8 --opt sgd --batch 50 --lr 1000 --epochs 5 "
+             "--trace %s/t.csv",
+             dir);
+    cr_expect_eq(run_dpt(args, err, sizeof err), 1, "%s", err);
+    snprintf(args, sizeof args, "find %s -mindepth 1 | grep -q .", dir);
+    cr_expect_neq(system(args), 0, "a failed run left files in %s", dir);
+    snprintf(args, sizeof args, "train --synth linreg:n=100 --epochs 1 --trace %s/no/t.csv", dir);
+    cr_expect_eq(run_dpt(args, err, sizeof err), 1, "%s", err);
+    cr_expect_eq(lines(err), 1, "%s", err);
+    cr_expect(strstr(err, "--trace") && strstr(err, "/no/t.csv"), "%s", err);
+    rmdir(dir);
 }
