@@ -99,3 +99,21 @@ void ref_make_data(dpt_dataset *ds, size_t n, size_t d, const dpt_model_spec *s,
     }
     ds->label_kind = DPT_LABEL_REAL;
 }
+
+int ref_small_mlp(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 6,
+                        .n_hidden = 1,
+                        .hidden = {8},
+                        .classes = 3,
+                        .act = DPT_ACTIVATION_TANH,
+                        .loss = DPT_LOSS_CE};
+    if (dpt_model_init(m, &s)) return -1;
+    ref_make_data(ds, rows, 6, &m->spec, 21);
+    dpt_optim_defaults(o);
+    o->kind = DPT_OPT_MOMENTUM;
+    o->lr = 0.05;
+    o->batch = 64;
+    return 0;
+}

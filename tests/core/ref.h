@@ -7,6 +7,7 @@
 
 #include "dpt/data.h"
 #include "dpt/model.h"
+#include "dpt/optim.h"
 
 /* Mean? No: the SUM of per-sample losses of the model with parameters w. */
 double ref_loss_sum(const dpt_model *m, const double *w, const float *X, size_t ld, const float *y,
@@ -21,5 +22,10 @@ double ref_max_rel(const float *a, const double *b, size_t n, double floor);
 
 /* A small random data set for model kind (labels suited to the loss). */
 void ref_make_data(dpt_dataset *ds, size_t n, size_t d, const dpt_model_spec *s, unsigned seed);
+
+/* The engine tests' small problem: a 6-8-3 tanh MLP with cross-entropy,
+ * momentum (lr 0.05, batch 64), on `rows` rows of ref_make_data (seed 21).
+ * 0, or -1 where the model does not initialise. */
+int ref_small_mlp(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows);
 
 #endif

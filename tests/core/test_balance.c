@@ -229,22 +229,10 @@ static int rows_seen(const dpt_epoch_stats *st, void *ud)
 /* An MLP with momentum trains as with even cuts, up to summation order. */
 Test(balance, engine_trains_as_static)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 6,
-                        .n_hidden = 1,
-                        .hidden = {8},
-                        .classes = 3,
-                        .act = DPT_ACTIVATION_TANH,
-                        .loss = DPT_LOSS_CE};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
     dpt_dataset ds;
-    ref_make_data(&ds, 517, 6, &m.spec, 21);
     dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_MOMENTUM;
-    o.lr = 0.05;
-    o.batch = 64;
+    cr_assert_eq(ref_small_mlp(&m, &ds, &o, 517), 0);
     float *w[2];
     for (int a = 0; a < 2; a++) {
         dpt_engine *e =

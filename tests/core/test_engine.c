@@ -95,19 +95,7 @@ static float *train_copy(const dpt_model *m, const dpt_dataset *ds, const dpt_op
 
 static void mlp_setup(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 6,
-                        .n_hidden = 1,
-                        .hidden = {8},
-                        .classes = 3,
-                        .act = DPT_ACTIVATION_TANH,
-                        .loss = DPT_LOSS_CE};
-    cr_assert_eq(dpt_model_init(m, &s), 0);
-    ref_make_data(ds, 517, 6, &m->spec, 21);
-    dpt_optim_defaults(o);
-    o->kind = DPT_OPT_MOMENTUM;
-    o->lr = 0.05;
-    o->batch = 64;
+    cr_assert_eq(ref_small_mlp(m, ds, o, 517), 0);
 }
 
 Test(engine, same_seed_and_threads_is_bitwise_reproducible)

@@ -43,19 +43,7 @@ static int keep_stats(const dpt_epoch_stats *st, void *ud)
 
 static void setup(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 6,
-                        .n_hidden = 1,
-                        .hidden = {8},
-                        .classes = 3,
-                        .act = DPT_ACTIVATION_TANH,
-                        .loss = DPT_LOSS_CE};
-    cr_assert_eq(dpt_model_init(m, &s), 0);
-    ref_make_data(ds, rows, 6, &m->spec, 21);
-    dpt_optim_defaults(o);
-    o->kind = DPT_OPT_MOMENTUM;
-    o->lr = 0.05;
-    o->batch = 64;
+    cr_assert_eq(ref_small_mlp(m, ds, o, rows), 0);
 }
 
 static dpt_engine *make(const dpt_model *m, const dpt_optim_spec *o, const dpt_dataset *ds,
