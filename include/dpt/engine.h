@@ -160,13 +160,15 @@ typedef struct dpt_step_record {
 
 /* Receives whole steps in order, each step's records in thread order
  * (n = steps x threads). Called by one thread at the end of every epoch,
- * outside the timed steps; mid-epoch only when more steps piled up than the
- * buffer holds, which then delays that one step. */
+ * after the epoch's time is taken and before the epoch callback; mid-epoch
+ * only when more steps piled up than the buffer holds, which then delays
+ * that one step. */
 typedef void (*dpt_trace_cb)(const dpt_step_record *r, size_t n, void *ud);
 
-/* Per-step trace (cb NULL: none). buffer_steps: how many steps to hold
- * before a mid-epoch hand-over (0: a whole epoch, up to DPT_TRACE_BUFFER
- * bytes of records). 0 or DPT_ENOMEM. */
+/* Per-step trace (cb NULL: none); not from inside dpt_engine_train (its
+ * callbacks). buffer_steps: how many steps to hold before a mid-epoch
+ * hand-over (0: a whole epoch, up to DPT_TRACE_BUFFER bytes of records).
+ * The steps of an epoch that fails are not handed over. 0 or DPT_ENOMEM. */
 #define DPT_TRACE_BUFFER ((size_t)16 << 20)
 int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps);
 

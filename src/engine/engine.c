@@ -946,7 +946,6 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 /* every thread's phase times are final before one reads them all */
 #pragma omp barrier
             if (t == 0) {
-                if (e->trace) trace_flush(e, traced, e->steps_per_epoch);
                 dpt_epoch_stats st = {0};
                 e->step_count += e->steps_per_epoch;
                 st.epoch = epoch + 1;
@@ -956,6 +955,8 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
                 st.samples_per_second = (double)e->ds->n / st.seconds;
                 st.comm_bytes = comm_bytes;
                 fill_stats(e, &st);
+                /* after the epoch's time is taken */
+                if (e->trace) trace_flush(e, traced, e->steps_per_epoch);
                 if (cb && cb(&st, ud)) stop = 1;
             }
 #pragma omp barrier
