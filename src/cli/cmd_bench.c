@@ -716,14 +716,9 @@ int dpt_cmd_tune(int argc, char **argv)
         goto done;
     }
     for (int k = 0; k < nbal; k++)
-        if (bals[k] == DPT_BALANCE_ADAPTIVE && (job.to.deterministic || job.to.batching_local)) {
-            rc = cli_usage_error(cmd,
-                                 "--balances adaptive cuts batches by measured thread speed; "
-                                 "it cannot be combined with %s",
-                                 job.to.deterministic ? "--deterministic/--leaves"
-                                                      : "--batching local");
+        if (bals[k] == DPT_BALANCE_ADAPTIVE &&
+            (rc = cli_balance_conflict(cmd, &job.to, "--balances")))
             goto done;
-        }
     if (!nb) batches[nb++] = 0;
     if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
     const int nt = sw.nt, np = sw.np, *threads = sw.threads;

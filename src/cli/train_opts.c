@@ -229,6 +229,16 @@ int cli_train_label_kind(const cli_train_opts *o)
     }
 }
 
+int cli_balance_conflict(const char *cmd, const cli_train_opts *o, const char *flag)
+{
+    if (!o->deterministic && !o->batching_local) return 0;
+    return cli_usage_error(cmd,
+                           "%s adaptive cuts batches by measured thread speed; it cannot be "
+                           "combined with %s",
+                           flag,
+                           o->deterministic ? "--deterministic/--leaves" : "--batching local");
+}
+
 int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int classes_from_data,
                      dpt_model *m)
 {
@@ -248,11 +258,8 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
                                     "bce, softmax ce)");
     if (o->model.kind == DPT_MODEL_MLP && !o->model.bias)
         return cli_usage_error(cmd, "--no-bias applies to linear, logistic and softmax only");
-    if (o->balance == DPT_BALANCE_ADAPTIVE && (o->deterministic || o->batching_local))
-        return cli_usage_error(cmd,
-                               "--balance adaptive cuts batches by measured thread speed; "
-                               "it cannot be combined with %s",
-                               o->deterministic ? "--deterministic/--leaves" : "--batching local");
+    if (o->balance == DPT_BALANCE_ADAPTIVE && cli_balance_conflict(cmd, o, "--balance"))
+        return DPT_EXIT_USAGE;
     if (o->momentum_set && !dpt_optim_has_velocity(&o->opt))
         return cli_usage_error(cmd, "--momentum needs --opt momentum or nesterov");
     if (o->opt.kind == DPT_OPT_GD) {

@@ -56,6 +56,10 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
 int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int classes_from_data,
                      dpt_model *m);
 /* Engine options from the flags; the pin spec must be freed by the caller. */
+/* A usage error (exit 2, one line naming `flag`) where adaptive balancing
+ * meets --deterministic or --batching local, which it cannot serve; else 0. */
+int cli_balance_conflict(const char *cmd, const cli_train_opts *o, const char *flag);
+
 int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_engine_opts *eo);
 /* The label kind the model needs of the data. */
 int cli_train_label_kind(const cli_train_opts *o);
