@@ -172,6 +172,11 @@ int dpt_cmd_train(int argc, char **argv)
         rc = cli_usage_error(cmd, "unexpected argument '%s' (see dpt train --help)", argv[optind]);
         goto done;
     }
+    if (trace_path && !strcmp(trace_path, "-") && !quiet) {
+        rc = cli_usage_error(cmd, "--trace -: the epoch lines go to standard output too; add "
+                                  "--quiet, or give a file");
+        goto done;
+    }
     const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
     job.per_rank = 1;
     if ((rc = cli_job_load(cmd, &job, threads))) goto done;
