@@ -117,3 +117,11 @@ int ref_small_mlp(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows)
     o->batch = 64;
     return 0;
 }
+
+void ref_engine_opts(dpt_engine_opts *eo, int threads, int shuffle)
+{
+    dpt_engine_opts_defaults(eo);
+    eo->threads = threads;
+    eo->shuffle = shuffle;
+    eo->pin.policy = DPT_PIN_NONE;
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "dpt/data.h"
+#include "dpt/engine.h"
 #include "dpt/model.h"
 #include "dpt/optim.h"
 
@@ -26,6 +27,10 @@ void ref_make_data(dpt_dataset *ds, size_t n, size_t d, const dpt_model_spec *s,
 /* The engine tests' small problem: a 6-8-3 tanh MLP with cross-entropy,
  * momentum (lr 0.05, batch 64), on `rows` rows of ref_make_data (seed 21).
  * 0, or -1 where the model does not initialise. */
+/* Engine defaults for the tests: unpinned (placement has tests of its own),
+ * with this many threads and shuffling on or off. */
+void ref_engine_opts(dpt_engine_opts *eo, int threads, int shuffle);
+
 int ref_small_mlp(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows);
 
 #endif

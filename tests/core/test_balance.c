@@ -164,11 +164,8 @@ static dpt_engine *make(const dpt_model *m, const dpt_optim_spec *o, const dpt_d
                         int threads, dpt_balance bal, int shuffle)
 {
     dpt_engine_opts eo;
-    dpt_engine_opts_defaults(&eo);
-    eo.threads = threads;
-    eo.shuffle = shuffle;
+    ref_engine_opts(&eo, threads, shuffle);
     eo.balance = bal;
-    eo.pin.policy = DPT_PIN_NONE;
     dpt_engine *e = NULL;
     cr_assert_eq(dpt_engine_create(&e, m, o, ds, &eo), 0, "%s", dpt_last_error());
     return e;

@@ -18,12 +18,9 @@ static dpt_engine *make_engine(const dpt_model *m, const dpt_optim_spec *o, cons
                                int threads, int leaves, int shuffle)
 {
     dpt_engine_opts eo;
-    dpt_engine_opts_defaults(&eo);
+    ref_engine_opts(&eo, threads, shuffle);
     eo.reduce = reduce_mode;
-    eo.threads = threads;
     eo.leaves = leaves;
-    eo.shuffle = shuffle;
-    eo.pin.policy = DPT_PIN_NONE; /* placement is tested in tests/topo */
     dpt_engine *e = NULL;
     int rc = dpt_engine_create(&e, m, o, ds, &eo);
     cr_assert_eq(rc, 0, "engine: %s", dpt_last_error());

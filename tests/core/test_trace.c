@@ -50,11 +50,8 @@ static dpt_engine *make(const dpt_model *m, const dpt_optim_spec *o, const dpt_d
                         int threads, dpt_balance balance)
 {
     dpt_engine_opts eo;
-    dpt_engine_opts_defaults(&eo);
-    eo.threads = threads;
-    eo.shuffle = 1;
+    ref_engine_opts(&eo, threads, 1);
     eo.balance = balance;
-    eo.pin.policy = DPT_PIN_NONE;
     dpt_engine *e = NULL;
     cr_assert_eq(dpt_engine_create(&e, m, o, ds, &eo), 0, "engine: %s", dpt_last_error());
     dpt_model_init_params(m, dpt_engine_params(e), 3, DPT_INIT_UNIFORM);

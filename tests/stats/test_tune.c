@@ -48,16 +48,19 @@ static double measure(void *ctx, const dpt_tune_candidate *c, int rep)
     return t * (1 + m->amp * unit_noise(key));
 }
 
+static dpt_tune_candidate cand(int threads, const char *pin, long batch, const char *balance)
+{
+    dpt_tune_candidate c = {.threads = threads, .batch = batch};
+    snprintf(c.pin, sizeof c.pin, "%s", pin);
+    snprintf(c.balance, sizeof c.balance, "%s", balance);
+    return c;
+}
+
 static int grid(dpt_tune_candidate *c, const int *threads, int nt, int with_scatter)
 {
     int n = 0;
     for (int p = 0; p <= with_scatter; p++)
-        for (int i = 0; i < nt; i++) {
-            memset(&c[n], 0, sizeof c[n]);
-            c[n].threads = threads[i];
-            strcpy(c[n].pin, p ? "scatter" : "compact");
-            n++;
-        }
+        for (int i = 0; i < nt; i++) c[n++] = cand(threads[i], p ? "scatter" : "compact", 0, "");
     return n;
 }
 
@@ -167,13 +170,7 @@ Test(tune, batch_dimension)
     dpt_tune_candidate c[6];
     int n = 0;
     for (int b = 0; b < 2; b++)
-        for (int t = 0; t < 3; t++) {
-            memset(&c[n], 0, sizeof c[n]);
-            c[n].threads = THREADS[t];
-            strcpy(c[n].pin, "compact");
-            c[n].batch = b ? 1024 : 64;
-            n++;
-        }
+        for (int t = 0; t < 3; t++) c[n++] = cand(THREADS[t], "compact", b ? 1024 : 64, "");
     dpt_tune_result r;
     cr_assert_eq(dpt_tune_run(c, n, NULL, measure, &m, &r), 0);
     cr_assert_eq(r.entries[r.best].cand.batch, 1024);
@@ -189,13 +186,8 @@ Test(tune, balance_dimension)
     dpt_tune_candidate c[6];
     int n = 0;
     for (int b = 0; b < 2; b++)
-        for (int t = 0; t < 3; t++) {
-            memset(&c[n], 0, sizeof c[n]);
-            c[n].threads = THREADS[t];
-            strcpy(c[n].pin, "compact");
-            strcpy(c[n].balance, b ? "adaptive" : "static");
-            n++;
-        }
+        for (int t = 0; t < 3; t++)
+            c[n++] = cand(THREADS[t], "compact", 0, b ? "adaptive" : "static");
     dpt_tune_result r;
     cr_assert_eq(dpt_tune_run(c, n, NULL, measure, &m, &r), 0);
     cr_assert_str_eq(r.entries[r.best].cand.balance, "adaptive");
