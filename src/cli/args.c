@@ -91,6 +91,29 @@ int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts
     return c;
 }
 
+int cli_split(const char *cmd, const char *flag, const char *val, char *buf, size_t bufcap,
+              const char **tok, int cap, const char *example)
+{
+    if (strlen(val) >= bufcap) {
+        cli_usage_error(cmd, "--%s: list too long", flag);
+        return -1;
+    }
+    strcpy(buf, val);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == cap) {
+            cli_usage_error(cmd, "--%s: at most %d values", flag, cap);
+            return -1;
+        }
+        tok[n++] = t;
+    }
+    if (n == 0) {
+        cli_usage_error(cmd, "--%s: '%s' names nothing (use e.g. %s)", flag, val, example);
+        return -1;
+    }
+    return n;
+}
+
 int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncores, int *out,
                     int cap)
 {

@@ -29,6 +29,13 @@ int cli_choice(const char *cmd, const char *flag, const char *val, const char *c
  * way. Returns the option, -1 at the end, or '?' after printing. */
 int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts);
 
+/* Split a comma-separated list: val is copied into buf (bufcap bytes) and
+ * tok[i] points at its items. Returns their count, at least 1, or -1 after
+ * one line naming --flag: a list too long for buf, more than cap items, or
+ * none (example: what a good value looks like). */
+int cli_split(const char *cmd, const char *flag, const char *val, char *buf, size_t bufcap,
+              const char **tok, int cap, const char *example);
+
 /* Parse a thread list "1,2,4", "1-16", "all" (physical cores) into out
  * (at most cap entries). Returns count, or -1 after printing. */
 int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncores, int *out,

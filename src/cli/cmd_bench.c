@@ -206,26 +206,30 @@ static int default_threads(int *out, int cap)
     return n;
 }
 
-/* "compact,scatter" -> pins; "list:..." stays whole. */
-static int parse_pins(const char *cmd, const char *val, char pins[][32], int cap)
+/* "compact,scatter" -> pins (at most MAX_PINS); "list:..." stays whole. */
+static int parse_pins(const char *cmd, const char *val, char pins[][32])
 {
-    int n = 0;
-    if (!strncmp(val, "list:", 5)) {
-        dpt_pin_spec sp;
-        if (dpt_pin_parse(val, &sp)) return cli_usage_error(cmd, "--pin: %s", dpt_last_error()), -1;
-        dpt_pin_spec_free(&sp);
-        snprintf(pins[n++], 32, "%s", val);
-        return n;
-    }
     char buf[256];
-    snprintf(buf, sizeof buf, "%s", val);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    const char *tok[MAX_PINS];
+    int n = 1;
+    if (!strncmp(val, "list:", 5)) {
+        if (strlen(val) >= 32)
+            return cli_usage_error(cmd,
+                                   "--pin: '%s' is longer than 31 characters (use ranges, "
+                                   "e.g. list:0-15)",
+                                   val),
+                   -1;
+        tok[0] = val;
+    } else if ((n = cli_split(cmd, "pin", val, buf, sizeof buf, tok, MAX_PINS, "compact,scatter")) <
+               0) {
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
         dpt_pin_spec sp;
-        if (dpt_pin_parse(tok, &sp)) return cli_usage_error(cmd, "--pin: %s", dpt_last_error()), -1;
+        if (dpt_pin_parse(tok[i], &sp))
+            return cli_usage_error(cmd, "--pin: %s", dpt_last_error()), -1;
         dpt_pin_spec_free(&sp);
-        if (n == cap) return cli_usage_error(cmd, "--pin: at most %d policies", cap), -1;
-        snprintf(pins[n++], 32, "%s", tok);
+        snprintf(pins[i], 32, "%s", tok[i]);
     }
     return n;
 }
@@ -247,7 +251,7 @@ static int sweep_flag(const char *cmd, sweep *sw, cli_job *job, int c, const cha
                    ? -1
                    : 1;
     if (c == 1116) /* --pin */
-        return (sw->np = parse_pins(cmd, arg, sw->pins, MAX_PINS)) < 0 ? -1 : 1;
+        return (sw->np = parse_pins(cmd, arg, sw->pins)) < 0 ? -1 : 1;
     return cli_job_flag(cmd, job, c, arg);
 }
 
@@ -656,33 +660,26 @@ int dpt_cmd_tune(int argc, char **argv)
         switch (c) {
         case OPT_BATCHES: {
             char buf[256];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            nb = 0;
-            for (char *s = NULL, *tok = strtok_r(buf, ",", &s); tok;
-                 tok = strtok_r(NULL, ",", &s)) {
-                if (nb == 16 || cli_long(cmd, "batches", tok, 1, 1L << 30, &v)) goto done;
-                batches[nb++] = v;
-            }
+            const char *tok[16];
+            if ((nb = cli_split(cmd, "batches", optarg, buf, sizeof buf, tok, 16, "64,128,256")) <
+                0)
+                goto done;
+            for (int i = 0; i < nb; i++)
+                if (cli_long(cmd, "batches", tok[i], 1, 1L << 30, &batches[i])) goto done;
             break;
         }
         case OPT_BALANCES: {
             char buf[64];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            nbal = 0;
-            for (char *s = NULL, *tok = strtok_r(buf, ",", &s); tok;
-                 tok = strtok_r(NULL, ",", &s)) {
-                int i;
-                if (cli_choice(cmd, "balances", tok, bal_names, &i)) goto done;
-                for (int k = 0; k < nbal; k++)
-                    if (bals[k] == i) {
-                        rc = cli_usage_error(cmd, "--balances: '%s' given twice", tok);
-                        goto done;
-                    }
-                bals[nbal++] = i;
-            }
-            if (!nbal) {
-                rc = cli_usage_error(cmd, "--balances: expected static, adaptive or both");
+            const char *tok[2];
+            if ((nbal = cli_split(cmd, "balances", optarg, buf, sizeof buf, tok, 2,
+                                  "static,adaptive")) < 0)
                 goto done;
+            for (int k = 0; k < nbal; k++) {
+                if (cli_choice(cmd, "balances", tok[k], bal_names, &bals[k])) goto done;
+                if (k && bals[k] == bals[0]) {
+                    rc = cli_usage_error(cmd, "--balances: '%s' given twice", tok[k]);
+                    goto done;
+                }
             }
             break;
         }

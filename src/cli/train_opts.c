@@ -37,19 +37,15 @@ void cli_train_defaults(cli_train_opts *o)
 static int parse_hidden(const char *cmd, dpt_model_spec *s, const char *arg)
 {
     char buf[256];
-    if (strlen(arg) >= sizeof buf) return cli_usage_error(cmd, "--hidden: list too long");
-    strcpy(buf, arg);
-    s->n_hidden = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    const char *tok[DPT_MAX_HIDDEN];
+    int n = cli_split(cmd, "hidden", arg, buf, sizeof buf, tok, DPT_MAX_HIDDEN, "20 or 256,128");
+    if (n < 0) return DPT_EXIT_USAGE;
+    for (int l = 0; l < n; l++) {
         long v;
-        if (s->n_hidden == DPT_MAX_HIDDEN)
-            return cli_usage_error(cmd, "--hidden: at most %d layers", DPT_MAX_HIDDEN);
-        if (cli_long(cmd, "hidden", tok, 1, 1 << 20, &v)) return DPT_EXIT_USAGE;
-        s->hidden[s->n_hidden++] = (size_t)v;
+        if (cli_long(cmd, "hidden", tok[l], 1, 1 << 20, &v)) return DPT_EXIT_USAGE;
+        s->hidden[l] = (size_t)v;
     }
-    if (s->n_hidden == 0)
-        return cli_usage_error(cmd, "--hidden: '%s' names no layer (use e.g. 20 or 256,128)", arg);
+    s->n_hidden = n;
     return 0;
 }
 

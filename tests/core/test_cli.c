@@ -73,6 +73,10 @@ ParameterizedTestParameters(cli, bad_flags)
         {"tune --synth linreg --balances even", "static, adaptive"},
         {"tune --synth linreg --balances static,static", "twice"},
         {"tune --synth linreg --balances adaptive --deterministic", "--deterministic"},
+        {"tune --synth linreg --batches 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "at most 16"},
+        {"tune --synth linreg --batches ,", "--batches"},
+        {"bench --synth linreg --pin list:0,2,4,6,8,10,12,14,16,18,20,22", "31 characters"},
+        {"train --synth linreg --model mlp --hidden ,", "--hidden"},
         {"frobnicate", "unknown command"},
     };
     return cr_make_param_array(struct bad, cases, sizeof cases / sizeof cases[0]);
