@@ -177,6 +177,11 @@ int dpt_cmd_train(int argc, char **argv)
                                   "--quiet, or give a file");
         goto done;
     }
+    if (trace_path && json_path && !strcmp(trace_path, "-") && !strcmp(json_path, "-")) {
+        rc = cli_usage_error(cmd, "--trace - and --json -: only one of them can have standard "
+                                  "output; give the other a file");
+        goto done;
+    }
     const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
     job.per_rank = 1;
     if ((rc = cli_job_load(cmd, &job, threads))) goto done;
