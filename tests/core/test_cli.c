@@ -280,24 +280,17 @@ Test(cli, tune_divergence_is_one_line)
 
 Test(cli, bench_runs_end_to_end_and_writes_schema, .timeout = 180)
 {
-    char json[128], err[16384], args[512];
-    tmpname(json, sizeof json, "bench.json");
-    snprintf(args, sizeof args,
-             "bench --synth teacher-mlp:n=3000 --model mlp --hidden 8 --opt sgd --batch 100 "
-             "--epochs 1 --threads 1,3 --reps 3 --warmup 0 --no-limits --quiet --json %s",
-             json);
-    char out[16384];
-    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    char out[16384], json[16384];
+    int st = run_dpt_json("bench --synth teacher-mlp:n=3000 --model mlp --hidden 8 --opt sgd "
+                          "--batch 100 --epochs 1 --threads 1,3 --reps 3 --warmup 0 --no-limits "
+                          "--quiet",
+                          out, sizeof out, json, sizeof json);
+    cr_assert_eq(st, 0, "%s", out);
     cr_expect(strstr(out, "speedup"), "%s", out);
-    FILE *f = fopen(json, "r");
-    cr_assert(f);
-    size_t n = fread(err, 1, sizeof err - 1, f);
-    err[n] = 0;
-    fclose(f);
-    cr_expect(strstr(err, "\"schema\": \"dpt-bench/1\""), "%s", err);
-    cr_expect(strstr(err, "\"samples\""), "%s", err);
-    cr_expect(strstr(err, "\"final_loss\""), "%s", err);
-    unlink(json);
+    cr_assert(json[0], "no JSON file");
+    cr_expect(strstr(json, "\"schema\": \"dpt-bench/1\""), "%s", json);
+    cr_expect(strstr(json, "\"samples\""), "%s", json);
+    cr_expect(strstr(json, "\"final_loss\""), "%s", json);
 }
 
 /* --trace: one CSV line per step and thread; the lines add up to the rows of
