@@ -58,7 +58,8 @@ typedef struct dpt_engine_opts {
     int threads;          /* 0: the number of physical cores */
     dpt_pin_spec pin;     /* placement policy; policy NONE leaves it to OpenMP */
     int shuffle;          /* 1: reshuffle rows every epoch (SGD); 0: fixed order */
-    uint64_t seed;        /* shuffle seed */
+    uint64_t seed;        /* shuffle seed, and the initial parameters' */
+    dpt_init init;        /* initial parameters (default DPT_INIT_UNIFORM) */
     int leaves;           /* >0: deterministic mode, the gradient is summed over this
                              many fixed leaves whatever the thread count */
     dpt_topo *topo;       /* topology to plan on; NULL: this machine (opened and owned) */

@@ -30,6 +30,7 @@ typedef struct dpt_optim_spec {
     double step_factor;
     long warmup;      /* linear warm-up over this many steps */
     double clip_norm; /* clip the global gradient norm to this (0: off) */
+    long epochs;      /* the schedule's horizon: the run's epochs (step, cosine) */
 } dpt_optim_spec;
 
 /* Defaults: sgd, lr 0.01, momentum 0.9, batch 32, constant rate. */

@@ -1,5 +1,6 @@
-/* dpt train: load or generate data, build the model, train data-parallel,
- * report per-epoch loss and speed, final metrics, and optionally JSON. */
+/* dpt train: flags -> a run spec (dpt/run.h) -> one run, printing each
+ * epoch's loss, speed and metrics as it ends, then the final metrics, the
+ * phase breakdown and optionally JSON, a trace and the model. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "dpt/io.h"
 #include "dpt/modelfile.h"
 #include "dpt/report.h"
+#include "dpt/run.h"
 #include "dpt/topo.h"
 
 static const char *const usage_text =
@@ -44,19 +46,10 @@ static void on_trace(const dpt_step_record *r, size_t n, void *ud)
 }
 
 typedef struct train_ctx {
-    dpt_engine *e;
-    const dpt_dataset *test;
-    const char *test_name;
-    int quiet;
-    json_t *epochs;
-    double seconds;
-    dpt_epoch_stats last;
-    dpt_phase_times phases;
-    double imbalance;
-    int epochs_total;
+    int quiet, live, epochs_total;
     size_t rows;
-    int live;          /* a progress line is being drawn on stderr */
-    double comm_bytes; /* sent to other ranks, summed over epochs */
+    const char *eval_name; /* "test" or "val" when there is a held-out set */
+    json_t *epochs;
 } train_ctx;
 
 static json_t *metrics_json(const dpt_metrics *m)
@@ -95,22 +88,149 @@ static void on_progress(const dpt_progress *p, void *ud)
     fflush(stderr);
 }
 
-static int on_epoch(const dpt_epoch_stats *st, void *ud)
+/* An epoch and the metrics of the model after it: a line and a JSON entry. */
+static int on_epoch(const dpt_run_epoch *ep, void *ud)
 {
     train_ctx *c = ud;
-    c->last = *st;
-    c->seconds += st->seconds;
-#define SUMP(f) c->phases.f += st->mean.f;
-    SUMP(compute)
-    SUMP(wait)
-    SUMP(reduce)
-    SUMP(update)
-    SUMP(shuffle)
-    SUMP(comm)
-#undef SUMP
-    if (st->imbalance > c->imbalance) c->imbalance = st->imbalance;
-    c->comm_bytes += st->comm_bytes;
+    const dpt_epoch_stats *st = ep->stats;
+    if (c->live) fputs("\r\033[K", stderr);
+    if (!c->quiet) {
+        printf("epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss, st->seconds,
+               st->samples_per_second);
+        print_metrics("train", &ep->train);
+        if (c->eval_name) print_metrics(c->eval_name, &ep->test);
+        putchar('\n');
+        fflush(stdout);
+    }
+    json_t *je = json_pack("{s:i,s:f,s:f,s:f,s:o,s:f}", "epoch", st->epoch, "loss", st->loss,
+                           "seconds", st->seconds, "samples_per_second", st->samples_per_second,
+                           "phases", phases_json(&st->mean), "imbalance", st->imbalance);
+    json_object_set_new(je, "train", metrics_json(&ep->train));
+    json_object_set_new(
+        je, "rows_per_thread",
+        json_pack("{s:I,s:I}", "min", (json_int_t)st->rows_min, "max", (json_int_t)st->rows_max));
+    if (c->eval_name) json_object_set_new(je, c->eval_name, metrics_json(&ep->test));
+    json_array_append_new(c->epochs, je);
     return 0;
+}
+
+/* The parameters of --init-from, checked against the model the flags ask for. */
+static int load_init(const char *cmd, const char *path, const dpt_model *want, float **w)
+{
+    dpt_model fm;
+    dpt_standardizer fst;
+    if (dpt_model_load(path, &fm, w, &fst))
+        return cli_fail(cmd, "--init-from: %s", dpt_last_error());
+    dpt_standardizer_free(&fst);
+    char a[128], b[128];
+    dpt_model_describe(&fm, a, sizeof a);
+    dpt_model_describe(want, b, sizeof b);
+    if (strcmp(a, b) || fm.n_params != want->n_params)
+        return cli_fail(cmd, "--init-from: %s holds a %s, the flags ask for a %s", path, a, b);
+    return 0;
+}
+
+/* The run header on stderr: model, data, optimizer, engine. */
+static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *e, int threads)
+{
+    const cli_train_opts *tp = &job->to;
+    const dpt_dataset *trainp = &job->train;
+    const int ranks = cli_mpi_size();
+    static const char *const optn[] = {"gd", "sgd", "momentum", "nesterov"};
+    char desc[128];
+    dpt_model_describe(&job->model, desc, sizeof desc);
+    fprintf(stderr, "dpt train: %s, %zu params | %zu rows x %zu | %s lr %g", desc,
+            job->model.n_params, trainp->n, trainp->d, optn[tp->opt.kind], tp->opt.lr);
+    if (tp->opt.kind != DPT_OPT_GD) fprintf(stderr, " batch %zu", tp->opt.batch);
+    fprintf(stderr, " | %d threads", threads);
+    if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
+    fprintf(stderr, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
+            tp->deterministic ? ", deterministic" : "");
+    if (trainp->part) {
+        /* the same line on every rank: the range over all ranks */
+        size_t lo = SIZE_MAX, hi = 0;
+        for (int r = 0; r < ranks; r++) {
+            dpt_row_range *rr = NULL;
+            size_t k = 0, rows = 0;
+            if (dpt_engine_rank_rows(trainp->n, &s->opt, 0, r, ranks, &rr, &k) == 0)
+                for (size_t i = 0; i < k; i++) rows += rr[i].hi - rr[i].lo;
+            free(rr);
+            lo = rows < lo ? rows : lo;
+            hi = rows > hi ? rows : hi;
+        }
+        if (lo == hi)
+            fprintf(stderr, " | per-rank loading: %zu of %zu rows per rank", lo, trainp->n);
+        else
+            fprintf(stderr, " | per-rank loading: %zu-%zu of %zu rows per rank", lo, hi, trainp->n);
+    }
+    fputc('\n', stderr);
+    if (dpt_engine_warning(e)) fprintf(stderr, "dpt train: warning: %s\n", dpt_engine_warning(e));
+}
+
+static void print_final(const cli_job *job, const train_ctx *c, const dpt_run_result *res)
+{
+    const int n = res->epochs > 0 ? res->epochs : 1, ranks = cli_mpi_size();
+    const double sps = (double)job->train.n * n / res->seconds;
+    printf("final:");
+    print_metrics("train", &res->train);
+    if (c->eval_name) print_metrics(c->eval_name, &res->test);
+    printf(" | %.4g samples/s, %.3f s training\n", sps, res->seconds);
+    printf("per epoch: compute %.4g s, reduce %.4g s, update %.4g s, wait %.4g s, shuffle "
+           "%.4g s; imbalance %.3f (max/mean compute); rows per thread %zu-%zu\n",
+           res->phases.compute, res->phases.reduce, res->phases.update, res->phases.wait,
+           res->phases.shuffle, res->imbalance, res->rows_min, res->rows_max);
+    if (ranks > 1) {
+        double steps = res->steps > 0 ? (double)res->steps : 1;
+        printf("across %d ranks: comm %.4g s per epoch, %.4g ms per step, %.4g MB sent per "
+               "step by each rank\n",
+               ranks, res->phases.comm, 1e3 * res->phases.comm / steps,
+               res->comm_bytes / steps / 1e6);
+    }
+}
+
+static int write_json(const char *cmd, const char *path, const cli_job *job, train_ctx *c,
+                      const dpt_run_result *res, dpt_engine *e, int threads)
+{
+    const cli_train_opts *tp = &job->to;
+    const dpt_metrics *fin = &res->train, *fte = &res->test;
+    json_t *final = json_object();
+    json_object_set_new(final, "train_loss", json_real(fin->loss));
+    if (!isnan(fin->accuracy))
+        json_object_set_new(final, "train_accuracy", json_real(fin->accuracy));
+    if (!isnan(fin->r2)) json_object_set_new(final, "train_r2", json_real(fin->r2));
+    if (c->eval_name) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_loss", c->eval_name);
+        json_object_set_new(final, key, json_real(fte->loss));
+        if (!isnan(fte->accuracy)) {
+            snprintf(key, sizeof key, "%s_accuracy", c->eval_name);
+            json_object_set_new(final, key, json_real(fte->accuracy));
+        }
+        if (!isnan(fte->mse)) {
+            snprintf(key, sizeof key, "%s_mse", c->eval_name);
+            json_object_set_new(final, key, json_real(fte->mse));
+            snprintf(key, sizeof key, "%s_r2", c->eval_name);
+            json_object_set_new(final, key, json_real(fte->r2));
+        }
+    }
+    char desc[128];
+    dpt_model_describe(&job->model, desc, sizeof desc);
+    const int n = res->epochs > 0 ? res->epochs : 1;
+    json_t *root = json_pack(
+        "{s:s,s:s,s:i,s:s,s:s,s:o,s:o,s:f,s:f,s:o,s:f}", "schema", "dpt-train/1", "model", desc,
+        "threads", threads, "pin", tp->pin, "isa", dpt_engine_isa(e), "epochs", c->epochs, "final",
+        final, "samples_per_second", (double)job->train.n * n / res->seconds, "seconds",
+        res->seconds, "phases", phases_json(&res->phases), "imbalance", res->imbalance);
+    c->epochs = NULL;
+    json_object_set_new(root, "ranks", json_integer(cli_mpi_size()));
+    json_object_set_new(root, "balance",
+                        json_string(tp->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
+    json_object_set_new(root, "rows_read_by_rank0",
+                        json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
+    json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
+    int rc = dpt_json_write_atomic(root, path) ? cli_fail(cmd, "%s", dpt_last_error()) : 0;
+    json_decref(root);
+    return rc;
 }
 
 int dpt_cmd_train(int argc, char **argv)
@@ -121,7 +241,7 @@ int dpt_cmd_train(int argc, char **argv)
     cli_train_opts *const tp = &job.to;
     const char *json_path = NULL, *save_path = NULL, *init_path = NULL, *trace_path = NULL;
     dpt_out_file trace = {0};
-    int quiet = 0, rc = DPT_EXIT_USAGE;
+    int quiet = 0, rc = DPT_EXIT_USAGE, have_spec = 0;
     float *w_init = NULL;
     static const struct option opts[] = {CLI_JOB_OPTIONS,
                                          {"json", required_argument, 0, 'j'},
@@ -131,9 +251,8 @@ int dpt_cmd_train(int argc, char **argv)
                                          {"init-from", required_argument, 0, 'i'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    dpt_engine *e = NULL;
-    dpt_engine_opts eo = {0};
-    json_t *root = NULL;
+    dpt_run *run = NULL;
+    dpt_run_spec spec;
     train_ctx ctx = {0};
     int c;
     if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
@@ -185,144 +304,59 @@ int dpt_cmd_train(int argc, char **argv)
     const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
     job.per_rank = 1;
     if ((rc = cli_job_load(cmd, &job, threads))) goto done;
-    const dpt_dataset *const trainp = &job.train;
-    const dpt_model *const mp = &job.model;
-    if ((rc = cli_engine_opts(cmd, tp, threads, &eo))) goto done;
-    eo.comm = cli_mpi_comm();
-    if (dpt_engine_create(&e, mp, &tp->opt, trainp, &eo)) {
+    if ((rc = cli_job_spec(cmd, &job, threads, &spec))) goto done;
+    have_spec = 1;
+    const int rank0 = cli_mpi_rank() == 0;
+    rc = init_path ? load_init(cmd, init_path, &job.model, &w_init) : 0;
+    /* rank 0's threads only, like the phase times; opened now, so a path
+     * that cannot be written stops the run before it starts */
+    if (!rc && trace_path && rank0 && dpt_out_open(&trace, trace_path))
+        rc = cli_fail(cmd, "--trace: %s", dpt_last_error());
+    /* every rank is ready, or all stop here */
+    if ((rc = cli_mpi_agree(rc))) goto done;
+
+    ctx.quiet = quiet;
+    ctx.epochs = json_array();
+    ctx.epochs_total = tp->epochs;
+    ctx.rows = job.train.n;
+    ctx.live = !quiet && rank0 && isatty(STDERR_FILENO);
+    ctx.eval_name = job.test.n ? "test" : job.val.n ? "val" : NULL;
+    spec.init_params = w_init;
+    spec.eval_epochs = 1;
+    spec.on_epoch = on_epoch;
+    spec.ud = &ctx;
+    if (ctx.live) {
+        spec.progress = on_progress;
+        spec.progress_ud = &ctx;
+        spec.progress_interval = 0.25;
+    }
+    /* every rank makes the run (agreeing inside), then all start from
+     * rank 0's parameters */
+    if (dpt_run_create(&run, &spec)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
-    dpt_model_init_params(mp, dpt_engine_params(e), tp->seed, tp->init);
-    const int rank0 = cli_mpi_rank() == 0, ranks = cli_mpi_size();
-    /* rank 0's threads only, like the phase times; opened now, so a path
-     * that cannot be written stops the run before it starts */
-    if (trace_path && rank0) {
-        if (dpt_out_open(&trace, trace_path) || dpt_engine_set_trace(e, on_trace, trace.f, 0)) {
+    dpt_engine *e = dpt_run_engine(run);
+    if (trace.f) {
+        if (dpt_engine_set_trace(e, on_trace, trace.f, 0)) {
             rc = cli_fail(cmd, "--trace: %s", dpt_last_error());
             goto done;
         }
         fputs("epoch,step,thread,rows,shuffle_s,compute_s,wait_s,reduce_s,update_s,comm_s\n",
               trace.f);
     }
-    if (init_path) {
-        dpt_model fm;
-        dpt_standardizer fst;
-        if (dpt_model_load(init_path, &fm, &w_init, &fst)) {
-            rc = cli_fail(cmd, "--init-from: %s", dpt_last_error());
-            goto done;
-        }
-        dpt_standardizer_free(&fst);
-        char a[128], b[128];
-        dpt_model_describe(&fm, a, sizeof a);
-        dpt_model_describe(mp, b, sizeof b);
-        if (strcmp(a, b) || fm.n_params != mp->n_params) {
-            rc = cli_fail(cmd, "--init-from: %s holds a %s, the flags ask for a %s", init_path, a,
-                          b);
-            goto done;
-        }
-        dpt_engine_reset(e, w_init);
-    }
-    /* every rank is set up (data, engine, initial model), or all stop here;
-     * then all start from rank 0's parameters */
-    if ((rc = cli_mpi_agree(0))) goto done;
-    if (eo.comm && eo.comm->broadcast(eo.comm->ctx, dpt_engine_params(e), mp->n_params)) {
+    if (!quiet) print_header(&job, &spec, e, threads);
+
+    dpt_run_result res;
+    int r = dpt_run_train(run, &res);
+    if (r) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
+        /* the engine rolled back to the last finite model: keep it */
+        if (res.diverged && save_path && rank0 &&
+            dpt_model_save(save_path, &job.model, dpt_engine_params(e), &job.st) == 0)
+            fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
         goto done;
     }
-
-    char desc[128];
-    dpt_model_describe(mp, desc, sizeof desc);
-    static const char *const optn[] = {"gd", "sgd", "momentum", "nesterov"};
-    if (!quiet) {
-        fprintf(stderr, "dpt train: %s, %zu params | %zu rows x %zu | %s lr %g", desc, mp->n_params,
-                trainp->n, trainp->d, optn[tp->opt.kind], tp->opt.lr);
-        if (tp->opt.kind != DPT_OPT_GD) fprintf(stderr, " batch %zu", tp->opt.batch);
-        fprintf(stderr, " | %d threads", threads);
-        if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
-        fprintf(stderr, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
-                tp->deterministic ? ", deterministic" : "");
-        if (trainp->part) {
-            /* the same line on every rank: the range over all ranks */
-            size_t lo = SIZE_MAX, hi = 0;
-            for (int r = 0; r < ranks; r++) {
-                dpt_row_range *rr = NULL;
-                size_t k = 0, rows = 0;
-                if (dpt_engine_rank_rows(trainp->n, &tp->opt, 0, r, ranks, &rr, &k) == 0)
-                    for (size_t i = 0; i < k; i++) rows += rr[i].hi - rr[i].lo;
-                free(rr);
-                lo = rows < lo ? rows : lo;
-                hi = rows > hi ? rows : hi;
-            }
-            if (lo == hi)
-                fprintf(stderr, " | per-rank loading: %zu of %zu rows per rank", lo, trainp->n);
-            else
-                fprintf(stderr, " | per-rank loading: %zu-%zu of %zu rows per rank", lo, hi,
-                        trainp->n);
-        }
-        fputc('\n', stderr);
-        if (dpt_engine_warning(e))
-            fprintf(stderr, "dpt train: warning: %s\n", dpt_engine_warning(e));
-    }
-
-    const dpt_dataset *eval_set = job.test.n ? &job.test : job.val.n ? &job.val : NULL;
-    const char *eval_name = job.test.n ? "test" : "val";
-    ctx.e = e;
-    ctx.test = eval_set;
-    ctx.quiet = quiet;
-    ctx.epochs = json_array();
-    ctx.epochs_total = tp->epochs;
-    ctx.rows = trainp->n;
-    ctx.live = !quiet && rank0 && isatty(STDERR_FILENO);
-    if (ctx.live) dpt_engine_set_progress(e, on_progress, &ctx, 0.25);
-    for (int ep = 0; ep < tp->epochs; ep++) {
-        int r = dpt_engine_train(e, 1, on_epoch, &ctx);
-        if (r) {
-            rc = cli_fail(cmd, "%s", dpt_last_error());
-            /* the engine rolled back to the last finite model: keep it */
-            if (r == DPT_EDIVERGED && save_path && rank0 &&
-                dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st) == 0)
-                fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
-            goto done;
-        }
-        /* metrics of the model as it stands after the epoch, on the whole
-         * training set and the held-out set (not timed) */
-        dpt_metrics trm = {0}, tm = {0};
-        if (dpt_engine_evaluate(e, trainp, &trm) ||
-            (eval_set && dpt_engine_evaluate(e, eval_set, &tm))) {
-            rc = cli_fail(cmd, "%s", dpt_last_error());
-            goto done;
-        }
-        /* an error on another rank ends this one too, before the next epoch */
-        if ((rc = cli_mpi_agree(0))) goto done;
-        const dpt_epoch_stats *st = &ctx.last;
-        if (ctx.live) fputs("\r\033[K", stderr);
-        if (!quiet) {
-            printf("epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss, st->seconds,
-                   st->samples_per_second);
-            print_metrics("train", &trm);
-            if (eval_set) print_metrics(eval_name, &tm);
-            putchar('\n');
-            fflush(stdout);
-        }
-        json_t *je = json_pack("{s:i,s:f,s:f,s:f,s:o,s:f}", "epoch", st->epoch, "loss", st->loss,
-                               "seconds", st->seconds, "samples_per_second", st->samples_per_second,
-                               "phases", phases_json(&st->mean), "imbalance", st->imbalance);
-        json_object_set_new(je, "train", metrics_json(&trm));
-        json_object_set_new(je, "rows_per_thread",
-                            json_pack("{s:I,s:I}", "min", (json_int_t)st->rows_min, "max",
-                                      (json_int_t)st->rows_max));
-        if (eval_set) json_object_set_new(je, eval_name, metrics_json(&tm));
-        json_array_append_new(ctx.epochs, je);
-    }
-
-    dpt_metrics fin = {0}, fte = {0};
-    if (dpt_engine_evaluate(e, trainp, &fin) ||
-        (eval_set && dpt_engine_evaluate(e, eval_set, &fte))) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
-        goto done;
-    }
-    double sps = (double)trainp->n * tp->epochs / ctx.seconds;
     int local, remote, unknown;
     dpt_engine_numa_report(e, &local, &remote, &unknown);
     if (!quiet && remote)
@@ -330,66 +364,12 @@ int dpt_cmd_train(int argc, char **argv)
                 "dpt train: warning: %d of %d threads have their rows on another NUMA "
                 "node than their core\n",
                 remote, threads);
-    if (!quiet) {
-        printf("final:");
-        print_metrics("train", &fin);
-        if (eval_set) print_metrics(eval_name, &fte);
-        printf(" | %.4g samples/s, %.3f s training\n", sps, ctx.seconds);
-        printf("per epoch: compute %.4g s, reduce %.4g s, update %.4g s, wait %.4g s, shuffle "
-               "%.4g s; imbalance %.3f (max/mean compute); rows per thread %zu-%zu\n",
-               ctx.phases.compute / tp->epochs, ctx.phases.reduce / tp->epochs,
-               ctx.phases.update / tp->epochs, ctx.phases.wait / tp->epochs,
-               ctx.phases.shuffle / tp->epochs, ctx.imbalance, ctx.last.rows_min,
-               ctx.last.rows_max);
-        if (ranks > 1) {
-            double steps = ctx.last.steps > 0 ? (double)ctx.last.steps : 1;
-            printf("across %d ranks: comm %.4g s per epoch, %.4g ms per step, %.4g MB sent per "
-                   "step by each rank\n",
-                   ranks, ctx.phases.comm / tp->epochs, 1e3 * ctx.phases.comm / tp->epochs / steps,
-                   ctx.comm_bytes / tp->epochs / steps / 1e6);
-        }
-    }
+    if (!quiet) print_final(&job, &ctx, &res);
     /* only rank 0 writes files: every rank holds the same model */
-    if (json_path && rank0) {
-        json_t *final = json_object();
-        json_object_set_new(final, "train_loss", json_real(fin.loss));
-        if (!isnan(fin.accuracy))
-            json_object_set_new(final, "train_accuracy", json_real(fin.accuracy));
-        if (!isnan(fin.r2)) json_object_set_new(final, "train_r2", json_real(fin.r2));
-        if (eval_set) {
-            char key[32];
-            snprintf(key, sizeof key, "%s_loss", eval_name);
-            json_object_set_new(final, key, json_real(fte.loss));
-            if (!isnan(fte.accuracy)) {
-                snprintf(key, sizeof key, "%s_accuracy", eval_name);
-                json_object_set_new(final, key, json_real(fte.accuracy));
-            }
-            if (!isnan(fte.mse)) {
-                snprintf(key, sizeof key, "%s_mse", eval_name);
-                json_object_set_new(final, key, json_real(fte.mse));
-                snprintf(key, sizeof key, "%s_r2", eval_name);
-                json_object_set_new(final, key, json_real(fte.r2));
-            }
-        }
-        root =
-            json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o,s:f,s:f,s:o,s:f}", "schema", "dpt-train/1",
-                      "model", desc, "threads", threads, "pin", tp->pin, "isa", dpt_engine_isa(e),
-                      "epochs", ctx.epochs, "final", final, "samples_per_second", sps, "seconds",
-                      ctx.seconds, "phases", phases_json(&ctx.phases), "imbalance", ctx.imbalance);
-        ctx.epochs = NULL;
-        json_object_set_new(root, "ranks", json_integer(ranks));
-        json_object_set_new(
-            root, "balance",
-            json_string(tp->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
-        json_object_set_new(root, "rows_read_by_rank0",
-                            json_integer((json_int_t)dpt_dataset_rows_held(trainp)));
-        json_object_set_new(root, "comm_bytes_per_epoch", json_real(ctx.comm_bytes / tp->epochs));
-        if (dpt_json_write_atomic(root, json_path)) {
-            rc = cli_fail(cmd, "%s", dpt_last_error());
-            goto done;
-        }
-    }
-    if (save_path && rank0 && dpt_model_save(save_path, mp, dpt_engine_params(e), &job.st)) {
+    if (json_path && rank0 && (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads)))
+        goto done;
+    if (save_path && rank0 &&
+        dpt_model_save(save_path, &job.model, dpt_engine_params(e), &job.st)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
@@ -401,10 +381,9 @@ int dpt_cmd_train(int argc, char **argv)
 done:
     dpt_out_abort(&trace); /* a failed run leaves no trace file */
     free(w_init);
-    json_decref(root);
     json_decref(ctx.epochs);
-    dpt_engine_destroy(e);
-    dpt_pin_spec_free(&eo.pin);
+    dpt_run_destroy(run);
+    if (have_spec) dpt_pin_spec_free(&spec.engine.pin);
     cli_job_free(&job);
     return rc;
 }

@@ -1,6 +1,6 @@
-/* Flags of a training job, and the canonical workloads (WORKLOADS.md):
- * each is a preset of ordinary flags, so anything a workload does can also
- * be spelled out by hand, and flags given after it override it. */
+/* Flags of a training job, and the canonical workloads (dpt/run.h) as
+ * presets of them: anything a workload does can also be spelled out by
+ * hand, and flags given after it override it. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,48 +12,15 @@
 #include "dpt/engine.h"
 #include "dpt/mpi.h"
 #include "dpt/error.h"
-
-#define FMNIST "/usr/share/datasets/fashion-mnist/"
-
-const cli_workload cli_workloads[] = {
-    {"linreg",
-     "--synth linreg:n=1000000,d=64,seed=1,noise=0.01 --model linear --no-bias --init zero "
-     "--opt gd --lr 0.05 --epochs 20",
-     "linear regression, full-batch GD (memory-bound)", 0.946503, NAN, 0},
-    {"logreg",
-     "--synth logreg:n=1000000,d=64,seed=2,noise=0.5 --model logistic --no-bias --init zero "
-     "--opt momentum --batch 1024 --lr 0.5 --momentum 0.9 --epochs 3 --shuffle none",
-     "logistic regression, SGD with momentum", 0.0482072, 0.97893, 0},
-    {"mlp-seed",
-     "--synth teacher-mlp:n=1000000,d=10,hidden=20,seed=3,noise=0.01 --model mlp --hidden 20 "
-     "--loss mse --seed 3 --opt gd --lr 0.01 --epochs 20",
-     "10-20-1 ReLU MLP, full-batch GD", 0.289081, NAN, 0},
-    {"mlp-seed-sgd",
-     "--synth teacher-mlp:n=1000000,d=10,hidden=20,seed=3,noise=0.01 --model mlp --hidden 20 "
-     "--loss mse --seed 3 --opt momentum --batch 256 --lr 0.01 --momentum 0.9 --epochs 2 "
-     "--shuffle none",
-     "10-20-1 ReLU MLP, SGD with momentum", 0.0010806, NAN, 0},
-    {"mlp-wide",
-     "--synth teacher-mlp:n=100000,d=256,hidden=512/512,classes=10,seed=4 --model mlp "
-     "--hidden 512,512 --loss ce --seed 4 --opt momentum --batch 512 --lr 0.05 --momentum 0.9 "
-     "--epochs 1 --shuffle none",
-     "256-512-512-10 ReLU MLP, softmax CE (compute-bound)", 0.92205, 0.6548, 0},
-    {"fmnist-mlp",
-     "--data " FMNIST "train-images-idx3-ubyte.gz --labels " FMNIST "train-labels-idx1-ubyte.gz "
-     "--test " FMNIST "t10k-images-idx3-ubyte.gz --test-labels " FMNIST "t10k-labels-idx1-ubyte.gz "
-     "--standardize --model mlp --hidden 256,128 --loss ce --opt momentum --batch 128 --lr 0.01 "
-     "--momentum 0.9 --epochs 15 --shuffle epoch --seed 1",
-     "784-256-128-10 MLP on Fashion-MNIST", NAN, 0.88, 1},
-};
-const int cli_n_workloads = sizeof cli_workloads / sizeof cli_workloads[0];
+#include "dpt/run.h"
 
 const char *cli_workload_names(void)
 {
     static char buf[256];
     if (!buf[0])
-        for (int i = 0; i < cli_n_workloads; i++) {
+        for (int i = 0; i < dpt_workload_count(); i++) {
             if (i) strcat(buf, ", ");
-            strcat(buf, cli_workloads[i].name);
+            strcat(buf, dpt_workload_at(i)->name);
         }
     return buf;
 }
@@ -74,27 +41,30 @@ int cli_job_flag(const char *cmd, cli_job *j, int opt, const char *arg)
     return cli_data_flag(cmd, &j->data, opt, arg);
 }
 
-static int apply_preset(const char *cmd, cli_job *j, const cli_workload *w)
+/* The workload's settings, as if its flags had been given. */
+static void apply_preset(cli_job *j, const dpt_workload *w)
 {
-    static const struct option opts[] = {CLI_JOB_OPTIONS, {0, 0, 0, 0}};
-    char *copy = strdup(w->flags);
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)cmd;
-    for (char *save = NULL, *tok = strtok_r(copy, " ", &save); tok && argc < 63;
-         tok = strtok_r(NULL, " ", &save))
-        argv[argc++] = tok;
-    argv[argc] = NULL;
-    int c, rc = 0, saved = optind;
-    optind = 1;
-    while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-        if (c == '?' || cli_job_flag(cmd, j, c, optarg) != 1) {
-            rc = DPT_EXIT_USAGE;
-            break;
-        }
-    optind = saved;
-    j->preset_buf = copy; /* the data options point into it */
-    return rc;
+    cli_train_opts *t = &j->to;
+    cli_data_opts *d = &j->data;
+    t->model = w->model;
+    t->model_set = 1;
+    t->hidden_set = t->loss_set = w->model.kind == DPT_MODEL_MLP;
+    t->opt.kind = w->opt.kind;
+    t->opt.lr = w->opt.lr;
+    t->opt.momentum = w->opt.momentum;
+    t->opt.batch = w->opt.batch;
+    t->batch_set = w->opt.kind != DPT_OPT_GD;
+    t->momentum_set = dpt_optim_has_velocity(&w->opt);
+    t->init = w->init;
+    t->epochs = w->epochs;
+    t->seed = d->seed = w->seed;
+    t->shuffle = w->shuffle;
+    d->synth = w->synth;
+    d->data = w->train_path;
+    d->labels = w->train_label;
+    d->test = w->test_path;
+    d->test_labels = w->test_label;
+    d->standardize = w->standardize;
 }
 
 int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv)
@@ -106,12 +76,11 @@ int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv)
         if (!strncmp(argv[i], "--workload=", 11)) name = argv[i] + 11;
     }
     if (!name) return 0;
-    for (int i = 0; i < cli_n_workloads; i++)
-        if (!strcmp(name, cli_workloads[i].name)) {
-            j->workload = &cli_workloads[i];
-            return apply_preset(cmd, j, j->workload);
-        }
-    return cli_usage_error(cmd, "--workload: '%s' is not one of: %s", name, cli_workload_names());
+    if (!(j->workload = dpt_workload_find(name)))
+        return cli_usage_error(cmd, "--workload: '%s' is not one of: %s", name,
+                               cli_workload_names());
+    apply_preset(j, j->workload);
+    return 0;
 }
 
 /* The rows of an n-row training set this rank trains on. */
@@ -147,12 +116,24 @@ int cli_job_load(const char *cmd, cli_job *j, int threads)
     return cli_train_finish(cmd, &j->to, j->train.d, classes, &j->model);
 }
 
+int cli_job_spec(const char *cmd, const cli_job *j, int threads, dpt_run_spec *s)
+{
+    dpt_run_spec_defaults(s);
+    if (cli_engine_opts(cmd, &j->to, threads, &s->engine)) return DPT_EXIT_USAGE;
+    s->engine.comm = cli_mpi_comm();
+    s->engine.init = j->to.init;
+    s->train = &j->train;
+    s->test = j->test.n ? &j->test : j->val.n ? &j->val : NULL;
+    s->model = j->model.spec;
+    s->opt = j->to.opt;
+    s->epochs = j->to.epochs;
+    return 0;
+}
+
 void cli_job_free(cli_job *j)
 {
     dpt_dataset_free(&j->train);
     dpt_dataset_free(&j->test);
     dpt_dataset_free(&j->val);
     dpt_standardizer_free(&j->st);
-    free(j->preset_buf);
-    j->preset_buf = NULL;
 }

@@ -1,5 +1,5 @@
 /* A training job as the commands see it: data flags, model/optimizer/engine
- * flags, and the canonical workloads of WORKLOADS.md as presets of both.
+ * flags, and the canonical workloads (dpt/run.h) as presets of both.
  * train, bench and tune parse the same flags through here. */
 #ifndef DPT_CLI_JOB_H
 #define DPT_CLI_JOB_H
@@ -8,23 +8,12 @@
 #include "cli/train_opts.h"
 #include "dpt/io.h"
 #include "dpt/model.h"
-
-typedef struct cli_workload {
-    const char *name;
-    const char *flags; /* preset, as command-line flags */
-    const char *description;
-    double ref_loss;      /* reference final training loss (float32) */
-    double ref_accuracy;  /* reference accuracy or NAN */
-    int accuracy_is_test; /* ref_accuracy is on the test set */
-} cli_workload;
-
-extern const cli_workload cli_workloads[];
-extern const int cli_n_workloads;
+#include "dpt/run.h"
 
 typedef struct cli_job {
     cli_train_opts to;
     cli_data_opts data;
-    const cli_workload *workload; /* NULL: flags only */
+    const dpt_workload *workload; /* NULL: flags only */
     /* Set by a command that trains at the job's own rank count: under
      * mpirun each rank then loads only its rows, where the data and the
      * flags allow (see cli_job_load). */
@@ -33,7 +22,6 @@ typedef struct cli_job {
     dpt_dataset train, test, val;
     dpt_standardizer st;
     dpt_model model;
-    char *preset_buf; /* the preset's flags; the data options point into it */
 } cli_job;
 
 #define CLI_OPT_WORKLOAD 1200
@@ -56,6 +44,11 @@ int cli_job_flag(const char *cmd, cli_job *j, int opt, const char *arg);
  * ranks then agree on the outcome and on the number of classes, so every
  * rank must call this. 0 or the exit status after printing. */
 int cli_job_load(const char *cmd, cli_job *j, int threads);
+/* The run the job's flags describe, after cli_job_load: its data (the test
+ * set, else the validation set, as spec.test), model, optimizer and engine
+ * options, on the job's MPI ranks. Free s->engine.pin with
+ * dpt_pin_spec_free. 0 or the exit status after printing. */
+int cli_job_spec(const char *cmd, const cli_job *j, int threads, dpt_run_spec *s);
 void cli_job_free(cli_job *j);
 /* Comma-separated workload names, for messages. */
 const char *cli_workload_names(void);
