@@ -19,6 +19,7 @@
 #include "dpt_config.h"
 #include "dpt_revision.h"
 #include "kernels/kernels.h"
+#include "run/sweep.h"
 
 void dpt_bench_context_fill(dpt_bench_context *c)
 {
@@ -78,10 +79,7 @@ typedef struct sweep_state {
     int have_work;
 } sweep_state;
 
-typedef struct sample {
-    double secs, imbalance, loss, accuracy;
-    dpt_phase_times phases;
-} sample;
+typedef dpt_sweep_sample sample;
 
 /* One timed run at a rank set, thread count and pinning. Makes exactly
  * one world agreement after creating the run, whatever fails; *agreed
@@ -224,28 +222,32 @@ static double median_at(const sample *sm, int reps, double *tmp, size_t off)
     return dpt_stats_median(tmp, (size_t)reps);
 }
 
-/* Configuration k's row: its samples and the medians of its phases. */
-static int add_row(sweep_state *st, dpt_bench_report *rep, int k, const sample *sm, double *tmp)
+int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, int threads,
+                      const char *pin, long batch, const dpt_run_work *work, const sample *sm,
+                      int reps)
 {
-    const dpt_sweep_spec *sw = st->sw;
-    const int nt = sw->nthreads, np = sw->npins, reps = sw->reps;
+    double *tmp = malloc((size_t)reps * sizeof *tmp);
+    if (!tmp) return dpt_set_error(DPT_ENOMEM, "out of memory");
     for (int r = 0; r < reps; r++) tmp[r] = sm[r].secs;
     dpt_bench_result *res =
-        dpt_bench_report_add(rep, sw->workload, sw->threads[k % nt], sw->pins[(k / nt) % np],
-                             dpt_kernels_get()->isa, (long)st->base->opt.batch, tmp, reps);
-    if (!res) return DPT_ENOMEM;
-    res->ranks = st->sets[k / (nt * np)].n;
+        dpt_bench_report_add(rep, workload, threads, pin, dpt_kernels_get()->isa, batch, tmp, reps);
+    if (!res) {
+        free(tmp);
+        return DPT_ENOMEM;
+    }
+    res->ranks = ranks;
     res->phases.compute = median_at(sm, reps, tmp, offsetof(sample, phases.compute));
     res->phases.reduce = median_at(sm, reps, tmp, offsetof(sample, phases.reduce));
     res->phases.update = median_at(sm, reps, tmp, offsetof(sample, phases.update));
     res->phases.wait = median_at(sm, reps, tmp, offsetof(sample, phases.wait));
     res->phases.comm = median_at(sm, reps, tmp, offsetof(sample, phases.comm));
     res->imbalance = median_at(sm, reps, tmp, offsetof(sample, imbalance));
+    free(tmp);
     res->final_loss = sm[reps - 1].loss;
     res->final_accuracy = sm[reps - 1].accuracy;
-    res->work_samples = st->work.samples;
-    res->work_flops = st->work.flops;
-    if (st->work.bytes > 0) res->work_bytes = st->work.bytes;
+    res->work_samples = work->samples;
+    res->work_flops = work->flops;
+    if (work->bytes > 0) res->work_bytes = work->bytes;
     return 0;
 }
 
@@ -285,9 +287,8 @@ int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_benc
     sweep_state st = {.base = base, .sw = sw};
     const int nsets = sw->nranks ? sw->nranks : 1, ncfg = nsets * sw->nthreads * sw->npins;
     sample *runs = calloc((size_t)ncfg * (size_t)sw->reps, sizeof *runs);
-    double *tmp = malloc((size_t)sw->reps * sizeof *tmp);
     st.sets = calloc((size_t)nsets, sizeof *st.sets);
-    rc = !runs || !tmp || !st.sets ? dpt_set_error(DPT_ENOMEM, "out of memory") : 0;
+    rc = !runs || !st.sets ? dpt_set_error(DPT_ENOMEM, "out of memory") : 0;
     /* every rank has its buffers, or all stop */
     int one_rank = 0;
     if (!(rc = dpt_mpi_agree(rc)) && !(rc = make_rank_sets(&st, &one_rank))) {
@@ -298,14 +299,16 @@ int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_benc
         if (!rc) rc = timed_runs(&st, runs);
     }
     /* the report holds rank 0's times: the other ranks return it empty */
+    const int nt = sw->nthreads, np = sw->npins;
     for (int k = 0; !rc && dpt_mpi_rank() == 0 && k < ncfg; k++)
-        rc = add_row(&st, rep, k, &runs[(size_t)k * sw->reps], tmp);
+        rc = dpt_sweep_add_row(rep, sw->workload, st.sets[k / (nt * np)].n, sw->threads[k % nt],
+                               sw->pins[(k / nt) % np], (long)base->opt.batch, &st.work,
+                               &runs[(size_t)k * sw->reps], sw->reps);
     if (!rc && dpt_mpi_rank() == 0) rc = dpt_bench_report_derive(rep);
     for (int i = 0; i < st.nsets; i++)
         if (st.sets[i].own) dpt_mpi_comm_free(&st.sets[i].sub);
     free(st.sets);
     free(runs);
-    free(tmp);
     if (rc) dpt_bench_report_free(rep);
     return rc;
 }

@@ -364,3 +364,15 @@ Test(cli, trace_is_all_or_nothing)
     cr_expect(strstr(err, "--trace") && strstr(err, "/no/t.csv"), "%s", err);
     rmdir(dir);
 }
+
+/* bench's --warmup is epochs of its own; once the learning-rate warm-up
+ * flag of the same name took it, and every bench warmed up one epoch */
+Test(cli, bench_warmup_is_its_own, .timeout = 120)
+{
+    char err[4096];
+    int st = run_dpt("bench --synth linreg:n=1000,d=4 --model linear --opt gd --lr 0.1 --epochs 1 "
+                     "--threads 1 --reps 1 --warmup 3 --no-limits",
+                     err, sizeof err);
+    cr_assert_eq(st, 0, "%s", err);
+    cr_expect(strstr(err, "after 3 warm-up"), "%s", err);
+}
