@@ -10,6 +10,7 @@
 
 #include "dpt/engine.h"
 #include "dpt/error.h"
+#include "dpt/run.h"
 #include "dpt/stats.h"
 #include "dpt/topo.h"
 
@@ -19,48 +20,56 @@ typedef struct overhead {
     double step_us, reduce_us, update_us, wait_us;
 } overhead;
 
-static int on_epoch(const dpt_epoch_stats *st, void *ud)
+typedef struct epochs {
+    double v[4][REPS];
+    int n;
+} epochs;
+
+/* One epoch's per-step figures, us. */
+static int on_epoch(const dpt_run_epoch *ep, void *ud)
 {
-    overhead *o = ud;
-    o->step_us = st->seconds / st->steps * 1e6;
-    o->reduce_us = st->mean.reduce / st->steps * 1e6;
-    o->update_us = st->mean.update / st->steps * 1e6;
-    o->wait_us = st->mean.wait / st->steps * 1e6;
+    epochs *x = ud;
+    const dpt_epoch_stats *st = ep->stats;
+    const double per_step = 1e6 / (double)st->steps;
+    x->v[0][x->n] = st->seconds * per_step;
+    x->v[1][x->n] = st->mean.reduce * per_step;
+    x->v[2][x->n] = st->mean.update * per_step;
+    x->v[3][x->n] = st->mean.wait * per_step;
+    x->n++;
     return 0;
 }
 
+/* REPS epochs of one run, medians of the per-step figures. */
 static int measure(const dpt_model *m, const dpt_dataset *ds, int P, dpt_reduce red, size_t batch,
                    overhead *med)
 {
-    dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_MOMENTUM;
-    o.batch = batch;
-    o.lr = 1e-5; /* tiny batches: keep far from divergence */
-    dpt_engine_opts eo;
-    dpt_engine_opts_defaults(&eo);
-    eo.threads = P;
-    eo.reduce = red;
-    eo.shuffle = 0;
-    dpt_engine *e;
-    if (dpt_engine_create(&e, m, &o, ds, &eo)) return -1;
-    if (dpt_engine_warning(e) && P <= dpt_topo_physical_cores())
-        fprintf(stderr, "warning: %s\n", dpt_engine_warning(e));
-    dpt_model_init_params(m, dpt_engine_params(e), 1, DPT_INIT_UNIFORM);
-    double s[4][REPS];
-    for (int r = 0; r < REPS; r++) {
-        overhead o1;
-        if (dpt_engine_train(e, 1, on_epoch, &o1)) return -1;
-        s[0][r] = o1.step_us;
-        s[1][r] = o1.reduce_us;
-        s[2][r] = o1.update_us;
-        s[3][r] = o1.wait_us;
-    }
-    med->step_us = dpt_stats_median(s[0], REPS);
-    med->reduce_us = dpt_stats_median(s[1], REPS);
-    med->update_us = dpt_stats_median(s[2], REPS);
-    med->wait_us = dpt_stats_median(s[3], REPS);
-    dpt_engine_destroy(e);
+    dpt_run_spec s;
+    dpt_run_spec_defaults(&s);
+    s.train = ds;
+    s.model = m->spec;
+    s.opt.kind = DPT_OPT_MOMENTUM;
+    s.opt.batch = batch;
+    s.opt.lr = 1e-5; /* tiny batches: keep far from divergence */
+    s.engine.threads = P;
+    s.engine.reduce = red;
+    s.engine.shuffle = 0;
+    s.epochs = REPS;
+    s.evaluate = 0;
+    epochs x = {.n = 0};
+    s.on_epoch = on_epoch;
+    s.ud = &x;
+    dpt_run *r;
+    if (dpt_run_create(&r, &s)) return -1;
+    const char *w = dpt_engine_warning(dpt_run_engine(r));
+    if (w && P <= dpt_topo_physical_cores()) fprintf(stderr, "warning: %s\n", w);
+    dpt_run_result res;
+    int rc = dpt_run_train(r, &res);
+    dpt_run_destroy(r);
+    if (rc) return -1;
+    med->step_us = dpt_stats_median(x.v[0], (size_t)x.n);
+    med->reduce_us = dpt_stats_median(x.v[1], (size_t)x.n);
+    med->update_us = dpt_stats_median(x.v[2], (size_t)x.n);
+    med->wait_us = dpt_stats_median(x.v[3], (size_t)x.n);
     return 0;
 }
 
