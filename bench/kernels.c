@@ -292,7 +292,7 @@ static void bench_glm(int nthreads)
         }
     }
     char sz[64];
-    double bytes = (double)n * d * sizeof(float); /* WORKLOADS.md: X only */
+    double bytes = (double)n * d * sizeof(float); /* docs/workloads.md: X only */
     int th[2] = {1, nthreads};
     for (int ti = 0; ti < (nthreads > 1 ? 2 : 1); ti++)
         for (int loss = 0; loss < 2; loss++) {
@@ -514,7 +514,7 @@ static void mlp_row(const char *name, int layers, const size_t *width, size_t ba
     char sz[64];
     snprintf(sz, sizeof sz, "%s batch %zu", name, batch);
     /* flops executed: forward and dW 2 x weights per sample each, dX for all
-     * layers but the first (WORKLOADS.md's 6 x parameters also counts the
+     * layers but the first (docs/workloads.md's 6 x parameters also counts the
      * first layer's dX, which training never computes) */
     double wsum = 0, wfirst = (double)width[0] * width[1];
     for (int l = 0; l < layers; l++) wsum += (double)width[l] * width[l + 1];

@@ -305,7 +305,7 @@ int dpt_cmd_bench(int argc, char **argv)
         const dpt_workload *w = job.workload;
         double fl = rep.results[0].final_loss, fa = rep.results[0].final_accuracy;
         if (!isnan(w->ref_loss))
-            printf("final loss %.7g, WORKLOADS.md reference %.7g (%+.2e relative)\n", fl,
+            printf("final loss %.7g, reference %.7g (docs/workloads.md; %+.2e relative)\n", fl,
                    w->ref_loss, (fl - w->ref_loss) / w->ref_loss);
         if (!isnan(w->ref_accuracy))
             printf("final %saccuracy %.4f, reference %.4f\n", w->accuracy_is_test ? "test " : "",

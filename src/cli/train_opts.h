@@ -1,5 +1,5 @@
 /* The model, optimizer and engine flags that `dpt train` and `dpt bench`
- * share, and the canonical workloads of WORKLOADS.md as presets of them. */
+ * share, and the canonical workloads (docs/workloads.md) as presets of them. */
 #ifndef DPT_CLI_TRAIN_OPTS_H
 #define DPT_CLI_TRAIN_OPTS_H
 

@@ -117,7 +117,7 @@ Test(realdata, fashion_mnist_mlp, .timeout = 900)
     json_decref(root);
 }
 
-/* The canonical workloads land on WORKLOADS.md's reference losses (float32
+/* The canonical workloads land on the reference losses of docs/workloads.md (float32
  * PyTorch runs): a wrong gradient, batch order or update rule shows here. */
 struct wl_case {
     char name[32];

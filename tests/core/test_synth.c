@@ -1,4 +1,4 @@
-/* The synthetic generators reproduce WORKLOADS.md bit for bit (SHA-256 of
+/* The synthetic generators reproduce docs/workloads.md bit for bit (SHA-256 of
  * the raw little-endian float32 arrays), whatever the thread count. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
