@@ -114,19 +114,38 @@ static int on_epoch(const dpt_run_epoch *ep, void *ud)
     return 0;
 }
 
-/* The parameters of --init-from, checked against the model the flags ask for. */
-static int load_init(const char *cmd, const char *path, const dpt_model *want, float **w)
+/* A model file to start from (--init-from): its architecture, parameters
+ * and the standardization its weights were trained with. */
+typedef struct init_model {
+    dpt_model m;
+    float *w;
+    dpt_standardizer st;
+} init_model;
+
+/* The file's architecture must be the one the flags ask for. */
+static int check_init(const char *cmd, const char *path, const init_model *im,
+                      const dpt_model *want)
 {
-    dpt_model fm;
-    dpt_standardizer fst;
-    if (dpt_model_load(path, &fm, w, &fst))
-        return cli_fail(cmd, "--init-from: %s", dpt_last_error());
-    dpt_standardizer_free(&fst);
     char a[128], b[128];
-    dpt_model_describe(&fm, a, sizeof a);
+    dpt_model_describe(&im->m, a, sizeof a);
     dpt_model_describe(want, b, sizeof b);
-    if (strcmp(a, b) || fm.n_params != want->n_params)
+    if (strcmp(a, b) || im->m.n_params != want->n_params)
         return cli_fail(cmd, "--init-from: %s holds a %s, the flags ask for a %s", path, a, b);
+    return 0;
+}
+
+/* The weights of a model trained on standardized data expect inputs
+ * standardized the same way: its statistics, not new ones, apply to every
+ * set, and are saved with the model again. */
+static int apply_init_standardizer(const char *cmd, cli_job *job, init_model *im)
+{
+    dpt_dataset *sets[3] = {&job->train, &job->test, &job->val};
+    for (int i = 0; i < 3; i++)
+        if (sets[i]->n && dpt_standardizer_apply(&im->st, sets[i], 0))
+            return cli_fail(cmd, "--init-from: %s", dpt_last_error());
+    dpt_standardizer_free(&job->st);
+    job->st = im->st;
+    memset(&im->st, 0, sizeof im->st);
     return 0;
 }
 
@@ -242,7 +261,7 @@ int dpt_cmd_train(int argc, char **argv)
     const char *json_path = NULL, *save_path = NULL, *init_path = NULL, *trace_path = NULL;
     dpt_out_file trace = {0};
     int quiet = 0, rc = DPT_EXIT_USAGE, have_spec = 0;
-    float *w_init = NULL;
+    init_model im = {0};
     static const struct option opts[] = {CLI_JOB_OPTIONS,
                                          {"json", required_argument, 0, 'j'},
                                          {"quiet", no_argument, 0, 'q'},
@@ -301,13 +320,19 @@ int dpt_cmd_train(int argc, char **argv)
                                   "output; give the other a file");
         goto done;
     }
+    if (init_path && dpt_model_load(init_path, &im.m, &im.w, &im.st)) {
+        rc = cli_fail(cmd, "--init-from: %s", dpt_last_error());
+        goto done;
+    }
+    /* the saved statistics, not new ones (apply_init_standardizer) */
+    if (im.st.d) job.data.standardize = 0;
     const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
     job.per_rank = 1;
     if ((rc = cli_job_load(cmd, &job, threads))) goto done;
-    if ((rc = cli_job_spec(cmd, &job, threads, &spec))) goto done;
-    have_spec = 1;
+    if (init_path) rc = check_init(cmd, init_path, &im, &job.model);
+    if (!rc && im.st.d) rc = apply_init_standardizer(cmd, &job, &im);
+    if (!rc && !(rc = cli_job_spec(cmd, &job, threads, &spec))) have_spec = 1;
     const int rank0 = cli_mpi_rank() == 0;
-    rc = init_path ? load_init(cmd, init_path, &job.model, &w_init) : 0;
     /* rank 0's threads only, like the phase times; opened now, so a path
      * that cannot be written stops the run before it starts */
     if (!rc && trace_path && rank0 && dpt_out_open(&trace, trace_path))
@@ -321,7 +346,7 @@ int dpt_cmd_train(int argc, char **argv)
     ctx.rows = job.train.n;
     ctx.live = !quiet && rank0 && isatty(STDERR_FILENO);
     ctx.eval_name = job.test.n ? "test" : job.val.n ? "val" : NULL;
-    spec.init_params = w_init;
+    spec.init_params = im.w;
     spec.eval_epochs = 1;
     spec.on_epoch = on_epoch;
     spec.ud = &ctx;
@@ -380,7 +405,8 @@ int dpt_cmd_train(int argc, char **argv)
     rc = 0;
 done:
     dpt_out_abort(&trace); /* a failed run leaves no trace file */
-    free(w_init);
+    free(im.w);
+    dpt_standardizer_free(&im.st);
     json_decref(ctx.epochs);
     dpt_run_destroy(run);
     if (have_spec) dpt_pin_spec_free(&spec.engine.pin);

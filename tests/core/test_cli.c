@@ -376,3 +376,42 @@ Test(cli, bench_warmup_is_its_own, .timeout = 120)
     cr_assert_eq(st, 0, "%s", err);
     cr_expect(strstr(err, "after 3 warm-up"), "%s", err);
 }
+
+/* A model trained on standardized data keeps its statistics: --init-from
+ * applies them (not the raw features, nor new statistics), so training
+ * goes on where it stopped; once it started from a loss of millions. */
+Test(cli, init_from_applies_the_saved_standardization, .timeout = 120)
+{
+    char data[128], model[128], model2[128], args[1024], out[8192], json[16384];
+    tmpname(data, sizeof data, "s.csv");
+    tmpname(model, sizeof model, "s.dpt");
+    tmpname(model2, sizeof model2, "s2.dpt");
+    FILE *f = fopen(data, "w");
+    cr_assert(f);
+    fprintf(f, "x1,x2,x3,y\n");
+    for (int i = 0; i < 400; i++) {
+        double x[3] = {500 + 1000 * sin(0.37 * i), 2000 + 300 * cos(0.11 * i),
+                       -700 + 50 * sin(1.3 * i + 1)};
+        fprintf(f, "%.6f,%.6f,%.6f,%.6f\n", x[0], x[1], x[2],
+                0.002 * (x[0] - 500) - 0.01 * (x[1] - 2000) + 0.05 * (x[2] + 700));
+    }
+    fclose(f);
+    snprintf(args, sizeof args,
+             "train --data %s --model linear --opt gd --lr 0.1 --epochs 60 --standardize "
+             "--quiet --save %s",
+             data, model);
+    cr_assert_eq(run_dpt(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args,
+             "train --data %s --model linear --opt gd --lr 0.1 --epochs 1 --quiet --init-from %s "
+             "--save %s",
+             data, model, model2);
+    cr_assert_eq(run_dpt_json(args, out, sizeof out, json, sizeof json), 0, "%s", out);
+    const char *l = strstr(json, "\"loss\": ");
+    cr_assert(l, "%s", json);
+    double loss = atof(l + 8);
+    cr_expect(loss < 0.05, "first epoch's loss %g: the saved statistics were not applied", loss);
+    /* and the new file carries them on: eval on the raw data agrees */
+    snprintf(args, sizeof args, "eval --model-file %s --data %s", model2, data);
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    cr_expect(strstr(out, "r2 0.99") || strstr(out, "r2 1.0"), "%s", out);
+}
