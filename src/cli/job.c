@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "cli/args.h"
@@ -91,6 +92,74 @@ static int rank_rows(void *ud, size_t n, dpt_row_range **out, size_t *nout)
                                 out, nout);
 }
 
+/* The bits of a data set's held rows (features and labels), in 64 fixed
+ * blocks hashed in parallel and combined in order, so that the value does
+ * not depend on the thread count: four FNV-1a lanes over 32-bit words. */
+static uint64_t data_hash(const dpt_dataset *ds)
+{
+    enum { BLOCKS = 64 };
+    uint64_t hb[BLOCKS];
+    const size_t n = ds->n, d = ds->d;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < BLOCKS; b++) {
+        uint64_t h[4] = {0xcbf29ce484222325ULL, 1, 2, 3};
+        for (size_t i = n * (size_t)b / BLOCKS; i < n * (size_t)(b + 1) / BLOCKS; i++) {
+            if (!dpt_dataset_holds(ds, i, i + 1)) continue;
+            const float *x = ds->X + i * ds->ld;
+            for (size_t k = 0; k < d; k++) {
+                uint32_t w;
+                memcpy(&w, &x[k], sizeof w);
+                h[k & 3] = (h[k & 3] ^ w) * 0x100000001b3ULL;
+            }
+            uint32_t w;
+            memcpy(&w, &ds->y[i], sizeof w);
+            h[0] = (h[0] ^ w) * 0x100000001b3ULL;
+        }
+        hb[b] = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7);
+    }
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int b = 0; b < BLOCKS; b++) h = (h ^ hb[b]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Under mpirun every rank must train on the same data: a rank that read a
+ * file of another shape would leave the others in a collective of another
+ * size, and one of the same shape but other rows would train silently on a
+ * mix. Rank 0 compares every rank's shape and content (rows held per rank
+ * under per-rank loading: the shape alone) with its own; any difference
+ * ends the job with one line. Ranks that sit out (tune) skip it. */
+static int agree_on_data(const char *cmd, const cli_job *j)
+{
+    if (!cli_mpi_comm()) return 0;
+    char mine[320];
+    int len = snprintf(mine, sizeof mine, "%zu rows x %zu features, %s labels", j->train.n,
+                       j->train.d, j->train.label_kind == DPT_LABEL_REAL ? "real" : "class");
+    if (j->test.n)
+        len += snprintf(mine + len, sizeof mine - (size_t)len, ", a test set of %zu x %zu",
+                        j->test.n, j->test.d);
+    if (!j->train.part)
+        snprintf(
+            mine + len, sizeof mine - (size_t)len, ", content %016llx",
+            (unsigned long long)(data_hash(&j->train) ^ (j->test.n ? data_hash(&j->test) : 0)));
+    char *all = NULL;
+    size_t *lens = NULL;
+    if (dpt_mpi_gather_text(mine, strlen(mine) + 1, &all, &lens))
+        return cli_mpi_agree(cli_fail(cmd, "%s", dpt_last_error()));
+    int rc = 0;
+    if (all) { /* rank 0 */
+        const char *t = all;
+        for (int r = 0; r < cli_mpi_size() && !rc; t += lens[r++])
+            if (strcmp(t, mine))
+                rc = cli_fail(cmd,
+                              "rank %d trains on other data than rank 0: %s on rank %d, %s "
+                              "on rank 0 (every rank must read the same data)",
+                              r, t, r, mine);
+    }
+    free(all);
+    free(lens);
+    return cli_mpi_agree(rc);
+}
+
 int cli_job_load(const char *cmd, cli_job *j, int threads)
 {
     const int per_rank = j->per_rank && cli_mpi_size() > 1;
@@ -111,8 +180,10 @@ int cli_job_load(const char *cmd, cli_job *j, int threads)
         double k = classes;
         if (dpt_mpi_max_double(&k)) return cli_fail(cmd, "%s", dpt_last_error());
         classes = (int)k;
+    } else if ((rc = cli_mpi_agree(rc))) {
+        return rc; /* before the data comparison, which is a collective */
     }
-    if (rc) return rc;
+    if ((rc = agree_on_data(cmd, j))) return rc;
     return cli_train_finish(cmd, &j->to, j->train.d, classes, &j->model);
 }
 

@@ -23,6 +23,8 @@
 #             bench; damage in rows of rank 1 only is found by rank 1 alone;
 #             dpt tune (rank 0 only) finishes; --balance adaptive cuts within
 #             each rank's rows
+#   shape     ranks that read data of other shapes or other rows: one
+#             message naming the rank, the same non-zero status, no hang
 set -uo pipefail
 
 case_name=${1:?usage: mpi_test.sh CASE}
@@ -353,6 +355,30 @@ part)
     mpi 2 "$DPT" tune --synth linreg:n=2000,d=16,seed=6 $G --quiet >o 2>e ||
         fail "dpt tune under mpirun: $(cat e)"
     grep -q "recommend" o || fail "dpt tune printed no recommendation: $(cat o)"
+    ;;
+shape)
+    "$DPT" gen --synth linreg:n=300,d=4,seed=1 --out d4.csv --quiet || fail "dpt gen"
+    "$DPT" gen --synth linreg:n=300,d=6,seed=1 --out d6.csv --quiet || fail "dpt gen"
+    "$DPT" gen --synth linreg:n=300,d=4,seed=2 --out other.csv --quiet || fail "dpt gen"
+    T="--model linear --opt gd --lr 0.1 --epochs 2 --threads 1"
+    # shellcheck disable=SC2086
+    mpi 1 "$DPT" train $T --data d4.csv : -np 1 "$DPT" train $T --data d6.csv >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "4 and 6 features: status $rc, expected 1"
+    one_message e "^dpt train: rank 1 trains on other data than rank 0: 300 rows x 6 features"
+    # the same shape, other rows: refused as well, never trained on silently
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $T --data d4.csv : -np 1 "$DPT" train $T --data other.csv >o 2>e
+    rc=$?
+    [ $rc -eq 1 ] || fail "other rows of the same shape: status $rc, expected 1"
+    one_message e "^dpt train: rank 2 trains on other data than rank 0"
+    # the same data on every rank still trains
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $T --data d4.csv >o 2>e || fail "same data: $(cat e)"
+    # and so does dpt bench over rank counts
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" bench $T --data d4.csv --ranks 1,2 --reps 1 --warmup 0 --no-limits >o 2>e ||
+        fail "bench, same data: $(cat e)"
     ;;
 *)
     fail "unknown case"
