@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/job.h"
 #include "cli/mpi_cli.h"
+#include "cli/outpath.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
 #include "dpt/limits.h"
@@ -247,6 +248,9 @@ int dpt_cmd_bench(int argc, char **argv)
         goto done;
     }
     const int size = cli_mpi_size(), rank0 = cli_mpi_rank() == 0;
+    if ((rc = cli_check_output(cmd, "--json", json_path)) ||
+        (rc = cli_check_output(cmd, "--csv", csv_path)))
+        goto done;
     if (!nr) ranks[nr++] = size;
     /* a run on fewer ranks needs every row; when every run takes all the
      * job's ranks, each may load just its own (cli_job_load). A rank that
@@ -418,6 +422,7 @@ int dpt_cmd_tune(int argc, char **argv)
         rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
         goto done;
     }
+    if ((rc = cli_check_output(cmd, "--json", json_path))) goto done;
     if (nb && job.to.opt.kind == DPT_OPT_GD) {
         rc = cli_usage_error(cmd, "--batches: the optimizer is full-batch gd");
         goto done;
@@ -508,6 +513,7 @@ int dpt_cmd_limits(int argc, char **argv)
         }
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cli_check_output(cmd, "--json", json_path)) return DPT_EXIT_FAIL;
     if (!nt) nt = default_threads(threads, MAX_THREADS);
     dpt_bench_report rep;
     dpt_bench_report_init(&rep);

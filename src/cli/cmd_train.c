@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/job.h"
 #include "cli/mpi_cli.h"
+#include "cli/outpath.h"
 #include "cli/train_opts.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
@@ -320,6 +321,11 @@ int dpt_cmd_train(int argc, char **argv)
                                   "output; give the other a file");
         goto done;
     }
+    /* every output is checked before the data is even loaded */
+    if ((rc = cli_check_output(cmd, "--json", json_path)) ||
+        (rc = cli_check_output(cmd, "--save", save_path)) ||
+        (rc = cli_check_output(cmd, "--trace", trace_path)))
+        goto done;
     if (init_path && dpt_model_load(init_path, &im.m, &im.w, &im.st)) {
         rc = cli_fail(cmd, "--init-from: %s", dpt_last_error());
         goto done;

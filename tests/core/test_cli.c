@@ -415,3 +415,31 @@ Test(cli, init_from_applies_the_saved_standardization, .timeout = 120)
     cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
     cr_expect(strstr(out, "r2 0.99") || strstr(out, "r2 1.0"), "%s", out);
 }
+
+/* Outputs are checked before the work: a long run never loses its model
+ * at the end to a --save or --json in a directory that is not there. */
+Test(cli, outputs_are_checked_before_training, .timeout = 60)
+{
+    char dir[] = "/tmp/dpt-out-XXXXXX", args[512], err[4096];
+    cr_assert(mkdtemp(dir));
+    const char *flags[] = {"--save %s/no/m.dpt", "--json %s/no/r.json", "--trace %s/no/t.csv",
+                           "--save %s"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        char flag[256];
+        snprintf(flag, sizeof flag, flags[i], dir);
+        snprintf(args, sizeof args,
+                 "train --synth linreg:n=200000,d=32 --opt gd --lr 0.1 --epochs 1000 %s", flag);
+        char out[4096];
+        cr_expect_eq(run_dpt_stream(args, out, sizeof out, 1), 1, "%s", flag);
+        cr_expect_null(strstr(out, "epoch"), "%s: it trained first: %s", flag, out);
+        cr_expect_eq(run_dpt(args, err, sizeof err), 1, "%s", flag);
+        cr_expect_eq(lines(err), 1, "%s", err);
+        cr_expect(strstr(err, i == 3 ? "a directory" : "does not exist"), "%s", err);
+    }
+    snprintf(args, sizeof args, "bench --synth linreg:n=1000,d=4 --epochs 1 --json %s/no/b.json",
+             dir);
+    cr_expect_eq(run_dpt(args, err, sizeof err), 1, "%s", err);
+    cr_expect(strstr(err, "--json") && strstr(err, "/no/b.json"), "%s", err);
+    cr_expect_null(strstr(err, "running"), "%s", err);
+    rmdir(dir);
+}
