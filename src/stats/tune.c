@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "dpt/error.h"
-#include "dpt/report.h"
+#include "dpt/file.h"
 #include "dpt/stats.h"
 #include "dpt/tune.h"
 
