@@ -739,7 +739,7 @@ int dpt_cmd_tune(int argc, char **argv)
         fprintf(stderr, "dpt tune: %s, %d candidates, isa %s\n", job_name(&job), n,
                 dpt_kernels_get()->isa);
     dpt_tune_options to;
-    dpt_tune_options_default(&to);
+    dpt_tune_options_defaults(&to);
     tune_ctx tc = {cmd, &job, warmup, 0};
     int r = dpt_tune_run(cands, n, &to, tune_measure, &tc, &res);
     have_res = r == 0;
