@@ -309,3 +309,19 @@ Test(outfile, directory_is_refused)
     cr_assert_eq(stat(p, &st), 0);
     cr_expect(S_ISDIR(st.st_mode));
 }
+
+Test(outfile, open_descriptor_is_written_through)
+{
+    /* /proc/self/fd/N (like /dev/stdout) means the descriptor the process
+     * holds, here a pipe's write end: the bytes go down the pipe */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fds[1]);
+    cr_assert_eq(dpt_write_file_atomic(p, "piped", 5), 0, "%s", dpt_last_error());
+    close(fds[1]);
+    char got[16] = {0};
+    cr_expect_eq(read(fds[0], got, sizeof got - 1), 5);
+    cr_expect_str_eq(got, "piped");
+    close(fds[0]);
+}
