@@ -5,9 +5,11 @@
 #define DPT_DPT_H
 
 #include "dpt/error.h"
+#include "dpt/file.h"      /* atomic file output */
 #include "dpt/data.h"      /* datasets, synthetic generators */
 #include "dpt/io.h"        /* loaders, writers, standardization */
 #include "dpt/topo.h"      /* topology and thread placement */
+#include "dpt/isa.h"       /* the kernels in use: scalar or AVX2 */
 #include "dpt/model.h"     /* networks and their gradients */
 #include "dpt/optim.h"     /* update rules */
 #include "dpt/comm.h"      /* hooks for other ranks */

@@ -56,8 +56,6 @@ typedef struct dpt_model {
     size_t w_off[DPT_MAX_HIDDEN + 1]; /* offset of W_l in the flat buffer */
     size_t b_off[DPT_MAX_HIDDEN + 1]; /* offset of b_l, or SIZE_MAX without bias */
     size_t n_params;
-    size_t block_rows; /* rows per forward/backward block */
-    size_t act_ld;     /* stride of activation buffers in scratch */
 } dpt_model;
 
 /* Check a spec and lay out the parameters. */
@@ -71,6 +69,16 @@ void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init
 
 /* Floats of per-thread scratch that grad/eval/predict need. */
 size_t dpt_model_scratch_floats(const dpt_model *m);
+
+/* Rows that grad/eval/predict push through the layers at a time (sized so
+ * that a block's activations stay in L2): any row count works, but a caller
+ * that buffers outputs in chunks wastes nothing with chunks of this size. */
+size_t dpt_model_block_rows(const dpt_model *m);
+
+/* The functions below take the kernel table k to run on; NULL means the
+ * table in use (dpt/isa.h), which is what a program outside the library
+ * passes. They do not allocate: scratch holds dpt_model_scratch_floats(m)
+ * floats, one buffer per calling thread. */
 
 /* g:(n_params) += sum over the rows of the per-sample loss gradient.
  * X:(rows, inputs) stride ld, y:(rows). Returns the sum of per-sample losses. */

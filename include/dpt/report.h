@@ -19,14 +19,16 @@
  * Times are seconds per epoch (per step for fixed-step workloads). A number
  * that was not measured or does not apply is NAN in C and null in JSON (an
  * int field: -1 and null; a string: "" and null). Quartiles follow the
- * type-7 rule of dpt/stats.h. Writers are atomic (temporary file, fsync,
- * rename); the reader checks every field and names file and field on error.
+ * type-7 rule of dpt/stats.h. Writers are atomic (dpt/file.h); the reader
+ * checks every field and names file and field on error.
  * "ranks" and "phases.comm" came later: a file without them reads as one
  * rank and an unknown communication time. */
 #ifndef DPT_REPORT_H
 #define DPT_REPORT_H
 
 #include <stdio.h>
+
+#include "dpt/file.h" /* the atomic writers, which were declared here */
 
 #ifdef __cplusplus
 extern "C" {
@@ -155,28 +157,6 @@ int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
 /* The aligned table `dpt bench` prints; with columns for the ranks and the
  * communication time when a row has more than one rank. */
 void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
-
-/* A file that replaces path only once complete: written to a temporary
- * file beside it, then fsync and rename on commit; abort (or a failed
- * commit) removes it, so no half-written file is ever left. "-" is stdout.
- * open and commit: 0, or DPT_EIO naming the file (DPT_ENOMEM). */
-typedef struct dpt_out_file {
-    FILE *f;          /* write here */
-    char *tmp, *path; /* NULL for stdout */
-} dpt_out_file;
-int dpt_out_open(dpt_out_file *o, const char *path);
-int dpt_out_commit(dpt_out_file *o);
-void dpt_out_abort(dpt_out_file *o);
-
-/* Write text (len bytes) to path atomically: a temporary file beside it,
- * fsync, rename. "-" writes to stdout. 0 or DPT_EIO naming the file. */
-int dpt_write_file_atomic(const char *path, const char *text, size_t len);
-
-/* A jansson value as indented JSON (reals in the shortest form that reads
- * back exactly, arrays of numbers on one line), written atomically like
- * the above. */
-struct json_t;
-int dpt_json_write_atomic(struct json_t *root, const char *path);
 
 #ifdef __cplusplus
 }

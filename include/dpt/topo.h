@@ -109,7 +109,7 @@ int dpt_topo_physical_cores(void);
  * OMP_PLACES, GOMP_CPU_AFFINITY, KMP_AFFINITY), a one-line warning naming it
  * for the caller to print once (valid until the next call on this thread),
  * else NULL. dpt's binding wins over the runtime's; the text says so and
- * names --pin none. */
+ * names the policy that leaves placement to the runtime (none). */
 const char *dpt_pin_env_warning(const dpt_pin_spec *spec);
 
 #ifdef __cplusplus

@@ -34,7 +34,7 @@ typedef struct dpt_tune_options {
                        * than the best's slowest run (0.25 = 25%) */
 } dpt_tune_options;
 
-void dpt_tune_options_default(dpt_tune_options *o);
+void dpt_tune_options_defaults(dpt_tune_options *o);
 
 typedef enum {
     DPT_TUNE_RAN = 0,   /* stayed in the race to the end */

@@ -454,7 +454,7 @@ int dpt_cmd_tune(int argc, char **argv)
         fprintf(stderr, "dpt tune: %s, %d candidates, isa %s\n", job_name(&job), n,
                 dpt_kernels_get()->isa);
     dpt_tune_options to;
-    dpt_tune_options_default(&to);
+    dpt_tune_options_defaults(&to);
     if ((rc = cli_job_spec(cmd, &job, 1, &spec))) goto done;
     have_spec = 1;
     spec.warmup = warmup;

@@ -147,7 +147,7 @@ int dpt_cmd_predict(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     }
     const dpt_kernels *k = dpt_kernels_get();
-    size_t K = dpt_model_outputs(&L.m), R = L.m.block_rows;
+    size_t K = dpt_model_outputs(&L.m), R = dpt_model_block_rows(&L.m);
     float *sc = dpt_alloc(dpt_model_scratch_floats(&L.m) * sizeof(float));
     float *out = malloc(R * K * sizeof(float));
     if (!sc || !out) {

@@ -201,7 +201,7 @@ int dpt_cmd_topo(int argc, char **argv)
         goto done;
     }
     const char *warn = dpt_topo_is_this_machine(t) ? dpt_pin_env_warning(&spec) : NULL;
-    if (warn) fprintf(stderr, "dpt topo: warning: %s\n", warn);
+    if (warn) fprintf(stderr, "dpt topo: warning: %s (--pin none)\n", warn);
     if (json) {
         rc = print_json(t, &spec, plan, (int)nthreads);
     } else {

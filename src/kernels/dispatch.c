@@ -1,10 +1,12 @@
 /* Kernel selection: CPUID (and XGETBV for OS-saved YMM state) picks the
- * table once; DPT_ISA or dpt_kernels_select() override it. */
+ * table once; DPT_ISA or dpt_kernels_select() override it. dpt/isa.h is
+ * the public face of the same choice. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dpt/error.h"
+#include "dpt/isa.h"
 #include "dpt_config.h"
 #include "kernels/kernels.h"
 
@@ -92,4 +94,14 @@ const dpt_kernels *dpt_kernels_get(void)
     /* once, even if the first call comes from several threads at a time */
     if (!__atomic_load_n(&table_ready, __ATOMIC_ACQUIRE)) pthread_once(&env_once, fill_from_env);
     return &table;
+}
+
+int dpt_isa_select(const char *name)
+{
+    return dpt_kernels_select(name);
+}
+
+const char *dpt_isa_name(void)
+{
+    return dpt_kernels_get()->isa;
 }

@@ -40,7 +40,8 @@ int dpt_model_init(dpt_model *m, const dpt_model_spec *spec)
         if (s.n_hidden < 1 || s.n_hidden > DPT_MAX_HIDDEN)
             return dpt_set_error(DPT_EINVAL, "mlp needs 1..%d hidden layers", DPT_MAX_HIDDEN);
         if (s.loss == DPT_LOSS_CE && s.classes < 2)
-            return dpt_set_error(DPT_EINVAL, "mlp with --loss ce needs at least 2 classes");
+            return dpt_set_error(DPT_EINVAL,
+                                 "mlp with cross-entropy loss needs at least 2 classes");
         if (s.loss == DPT_LOSS_MSE) s.classes = 0;
         if (s.loss == DPT_LOSS_BCE) s.classes = 2;
         break;
@@ -58,7 +59,7 @@ int dpt_model_init(dpt_model *m, const dpt_model_spec *spec)
         m->width[l + 1] = s.hidden[l];
     }
     m->width[m->layers] = s.loss == DPT_LOSS_CE ? (size_t)s.classes : 1;
-    size_t off = 0, wmax = 0;
+    size_t off = 0;
     for (int l = 0; l < m->layers; l++) {
         m->w_off[l] = off;
         off += m->width[l] * m->width[l + 1];
@@ -68,16 +69,36 @@ int dpt_model_init(dpt_model *m, const dpt_model_spec *spec)
         } else {
             m->b_off[l] = SIZE_MAX;
         }
-        if (m->width[l + 1] > wmax) wmax = m->width[l + 1];
     }
-    if (m->width[0] > wmax && m->layers > 1) wmax = m->width[0];
     m->n_params = off;
-    m->act_ld = dpt_pad_floats(wmax);
-    /* keep a block's activations in L2: ~64K floats per buffer */
-    size_t r = 65536 / m->act_ld;
-    r = r < 16 ? 16 : r > 256 ? 256 : r;
-    m->block_rows = r & ~(size_t)7;
     return 0;
+}
+
+/* How scratch is cut, derived from the widths on each call (a few
+ * compares) rather than kept in the public struct: ld is the stride of the
+ * activation buffers, the widest layer output (or the input, for networks
+ * with hidden layers) padded; rows per block keep a block's activations in
+ * L2, ~64K floats per buffer. */
+typedef struct blocking {
+    size_t ld, rows;
+} blocking;
+
+static blocking blocking_of(const dpt_model *m)
+{
+    size_t wmax = 0;
+    for (int l = 0; l < m->layers; l++)
+        if (m->width[l + 1] > wmax) wmax = m->width[l + 1];
+    if (m->width[0] > wmax && m->layers > 1) wmax = m->width[0];
+    blocking b = {dpt_pad_floats(wmax), 0};
+    size_t r = 65536 / b.ld;
+    r = r < 16 ? 16 : r > 256 ? 256 : r;
+    b.rows = r & ~(size_t)7;
+    return b;
+}
+
+size_t dpt_model_block_rows(const dpt_model *m)
+{
+    return blocking_of(m).rows;
 }
 
 void dpt_model_describe(const dpt_model *m, char *buf, size_t len)
@@ -118,7 +139,8 @@ void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init
 size_t dpt_model_scratch_floats(const dpt_model *m)
 {
     /* activations of every layer, plus two gradient buffers */
-    return (size_t)(m->layers + 2) * m->block_rows * m->act_ld;
+    blocking bl = blocking_of(m);
+    return (size_t)(m->layers + 2) * bl.rows * bl.ld;
 }
 
 static inline int glm_path(const dpt_model *m)
@@ -132,29 +154,28 @@ static inline double bce_logits(double z, double y)
 }
 
 /* Forward pass of one block; returns the output activations (logits). */
-static float *forward_block(const dpt_model *m, const dpt_kernels *k, const float *w,
+static float *forward_block(const dpt_model *m, blocking bl, const dpt_kernels *k, const float *w,
                             const float *Xb, size_t ld, size_t R, float *scratch)
 {
     const float *in = Xb;
     size_t ldin = ld;
     float *Z = NULL;
     for (int l = 0; l < m->layers; l++) {
-        Z = scratch + (size_t)l * m->block_rows * m->act_ld;
+        Z = scratch + (size_t)l * bl.rows * bl.ld;
         size_t nin = m->width[l], nout = m->width[l + 1];
-        k->sgemm(0, 1, R, nout, nin, 1.0f, in, ldin, w + m->w_off[l], nin, 0.0f, Z, m->act_ld);
+        k->sgemm(0, 1, R, nout, nin, 1.0f, in, ldin, w + m->w_off[l], nin, 0.0f, Z, bl.ld);
         const float *b = m->b_off[l] != SIZE_MAX ? w + m->b_off[l] : NULL;
-        k->bias_act((dpt_act)m->spec.act, l + 1 < m->layers, R, nout, b, Z, m->act_ld);
+        k->bias_act((dpt_act)m->spec.act, l + 1 < m->layers, R, nout, b, Z, bl.ld);
         in = Z;
-        ldin = m->act_ld;
+        ldin = bl.ld;
     }
     return Z;
 }
 
 /* Loss of a block's outputs Z; writes dL/dZ into D when D is not NULL. */
-static double output_loss(const dpt_model *m, const dpt_kernels *k, const float *Z, const float *y,
-                          size_t R, float *D, size_t *correct)
+static double output_loss(const dpt_model *m, size_t ldz, const dpt_kernels *k, const float *Z,
+                          const float *y, size_t R, float *D, size_t *correct)
 {
-    size_t ldz = m->act_ld;
     if (m->spec.loss == DPT_LOSS_CE)
         return k->softmax_ce(R, m->width[m->layers], Z, ldz, y, D, ldz, correct);
     double lsum = 0;
@@ -181,6 +202,7 @@ static double model_grad(const dpt_model *m, const struct dpt_kernels *k, const 
                          const float *X, size_t ld, const float *y, size_t rows, float *g,
                          float *scratch, int set)
 {
+    if (!k) k = dpt_kernels_get();
     if (rows == 0 || glm_path(m)) {
         if (set) memset(g, 0, m->n_params * sizeof(float));
         if (rows == 0) return 0;
@@ -195,15 +217,16 @@ static double model_grad(const dpt_model *m, const struct dpt_kernels *k, const 
         for (int l = 0; l < m->layers; l++)
             if (m->b_off[l] != SIZE_MAX)
                 memset(g + m->b_off[l], 0, m->width[l + 1] * sizeof(float));
-    const size_t ldA = m->act_ld, blk = m->block_rows * ldA;
+    const blocking bl = blocking_of(m);
+    const size_t ldA = bl.ld, blk = bl.rows * ldA;
     float *D = scratch + (size_t)m->layers * blk, *E = D + blk;
     double lsum = 0;
-    for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
-        size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
+    for (size_t r0 = 0; r0 < rows; r0 += bl.rows) {
+        size_t R = rows - r0 < bl.rows ? rows - r0 : bl.rows;
         const float *Xb = X + r0 * ld;
         const float beta = set && r0 == 0 ? 0.0f : 1.0f;
-        float *Z = forward_block(m, k, w, Xb, ld, R, scratch);
-        lsum += output_loss(m, k, Z, y + r0, R, D, NULL);
+        float *Z = forward_block(m, bl, k, w, Xb, ld, R, scratch);
+        lsum += output_loss(m, ldA, k, Z, y + r0, R, D, NULL);
         for (int l = m->layers - 1; l >= 0; l--) {
             size_t nin = m->width[l], nout = m->width[l + 1];
             const float *in = l ? scratch + (size_t)(l - 1) * blk : Xb;
@@ -241,11 +264,13 @@ double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const flo
                       const float *X, size_t ld, const float *y, size_t rows, size_t *correct,
                       float *scratch)
 {
+    if (!k) k = dpt_kernels_get();
+    const blocking bl = blocking_of(m);
     double lsum = 0;
-    for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
-        size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
-        float *Z = forward_block(m, k, w, X + r0 * ld, ld, R, scratch);
-        lsum += output_loss(m, k, Z, y + r0, R, NULL, correct);
+    for (size_t r0 = 0; r0 < rows; r0 += bl.rows) {
+        size_t R = rows - r0 < bl.rows ? rows - r0 : bl.rows;
+        float *Z = forward_block(m, bl, k, w, X + r0 * ld, ld, R, scratch);
+        lsum += output_loss(m, bl.ld, k, Z, y + r0, R, NULL, correct);
     }
     return lsum;
 }
@@ -254,12 +279,14 @@ void dpt_model_predict(const dpt_model *m, const struct dpt_kernels *k, const fl
                        const float *X, size_t ld, size_t rows, float *out, size_t ldo,
                        float *scratch)
 {
+    if (!k) k = dpt_kernels_get();
+    const blocking bl = blocking_of(m);
     size_t K = dpt_model_outputs(m);
-    for (size_t r0 = 0; r0 < rows; r0 += m->block_rows) {
-        size_t R = rows - r0 < m->block_rows ? rows - r0 : m->block_rows;
-        float *Z = forward_block(m, k, w, X + r0 * ld, ld, R, scratch);
+    for (size_t r0 = 0; r0 < rows; r0 += bl.rows) {
+        size_t R = rows - r0 < bl.rows ? rows - r0 : bl.rows;
+        float *Z = forward_block(m, bl, k, w, X + r0 * ld, ld, R, scratch);
         for (size_t i = 0; i < R; i++) {
-            const float *z = Z + i * m->act_ld;
+            const float *z = Z + i * bl.ld;
             float *o = out + (r0 + i) * ldo;
             if (m->spec.loss == DPT_LOSS_MSE) {
                 o[0] = z[0];

@@ -9,7 +9,7 @@
 
 #include "dpt/error.h"
 #include "dpt/modelfile.h"
-#include "dpt/report.h"
+#include "dpt/file.h"
 
 static const char magic[8] = {'D', 'P', 'T', 'M', 'O', 'D', 'E', 'L'};
 #define HEADER_BYTES (8 + 4 + 4 + 8 + 4 + 8 * DPT_MAX_HIDDEN + 4 + 4 + 4 + 4 + 8 + 8)

@@ -1,17 +1,13 @@
 /* The bench report: building it, deriving its statistics, probing the
  * machine context, and its JSON and CSV forms. The JSON reader trusts
  * nothing: every field is checked and an error names the file and the field. */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "dpt/error.h"
 #include "dpt/report.h"
@@ -291,95 +287,6 @@ size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARN
     return n;
 }
 
-/* ---- atomic file output ---- */
-
-int dpt_out_open(dpt_out_file *o, const char *path)
-{
-    memset(o, 0, sizeof *o);
-    if (!strcmp(path, "-")) {
-        o->f = stdout;
-        return 0;
-    }
-    size_t plen = strlen(path);
-    if (!(o->path = strdup(path)) || !(o->tmp = malloc(plen + 16))) {
-        free(o->path);
-        o->path = NULL;
-        return dpt_set_error(DPT_ENOMEM, "out of memory");
-    }
-    snprintf(o->tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
-    /* mkstemp makes the file 0600; give it the mode a plain fopen would */
-    mode_t mask = umask(0);
-    umask(mask);
-    int e = errno;
-    if (fd >= 0 && (fchmod(fd, 0666 & ~mask) || !(o->f = fdopen(fd, "w")))) {
-        e = errno;
-        close(fd);
-        unlink(o->tmp);
-        fd = -1;
-    }
-    if (fd < 0) {
-        free(o->tmp);
-        free(o->path);
-        memset(o, 0, sizeof *o);
-        return dpt_set_error(DPT_EIO, "cannot create %s: %s", path, strerror(e));
-    }
-    return 0;
-}
-
-void dpt_out_abort(dpt_out_file *o)
-{
-    if (o->f && o->tmp) {
-        fclose(o->f);
-        unlink(o->tmp);
-    }
-    free(o->tmp);
-    free(o->path);
-    memset(o, 0, sizeof *o);
-}
-
-int dpt_out_commit(dpt_out_file *o)
-{
-    if (!o->tmp) {
-        int bad = !o->f || ferror(o->f) || fflush(o->f);
-        memset(o, 0, sizeof *o);
-        return bad ? dpt_set_error(DPT_EIO, "cannot write to stdout: %s", strerror(errno)) : 0;
-    }
-    const char *step = "write";
-    int rc = ferror(o->f) || fflush(o->f) ? -1 : 0;
-    if (!rc && fsync(fileno(o->f))) step = "fsync", rc = -1;
-    int e = errno;
-    if (fclose(o->f) && !rc) step = "close", rc = -1, e = errno;
-    if (!rc && rename(o->tmp, o->path)) step = "rename", rc = -1, e = errno;
-    if (rc) {
-        unlink(o->tmp);
-        rc = dpt_set_error(DPT_EIO, "cannot write %s (%s): %s", o->path, step, strerror(e));
-    } else {
-        /* make the rename itself durable */
-        char *slash = strrchr(o->path, '/');
-        const char *d = slash ? (slash == o->path ? "/" : (*slash = '\0', o->path)) : ".";
-        int dfd = open(d, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    free(o->tmp);
-    free(o->path);
-    memset(o, 0, sizeof *o);
-    return rc;
-}
-
-int dpt_write_file_atomic(const char *path, const char *text, size_t len)
-{
-    dpt_out_file o;
-    int rc = dpt_out_open(&o, path);
-    if (rc) return rc;
-    /* a short write leaves the error flag set, and commit fails on it */
-    if (len) fwrite(text, 1, len, o.f);
-    return dpt_out_commit(&o);
-}
-
 /* ---- JSON writer ---- */
 
 static json_t *num(double v)
@@ -436,110 +343,6 @@ static json_t *result_json(const dpt_bench_result *row)
                                   num(row->phases.comm)));
     json_object_set_new(o, "imbalance", num(row->imbalance));
     return o;
-}
-
-/* Shortest text that reads back as exactly v ("3.91", not jansson's
- * "3.9100000000000001"), still looking like a real. */
-static void emit_real(FILE *f, double v)
-{
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    fputs(buf, f);
-    if (!strpbrk(buf, ".eE")) fputs(".0", f);
-}
-
-static void emit_string(FILE *f, const char *s)
-{
-    json_t *str = json_string(s);
-    char *q = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
-    fputs(q ? q : "null", f);
-    free(q);
-    json_decref(str);
-}
-
-static int is_scalar(const json_t *v)
-{
-    return !json_is_object(v) && !json_is_array(v);
-}
-
-/* Indented JSON like json_dumps(JSON_INDENT(2)), but with the shortest
- * exact reals and arrays of scalars on one line (the samples). */
-static void emit(FILE *f, json_t *v, int indent)
-{
-    size_t i;
-    const char *key;
-    json_t *x;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        if (!json_object_size(v)) {
-            fputs("{}", f);
-            break;
-        }
-        fputs("{", f);
-        i = 0;
-        json_object_foreach(v, key, x)
-        {
-            fprintf(f, "%s\n%*s", i++ ? "," : "", indent + 2, "");
-            emit_string(f, key);
-            fputs(": ", f);
-            emit(f, x, indent + 2);
-        }
-        fprintf(f, "\n%*s}", indent, "");
-        break;
-    case JSON_ARRAY: {
-        int flat = 1;
-        json_array_foreach(v, i, x) flat &= is_scalar(x);
-        fputs("[", f);
-        json_array_foreach(v, i, x)
-        {
-            if (flat)
-                fputs(i ? ", " : "", f);
-            else
-                fprintf(f, "%s\n%*s", i ? "," : "", indent + 2, "");
-            emit(f, x, indent + 2);
-        }
-        if (!flat && json_array_size(v)) fprintf(f, "\n%*s", indent, "");
-        fputs("]", f);
-        break;
-    }
-    case JSON_STRING:
-        emit_string(f, json_string_value(v));
-        break;
-    case JSON_INTEGER:
-        fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        break;
-    case JSON_REAL:
-        emit_real(f, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        fputs("true", f);
-        break;
-    case JSON_FALSE:
-        fputs("false", f);
-        break;
-    default:
-        fputs("null", f);
-    }
-}
-
-int dpt_json_write_atomic(json_t *root, const char *path)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f) return dpt_set_error(DPT_ENOMEM, "out of memory writing %s", path);
-    emit(f, root, 0);
-    fputc('\n', f);
-    if (fclose(f)) {
-        free(text);
-        return dpt_set_error(DPT_ENOMEM, "out of memory writing %s", path);
-    }
-    int rc = dpt_write_file_atomic(path, text, len);
-    free(text);
-    return rc;
 }
 
 int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path)

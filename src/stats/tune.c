@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "dpt/error.h"
-#include "dpt/report.h"
+#include "dpt/file.h"
 #include "dpt/stats.h"
 #include "dpt/tune.h"
 
-void dpt_tune_options_default(dpt_tune_options *o)
+void dpt_tune_options_defaults(dpt_tune_options *o)
 {
     o->first_reps = 2;
     o->max_reps = 10;
@@ -125,7 +125,7 @@ int dpt_tune_run(const dpt_tune_candidate *cands, int n, const dpt_tune_options 
 {
     dpt_tune_options defaults;
     if (!opt) {
-        dpt_tune_options_default(&defaults);
+        dpt_tune_options_defaults(&defaults);
         opt = &defaults;
     }
     memset(out, 0, sizeof *out);

@@ -124,8 +124,8 @@ const char *dpt_pin_env_warning(const dpt_pin_spec *spec)
     const char *var = dpt_topo_omp_binding_var();
     if (!var) return NULL;
     snprintf(msg, sizeof msg,
-             "%s is set, but --pin %s binds each thread itself and wins over the OpenMP "
-             "runtime's placement; use --pin none to let the runtime place threads",
+             "%s is set, but pin policy %s binds each thread itself and wins over the "
+             "OpenMP runtime's placement; pin policy none lets the runtime place threads",
              var, dpt_pin_name(spec->policy));
     return msg;
 }

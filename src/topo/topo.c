@@ -166,8 +166,8 @@ int dpt_topo_open(dpt_topo **out, const char *synthetic, const char *xml_path)
         fclose(f);
         if (hwloc_topology_set_xml(t->h, xml_path) != 0 || hwloc_topology_load(t->h)) {
             rc = dpt_set_error(DPT_EFORMAT,
-                               "'%s' is not an hwloc XML topology (make one with "
-                               "lstopo --of xml FILE)",
+                               "'%s' is not an hwloc XML topology (hwloc's lstopo "
+                               "exports one)",
                                xml_path);
             goto fail;
         }

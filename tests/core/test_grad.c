@@ -1,11 +1,14 @@
 /* Every model's gradient (float, through the kernel table in use) against
- * central finite differences of an independent double forward pass. */
+ * central finite differences of an independent double forward pass; the
+ * public ISA choice (dpt/isa.h) and the models' NULL table. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dpt/error.h"
+#include "dpt/isa.h"
 #include "dpt/model.h"
 #include "kernels/kernels.h"
 #include "ref.h"
@@ -62,7 +65,8 @@ ParameterizedTest(struct case_ *c, grad, finite_differences)
     double *gref = malloc(m.n_params * sizeof(double));
     dpt_model_init_params(&m, w, 11, DPT_INIT_UNIFORM);
 
-    const dpt_kernels *k = dpt_kernels_get();
+    /* NULL: the table in use, as a program outside the library calls it */
+    const dpt_kernels *k = NULL;
     double loss = dpt_model_grad(&m, k, w, ds.X, ds.ld, ds.y, ds.n, g, scratch);
     double wd[4096];
     cr_assert(m.n_params <= 4096);
@@ -74,7 +78,7 @@ ParameterizedTest(struct case_ *c, grad, finite_differences)
     double gmax = 0;
     for (size_t i = 0; i < m.n_params; i++) gmax = fmax(gmax, fabs(gref[i]));
     double err = ref_max_rel(g, gref, m.n_params, 1e-3 * gmax + 1e-6);
-    cr_expect(err < 2e-3, "isa %s, %zu params: worst relative gradient error %g", k->isa,
+    cr_expect(err < 2e-3, "isa %s, %zu params: worst relative gradient error %g", dpt_isa_name(),
               m.n_params, err);
 
     /* grad_to writes the same sum over whatever g held */
@@ -148,4 +152,108 @@ Test(model, layout_is_pytorch_order)
     cr_expect_eq(m.b_off[0], 200);
     cr_expect_eq(m.w_off[1], 220);
     cr_expect_eq(m.b_off[1], 240);
+}
+
+Test(isa, select_and_name)
+{
+    cr_assert_eq(dpt_isa_select("scalar"), 0, "%s", dpt_last_error());
+    cr_expect_str_eq(dpt_isa_name(), "scalar");
+    cr_expect_eq(dpt_kernels_get()->isa, dpt_isa_name(), "the public name is the table's");
+
+    /* a bad name fails and leaves the choice alone */
+    cr_expect_eq(dpt_isa_select("avx512"), DPT_EINVAL);
+    cr_expect(strstr(dpt_last_error(), "avx512"), "%s", dpt_last_error());
+    cr_expect_str_eq(dpt_isa_name(), "scalar");
+
+    int have = dpt_build_has_avx2() && dpt_cpu_has_avx2();
+    int rc = dpt_isa_select("avx2");
+    if (have) {
+        cr_expect_eq(rc, 0, "%s", dpt_last_error());
+        cr_expect_str_eq(dpt_isa_name(), "avx2");
+    } else {
+        cr_expect_eq(rc, DPT_ENOTSUP);
+        cr_expect_str_eq(dpt_isa_name(), "scalar");
+    }
+    cr_assert_eq(dpt_isa_select("auto"), 0);
+    cr_expect_str_eq(dpt_isa_name(), have ? "avx2" : "scalar");
+    cr_assert_eq(dpt_isa_select(NULL), 0);
+    cr_expect_str_eq(dpt_isa_name(), have ? "avx2" : "scalar");
+}
+
+Test(isa, null_table_is_the_selected_one)
+{
+    /* NULL follows dpt_isa_select: with the scalar table chosen it gives
+     * the scalar table's bits, not those of a table cached elsewhere */
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 10,
+                        .n_hidden = 1,
+                        .hidden = {20},
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_MSE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, 300, 10, &m.spec, 5);
+    float *w = malloc(m.n_params * sizeof(float));
+    float *g0 = calloc(m.n_params, sizeof(float)), *g1 = calloc(m.n_params, sizeof(float));
+    float *sc = calloc(dpt_model_scratch_floats(&m), sizeof(float));
+    float p0[300], p1[300];
+    dpt_model_init_params(&m, w, 4, DPT_INIT_UNIFORM);
+    dpt_kernels scalar;
+    dpt_kernels_fill_scalar(&scalar);
+    cr_assert_eq(dpt_isa_select("scalar"), 0);
+    double l0 = dpt_model_grad(&m, &scalar, w, ds.X, ds.ld, ds.y, ds.n, g0, sc);
+    double l1 = dpt_model_grad(&m, NULL, w, ds.X, ds.ld, ds.y, ds.n, g1, sc);
+    cr_expect_eq(l0, l1);
+    cr_expect_eq(memcmp(g0, g1, m.n_params * sizeof(float)), 0);
+    cr_expect_eq(dpt_model_eval(&m, NULL, w, ds.X, ds.ld, ds.y, ds.n, NULL, sc),
+                 dpt_model_eval(&m, &scalar, w, ds.X, ds.ld, ds.y, ds.n, NULL, sc));
+    dpt_model_predict(&m, &scalar, w, ds.X, ds.ld, ds.n, p0, 1, sc);
+    dpt_model_predict(&m, NULL, w, ds.X, ds.ld, ds.n, p1, 1, sc);
+    cr_expect_eq(memcmp(p0, p1, sizeof p0), 0);
+    free(w);
+    free(g0);
+    free(g1);
+    free(sc);
+    dpt_dataset_free(&ds);
+}
+
+Test(model, scratch_and_blocks_as_before)
+{
+    /* the blocking moved out of the public struct; the sizes did not change:
+     * activation stride = widest output (or input, with hidden layers)
+     * padded to 16 floats, rows = 65536 / stride within [16, 256], a
+     * multiple of 8; scratch = (layers + 2) x rows x stride */
+    struct {
+        dpt_model_spec s;
+        size_t rows, scratch;
+    } cases[] = {
+        {{.kind = DPT_MODEL_MLP, .inputs = 10, .n_hidden = 1, .hidden = {20}}, 256, 4 * 256 * 32},
+        {{.kind = DPT_MODEL_MLP,
+          .inputs = 784,
+          .n_hidden = 2,
+          .hidden = {256, 128},
+          .classes = 10,
+          .loss = DPT_LOSS_CE},
+         80,
+         5 * 80 * 784},
+        {{.kind = DPT_MODEL_LINEAR, .inputs = 64, .bias = 1}, 256, 3 * 256 * 16},
+        {{.kind = DPT_MODEL_SOFTMAX, .inputs = 5000, .classes = 3000}, 16, 3 * 16 * 3008},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dpt_model m;
+        cr_assert_eq(dpt_model_init(&m, &cases[i].s), 0, "%s", dpt_last_error());
+        cr_expect_eq(dpt_model_block_rows(&m), cases[i].rows, "case %zu", i);
+        cr_expect_eq(dpt_model_scratch_floats(&m), cases[i].scratch, "case %zu", i);
+    }
+}
+
+Test(model, cross_entropy_message_names_no_flag)
+{
+    dpt_model m;
+    dpt_model_spec s = {
+        .kind = DPT_MODEL_MLP, .inputs = 3, .n_hidden = 1, .hidden = {4}, .loss = DPT_LOSS_CE};
+    cr_assert_eq(dpt_model_init(&m, &s), DPT_EINVAL);
+    cr_expect(strstr(dpt_last_error(), "cross-entropy"), "%s", dpt_last_error());
+    cr_expect_null(strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
 }

@@ -296,7 +296,7 @@ Test(run, tune_race)
     s.epochs = 1;
     dpt_tune_candidate c[2] = {{.threads = 1, .pin = "none"}, {.threads = 2, .pin = "none"}};
     dpt_tune_options o;
-    dpt_tune_options_default(&o);
+    dpt_tune_options_defaults(&o);
     o.max_reps = 3;
     o.confirm_reps = 3;
     dpt_tune_result res;

@@ -153,7 +153,7 @@ Test(tune, tie_is_not_significant)
     int n = grid(c, (const int[]){4, 8}, 2, 0);
     dpt_tune_result r;
     dpt_tune_options o;
-    dpt_tune_options_default(&o);
+    dpt_tune_options_defaults(&o);
     cr_assert_eq(dpt_tune_run(c, n, &o, measure, &m, &r), 0);
     cr_assert_not(r.significant, "p %g", r.p_value);
     cr_assert_lt(fabs(r.margin), 0.05);
@@ -234,7 +234,7 @@ Test(tune, bad_options)
     dpt_tune_candidate c = {.threads = 1, .pin = "none"};
     dpt_tune_result r;
     dpt_tune_options o;
-    dpt_tune_options_default(&o);
+    dpt_tune_options_defaults(&o);
     o.confirm_reps = o.max_reps + 1;
     cr_assert_eq(dpt_tune_run(&c, 1, &o, measure, &m, &r), DPT_EINVAL);
     cr_assert_eq(dpt_tune_run(&c, 0, NULL, measure, &m, &r), DPT_EINVAL);

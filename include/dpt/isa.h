@@ -1,0 +1,25 @@
+/* The kernel instruction set: which table of kernels (scalar reference or
+ * hand-vectorized AVX2+FMA) every model and optimizer call runs on. The
+ * first use picks it: DPT_ISA from the environment when set and valid,
+ * else the best this CPU and build support; dpt_isa_select overrides it. */
+#ifndef DPT_ISA_H
+#define DPT_ISA_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Use the kernels named "auto" (the best available), "scalar" or "avx2";
+ * NULL is "auto". 0, DPT_EINVAL for an unknown name, or DPT_ENOTSUP for an
+ * ISA this CPU (or OS) or this build lacks; on failure the table in use
+ * stays as it was. Call it outside parallel regions and not while an
+ * engine is training: the choice is process-wide. */
+int dpt_isa_select(const char *name);
+
+/* The ISA in use, "scalar" or "avx2" (picking it first if nothing has). */
+const char *dpt_isa_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
