@@ -34,7 +34,9 @@ static const char *const usage_text =
     "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
     "           --balance static|adaptive (cut batches by thread speed)  --isa auto|scalar|avx2\n"
     "output:    --json FILE  --trace FILE (CSV: every step, every thread)  --quiet\n"
-    "           --save MODEL  --init-from MODEL\n";
+    "           --save MODEL  --init-from MODEL\n"
+    "early stop: --save-best MODEL (the epoch of least validation loss; needs --val)\n"
+    "           --patience N (stop after N epochs without a better validation loss)\n";
 
 /* The per-step trace: one CSV line per thread and step. */
 static void on_trace(const dpt_step_record *r, size_t n, void *ud)
@@ -51,7 +53,35 @@ typedef struct train_ctx {
     size_t rows;
     const char *eval_name; /* "test" or "val" when there is a held-out set */
     json_t *epochs;
+    /* --save-best and --patience, on the validation loss */
+    const char *cmd, *best_path;
+    int patience, rank0;
+    dpt_run *run;
+    const cli_job *job;
+    double best_loss;
+    int best_epoch, stopped_early, failed;
 } train_ctx;
+
+/* After an epoch with a validation loss: keep the best model on disk (a
+ * file that is replaced only once complete) and count the epochs since. */
+static int track_best(train_ctx *c, const dpt_run_epoch *ep)
+{
+    const int epoch = ep->stats->epoch;
+    if (ep->test.loss < c->best_loss) {
+        c->best_loss = ep->test.loss;
+        c->best_epoch = epoch;
+        if (c->best_path && c->rank0 &&
+            dpt_model_save(c->best_path, dpt_run_model(c->run),
+                           dpt_engine_params(dpt_run_engine(c->run)), &c->job->st)) {
+            c->failed = cli_fail(c->cmd, "--save-best: %s", dpt_last_error());
+            return 1;
+        }
+    } else if (c->patience && epoch - c->best_epoch >= c->patience) {
+        c->stopped_early = 1;
+        return 1;
+    }
+    return 0;
+}
 
 static json_t *metrics_json(const dpt_metrics *m)
 {
@@ -112,7 +142,7 @@ static int on_epoch(const dpt_run_epoch *ep, void *ud)
         json_pack("{s:I,s:I}", "min", (json_int_t)st->rows_min, "max", (json_int_t)st->rows_max));
     if (c->eval_name) json_object_set_new(je, c->eval_name, metrics_json(&ep->test));
     json_array_append_new(c->epochs, je);
-    return 0;
+    return c->best_path || c->patience ? track_best(c, ep) : 0;
 }
 
 /* A model file to start from (--init-from): its architecture, parameters
@@ -248,6 +278,11 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     json_object_set_new(root, "rows_read_by_rank0",
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
+    if (c->best_epoch) {
+        json_object_set_new(root, "best_epoch", json_integer(c->best_epoch));
+        json_object_set_new(root, "best_val_loss", json_real(c->best_loss));
+        json_object_set_new(root, "stopped_early", json_boolean(c->stopped_early));
+    }
     int rc = dpt_json_write_atomic(root, path) ? cli_fail(cmd, "%s", dpt_last_error()) : 0;
     json_decref(root);
     return rc;
@@ -269,6 +304,8 @@ int dpt_cmd_train(int argc, char **argv)
                                          {"trace", required_argument, 0, 't'},
                                          {"save", required_argument, 0, 's'},
                                          {"init-from", required_argument, 0, 'i'},
+                                         {"save-best", required_argument, 0, 'b'},
+                                         {"patience", required_argument, 0, 'p'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dpt_run *run = NULL;
@@ -299,6 +336,15 @@ int dpt_cmd_train(int argc, char **argv)
         case 'i':
             init_path = optarg;
             break;
+        case 'b':
+            ctx.best_path = optarg;
+            break;
+        case 'p': {
+            long v;
+            if (cli_long(cmd, "patience", optarg, 1, 1000000, &v)) goto done;
+            ctx.patience = (int)v;
+            break;
+        }
         case 'h':
             fputs(usage_text, stdout);
             rc = 0;
@@ -321,8 +367,16 @@ int dpt_cmd_train(int argc, char **argv)
                                   "output; give the other a file");
         goto done;
     }
+    if ((ctx.best_path || ctx.patience) && (!(job.data.val > 0) || job.data.test)) {
+        rc = cli_usage_error(cmd,
+                             "%s needs --val FRACTION and no --test: the best epoch is the "
+                             "one of least validation loss",
+                             ctx.best_path ? "--save-best" : "--patience");
+        goto done;
+    }
     /* every output is checked before the data is even loaded */
     if ((rc = cli_check_output(cmd, "--json", json_path)) ||
+        (rc = cli_check_output(cmd, "--save-best", ctx.best_path)) ||
         (rc = cli_check_output(cmd, "--save", save_path)) ||
         (rc = cli_check_output(cmd, "--trace", trace_path)))
         goto done;
@@ -352,6 +406,10 @@ int dpt_cmd_train(int argc, char **argv)
     ctx.rows = job.train.n;
     ctx.live = !quiet && rank0 && isatty(STDERR_FILENO);
     ctx.eval_name = job.test.n ? "test" : job.val.n ? "val" : NULL;
+    ctx.cmd = cmd;
+    ctx.rank0 = rank0;
+    ctx.job = &job;
+    ctx.best_loss = INFINITY;
     spec.init_params = im.w;
     spec.eval_epochs = 1;
     spec.on_epoch = on_epoch;
@@ -368,6 +426,7 @@ int dpt_cmd_train(int argc, char **argv)
         goto done;
     }
     dpt_engine *e = dpt_run_engine(run);
+    ctx.run = run;
     if (trace.f) {
         if (dpt_engine_set_trace(e, on_trace, trace.f, 0)) {
             rc = cli_fail(cmd, "--trace: %s", dpt_last_error());
@@ -380,6 +439,10 @@ int dpt_cmd_train(int argc, char **argv)
 
     dpt_run_result res;
     int r = dpt_run_train(run, &res);
+    if (ctx.failed) { /* --save-best could not write: said already */
+        rc = ctx.failed;
+        goto done;
+    }
     if (r) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         /* the engine rolled back to the last finite model: keep it */
@@ -395,6 +458,11 @@ int dpt_cmd_train(int argc, char **argv)
                 "dpt train: warning: %d of %d threads have their rows on another NUMA "
                 "node than their core\n",
                 remote, threads);
+    if (!quiet && ctx.stopped_early)
+        printf("early stop after epoch %d: no better validation loss for %d epochs; the best was "
+               "epoch %d (val loss %.6g)%s%s\n",
+               res.epochs, ctx.patience, ctx.best_epoch, ctx.best_loss,
+               ctx.best_path ? ", saved to " : "", ctx.best_path ? ctx.best_path : "");
     if (!quiet) print_final(&job, &ctx, &res);
     /* only rank 0 writes files: every rank holds the same model */
     if (json_path && rank0 && (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads)))

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -442,4 +443,40 @@ Test(cli, outputs_are_checked_before_training, .timeout = 60)
     cr_expect(strstr(err, "--json") && strstr(err, "/no/b.json"), "%s", err);
     cr_expect_null(strstr(err, "running"), "%s", err);
     rmdir(dir);
+}
+
+/* --patience stops when the validation loss has not improved for N
+ * epochs, and --save-best keeps the model of the best epoch on disk. A
+ * 10-64-1 MLP on 60 noisy rows overfits within a few dozen epochs. */
+Test(cli, early_stopping_keeps_the_best_epoch, .timeout = 120)
+{
+    char best[128], args[1024], out[8192];
+    static char json[1 << 20];
+    tmpname(best, sizeof best, "best.dpt");
+    snprintf(args, sizeof args,
+             "train --synth teacher-mlp:n=80,d=10,hidden=20,seed=5,noise=0.5 --model mlp "
+             "--hidden 64 --opt gd --lr 0.05 --epochs 3000 --val 0.25 --patience 20 --quiet "
+             "--threads 2 --save-best %s",
+             best);
+    cr_assert_eq(run_dpt_json(args, out, sizeof out, json, sizeof json), 0, "%s", out);
+    const char *be = strstr(json, "\"best_epoch\": ");
+    cr_assert(be, "%s", out);
+    int best_epoch = atoi(be + 14);
+    cr_expect(strstr(json, "\"stopped_early\": true"), "did not stop early");
+    /* the best epoch is the one of least validation loss in the history */
+    int epochs = 0, argmin = 0;
+    double least = INFINITY;
+    for (const char *p = strstr(json, "\"val\": {"); p; p = strstr(p + 1, "\"val\": {")) {
+        const char *l = strstr(p, "\"loss\": ");
+        double v = atof(l + 8);
+        epochs++;
+        if (v < least) least = v, argmin = epochs;
+    }
+    cr_expect_eq(best_epoch, argmin);
+    cr_expect_eq(epochs, best_epoch + 20, "stopped %d epochs after the best", epochs - best_epoch);
+    cr_expect_lt(epochs, 3000);
+    struct stat sb;
+    cr_expect_eq(stat(best, &sb), 0, "no --save-best file");
+    cr_expect_eq(run_dpt("train --synth linreg:n=100 --patience 3", out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "--val"), "%s", out);
 }
