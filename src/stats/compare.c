@@ -390,11 +390,11 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
     if ((rc = compare_curves(base, cur, out))) goto done;
 
     out->geomean_ratio = dpt_stats_geomean(ratios, out->nrows);
+    /* When no pair could have been called slower, a pass would mean nothing. */
     if (out->slower || (out->worse && out->scaling_fails))
         out->outcome = DPT_COMPARE_FAIL;
     else if (out->blind == (int)out->nrows)
-        out->outcome =
-            DPT_COMPARE_CANNOT_DECIDE; /* nothing could have failed: a pass means nothing */
+        out->outcome = DPT_COMPARE_CANNOT_DECIDE;
     else
         out->outcome = DPT_COMPARE_PASS;
     out->exit_status = (int)out->outcome;
