@@ -15,6 +15,52 @@
 
 TestSuite(compare, .timeout = 10);
 
+/* Allocation failure on demand: this test links with --wrap for malloc,
+ * calloc, realloc and free, so libdpt's own calls come here; from the n-th
+ * one on they fail, and the blocks still live are counted (LeakSanitizer
+ * cannot tell here: scripts/lsan.supp drops every leak allocated under a
+ * Criterion test, as libcriterion.so is on its stack). */
+static long allocs_left = -1; /* -1: none fails */
+static long live;             /* blocks allocated minus blocks freed */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void __real_free(void *p);
+
+static int alloc_fails(void)
+{
+    if (allocs_left == 0) return 1;
+    if (allocs_left > 0) allocs_left--;
+    return 0;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    void *p = alloc_fails() ? NULL : __real_malloc(n);
+    live += p != NULL;
+    return p;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    void *p = alloc_fails() ? NULL : __real_calloc(n, size);
+    live += p != NULL;
+    return p;
+}
+
+void *__wrap_realloc(void *old, size_t n)
+{
+    void *p = alloc_fails() ? NULL : __real_realloc(old, n);
+    live += p != NULL && old == NULL;
+    return p;
+}
+
+void __wrap_free(void *p)
+{
+    live -= p != NULL;
+    __real_free(p);
+}
+
 /* 5 vs 5 with every new sample above every base one: the exact two-sided
  * p of the U test is 2 / C(10, 5) = 2/252. */
 #define P_SEPARATED_5_5 (2.0 / 252.0)
@@ -541,4 +587,43 @@ Test(compare, json)
     dpt_compare_result_free(&r);
     cr_assert_eq(unlink(path), 0);
     cr_assert_eq(rmdir(dir), 0);
+}
+
+Test(compare, out_of_memory_at_every_allocation)
+{
+    /* rows, curves, notes and context warnings: every kind of allocation */
+    dpt_bench_report b, n;
+    dpt_bench_report_init(&b);
+    dpt_bench_report_init(&n);
+    add_row(&b, "linreg", 1, "avx2", BASE5, 5, 4);
+    add_row(&b, "linreg", 4, "avx2", BASE5, 5, 1);
+    add_row(&b, "linreg", 8, "avx2", BASE5, 5, 1);
+    add_row(&n, "linreg", 1, "avx2", BASE5, 5, 3.2);
+    add_row(&n, "linreg", 4, "avx2", BASE5, 5, 1);
+    add_row(&n, "linreg", 2, "avx2", BASE5, 5, 1);
+    snprintf(n.context.cpu_model, sizeof n.context.cpu_model, "CPU B");
+    dpt_compare_result r;
+    allocs_left = 1L << 40;
+    cr_assert_eq(dpt_compare_reports(&b, &n, NULL, &r), 0, "%s", dpt_last_error());
+    long used = (1L << 40) - allocs_left;
+    allocs_left = -1;
+    cr_assert_gt(r.nmessages, 2);
+    dpt_compare_result_free(&r);
+    cr_assert_gt(used, 8);
+    int failed = 0;
+    for (long k = 0; k < used; k++) {
+        long before = live;
+        allocs_left = k;
+        int rc = dpt_compare_reports(&b, &n, NULL, &r);
+        allocs_left = -1;
+        /* a median or U test without memory only loses its number */
+        cr_assert(rc == 0 || rc == DPT_ENOMEM, "allocation %ld: %d %s", k, rc, dpt_last_error());
+        if (rc) cr_assert_neq(dpt_last_error()[0], '\0');
+        failed += rc != 0;
+        dpt_compare_result_free(&r);
+        cr_assert_eq(live, before, "allocation %ld failing leaks %ld blocks", k, live - before);
+    }
+    cr_assert_gt(failed, 0);
+    dpt_bench_report_free(&b);
+    dpt_bench_report_free(&n);
 }
