@@ -83,8 +83,9 @@ static const char *row_str(const dpt_bench_result *r, char *buf, size_t cap)
 }
 
 /* Append a printf-formatted line to out->messages; 0 or DPT_ENOMEM. */
-__attribute__((format(printf, 2, 3))) static int add_msg(dpt_compare_result *out, const char *fmt,
-                                                         ...)
+static int add_msg(dpt_compare_result *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int add_msg(dpt_compare_result *out, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
