@@ -20,5 +20,6 @@
 #include "dpt/stats.h"     /* statistics */
 #include "dpt/report.h"    /* bench reports (dpt-bench/1) */
 #include "dpt/tune.h"      /* the tuning race */
+#include "dpt/compare.h"   /* the regression gate between two bench reports */
 
 #endif

@@ -1,0 +1,170 @@
+/* The regression gate between two bench reports (dpt-bench/1), as a library:
+ * configurations matched across the files, a Mann-Whitney U test per pair
+ * and per point of the speedup curves, verdicts, an overall outcome, and the
+ * report in words (the table `dpt compare` prints) and as "dpt-compare/1" JSON.
+ *
+ * Matching: rows pair up by workload, ranks, threads, pin and batch, with the
+ * same isa when the new file has one; otherwise a row whose key is unique in
+ * both files pairs with the new file's row of another isa (and a message
+ * says so). A file from before the ranks sweep reads as one rank throughout.
+ * Each pair gets a two-sided U test on its repetitions. The speedup curves
+ * compare every other pair against the pair of 1 rank x 1 thread of the same
+ * workload, pin and batch, the U test running on each file's repetitions
+ * divided by that file's baseline median, so a scaling loss at high thread
+ * counts fails the gate even when one thread got faster.
+ *
+ * Verdicts: FASTER/SLOWER (curves: BETTER/WORSE) when p < alpha and the
+ * median moved by more than the threshold; NOISE when it moved that much but
+ * p >= alpha; SAME when it moved less. The outcome fails on a slower row, or
+ * on a worse curve when scaling_fails is set; it cannot decide when it would
+ * pass but no pair has the repetitions to reach p < alpha (3 and 3 cannot
+ * reach 0.05). */
+#ifndef DPT_COMPARE_H
+#define DPT_COMPARE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dpt/report.h"
+#include "dpt/stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DPT_COMPARE_SCHEMA "dpt-compare/1"
+
+typedef struct dpt_compare_opts {
+    double threshold;  /* smallest relative change that counts (0.05 = 5%) */
+    double alpha;      /* significance level of the tests (0.05) */
+    int scaling_fails; /* 1: a worse speedup curve fails the gate (default); 0: a warning */
+    /* How messages, the printed header and the JSON name the two files;
+     * NULL: "base" and "new". dpt_compare_files uses the paths. */
+    const char *base_name, *new_name;
+} dpt_compare_opts;
+
+/* threshold 0.05, alpha 0.05, scaling_fails 1, names NULL. */
+void dpt_compare_opts_defaults(dpt_compare_opts *o);
+
+typedef enum {
+    DPT_VERDICT_SAME = 0,   /* moved less than the threshold */
+    DPT_VERDICT_FASTER = 1, /* rows: significantly faster by more than the threshold */
+    DPT_VERDICT_SLOWER = 2, /* rows: significantly slower by more than the threshold */
+    DPT_VERDICT_NOISE = 3,  /* moved more than the threshold, but p >= alpha */
+    DPT_VERDICT_BETTER = 4, /* curves: significantly more speedup */
+    DPT_VERDICT_WORSE = 5   /* curves: significantly less speedup */
+} dpt_verdict;
+
+/* "same", "faster", "slower", "noise", "better", "worse" ("?" otherwise). */
+const char *dpt_verdict_name(dpt_verdict v);
+
+typedef enum {
+    DPT_COMPARE_PASS = 0,         /* nothing significantly slower (or worse, when that fails) */
+    DPT_COMPARE_FAIL = 1,         /* something is */
+    DPT_COMPARE_CANNOT_DECIDE = 2 /* it would pass, but no pair could have failed */
+} dpt_compare_outcome;
+
+/* What a configuration is matched by, and the base row's isa. */
+typedef struct dpt_compare_key {
+    char workload[64];
+    int ranks, threads;
+    char pin[32];
+    long batch; /* 0 = full batch */
+    char isa[16];
+} dpt_compare_key;
+
+/* One matched configuration. Times are seconds per epoch (or step). */
+typedef struct dpt_compare_row {
+    dpt_compare_key key;
+    char new_isa[16];             /* the new row's isa (differs from key.isa only when unique) */
+    size_t base_index, new_index; /* of the rows in the reports' results */
+    int base_reps, new_reps;
+    double base_median, new_median;
+    double change;                   /* new_median / base_median - 1; > 0 is slower */
+    double p;                        /* of the U test; NAN when it could not run */
+    dpt_alternative sided;           /* DPT_ALT_TWO_SIDED */
+    double interval_lo, interval_hi; /* NAN: no interval on the shift yet */
+    int blind;                       /* these sample sizes cannot reach p < alpha */
+    dpt_verdict verdict;             /* SAME, FASTER, SLOWER or NOISE */
+} dpt_compare_row;
+
+/* One point of a speedup curve: a row against its 1 rank x 1 thread row. */
+typedef struct dpt_compare_curve {
+    dpt_compare_key key;
+    size_t row, one; /* indices into rows: this configuration and its baseline */
+    double base_speedup, new_speedup;
+    double change; /* new_speedup / base_speedup - 1 (0 within rounding); < 0 is worse */
+    double p;
+    dpt_alternative sided;
+    double interval_lo, interval_hi; /* NAN, as in the rows */
+    dpt_verdict verdict;             /* SAME, BETTER, WORSE or NOISE */
+} dpt_compare_curve;
+
+typedef struct dpt_compare_result {
+    char *base_name, *new_name; /* copies of the names used */
+    dpt_bench_context base_context, new_context;
+    double threshold, alpha;
+    int scaling_fails;
+
+    dpt_compare_row *rows; /* in the base file's order */
+    size_t nrows;
+    dpt_compare_curve *curves; /* in the order of rows */
+    size_t ncurves;
+    dpt_compare_key *only_base, *only_new; /* configurations without a partner */
+    size_t nonly_base, nonly_new;
+
+    int blind;            /* rows whose sample sizes cannot reach p < alpha */
+    int slower;           /* rows with DPT_VERDICT_SLOWER */
+    int worse;            /* curves with DPT_VERDICT_WORSE */
+    int multi_rank;       /* some row has more than one rank */
+    double geomean_ratio; /* geometric mean of new/base medians over rows */
+    dpt_compare_outcome outcome;
+    int exit_status; /* of `dpt compare`: 0 pass, 1 fail, 2 cannot decide */
+
+    /* Lines for the reader, each "warning: ..." or "note: ..." without a
+     * newline, in the order `dpt compare` prints them on stderr: an isa
+     * that differs within a pair, another CPU, ISA, engine settings,
+     * topology or compiler, each file's own warnings (loaded machine,
+     * governor, wide spread), configurations in one file only, too few
+     * repetitions. */
+    char **messages;
+    size_t nmessages;
+} dpt_compare_result;
+
+/* Compare cur against base. out is always initialised and must be freed
+ * with dpt_compare_result_free, also after a failure; then it holds the
+ * messages gathered so far (the context warnings when no configuration is
+ * in common). o NULL: the defaults. 0, or DPT_EINVAL naming the file when
+ * they cannot be compared (two rows of one configuration and isa in a
+ * file, a row without samples, no configuration in common, a threshold or
+ * alpha out of range), DPT_ENOMEM. */
+int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cur,
+                        const dpt_compare_opts *o, dpt_compare_result *out);
+
+/* The same on two dpt-bench/1 files, named by their paths; a file that
+ * cannot be read gives the reader's status and message (DPT_EIO,
+ * DPT_EFORMAT, ...). */
+int dpt_compare_files(const char *base_path, const char *new_path, const dpt_compare_opts *o,
+                      dpt_compare_result *out);
+
+void dpt_compare_result_free(dpt_compare_result *r);
+
+/* The report `dpt compare` prints on stdout: both files, the table of
+ * rows, the geometric mean, the speedup table, and the outcome in words.
+ * Its advice, like the too-few-repetitions message, is worded for the dpt
+ * tool (`dpt bench --reps`, `--scaling warn`): byte for byte what the tool
+ * printed before the gate moved here. */
+void dpt_compare_print(const dpt_compare_result *r, FILE *f);
+
+/* {"schema": "dpt-compare/1", "base", "new", "threshold", "alpha",
+ *  "geomean_ratio", "results": [{"workload", "ranks", "threads", "pin",
+ *  "batch", "base_median", "new_median", "change", "p_value", "verdict"}],
+ *  "speedup": [{... "base_speedup", "new_speedup", "change", "p_value",
+ *  "verdict"}], "exit"}, unknown numbers null; written atomically ("-":
+ *  stdout). 0, or DPT_EIO naming the file, DPT_ENOMEM. */
+int dpt_compare_write_json(const dpt_compare_result *r, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
