@@ -151,9 +151,7 @@ void dpt_compare_result_free(dpt_compare_result *r);
 
 /* The report `dpt compare` prints on stdout: both files, the table of
  * rows, the geometric mean, the speedup table, and the outcome in words.
- * Its advice, like the too-few-repetitions message, is worded for the dpt
- * tool (`dpt bench --reps`, `--scaling warn`): byte for byte what the tool
- * printed before the gate moved here. */
+ * It names no flags of the tool: `dpt compare` adds its own hints. */
 void dpt_compare_print(const dpt_compare_result *r, FILE *f);
 
 /* {"schema": "dpt-compare/1", "base", "new", "threshold", "alpha",

@@ -63,6 +63,12 @@ static int compare(const char *bf, const char *nf, const dpt_compare_opts *o, co
         return status;
     }
     dpt_compare_print(&r, stdout);
+    /* the library says what is missing; the tool says how to get it */
+    if (r.blind)
+        fprintf(stderr, "hint: run dpt bench with --reps 5 or more (the U test's smallest p for "
+                        "5 and 5 repetitions is 0.008)\n");
+    if (r.worse && !r.scaling_fails)
+        fprintf(stderr, "note: --scaling warn: a lost speedup curve does not fail the gate\n");
     int status = r.exit_status;
     if (json_out && dpt_compare_write_json(&r, json_out)) {
         cli_fail(CMD, "%s", dpt_last_error());

@@ -385,7 +385,7 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
     if (out->blind &&
         (rc = add_msg(out,
                       "warning: %d configuration%s too few repetitions for the U test to reach "
-                      "p < %g (5 and 5 can reach 0.008): run dpt bench with --reps 5 or more",
+                      "p < %g (5 and 5 can reach 0.008): 5 or more repetitions are needed",
                       out->blind, out->blind == 1 ? " has" : "s have", o->alpha)))
         goto done;
     if ((rc = compare_curves(base, cur, out))) goto done;
@@ -483,11 +483,11 @@ void dpt_compare_print(const dpt_compare_result *r, FILE *f)
         fprintf(f, "%s: %d configuration%s lost more than %g%% of %s speedup vs 1 %s%s\n",
                 r->scaling_fails ? "FAIL" : "warning", r->worse, r->worse == 1 ? "" : "s",
                 100 * r->threshold, r->worse == 1 ? "its" : "their", per,
-                r->scaling_fails ? "" : " (--scaling warn)");
+                r->scaling_fails ? "" : " (scaling losses only warn)");
     if (r->outcome == DPT_COMPARE_CANNOT_DECIDE)
         fprintf(f,
                 "cannot decide: no configuration has enough repetitions for the U test to reach "
-                "p < %g (rerun dpt bench with --reps 5 or more)\n",
+                "p < %g (5 or more repetitions per configuration are needed)\n",
                 r->alpha);
     else if (r->outcome == DPT_COMPARE_PASS)
         fprintf(f, "OK: no configuration significantly slower by more than %g%% (alpha %g)\n",

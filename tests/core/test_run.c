@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dpt/error.h"
+#include "dpt/compare.h"
 #include "dpt/run.h"
 #include "ref.h"
 #include "run/sweep.h"
@@ -308,5 +309,56 @@ Test(run, tune_race)
     /* a candidate that cannot run stops the race with its status */
     dpt_tune_candidate bad = {.threads = 1, .pin = "nonsense"};
     cr_assert_lt(dpt_tune_spec(&s, &bad, 1, &o, &res), 0);
+    dpt_dataset_free(&ds);
+}
+
+/* The whole gate through the library: a sweep, then the compare gate on
+ * its report against itself (the same: pass) and against a copy slower
+ * than every one of its repetitions (caught). */
+Test(run, sweep_then_compare)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_run_spec s;
+    small_spec(&s, &m, &ds, 1);
+    s.epochs = 1;
+    dpt_sweep_spec sw = {0};
+    sw.workload = "small";
+    sw.threads[0] = 1;
+    sw.threads[1] = 2;
+    sw.nthreads = 2;
+    strcpy(sw.pins[0], "none");
+    sw.npins = 1;
+    sw.reps = 5;
+    dpt_bench_report rep, slow;
+    cr_assert_eq(dpt_bench_sweep(&s, &sw, &rep), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_bench_sweep(&s, &sw, &slow), 0, "%s", dpt_last_error());
+    /* slower than every repetition of the base, whatever the noise */
+    for (size_t i = 0; i < slow.nresults; i++) {
+        double most = 0;
+        for (int k = 0; k < rep.results[i].reps; k++)
+            most = rep.results[i].samples[k] > most ? rep.results[i].samples[k] : most;
+        for (int k = 0; k < slow.results[i].reps; k++)
+            slow.results[i].samples[k] = 2 * most * (1 + 0.01 * k);
+    }
+    dpt_compare_opts o;
+    dpt_compare_opts_defaults(&o);
+    dpt_compare_result same, worse;
+    cr_assert_eq(dpt_compare_reports(&rep, &rep, &o, &same), 0, "%s", dpt_last_error());
+    cr_assert_eq(same.nrows, 2);
+    cr_assert_eq(same.outcome, DPT_COMPARE_PASS);
+    for (size_t i = 0; i < same.nrows; i++) cr_assert_eq(same.rows[i].verdict, DPT_VERDICT_SAME);
+    cr_assert_eq(dpt_compare_reports(&rep, &slow, &o, &worse), 0, "%s", dpt_last_error());
+    cr_assert_eq(worse.outcome, DPT_COMPARE_FAIL);
+    cr_assert_eq(worse.exit_status, 1);
+    for (size_t i = 0; i < worse.nrows; i++) {
+        cr_assert_eq(worse.rows[i].verdict, DPT_VERDICT_SLOWER);
+        cr_assert_gt(worse.rows[i].change, 1.0);
+        cr_assert_float_eq(worse.rows[i].p, 2.0 / 252, 1e-12); /* 5 vs 5, fully apart */
+    }
+    dpt_compare_result_free(&same);
+    dpt_compare_result_free(&worse);
+    dpt_bench_report_free(&rep);
+    dpt_bench_report_free(&slow);
     dpt_dataset_free(&ds);
 }
