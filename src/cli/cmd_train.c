@@ -248,7 +248,8 @@ int dpt_cmd_train(int argc, char **argv)
             for (int r = 0; r < ranks; r++) {
                 dpt_row_range *rr = NULL;
                 size_t k = 0, rows = 0;
-                if (dpt_engine_rank_rows(trainp->n, &tp->opt, 0, r, ranks, &rr, &k) == 0)
+                if (dpt_engine_rank_rows(trainp->n, &tp->opt, 0, tp->deterministic, r, ranks, &rr,
+                                         &k) == 0)
                     for (size_t i = 0; i < k; i++) rows += rr[i].hi - rr[i].lo;
                 free(rr);
                 lo = rows < lo ? rows : lo;
