@@ -382,8 +382,8 @@ static int train_status(dpt_engine *e)
     if (c->diverged) {
         memcpy(e->w, e->snapshot, e->m->n_params * sizeof(float));
         return dpt_set_error(DPT_EDIVERGED,
-                             "training diverged: %s (model rolled back to the end of the last "
-                             "finite epoch); try a smaller learning rate",
+                             "training diverged: %s (model rolled back to the start of that "
+                             "epoch); try a smaller learning rate",
                              c->why);
     }
     return 0;
