@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/mpi_cli.h"
 #include "cli/train_opts.h"
 #include "dpt/data.h"
 #include "dpt/error.h"
@@ -256,6 +257,11 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
         return cli_usage_error(cmd, "--no-bias applies to linear, logistic and softmax only");
     if (o->balance == DPT_BALANCE_ADAPTIVE && cli_balance_conflict(cmd, o, "--balance"))
         return DPT_EXIT_USAGE;
+    if (o->deterministic && o->deterministic < cli_mpi_size())
+        return cli_usage_error(cmd,
+                               "--leaves %d: fewer leaves than the %d ranks (every rank "
+                               "computes one at least)",
+                               o->deterministic, cli_mpi_size());
     if (o->deterministic && o->batching_local)
         return cli_usage_error(cmd, "--batching local makes batches depend on the thread count; "
                                     "it cannot be combined with --deterministic/--leaves");

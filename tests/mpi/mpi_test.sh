@@ -227,8 +227,8 @@ errors)
     # shellcheck disable=SC2086
     mpi 3 "$DPT" train $T --data good.csv --deterministic --leaves 2 >o 2>e
     rc=$?
-    [ $rc -eq 1 ] || fail "--leaves 2 on 3 ranks: status $rc, expected 1"
-    one_message e "fewer than the 3 ranks"
+    [ $rc -eq 2 ] || fail "--leaves 2 on 3 ranks: status $rc, expected 2"
+    one_message e "^dpt train: --leaves 2: fewer leaves than the 3 ranks"
     ;;
 topo)
     mpi 2 "$DPT" topo >o 2>e || fail "$(cat e)"
