@@ -21,11 +21,12 @@ typedef struct dpt_comm {
     /* Sum buf:(n) and *scalars:(nscalars, doubles) elementwise over all
      * ranks, in place; every rank gets the sums. 0 or a negative status. */
     int (*allreduce)(void *ctx, float *buf, size_t n, double *scalars, int nscalars);
-    /* Deterministic mode: leaves:(size * per_rank) buffers of n floats; this
-     * rank filled leaves[rank*per_rank .. (rank+1)*per_rank). Afterwards
-     * every rank holds every leaf, bit for bit, and loss:(size * per_rank)
-     * likewise. 0 or a negative status. */
-    int (*allgather)(void *ctx, float **leaves, size_t n, int per_rank, double *loss);
+    /* Deterministic mode: counts:(size) leaves per rank, in rank order (not
+     * all equal when the ranks do not divide the leaves); leaves:(sum of
+     * counts) buffers of n floats, rank r's from the sum of counts[0..r).
+     * This rank filled its own; afterwards every rank holds every leaf, bit
+     * for bit, and loss:(sum of counts) likewise. 0 or a negative status. */
+    int (*allgather)(void *ctx, float **leaves, size_t n, const int *counts, double *loss);
     /* Copy buf:(n) from rank 0 to all ranks. */
     int (*broadcast)(void *ctx, float *buf, size_t n);
     /* Every rank passes its status (0 or negative); returns 0 when all are

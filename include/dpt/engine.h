@@ -1,5 +1,6 @@
 /* The data-parallel engine: shards each batch across pinned OpenMP threads,
- * computes per-thread gradients, tree-reduces them pairwise and runs the
+ * computes per-thread gradients, reduces them (pairwise tree or
+ * reduce-scatter, across ranks by all-reduce or all-gather) and runs the
  * update in parallel over parameter slices, all inside one persistent
  * parallel region per call (no fork/join per step). */
 #ifndef DPT_ENGINE_H
@@ -59,9 +60,10 @@ typedef struct dpt_engine_opts {
     dpt_pin_spec pin;     /* placement policy; policy NONE leaves it to OpenMP */
     int shuffle;          /* 1: reshuffle rows every epoch (SGD); 0: fixed order */
     uint64_t seed;        /* shuffle seed, and the initial parameters' */
-    dpt_init init;        /* initial parameters (default DPT_INIT_UNIFORM) */
     int leaves;           /* >0: deterministic mode, the gradient is summed over this
-                             many fixed leaves whatever the thread count */
+                             many fixed leaves whatever the thread and rank count
+                             (spread over ranks as evenly as they go; at least one
+                             per rank); not with local batching */
     dpt_topo *topo;       /* topology to plan on; NULL: this machine (opened and owned) */
     dpt_reduce reduce;    /* how per-thread gradients are combined */
     const dpt_comm *comm; /* other ranks (MPI); NULL: this process alone */
@@ -70,7 +72,13 @@ typedef struct dpt_engine_opts {
     dpt_overlap overlap;  /* with comm: pipeline the all-reduce in chunks, each
                              sent while the threads sum the next */
     dpt_balance balance;  /* how batches are cut among the threads */
+    dpt_init init;        /* initial parameters, drawn with seed (DPT_INIT_UNIFORM = 0) */
 } dpt_engine_opts;
+
+/* A divergence: an epoch whose mean loss exceeds this many times the first
+ * epoch's (the first since create or reset) stops training as if the loss
+ * were not finite. */
+#define DPT_DIVERGE_LOSS_FACTOR 1e6
 
 /* Time per phase, seconds, summed over an epoch. */
 typedef struct dpt_phase_times {
@@ -114,15 +122,26 @@ typedef struct dpt_metrics {
 void dpt_engine_opts_defaults(dpt_engine_opts *o);
 
 /* Plan placement, allocate per-thread buffers (first touched later by
- * their owners) and initialise parameters. The model, optimizer spec and
- * data set must outlive the engine. */
+ * their owners) and initialise the parameters as dpt_model_init_params(m,
+ * w, opts->seed, opts->init) does. The model, optimizer spec and data set
+ * must outlive the engine. Refused (DPT_EINVAL): a cosine schedule without
+ * a horizon (o->epochs), deterministic mode with local batching or with
+ * fewer leaves than ranks, adaptive balancing with either of those, local
+ * batching across ranks. */
 int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_optim_spec *o,
                       const dpt_dataset *train, const dpt_engine_opts *opts);
 void dpt_engine_destroy(dpt_engine *e);
 
-/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED (message names
- * epoch and step; the parameters are rolled back to the start of that
- * epoch, the last finite model), or another error. */
+/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or another
+ * error. Divergence: a non-finite loss, gradient or updated parameter at
+ * any step (the message names the epoch and step), or an epoch's mean loss
+ * above DPT_DIVERGE_LOSS_FACTOR times the first epoch's (the message says
+ * so). The parameters are then rolled back to the end of the last epoch
+ * that completed finite (the start of the one that failed), which is the
+ * model the run had there; the epoch callback is not called for the epoch
+ * that failed. Learning-rate schedules count steps and epochs since create
+ * or reset, over the horizon o->epochs, so one call of N epochs and N calls
+ * of one give the same bits. */
 int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
 
 /* Loss and metrics of the current parameters on a data set, in parallel.
@@ -134,15 +153,18 @@ int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out);
 /* The rows of an n-row training set that rank `rank` of `ranks` reads in
  * training, as sorted, merged ranges (*out malloc'd, *nout of them): with
  * a fixed order (no shuffle, or full batch) its slice of every batch,
- * whatever its thread count or leaves; with shuffling every row, since any
- * row may fall in its slice of a batch. Load just these rows (ds->part) to
- * train on a rank without reading the rest. 0 or DPT_ENOMEM/DPT_EINVAL. */
-int dpt_engine_rank_rows(size_t n, const dpt_optim_spec *o, int shuffle, int rank, int ranks,
-                         dpt_row_range **out, size_t *nout);
+ * whatever its thread count; with shuffling every row, since any row may
+ * fall in its slice of a batch. leaves: the engine's (opts.leaves; 0: not
+ * deterministic), since the leaves a rank computes decide its slice. Load
+ * just these rows (ds->part) to train on a rank without reading the rest.
+ * 0 or DPT_ENOMEM/DPT_EINVAL. */
+int dpt_engine_rank_rows(size_t n, const dpt_optim_spec *o, int shuffle, int leaves, int rank,
+                         int ranks, dpt_row_range **out, size_t *nout);
 
 float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
-/* Reset parameters to w (n_params floats) and clear optimizer state and
- * the step counter, for repeated runs from the same start. */
+/* Reset parameters to w (n_params floats) and clear optimizer state, the
+ * step and epoch counters and the first epoch's loss, for repeated runs
+ * from the same start. */
 void dpt_engine_reset(dpt_engine *e, const float *w);
 
 /* Live progress reports (cb NULL: none). */

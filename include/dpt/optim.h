@@ -30,7 +30,8 @@ typedef struct dpt_optim_spec {
     double step_factor;
     long warmup;      /* linear warm-up over this many steps */
     double clip_norm; /* clip the global gradient norm to this (0: off) */
-    long epochs;      /* the schedule's horizon: the run's epochs (step, cosine) */
+    long epochs;      /* schedule horizon: the run's length in epochs, however many
+                         dpt_engine_train calls it takes; DPT_LR_COSINE needs it */
 } dpt_optim_spec;
 
 /* Defaults: sgd, lr 0.01, momentum 0.9, batch 32, constant rate. */
@@ -42,15 +43,17 @@ static inline int dpt_optim_has_velocity(const dpt_optim_spec *o)
     return o->kind == DPT_OPT_MOMENTUM || o->kind == DPT_OPT_NESTEROV;
 }
 
-/* Learning rate of a step (0-based) in an epoch (0-based) under the
- * schedule and warm-up; total_steps is the whole run's step count. */
-double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long total_steps,
-                    long total_epochs);
+/* Learning rate of a step (0-based, counted from the run's start) in an
+ * epoch (0-based) under the schedule and warm-up. The cosine schedule runs
+ * over the horizon, o->epochs x steps_per_epoch steps (constant when
+ * o->epochs is 0). */
+double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long steps_per_epoch);
 
 /* One update of w[lo:hi) from the summed gradient gsum[lo:hi):
  * g = gscale * gsum + wd * w, then the rule of o->kind with rate lr.
  * v (NULL unless dpt_optim_has_velocity) has the same layout as w.
- * Returns nonzero when a gradient entry in the slice is not finite. */
+ * Returns nonzero when a gradient entry in the slice, or an updated
+ * parameter, is not finite (a finite gradient can still overflow w). */
 int dpt_optim_update(const dpt_optim_spec *o, size_t lo, size_t hi, float *w, const float *gsum,
                      float *v, float gscale, float lr);
 /* The same with the sum of ng arrays gs[u] as gsum, added in the order

@@ -202,7 +202,8 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
         for (int r = 0; r < ranks; r++) {
             dpt_row_range *rr = NULL;
             size_t k = 0, rows = 0;
-            if (dpt_engine_rank_rows(trainp->n, &s->opt, 0, r, ranks, &rr, &k) == 0)
+            if (dpt_engine_rank_rows(trainp->n, &s->opt, 0, tp->deterministic, r, ranks, &rr, &k) ==
+                0)
                 for (size_t i = 0; i < k; i++) rows += rr[i].hi - rr[i].lo;
             free(rr);
             lo = rows < lo ? rows : lo;
@@ -444,7 +445,8 @@ int dpt_cmd_train(int argc, char **argv)
         goto done;
     }
     if (r) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
+        rc = res.diverged ? cli_fail(cmd, "%s (--lr)", dpt_last_error())
+                          : cli_fail(cmd, "%s", dpt_last_error());
         /* the engine rolled back to the last finite model: keep it */
         if (res.diverged && save_path && rank0 &&
             dpt_model_save(save_path, &job.model, dpt_engine_params(e), &job.st) == 0)

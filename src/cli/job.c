@@ -88,8 +88,8 @@ int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv)
 static int rank_rows(void *ud, size_t n, dpt_row_range **out, size_t *nout)
 {
     const cli_job *j = ud;
-    return dpt_engine_rank_rows(n, &j->to.opt, j->to.shuffle != 0, cli_mpi_rank(), cli_mpi_size(),
-                                out, nout);
+    return dpt_engine_rank_rows(n, &j->to.opt, j->to.shuffle != 0, j->to.deterministic,
+                                cli_mpi_rank(), cli_mpi_size(), out, nout);
 }
 
 /* The bits of a data set's held rows (features and labels), in 64 fixed

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/mpi_cli.h"
 #include "cli/train_opts.h"
 #include "dpt/data.h"
 #include "dpt/error.h"
@@ -256,6 +257,14 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
         return cli_usage_error(cmd, "--no-bias applies to linear, logistic and softmax only");
     if (o->balance == DPT_BALANCE_ADAPTIVE && cli_balance_conflict(cmd, o, "--balance"))
         return DPT_EXIT_USAGE;
+    if (o->deterministic && o->deterministic < cli_mpi_size())
+        return cli_usage_error(cmd,
+                               "--leaves %d: fewer leaves than the %d ranks (every rank "
+                               "computes one at least)",
+                               o->deterministic, cli_mpi_size());
+    if (o->deterministic && o->batching_local)
+        return cli_usage_error(cmd, "--batching local makes batches depend on the thread count; "
+                                    "it cannot be combined with --deterministic/--leaves");
     if (o->momentum_set && !dpt_optim_has_velocity(&o->opt))
         return cli_usage_error(cmd, "--momentum needs --opt momentum or nesterov");
     if (o->opt.kind == DPT_OPT_GD) {
@@ -266,6 +275,7 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
     } else if (!o->batch_set) {
         o->opt.batch = 32;
     }
+    o->opt.epochs = o->epochs; /* the schedule's horizon is the whole run */
     o->model.inputs = inputs;
     if (o->model.kind == DPT_MODEL_SOFTMAX ||
         (o->model.kind == DPT_MODEL_MLP && o->model.loss == DPT_LOSS_CE)) {
@@ -284,6 +294,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->pin.smt = o->smt;
     eo->threads = threads;
     eo->seed = o->seed;
+    eo->init = o->init;
     eo->leaves = o->deterministic;
     eo->reduce = (dpt_reduce)o->reduce;
     eo->batching_local = o->batching_local;

@@ -45,7 +45,8 @@ typedef struct dpt_kernels {
      * w -= lr g; momentum: v = mu v + g, w -= lr v; nesterov: v = mu v + g,
      * w -= lr (g + mu v). These float operations in this order, never fused,
      * so every table gives the same bits; gs is only read. v is unused (may be
-     * NULL) for plain. Returns nonzero when some g is not finite. */
+     * NULL) for plain. Returns nonzero when some g or some resulting w is
+     * not finite. */
     int (*update)(dpt_update_rule rule, size_t n, float *w, const float *const *gs, int ng,
                   size_t goff, float *v, float gscale, float wd, float mu, float lr);
 

@@ -5,8 +5,9 @@
  *            counts stay far below INT_MAX whatever the model size), the
  *            scalars (doubles) in one more call.
  * allgather: deterministic mode. Each chunk of the parameter range: this
- *            rank's leaves packed side by side, MPI_Allgather in rank order
- *            into a staging buffer, unpacked into the other ranks' leaves.
+ *            rank's leaves packed side by side, MPI_Allgatherv in rank order
+ *            (ranks may hold different numbers of leaves) into a staging
+ *            buffer, unpacked into the other ranks' leaves.
  *            Plain copies: every rank ends with every leaf bit for bit, and
  *            then runs the same fixed tree.
  * broadcast: MPI_Bcast from rank 0, in chunks.
@@ -36,7 +37,9 @@ static struct {
     size_t chunk_bytes;
     float *stage; /* allgather: send part then receive part */
     size_t stage_floats;
-} g = {0, 0, 0, 0, 1, 0, NULL, 0};
+    int *ints; /* allgather: per-rank first leaves, counts and offsets */
+    size_t nints;
+} g = {0, 0, 0, 0, 1, 0, NULL, 0, NULL, 0};
 
 int dpt_mpi_built(void)
 {
@@ -90,9 +93,9 @@ static int solo_allreduce(void *ctx, float *buf, size_t n, double *scalars, int 
     (void)ctx, (void)buf, (void)n, (void)scalars, (void)nscalars;
     return 0;
 }
-static int solo_allgather(void *ctx, float **leaves, size_t n, int per_rank, double *loss)
+static int solo_allgather(void *ctx, float **leaves, size_t n, const int *counts, double *loss)
 {
-    (void)ctx, (void)leaves, (void)n, (void)per_rank, (void)loss;
+    (void)ctx, (void)leaves, (void)n, (void)counts, (void)loss;
     return 0;
 }
 static int solo_broadcast(void *ctx, float *buf, size_t n)
@@ -205,17 +208,36 @@ static int mpi_allreduce(void *ctx, float *buf, size_t n, double *scalars, int n
     return 0;
 }
 
-static int mpi_allgather(void *ctx, float **leaves, size_t n, int per_rank, double *loss)
+/* g.ints with room for n ints; nonzero when out of memory. */
+static int need_ints(size_t n)
+{
+    if (n <= g.nints) return 0;
+    int *p = realloc(g.ints, n * sizeof *p);
+    if (!p) return -1;
+    g.ints = p;
+    g.nints = n;
+    return 0;
+}
+
+static int mpi_allgather(void *ctx, float **leaves, size_t n, const int *counts, double *loss)
 {
     const mpi_ctx *c = ctx;
-    if (per_rank < 1) return dpt_set_error(DPT_EINVAL, "allgather: %d leaves per rank", per_rank);
-    const size_t R = (size_t)c->size, L = (size_t)per_rank, me = (size_t)c->rank;
+    const int R = c->size, me = c->rank;
+    if (need_ints(3 * (size_t)R + 1)) return dpt_set_error(DPT_ENOMEM, "out of memory");
+    int *first = g.ints, *cnt = g.ints + R + 1; /* first[r]: rank r's first leaf */
+    first[0] = 0;
+    for (int r = 0; r < R; r++) {
+        if (counts[r] < 1)
+            return dpt_set_error(DPT_EINVAL, "allgather: %d leaves on rank %d", counts[r], r);
+        first[r + 1] = first[r] + counts[r];
+    }
+    const size_t T = (size_t)first[R], L = (size_t)counts[me], F = (size_t)first[me];
     /* floats per leaf per chunk: this rank sends L*C of them and receives
-     * R*L*C, at most the chunk size in all whatever the number of ranks */
-    size_t C = chunk_floats() / (R * L);
+     * T*C, at most the chunk size in all whatever the number of ranks */
+    size_t C = chunk_floats() / T;
     if (C == 0) C = 1;
     if (C > n) C = n ? n : 1;
-    const size_t need = (R + 1) * L * C;
+    const size_t need = (L + T) * C;
     if (need > g.stage_floats) {
         free(g.stage);
         g.stage = malloc(need * sizeof(float));
@@ -226,20 +248,19 @@ static int mpi_allgather(void *ctx, float **leaves, size_t n, int per_rank, doub
     int rc;
     for (size_t off = 0; off < n; off += C) {
         size_t k = n - off < C ? n - off : C;
-        for (size_t j = 0; j < L; j++)
-            memcpy(send + j * k, leaves[me * L + j] + off, k * sizeof(float));
-        if ((rc = MPI_Allgather(send, (int)(L * k), MPI_FLOAT, recv, (int)(L * k), MPI_FLOAT,
-                                c->comm)) != MPI_SUCCESS)
-            return mpi_error(rc, "MPI_Allgather of the leaves");
-        for (size_t r = 0; r < R; r++) {
-            if (r == me) continue;
-            for (size_t j = 0; j < L; j++)
-                memcpy(leaves[r * L + j] + off, recv + (r * L + j) * k, k * sizeof(float));
-        }
+        for (size_t j = 0; j < L; j++) memcpy(send + j * k, leaves[F + j] + off, k * sizeof(float));
+        /* a chunk of k floats per leaf: rank r's part is counts[r] * k at first[r] * k */
+        int *displ = cnt + R;
+        for (int r = 0; r < R; r++) cnt[r] = counts[r] * (int)k;
+        for (int r = 0; r < R; r++) displ[r] = first[r] * (int)k;
+        rc = MPI_Allgatherv(send, (int)(L * k), MPI_FLOAT, recv, cnt, displ, MPI_FLOAT, c->comm);
+        if (rc != MPI_SUCCESS) return mpi_error(rc, "MPI_Allgatherv of the leaves");
+        for (size_t j = 0; j < T; j++)
+            if (j < F || j >= F + L) memcpy(leaves[j] + off, recv + j * k, k * sizeof(float));
     }
-    if ((rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, loss, per_rank, MPI_DOUBLE,
-                            c->comm)) != MPI_SUCCESS)
-        return mpi_error(rc, "MPI_Allgather of the losses");
+    if ((rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, loss, counts, first, MPI_DOUBLE,
+                             c->comm)) != MPI_SUCCESS)
+        return mpi_error(rc, "MPI_Allgatherv of the losses");
     return 0;
 }
 
@@ -528,6 +549,9 @@ void dpt_mpi_finalize(void)
 {
     free(g.stage);
     g.stage = NULL;
+    free(g.ints);
+    g.ints = NULL;
+    g.nints = 0;
     g.stage_floats = 0;
     if (g.active && g.owns) {
         int done = 0;

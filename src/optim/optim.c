@@ -16,9 +16,9 @@ void dpt_optim_defaults(dpt_optim_spec *o)
                           .step_factor = 1.0};
 }
 
-double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long total_steps,
-                    long total_epochs)
+double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long steps_per_epoch)
 {
+    const long total_steps = o->epochs * steps_per_epoch;
     double lr = o->lr;
     switch (o->schedule) {
     case DPT_LR_CONST:
@@ -30,7 +30,6 @@ double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long total_s
         if (total_steps > 0) lr *= 0.5 * (1 + cos(M_PI * (double)step / (double)total_steps));
         break;
     }
-    (void)total_epochs;
     if (o->warmup > 0 && step < o->warmup) lr *= (double)(step + 1) / (double)o->warmup;
     return lr;
 }

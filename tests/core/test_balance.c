@@ -268,7 +268,7 @@ Test(balance, engine_refuses_fixed_leaves_and_local_batching)
         dpt_engine *e = NULL;
         cr_expect_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
         cr_expect_null(e);
-        cr_expect(strstr(dpt_last_error(), c ? "--batching local" : "--deterministic") != NULL,
+        cr_expect(strstr(dpt_last_error(), c ? "local batching" : "deterministic mode") != NULL,
                   "message: %s", dpt_last_error());
     }
     dpt_dataset_free(&ds);

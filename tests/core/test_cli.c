@@ -70,6 +70,7 @@ ParameterizedTestParameters(cli, bad_flags)
         {"train --synth linreg --balance even", "static, adaptive"},
         {"train --synth linreg --balance adaptive --deterministic", "--deterministic"},
         {"train --synth linreg --balance adaptive --batching local", "--batching local"},
+        {"train --synth linreg --deterministic --batching local", "--deterministic"},
         {"train --synth linreg --trace -", "--quiet"},
         {"train --synth linreg --quiet --trace - --json -", "only one"},
         {"tune --synth linreg --balances even", "static, adaptive"},

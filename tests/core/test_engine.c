@@ -304,47 +304,53 @@ Test(engine, scalar_and_avx2_training_agree)
     dpt_dataset_free(&ds);
 }
 
-/* Per-rank loading: the rows of every rank, over any batch size and rank
- * count, partition the rows: sorted, merged, disjoint, and all covered. */
+/* Per-rank loading: the rows of every rank, over any batch size, rank
+ * count and leaves (deterministic, spread unevenly when the ranks do not
+ * divide them), partition the rows: sorted, merged, disjoint, all covered. */
+static void check_rank_rows(size_t n, size_t batch, int leaves, int R)
+{
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = batch ? DPT_OPT_SGD : DPT_OPT_GD;
+    o.batch = batch;
+    unsigned char *seen = calloc(n, 1);
+    for (int r = 0; r < R; r++) {
+        dpt_row_range *rr;
+        size_t k;
+        cr_assert_eq(dpt_engine_rank_rows(n, &o, 0, leaves, r, R, &rr, &k), 0);
+        for (size_t i = 0; i < k; i++) {
+            cr_assert(rr[i].lo < rr[i].hi && rr[i].hi <= n);
+            if (i) cr_assert(rr[i - 1].hi < rr[i].lo, "ranges merged and sorted");
+            for (size_t j = rr[i].lo; j < rr[i].hi; j++) {
+                cr_assert_eq(seen[j], 0, "row %zu in two ranks", j);
+                seen[j] = 1;
+            }
+        }
+        free(rr);
+    }
+    for (size_t j = 0; j < n; j++)
+        cr_assert_eq(seen[j], 1, "n %zu batch %zu leaves %d ranks %d: row %zu unread", n, batch,
+                     leaves, R, j);
+    free(seen);
+    /* shuffled: any row may come up, so every rank reads all */
+    dpt_row_range *rr;
+    size_t k;
+    cr_assert_eq(dpt_engine_rank_rows(n, &o, 1, leaves, R - 1, R, &rr, &k), 0);
+    if (batch && batch < n) cr_assert(k == 1 && rr[0].lo == 0 && rr[0].hi == n);
+    free(rr);
+}
+
 Test(engine, rank_rows_partition_the_data)
 {
     static const size_t ns[] = {7, 1000, 1001};
     static const size_t batches[] = {0, 3, 64, 100};
+    static const int leaves[] = {0, 5, 16};
     for (size_t a = 0; a < 3; a++)
         for (size_t b = 0; b < 4; b++)
-            for (int R = 1; R <= 5; R++) {
-                dpt_optim_spec o;
-                dpt_optim_defaults(&o);
-                o.kind = batches[b] ? DPT_OPT_SGD : DPT_OPT_GD;
-                o.batch = batches[b];
-                size_t n = ns[a];
-                unsigned char *seen = calloc(n, 1);
-                for (int r = 0; r < R; r++) {
-                    dpt_row_range *rr;
-                    size_t k;
-                    cr_assert_eq(dpt_engine_rank_rows(n, &o, 0, r, R, &rr, &k), 0);
-                    for (size_t i = 0; i < k; i++) {
-                        cr_assert(rr[i].lo < rr[i].hi && rr[i].hi <= n);
-                        if (i) cr_assert(rr[i - 1].hi < rr[i].lo, "ranges merged and sorted");
-                        for (size_t j = rr[i].lo; j < rr[i].hi; j++) {
-                            cr_assert_eq(seen[j], 0, "row %zu in two ranks", j);
-                            seen[j] = 1;
-                        }
-                    }
-                    free(rr);
-                }
-                for (size_t j = 0; j < n; j++)
-                    cr_assert_eq(seen[j], 1, "n %zu batch %zu ranks %d: row %zu unread", n,
-                                 batches[b], R, j);
-                free(seen);
-                /* shuffled: any row may come up, so every rank reads all */
-                dpt_row_range *rr;
-                size_t k;
-                cr_assert_eq(dpt_engine_rank_rows(n, &o, 1, R - 1, R, &rr, &k), 0);
-                if (batches[b] && batches[b] < n)
-                    cr_assert(k == 1 && rr[0].lo == 0 && rr[0].hi == n);
-                free(rr);
-            }
+            for (size_t l = 0; l < 3; l++)
+                for (int R = 1; R <= 5; R++)
+                    if (!leaves[l] || R <= leaves[l])
+                        check_rank_rows(ns[a], batches[b], leaves[l], R);
 }
 
 /* A training set holding part of its rows: training needs exactly the
@@ -407,7 +413,7 @@ Test(engine, partial_training_set)
     ds.npart = 1;
     eo.shuffle = 1;
     cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
-    cr_assert(strstr(dpt_last_error(), "--shuffle none"), "%s", dpt_last_error());
+    cr_assert(strstr(dpt_last_error(), "fixed order"), "%s", dpt_last_error());
 
     dpt_engine_destroy(full);
     dpt_engine_destroy(part);
@@ -536,5 +542,233 @@ Test(engine, overlapped_allreduce_matches_blocking)
         free(on);
         free(aut);
     }
+    dpt_dataset_free(&ds);
+}
+
+/* The model after every committed epoch, as the epoch callback sees it. */
+typedef struct model_log {
+    dpt_engine *e;
+    size_t np;
+    int epochs;
+    float *w;     /* (epochs + 1) x np: the start, then after each epoch */
+    double *loss; /* epochs: each epoch's mean loss */
+} model_log;
+
+static int log_model(const dpt_epoch_stats *st, void *ud)
+{
+    model_log *g = ud;
+    g->epochs++;
+    cr_assert_eq(st->epoch, g->epochs, "epochs are reported once each, in order");
+    g->w = realloc(g->w, (size_t)(g->epochs + 1) * g->np * sizeof(float));
+    g->loss = realloc(g->loss, (size_t)g->epochs * sizeof(double));
+    memcpy(g->w + (size_t)g->epochs * g->np, dpt_engine_params(g->e), g->np * sizeof(float));
+    g->loss[g->epochs - 1] = st->loss;
+    return 0;
+}
+
+/* Train until it fails or ends, logging the models; returns the status. */
+static int train_logged(dpt_engine *e, const dpt_model *m, int epochs, model_log *g)
+{
+    *g = (model_log){.e = e, .np = m->n_params};
+    g->w = malloc(g->np * sizeof(float));
+    memcpy(g->w, dpt_engine_params(e), g->np * sizeof(float));
+    return dpt_engine_train(e, epochs, log_model, g);
+}
+
+static void linreg_gd(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, double lr)
+{
+    dpt_synth_spec sp;
+    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=1000,d=8"), 0);
+    cr_assert_eq(dpt_synth_generate(&sp, ds, 1), 0);
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
+    cr_assert_eq(dpt_model_init(m, &s), 0);
+    dpt_optim_defaults(o);
+    o->kind = DPT_OPT_GD;
+    o->lr = lr;
+}
+
+/* Full-batch GD far past the stability limit (dpt train --synth
+ * linreg:n=1000,d=8 --model linear --opt gd --lr 5): it stops diverged
+ * with a finite model, the very one the run had after its last epoch. */
+Test(engine, divergence_keeps_the_last_finite_model)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    linreg_gd(&m, &ds, &o, 5);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        dpt_engine *e = make_engine(&m, &o, &ds, threads, 0, 0);
+        model_log g;
+        int rc = train_logged(e, &m, 50, &g);
+        cr_expect_eq(rc, DPT_EDIVERGED, "%s", dpt_last_error());
+        cr_expect_lt(g.epochs, 50);
+        char where[32];
+        snprintf(where, sizeof where, "epoch %d", g.epochs + 1);
+        cr_expect(strstr(dpt_last_error(), where), "not at %s: %s", where, dpt_last_error());
+        const float *w = dpt_engine_params(e);
+        for (size_t i = 0; i < m.n_params; i++) cr_expect(isfinite(w[i]), "param %zu: %g", i, w[i]);
+        cr_expect_eq(memcmp(w, g.w + (size_t)g.epochs * g.np, g.np * sizeof(float)), 0,
+                     "%d threads: the parameters are not the model after epoch %d", threads,
+                     g.epochs);
+        free(g.w);
+        free(g.loss);
+        dpt_engine_destroy(e);
+    }
+    dpt_dataset_free(&ds);
+}
+
+/* The first update overflows the parameters while its gradient and the
+ * loss it came from are finite: the epoch's own end catches it, and the
+ * rollback gives back the starting model, not an infinite one. */
+Test(engine, non_finite_last_update_of_an_epoch_is_rolled_back)
+{
+    dpt_dataset ds;
+    cr_assert_eq(dpt_dataset_alloc(&ds, 8, 1, 1), 0);
+    for (int i = 0; i < 8; i++) {
+        ds.X[i * ds.ld] = (float)(i + 1);
+        ds.y[i] = 10.0f * (float)(i + 1);
+    }
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 1, .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_GD;
+    o.lr = 1e38; /* the gradient is about -500: w lands past FLT_MAX */
+    for (int r = 0; r < 2; r++) {
+        reduce_mode = r ? DPT_REDUCE_SCATTER : DPT_REDUCE_TREE;
+        dpt_engine *e = make_engine(&m, &o, &ds, 2, 0, 0);
+        model_log g;
+        cr_expect_eq(train_logged(e, &m, 3, &g), DPT_EDIVERGED);
+        cr_expect_eq(g.epochs, 0, "the epoch that overflowed was committed");
+        cr_expect(strstr(dpt_last_error(), "epoch 1 step 1"), "%s", dpt_last_error());
+        cr_expect_eq(memcmp(dpt_engine_params(e), g.w, g.np * sizeof(float)), 0,
+                     "not rolled back to the starting model");
+        free(g.w);
+        free(g.loss);
+        dpt_engine_destroy(e);
+    }
+    reduce_mode = DPT_REDUCE_TREE;
+    dpt_dataset_free(&ds);
+}
+
+/* An epoch whose mean loss is above DPT_DIVERGE_LOSS_FACTOR times the
+ * first epoch's stops the run, all floats still finite, and rolls back to
+ * the epoch before. */
+Test(engine, exploding_loss_is_a_divergence)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    linreg_gd(&m, &ds, &o, 1.5); /* grows a few times per epoch */
+    dpt_engine *e = make_engine(&m, &o, &ds, 2, 0, 0);
+    model_log g;
+    cr_assert_eq(train_logged(e, &m, 200, &g), DPT_EDIVERGED, "%s", dpt_last_error());
+    cr_expect(strstr(dpt_last_error(), "times the first epoch's"), "%s", dpt_last_error());
+    cr_assert_geq(g.epochs, 2);
+    for (int i = 0; i < g.epochs; i++)
+        cr_expect(g.loss[i] <= DPT_DIVERGE_LOSS_FACTOR * g.loss[0], "epoch %d: %g", i + 1,
+                  g.loss[i]);
+    /* it grew steadily, so the next epoch is the one that crossed */
+    cr_expect_gt(g.loss[g.epochs - 1], 1e3 * g.loss[0]);
+    cr_expect_eq(memcmp(dpt_engine_params(e), g.w + (size_t)g.epochs * g.np, g.np * sizeof(float)),
+                 0);
+    /* a reset forgets the first epoch's loss: training starts over */
+    dpt_engine_reset(e, g.w);
+    model_log h;
+    cr_expect_eq(train_logged(e, &m, 1, &h), 0, "%s", dpt_last_error());
+    cr_expect_eq(h.loss[0], g.loss[0]);
+    free(h.w);
+    free(h.loss);
+    free(g.w);
+    free(g.loss);
+    dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
+
+/* The schedules count from the run's start over its horizon, so one call
+ * of 4 epochs and four calls of 1 give the same bits. */
+Test(engine, schedules_do_not_depend_on_how_epochs_are_called)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    o.epochs = 4;
+    o.warmup = 5;
+    for (int k = 0; k < 2; k++) {
+        o.schedule = k ? DPT_LR_STEP : DPT_LR_COSINE;
+        o.step_every = 1;
+        o.step_factor = 0.5;
+        dpt_engine *a = make_engine(&m, &o, &ds, 3, 0, 1), *b = make_engine(&m, &o, &ds, 3, 0, 1);
+        cr_assert_eq(dpt_engine_train(a, 4, NULL, NULL), 0, "%s", dpt_last_error());
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(dpt_engine_train(b, 1, NULL, NULL), 0, "%s", dpt_last_error());
+        cr_expect_eq(memcmp(dpt_engine_params(a), dpt_engine_params(b), m.n_params * sizeof(float)),
+                     0, "%s: 4 epochs at once differ from 4 calls of one", k ? "step" : "cosine");
+        dpt_engine_destroy(a);
+        dpt_engine_destroy(b);
+    }
+    /* cosine without a horizon has no end to decay towards */
+    o.schedule = DPT_LR_COSINE;
+    o.epochs = 0;
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, 2, 1);
+    dpt_engine *e = NULL;
+    cr_expect_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
+    cr_expect_null(e);
+    cr_expect(strstr(dpt_last_error(), "horizon"), "%s", dpt_last_error());
+    dpt_dataset_free(&ds);
+}
+
+/* Local batching makes the batches depend on the thread count, which
+ * deterministic mode promises they do not: refused, in library terms. */
+Test(engine, deterministic_mode_refuses_local_batching)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, 3, 1);
+    eo.leaves = 16;
+    eo.batching_local = 1;
+    dpt_engine *e = NULL;
+    cr_expect_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), DPT_EINVAL);
+    cr_expect_null(e);
+    cr_expect(strstr(dpt_last_error(), "local batching") &&
+                  strstr(dpt_last_error(), "deterministic mode"),
+              "%s", dpt_last_error());
+    cr_expect_null(strstr(dpt_last_error(), "--"), "a flag in: %s", dpt_last_error());
+    dpt_dataset_free(&ds);
+}
+
+/* create initialises the parameters as dpt_model_init_params does with
+ * the engine's seed and init. */
+Test(engine, create_initialises_the_parameters)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    mlp_setup(&m, &ds, &o);
+    float *w = malloc(m.n_params * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        dpt_engine_opts eo;
+        ref_engine_opts(&eo, 2, 1);
+        eo.seed = 77;
+        eo.init = k ? DPT_INIT_ZERO : DPT_INIT_UNIFORM;
+        dpt_engine *e = NULL;
+        cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+        dpt_model_init_params(&m, w, 77, eo.init);
+        cr_expect_eq(memcmp(dpt_engine_params(e), w, m.n_params * sizeof(float)), 0);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < m.n_params; i++) nonzero += dpt_engine_params(e)[i] != 0;
+        if (k)
+            cr_expect_eq(nonzero, 0);
+        else
+            cr_expect_gt(nonzero, m.n_params / 2, "an MLP would train from zeros");
+        dpt_engine_destroy(e);
+    }
+    free(w);
     dpt_dataset_free(&ds);
 }

@@ -7,11 +7,12 @@
 #             and overlapped with the threads' sums (--comm-overlap on), and
 #             with --balance adaptive within each rank
 #   bitwise   --deterministic --leaves 12: identical model files and losses
-#             for 1..3 ranks x 1..2 threads, chunked all-gather included
+#             for 1..3 ranks x 1..2 threads, chunked all-gather included;
+#             the default 16 leaves on 3 ranks (6/5/5, uneven) likewise
 #   files     only rank 0 prints and writes --json / --save
-#   errors    a bad data file on one rank, on every rank, a bad flag, a
-#             --leaves the ranks do not divide: one "dpt train:" line, the
-#             same non-zero status, no hang
+#   errors    a bad data file on one rank, on every rank, a bad flag,
+#             fewer --leaves than ranks: one "dpt train:" line, the same
+#             non-zero status, no hang
 #   topo      dpt topo prints every rank's placement, text and JSON
 #   bench     dpt bench --ranks 1,2 on 2 ranks: a row per rank count, the
 #             same final loss, efficiency = speedup / (ranks x threads);
@@ -20,7 +21,8 @@
 #   part      per-rank loading with a fixed order: each rank generates or
 #             reads (.dptb) only its rows, and training, the metrics and the
 #             deterministic model match one process, in dpt train and dpt
-#             bench; damage in rows of rank 1 only is found by rank 1 alone;
+#             bench, with leaves the ranks do not divide too; damage in rows
+#             of rank 1 only is found by rank 1 alone;
 #             dpt tune (rank 0 only) finishes; --balance adaptive cuts within
 #             each rank's rows
 #   shape     ranks that read data of other shapes or other rows: one
@@ -164,6 +166,22 @@ bitwise)
         losses o >l
         cmp -s ref.loss l || fail "-np $np --threads $th: printed losses differ"
     done
+    # 16 leaves on 3 ranks: uneven shares, the same bits
+    # shellcheck disable=SC2086
+    "$DPT" train $SGD --deterministic --threads 1 --save ref.dptm >o 2>e || fail "one process: $(cat e)"
+    losses o >ref.loss
+    for run in "3 1" "3 2 256"; do
+        set -- $run
+        np=$1 th=$2 chunk=${3:-}
+        # shellcheck disable=SC2086
+        DPT_MPI_CHUNK_BYTES=$chunk mpi "$np" -x DPT_MPI_CHUNK_BYTES "$DPT" train $SGD \
+            --deterministic --threads "$th" --save m.dptm >o 2>e ||
+            fail "16 leaves, -np $np --threads $th: $(cat e)"
+        cmp -s ref.dptm m.dptm ||
+            fail "16 leaves, -np $np --threads $th (chunk '$chunk'): the model differs from one process's"
+        losses o >l
+        cmp -s ref.loss l || fail "16 leaves, -np $np --threads $th: printed losses differ"
+    done
     ;;
 files)
     # shellcheck disable=SC2086
@@ -209,10 +227,10 @@ errors)
     [ $rc -eq 2 ] || fail "bad flag: status $rc, expected 2"
     one_message e "frobnicate"
     # shellcheck disable=SC2086
-    mpi 2 "$DPT" train $T --data good.csv --deterministic --leaves 5 >o 2>e
+    mpi 3 "$DPT" train $T --data good.csv --deterministic --leaves 2 >o 2>e
     rc=$?
-    [ $rc -eq 1 ] || fail "--leaves 5 on 2 ranks: status $rc, expected 1"
-    one_message e "multiple of the 2 ranks"
+    [ $rc -eq 2 ] || fail "--leaves 2 on 3 ranks: status $rc, expected 2"
+    one_message e "^dpt train: --leaves 2: fewer leaves than the 3 ranks"
     ;;
 topo)
     mpi 2 "$DPT" topo >o 2>e || fail "$(cat e)"
@@ -320,6 +338,15 @@ part)
         fail "-np 3 deterministic: $(cat e)"
     grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e || fail "deterministic at -np 3: $(cat e)"
     cmp -s ref.dptm m.dptm || fail "--deterministic with per-rank loading: the model differs"
+    # the default 16 leaves: ranks 0 and 1 take 5 (31 rows of a batch), rank 2 six (38)
+    # shellcheck disable=SC2086
+    "$DPT" train $S --deterministic --threads 2 --save ref.dptm >o 2>e || fail "$(cat e)"
+    # shellcheck disable=SC2086
+    mpi 3 "$DPT" train $S --deterministic --threads 1 --save m.dptm >o 2>e ||
+        fail "-np 3 deterministic, 16 leaves: $(cat e)"
+    grep -q "per-rank loading: 930-1140 of 3000 rows per rank" e ||
+        fail "deterministic, 16 leaves at -np 3: $(cat e)"
+    cmp -s ref.dptm m.dptm || fail "--deterministic (16 leaves) with per-rank loading: the model differs"
 
     # 20000 rows x 64 floats: 5 MiB, 5 checksum blocks; rank 0 of 2 holds
     # rows 1-10000 (blocks 0-2). A byte of row 18001 (block 4) is damaged:

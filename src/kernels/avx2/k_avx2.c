@@ -320,13 +320,19 @@ static void vexp_f32_avx2(size_t n, const float *x, float *out)
     }
 }
 
+/* All ones in the lanes of x that are inf or nan: x - x is 0 elsewhere. */
+static inline __m256 nonfinite8(__m256 x)
+{
+    return _mm256_cmp_ps(_mm256_sub_ps(x, x), _mm256_setzero_ps(), _CMP_NEQ_UQ);
+}
+
 /* One lane group of the optimizer step: the scalar kernel's operations,
  * in its order, 8 at a time. */
 static inline __m256 update8(dpt_update_rule rule, __m256 w, __m256 gs, __m256 *v, __m256 vgs,
                              __m256 vwd, __m256 vmu, __m256 vlr, __m256 *bad)
 {
     __m256 g = _mm256_add_ps(_mm256_mul_ps(vgs, gs), _mm256_mul_ps(vwd, w));
-    *bad = _mm256_or_ps(*bad, _mm256_cmp_ps(_mm256_sub_ps(g, g), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+    *bad = _mm256_or_ps(*bad, nonfinite8(g));
     switch (rule) {
     case DPT_UPDATE_PLAIN:
         return _mm256_sub_ps(w, _mm256_mul_ps(vlr, g));
@@ -357,6 +363,7 @@ static int update_block_avx2(dpt_update_rule rule, size_t n, size_t wlen, float 
         if (vel) vv = _mm256_loadu_ps(v + i);
         __m256 nw = update8(rule, _mm256_loadu_ps(w + i), _mm256_loadu_ps(gsum + i), &vv, vgs, vwd,
                             vmu, vlr, &bad);
+        bad = _mm256_or_ps(bad, nonfinite8(nw));
         _mm256_storeu_ps(w + i, nw);
         if (vel) _mm256_storeu_ps(v + i, vv);
     }
@@ -366,6 +373,7 @@ static int update_block_avx2(dpt_update_rule rule, size_t n, size_t wlen, float 
         if (vel) vv = _mm256_maskload_ps(v + i, m);
         __m256 nw = update8(rule, _mm256_maskload_ps(w + i, m), _mm256_maskload_ps(gsum + i, m),
                             &vv, vgs, vwd, vmu, vlr, &bad);
+        bad = _mm256_or_ps(bad, nonfinite8(nw));
         _mm256_maskstore_ps(w + i, m, nw);
         if (vel) _mm256_maskstore_ps(v + i, m, vv);
     }

@@ -48,6 +48,7 @@ static int update_block_scalar(dpt_update_rule rule, size_t n, float *w, const f
             w[i] -= lr * (g + mu * v[i]);
             break;
         }
+        bad |= w[i] - w[i] != 0.0f; /* a finite g can still overflow w */
     }
     return bad;
 }

@@ -1,0 +1,189 @@
+/* The engine's inside, shared by its files: the engine object, a thread's
+ * state, the per-call control block, one thread's view of a step, and the
+ * phase functions the step is made of (train.c runs them in order). */
+#ifndef DPT_ENGINE_IMPL_H
+#define DPT_ENGINE_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "dpt/engine.h"
+#include "kernels/kernels.h"
+
+typedef struct thread_state {
+    float *X, *y;      /* this thread's rows: for the whole epoch in step order
+                          (fixed order), or for one step (shuffled epochs) */
+    size_t cap_rows;   /* capacity of X/y in rows */
+    float *scratch;    /* model scratch */
+    dpt_phase_times t; /* this epoch */
+    size_t rows;       /* rows this thread processed this epoch */
+    double partial;    /* slice norm for clipping */
+    int gradbad;       /* a non-finite gradient or parameter in its last update */
+    double step_secs;  /* the last step's copy and compute time, and its rows */
+    size_t step_rows;  /* (adaptive balancing) */
+    int numa;          /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
+} __attribute__((aligned(64))) thread_state;
+
+typedef struct unit_loss {
+    double v;
+} __attribute__((aligned(64))) unit_loss;
+
+/* One thread's view of the step it is in; lives on its stack. */
+typedef struct step {
+    int epoch;            /* 0-based, counted since create/reset */
+    long s, gstep;        /* step in the epoch, and since create/reset */
+    size_t b;             /* rows in the batch */
+    float gscale, lr;     /* 1/b, the step's learning rate */
+    size_t tlo, thi;      /* this thread's rows of the batch */
+    size_t base, off;     /* where the step's rows start in X; rows consumed so far */
+    int bad;              /* some thread's last update was not finite */
+    double lsum;          /* the step's loss sum: the rank's, then (across) all ranks' */
+    double g0, c0;        /* clock: gather start, compute start */
+    double t1, t2;        /* clock: compute end, after the compute barrier */
+    double tr, tu;        /* this step's reduce and update time */
+    dpt_phase_times prev; /* the phase times before this step (trace) */
+    long traced;          /* thread 0: steps handed to the trace */
+} step;
+
+/* How a step combines the units' gradients, chosen once at create.
+ * across: makes st->lsum the loss of every rank (and, for the all-reduce,
+ *         G[0] the sum of every rank's gradient); nonzero on a comm failure.
+ * combine: sums the unit buffers into G[0] (NULL: across did it); a fused
+ *         one also updates the parameters, so the update phase is skipped.
+ * Both are entered by all P threads and end with a barrier where they
+ * share data. */
+typedef struct reduce_plan {
+    int (*across)(dpt_engine *e, int t, int P, step *st);
+    void (*combine)(dpt_engine *e, int t, int P, step *st);
+    int fused;
+    /* the rank's own sum before an all-reduce: combine of an unfused kind */
+    void (*rank_sum)(dpt_engine *e, int t, int P, step *st);
+} reduce_plan;
+
+/* Shared by the threads of one dpt_engine_train call. Written by thread 0
+ * (or by every thread, the same value) before a barrier, read after it. */
+typedef struct train_ctl {
+    int failed;    /* 1: a buffer could not be allocated; 2: another rank failed */
+    int team_ok;   /* the runtime gave all P threads */
+    int diverged;  /* the verdict; why says where */
+    int stop;      /* the epoch callback asked to stop */
+    int comm_rc;   /* first failure of a collective */
+    int committed; /* epochs completed and kept */
+    double glsum;  /* all-reduce: the loss summed over ranks */
+    double *gloss; /* all-gather: every leaf's loss */
+    dpt_epoch_cb cb;
+    void *ud;
+    /* thread 0's accounting of the epoch */
+    double epoch_loss, epoch_t0, last_progress, comm_bytes;
+    size_t rows_done;
+    char why[200];
+} train_ctl;
+
+struct dpt_engine {
+    const dpt_model *m;
+    dpt_optim_spec opt;
+    const dpt_dataset *ds;
+    const dpt_kernels *k;
+    const dpt_comm *comm;
+    dpt_reduce reduce;
+    reduce_plan red;
+    /* Units: each batch is cut into GU units; this rank computes units
+     * [u_base, u_base + u_local) and reduces over U buffers: its own units,
+     * or all GU leaves when deterministic across ranks (gathered). */
+    int P, U, GU, u_base, u_local, gather_all;
+    int *rank_units; /* all-gather: the units of every rank (counts, in rank order) */
+    int shuffle, bind, own_topo, local_ready;
+    int local_batching; /* rows of thread t come from its own shard */
+    int adaptive;       /* batches cut by measured thread speed (balance.h) */
+    int step_copy;      /* rows copied every step (reshuffled or adaptive) */
+    double *speed;      /* adaptive: smoothed rows/s per thread (thread 0's) */
+    double *cum;        /* adaptive: cumulative shares, (P+1) per step parity */
+    double *bsecs;      /* adaptive: the last step's times and rows, gathered */
+    size_t *brows;
+    int ov_chunks;    /* >1: the all-reduce goes in this many overlapped chunks */
+    size_t *shard_lo; /* local batching: shard of thread t is [shard_lo[t], shard_lo[t+1]) */
+    uint64_t seed;
+    dpt_topo *topo;
+    dpt_place *plan;
+    float *w, *v, *snapshot; /* snapshot: the last committed model, known finite */
+    float **G;
+    unit_loss *uloss;
+    thread_state *ts;
+    uint32_t *order;
+    size_t B;
+    long steps_per_epoch, step_count;
+    int epochs_done;
+    double loss0; /* the first epoch's mean loss since create/reset (0: none yet) */
+    int bind_failed;
+    char warning[512];
+    train_ctl ctl;
+    dpt_progress_cb progress;
+    void *progress_ud;
+    double progress_interval;
+    dpt_trace_cb trace;
+    void *trace_ud;
+    dpt_step_record *trace_buf; /* trace_steps x P: step s of an epoch in row s % trace_steps */
+    size_t trace_steps;
+};
+
+static inline double dpt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The first row of a batch of size b that global unit u covers. */
+static inline size_t unit_row(const dpt_engine *e, size_t b, int u)
+{
+    return b * (size_t)u / (size_t)e->GU;
+}
+
+/* Global units [u0, u1) that thread t of P computes. */
+static inline void thread_units(const dpt_engine *e, int t, int P, int *u0, int *u1)
+{
+    *u0 = e->u_base + (int)((long)e->u_local * t / P);
+    *u1 = e->u_base + (int)((long)e->u_local * (t + 1) / P);
+}
+
+/* The buffer that holds global unit u. */
+static inline int unit_buf(const dpt_engine *e, int u)
+{
+    return e->gather_all ? u : u - e->u_base;
+}
+
+static inline size_t batch_size(const dpt_engine *e, long s)
+{
+    size_t start = (size_t)s * e->B;
+    return e->ds->n - start < e->B ? e->ds->n - start : e->B;
+}
+
+/* The first unit of rank r of R when GU units are spread over them: every
+ * rank gets GU/R or one more (the deterministic leaves need not divide). */
+static inline int rank_first_unit(int GU, int r, int R)
+{
+    return (int)((long)GU * r / R);
+}
+
+/* engine.c */
+void dpt_engine_add_warning(dpt_engine *e, const char *text);
+
+/* rows.c: a thread's rows of each batch */
+size_t dpt_engine_thread_rows(const dpt_engine *e, int t);
+void dpt_engine_batch_part(const dpt_engine *e, int t, size_t b, long gstep, size_t *lo,
+                           size_t *hi);
+int dpt_engine_ensure_local(dpt_engine *e, int t);
+int dpt_engine_gather_local(dpt_engine *e, int t);
+void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t tlo,
+                          size_t thi, size_t *lo, size_t *hi);
+void dpt_engine_copy_rows(const dpt_engine *e, size_t lo, size_t hi, float *X, float *y);
+void dpt_engine_shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi);
+
+/* reduce.c: the reduction strategies; fills e->red for the engine's
+ * comm, reduce mode, units and clipping */
+void dpt_engine_pick_reduce(dpt_engine *e);
+/* The sum of the U units' losses, in unit order. */
+double dpt_engine_loss_sum(const dpt_engine *e);
+
+#endif

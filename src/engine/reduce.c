@@ -1,0 +1,219 @@
+/* The reduction strategies: how a step turns the units' gradients into one
+ * sum (and, fused, into the update). Within a rank: a pairwise tree or a
+ * reduce-scatter; across ranks: an all-reduce of the rank's sum (blocking or
+ * in overlapped chunks) or, deterministic, an all-gather of every leaf. */
+#include <string.h>
+
+#include "dpt/error.h"
+#include "engine/engine_impl.h"
+
+double dpt_engine_loss_sum(const dpt_engine *e)
+{
+    double lsum = 0;
+    for (int u = 0; u < e->U; u++) lsum += e->uloss[u].v;
+    return lsum;
+}
+
+/* ---- combine: the unit buffers into G[0], each thread its share ---- */
+
+/* reduce-scatter fused with the update: the sum of this thread's slice goes
+ * straight into the update, never stored */
+static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
+{
+    const size_t np = e->m->n_params;
+    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    double r0 = dpt_now();
+    e->ts[t].gradbad = dpt_optim_update_sum(&e->opt, lo, hi, e->w, (const float *const *)e->G, e->U,
+                                            e->v, st->gscale, st->lr);
+    st->tu += dpt_now() - r0;
+#pragma omp barrier
+}
+
+/* reduce-scatter: thread t sums every unit's slice t into G[0] */
+static void combine_scatter(dpt_engine *e, int t, int P, step *st)
+{
+    const size_t np = e->m->n_params;
+    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    double r0 = dpt_now();
+    /* blocks of 4096 floats keep the slice of G[0] in cache across units */
+    for (size_t b0 = lo; b0 < hi; b0 += 4096) {
+        size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
+        for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+    }
+    st->tr += dpt_now() - r0;
+#pragma omp barrier
+}
+
+/* Pairwise tree: pairs (a, a + st) for a = 0, 2st, 4st, ... with a + st < U,
+ * each round split across all threads by parameter chunks, a barrier after
+ * each; with fuse the update rides on the last round (one pair, so this
+ * thread's chunk of it is its slice [lo, hi)). */
+static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
+{
+    const size_t np = e->m->n_params;
+    const int U = e->U;
+    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    for (int sp = 1; sp < U; sp *= 2) {
+        const size_t npairs = (size_t)((U - sp + 2 * sp - 1) / (2 * sp));
+        const size_t W = npairs * np;
+        size_t f0 = W * (size_t)t / (size_t)P, f1 = W * (size_t)(t + 1) / (size_t)P;
+        double r0 = dpt_now();
+        while (f0 < f1) {
+            size_t pair = f0 / np, i0 = f0 % np;
+            size_t i1 = f1 - pair * np < np ? f1 - pair * np : np;
+            int a = (int)pair * 2 * sp;
+            e->k->add(i1 - i0, e->G[a + sp] + i0, e->G[a] + i0);
+            f0 = pair * np + i1;
+        }
+        double r1 = dpt_now();
+        st->tr += r1 - r0;
+        if (2 * sp >= U && fuse) {
+            e->ts[t].gradbad =
+                dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale, st->lr);
+            st->tu += dpt_now() - r1;
+        }
+#pragma omp barrier
+    }
+}
+
+static void combine_tree(dpt_engine *e, int t, int P, step *st)
+{
+    tree_rounds(e, t, P, st, 0);
+}
+
+static void combine_tree_fused(dpt_engine *e, int t, int P, step *st)
+{
+    tree_rounds(e, t, P, st, 1);
+}
+
+/* ---- across: the loss (and the gradient) of every rank ---- */
+
+/* one process, or nothing to exchange: the rank's loss is the loss */
+static int across_none(dpt_engine *e, int t, int P, step *st)
+{
+    (void)t, (void)P;
+    st->lsum = dpt_engine_loss_sum(e);
+    return 0;
+}
+
+/* deterministic across ranks: every rank gets every leaf and its loss, then
+ * runs the same fixed combine over all of them */
+static int across_allgather(dpt_engine *e, int t, int P, step *st)
+{
+    train_ctl *c = &e->ctl;
+    const dpt_comm *comm = e->comm;
+    const size_t np = e->m->n_params;
+    (void)P;
+    if (t == 0) {
+        for (int u = 0; u < e->GU; u++) c->gloss[u] = e->uloss[u].v;
+        double c0 = dpt_now();
+        c->comm_rc = comm->allgather(comm->ctx, e->G, np, e->rank_units, c->gloss);
+        e->ts[0].t.comm += dpt_now() - c0;
+        c->comm_bytes += (double)e->u_local * (double)np * sizeof(float);
+        for (int u = 0; u < e->GU; u++) e->uloss[u].v = c->gloss[u];
+    }
+#pragma omp barrier
+    if (c->comm_rc) return 1;
+    st->lsum = dpt_engine_loss_sum(e);
+    return 0;
+}
+
+/* the rank's sum, then one all-reduce of it and of the loss */
+static int across_allreduce(dpt_engine *e, int t, int P, step *st)
+{
+    train_ctl *c = &e->ctl;
+    const dpt_comm *comm = e->comm;
+    const size_t np = e->m->n_params;
+    const double lsum = dpt_engine_loss_sum(e);
+    e->red.rank_sum(e, t, P, st);
+    if (t == 0) {
+        double c0 = dpt_now();
+        c->glsum = lsum;
+        c->comm_rc = comm->allreduce(comm->ctx, e->G[0], np, &c->glsum, 1);
+        e->ts[0].t.comm += dpt_now() - c0;
+    }
+#pragma omp barrier
+    if (t == 0) c->comm_bytes += (double)np * sizeof(float);
+    if (c->comm_rc) return 1;
+    st->lsum = c->glsum;
+    return 0;
+}
+
+/* Overlapped: the parameters in ov_chunks chunks; for each, every thread
+ * sums its share of the units into G[0], a barrier, and thread 0 starts the
+ * chunk's all-reduce, which runs while all threads sum the next chunk
+ * (thread 0 nudging it along between blocks). Then thread 0 finishes them
+ * all and sums the loss, and a barrier. */
+static int across_overlapped(dpt_engine *e, int t, int P, step *st)
+{
+    train_ctl *c = &e->ctl;
+    const dpt_comm *comm = e->comm;
+    const size_t np = e->m->n_params, K = (size_t)e->ov_chunks;
+    const double lsum = dpt_engine_loss_sum(e);
+    for (size_t ch = 0; ch < K; ch++) {
+        const size_t c0 = np * ch / K, len = np * (ch + 1) / K - c0;
+        const size_t lo = c0 + len * (size_t)t / (size_t)P,
+                     hi = c0 + len * (size_t)(t + 1) / (size_t)P;
+        double r0 = dpt_now();
+        for (size_t b0 = lo; b0 < hi; b0 += 4096) {
+            size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
+            for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+            if (t == 0 && ch > 0 && !c->comm_rc) c->comm_rc = comm->progress(comm->ctx);
+        }
+        st->tr += dpt_now() - r0;
+#pragma omp barrier
+        if (t == 0 && !c->comm_rc) {
+            double q0 = dpt_now();
+            c->comm_rc = comm->start_allreduce(comm->ctx, e->G[0] + c0, len);
+            e->ts[0].t.comm += dpt_now() - q0;
+        }
+    }
+    if (t == 0) {
+        double q0 = dpt_now();
+        int rc = comm->finish(comm->ctx); /* even after a failure: nothing left pending */
+        if (!c->comm_rc) c->comm_rc = rc;
+        c->glsum = lsum;
+        if (!c->comm_rc) c->comm_rc = comm->allreduce(comm->ctx, NULL, 0, &c->glsum, 1);
+        e->ts[0].t.comm += dpt_now() - q0;
+    }
+#pragma omp barrier
+    if (t == 0) c->comm_bytes += (double)np * sizeof(float);
+    if (c->comm_rc) return 1;
+    st->lsum = c->glsum;
+    return 0;
+}
+
+/* ---- the tables: a new strategy is one function and one entry ---- */
+
+typedef enum { ACROSS_NONE, ACROSS_ALLGATHER, ACROSS_ALLREDUCE, ACROSS_OVERLAPPED } across_kind;
+static int (*const across_fn[])(dpt_engine *, int, int, step *) = {
+    [ACROSS_NONE] = across_none,
+    [ACROSS_ALLGATHER] = across_allgather,
+    [ACROSS_ALLREDUCE] = across_allreduce,
+    [ACROSS_OVERLAPPED] = across_overlapped,
+};
+
+/* [scatter][fused] */
+static void (*const combine_fn[2][2])(dpt_engine *, int, int, step *) = {
+    {combine_tree, combine_tree_fused},
+    {combine_scatter, combine_scatter_fused},
+};
+
+void dpt_engine_pick_reduce(dpt_engine *e)
+{
+    /* one unit has nothing to pair: the scatter form is a plain update */
+    const int scatter = e->reduce == DPT_REDUCE_SCATTER || e->U == 1;
+    /* the whole sum is on this rank once across is done (no all-reduce
+     * after the combine), so the update can ride on it unless the global
+     * norm must be known first (clipping) */
+    const int local_sum = !e->comm || e->gather_all;
+    const int fuse = local_sum && (float)e->opt.clip_norm == 0;
+    across_kind a = !e->comm           ? ACROSS_NONE
+                    : e->gather_all    ? ACROSS_ALLGATHER
+                    : e->ov_chunks > 1 ? ACROSS_OVERLAPPED
+                                       : ACROSS_ALLREDUCE;
+    e->red.across = across_fn[a];
+    e->red.combine = local_sum ? combine_fn[scatter][fuse] : NULL;
+    e->red.fused = fuse;
+    e->red.rank_sum = combine_fn[scatter][0];
+}

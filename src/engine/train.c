@@ -1,0 +1,415 @@
+/* The training loop: one OpenMP parallel region per dpt_engine_train call
+ * (no fork/join per step). Every step is the same sequence of phase
+ * functions of (engine, thread t, team size P): begin, gather, compute,
+ * the compute barrier, across ranks, verdict, combine, update, account; the
+ * reduction strategy (reduce.c) is a plan of function pointers chosen at
+ * create. An epoch ends with its own verdict, then commits or rolls back. */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "dpt/error.h"
+#include "engine/balance.h"
+#include "engine/engine_impl.h"
+
+/* Hand steps [s0, s1) of the epoch (all complete) to the trace callback:
+ * at most two runs of rows, where the ring wraps. */
+static void trace_flush(const dpt_engine *e, long s0, long s1)
+{
+    const size_t n = e->trace_steps, P = (size_t)e->P;
+    while (s0 < s1) {
+        size_t row = (size_t)s0 % n, k = n - row;
+        if ((size_t)(s1 - s0) < k) k = (size_t)(s1 - s0);
+        e->trace(e->trace_buf + row * P, k * P, e->trace_ud);
+        s0 += (long)k;
+    }
+}
+
+static void fill_stats(dpt_engine *e, dpt_epoch_stats *st)
+{
+    memset(&st->mean, 0, sizeof st->mean);
+    memset(&st->max, 0, sizeof st->max);
+    for (int t = 0; t < e->P; t++) {
+        const dpt_phase_times *p = &e->ts[t].t;
+#define ACC(f)                                                                                     \
+    st->mean.f += p->f / e->P;                                                                     \
+    if (p->f > st->max.f) st->max.f = p->f;
+        ACC(compute) ACC(wait) ACC(reduce) ACC(update) ACC(shuffle) ACC(comm)
+#undef ACC
+    }
+    st->imbalance = st->mean.compute > 0 ? st->max.compute / st->mean.compute : 1.0;
+    st->rows_min = st->rows_max = e->ts[0].rows;
+    for (int t = 1; t < e->P; t++) {
+        if (e->ts[t].rows < st->rows_min) st->rows_min = e->ts[t].rows;
+        if (e->ts[t].rows > st->rows_max) st->rows_max = e->ts[t].rows;
+    }
+}
+
+/* Pin, first-touch this thread's buffers and (fixed order) copy its rows;
+ * then every rank agrees that all got that far. Nonzero: do not train. */
+static int thread_setup(dpt_engine *e, int t, int P)
+{
+    train_ctl *c = &e->ctl;
+    thread_state *ts = &e->ts[t];
+    const size_t np = e->m->n_params, nsc = dpt_model_scratch_floats(e->m);
+    int u0, u1, failed = 0;
+    thread_units(e, t, P, &u0, &u1);
+    if (omp_get_num_threads() != P) {
+#pragma omp atomic write
+        c->team_ok = 0;
+    }
+    if (e->bind && dpt_topo_bind_self(e->topo, &e->plan[t]) != 0) {
+#pragma omp critical(dpt_engine_warn)
+        if (!e->bind_failed) {
+            e->bind_failed = 1;
+            char w[200];
+            snprintf(w, sizeof w, "cannot pin threads (%s): running unpinned", dpt_last_error());
+            dpt_engine_add_warning(e, w);
+        }
+    }
+    /* first touch, after pinning: unit buffers, scratch, local rows */
+    for (int u = u0; u < u1; u++)
+        memset(e->G[unit_buf(e, u)], 0, dpt_pad_floats(np) * sizeof(float));
+    if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) failed = 1;
+    if (e->step_copy && dpt_engine_ensure_local(e, t)) failed = 1;
+    if (!e->step_copy && !e->local_ready) {
+        if (dpt_engine_gather_local(e, t)) {
+            failed = 1;
+        } else {
+            int node = -3;
+            if (e->bind && ts->cap_rows &&
+                dpt_topo_membind_check(e->topo, ts->X, ts->cap_rows * e->ds->ld * 4, &node))
+                node = -3;
+            ts->numa = node;
+        }
+    }
+    if (failed) {
+#pragma omp atomic write
+        c->failed = 1;
+    }
+#pragma omp barrier
+    if (e->comm) {
+        /* a rank that failed here must not leave the others in a collective */
+        if (t == 0) {
+            c->comm_rc = e->comm->agree(e->comm->ctx, c->failed || !c->team_ok ? DPT_ENOMEM : 0);
+            if (c->comm_rc && !c->failed && c->team_ok) c->failed = 2;
+        }
+#pragma omp barrier
+    }
+    if (c->failed || !c->team_ok) return 1;
+#pragma omp single
+    e->local_ready = !e->step_copy;
+    return 0;
+}
+
+/* Open the epoch: thread 0 takes the snapshot (the model the last epoch
+ * committed) and resets the accounting; the order is reshuffled. */
+static void epoch_begin(dpt_engine *e, int t, step *st)
+{
+    train_ctl *c = &e->ctl;
+    thread_state *ts = &e->ts[t];
+    memset(&ts->t, 0, sizeof ts->t);
+    ts->rows = 0;
+    st->prev = ts->t;
+    st->traced = 0;
+    st->off = 0;
+    if (t == 0) {
+        c->epoch_t0 = c->last_progress = dpt_now();
+        c->epoch_loss = 0;
+        c->rows_done = 0;
+        c->comm_bytes = 0;
+        memcpy(e->snapshot, e->w, e->m->n_params * sizeof(float));
+    }
+    if (e->shuffle) {
+        double s0 = dpt_now();
+        if (e->local_batching)
+            dpt_engine_shuffle_range(e, st->epoch, e->shard_lo[t], e->shard_lo[t + 1]);
+        else if (t == 0)
+            dpt_engine_shuffle_range(e, st->epoch, 0, e->ds->n);
+#pragma omp barrier
+        ts->t.shuffle += dpt_now() - s0;
+    }
+}
+
+/* The step's batch, rate and rows, and the last update's verdicts: read
+ * before the compute barrier, since this step's update rewrites them. */
+static void step_begin(dpt_engine *e, int t, int P, step *st)
+{
+    st->gstep = e->step_count + st->s;
+    st->b = batch_size(e, st->s);
+    st->gscale = 1.0f / (float)st->b;
+    st->lr = (float)dpt_optim_lr(&e->opt, st->gstep, st->epoch, e->steps_per_epoch);
+    st->bad = 0;
+    for (int q = 0; q < P; q++) st->bad |= e->ts[q].gradbad;
+    st->tr = st->tu = 0;
+    dpt_engine_batch_part(e, t, st->b, st->gstep, &st->tlo, &st->thi);
+}
+
+/* gather: this step's rows, copied fresh into cache for the kernels when
+ * they change every step (reshuffled or adaptive); else already in place */
+static void gather(dpt_engine *e, int t, step *st)
+{
+    thread_state *ts = &e->ts[t];
+    st->base = st->off;
+    st->g0 = st->c0 = dpt_now();
+    if (e->step_copy) {
+        size_t lo, hi;
+        dpt_engine_step_span(e, t, st->s, st->off, st->tlo, st->thi, &lo, &hi);
+        dpt_engine_copy_rows(e, lo, hi, ts->X, ts->y);
+        st->base = 0;
+        st->c0 = dpt_now();
+        ts->t.shuffle += st->c0 - st->g0;
+    }
+}
+
+/* compute: each of this thread's units' gradient into its own buffer */
+static void compute(dpt_engine *e, int t, int P, step *st)
+{
+    thread_state *ts = &e->ts[t];
+    const dpt_dataset *ds = e->ds;
+    const size_t b = st->b, rows = st->thi - st->tlo;
+    int u0, u1;
+    thread_units(e, t, P, &u0, &u1);
+    for (int u = u0; u < u1; u++) {
+        /* adaptive: one unit per thread, its rows the cut */
+        size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - st->tlo;
+        size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
+        const size_t at = st->base + r0;
+        e->uloss[unit_buf(e, u)].v =
+            dpt_model_grad_to(e->m, e->k, e->w, ts->X + at * ds->ld, ds->ld, ts->y + at, n,
+                              e->G[unit_buf(e, u)], ts->scratch);
+    }
+    st->off += rows;
+    st->t1 = dpt_now();
+    ts->t.compute += st->t1 - st->c0;
+    ts->rows += rows;
+    ts->step_secs = st->t1 - st->g0;
+    ts->step_rows = rows;
+}
+
+/* Right after the compute barrier: the wait, the trace's finished steps,
+ * and (adaptive) the next step's cut from this step's speeds. */
+static void after_compute(dpt_engine *e, int t, int P, step *st)
+{
+    st->t2 = dpt_now();
+    e->ts[t].t.wait += st->t2 - st->t1;
+    if (t != 0) return;
+    /* steps before s are complete; step s reuses the row of step
+     * s - trace_steps, written after the next barrier */
+    if (e->trace && st->s - st->traced >= (long)e->trace_steps) {
+        trace_flush(e, st->traced, st->s);
+        st->traced = st->s;
+    }
+    if (e->adaptive) {
+        /* read at the next step's start, after the barrier that ends this
+         * step; the other parity is in use now */
+        for (int q = 0; q < P; q++) {
+            e->bsecs[q] = e->ts[q].step_secs;
+            e->brows[q] = e->ts[q].step_rows;
+        }
+        dpt_balance_update(P, e->bsecs, e->brows, e->speed,
+                           e->cum + (size_t)((st->gstep + 1) & 1) * ((size_t)P + 1));
+    }
+}
+
+/* Every thread sees the same loss and flags here, so all reach the same
+ * verdict; nonzero: the step is not applied. */
+static int verdict(dpt_engine *e, int t, const step *st)
+{
+    if (isfinite(st->lsum) && !st->bad) return 0;
+    if (t == 0) {
+        e->ctl.diverged = 1;
+        if (st->bad)
+            snprintf(e->ctl.why, sizeof e->ctl.why,
+                     "a non-finite gradient or parameter in the update of epoch %d step %ld",
+                     st->epoch + 1, st->s);
+        else
+            snprintf(e->ctl.why, sizeof e->ctl.why, "the loss is %g at epoch %d step %ld", st->lsum,
+                     st->epoch + 1, st->s + 1);
+    }
+    return 1;
+}
+
+/* update: with the whole sum in G[0], clip by the global norm, then the
+ * optimizer over this thread's slice */
+static void update(dpt_engine *e, int t, int P, step *st)
+{
+    const size_t np = e->m->n_params;
+    const float clip = (float)e->opt.clip_norm;
+    thread_state *ts = &e->ts[t];
+    double c0 = dpt_now();
+    size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    float c = 1.0f;
+    if (clip > 0) {
+        double ss = 0;
+        for (size_t i = lo; i < hi; i++) ss += (double)e->G[0][i] * e->G[0][i];
+        ts->partial = ss;
+#pragma omp barrier
+        double tot = 0;
+        for (int q = 0; q < P; q++) tot += e->ts[q].partial;
+        double norm = sqrt(tot) * st->gscale;
+        if (norm > clip) c = (float)(clip / norm);
+    }
+    ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale * c, st->lr);
+    st->tu += dpt_now() - c0;
+#pragma omp barrier
+}
+
+/* account: the epoch's loss and progress (thread 0), the phase times, and
+ * this thread's trace record */
+static void step_end(dpt_engine *e, int t, int P, step *st)
+{
+    train_ctl *c = &e->ctl;
+    thread_state *ts = &e->ts[t];
+    if (t == 0) {
+        c->epoch_loss += st->lsum;
+        c->rows_done += st->b;
+        if (e->progress && st->t2 - c->last_progress >= e->progress_interval) {
+            c->last_progress = st->t2;
+            dpt_progress pr = {st->epoch + 1, st->s + 1, e->steps_per_epoch,
+                               c->epoch_loss / (double)c->rows_done, st->t2 - c->epoch_t0};
+            e->progress(&pr, e->progress_ud);
+        }
+    }
+    ts->t.reduce += st->tr;
+    ts->t.update += st->tu;
+    if (!e->trace) return;
+    dpt_step_record *r = &e->trace_buf[((size_t)st->s % e->trace_steps) * (size_t)P + (size_t)t];
+    r->epoch = st->epoch + 1;
+    r->step = st->s + 1;
+    r->thread = t;
+    r->rows = st->thi - st->tlo;
+    r->t = (dpt_phase_times){.compute = ts->t.compute - st->prev.compute,
+                             .wait = ts->t.wait - st->prev.wait,
+                             .reduce = ts->t.reduce - st->prev.reduce,
+                             .update = ts->t.update - st->prev.update,
+                             .shuffle = ts->t.shuffle - st->prev.shuffle,
+                             .comm = ts->t.comm - st->prev.comm};
+    st->prev = ts->t;
+}
+
+/* One step; nonzero: training stops (divergence, a failed collective). */
+static int run_step(dpt_engine *e, int t, int P, step *st)
+{
+    step_begin(e, t, P, st);
+    gather(e, t, st);
+    compute(e, t, P, st);
+#pragma omp barrier
+    after_compute(e, t, P, st);
+    if (e->red.across(e, t, P, st) || verdict(e, t, st)) return 1;
+    if (e->red.combine) e->red.combine(e, t, P, st);
+    if (!e->red.fused) update(e, t, P, st);
+    step_end(e, t, P, st);
+    return 0;
+}
+
+/* Thread 0, the epoch complete and finite: its statistics, the loss rule,
+ * then commit (the next epoch's snapshot) and the callbacks. */
+static void epoch_commit(dpt_engine *e, const step *st)
+{
+    train_ctl *c = &e->ctl;
+    dpt_epoch_stats es = {0};
+    es.epoch = st->epoch + 1;
+    es.steps = e->steps_per_epoch;
+    es.seconds = dpt_now() - c->epoch_t0;
+    es.loss = c->epoch_loss / (double)e->ds->n;
+    es.samples_per_second = (double)e->ds->n / es.seconds;
+    es.comm_bytes = c->comm_bytes;
+    fill_stats(e, &es);
+    if (e->loss0 > 0 && !(es.loss <= DPT_DIVERGE_LOSS_FACTOR * e->loss0)) {
+        c->diverged = 1;
+        snprintf(c->why, sizeof c->why,
+                 "epoch %d's mean loss %g is over %g times the first epoch's (%g)", es.epoch,
+                 es.loss, DPT_DIVERGE_LOSS_FACTOR, e->loss0);
+        return;
+    }
+    if (e->loss0 == 0) e->loss0 = es.loss;
+    e->step_count += e->steps_per_epoch;
+    c->committed++;
+    /* after the epoch's time is taken */
+    if (e->trace) trace_flush(e, st->traced, e->steps_per_epoch);
+    if (c->cb && c->cb(&es, c->ud)) c->stop = 1;
+}
+
+/* The epoch's last verdict, on its last update: every update ends with a
+ * barrier and the next is steps away, so all threads read the same flags
+ * without another barrier. Nonzero: training stops. */
+static int epoch_end(dpt_engine *e, int t, int P, const step *st)
+{
+    train_ctl *c = &e->ctl;
+    int bad = 0;
+    for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
+    if (bad) {
+        if (t == 0) {
+            c->diverged = 1;
+            snprintf(c->why, sizeof c->why,
+                     "a non-finite gradient or parameter in the update of epoch %d step %ld",
+                     st->epoch + 1, e->steps_per_epoch);
+        }
+        return 1;
+    }
+    /* every thread's phase times are final before one reads them all */
+#pragma omp barrier
+    if (t == 0) epoch_commit(e, st);
+#pragma omp barrier
+    return c->stop || c->diverged;
+}
+
+static int run_epoch(dpt_engine *e, int t, int P, int epoch)
+{
+    step st = {.epoch = epoch};
+    epoch_begin(e, t, &st);
+    for (st.s = 0; st.s < e->steps_per_epoch; st.s++)
+        if (run_step(e, t, P, &st)) return 1;
+    return epoch_end(e, t, P, &st);
+}
+
+/* The call's outcome; a divergence restores the last committed model. */
+static int train_status(dpt_engine *e)
+{
+    const train_ctl *c = &e->ctl;
+    if (!c->team_ok)
+        return dpt_set_error(DPT_ENOTSUP,
+                             "the OpenMP runtime gave fewer than %d threads "
+                             "(check OMP_THREAD_LIMIT)",
+                             e->P);
+    if (c->failed == 2) return c->comm_rc; /* another rank failed: its message is set */
+    if (c->failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate per-thread buffers");
+    if (c->comm_rc) return c->comm_rc;
+    if (c->diverged) {
+        memcpy(e->w, e->snapshot, e->m->n_params * sizeof(float));
+        return dpt_set_error(DPT_EDIVERGED,
+                             "training diverged: %s (model rolled back to the start of that "
+                             "epoch); try a smaller learning rate",
+                             c->why);
+    }
+    return 0;
+}
+
+int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
+{
+    train_ctl *c = &e->ctl;
+    memset(c, 0, sizeof *c);
+    c->team_ok = 1;
+    c->cb = cb;
+    c->ud = ud;
+    for (int t = 0; t < e->P; t++) e->ts[t].gradbad = 0;
+    if (e->gather_all && !(c->gloss = malloc((size_t)e->GU * sizeof *c->gloss)))
+        return dpt_set_error(DPT_ENOMEM, "out of memory");
+    const int first = e->epochs_done;
+    omp_set_dynamic(0);
+#pragma omp parallel num_threads(e->P)
+    {
+        const int t = omp_get_thread_num(), P = e->P;
+        if (!thread_setup(e, t, P))
+            for (int ep = 0; ep < epochs; ep++)
+                if (run_epoch(e, t, P, first + ep)) break;
+    }
+    free(c->gloss);
+    c->gloss = NULL;
+    e->epochs_done += c->committed;
+    return train_status(e);
+}
