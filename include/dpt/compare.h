@@ -22,6 +22,8 @@
 #ifndef DPT_COMPARE_H
 #define DPT_COMPARE_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -44,7 +46,7 @@ typedef struct dpt_compare_opts {
 } dpt_compare_opts;
 
 /* threshold 0.05, alpha 0.05, scaling_fails 1, names NULL. */
-void dpt_compare_opts_defaults(dpt_compare_opts *o);
+DPT_API void dpt_compare_opts_defaults(dpt_compare_opts *o);
 
 typedef enum {
     DPT_VERDICT_SAME = 0,   /* moved less than the threshold */
@@ -56,7 +58,7 @@ typedef enum {
 } dpt_verdict;
 
 /* "same", "faster", "slower", "noise", "better", "worse" ("?" otherwise). */
-const char *dpt_verdict_name(dpt_verdict v);
+DPT_API const char *dpt_verdict_name(dpt_verdict v);
 
 typedef enum {
     DPT_COMPARE_PASS = 0,         /* nothing significantly slower (or worse, when that fails) */
@@ -138,21 +140,21 @@ typedef struct dpt_compare_result {
  * they cannot be compared (two rows of one configuration and isa in a
  * file, a row without samples, no configuration in common, a threshold or
  * alpha out of range), DPT_ENOMEM. */
-int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cur,
-                        const dpt_compare_opts *o, dpt_compare_result *out);
+DPT_API int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cur,
+                                const dpt_compare_opts *o, dpt_compare_result *out);
 
 /* The same on two dpt-bench/1 files, named by their paths; a file that
  * cannot be read gives the reader's status and message (DPT_EIO,
  * DPT_EFORMAT, ...). */
-int dpt_compare_files(const char *base_path, const char *new_path, const dpt_compare_opts *o,
-                      dpt_compare_result *out);
+DPT_API int dpt_compare_files(const char *base_path, const char *new_path,
+                              const dpt_compare_opts *o, dpt_compare_result *out);
 
-void dpt_compare_result_free(dpt_compare_result *r);
+DPT_API void dpt_compare_result_free(dpt_compare_result *r);
 
 /* The report `dpt compare` prints on stdout: both files, the table of
  * rows, the geometric mean, the speedup table, and the outcome in words.
  * It names no flags of the tool: `dpt compare` adds its own hints. */
-void dpt_compare_print(const dpt_compare_result *r, FILE *f);
+DPT_API void dpt_compare_print(const dpt_compare_result *r, FILE *f);
 
 /* {"schema": "dpt-compare/1", "base", "new", "threshold", "alpha",
  *  "geomean_ratio", "results": [{"workload", "ranks", "threads", "pin",
@@ -160,7 +162,7 @@ void dpt_compare_print(const dpt_compare_result *r, FILE *f);
  *  "speedup": [{... "base_speedup", "new_speedup", "change", "p_value",
  *  "verdict"}], "exit"}, unknown numbers null; written atomically ("-":
  *  stdout). 0, or DPT_EIO naming the file, DPT_ENOMEM. */
-int dpt_compare_write_json(const dpt_compare_result *r, const char *path);
+DPT_API int dpt_compare_write_json(const dpt_compare_result *r, const char *path);
 
 #ifdef __cplusplus
 }

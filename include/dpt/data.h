@@ -5,6 +5,8 @@
 #ifndef DPT_DATA_H
 #define DPT_DATA_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,19 +48,19 @@ typedef struct dpt_dataset {
 #define DPT_ROW_ALIGN_FLOATS 16
 
 /* Row stride for d features. */
-size_t dpt_row_stride(size_t d);
+DPT_API size_t dpt_row_stride(size_t d);
 
 /* Allocate an n x d dataset with zeroed padding (X and y uninitialised
  * unless zero is nonzero). Returns 0 or a negative status. */
-int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero);
+DPT_API int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero);
 
 /* Release what a dataset owns and zero it; safe on a zeroed dataset. */
-void dpt_dataset_free(dpt_dataset *ds);
+DPT_API void dpt_dataset_free(dpt_dataset *ds);
 
 /* Rows the data set holds: n, or the rows of its part. */
-size_t dpt_dataset_rows_held(const dpt_dataset *ds);
+DPT_API size_t dpt_dataset_rows_held(const dpt_dataset *ds);
 /* 1 when every row of [lo, hi) is held. */
-int dpt_dataset_holds(const dpt_dataset *ds, size_t lo, size_t hi);
+DPT_API int dpt_dataset_holds(const dpt_dataset *ds, size_t lo, size_t hi);
 
 /* ---- synthetic data (counter-based SplitMix64, see WORKLOADS.md) ---- */
 
@@ -81,16 +83,16 @@ typedef struct dpt_synth_spec {
 } dpt_synth_spec;
 
 /* Defaults for a kind (n 10000, d 10/64, noise 0.01 or 0.5, seed 1, ...). */
-void dpt_synth_defaults(dpt_synth_spec *spec, dpt_synth_kind kind);
+DPT_API void dpt_synth_defaults(dpt_synth_spec *spec, dpt_synth_kind kind);
 
 /* Parse "KIND:k=v,k=v" (keys n, d, noise, seed, classes, hidden=a/b/c). */
-int dpt_synth_parse(dpt_synth_spec *spec, const char *text);
+DPT_API int dpt_synth_parse(dpt_synth_spec *spec, const char *text);
 
 /* Generate rows [0, n) of the spec into a freshly allocated dataset, in
  * parallel over nthreads OpenMP threads (0: the runtime's default). Each
  * element depends only on the seed and its index, so the result is the same
  * for every thread count. */
-int dpt_synth_generate(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads);
+DPT_API int dpt_synth_generate(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads);
 
 /* Per-rank generation: the rows of part[0..npart) only, each bit for bit
  * the row dpt_synth_generate gives (X and y). part must be sorted,
@@ -99,13 +101,13 @@ int dpt_synth_generate(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads
  * rows are never written, so they cost no memory; their labels are 0. part
  * NULL, or ranges covering every row, is dpt_synth_generate (ds->part
  * NULL); a non-NULL part of no ranges holds no rows. */
-int dpt_synth_generate_part(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads,
-                            const dpt_row_range *part, size_t npart);
+DPT_API int dpt_synth_generate_part(const dpt_synth_spec *spec, dpt_dataset *ds, int nthreads,
+                                    const dpt_row_range *part, size_t npart);
 
 /* ---- the counter-based generator itself ---- */
-uint64_t dpt_rng_key(uint64_t seed, unsigned stream);
-double dpt_rng_uniform(uint64_t key, uint64_t j);
-double dpt_rng_normal(uint64_t key, uint64_t j);
+DPT_API uint64_t dpt_rng_key(uint64_t seed, unsigned stream);
+DPT_API double dpt_rng_uniform(uint64_t key, uint64_t j);
+DPT_API double dpt_rng_normal(uint64_t key, uint64_t j);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef DPT_ENGINE_H
 #define DPT_ENGINE_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -119,7 +121,7 @@ typedef struct dpt_metrics {
     double mse, r2;  /* regression, else NAN */
 } dpt_metrics;
 
-void dpt_engine_opts_defaults(dpt_engine_opts *o);
+DPT_API void dpt_engine_opts_defaults(dpt_engine_opts *o);
 
 /* Plan placement, allocate per-thread buffers (first touched later by
  * their owners) and initialise the parameters as dpt_model_init_params(m,
@@ -128,9 +130,9 @@ void dpt_engine_opts_defaults(dpt_engine_opts *o);
  * a horizon (o->epochs), deterministic mode with local batching or with
  * fewer leaves than ranks, adaptive balancing with either of those, local
  * batching across ranks. */
-int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_optim_spec *o,
-                      const dpt_dataset *train, const dpt_engine_opts *opts);
-void dpt_engine_destroy(dpt_engine *e);
+DPT_API int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_optim_spec *o,
+                              const dpt_dataset *train, const dpt_engine_opts *opts);
+DPT_API void dpt_engine_destroy(dpt_engine *e);
 
 /* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or another
  * error. Divergence: a non-finite loss, gradient or updated parameter at
@@ -142,13 +144,13 @@ void dpt_engine_destroy(dpt_engine *e);
  * that failed. Learning-rate schedules count steps and epochs since create
  * or reset, over the horizon o->epochs, so one call of N epochs and N calls
  * of one give the same bits. */
-int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
+DPT_API int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
 
 /* Loss and metrics of the current parameters on a data set, in parallel.
  * A data set that holds part of its rows (ds->part, per-rank loading) is
  * evaluated on the rows held, summed over the ranks of the engine's comm:
  * with every rank holding its own rows, the metrics of the whole set. */
-int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out);
+DPT_API int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out);
 
 /* The rows of an n-row training set that rank `rank` of `ranks` reads in
  * training, as sorted, merged ranges (*out malloc'd, *nout of them): with
@@ -158,17 +160,17 @@ int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out);
  * deterministic), since the leaves a rank computes decide its slice. Load
  * just these rows (ds->part) to train on a rank without reading the rest.
  * 0 or DPT_ENOMEM/DPT_EINVAL. */
-int dpt_engine_rank_rows(size_t n, const dpt_optim_spec *o, int shuffle, int leaves, int rank,
-                         int ranks, dpt_row_range **out, size_t *nout);
+DPT_API int dpt_engine_rank_rows(size_t n, const dpt_optim_spec *o, int shuffle, int leaves,
+                                 int rank, int ranks, dpt_row_range **out, size_t *nout);
 
-float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
+DPT_API float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
 /* Reset parameters to w (n_params floats) and clear optimizer state, the
  * step and epoch counters and the first epoch's loss, for repeated runs
  * from the same start. */
-void dpt_engine_reset(dpt_engine *e, const float *w);
+DPT_API void dpt_engine_reset(dpt_engine *e, const float *w);
 
 /* Live progress reports (cb NULL: none). */
-void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval);
+DPT_API void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval);
 
 /* One thread's part of one step, for a per-step trace: where the time went
  * (as dpt_phase_times, but for this step alone) and how many rows it
@@ -193,19 +195,19 @@ typedef void (*dpt_trace_cb)(const dpt_step_record *r, size_t n, void *ud);
  * hand-over (0: a whole epoch, up to DPT_TRACE_BUFFER bytes of records).
  * The steps of an epoch that fails are not handed over. 0 or DPT_ENOMEM. */
 #define DPT_TRACE_BUFFER ((size_t)16 << 20)
-int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps);
+DPT_API int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps);
 
-int dpt_engine_threads(const dpt_engine *e);
-const dpt_place *dpt_engine_plan(const dpt_engine *e);
-const char *dpt_engine_isa(const dpt_engine *e);
+DPT_API int dpt_engine_threads(const dpt_engine *e);
+DPT_API const dpt_place *dpt_engine_plan(const dpt_engine *e);
+DPT_API const char *dpt_engine_isa(const dpt_engine *e);
 /* Where each thread's first-touched rows live, checked with hwloc after the
  * first gather: threads whose pages sit on their own NUMA node, elsewhere,
  * or where the OS cannot tell (synthetic topology, unsupported query). */
-void dpt_engine_numa_report(const dpt_engine *e, int *local, int *remote, int *unknown);
+DPT_API void dpt_engine_numa_report(const dpt_engine *e, int *local, int *remote, int *unknown);
 
 /* A warning to show the user (binding refused, fewer cores than threads),
  * or NULL. */
-const char *dpt_engine_warning(const dpt_engine *e);
+DPT_API const char *dpt_engine_warning(const dpt_engine *e);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
 #ifndef DPT_ERROR_H
 #define DPT_ERROR_H
 
+#include "dpt/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,12 +22,12 @@ enum {
 };
 
 /* Message of the last failed call on this thread ("" when none). */
-const char *dpt_last_error(void);
+DPT_API const char *dpt_last_error(void);
 
 /* Set the message (printf-style) and return code; for dpt's own modules. */
-int dpt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+DPT_API int dpt_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void dpt_clear_error(void);
+DPT_API void dpt_clear_error(void);
 
 #ifdef __cplusplus
 }

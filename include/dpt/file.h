@@ -17,6 +17,8 @@
 #ifndef DPT_FILE_H
 #define DPT_FILE_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -35,34 +37,34 @@ typedef struct dpt_out_file {
 /* Open path for writing as described above. A zeroed dpt_out_file may be
  * passed to abort and commit (nothing happens). 0, DPT_EIO naming the path
  * (missing directory, no permission, a directory), or DPT_ENOMEM. */
-int dpt_out_open(dpt_out_file *o, const char *path);
+DPT_API int dpt_out_open(dpt_out_file *o, const char *path);
 
 /* The file descriptor under o->f, for writers that use write(2): what was
  * written through o->f is flushed first. Later stdio writes go after the
  * fd's; a writer that mixes the two flushes o->f before each switch.
  * -1 (DPT_EIO set) when the flush fails. */
-int dpt_out_fd(dpt_out_file *o);
+DPT_API int dpt_out_fd(dpt_out_file *o);
 
 /* Flush and install the file: 0, or DPT_EIO naming the path and the step
  * that failed (write, fsync, close, rename). A failed commit removes the
  * temporary file and leaves the old target as it was. o is reset either
  * way. */
-int dpt_out_commit(dpt_out_file *o);
+DPT_API int dpt_out_commit(dpt_out_file *o);
 
 /* Drop what was written: the temporary file is removed, the target is
  * untouched (what went to stdout, a device or a FIFO is gone already).
  * Safe on a zeroed or already committed dpt_out_file. */
-void dpt_out_abort(dpt_out_file *o);
+DPT_API void dpt_out_abort(dpt_out_file *o);
 
 /* len bytes of text into path atomically (open, write, commit). 0 or
  * DPT_EIO naming the file. */
-int dpt_write_file_atomic(const char *path, const char *text, size_t len);
+DPT_API int dpt_write_file_atomic(const char *path, const char *text, size_t len);
 
 /* A jansson value as indented JSON (reals in the shortest form that reads
  * back exactly, arrays of scalars on one line), written atomically like
  * the above. */
 struct json_t;
-int dpt_json_write_atomic(struct json_t *root, const char *path);
+DPT_API int dpt_json_write_atomic(struct json_t *root, const char *path);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
 #ifndef DPT_IO_H
 #define DPT_IO_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 
 #include "dpt/data.h"
@@ -22,16 +24,16 @@ typedef enum {
 } dpt_format;
 
 /* Name of a format ("csv", "svmlight", "idx", "dptb"; "auto"). */
-const char *dpt_format_name(dpt_format f);
+DPT_API const char *dpt_format_name(dpt_format f);
 /* Parse a format name (also "libsvm"); returns 0 or DPT_EINVAL. */
-int dpt_format_parse(const char *name, dpt_format *out);
+DPT_API int dpt_format_parse(const char *name, dpt_format *out);
 /* Format a path's extension names (.csv .tsv .svm .libsvm .svmlight .dptb
  * .idx, *-ubyte, and those with .gz), or DPT_FORMAT_AUTO when none. */
-dpt_format dpt_format_from_path(const char *path);
+DPT_API dpt_format dpt_format_from_path(const char *path);
 
 /* The format dpt_load would read path as: format_from_path, else IDX when
  * there is a labels file, else a look at the first bytes. */
-dpt_format dpt_format_detect(const char *path, int has_labels);
+DPT_API dpt_format dpt_format_detect(const char *path, int has_labels);
 
 #define DPT_LABEL_COL_LAST (-1) /* CSV: the last column holds the label */
 #define DPT_LABEL_COL_NONE (-2) /* CSV: no label column (y = 0) */
@@ -55,22 +57,22 @@ typedef struct dpt_load_opts {
 } dpt_load_opts;
 
 /* Defaults: auto format, detect header, last column, ',' , 0 features. */
-void dpt_load_opts_init(dpt_load_opts *o);
+DPT_API void dpt_load_opts_init(dpt_load_opts *o);
 
 /* Load a data file into ds (zeroed on failure). Labels: CSV and IDX as
  * read; svmlight labels that are all +1/-1 become 1/0. The label kind is
  * inferred: all 0/1 -> BINARY (classes 2), non-negative integers ->
  * CLASS (classes = max + 1), otherwise REAL. A .dptb file is memory-mapped
  * (copy-on-write, so the rows may be modified in place). opts may be NULL. */
-int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds);
+DPT_API int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds);
 
 /* Rows of a .dptb file, from its header alone (magic and header checksum
  * checked; the rest is left to dpt_load): for choosing a part before
  * loading. Returns 0 or a negative status. */
-int dpt_dptb_rows(const char *path, size_t *n);
+DPT_API int dpt_dptb_rows(const char *path, size_t *n);
 
 /* Bytes of memory the loaders may use when max_bytes is 0 (MemAvailable). */
-size_t dpt_mem_available(void);
+DPT_API size_t dpt_mem_available(void);
 
 /* ---- writers: atomic (temporary file, fsync, rename), so a failed write
  * leaves no output file ---- */
@@ -81,13 +83,13 @@ typedef struct dpt_save_opts {
     int header;        /* CSV: write a header line x1..xD,y (default 1) */
 } dpt_save_opts;
 
-void dpt_save_opts_init(dpt_save_opts *o);
+DPT_API void dpt_save_opts_init(dpt_save_opts *o);
 /* Write ds to path; CSV and svmlight values round-trip exactly (%.9g).
  * svmlight rows list nonzero features, and the first row also lists
  * feature d so a reader finds the width. IDX is not written. .dptb is
  * written as version 2. A data set holding part of its rows (ds->part) is
  * refused (DPT_EINVAL). */
-int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts);
+DPT_API int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts);
 
 /* ---- standardization: x' = (x - mean) * scale, scale = 1/std (population
  * std over the training rows), scale 0 for constant features, which become
@@ -102,13 +104,14 @@ typedef struct dpt_standardizer {
 
 /* Statistics need every row: a data set holding part of its rows
  * (ds->part) is refused (DPT_EINVAL). */
-int dpt_standardizer_fit(dpt_standardizer *st, const dpt_dataset *ds, int nthreads);
+DPT_API int dpt_standardizer_fit(dpt_standardizer *st, const dpt_dataset *ds, int nthreads);
 /* Adopt saved statistics (copies them), e.g. from a model file. */
-int dpt_standardizer_init(dpt_standardizer *st, size_t d, const float *mean, const float *scale);
+DPT_API int dpt_standardizer_init(dpt_standardizer *st, size_t d, const float *mean,
+                                  const float *scale);
 /* Apply to every row in place (to the held rows only when ds->part is
  * set: the others are never touched); ds->d must equal st->d. */
-int dpt_standardizer_apply(const dpt_standardizer *st, dpt_dataset *ds, int nthreads);
-void dpt_standardizer_free(dpt_standardizer *st);
+DPT_API int dpt_standardizer_apply(const dpt_standardizer *st, dpt_dataset *ds, int nthreads);
+DPT_API void dpt_standardizer_free(dpt_standardizer *st);
 
 /* ---- labels against the model ----
  * want BINARY: every label 0 or 1 (logistic); CLASS: integer ids 0..K-1
@@ -119,13 +122,14 @@ void dpt_standardizer_free(dpt_standardizer *st);
  * its K, when not given, is max + 1 over those rows alone, which may be
  * below the whole set's (even 1, which is then not an error here): ranks
  * must agree on K, e.g. the maximum over ranks, checked to be >= 2. */
-int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *classes);
+DPT_API int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *classes);
 
 /* Split off a validation set: round(fraction * n) rows chosen by a seeded
  * shuffle (the other rows keep their order) move from ds to val. fraction
  * must leave both parts non-empty. ds is replaced by the remaining rows.
  * A data set holding part of its rows (ds->part) is refused (DPT_EINVAL). */
-int dpt_dataset_split(dpt_dataset *ds, double fraction, unsigned long long seed, dpt_dataset *val);
+DPT_API int dpt_dataset_split(dpt_dataset *ds, double fraction, unsigned long long seed,
+                              dpt_dataset *val);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
 #ifndef DPT_ISA_H
 #define DPT_ISA_H
 
+#include "dpt/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -14,10 +16,10 @@ extern "C" {
  * ISA this CPU (or OS) or this build lacks; on failure the table in use
  * stays as it was. Call it outside parallel regions and not while an
  * engine is training: the choice is process-wide. */
-int dpt_isa_select(const char *name);
+DPT_API int dpt_isa_select(const char *name);
 
 /* The ISA in use, "scalar" or "avx2" (picking it first if nothing has). */
-const char *dpt_isa_name(void);
+DPT_API const char *dpt_isa_name(void);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,8 @@
 #ifndef DPT_LIMITS_H
 #define DPT_LIMITS_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -33,12 +35,12 @@ typedef struct dpt_limits {
  * core reading two streams at once can go faster than one).
  * Takes about a second. Returns 0, or DPT_ENOMEM / DPT_EINVAL (message set).
  * Call outside parallel regions. */
-int dpt_limits_measure(int threads, dpt_limits *out);
+DPT_API int dpt_limits_measure(int threads, dpt_limits *out);
 
 /* Same with a chosen array size in bytes (0: DPT_LIMITS_READ_BYTES) and
  * number of repetitions (0: 5). Sizes under the last-level cache measure the
  * cache, not memory. */
-int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limits *out);
+DPT_API int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limits *out);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef DPT_MODEL_H
 #define DPT_MODEL_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,21 +61,21 @@ typedef struct dpt_model {
 } dpt_model;
 
 /* Check a spec and lay out the parameters. */
-int dpt_model_init(dpt_model *m, const dpt_model_spec *spec);
+DPT_API int dpt_model_init(dpt_model *m, const dpt_model_spec *spec);
 
 /* Human-readable "mlp 10-20-1 relu mse" into buf. */
-void dpt_model_describe(const dpt_model *m, char *buf, size_t len);
+DPT_API void dpt_model_describe(const dpt_model *m, char *buf, size_t len);
 
 /* Fill w:(n_params) with the initial parameters. */
-void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init init);
+DPT_API void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init init);
 
 /* Floats of per-thread scratch that grad/eval/predict need. */
-size_t dpt_model_scratch_floats(const dpt_model *m);
+DPT_API size_t dpt_model_scratch_floats(const dpt_model *m);
 
 /* Rows that grad/eval/predict push through the layers at a time (sized so
  * that a block's activations stay in L2): any row count works, but a caller
  * that buffers outputs in chunks wastes nothing with chunks of this size. */
-size_t dpt_model_block_rows(const dpt_model *m);
+DPT_API size_t dpt_model_block_rows(const dpt_model *m);
 
 /* The functions below take the kernel table k to run on; NULL means the
  * table in use (dpt/isa.h), which is what a program outside the library
@@ -82,26 +84,26 @@ size_t dpt_model_block_rows(const dpt_model *m);
 
 /* g:(n_params) += sum over the rows of the per-sample loss gradient.
  * X:(rows, inputs) stride ld, y:(rows). Returns the sum of per-sample losses. */
-double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
-                      const float *X, size_t ld, const float *y, size_t rows, float *g,
-                      float *scratch);
+DPT_API double dpt_model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                              const float *X, size_t ld, const float *y, size_t rows, float *g,
+                              float *scratch);
 /* The same sum written over g:(n_params), whatever it held (no clearing
  * pass: the products of the first rows overwrite it). */
-double dpt_model_grad_to(const dpt_model *m, const struct dpt_kernels *k, const float *w,
-                         const float *X, size_t ld, const float *y, size_t rows, float *g,
-                         float *scratch);
+DPT_API double dpt_model_grad_to(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                                 const float *X, size_t ld, const float *y, size_t rows, float *g,
+                                 float *scratch);
 
 /* Forward only: returns the loss sum; *correct (may be NULL) += rows
  * classified right (classification models). */
-double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const float *w,
-                      const float *X, size_t ld, const float *y, size_t rows, size_t *correct,
-                      float *scratch);
+DPT_API double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                              const float *X, size_t ld, const float *y, size_t rows,
+                              size_t *correct, float *scratch);
 
 /* Outputs for each row into out:(rows, outputs) stride ldo: the regression
  * value, the probability of class 1 (logistic) or the class probabilities. */
-void dpt_model_predict(const dpt_model *m, const struct dpt_kernels *k, const float *w,
-                       const float *X, size_t ld, size_t rows, float *out, size_t ldo,
-                       float *scratch);
+DPT_API void dpt_model_predict(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                               const float *X, size_t ld, size_t rows, float *out, size_t ldo,
+                               float *scratch);
 
 /* Number of outputs of the last layer. */
 static inline size_t dpt_model_outputs(const dpt_model *m)

@@ -10,6 +10,8 @@
 #ifndef DPT_MODELFILE_H
 #define DPT_MODELFILE_H
 
+#include "dpt/export.h"
+
 #include "dpt/io.h"
 #include "dpt/model.h"
 
@@ -20,14 +22,14 @@ extern "C" {
 #define DPT_MODELFILE_VERSION 1
 
 /* st may be NULL or empty (d == 0). 0, or DPT_EIO naming the file. */
-int dpt_model_save(const char *path, const dpt_model *m, const float *w,
-                   const dpt_standardizer *st);
+DPT_API int dpt_model_save(const char *path, const dpt_model *m, const float *w,
+                           const dpt_standardizer *st);
 
 /* Load into m (initialised here), *w (malloc'd, n_params floats, caller
  * frees) and st (zeroed when the file has none). DPT_EIO for an unreadable
  * file, DPT_EFORMAT ("FILE: problem") for a corrupt, truncated or foreign
  * one. */
-int dpt_model_load(const char *path, dpt_model *m, float **w, dpt_standardizer *st);
+DPT_API int dpt_model_load(const char *path, dpt_model *m, float **w, dpt_standardizer *st);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,8 @@
 #ifndef DPT_OPTIM_H
 #define DPT_OPTIM_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -35,7 +37,7 @@ typedef struct dpt_optim_spec {
 } dpt_optim_spec;
 
 /* Defaults: sgd, lr 0.01, momentum 0.9, batch 32, constant rate. */
-void dpt_optim_defaults(dpt_optim_spec *o);
+DPT_API void dpt_optim_defaults(dpt_optim_spec *o);
 
 /* Whether the optimizer keeps a velocity buffer. */
 static inline int dpt_optim_has_velocity(const dpt_optim_spec *o)
@@ -47,20 +49,20 @@ static inline int dpt_optim_has_velocity(const dpt_optim_spec *o)
  * epoch (0-based) under the schedule and warm-up. The cosine schedule runs
  * over the horizon, o->epochs x steps_per_epoch steps (constant when
  * o->epochs is 0). */
-double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long steps_per_epoch);
+DPT_API double dpt_optim_lr(const dpt_optim_spec *o, long step, long epoch, long steps_per_epoch);
 
 /* One update of w[lo:hi) from the summed gradient gsum[lo:hi):
  * g = gscale * gsum + wd * w, then the rule of o->kind with rate lr.
  * v (NULL unless dpt_optim_has_velocity) has the same layout as w.
  * Returns nonzero when a gradient entry in the slice, or an updated
  * parameter, is not finite (a finite gradient can still overflow w). */
-int dpt_optim_update(const dpt_optim_spec *o, size_t lo, size_t hi, float *w, const float *gsum,
-                     float *v, float gscale, float lr);
+DPT_API int dpt_optim_update(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
+                             const float *gsum, float *v, float gscale, float lr);
 /* The same with the sum of ng arrays gs[u] as gsum, added in the order
  * ((gs[0] + gs[1]) + gs[2]) + ..., in one pass: the last step of a
  * reduce-scatter fused with the update (gs are only read). */
-int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
-                         const float *const *gs, int ng, float *v, float gscale, float lr);
+DPT_API int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
+                                 const float *const *gs, int ng, float *v, float gscale, float lr);
 
 #ifdef __cplusplus
 }

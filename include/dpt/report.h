@@ -26,6 +26,8 @@
 #ifndef DPT_REPORT_H
 #define DPT_REPORT_H
 
+#include "dpt/export.h"
+
 #include <stdio.h>
 
 #include "dpt/file.h" /* the atomic writers, which were declared here */
@@ -106,18 +108,18 @@ typedef struct dpt_bench_report {
 } dpt_bench_report;
 
 /* An empty report: context fields unknown, no limits, no results. */
-void dpt_bench_report_init(dpt_bench_report *r);
-void dpt_bench_report_free(dpt_bench_report *r);
+DPT_API void dpt_bench_report_init(dpt_bench_report *r);
+DPT_API void dpt_bench_report_free(dpt_bench_report *r);
 
 /* Append a row of one rank with every number unknown (NAN) and the given
  * samples copied (set ->ranks after for more ranks). Returns the row
  * (valid until the next append) or NULL (ENOMEM, message set). */
-dpt_bench_result *dpt_bench_report_add(dpt_bench_report *r, const char *workload, int threads,
-                                       const char *pin, const char *isa, long batch,
-                                       const double *samples, int nsamples);
+DPT_API dpt_bench_result *dpt_bench_report_add(dpt_bench_report *r, const char *workload,
+                                               int threads, const char *pin, const char *isa,
+                                               long batch, const double *samples, int nsamples);
 /* Append a limit point; 0 or DPT_ENOMEM. */
-int dpt_bench_report_add_limit(dpt_bench_report *r, int threads, const char *pin,
-                               double read_gbytes_per_second, double peak_gflops);
+DPT_API int dpt_bench_report_add_limit(dpt_bench_report *r, int threads, const char *pin,
+                                       double read_gbytes_per_second, double peak_gflops);
 
 /* Fill what follows from the samples and the other rows: median, min, max,
  * iqr; throughput from work_* where given; for rows of one rank, fractions
@@ -127,12 +129,12 @@ int dpt_bench_report_add_limit(dpt_bench_report *r, int threads, const char *pin
  * and batch: 1 rank x 1 thread, else 1 thread at the row's rank count
  * (NAN when there is none). 0, or DPT_EINVAL
  * naming the row without samples. */
-int dpt_bench_report_derive(dpt_bench_report *r);
+DPT_API int dpt_bench_report_derive(dpt_bench_report *r);
 
 /* Fill cpu_model, governor, boost, load_average and date from what is
  * readable under root ("/" for this machine; a fake tree in tests), and
  * leave every other field as it is. Unreadable items stay unknown. */
-void dpt_bench_context_probe(dpt_bench_context *c, const char *root);
+DPT_API void dpt_bench_context_probe(dpt_bench_context *c, const char *root);
 
 /* Warnings a reader of the numbers should see: a loaded machine (1-minute
  * load average >= 1 before the run), a governor other than "performance",
@@ -140,23 +142,23 @@ void dpt_bench_context_probe(dpt_bench_context *c, const char *root);
  * to cap lines into out (each NUL-terminated, no newline); returns how many
  * there are in all. */
 #define DPT_WARNING_LEN 256
-size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARNING_LEN],
-                                 size_t cap);
+DPT_API size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARNING_LEN],
+                                         size_t cap);
 
 /* JSON file of the report, written atomically; "-" writes to stdout. */
-int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path);
+DPT_API int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path);
 /* Read and validate a "dpt-bench/1" file into r (initialised here). On
  * error r is empty and the message reads "FILE: where: what is wrong". */
-int dpt_bench_report_read_json(dpt_bench_report *r, const char *path);
+DPT_API int dpt_bench_report_read_json(dpt_bench_report *r, const char *path);
 
 /* One CSV line per result with a header line; unknown numbers are empty
  * cells; ranks and comm_s are the last columns (added after the others,
  * whose places stay). Written atomically; "-" writes to stdout. */
-int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
+DPT_API int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
 
 /* The aligned table `dpt bench` prints; with columns for the ranks and the
  * communication time when a row has more than one rank. */
-void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
+DPT_API void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
 
 #ifdef __cplusplus
 }

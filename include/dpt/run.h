@@ -7,6 +7,8 @@
 #ifndef DPT_RUN_H
 #define DPT_RUN_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,17 +49,17 @@ typedef struct dpt_workload {
 } dpt_workload;
 
 /* The registry: dpt_workload_count() entries, in a fixed order. */
-int dpt_workload_count(void);
-const dpt_workload *dpt_workload_at(int i);
+DPT_API int dpt_workload_count(void);
+DPT_API const dpt_workload *dpt_workload_at(int i);
 /* By name; NULL (message set, listing the names) when there is none. */
-const dpt_workload *dpt_workload_find(const char *name);
+DPT_API const dpt_workload *dpt_workload_find(const char *name);
 
 /* Generate or read the workload's data: the training set, the test set
  * (zeroed when it has none; test may be NULL then), standardized as the
  * workload says (st, may be NULL, gets the statistics). nthreads as for
  * the loaders. 0 or a DPT_E* status; nothing is left allocated on error. */
-int dpt_workload_load(const dpt_workload *w, int nthreads, dpt_dataset *train, dpt_dataset *test,
-                      dpt_standardizer *st);
+DPT_API int dpt_workload_load(const dpt_workload *w, int nthreads, dpt_dataset *train,
+                              dpt_dataset *test, dpt_standardizer *st);
 
 /* ---- one run ---- */
 
@@ -97,7 +99,7 @@ typedef struct dpt_run_spec {
 
 /* Defaults: no data, a linear model, dpt_optim_defaults, the engine's
  * defaults, 10 epochs, no warm-up, final metrics on. */
-void dpt_run_spec_defaults(dpt_run_spec *s);
+DPT_API void dpt_run_spec_defaults(dpt_run_spec *s);
 
 typedef struct dpt_run_result {
     int epochs;                /* timed epochs completed */
@@ -120,21 +122,21 @@ typedef struct dpt_run dpt_run;
 /* Check the spec against the data (labels, features), build the model and
  * the engine, and set the initial parameters (from init_params, or the seed;
  * under MPI every rank then takes rank 0's). 0 or a DPT_E* status. */
-int dpt_run_create(dpt_run **r, const dpt_run_spec *s);
-void dpt_run_destroy(dpt_run *r);
+DPT_API int dpt_run_create(dpt_run **r, const dpt_run_spec *s);
+DPT_API void dpt_run_destroy(dpt_run *r);
 
 /* Warm-up and reset, then the timed epochs with their callbacks, then the
  * final metrics. Returns 0, DPT_EDIVERGED (see dpt_run_result.diverged;
  * out is filled up to the last good epoch) or another status. Each call
  * starts from the initial parameters again. */
-int dpt_run_train(dpt_run *r, dpt_run_result *out);
+DPT_API int dpt_run_train(dpt_run *r, dpt_run_result *out);
 
 /* create + train + destroy; *params (when not NULL) gets a malloc'd copy of
  * the final parameters (the last finite model after a divergence). */
-int dpt_run_once(const dpt_run_spec *s, dpt_run_result *out, float **params);
+DPT_API int dpt_run_once(const dpt_run_spec *s, dpt_run_result *out, float **params);
 
-dpt_engine *dpt_run_engine(dpt_run *r);
-const dpt_model *dpt_run_model(const dpt_run *r);
+DPT_API dpt_engine *dpt_run_engine(dpt_run *r);
+DPT_API const dpt_model *dpt_run_model(const dpt_run *r);
 
 /* The work one epoch does, to turn times into rates: samples, bytes of
  * training data read (linear models, which stream X once per epoch; 0
@@ -142,7 +144,7 @@ const dpt_model *dpt_run_model(const dpt_run *r);
 typedef struct dpt_run_work {
     double samples, bytes, flops;
 } dpt_run_work;
-void dpt_run_work_of(const dpt_model *m, const dpt_dataset *train, dpt_run_work *w);
+DPT_API void dpt_run_work_of(const dpt_model *m, const dpt_dataset *train, dpt_run_work *w);
 
 /* ---- the bench sweep ---- */
 
@@ -178,22 +180,23 @@ typedef struct dpt_sweep_spec {
  * run of n ranks trains on the first n while the others wait asleep, the
  * times are rank 0's, and every rank returns the same status. rep is
  * initialised here. 0 or a DPT_E* status (rep then freed). */
-int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_bench_report *rep);
+DPT_API int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw,
+                            dpt_bench_report *rep);
 
 /* The context of this machine and build for a report: CPU, topology,
  * kernels, compiler and flags, version, OpenMP runtime, governor, load. */
-void dpt_bench_context_fill(dpt_bench_context *c);
+DPT_API void dpt_bench_context_fill(dpt_bench_context *c);
 
 /* The engine settings of a spec, as a report's context.engine records them. */
-void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap);
+DPT_API void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap);
 
 /* ---- the tuning race over runs ---- */
 
 /* Race the candidates (threads, pin, batch, balancing) with runs of base,
  * each candidate's first run after base's warm-up epochs. Failures of a
  * run stop the race with its status. See dpt_tune_run. */
-int dpt_tune_spec(const dpt_run_spec *base, const dpt_tune_candidate *cands, int n,
-                  const dpt_tune_options *opt, dpt_tune_result *out);
+DPT_API int dpt_tune_spec(const dpt_run_spec *base, const dpt_tune_candidate *cands, int n,
+                          const dpt_tune_options *opt, dpt_tune_result *out);
 
 #ifdef __cplusplus
 }

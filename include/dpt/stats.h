@@ -5,6 +5,8 @@
 #ifndef DPT_STATS_H
 #define DPT_STATS_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -15,7 +17,7 @@ extern "C" {
  * order statistics (Hyndman-Fan type 7, the default of R and numpy):
  * h = (n-1)p, q = x[floor h] + (h - floor h)(x[floor h + 1] - x[floor h]).
  * NAN when n == 0. */
-double dpt_stats_quantile_sorted(const double *sorted, size_t n, double p);
+DPT_API double dpt_stats_quantile_sorted(const double *sorted, size_t n, double p);
 
 typedef struct dpt_summary {
     size_t n;
@@ -26,18 +28,18 @@ typedef struct dpt_summary {
 
 /* Summary of n finite values (any order; x is not modified).
  * 0, or DPT_EINVAL (n == 0, a non-finite value) / DPT_ENOMEM. */
-int dpt_stats_summarize(const double *x, size_t n, dpt_summary *out);
+DPT_API int dpt_stats_summarize(const double *x, size_t n, dpt_summary *out);
 
 /* Median of n values (type 7: mean of the two middle ones for even n);
  * NAN when n == 0 or on allocation failure. */
-double dpt_stats_median(const double *x, size_t n);
+DPT_API double dpt_stats_median(const double *x, size_t n);
 
 /* Arithmetic mean; NAN when n == 0. */
-double dpt_stats_mean(const double *x, size_t n);
+DPT_API double dpt_stats_mean(const double *x, size_t n);
 
 /* Geometric mean exp(mean(log x)), for ratios; NAN when n == 0 or any
  * value is not finite and > 0. */
-double dpt_stats_geomean(const double *x, size_t n);
+DPT_API double dpt_stats_geomean(const double *x, size_t n);
 
 /* ---- Mann-Whitney U test (Wilcoxon rank-sum) ---- */
 
@@ -61,13 +63,13 @@ typedef struct dpt_utest {
 #define DPT_UTEST_EXACT_MAX 50
 
 /* 0, or DPT_EINVAL (an empty sample, a non-finite value) / DPT_ENOMEM. */
-int dpt_stats_utest(const double *a, size_t na, const double *b, size_t nb, dpt_alternative alt,
-                    dpt_utest *out);
+DPT_API int dpt_stats_utest(const double *a, size_t na, const double *b, size_t nb,
+                            dpt_alternative alt, dpt_utest *out);
 
 /* Smallest two-sided p the test can give for these sample sizes (complete
  * separation, no ties): 2 / C(na+nb, na), at most 1. With 3 and 3
  * repetitions it is 0.1, so such a comparison can never reach p < 0.05. */
-double dpt_stats_utest_min_p(size_t na, size_t nb);
+DPT_API double dpt_stats_utest_min_p(size_t na, size_t nb);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef DPT_TOPO_H
 #define DPT_TOPO_H
 
+#include "dpt/export.h"
+
 #include <stddef.h>
 
 #include <hwloc.h>
@@ -58,51 +60,52 @@ typedef struct dpt_place {
  * numactl, srun) unless an OpenMP affinity variable asks the runtime to bind
  * (see dpt_pin_env_warning). DPT_EINVAL for a bad synthetic string or both given, DPT_EIO for an
  * unreadable XML file, DPT_EFORMAT for a malformed one. */
-int dpt_topo_open(dpt_topo **t, const char *synthetic, const char *xml_path);
-void dpt_topo_close(dpt_topo *t);
+DPT_API int dpt_topo_open(dpt_topo **t, const char *synthetic, const char *xml_path);
+DPT_API void dpt_topo_close(dpt_topo *t);
 
 /* The underlying hwloc topology (owned by t; do not modify it). */
-hwloc_topology_t dpt_topo_hwloc(const dpt_topo *t);
+DPT_API hwloc_topology_t dpt_topo_hwloc(const dpt_topo *t);
 
 /* Number of objects of a type (HWLOC_OBJ_PACKAGE, HWLOC_OBJ_NUMANODE,
  * HWLOC_OBJ_CORE, HWLOC_OBJ_PU, ...); 0 when the topology has none. */
-int dpt_topo_count(const dpt_topo *t, hwloc_obj_type_t type);
+DPT_API int dpt_topo_count(const dpt_topo *t, hwloc_obj_type_t type);
 
 /* 1 when the topology is this machine's (binding and membind queries can
  * work), 0 for synthetic and XML topologies. */
-int dpt_topo_is_this_machine(const dpt_topo *t);
+DPT_API int dpt_topo_is_this_machine(const dpt_topo *t);
 
 /* Parse "compact", "scatter", "numa", "none" or "list:0,2,4-7" (logical PU
  * ids, ranges inclusive). Fills every field of spec; smt is set to 0 (set it
  * afterwards from --smt). On error spec is left empty and DPT_EINVAL is
  * returned with a message naming the allowed values. */
-int dpt_pin_parse(const char *text, dpt_pin_spec *spec);
-void dpt_pin_spec_free(dpt_pin_spec *spec);
+DPT_API int dpt_pin_parse(const char *text, dpt_pin_spec *spec);
+DPT_API void dpt_pin_spec_free(dpt_pin_spec *spec);
 
 /* Name of a policy: "none", "compact", "scatter", "numa", "list". */
-const char *dpt_pin_name(dpt_pin_policy policy);
+DPT_API const char *dpt_pin_name(dpt_pin_policy policy);
 
 /* The placement of nthreads threads (out has nthreads entries). More threads
  * than the PUs the policy may use wrap around onto the same PUs in the same
  * order and are marked shared: never an error. DPT_EINVAL for nthreads < 1
  * or a list id that is not a PU of t (the message names it). */
-int dpt_topo_plan(const dpt_topo *t, int nthreads, const dpt_pin_spec *spec, dpt_place *out);
+DPT_API int dpt_topo_plan(const dpt_topo *t, int nthreads, const dpt_pin_spec *spec,
+                          dpt_place *out);
 
 /* Bind the calling thread to p->pu (no-op returning 0 when p->pu < 0, as with
  * DPT_PIN_NONE). DPT_ENOTSUP with a message when the topology is not this
  * machine's or the OS refuses (containers, seccomp): run unpinned then. */
-int dpt_topo_bind_self(const dpt_topo *t, const dpt_place *p);
+DPT_API int dpt_topo_bind_self(const dpt_topo *t, const dpt_place *p);
 
 /* Where the pages of [addr, addr+len) live: *numa_out gets the NUMA logical
  * index when all resident pages are on one node, DPT_NUMA_NONE when none is
  * resident, DPT_NUMA_MIXED when they span nodes. DPT_ENOTSUP where hwloc
  * cannot tell (other OSes, synthetic/XML topologies, refused queries). */
-int dpt_topo_membind_check(const dpt_topo *t, const void *addr, size_t len, int *numa_out);
+DPT_API int dpt_topo_membind_check(const dpt_topo *t, const void *addr, size_t len, int *numa_out);
 
 /* Physical cores of this machine available to the process (as
  * dpt_topo_open(NULL, NULL) sees them), for the default thread count.
  * Falls back to PUs, then to the online CPU count; always >= 1. */
-int dpt_topo_physical_cores(void);
+DPT_API int dpt_topo_physical_cores(void);
 
 /* When spec binds threads (policy != NONE) and an OpenMP affinity variable
  * asks the runtime to bind too (OMP_PROC_BIND other than "false", or else
@@ -110,7 +113,7 @@ int dpt_topo_physical_cores(void);
  * for the caller to print once (valid until the next call on this thread),
  * else NULL. dpt's binding wins over the runtime's; the text says so and
  * names the policy that leaves placement to the runtime (none). */
-const char *dpt_pin_env_warning(const dpt_pin_spec *spec);
+DPT_API const char *dpt_pin_env_warning(const dpt_pin_spec *spec);
 
 #ifdef __cplusplus
 }

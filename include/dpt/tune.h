@@ -7,6 +7,8 @@
 #ifndef DPT_TUNE_H
 #define DPT_TUNE_H
 
+#include "dpt/export.h"
+
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -34,7 +36,7 @@ typedef struct dpt_tune_options {
                        * than the best's slowest run (0.25 = 25%) */
 } dpt_tune_options;
 
-void dpt_tune_options_defaults(dpt_tune_options *o);
+DPT_API void dpt_tune_options_defaults(dpt_tune_options *o);
 
 typedef enum {
     DPT_TUNE_RAN = 0,   /* stayed in the race to the end */
@@ -70,19 +72,19 @@ typedef struct dpt_tune_result {
 /* Race the n candidates. Ties in median go to fewer threads. 0, or
  * DPT_EINVAL (no candidates, bad options), DPT_ENOMEM, or the status the
  * callback returned. Free the result with dpt_tune_result_free. */
-int dpt_tune_run(const dpt_tune_candidate *cands, int n, const dpt_tune_options *opt,
-                 dpt_tune_measure_fn measure, void *ctx, dpt_tune_result *out);
-void dpt_tune_result_free(dpt_tune_result *r);
+DPT_API int dpt_tune_run(const dpt_tune_candidate *cands, int n, const dpt_tune_options *opt,
+                         dpt_tune_measure_fn measure, void *ctx, dpt_tune_result *out);
+DPT_API void dpt_tune_result_free(dpt_tune_result *r);
 
 /* {"schema": "dpt-tune/1", "workload", "recommended": {"threads", "pin",
  *  "batch", "median_seconds"}, "runner_up": {...} or null, "margin",
  *  "p_value", "significant", "runs", "more_threads_slower": {...} or null,
  *  "candidates": [{"threads", "pin", "batch", "reps", "median_seconds",
  *  "samples", "outcome", "p_slower"}]}, written atomically ("-": stdout). */
-int dpt_tune_write_json(const dpt_tune_result *r, const char *workload, const char *path);
+DPT_API int dpt_tune_write_json(const dpt_tune_result *r, const char *workload, const char *path);
 
 /* The candidates table and the recommendation in words. */
-void dpt_tune_print(const dpt_tune_result *r, FILE *f);
+DPT_API void dpt_tune_print(const dpt_tune_result *r, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -62,7 +62,7 @@ static int thread_setup(dpt_engine *e, int t, int P)
         c->team_ok = 0;
     }
     if (e->bind && dpt_topo_bind_self(e->topo, &e->plan[t]) != 0) {
-#pragma omp critical(dpt_engine_warn)
+#pragma omp critical /* unnamed: a named one exports its lock from libdpt.so */
         if (!e->bind_failed) {
             e->bind_failed = 1;
             char w[200];
