@@ -71,6 +71,40 @@ DPT_API int dpt_stats_utest(const double *a, size_t na, const double *b, size_t 
  * repetitions it is 0.1, so such a comparison can never reach p < 0.05. */
 DPT_API double dpt_stats_utest_min_p(size_t na, size_t nb);
 
+/* ---- paired differences: Wilcoxon signed-rank test, Hodges-Lehmann ---- */
+
+typedef struct dpt_srtest {
+    double w;  /* W+: the sum of the ranks of |d| of the positive differences
+                  (mid-ranks for ties; zeros dropped, as zero_method='wilcox') */
+    size_t n;  /* differences that are not zero */
+    double p;  /* for the alternative asked for: GREATER, the d tend to be > 0 */
+    int exact; /* 1: exact null distribution, 0: normal approximation */
+} dpt_srtest;
+
+/* Exact distribution when no |d| ties and at most this many differences
+ * are not zero; otherwise the normal approximation with tie correction and
+ * no continuity correction: what scipy.stats.wilcoxon(d, zero_method=
+ * 'wilcox', correction=False) computes. All zeros gives p = 1. */
+#define DPT_SRTEST_EXACT_MAX 50
+
+/* 0, or DPT_EINVAL (a non-finite value) / DPT_ENOMEM. */
+DPT_API int dpt_stats_signed_rank(const double *d, size_t n, dpt_alternative alt, dpt_srtest *out);
+
+typedef struct dpt_hl {
+    double estimate; /* Hodges-Lehmann: the median of the Walsh averages (d_i + d_j)/2, i <= j */
+    double lo, hi;   /* confidence interval, NAN when n is too small for the level */
+    double level;    /* its actual coverage under the null (>= the level asked for; 0
+                        without an interval) */
+} dpt_hl;
+
+/* The shift the differences d estimate and its confidence interval at
+ * level conf (e.g. 0.95): the order statistics C+1 and M-C of the M sorted
+ * Walsh averages, C the largest with P(W+ <= C) <= (1 - conf)/2 under the
+ * exact signed-rank distribution (normal beyond DPT_SRTEST_EXACT_MAX).
+ * 0, or DPT_EINVAL (no values, a non-finite one, conf outside (0, 1)) /
+ * DPT_ENOMEM. */
+DPT_API int dpt_stats_hodges_lehmann(const double *d, size_t n, double conf, dpt_hl *out);
+
 #ifdef __cplusplus
 }
 #endif
