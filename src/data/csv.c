@@ -287,7 +287,7 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    int nt = o->nthreads > 0 ? o->nthreads : omp_get_max_threads();
+    int nt = io_nthreads(o->nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ch.n > 1)
     for (int i = 0; i < ch.n; i++) {
         const char *p = body + ch.start[i], *ce = body + ch.start[i + 1];

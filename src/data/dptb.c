@@ -127,7 +127,7 @@ static int check_v2(const char *path, const unsigned char *h, const float *X, fl
                 need[k] = 1;
     }
     size_t bad = SIZE_MAX;
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(min : bad) if (nb > 1)
     for (size_t k = 0; k < nb; k++)
         if ((!need || need[k]) && io_checksum_block(X, xbytes, k) != tab[k] && k < bad) bad = k;

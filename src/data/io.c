@@ -17,6 +17,14 @@
 #include "data/io_internal.h"
 #include "dpt/error.h"
 
+int io_nthreads(int nthreads)
+{
+    int hw = omp_get_num_procs();
+    int cap = hw < 1 ? 4 : hw > 1024 ? 4096 : 4 * hw;
+    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    return nt < 1 ? 1 : nt > cap ? cap : nt;
+}
+
 int io_file_open(io_file *f, const char *path)
 {
     memset(f, 0, sizeof *f);
@@ -225,7 +233,7 @@ static size_t count_newlines(const char *p, size_t len)
 int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line, int nthreads)
 {
     memset(c, 0, sizeof *c);
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
     /* a few chunks per thread for balance; none under 256 KB */
     size_t want = (size_t)nt * 4, min_chunk = 256 << 10;
     if (want > len / min_chunk) want = len / min_chunk;
@@ -344,7 +352,7 @@ uint64_t io_checksum_chain(const uint64_t *hashes, size_t len)
 void io_checksum_table(const void *data, size_t len, uint64_t *hashes, int nthreads)
 {
     long long nb = (long long)io_checksum_blocks(len);
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
     for (long long k = 0; k < nb; k++) hashes[k] = io_checksum_block(data, len, (size_t)k);
 }
@@ -354,7 +362,7 @@ uint64_t io_checksum(const void *data, size_t len, int nthreads)
     size_t nb = io_checksum_blocks(len);
     uint64_t h = chain_start(len);
     uint64_t part[64];
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
     for (size_t b0 = 0; b0 < nb; b0 += 64) {
         size_t cnt = nb - b0 < 64 ? nb - b0 : 64;
 #pragma omp parallel for num_threads(nt) schedule(static) if (cnt > 1)

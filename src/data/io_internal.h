@@ -19,6 +19,12 @@ typedef struct io_file {
     char *heap_;
 } io_file;
 
+/* Threads for a parallel region of the loaders and generators: nthreads,
+ * or the OpenMP default when <= 0, bounded by 4 x the hardware threads
+ * (at most 4096). The results never depend on the count, and a team of
+ * tens of thousands (a stray OMP_NUM_THREADS) overflows libgomp's stack. */
+int io_nthreads(int nthreads);
+
 /* Open path as a regular file and map it; "FILE: problem" on failure.
  * An empty file maps to len 0 (the caller names the problem). */
 int io_file_open(io_file *f, const char *path);

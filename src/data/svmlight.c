@@ -185,7 +185,7 @@ int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    int nt = o->nthreads > 0 ? o->nthreads : omp_get_max_threads();
+    int nt = io_nthreads(o->nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ch.n > 1)
     for (int i = 0; i < ch.n; i++)
         parse_part(&parts[i], f.buf + ch.start[i], f.buf + ch.start[i + 1], ch.first_line[i],

@@ -295,7 +295,7 @@ int dpt_synth_generate_part(const dpt_synth_spec *s, dpt_dataset *ds, int nthrea
     const size_t npieces = piece_first(ranges, nranges, first);
 
     int failed = 0;
-#pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
+#pragma omp parallel num_threads(io_nthreads(nthreads))
     {
         double *work = NULL;
         float *xs = NULL; /* a whole teacher block, for pieces that hold part of one */

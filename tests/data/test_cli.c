@@ -40,7 +40,7 @@ static char out[1 << 16];
 
 /* Run a shell script in the test directory with $DPT naming the
  * executable; its stdout and stderr land in out. Returns the exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
     const char *exe = getenv("DPT_EXE");
@@ -255,4 +255,15 @@ Test(data_cli, eval_checks_labels_against_the_model, .timeout = 120)
     /* labels in range still evaluate */
     write_text("ok.csv", "x1,x2,x3,x4,y\n1,2,3,4,2\n1,2,3,4,0\n");
     cr_assert_eq(dpt("eval --model-file sm.dpt --data ok.csv"), 0, "%s", err);
+}
+
+/* A stray OMP_NUM_THREADS overflowed libgomp's stack (100000) or hung
+ * (20000): the default team is bounded like --threads. */
+Test(data_cli, huge_omp_num_threads_is_capped, .timeout = 120)
+{
+    int rc = sh("OMP_NUM_THREADS=100000 \"$DPT\" gen --synth linreg:n=100,d=4 --out x.csv --quiet "
+                "&& OMP_NUM_THREADS=100000 \"$DPT\" convert x.csv y.csv --quiet "
+                "&& OMP_NUM_THREADS=30000 \"$DPT\" convert x.csv z.dptb --quiet");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    assert_same_file("x.csv", "y.csv");
 }
