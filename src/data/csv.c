@@ -279,7 +279,7 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     for (int i = 0; i < ch.n; i++) n += ch.lines[i];
     if ((rc = io_check_memory(path, o, io_dataset_bytes(n, d), "the data"))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, n, d, 0))) {
-        rc = dpt_set_error(rc, "%s: %s", path, dpt_last_error());
+        rc = io_error_prefix(rc, path);
         goto fail;
     }
     io_err *errs = calloc((size_t)ch.n, sizeof *errs);

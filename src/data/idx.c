@@ -260,7 +260,7 @@ int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     }
     if ((rc = io_check_memory(path, o, io_dataset_bytes(im.n, im.d), "the data"))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, im.n, im.d, 0))) {
-        rc = dpt_set_error(rc, "%s: %s", path, dpt_last_error());
+        rc = io_error_prefix(rc, path);
         goto fail;
     }
     if ((rc = read_values(&im, ds->X, ds->ld))) goto fail;

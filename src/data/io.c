@@ -155,6 +155,13 @@ int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, cons
                          path, what, bytes / 1e9, limit / 1e9);
 }
 
+int io_error_prefix(int code, const char *path)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", dpt_last_error());
+    return dpt_set_error(code, "%s: %s", path, msg);
+}
+
 void io_token(char *out, size_t cap, const char *p, size_t len)
 {
     size_t k = 0;

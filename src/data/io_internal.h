@@ -35,6 +35,11 @@ int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, cons
 /* Bytes for an n x d dataset, or SIZE_MAX when that overflows. */
 size_t io_dataset_bytes(size_t n, size_t d);
 
+/* Prefix the last error message with "PATH: " and return code. The
+ * message is copied first: formatting it into the thread-local buffer it
+ * is read from garbled it. */
+int io_error_prefix(int code, const char *path);
+
 /* Copy a token for a message: at most 24 characters, unprintable bytes
  * shown as \xHH. */
 void io_token(char *out, size_t cap, const char *p, size_t len);

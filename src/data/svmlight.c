@@ -211,7 +211,7 @@ int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     }
     if ((rc = io_check_memory(path, o, io_dataset_bytes(n, d), "the dense rows"))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, n, d, 0))) {
-        rc = dpt_set_error(rc, "%s: %s", path, dpt_last_error());
+        rc = io_error_prefix(rc, path);
         goto fail;
     }
     size_t *row0 = malloc(((size_t)ch.n + 1) * sizeof *row0);

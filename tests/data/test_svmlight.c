@@ -2,6 +2,7 @@
  * bad inputs with their line and column. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <sys/resource.h>
 
 #include "util.h"
 
@@ -161,4 +162,47 @@ Test(svmlight, huge_index_too_large_for_memory)
     for (int i = 0; i < 200; i++) strcat(text, "1 2000000000:1\n");
     cr_assert_eq(load_text("t.svm", text, NULL, &ds), DPT_ENOMEM, "%s", dpt_last_error());
     assert_msg_has("t.svm: too large", "GB");
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+/* Address space in use by this process, from /proc/self/statm. */
+static size_t vm_bytes(void)
+{
+    unsigned long long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    cr_assert(f);
+    cr_assert_eq(fscanf(f, "%llu", &pages), 1);
+    fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The loader prefixes the allocator's message with the path; it used to
+ * format the message into the buffer it was reading ("t.svm: t.svm:
+ * locate ..."). An address-space limit makes the 400 MB allocation fail
+ * (a caller's max_bytes above it lets the loader try). */
+Test(svmlight, allocation_failure_message_reads_right)
+{
+#ifdef UNDER_ASAN
+    cr_skip_test("AddressSanitizer reserves more address space than the limit allows");
+#else
+    const char *p = write_text("t.svm", "1 1:0.5 50000000:1\n0 2:1\n");
+    struct rlimit rl = {vm_bytes() + (200u << 20), RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    dpt_load_opts o;
+    dpt_load_opts_init(&o);
+    o.max_bytes = (size_t)1 << 40;
+    o.nthreads = 1;
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(p, &o, &ds), DPT_ENOMEM);
+    char want[600];
+    snprintf(want, sizeof want, "%s: cannot allocate 400.0 MB for a 2 x 50000000 dataset", p);
+    cr_assert_str_eq(dpt_last_error(), want);
+#endif
 }
