@@ -69,7 +69,9 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds);
  * loading. Returns 0 or a negative status. */
 int dpt_dptb_rows(const char *path, size_t *n);
 
-/* Bytes of memory the loaders may use when max_bytes is 0 (MemAvailable). */
+/* Bytes of memory the loaders may use when max_bytes is 0: MemAvailable,
+ * less where a cgroup limit or the process's RLIMIT_AS / RLIMIT_DATA
+ * leaves less room. */
 size_t dpt_mem_available(void);
 
 /* ---- writers: atomic (temporary file, fsync, rename), so a failed write

@@ -277,7 +277,7 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     if ((rc = io_chunks_make(&ch, body, (size_t)(end - body), first_line, o->nthreads))) goto fail;
     size_t n = 0;
     for (int i = 0; i < ch.n; i++) n += ch.lines[i];
-    if ((rc = io_check_memory(path, o, io_dataset_bytes(n, d), "the data"))) goto fail;
+    if ((rc = io_check_memory(path, o, n, d))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, n, d, 0))) {
         rc = io_error_prefix(rc, path);
         goto fail;

@@ -258,7 +258,7 @@ int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
             goto fail;
         }
     }
-    if ((rc = io_check_memory(path, o, io_dataset_bytes(im.n, im.d), "the data"))) goto fail;
+    if ((rc = io_check_memory(path, o, im.n, im.d))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, im.n, im.d, 0))) {
         rc = io_error_prefix(rc, path);
         goto fail;

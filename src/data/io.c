@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +134,25 @@ size_t dpt_mem_available(void)
         size_t left = used < lim ? (size_t)(lim - used) : 0;
         if (left < avail) avail = left;
     }
+    /* so can the process's own (ulimit -v, -d): past it malloc fails, or
+     * with overcommit the pages are promised and never there */
+    unsigned long long vm = 0, data = 0, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    FILE *sm = fopen("/proc/self/statm", "r");
+    if (sm) {
+        if (fscanf(sm, "%llu %*u %*u %*u %*u %llu", &vm, &data) != 2) vm = data = 0;
+        fclose(sm);
+    }
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+        unsigned long long used = vm * page;
+        size_t left = used < rl.rlim_cur ? (size_t)(rl.rlim_cur - used) : 0;
+        if (left < avail) avail = left;
+    }
+    if (!getrlimit(RLIMIT_DATA, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+        unsigned long long used = data * page;
+        size_t left = used < rl.rlim_cur ? (size_t)(rl.rlim_cur - used) : 0;
+        if (left < avail) avail = left;
+    }
     return avail;
 }
 
@@ -143,16 +163,35 @@ size_t io_dataset_bytes(size_t n, size_t d)
     return (n * ld + dpt_pad_floats(n)) * sizeof(float);
 }
 
-int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, const char *what)
+/* Bytes for a message: GB down to kB, one decimal. */
+static const char *size_text(char *buf, size_t cap, size_t bytes)
 {
+    double b = (double)bytes;
+    if (b >= 1e9)
+        snprintf(buf, cap, "%.1f GB", b / 1e9);
+    else if (b >= 1e6)
+        snprintf(buf, cap, "%.1f MB", b / 1e6);
+    else
+        snprintf(buf, cap, "%.1f kB", b / 1e3);
+    return buf;
+}
+
+int io_check_memory(const char *path, const dpt_load_opts *o, size_t n, size_t d)
+{
+    size_t bytes = io_dataset_bytes(n, d);
     size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
     if (bytes <= limit) return 0;
+    const char *rs = n == 1 ? "" : "s", *fs = d == 1 ? "" : "s";
     if (bytes == SIZE_MAX)
-        return dpt_set_error(DPT_ENOMEM, "%s: too large: %s would not fit in memory", path, what);
-    return dpt_set_error(DPT_ENOMEM,
-                         "%s: too large: %s needs %.1f GB, more than the %.1f GB of memory "
-                         "available",
-                         path, what, bytes / 1e9, limit / 1e9);
+        return dpt_set_error(DPT_ENOMEM,
+                             "%s: %zu row%s x %zu feature%s would not fit in memory as dense "
+                             "float32",
+                             path, n, rs, d, fs);
+    char need[32], have[32];
+    return dpt_set_error(
+        DPT_ENOMEM, "%s: %zu row%s x %zu feature%s need %s as dense float32; %s %s", path, n, rs, d,
+        fs, size_text(need, sizeof need, bytes), size_text(have, sizeof have, limit),
+        o && o->max_bytes ? "allowed" : "available");
 }
 
 int io_error_prefix(int code, const char *path)

@@ -30,8 +30,10 @@ int io_nthreads(int nthreads);
 int io_file_open(io_file *f, const char *path);
 void io_file_close(io_file *f);
 
-/* Fail unless bytes fit under opts->max_bytes (or the available memory). */
-int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, const char *what);
+/* Fail unless an n x d dataset fits under opts->max_bytes (or
+ * dpt_mem_available), before anything is allocated: a sparse or
+ * compressed file can describe far more than it holds. */
+int io_check_memory(const char *path, const dpt_load_opts *o, size_t n, size_t d);
 /* Bytes for an n x d dataset, or SIZE_MAX when that overflows. */
 size_t io_dataset_bytes(size_t n, size_t d);
 

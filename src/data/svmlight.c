@@ -209,7 +209,7 @@ int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
                            "%s: no features: no row has INDEX:VALUE pairs (give --features)", path);
         goto fail;
     }
-    if ((rc = io_check_memory(path, o, io_dataset_bytes(n, d), "the dense rows"))) goto fail;
+    if ((rc = io_check_memory(path, o, n, d))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, n, d, 0))) {
         rc = io_error_prefix(rc, path);
         goto fail;

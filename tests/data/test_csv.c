@@ -240,7 +240,7 @@ Test(csv, too_large_for_memory)
     cr_assert_eq(
         load_text("t.csv", "1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n13,14\n15,16\n17,18\n", &o, &ds),
         DPT_ENOMEM);
-    assert_msg_has("t.csv: too large", "GB");
+    assert_msg_has("t.csv: 9 rows x 1 feature need 0.6 kB as dense float32; 0.5 kB allowed", "");
 }
 
 Test(csv, features_must_match)

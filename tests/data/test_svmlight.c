@@ -161,7 +161,8 @@ Test(svmlight, huge_index_too_large_for_memory)
     char text[4096] = "";
     for (int i = 0; i < 200; i++) strcat(text, "1 2000000000:1\n");
     cr_assert_eq(load_text("t.svm", text, NULL, &ds), DPT_ENOMEM, "%s", dpt_last_error());
-    assert_msg_has("t.svm: too large", "GB");
+    assert_msg_has("t.svm: 200 rows x 2000000000 features need 1600.0 GB as dense float32; ",
+                   "GB available");
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -204,5 +205,33 @@ Test(svmlight, allocation_failure_message_reads_right)
     char want[600];
     snprintf(want, sizeof want, "%s: cannot allocate 400.0 MB for a 2 x 50000000 dataset", p);
     cr_assert_str_eq(dpt_last_error(), want);
+#endif
+}
+
+/* 40 bytes describing 2 dense rows of 2^31-1 floats (17.2 GB): refused
+ * before anything is allocated, against the process's address-space
+ * limit even where the machine has the memory. */
+Test(svmlight, dense_size_beyond_the_limit_is_refused_up_front)
+{
+#ifdef UNDER_ASAN
+    cr_skip_test("AddressSanitizer reserves more address space than the limit allows");
+#else
+    const char *p = write_text("big.svm", "1 1:0.5 2147483647:1\n0 2:1\n");
+    struct rlimit rl = {vm_bytes() + (1u << 30), RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(p, NULL, &ds), DPT_ENOMEM);
+    char want[600];
+    snprintf(want, sizeof want, "%s: 2 rows x 2147483647 features need 17.2 GB as dense float32; ",
+             p);
+    cr_assert(!strncmp(dpt_last_error(), want, strlen(want)), "%s", dpt_last_error());
+    cr_assert(strstr(dpt_last_error(), " GB available"), "%s", dpt_last_error());
+    /* a caller's own limit is named as such */
+    dpt_load_opts o;
+    dpt_load_opts_init(&o);
+    o.max_bytes = 3100000000u;
+    cr_assert_eq(dpt_load(p, &o, &ds), DPT_ENOMEM);
+    cr_assert(strstr(dpt_last_error(), "need 17.2 GB as dense float32; 3.1 GB allowed"), "%s",
+              dpt_last_error());
 #endif
 }
