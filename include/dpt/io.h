@@ -29,8 +29,11 @@ int dpt_format_parse(const char *name, dpt_format *out);
  * .idx, *-ubyte, and those with .gz), or DPT_FORMAT_AUTO when none. */
 dpt_format dpt_format_from_path(const char *path);
 
-/* The format dpt_load would read path as: format_from_path, else IDX when
- * there is a labels file, else a look at the first bytes. */
+/* The format dpt_load would read path as: IDX when there is a labels
+ * file, else format_from_path, else a look at the first bytes of a
+ * regular file. DPT_FORMAT_AUTO when only the content could tell and the
+ * input cannot be read twice (path "-", a pipe, a device): dpt_load alone
+ * looks at those bytes. */
 dpt_format dpt_format_detect(const char *path, int has_labels);
 
 #define DPT_LABEL_COL_LAST (-1) /* CSV: the last column holds the label */
@@ -57,7 +60,11 @@ typedef struct dpt_load_opts {
 /* Defaults: auto format, detect header, last column, ',' , 0 features. */
 void dpt_load_opts_init(dpt_load_opts *o);
 
-/* Load a data file into ds (zeroed on failure). Labels: CSV and IDX as
+/* Load a data file into ds (zeroed on failure). path "-" is standard
+ * input. The input is opened once; a pipe, standard input or a device is
+ * read to its end into memory (bounded by max_bytes or the available
+ * memory), which CSV and svmlight parse; IDX and .dptb need a regular
+ * file (DPT_ENOTSUP otherwise). Labels: CSV and IDX as
  * read; svmlight labels that are all +1/-1 become 1/0. The label kind is
  * inferred: all 0/1 -> BINARY (classes 2), non-negative integers ->
  * CLASS (classes = max + 1), otherwise REAL. A .dptb file is memory-mapped

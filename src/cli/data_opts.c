@@ -150,7 +150,8 @@ static int csv_flags_fit(const char *cmd, const cli_data_opts *o, const char *pa
                                                                  : NULL;
     if (!flag) return 0;
     dpt_format f = o->load.format ? o->load.format : dpt_format_detect(path, labels != NULL);
-    if (f == DPT_FORMAT_CSV) return 0;
+    /* a pipe's format shows only as it is loaded, once */
+    if (f == DPT_FORMAT_CSV || f == DPT_FORMAT_AUTO) return 0;
     return cli_usage_error(cmd, "%s applies to CSV data only, and %s is %s", flag, path,
                            dpt_format_name(f));
 }

@@ -203,15 +203,13 @@ static int any_numeric(const char *p, const char *eol, char delim)
     return 0;
 }
 
-int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
+int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
-    io_file f;
-    int rc = io_file_open(&f, path);
-    if (rc) return rc;
+    int rc = 0;
     csv_ctx c = {.path = path, .delim = o->delimiter ? o->delimiter : ','};
     io_chunks ch = {0};
-    const char *buf = f.buf, *end = f.buf + f.len;
+    const char *buf = f->buf, *end = f->buf + f->len;
     if (end - buf >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) buf += 3;
     /* trailing blank lines (and the final newline) are not rows */
     while (end > buf) {
@@ -308,12 +306,10 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         }
     free(errs);
     io_chunks_free(&ch);
-    io_file_close(&f);
     io_infer_labels(ds);
     return 0;
 fail:
     io_chunks_free(&ch);
-    io_file_close(&f);
     dpt_dataset_free(ds);
     return rc;
 }

@@ -26,68 +26,86 @@ int io_nthreads(int nthreads)
     return nt < 1 ? 1 : nt > cap ? cap : nt;
 }
 
-int io_file_open(io_file *f, const char *path)
+const char *io_display_name(const char *path)
 {
-    memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st)) {
-        int e = errno;
-        close(fd);
-        return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", path);
-    }
-    if (S_ISREG(st.st_mode)) {
-        if (st.st_size == 0) {
-            close(fd);
-            f->buf = "";
-            return 0;
-        }
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        int e = errno;
-        close(fd);
-        if (m == MAP_FAILED) return dpt_set_error(DPT_EIO, "%s: cannot map: %s", path, strerror(e));
-        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-        f->map_ = m;
-        f->map_len_ = (size_t)st.st_size;
-        f->buf = m;
-        f->len = (size_t)st.st_size;
-        return 0;
-    }
-    /* pipes and devices: read it all */
-    size_t cap = 1 << 20, len = 0;
+    return strcmp(path, "-") ? path : "<stdin>";
+}
+
+/* Read a pipe or device to its end, into memory: it can be read only
+ * once, so every later look (the format, the rows) works on these bytes. */
+static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts *o)
+{
+    size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
+    size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
-    while (buf) {
+    if (!buf) return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
+    for (;;) {
         if (len == cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-            if (!nb) break;
+            if (cap >= limit) {
+                char size[32];
+                free(buf);
+                return dpt_set_error(DPT_ENOMEM, "%s: more than the %s of memory %s", name,
+                                     io_size_text(size, sizeof size, limit),
+                                     o && o->max_bytes ? "allowed" : "available");
+            }
+            size_t nc = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                free(buf);
+                return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
+            }
             buf = nb;
-            cap *= 2;
+            cap = nc;
         }
         ssize_t r = read(fd, buf + len, cap - len);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             int e = errno;
             free(buf);
-            close(fd);
-            return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(e));
+            return dpt_set_error(DPT_EIO, "%s: %s", name, strerror(e));
         }
-        if (r == 0) {
-            close(fd);
-            f->heap_ = buf;
-            f->buf = buf;
-            f->len = len;
-            return 0;
-        }
+        if (r == 0) break;
         len += (size_t)r;
     }
-    free(buf);
-    close(fd);
-    return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", path);
+    f->heap_ = buf;
+    f->buf = buf;
+    f->len = len;
+    return 0;
+}
+
+int io_file_open(io_file *f, const char *path, const dpt_load_opts *o)
+{
+    memset(f, 0, sizeof *f);
+    f->buf = "";
+    const char *name = io_display_name(path);
+    int is_stdin = !strcmp(path, "-");
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dpt_set_error(DPT_EIO, "%s: %s", name, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st)) {
+        rc = dpt_set_error(DPT_EIO, "%s: %s", name, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", name);
+    } else if (S_ISREG(st.st_mode)) {
+        f->regular = 1;
+        if (st.st_size > 0) {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (m == MAP_FAILED) {
+                rc = dpt_set_error(DPT_EIO, "%s: cannot map: %s", name, strerror(errno));
+            } else {
+                madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+                f->map_ = m;
+                f->map_len_ = (size_t)st.st_size;
+                f->buf = m;
+                f->len = (size_t)st.st_size;
+            }
+        }
+    } else {
+        rc = read_stream(f, fd, name, o);
+    }
+    if (!is_stdin) close(fd);
+    return rc;
 }
 
 void io_file_close(io_file *f)
@@ -163,8 +181,7 @@ size_t io_dataset_bytes(size_t n, size_t d)
     return (n * ld + dpt_pad_floats(n)) * sizeof(float);
 }
 
-/* Bytes for a message: GB down to kB, one decimal. */
-static const char *size_text(char *buf, size_t cap, size_t bytes)
+const char *io_size_text(char *buf, size_t cap, size_t bytes)
 {
     double b = (double)bytes;
     if (b >= 1e9)
@@ -190,7 +207,7 @@ int io_check_memory(const char *path, const dpt_load_opts *o, size_t n, size_t d
     char need[32], have[32];
     return dpt_set_error(
         DPT_ENOMEM, "%s: %zu row%s x %zu feature%s need %s as dense float32; %s %s", path, n, rs, d,
-        fs, size_text(need, sizeof need, bytes), size_text(have, sizeof have, limit),
+        fs, io_size_text(need, sizeof need, bytes), io_size_text(have, sizeof have, limit),
         o && o->max_bytes ? "allowed" : "available");
 }
 

@@ -10,25 +10,34 @@
 
 #include "dpt/io.h"
 
-/* A file's bytes, memory-mapped (or read, for pipes). */
-typedef struct io_file {
-    const char *buf;
-    size_t len;
-    void *map_;
-    size_t map_len_;
-    char *heap_;
-} io_file;
-
 /* Threads for a parallel region of the loaders and generators: nthreads,
  * or the OpenMP default when <= 0, bounded by 4 x the hardware threads
  * (at most 4096). The results never depend on the count, and a team of
  * tens of thousands (a stray OMP_NUM_THREADS) overflows libgomp's stack. */
 int io_nthreads(int nthreads);
 
-/* Open path as a regular file and map it; "FILE: problem" on failure.
- * An empty file maps to len 0 (the caller names the problem). */
-int io_file_open(io_file *f, const char *path);
+/* An input's bytes: a regular file memory-mapped, anything else (a pipe,
+ * standard input, a device) read to its end once. */
+typedef struct io_file {
+    const char *buf;
+    size_t len;
+    int regular; /* a regular file, which the binary loaders may reopen */
+    void *map_;
+    size_t map_len_;
+    char *heap_;
+} io_file;
+
+/* Open path ("-": standard input) and map or read it; "FILE: problem" on
+ * failure. What is read from a stream is bounded by opts->max_bytes (or
+ * dpt_mem_available). An empty file has len 0 (the caller names the
+ * problem). */
+int io_file_open(io_file *f, const char *path, const dpt_load_opts *o);
 void io_file_close(io_file *f);
+
+/* The name messages use for path: "<stdin>" for "-". */
+const char *io_display_name(const char *path);
+/* Bytes for a message: "17.2 GB", "27.2 MB", "0.6 kB". */
+const char *io_size_text(char *buf, size_t cap, size_t bytes);
 
 /* Fail unless an n x d dataset fits under opts->max_bytes (or
  * dpt_mem_available), before anything is allocated: a sparse or
@@ -49,8 +58,10 @@ void io_token(char *out, size_t cap, const char *p, size_t len);
 /* Infer label_kind and classes from y (all finite). */
 void io_infer_labels(dpt_dataset *ds);
 
-int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
-int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+/* The text loaders parse f's bytes; path names it in messages. */
+int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
+int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
+/* The binary loaders open path themselves (a regular file). */
 int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
 int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
 int io_save_csv(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);

@@ -167,19 +167,17 @@ oom:
     return -1;
 }
 
-int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
+int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
-    io_file f;
-    int rc = io_file_open(&f, path);
-    if (rc) return rc;
+    int rc = 0;
     io_chunks ch = {0};
     part *parts = NULL;
-    if (f.len == 0) {
+    if (f->len == 0) {
         rc = dpt_set_error(DPT_EFORMAT, "%s: empty file (no rows)", path);
         goto fail;
     }
-    if ((rc = io_chunks_make(&ch, f.buf, f.len, 1, o->nthreads))) goto fail;
+    if ((rc = io_chunks_make(&ch, f->buf, f->len, 1, o->nthreads))) goto fail;
     parts = calloc((size_t)ch.n, sizeof *parts);
     if (!parts) {
         rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
@@ -188,7 +186,7 @@ int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     int nt = io_nthreads(o->nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ch.n > 1)
     for (int i = 0; i < ch.n; i++)
-        parse_part(&parts[i], f.buf + ch.start[i], f.buf + ch.start[i + 1], ch.first_line[i],
+        parse_part(&parts[i], f->buf + ch.start[i], f->buf + ch.start[i + 1], ch.first_line[i],
                    ch.lines[i], o->features);
     size_t n = 0, d = o->features;
     for (int i = 0; i < ch.n; i++) {
@@ -256,6 +254,5 @@ done:
         }
     free(parts);
     io_chunks_free(&ch);
-    io_file_close(&f);
     return rc;
 }
