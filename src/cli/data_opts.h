@@ -66,7 +66,7 @@ enum {
 
 /* Usage lines for --help. */
 #define CLI_DATA_USAGE                                                                             \
-    "data:      --data FILE|- [--format auto|csv|svmlight|idx|dptb] [--labels FILE (IDX)]\n"         \
+    "data:      --data FILE|- [--format auto|csv|svmlight|idx|dptb] [--labels FILE (IDX)]\n"       \
     "           [--header auto|yes|no] [--label-col N|last|none] [--delimiter C|tab]\n"            \
     "           [--features D] [--classes K]\n"                                                    \
     "           --synth linreg|logreg|teacher-mlp[:n=,d=,noise=,seed=,classes=,hidden=a/b]\n"      \
