@@ -273,6 +273,7 @@ int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_
     }
     size_t first_line = 1 + (size_t)c.header;
     if ((rc = io_chunks_make(&ch, body, (size_t)(end - body), first_line, o->nthreads))) goto fail;
+    if ((rc = io_chunks_check_lines(&ch, path))) goto fail;
     size_t n = 0;
     for (int i = 0; i < ch.n; i++) n += ch.lines[i];
     if ((rc = io_check_memory(path, o, n, d))) goto fail;

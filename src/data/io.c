@@ -31,28 +31,85 @@ const char *io_display_name(const char *path)
     return strcmp(path, "-") ? path : "<stdin>";
 }
 
+/* Guess from the first bytes: binary magics, else svmlight when the first
+ * data line has INDEX:VALUE pairs, else CSV. */
+dpt_format io_sniff(const char *b, size_t len)
+{
+    size_t n = len < 4096 ? len : 4096;
+    if (n >= 8 && !memcmp(b, "DPTB\r\n\x1a\n", 8)) return DPT_FORMAT_DPTB;
+    if (n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b) return DPT_FORMAT_IDX;
+    if (n >= 4 && b[0] == 0 && b[1] == 0 && b[3] > 0 && b[3] < 8) return DPT_FORMAT_IDX;
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && b[e] != '\n') e++;
+        size_t s = i;
+        while (s < e && (b[s] == ' ' || b[s] == '\t' || b[s] == '\r')) s++;
+        if (s < e && b[s] != '#') {
+            /* label, whitespace, then a token with a colon */
+            while (s < e && b[s] != ' ' && b[s] != '\t') s++;
+            while (s < e && (b[s] == ' ' || b[s] == '\t')) s++;
+            size_t t = s;
+            while (t < e && b[t] != ' ' && b[t] != '\t' && b[t] != ':' && b[t] != ',') t++;
+            return t < e && t > s && b[t] == ':' ? DPT_FORMAT_SVMLIGHT : DPT_FORMAT_CSV;
+        }
+        i = e + 1;
+    }
+    return DPT_FORMAT_CSV;
+}
+
+int io_check_text(const char *name, const char *b, size_t len, dpt_format f)
+{
+    size_t n = len < IO_TEXT_CHECK ? len : IO_TEXT_CHECK;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        /* text has no control bytes but tab, newline, CR, VT and FF */
+        if (c < 0x20 && !(c >= '\t' && c <= '\r'))
+            return dpt_set_error(DPT_EFORMAT,
+                                 "%s: binary data, not %s text (byte 0x%02X at offset %zu)", name,
+                                 f == DPT_FORMAT_SVMLIGHT ? "svmlight" : "CSV", c, i);
+    }
+    return 0;
+}
+
+/* A stream is read once and can be endless (/dev/zero): its first block
+ * must already look like text, and no line may outgrow IO_MAX_LINE. */
+static int stream_block_check(const char *name, const char *buf, size_t len, dpt_format want)
+{
+    dpt_format f = want != DPT_FORMAT_AUTO ? want : io_sniff(buf, len);
+    if (f == DPT_FORMAT_IDX || f == DPT_FORMAT_DPTB)
+        return dpt_set_error(DPT_ENOTSUP,
+                             "%s: %s data is read from a regular file only, not a pipe or device "
+                             "(save it to a file first)",
+                             name, dpt_format_name(f));
+    return io_check_text(name, buf, len, f);
+}
+
 /* Read a pipe or device to its end, into memory: it can be read only
  * once, so every later look (the format, the rows) works on these bytes. */
-static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts *o)
+static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts *o,
+                       dpt_format want)
 {
+    if (want == DPT_FORMAT_IDX || want == DPT_FORMAT_DPTB)
+        return stream_block_check(name, "", 0, want);
     size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
-    size_t cap = 1 << 16, len = 0;
+    size_t cap = 1 << 16, len = 0, line = 1, line_start = 0;
+    int checked = 0, rc = 0;
     char *buf = malloc(cap);
     if (!buf) return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
     for (;;) {
         if (len == cap) {
             if (cap >= limit) {
                 char size[32];
-                free(buf);
-                return dpt_set_error(DPT_ENOMEM, "%s: more than the %s of memory %s", name,
-                                     io_size_text(size, sizeof size, limit),
-                                     o && o->max_bytes ? "allowed" : "available");
+                rc = dpt_set_error(DPT_ENOMEM, "%s: more than the %s of memory %s", name,
+                                   io_size_text(size, sizeof size, limit),
+                                   o && o->max_bytes ? "allowed" : "available");
+                break;
             }
             size_t nc = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
             char *nb = realloc(buf, nc);
             if (!nb) {
-                free(buf);
-                return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
+                rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
+                break;
             }
             buf = nb;
             cap = nc;
@@ -60,12 +117,30 @@ static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts
         ssize_t r = read(fd, buf + len, cap - len);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
-            int e = errno;
-            free(buf);
-            return dpt_set_error(DPT_EIO, "%s: %s", name, strerror(e));
+            rc = dpt_set_error(DPT_EIO, "%s: %s", name, strerror(errno));
+            break;
+        }
+        for (const char *p = buf + len, *e = buf + len + r;
+             (p = memchr(p, '\n', (size_t)(e - p)));) {
+            line++;
+            line_start = (size_t)(++p - buf);
+        }
+        len += (size_t)r;
+        if (!checked && (r == 0 || len >= IO_TEXT_CHECK)) {
+            checked = 1;
+            if ((rc = stream_block_check(name, buf, len, want))) break;
+        }
+        if (len - line_start > IO_MAX_LINE) {
+            rc = dpt_set_error(DPT_EFORMAT,
+                               "%s:%zu: line longer than %zu MiB, the most a line may hold", name,
+                               line, IO_MAX_LINE >> 20);
+            break;
         }
         if (r == 0) break;
-        len += (size_t)r;
+    }
+    if (rc) {
+        free(buf);
+        return rc;
     }
     f->heap_ = buf;
     f->buf = buf;
@@ -73,7 +148,7 @@ static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts
     return 0;
 }
 
-int io_file_open(io_file *f, const char *path, const dpt_load_opts *o)
+int io_file_open(io_file *f, const char *path, const dpt_load_opts *o, dpt_format want)
 {
     memset(f, 0, sizeof *f);
     f->buf = "";
@@ -102,7 +177,7 @@ int io_file_open(io_file *f, const char *path, const dpt_load_opts *o)
             }
         }
     } else {
-        rc = read_stream(f, fd, name, o);
+        rc = read_stream(f, fd, name, o, want);
     }
     if (!is_stdin) close(fd);
     return rc;
@@ -286,10 +361,24 @@ float io_parse_f32_slow(const char *s, size_t len, int *status)
 
 /* ---- chunks ---- */
 
-static size_t count_newlines(const char *p, size_t len)
+/* Newlines in [p, p + len), and the longest line (bytes, 0-based index). */
+static size_t count_newlines(const char *p, size_t len, size_t *longest, size_t *longest_at)
 {
-    size_t c = 0;
-    for (size_t i = 0; i < len; i++) c += p[i] == '\n';
+    size_t c = 0, from = 0;
+    *longest = *longest_at = 0;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == '\n') {
+            if (i - from > *longest) {
+                *longest = i - from;
+                *longest_at = c;
+            }
+            from = i + 1;
+            c++;
+        }
+    if (len - from > *longest) {
+        *longest = len - from;
+        *longest_at = c;
+    }
     return c;
 }
 
@@ -305,7 +394,9 @@ int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line,
     c->start = malloc((want + 1) * sizeof(size_t));
     c->first_line = malloc(want * sizeof(size_t));
     c->lines = malloc(want * sizeof(size_t));
-    if (!c->start || !c->first_line || !c->lines) {
+    size_t *longest = malloc(2 * want * sizeof(size_t));
+    if (!c->start || !c->first_line || !c->lines || !longest) {
+        free(longest);
         io_chunks_free(c);
         return dpt_set_error(DPT_ENOMEM, "out of memory");
     }
@@ -325,7 +416,7 @@ int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line,
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (c->n > 1)
     for (int i = 0; i < c->n; i++) {
         size_t a = c->start[i], b = c->start[i + 1];
-        size_t nl = count_newlines(buf + a, b - a);
+        size_t nl = count_newlines(buf + a, b - a, &longest[2 * i], &longest[2 * i + 1]);
         /* a final line without a newline still counts */
         c->lines[i] = nl + (b > a && buf[b - 1] != '\n');
     }
@@ -333,8 +424,20 @@ int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line,
     for (int i = 0; i < c->n; i++) {
         c->first_line[i] = line;
         line += c->lines[i];
+        if (longest[2 * i] > c->longest) {
+            c->longest = longest[2 * i];
+            c->longest_line = c->first_line[i] + longest[2 * i + 1];
+        }
     }
+    free(longest);
     return 0;
+}
+
+int io_chunks_check_lines(const io_chunks *c, const char *path)
+{
+    if (c->longest <= IO_MAX_LINE) return 0;
+    return dpt_set_error(DPT_EFORMAT, "%s:%zu: line longer than %zu MiB, the most a line may hold",
+                         path, c->longest_line, IO_MAX_LINE >> 20);
 }
 
 void io_chunks_free(io_chunks *c)

@@ -29,9 +29,24 @@ typedef struct io_file {
 
 /* Open path ("-": standard input) and map or read it; "FILE: problem" on
  * failure. What is read from a stream is bounded by opts->max_bytes (or
- * dpt_mem_available). An empty file has len 0 (the caller names the
- * problem). */
-int io_file_open(io_file *f, const char *path, const dpt_load_opts *o);
+ * dpt_mem_available) and IO_MAX_LINE, and its first block must be text of
+ * format want (AUTO: whatever io_sniff says), since IDX and .dptb are
+ * read from regular files only. An empty file has len 0 (the caller names
+ * the problem). */
+int io_file_open(io_file *f, const char *path, const dpt_load_opts *o, dpt_format want);
+
+/* The most one line of a text file may hold: a longer one is refused (a
+ * stream that never ends a line would otherwise grow without bound). */
+#define IO_MAX_LINE ((size_t)64 << 20)
+/* Bytes of a text input checked for binary data up front. */
+#define IO_TEXT_CHECK ((size_t)64 << 10)
+
+/* The format of an input from its first bytes (dpt_format_detect). */
+dpt_format io_sniff(const char *b, size_t len);
+/* Fail with "FILE: binary data, not CSV text (byte 0x00 at offset N)"
+ * when the first IO_TEXT_CHECK bytes hold a control byte other than tab,
+ * newline, CR, VT and FF. f names the format expected. */
+int io_check_text(const char *name, const char *b, size_t len, dpt_format f);
 void io_file_close(io_file *f);
 
 /* The name messages use for path: "<stdin>" for "-". */
@@ -89,10 +104,15 @@ void io_out_abort(io_out *w);
  * fall just after a newline. */
 typedef struct io_chunks {
     int n;
-    size_t *start;      /* n + 1 offsets */
-    size_t *first_line; /* n entries */
-    size_t *lines;      /* newline-terminated or final lines per chunk */
+    size_t *start;       /* n + 1 offsets */
+    size_t *first_line;  /* n entries */
+    size_t *lines;       /* newline-terminated or final lines per chunk */
+    size_t longest;      /* bytes of the longest line, without its newline */
+    size_t longest_line; /* its line number */
 } io_chunks;
+
+/* Fail when a line of c is longer than IO_MAX_LINE ("FILE:LINE: ..."). */
+int io_chunks_check_lines(const io_chunks *c, const char *path);
 
 int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line, int nthreads);
 void io_chunks_free(io_chunks *c);

@@ -57,32 +57,6 @@ dpt_format dpt_format_from_path(const char *path)
     return DPT_FORMAT_AUTO;
 }
 
-/* Guess from the first bytes: binary magics, else svmlight when the first
- * data line has INDEX:VALUE pairs, else CSV. */
-static dpt_format sniff(const char *b, size_t len)
-{
-    size_t n = len < 4096 ? len : 4096;
-    if (n >= 8 && !memcmp(b, "DPTB\r\n\x1a\n", 8)) return DPT_FORMAT_DPTB;
-    if (n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b) return DPT_FORMAT_IDX;
-    if (n >= 4 && b[0] == 0 && b[1] == 0 && b[3] > 0 && b[3] < 8) return DPT_FORMAT_IDX;
-    for (size_t i = 0; i < n;) {
-        size_t e = i;
-        while (e < n && b[e] != '\n') e++;
-        size_t s = i;
-        while (s < e && (b[s] == ' ' || b[s] == '\t' || b[s] == '\r')) s++;
-        if (s < e && b[s] != '#') {
-            /* label, whitespace, then a token with a colon */
-            while (s < e && b[s] != ' ' && b[s] != '\t') s++;
-            while (s < e && (b[s] == ' ' || b[s] == '\t')) s++;
-            size_t t = s;
-            while (t < e && b[t] != ' ' && b[t] != '\t' && b[t] != ':' && b[t] != ',') t++;
-            return t < e && t > s && b[t] == ':' ? DPT_FORMAT_SVMLIGHT : DPT_FORMAT_CSV;
-        }
-        i = e + 1;
-    }
-    return DPT_FORMAT_CSV;
-}
-
 dpt_format dpt_format_detect(const char *path, int has_labels)
 {
     dpt_format f = has_labels ? DPT_FORMAT_IDX : dpt_format_from_path(path);
@@ -95,7 +69,7 @@ dpt_format dpt_format_detect(const char *path, int has_labels)
     char b[4096];
     ssize_t n = read(fd, b, sizeof b);
     close(fd);
-    return sniff(b, n > 0 ? (size_t)n : 0);
+    return io_sniff(b, n > 0 ? (size_t)n : 0);
 }
 
 void dpt_load_opts_init(dpt_load_opts *o)
@@ -121,9 +95,12 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
     /* the input is opened once: its format is sniffed from the bytes the
      * text loaders then parse, so a pipe loses nothing */
     io_file in;
-    int rc = io_file_open(&in, path, &o);
+    int rc = io_file_open(&in, path, &o, f);
     if (rc) return rc;
-    if (f == DPT_FORMAT_AUTO) f = sniff(in.buf, in.len);
+    if (f == DPT_FORMAT_AUTO) f = io_sniff(in.buf, in.len);
+    if ((f == DPT_FORMAT_CSV || f == DPT_FORMAT_SVMLIGHT) &&
+        (rc = io_check_text(name, in.buf, in.len, f)))
+        goto done;
     if (o.labels_path && f != DPT_FORMAT_IDX) {
         rc = dpt_set_error(DPT_EINVAL, "%s: a labels file applies to IDX data only, not %s", name,
                            dpt_format_name(f));

@@ -178,6 +178,7 @@ int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o,
         goto fail;
     }
     if ((rc = io_chunks_make(&ch, f->buf, f->len, 1, o->nthreads))) goto fail;
+    if ((rc = io_chunks_check_lines(&ch, path))) goto fail;
     parts = calloc((size_t)ch.n, sizeof *parts);
     if (!parts) {
         rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);

@@ -315,3 +315,21 @@ Test(data_cli, pipes_and_fifos_lose_no_rows, .timeout = 60)
               out);
     cr_assert(!file_exists(tpath("x.csv")));
 }
+
+/* An endless stream (like /dev/zero or /dev/urandom) was read until memory
+ * ran out: binary bytes are refused after the first block, and a line that
+ * never ends after 64 MiB. */
+Test(data_cli, endless_streams_end, .timeout = 60)
+{
+    int rc = sh("yes '' | tr '\\n' '\\000' | \"$DPT\" convert - x.dptb");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(
+        strstr(out, "dpt convert: <stdin>: binary data, not CSV text (byte 0x00 at offset 0)"),
+        "%s", out);
+    cr_assert_eq(lines(out), 1, "%s", out);
+    rc = sh("yes 1 | tr -d '\\n' | \"$DPT\" convert - x.dptb");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "dpt convert: <stdin>:1: line longer than 64 MiB"), "%s", out);
+    cr_assert_eq(lines(out), 1, "%s", out);
+    cr_assert(!file_exists(tpath("x.dptb")));
+}

@@ -189,7 +189,8 @@ ParameterizedTestParameters(csv, bad_input)
         {"1,2,3\n\n4,5,6\n", "t.csv:2:1:", "empty line", DPT_EFORMAT},
         {"1;2;3\n4;5;6\n", "t.csv:1:", "';' as delimiter", DPT_EFORMAT},
         {"1,2\n3;4\n", "t.csv:2:1: field 1: '3;4'", "';' as delimiter", DPT_EFORMAT},
-        {"1,2\n3,4\x01\n", "t.csv:2:3:", "'4\\x01'", DPT_EFORMAT},
+        {"1,2\n3,4\x01\n", "t.csv: binary data, not CSV text (byte 0x01 at offset 7)", "",
+         DPT_EFORMAT},
         {"1,2\n3,\"4\n", "t.csv:2:3:", "field 2", DPT_EFORMAT},
         {"7\n8\n", "t.csv:1:", "only one column", DPT_EFORMAT},
         {"1,2\n3,0x10\n", "t.csv:2:3:", "field 2", DPT_EFORMAT},
@@ -219,7 +220,52 @@ Test(csv, binary_garbage)
     o.format = DPT_FORMAT_CSV;
     dpt_dataset ds;
     cr_assert_eq(dpt_load(write_bytes("junk.csv", junk, sizeof junk), &o, &ds), DPT_EFORMAT);
-    assert_msg_has("junk.csv:");
+    assert_msg_has("junk.csv: binary data, not CSV text (byte 0x");
+}
+
+/* A file of NULs read as "header only", and one of random bytes as some
+ * bad field far in: both are binary, said up front with the first
+ * offending byte, whatever the format is taken to be. */
+Test(csv, binary_files_are_named_binary)
+{
+    size_t len = (size_t)4 << 20;
+    unsigned char *b = calloc(len, 1);
+    cr_assert(b);
+    const char *nul = write_bytes("zeros", b, len);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(nul, NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("zeros: binary data, not CSV text (byte 0x00 at offset 0)");
+    dpt_load_opts o;
+    dpt_load_opts_init(&o);
+    o.format = DPT_FORMAT_SVMLIGHT;
+    cr_assert_eq(dpt_load(nul, &o, &ds), DPT_EFORMAT);
+    assert_msg_has("zeros: binary data, not svmlight text (byte 0x00 at offset 0)");
+    /* random bytes after a plausible first line */
+    uint64_t x = 42;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        b[i] = (unsigned char)(x >> 56);
+    }
+    memcpy(b, "1,2,3\n", 6);
+    const char *rnd = write_bytes("random.csv", b, len);
+    cr_assert_eq(dpt_load(rnd, NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("random.csv: binary data, not CSV text (byte 0x");
+    free(b);
+}
+
+/* A line may hold at most 64 MiB: one that long is named, not parsed. */
+Test(csv, overlong_line_is_refused, .timeout = 60)
+{
+    size_t len = ((size_t)64 << 20) + 10;
+    char *b = malloc(len);
+    cr_assert(b);
+    memcpy(b, "1,2\n3,4\n", 8);
+    memset(b + 8, '1', len - 8);
+    b[len - 1] = '\n';
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(write_bytes("long.csv", b, len), NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("long.csv:3: line longer than 64 MiB");
+    free(b);
 }
 
 Test(csv, missing_file_and_directory)
