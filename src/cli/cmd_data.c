@@ -149,6 +149,7 @@ int dpt_cmd_convert(int argc, char **argv)
                                          {0, 0, 0, 0}};
     cli_data_opts d;
     cli_data_opts_init(&d);
+    d.needs_labels = 0;
     dpt_save_opts so;
     dpt_save_opts_init(&so);
     long threads = 0;

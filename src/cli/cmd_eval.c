@@ -38,6 +38,7 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
 {
     cli_data_opts d;
     cli_data_opts_init(&d);
+    d.needs_labels = !predict;
     const char *model_path = NULL;
     static const struct option opts[] = {CLI_DATA_OPTIONS,
                                          {"model-file", required_argument, 0, 'm'},

@@ -14,6 +14,7 @@ void cli_data_opts_init(cli_data_opts *o)
     memset(o, 0, sizeof *o);
     dpt_load_opts_init(&o->load);
     o->seed = 1;
+    o->needs_labels = 1;
 }
 
 static int parse_delimiter(const char *cmd, const char *arg, char *out)
@@ -156,6 +157,26 @@ static int csv_flags_fit(const char *cmd, const cli_data_opts *o, const char *pa
                            dpt_format_name(f));
 }
 
+/* A command that needs labels was given data without them: IDX images
+ * without their labels file, or CSV with --label-col none. Loaded anyway,
+ * they would be all-zero targets (and a perfect-looking test accuracy). */
+static int labels_missing(const char *cmd, const cli_data_opts *o)
+{
+    if (o->load.label_col == DPT_LABEL_COL_NONE && (o->data || o->test))
+        return cli_usage_error(
+            cmd, "--label-col none leaves dpt %s no labels (it is for dpt predict)", cmd);
+    dpt_format f = o->load.format;
+    if (o->data && !o->labels && (f ? f : dpt_format_detect(o->data, 0)) == DPT_FORMAT_IDX)
+        return cli_usage_error(cmd, "%s is IDX data, which has no labels: give --labels FILE",
+                               o->data);
+    if (o->test && !o->test_labels && (f ? f : dpt_format_detect(o->test, 0)) == DPT_FORMAT_IDX)
+        return cli_usage_error(cmd,
+                               "--test %s is IDX data, which has no labels: give "
+                               "--test-labels FILE",
+                               o->test);
+    return 0;
+}
+
 /* Load one file with the shared reading flags; prints on failure. */
 static int load_file(const char *cmd, const cli_data_opts *o, const char *path, const char *labels,
                      size_t features, int nthreads, const dpt_row_range *part, size_t npart,
@@ -193,6 +214,7 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
         return cli_usage_error(cmd, "--labels applies to IDX data only, not --format %s",
                                dpt_format_name(o->load.format));
 
+    if (o->needs_labels && labels_missing(cmd, o)) return DPT_EXIT_USAGE;
     if ((o->data && csv_flags_fit(cmd, o, o->data, o->labels)) ||
         (o->test && csv_flags_fit(cmd, o, o->test, o->test_labels)))
         return DPT_EXIT_USAGE;

@@ -19,6 +19,10 @@ typedef struct cli_data_opts {
     double val;                     /* --val FRACTION (0: none) */
     int standardize;                /* --standardize */
     uint64_t seed;                  /* seed of the --val split (default 1) */
+    /* The command needs labels (default 1: train, eval, bench; 0 for
+     * predict and convert): IDX data without its labels file, or
+     * --label-col none, is then a usage error, not all-zero targets. */
+    int needs_labels;
     /* Per-rank loading (set by the job under mpirun): called once the
      * training set's row count n is known, for the rows to read (--synth and
      * .dptb read just those; other formats read every row); NULL: all. */

@@ -333,3 +333,21 @@ Test(data_cli, endless_streams_end, .timeout = 60)
     cr_assert_eq(lines(out), 1, "%s", out);
     cr_assert(!file_exists(tpath("x.dptb")));
 }
+
+/* dpt train needs labels; dpt predict does not. */
+Test(data_cli, train_refuses_data_without_labels, .timeout = 60)
+{
+    cr_assert_eq(dpt("gen --synth linreg:n=50,d=3 --out a.csv --quiet"), 0, "%s", err);
+    int rc = dpt("train --data a.csv --label-col none --epochs 1");
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, "dpt train: --label-col none leaves dpt train no labels"), "%s", err);
+    cr_assert_eq(lines(err), 1, "%s", err);
+    rc = dpt("train --data a.csv --test t10k-images-idx3-ubyte --epochs 1");
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, "give --test-labels FILE"), "%s", err);
+    cr_assert_eq(dpt("train --data a.csv --epochs 1 --save m.dpt"), 0, "%s", err);
+    rc = dpt("eval --model-file m.dpt --data a.csv --label-col none");
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    write_text("x.csv", "1,2,3\n4,5,6\n");
+    cr_assert_eq(dpt("predict --model-file m.dpt --data x.csv --label-col none"), 0, "%s", err);
+}
