@@ -280,6 +280,7 @@ int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
                 goto fail;
             }
     }
+    if ((rc = io_dataset_adopt(ds, m, size, 1))) goto fail;
     ds->n = (size_t)n;
     ds->d = (size_t)d;
     ds->ld = (size_t)ld;
@@ -289,9 +290,6 @@ int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     ds->classes = (int)classes;
     ds->part = part;
     ds->npart = npart;
-    ds->mem_ = m;
-    ds->mem_len_ = size;
-    ds->mem_mapped_ = 1;
     return 0;
 fail:
     free(part);

@@ -142,6 +142,26 @@ uint64_t io_checksum_chain(const uint64_t *hashes, size_t len);
  * entries), in parallel. */
 void io_checksum_table(const void *p, size_t len, uint64_t *hashes, int nthreads);
 
+/* What a dataset owns: the block holding X and y, from dpt_alloc or a
+ * mapping (anonymous or a .dptb file). */
+struct dpt_dataset_mem {
+    void *base;
+    size_t len;
+    int mapped;
+};
+/* Make ds own base (len bytes, mapped or from dpt_alloc); on failure
+ * (DPT_ENOMEM) base is left to the caller. */
+int io_dataset_adopt(dpt_dataset *ds, void *base, size_t len, int mapped);
+/* The block ds owns and whether it is a mapping (for tests). */
+static inline const void *io_dataset_base(const dpt_dataset *ds)
+{
+    return ds->mem ? ds->mem->base : NULL;
+}
+static inline int io_dataset_mapped(const dpt_dataset *ds)
+{
+    return ds->mem && ds->mem->mapped;
+}
+
 /* Per-rank loading. Check part (sorted, disjoint, non-empty ranges within
  * n rows; "WHAT: problem" otherwise, DPT_EINVAL) and merge adjacent ranges
  * into *out (malloc'd, *nout ranges). *out is NULL when part is NULL or

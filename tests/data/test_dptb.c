@@ -46,8 +46,9 @@ Test(dptb, round_trip_mapped)
     const char *p = tpath("a.dptb");
     save(&a, p);
     cr_assert_eq(dpt_load(p, NULL, &b), 0, "%s", dpt_last_error());
-    cr_assert_eq(b.mem_mapped_, 1);
-    cr_assert_eq((char *)b.X, (char *)b.mem_ + 64, "X points into the mapping after the header");
+    cr_assert_eq(io_dataset_mapped(&b), 1);
+    cr_assert_eq((char *)b.X, (const char *)io_dataset_base(&b) + 64,
+                 "X points into the mapping after the header");
     assert_layout(&b);
     assert_same(&a, &b);
     cr_assert_eq(b.label_kind, DPT_LABEL_CLASS);

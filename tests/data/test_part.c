@@ -117,7 +117,7 @@ static void check_layout(const dpt_synth_spec *s, const dpt_dataset *full, const
     cr_assert_eq(p.classes, full->classes);
     cr_assert_not_null(p.part, "%s: part kept", name);
     cr_assert_eq(p.npart, merged, "%s: %zu ranges after merging", name, p.npart);
-    cr_assert_eq(p.mem_mapped_, 1);
+    cr_assert_eq(io_dataset_mapped(&p), 1);
     cr_assert_eq((uintptr_t)p.X % 64, 0);
     size_t held = 0;
     for (size_t i = 0; i < nr; i++) held += r[i].hi - r[i].lo;
@@ -191,7 +191,7 @@ Test(part, synth_whole_and_empty)
     dpt_row_range all[] = {{0, 100}, {100, 300}};
     cr_assert_eq(dpt_synth_generate_part(&s, &b, 2, all, 2), 0, "%s", dpt_last_error());
     cr_assert_null(b.part);
-    cr_assert_eq(b.mem_mapped_, 0);
+    cr_assert_eq(io_dataset_mapped(&b), 0);
     cr_assert_eq(memcmp(a.X, b.X, a.n * a.ld * 4), 0);
     cr_assert_eq(memcmp(a.y, b.y, a.n * 4), 0);
     /* a part of no ranges holds no rows */
