@@ -58,7 +58,7 @@ typedef struct dpt_load_opts {
 } dpt_load_opts;
 
 /* Defaults: auto format, detect header, last column, ',' , 0 features. */
-void dpt_load_opts_init(dpt_load_opts *o);
+void dpt_load_opts_defaults(dpt_load_opts *o);
 
 /* Load a data file into ds (zeroed on failure). path "-" is standard
  * input. The input is opened once; a pipe, standard input or a device is
@@ -90,7 +90,7 @@ typedef struct dpt_save_opts {
     int header;        /* CSV: write a header line x1..xD,y (default 1) */
 } dpt_save_opts;
 
-void dpt_save_opts_init(dpt_save_opts *o);
+void dpt_save_opts_defaults(dpt_save_opts *o);
 /* Write ds to path; CSV and svmlight values round-trip exactly (%.9g).
  * svmlight rows list nonzero features, and the first row also lists
  * feature d so a reader finds the width. IDX is not written. .dptb is

@@ -12,7 +12,7 @@
 void cli_data_opts_init(cli_data_opts *o)
 {
     memset(o, 0, sizeof *o);
-    dpt_load_opts_init(&o->load);
+    dpt_load_opts_defaults(&o->load);
     o->seed = 1;
     o->needs_labels = 1;
 }
@@ -115,7 +115,7 @@ int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg)
     case CLI_OPT_SYNTH: {
         dpt_synth_spec spec;
         if (dpt_synth_parse(&spec, arg)) {
-            cli_usage_error(cmd, "%s", dpt_last_error());
+            cli_usage_error(cmd, "--synth: %s", dpt_last_error());
             return -1;
         }
         o->synth = arg;
@@ -177,6 +177,21 @@ static int labels_missing(const char *cmd, const cli_data_opts *o)
     return 0;
 }
 
+int cli_load_fail(const char *cmd, const char *msg)
+{
+    /* the library speaks of the data; the flag that fixes it is ours */
+    static const struct {
+        const char *says, *hint;
+    } hints[] = {
+        {"as delimiter, not", " (pass --delimiter)"},
+        {"(line 1 may be a header)", " (pass --header yes)"},
+        {"no feature count was given", " (give --features)"},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof *hints; i++)
+        if (strstr(msg, hints[i].says)) return cli_fail(cmd, "%s%s", msg, hints[i].hint);
+    return cli_fail(cmd, "%s", msg);
+}
+
 /* Load one file with the shared reading flags; prints on failure. */
 static int load_file(const char *cmd, const cli_data_opts *o, const char *path, const char *labels,
                      size_t features, int nthreads, const dpt_row_range *part, size_t npart,
@@ -188,7 +203,7 @@ static int load_file(const char *cmd, const cli_data_opts *o, const char *path, 
     lo.labels_path = labels;
     lo.nthreads = nthreads;
     if (features) lo.features = features;
-    if (dpt_load(path, &lo, ds)) return cli_fail(cmd, "%s", dpt_last_error());
+    if (dpt_load(path, &lo, ds)) return cli_load_fail(cmd, dpt_last_error());
     return 0;
 }
 
@@ -225,13 +240,14 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
     size_t npart = 0;
     if (o->synth) {
         dpt_synth_spec spec;
-        if (dpt_synth_parse(&spec, o->synth)) return cli_usage_error(cmd, "%s", dpt_last_error());
+        if (dpt_synth_parse(&spec, o->synth))
+            return cli_usage_error(cmd, "--synth: %s", dpt_last_error());
         if (o->rows_wanted && spec.n && o->rows_wanted(o->rows_ud, spec.n, &part, &npart)) {
             return cli_fail(cmd, "%s", dpt_last_error());
         }
         rc = dpt_synth_generate_part(&spec, train, nthreads, part, npart);
         free(part);
-        if (rc) return cli_fail(cmd, "%s", dpt_last_error());
+        if (rc) return cli_fail(cmd, "--synth: %s", dpt_last_error());
     } else {
         dpt_format f = o->load.format ? o->load.format : dpt_format_detect(o->data, 0);
         size_t n = 0;

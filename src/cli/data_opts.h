@@ -91,6 +91,10 @@ int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg);
 int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *train,
                   dpt_dataset *test, dpt_dataset *val, dpt_standardizer *st);
 
+/* Print dpt_load's failure message msg, with the flag that fixes it where
+ * one does (--delimiter, --header yes, --features); returns 1. */
+int cli_load_fail(const char *cmd, const char *msg);
+
 /* dpt_dataset_check_labels on train, val and test (any may be empty), each
  * message prefixed by the file it came from. *classes: in, K or 0 (from
  * the training data); out, the K to use. Returns 0 or 1 after printing. */

@@ -100,13 +100,12 @@ static void bad_field(io_err *e, const csv_ctx *c, const char *line, const char 
     if (other && !memchr(line, c->delim, (size_t)(eol - line))) {
         char on[8];
         err_at(e, lineno, col, DPT_EFORMAT,
-               "field %zu: '%s' %s (the file seems to use %s as delimiter, not %s: pass "
-               "--delimiter)",
-               k + 1, tok, what, delim_name(other, on), delim_name(c->delim, dn));
+               "field %zu: '%s' %s (the file seems to use %s as delimiter, not %s)", k + 1, tok,
+               what, delim_name(other, on), delim_name(c->delim, dn));
         return;
     }
     err_at(e, lineno, col, DPT_EFORMAT, "field %zu: '%s' %s%s", k + 1, tok, what,
-           lineno == 1 && !c->header ? " (if line 1 is a header, pass --header yes)" : "");
+           lineno == 1 && !c->header ? " (line 1 may be a header)" : "");
 }
 
 /* Parse one line starting at p into x (d features) and *y. Returns the
@@ -260,7 +259,7 @@ int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_
         if (other)
             rc = dpt_set_error(DPT_EFORMAT,
                                "%s:1: one field per line: the file seems to use %s as delimiter, "
-                               "not %s (pass --delimiter)",
+                               "not %s",
                                path, delim_name(other, on), delim_name(c.delim, dn));
         else
             rc = dpt_set_error(DPT_EFORMAT,

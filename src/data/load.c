@@ -72,7 +72,7 @@ dpt_format dpt_format_detect(const char *path, int has_labels)
     return io_sniff(b, n > 0 ? (size_t)n : 0);
 }
 
-void dpt_load_opts_init(dpt_load_opts *o)
+void dpt_load_opts_defaults(dpt_load_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->header = -1;
@@ -85,7 +85,7 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
     if (opts)
         o = *opts;
     else
-        dpt_load_opts_init(&o);
+        dpt_load_opts_defaults(&o);
     memset(ds, 0, sizeof *ds);
     dpt_clear_error();
     const char *name = io_display_name(path);
@@ -142,7 +142,7 @@ done:
     return rc;
 }
 
-void dpt_save_opts_init(dpt_save_opts *o)
+void dpt_save_opts_defaults(dpt_save_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->header = 1;
@@ -154,7 +154,7 @@ int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts)
     if (opts)
         o = *opts;
     else
-        dpt_save_opts_init(&o);
+        dpt_save_opts_defaults(&o);
     if (!ds || !ds->X || ds->n == 0 || ds->d == 0)
         return dpt_set_error(DPT_EINVAL, "%s: nothing to write (empty dataset)", path);
     if (ds->part)

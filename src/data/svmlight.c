@@ -204,8 +204,9 @@ int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o,
         goto fail;
     }
     if (d == 0) {
-        rc = dpt_set_error(DPT_EFORMAT,
-                           "%s: no features: no row has INDEX:VALUE pairs (give --features)", path);
+        rc = dpt_set_error(
+            DPT_EFORMAT,
+            "%s: no features: no row has INDEX:VALUE pairs and no feature count was given", path);
         goto fail;
     }
     if ((rc = io_check_memory(path, o, n, d))) goto fail;

@@ -351,3 +351,28 @@ Test(data_cli, train_refuses_data_without_labels, .timeout = 60)
     write_text("x.csv", "1,2,3\n4,5,6\n");
     cr_assert_eq(dpt("predict --model-file m.dpt --data x.csv --label-col none"), 0, "%s", err);
 }
+
+/* The CLI adds the flag that fixes what the library describes. */
+Test(data_cli, flag_hints_come_from_the_cli)
+{
+    write_text("h.csv", "x1,x2,y\n1,2,3\n");
+    write_text("s.csv", "1;2;3\n4;5;6\n");
+    write_text("n.svm", "1\n0\n");
+    static const struct {
+        const char *args, *frag;
+    } cases[] = {
+        {"convert h.csv o.dptb --header no",
+         "dpt convert: h.csv:1:1: field 1: 'x1' is not a number (line 1 may be a header) (pass "
+         "--header yes)"},
+        {"convert s.csv o.dptb", "not ',' (pass --delimiter)"},
+        {"convert n.svm o.dptb", "no feature count was given (give --features)"},
+        {"gen --synth linreg:q=1 --out o.csv", "dpt gen: --synth: unknown key 'q'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = dpt("%s", cases[i].args);
+        cr_assert(rc == 1 || rc == 2, "'%s': exit %d (%s)", cases[i].args, rc, err);
+        cr_assert(strstr(err, cases[i].frag), "'%s': '%s' lacks '%s'", cases[i].args, err,
+                  cases[i].frag);
+        cr_assert_eq(lines(err), 1, "%s", err);
+    }
+}

@@ -65,7 +65,7 @@ Test(csv, no_final_newline_and_spaces_and_quotes)
 Test(csv, label_col_first_and_none_and_delimiter)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.label_col = 0;
     o.delimiter = ';';
     dpt_dataset ds;
@@ -94,7 +94,7 @@ Test(csv, tsv_extension_means_tab)
 Test(csv, header_forced)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.header = 1;
     dpt_dataset ds;
     load_ok("0,1,2\n4,5,6\n", &o, &ds);
@@ -132,7 +132,7 @@ Test(csv, parallel_equals_serial)
     const char *p = write_text("big.csv", text);
     free(text);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     dpt_dataset a, b;
     o.nthreads = 1;
     cr_assert_eq(dpt_load(p, &o, &a), 0, "%s", dpt_last_error());
@@ -157,7 +157,7 @@ Test(csv, parallel_error_line)
     const char *p = write_text("bad.csv", text);
     free(text);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.nthreads = 4;
     dpt_dataset ds;
     cr_assert_eq(dpt_load(p, &o, &ds), DPT_EFORMAT);
@@ -216,7 +216,7 @@ Test(csv, binary_garbage)
     unsigned char junk[512];
     for (int i = 0; i < 512; i++) junk[i] = (unsigned char)(i * 7919 + 13);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.format = DPT_FORMAT_CSV;
     dpt_dataset ds;
     cr_assert_eq(dpt_load(write_bytes("junk.csv", junk, sizeof junk), &o, &ds), DPT_EFORMAT);
@@ -236,7 +236,7 @@ Test(csv, binary_files_are_named_binary)
     cr_assert_eq(dpt_load(nul, NULL, &ds), DPT_EFORMAT);
     assert_msg_has("zeros: binary data, not CSV text (byte 0x00 at offset 0)");
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.format = DPT_FORMAT_SVMLIGHT;
     cr_assert_eq(dpt_load(nul, &o, &ds), DPT_EFORMAT);
     assert_msg_has("zeros: binary data, not svmlight text (byte 0x00 at offset 0)");
@@ -280,7 +280,7 @@ Test(csv, missing_file_and_directory)
 Test(csv, too_large_for_memory)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.max_bytes = 500;
     dpt_dataset ds;
     cr_assert_eq(
@@ -292,7 +292,7 @@ Test(csv, too_large_for_memory)
 Test(csv, features_must_match)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.features = 3;
     dpt_dataset ds;
     cr_assert_eq(load_text("t.csv", "1,2,3\n", &o, &ds), DPT_EFORMAT);
@@ -302,7 +302,7 @@ Test(csv, features_must_match)
 Test(csv, label_col_out_of_range)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.label_col = 5;
     dpt_dataset ds;
     cr_assert_neq(load_text("t.csv", "1,2,3\n", &o, &ds), 0);
@@ -315,4 +315,28 @@ Test(csv, header_like_numbers_need_flag)
     dpt_dataset ds;
     cr_assert_eq(load_text("t.csv", "0,1,label\n5,6,1\n", NULL, &ds), DPT_EFORMAT);
     assert_msg_has("t.csv:1:5:", "'label'");
+}
+
+/* The library speaks of the data, never of the CLI's flags: those are the
+ * CLI's to add. */
+Test(csv, messages_name_no_flags)
+{
+    static const char *const texts[] = {"x1,x2,y\n1,2,3\n", "1;2;3\n4;5;6\n", "1,2\n3;4\n"};
+    dpt_load_opts o;
+    dpt_load_opts_defaults(&o);
+    o.header = 0;
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        dpt_dataset ds;
+        cr_assert_eq(load_text("t.csv", texts[i], &o, &ds), DPT_EFORMAT);
+        cr_assert(!strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
+    }
+    dpt_dataset ds;
+    cr_assert_eq(load_text("t.csv", "x1,x2,y\n1,2,3\n", &o, &ds), DPT_EFORMAT);
+    assert_msg_has("t.csv:1:1: field 1: 'x1' is not a number (line 1 may be a header)");
+    cr_assert_eq(load_text("t.svm", "1\n0 # nothing\n", NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("no feature count was given");
+    cr_assert(!strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
+    dpt_synth_spec spec;
+    cr_assert_eq(dpt_synth_parse(&spec, "linreg:q=1"), DPT_EINVAL);
+    cr_assert(!strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
 }

@@ -188,7 +188,7 @@ Test(dptb, writer_leaves_nothing_on_failure)
     cr_assert_neq(dpt_save(&a, tdir(), NULL), 0);
     assert_msg_has("is a directory");
     dpt_save_opts so;
-    dpt_save_opts_init(&so);
+    dpt_save_opts_defaults(&so);
     so.format = DPT_FORMAT_IDX;
     cr_assert_eq(dpt_save(&a, tpath("x.idx"), &so), DPT_ENOTSUP);
     cr_assert(!file_exists(tpath("x.idx")));
@@ -200,7 +200,7 @@ Test(dptb, csv_writer_header_and_delimiter)
     dpt_dataset a, b;
     synth(&a, "linreg:n=3,d=2");
     dpt_save_opts so;
-    dpt_save_opts_init(&so);
+    dpt_save_opts_defaults(&so);
     so.delimiter = ';';
     so.format = DPT_FORMAT_CSV;
     cr_assert_eq(dpt_save(&a, tpath("o.txt"), &so), 0, "%s", dpt_last_error());
@@ -210,7 +210,7 @@ Test(dptb, csv_writer_header_and_delimiter)
     fclose(f);
     cr_assert_str_eq(line, "x1;x2;y\n");
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.delimiter = ';';
     cr_assert_eq(dpt_load(tpath("o.txt"), &o, &b), 0, "%s", dpt_last_error());
     assert_same(&a, &b);

@@ -55,7 +55,7 @@ static void make_pair(void)
 static int load_pair(const char *ip, const char *lp, dpt_dataset *ds)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.labels_path = lp;
     return dpt_load(ip, &o, ds);
 }
@@ -209,7 +209,7 @@ Test(idx, huge_header_small_gzip)
 Test(idx, labels_file_only_for_idx)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.labels_path = "whatever";
     o.format = DPT_FORMAT_CSV;
     dpt_dataset ds;

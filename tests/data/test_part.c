@@ -232,7 +232,7 @@ ParameterizedTest(struct bad_part *c, part, synth_bad_parts)
     spec_of(&s, "linreg:n=100,d=3");
     dpt_dataset ds;
     cr_assert_eq(dpt_synth_generate_part(&s, &ds, 2, c->r, c->nr), DPT_EINVAL);
-    assert_msg_has("--synth: row ", c->frag);
+    assert_msg_has("synthetic data: row ", c->frag);
     cr_assert_null(ds.X);
     cr_assert_null(ds.part);
 }
@@ -277,7 +277,7 @@ static unsigned char *big_file(dpt_dataset *ds, size_t *len)
 static int load_part(const char *p, const dpt_row_range *r, size_t nr, dpt_dataset *ds)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.part = r;
     o.npart = nr;
     o.nthreads = 2;

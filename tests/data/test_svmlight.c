@@ -42,7 +42,7 @@ Test(svmlight, dense_from_sparse_with_comments)
 Test(svmlight, class_ids_and_features_flag)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.features = 10;
     dpt_dataset ds;
     int rc = load_text("t.libsvm", "0 1:1\n2 4:1\n1 2:3\n", &o, &ds);
@@ -87,7 +87,7 @@ Test(svmlight, parallel_equals_serial)
     const char *p = write_text("big.svm", text);
     free(text);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     dpt_dataset a, b;
     o.nthreads = 1;
     cr_assert_eq(dpt_load(p, &o, &a), 0, "%s", dpt_last_error());
@@ -147,7 +147,7 @@ ParameterizedTest(struct bad_svm *c, svmlight, bad_input)
 Test(svmlight, index_beyond_features)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.features = 4;
     dpt_dataset ds;
     cr_assert_eq(load_text("t.svm", "1 1:1\n0 5:2\n", &o, &ds), DPT_EFORMAT);
@@ -197,7 +197,7 @@ Test(svmlight, allocation_failure_message_reads_right)
     struct rlimit rl = {vm_bytes() + (200u << 20), RLIM_INFINITY};
     cr_assert_eq(setrlimit(RLIMIT_AS, &rl), 0);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.max_bytes = (size_t)1 << 40;
     o.nthreads = 1;
     dpt_dataset ds;
@@ -228,7 +228,7 @@ Test(svmlight, dense_size_beyond_the_limit_is_refused_up_front)
     cr_assert(strstr(dpt_last_error(), " GB available"), "%s", dpt_last_error());
     /* a caller's own limit is named as such */
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.max_bytes = 3100000000u;
     cr_assert_eq(dpt_load(p, &o, &ds), DPT_ENOMEM);
     cr_assert(strstr(dpt_last_error(), "need 17.2 GB as dense float32; 3.1 GB allowed"), "%s",
