@@ -222,6 +222,8 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
     if (o->test_labels && !o->test)
         return cli_usage_error(cmd, "--test-labels needs --test (IDX images)");
     if (o->test && !test) return cli_usage_error(cmd, "--test does not apply to dpt %s", cmd);
+    if (o->data && o->test && !strcmp(o->data, "-") && !strcmp(o->test, "-"))
+        return cli_usage_error(cmd, "--data - and --test - cannot both read standard input");
     if (o->val > 0 && !val) return cli_usage_error(cmd, "--val does not apply to dpt %s", cmd);
     if (o->standardize && !st)
         return cli_usage_error(cmd, "--standardize does not apply to dpt %s", cmd);

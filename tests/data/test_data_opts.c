@@ -275,3 +275,17 @@ Test(data_opts, labels_are_required_where_needed)
     cr_assert_eq(tr.d, 3);
     dpt_dataset_free(&tr);
 }
+
+/* Standard input can be read once. */
+Test(data_opts, stdin_once)
+{
+    cli_data_opts o;
+    cli_data_opts_init(&o);
+    o.data = "-";
+    o.test = "-";
+    dpt_dataset tr, te;
+    capture();
+    cr_assert_eq(cli_data_load("train", &o, 1, &tr, &te, NULL, NULL), 2);
+    cr_assert(strstr(captured(), "--data - and --test - cannot both read standard input"), "%s",
+              errbuf);
+}
