@@ -76,7 +76,8 @@ int io_check_text(const char *name, const char *b, size_t len, dpt_format f)
 static int stream_block_check(const char *name, const char *buf, size_t len, dpt_format want)
 {
     dpt_format f = want != DPT_FORMAT_AUTO ? want : io_sniff(buf, len);
-    if (f == DPT_FORMAT_IDX || f == DPT_FORMAT_DPTB)
+    if (f == DPT_FORMAT_IDX) return 0;
+    if (f == DPT_FORMAT_DPTB)
         return dpt_set_error(DPT_ENOTSUP,
                              "%s: %s data is read from a regular file only, not a pipe or device "
                              "(save it to a file first)",
@@ -89,8 +90,7 @@ static int stream_block_check(const char *name, const char *buf, size_t len, dpt
 static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts *o,
                        dpt_format want)
 {
-    if (want == DPT_FORMAT_IDX || want == DPT_FORMAT_DPTB)
-        return stream_block_check(name, "", 0, want);
+    if (want == DPT_FORMAT_DPTB) return stream_block_check(name, "", 0, want);
     size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
     size_t cap = 1 << 16, len = 0, line = 1, line_start = 0;
     int checked = 0, rc = 0;

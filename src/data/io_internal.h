@@ -30,8 +30,8 @@ typedef struct io_file {
 /* Open path ("-": standard input) and map or read it; "FILE: problem" on
  * failure. What is read from a stream is bounded by opts->max_bytes (or
  * dpt_mem_available) and IO_MAX_LINE, and its first block must be text of
- * format want (AUTO: whatever io_sniff says), since IDX and .dptb are
- * read from regular files only. An empty file has len 0 (the caller names
+ * format want (AUTO: whatever io_sniff says), or IDX; .dptb is read from
+ * regular files only. An empty file has len 0 (the caller names
  * the problem). */
 int io_file_open(io_file *f, const char *path, const dpt_load_opts *o, dpt_format want);
 
@@ -76,8 +76,10 @@ void io_infer_labels(dpt_dataset *ds);
 /* The text loaders parse f's bytes; path names it in messages. */
 int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
 int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
-/* The binary loaders open path themselves (a regular file). */
-int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+/* IDX (plain or gzip) from f's bytes too; the labels file it opens
+ * itself. */
+int io_load_idx(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
+/* .dptb maps path itself (a regular file: its rows stay in the mapping). */
 int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
 int io_save_csv(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);
 int io_save_svmlight(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);

@@ -106,7 +106,7 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
                            dpt_format_name(f));
         goto done;
     }
-    if ((f == DPT_FORMAT_IDX || f == DPT_FORMAT_DPTB) && !in.regular) {
+    if (f == DPT_FORMAT_DPTB && !in.regular) {
         rc = dpt_set_error(DPT_ENOTSUP,
                            "%s: %s data is read from a regular file only, not a pipe or device "
                            "(save it to a file first)",
@@ -127,8 +127,7 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
         rc = io_load_svmlight(name, &in, &o, ds);
         break;
     case DPT_FORMAT_IDX:
-        io_file_close(&in);
-        rc = io_load_idx(path, &o, ds);
+        rc = io_load_idx(name, &in, &o, ds);
         break;
     case DPT_FORMAT_DPTB:
         io_file_close(&in);
