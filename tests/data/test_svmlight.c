@@ -174,7 +174,7 @@ Test(svmlight, huge_index_too_large_for_memory)
 #endif
 
 /* Address space in use by this process, from /proc/self/statm. */
-static size_t vm_bytes(void)
+static __attribute__((unused)) size_t vm_bytes(void)
 {
     unsigned long long pages = 0;
     FILE *f = fopen("/proc/self/statm", "r");
