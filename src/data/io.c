@@ -1,6 +1,6 @@
-/* Plumbing shared by the loaders and writers: mapping a file, the memory
- * estimate, atomic output, newline-aligned chunks for parallel parsing and
- * the block checksum of .dptb files. */
+/* Plumbing shared by the loaders and writers: an input mapped or read once
+ * (format sniffing, the text check), the memory estimate, atomic output, newline-aligned chunks for
+ * parallel parsing and the block checksum of .dptb files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

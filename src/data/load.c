@@ -1,5 +1,6 @@
 /* Format choice (extension, then content) and the public load/save entry
- * points. */
+ * points. dpt_load opens its input once and every loader but .dptb's
+ * parses those bytes, so a pipe loses nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>

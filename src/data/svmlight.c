@@ -1,7 +1,7 @@
 /* svmlight / LIBSVM loader: "label [qid:N] index:value ... [# comment]"
  * with 1-based ascending indices. Chunks of lines are parsed in parallel
  * into sparse lists, then the dense rows are filled once the width (the
- * largest index, or --features) is known. */
+ * largest index, or the feature count given) is known. */
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
