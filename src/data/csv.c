@@ -1,7 +1,7 @@
 /* CSV loader: the input's bytes (mapped, or a stream read once) have their
- * lines counted in parallel, the
- * dataset allocated once, then newline-aligned chunks parsed in parallel
- * straight into the rows. Errors name the earliest bad line. */
+ * lines counted in parallel, the dataset allocated once, then
+ * newline-aligned chunks parsed in parallel straight into the rows. Errors
+ * name the earliest bad line. */
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
