@@ -84,8 +84,8 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
     int rc = cli_data_load(cmd, &d, *threads, &L->ds, NULL, NULL, NULL);
     if (rc) return rc;
     if (L->ds.d != L->m.spec.inputs)
-        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu", d.data, L->ds.d,
-                        model_path, L->m.spec.inputs);
+        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu", cli_data_name(&d),
+                        L->ds.d, model_path, L->m.spec.inputs);
     /* the loss kernels index by label: a class id beyond the model's
      * outputs would read and write outside their rows */
     dpt_label_kind want = L->m.spec.loss == DPT_LOSS_CE    ? DPT_LABEL_CLASS

@@ -125,11 +125,17 @@ int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg)
     return 0;
 }
 
+const char *cli_data_name(const cli_data_opts *o)
+{
+    if (!o->data) return "the --synth data";
+    return strcmp(o->data, "-") ? o->data : "<stdin>";
+}
+
 int cli_data_check_labels(const char *cmd, const cli_data_opts *o, dpt_label_kind want,
                           const dpt_dataset *train, const dpt_dataset *test, const dpt_dataset *val,
                           int *classes)
 {
-    const char *train_name = o->data ? o->data : "the --synth data";
+    const char *train_name = cli_data_name(o);
     int k = classes ? *classes : 0;
     if (dpt_dataset_check_labels(train, want, &k))
         return cli_fail(cmd, "%s: %s", train_name, dpt_last_error());
@@ -237,7 +243,7 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
         return DPT_EXIT_USAGE;
 
     int rc = DPT_EXIT_FAIL;
-    const char *train_name = o->data ? o->data : "the --synth data";
+    const char *train_name = cli_data_name(o);
     dpt_row_range *part = NULL;
     size_t npart = 0;
     if (o->synth) {

@@ -95,6 +95,10 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
  * one does (--delimiter, --header yes, --features); returns 1. */
 int cli_load_fail(const char *cmd, const char *msg);
 
+/* The training data's name for messages: the --data path ("<stdin>" for
+ * "-", as the loaders say), or "the --synth data". */
+const char *cli_data_name(const cli_data_opts *o);
+
 /* dpt_dataset_check_labels on train, val and test (any may be empty), each
  * message prefixed by the file it came from. *classes: in, K or 0 (from
  * the training data); out, the K to use. Returns 0 or 1 after printing. */

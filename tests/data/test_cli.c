@@ -254,6 +254,10 @@ Test(data_cli, eval_checks_labels_against_the_model, .timeout = 120)
             cr_assert(!strncmp(err, "dpt ", 4) && lines(err) == 1, "%s", err);
         }
     }
+    /* standard input is named as the loaders name it */
+    int rc = sh("\"$DPT\" eval --model-file sm.dpt --data - < bad.csv 2>&1 >/dev/null");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "dpt eval: <stdin>: row 2: class id 2000000000"), "%s", out);
     /* labels in range still evaluate */
     write_text("ok.csv", "x1,x2,x3,x4,y\n1,2,3,4,2\n1,2,3,4,0\n");
     cr_assert_eq(dpt("eval --model-file sm.dpt --data ok.csv"), 0, "%s", err);
