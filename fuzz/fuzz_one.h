@@ -70,7 +70,7 @@ static int dpt_fuzz_one(const char *target, const uint8_t *data, size_t size)
     data++;
     size--;
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.nthreads = 1;
     o.max_bytes = (size_t)64 << 20; /* a claimed size beyond this is refused */
     char p1[64], p2[64];

@@ -25,6 +25,8 @@ typedef struct dpt_row_range {
     size_t lo, hi;
 } dpt_row_range;
 
+struct dpt_dataset_mem;
+
 typedef struct dpt_dataset {
     size_t n;  /* rows */
     size_t d;  /* features */
@@ -39,10 +41,8 @@ typedef struct dpt_dataset {
      * labels are 0. */
     dpt_row_range *part;
     size_t npart;
-    /* ownership: the block holding X and y (heap or mmap) */
-    void *mem_;
-    size_t mem_len_;
-    int mem_mapped_;
+    /* ownership of the block holding X and y (opaque; NULL: owns none) */
+    struct dpt_dataset_mem *mem;
 } dpt_dataset;
 
 #define DPT_ROW_ALIGN_FLOATS 16

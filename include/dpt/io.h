@@ -31,8 +31,11 @@ DPT_API int dpt_format_parse(const char *name, dpt_format *out);
  * .idx, *-ubyte, and those with .gz), or DPT_FORMAT_AUTO when none. */
 DPT_API dpt_format dpt_format_from_path(const char *path);
 
-/* The format dpt_load would read path as: format_from_path, else IDX when
- * there is a labels file, else a look at the first bytes. */
+/* The format dpt_load would read path as: IDX when there is a labels
+ * file, else format_from_path, else a look at the first bytes of a
+ * regular file. DPT_FORMAT_AUTO when only the content could tell and the
+ * input cannot be read twice (path "-", a pipe, a device): dpt_load alone
+ * looks at those bytes. */
 DPT_API dpt_format dpt_format_detect(const char *path, int has_labels);
 
 #define DPT_LABEL_COL_LAST (-1) /* CSV: the last column holds the label */
@@ -57,9 +60,13 @@ typedef struct dpt_load_opts {
 } dpt_load_opts;
 
 /* Defaults: auto format, detect header, last column, ',' , 0 features. */
-DPT_API void dpt_load_opts_init(dpt_load_opts *o);
+DPT_API void dpt_load_opts_defaults(dpt_load_opts *o);
 
-/* Load a data file into ds (zeroed on failure). Labels: CSV and IDX as
+/* Load a data file into ds (zeroed on failure). path "-" is standard
+ * input. The input is opened once; a pipe, standard input or a device is
+ * read to its end into memory (bounded by max_bytes or the available
+ * memory), which CSV and svmlight parse; IDX and .dptb need a regular
+ * file (DPT_ENOTSUP otherwise). Labels: CSV and IDX as
  * read; svmlight labels that are all +1/-1 become 1/0. The label kind is
  * inferred: all 0/1 -> BINARY (classes 2), non-negative integers ->
  * CLASS (classes = max + 1), otherwise REAL. A .dptb file is memory-mapped
@@ -71,7 +78,9 @@ DPT_API int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *d
  * loading. Returns 0 or a negative status. */
 DPT_API int dpt_dptb_rows(const char *path, size_t *n);
 
-/* Bytes of memory the loaders may use when max_bytes is 0 (MemAvailable). */
+/* Bytes of memory the loaders may use when max_bytes is 0: MemAvailable,
+ * less where a cgroup limit or the process's RLIMIT_AS / RLIMIT_DATA
+ * leaves less room. */
 DPT_API size_t dpt_mem_available(void);
 
 /* ---- writers: atomic (temporary file, fsync, rename), so a failed write
@@ -83,7 +92,7 @@ typedef struct dpt_save_opts {
     int header;        /* CSV: write a header line x1..xD,y (default 1) */
 } dpt_save_opts;
 
-DPT_API void dpt_save_opts_init(dpt_save_opts *o);
+DPT_API void dpt_save_opts_defaults(dpt_save_opts *o);
 /* Write ds to path; CSV and svmlight values round-trip exactly (%.9g).
  * svmlight rows list nonzero features, and the first row also lists
  * feature d so a reader finds the width. IDX is not written. .dptb is

@@ -81,7 +81,7 @@ int dpt_cmd_gen(int argc, char **argv)
     cli_data_opts d;
     cli_data_opts_init(&d);
     dpt_save_opts so;
-    dpt_save_opts_init(&so);
+    dpt_save_opts_defaults(&so);
     const char *out = NULL;
     long threads = 0;
     int quiet = 0, c;
@@ -125,8 +125,10 @@ int dpt_cmd_gen(int argc, char **argv)
 
     dpt_synth_spec spec;
     dpt_dataset ds = {0};
-    if (dpt_synth_parse(&spec, d.synth)) return cli_usage_error(cmd, "%s", dpt_last_error());
-    if (dpt_synth_generate(&spec, &ds, (int)threads)) return cli_fail(cmd, "%s", dpt_last_error());
+    if (dpt_synth_parse(&spec, d.synth))
+        return cli_usage_error(cmd, "--synth: %s", dpt_last_error());
+    if (dpt_synth_generate(&spec, &ds, (int)threads))
+        return cli_fail(cmd, "--synth: %s", dpt_last_error());
     int rc = DPT_EXIT_OK;
     if (dpt_save(&ds, out, &so))
         rc = cli_fail(cmd, "%s", dpt_last_error());
@@ -149,8 +151,9 @@ int dpt_cmd_convert(int argc, char **argv)
                                          {0, 0, 0, 0}};
     cli_data_opts d;
     cli_data_opts_init(&d);
+    d.needs_labels = 0;
     dpt_save_opts so;
-    dpt_save_opts_init(&so);
+    dpt_save_opts_defaults(&so);
     long threads = 0;
     int quiet = 0, c;
     optind = 1;

@@ -38,6 +38,7 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
 {
     cli_data_opts d;
     cli_data_opts_init(&d);
+    d.needs_labels = !predict;
     const char *model_path = NULL;
     static const struct option opts[] = {CLI_DATA_OPTIONS,
                                          {"model-file", required_argument, 0, 'm'},
@@ -83,8 +84,15 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
     int rc = cli_data_load(cmd, &d, *threads, &L->ds, NULL, NULL, NULL);
     if (rc) return rc;
     if (L->ds.d != L->m.spec.inputs)
-        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu", d.data, L->ds.d,
-                        model_path, L->m.spec.inputs);
+        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu", cli_data_name(&d),
+                        L->ds.d, model_path, L->m.spec.inputs);
+    /* the loss kernels index by label: a class id beyond the model's
+     * outputs would read and write outside their rows */
+    dpt_label_kind want = L->m.spec.loss == DPT_LOSS_CE    ? DPT_LABEL_CLASS
+                          : L->m.spec.loss == DPT_LOSS_BCE ? DPT_LABEL_BINARY
+                                                           : DPT_LABEL_REAL;
+    int k = want == DPT_LABEL_CLASS ? (int)dpt_model_outputs(&L->m) : 0;
+    if (cli_data_check_labels(cmd, &d, want, &L->ds, NULL, NULL, &k)) return DPT_EXIT_FAIL;
     if (L->st.d && dpt_standardizer_apply(&L->st, &L->ds, *threads))
         return cli_fail(cmd, "%s", dpt_last_error());
     return 0;

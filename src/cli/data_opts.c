@@ -12,8 +12,9 @@
 void cli_data_opts_init(cli_data_opts *o)
 {
     memset(o, 0, sizeof *o);
-    dpt_load_opts_init(&o->load);
+    dpt_load_opts_defaults(&o->load);
     o->seed = 1;
+    o->needs_labels = 1;
 }
 
 static int parse_delimiter(const char *cmd, const char *arg, char *out)
@@ -114,7 +115,7 @@ int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg)
     case CLI_OPT_SYNTH: {
         dpt_synth_spec spec;
         if (dpt_synth_parse(&spec, arg)) {
-            cli_usage_error(cmd, "%s", dpt_last_error());
+            cli_usage_error(cmd, "--synth: %s", dpt_last_error());
             return -1;
         }
         o->synth = arg;
@@ -124,11 +125,17 @@ int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg)
     return 0;
 }
 
+const char *cli_data_name(const cli_data_opts *o)
+{
+    if (!o->data) return "the --synth data";
+    return strcmp(o->data, "-") ? o->data : "<stdin>";
+}
+
 int cli_data_check_labels(const char *cmd, const cli_data_opts *o, dpt_label_kind want,
                           const dpt_dataset *train, const dpt_dataset *test, const dpt_dataset *val,
                           int *classes)
 {
-    const char *train_name = o->data ? o->data : "the --synth data";
+    const char *train_name = cli_data_name(o);
     int k = classes ? *classes : 0;
     if (dpt_dataset_check_labels(train, want, &k))
         return cli_fail(cmd, "%s: %s", train_name, dpt_last_error());
@@ -150,9 +157,45 @@ static int csv_flags_fit(const char *cmd, const cli_data_opts *o, const char *pa
                                                                  : NULL;
     if (!flag) return 0;
     dpt_format f = o->load.format ? o->load.format : dpt_format_detect(path, labels != NULL);
-    if (f == DPT_FORMAT_CSV) return 0;
+    /* a pipe's format shows only as it is loaded, once */
+    if (f == DPT_FORMAT_CSV || f == DPT_FORMAT_AUTO) return 0;
     return cli_usage_error(cmd, "%s applies to CSV data only, and %s is %s", flag, path,
                            dpt_format_name(f));
+}
+
+/* A command that needs labels was given data without them: IDX images
+ * without their labels file, or CSV with --label-col none. Loaded anyway,
+ * they would be all-zero targets (and a perfect-looking test accuracy). */
+static int labels_missing(const char *cmd, const cli_data_opts *o)
+{
+    if (o->load.label_col == DPT_LABEL_COL_NONE && (o->data || o->test))
+        return cli_usage_error(
+            cmd, "--label-col none leaves dpt %s no labels (it is for dpt predict)", cmd);
+    dpt_format f = o->load.format;
+    if (o->data && !o->labels && (f ? f : dpt_format_detect(o->data, 0)) == DPT_FORMAT_IDX)
+        return cli_usage_error(cmd, "%s is IDX data, which has no labels: give --labels FILE",
+                               o->data);
+    if (o->test && !o->test_labels && (f ? f : dpt_format_detect(o->test, 0)) == DPT_FORMAT_IDX)
+        return cli_usage_error(cmd,
+                               "--test %s is IDX data, which has no labels: give "
+                               "--test-labels FILE",
+                               o->test);
+    return 0;
+}
+
+int cli_load_fail(const char *cmd, const char *msg)
+{
+    /* the library speaks of the data; the flag that fixes it is ours */
+    static const struct {
+        const char *says, *hint;
+    } hints[] = {
+        {"as delimiter, not", " (pass --delimiter)"},
+        {"(line 1 may be a header)", " (pass --header yes)"},
+        {"no feature count was given", " (give --features)"},
+    };
+    for (size_t i = 0; i < sizeof hints / sizeof *hints; i++)
+        if (strstr(msg, hints[i].says)) return cli_fail(cmd, "%s%s", msg, hints[i].hint);
+    return cli_fail(cmd, "%s", msg);
 }
 
 /* Load one file with the shared reading flags; prints on failure. */
@@ -166,7 +209,7 @@ static int load_file(const char *cmd, const cli_data_opts *o, const char *path, 
     lo.labels_path = labels;
     lo.nthreads = nthreads;
     if (features) lo.features = features;
-    if (dpt_load(path, &lo, ds)) return cli_fail(cmd, "%s", dpt_last_error());
+    if (dpt_load(path, &lo, ds)) return cli_load_fail(cmd, dpt_last_error());
     return 0;
 }
 
@@ -185,6 +228,8 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
     if (o->test_labels && !o->test)
         return cli_usage_error(cmd, "--test-labels needs --test (IDX images)");
     if (o->test && !test) return cli_usage_error(cmd, "--test does not apply to dpt %s", cmd);
+    if (o->data && o->test && !strcmp(o->data, "-") && !strcmp(o->test, "-"))
+        return cli_usage_error(cmd, "--data - and --test - cannot both read standard input");
     if (o->val > 0 && !val) return cli_usage_error(cmd, "--val does not apply to dpt %s", cmd);
     if (o->standardize && !st)
         return cli_usage_error(cmd, "--standardize does not apply to dpt %s", cmd);
@@ -192,23 +237,25 @@ int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *
         return cli_usage_error(cmd, "--labels applies to IDX data only, not --format %s",
                                dpt_format_name(o->load.format));
 
+    if (o->needs_labels && labels_missing(cmd, o)) return DPT_EXIT_USAGE;
     if ((o->data && csv_flags_fit(cmd, o, o->data, o->labels)) ||
         (o->test && csv_flags_fit(cmd, o, o->test, o->test_labels)))
         return DPT_EXIT_USAGE;
 
     int rc = DPT_EXIT_FAIL;
-    const char *train_name = o->data ? o->data : "the --synth data";
+    const char *train_name = cli_data_name(o);
     dpt_row_range *part = NULL;
     size_t npart = 0;
     if (o->synth) {
         dpt_synth_spec spec;
-        if (dpt_synth_parse(&spec, o->synth)) return cli_usage_error(cmd, "%s", dpt_last_error());
+        if (dpt_synth_parse(&spec, o->synth))
+            return cli_usage_error(cmd, "--synth: %s", dpt_last_error());
         if (o->rows_wanted && spec.n && o->rows_wanted(o->rows_ud, spec.n, &part, &npart)) {
             return cli_fail(cmd, "%s", dpt_last_error());
         }
         rc = dpt_synth_generate_part(&spec, train, nthreads, part, npart);
         free(part);
-        if (rc) return cli_fail(cmd, "%s", dpt_last_error());
+        if (rc) return cli_fail(cmd, "--synth: %s", dpt_last_error());
     } else {
         dpt_format f = o->load.format ? o->load.format : dpt_format_detect(o->data, 0);
         size_t n = 0;

@@ -19,6 +19,10 @@ typedef struct cli_data_opts {
     double val;                     /* --val FRACTION (0: none) */
     int standardize;                /* --standardize */
     uint64_t seed;                  /* seed of the --val split (default 1) */
+    /* The command needs labels (default 1: train, eval, bench; 0 for
+     * predict and convert): IDX data without its labels file, or
+     * --label-col none, is then a usage error, not all-zero targets. */
+    int needs_labels;
     /* Per-rank loading (set by the job under mpirun): called once the
      * training set's row count n is known, for the rows to read (--synth and
      * .dptb read just those; other formats read every row); NULL: all. */
@@ -66,7 +70,7 @@ enum {
 
 /* Usage lines for --help. */
 #define CLI_DATA_USAGE                                                                             \
-    "data:      --data FILE [--format auto|csv|svmlight|idx|dptb] [--labels FILE (IDX)]\n"         \
+    "data:      --data FILE|- [--format auto|csv|svmlight|idx|dptb] [--labels FILE (IDX)]\n"       \
     "           [--header auto|yes|no] [--label-col N|last|none] [--delimiter C|tab]\n"            \
     "           [--features D] [--classes K]\n"                                                    \
     "           --synth linreg|logreg|teacher-mlp[:n=,d=,noise=,seed=,classes=,hidden=a/b]\n"      \
@@ -86,6 +90,14 @@ int cli_data_flag(const char *cmd, cli_data_opts *o, int opt, const char *arg);
  * FILE:LINE:COL: problem"), 2 for flags that do not go together. */
 int cli_data_load(const char *cmd, cli_data_opts *o, int nthreads, dpt_dataset *train,
                   dpt_dataset *test, dpt_dataset *val, dpt_standardizer *st);
+
+/* Print dpt_load's failure message msg, with the flag that fixes it where
+ * one does (--delimiter, --header yes, --features); returns 1. */
+int cli_load_fail(const char *cmd, const char *msg);
+
+/* The training data's name for messages: the --data path ("<stdin>" for
+ * "-", as the loaders say), or "the --synth data". */
+const char *cli_data_name(const cli_data_opts *o);
 
 /* dpt_dataset_check_labels on train, val and test (any may be empty), each
  * message prefixed by the file it came from. *classes: in, K or 0 (from

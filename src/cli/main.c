@@ -1,4 +1,5 @@
 /* dpt: the command-line front end. Dispatches to a subcommand. */
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,8 +58,19 @@ static int dispatch(int argc, char **argv)
     return DPT_EXIT_USAGE;
 }
 
+/* OMP_NUM_THREADS=100000 overflows libgomp's stack when a team starts, and
+ * tens of thousands of threads never finish: the default team gets the
+ * bound the library puts on parse and generate threads. */
+static void cap_default_threads(void)
+{
+    int hw = omp_get_num_procs();
+    int cap = hw < 1 ? 4 : hw > 1024 ? 4096 : 4 * hw;
+    if (omp_get_max_threads() > cap) omp_set_num_threads(cap);
+}
+
 int main(int argc, char **argv)
 {
+    cap_default_threads();
     /* under mpirun: MPI up, stdout of rank 0 only, one exit status for all ranks */
     int rc = cli_mpi_begin(&argc, &argv);
     if (rc) return rc;

@@ -1,6 +1,7 @@
-/* CSV loader: the file is mapped, its lines counted in parallel, the
- * dataset allocated once, then newline-aligned chunks parsed in parallel
- * straight into the rows. Errors name the earliest bad line. */
+/* CSV loader: the input's bytes (mapped, or a stream read once) have their
+ * lines counted in parallel, the dataset allocated once, then
+ * newline-aligned chunks parsed in parallel straight into the rows. Errors
+ * name the earliest bad line. */
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -100,13 +101,12 @@ static void bad_field(io_err *e, const csv_ctx *c, const char *line, const char 
     if (other && !memchr(line, c->delim, (size_t)(eol - line))) {
         char on[8];
         err_at(e, lineno, col, DPT_EFORMAT,
-               "field %zu: '%s' %s (the file seems to use %s as delimiter, not %s: pass "
-               "--delimiter)",
-               k + 1, tok, what, delim_name(other, on), delim_name(c->delim, dn));
+               "field %zu: '%s' %s (the file seems to use %s as delimiter, not %s)", k + 1, tok,
+               what, delim_name(other, on), delim_name(c->delim, dn));
         return;
     }
     err_at(e, lineno, col, DPT_EFORMAT, "field %zu: '%s' %s%s", k + 1, tok, what,
-           lineno == 1 && !c->header ? " (if line 1 is a header, pass --header yes)" : "");
+           lineno == 1 && !c->header ? " (line 1 may be a header)" : "");
 }
 
 /* Parse one line starting at p into x (d features) and *y. Returns the
@@ -203,15 +203,13 @@ static int any_numeric(const char *p, const char *eol, char delim)
     return 0;
 }
 
-int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
+int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
-    io_file f;
-    int rc = io_file_open(&f, path);
-    if (rc) return rc;
+    int rc = 0;
     csv_ctx c = {.path = path, .delim = o->delimiter ? o->delimiter : ','};
     io_chunks ch = {0};
-    const char *buf = f.buf, *end = f.buf + f.len;
+    const char *buf = f->buf, *end = f->buf + f->len;
     if (end - buf >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) buf += 3;
     /* trailing blank lines (and the final newline) are not rows */
     while (end > buf) {
@@ -262,7 +260,7 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         if (other)
             rc = dpt_set_error(DPT_EFORMAT,
                                "%s:1: one field per line: the file seems to use %s as delimiter, "
-                               "not %s (pass --delimiter)",
+                               "not %s",
                                path, delim_name(other, on), delim_name(c.delim, dn));
         else
             rc = dpt_set_error(DPT_EFORMAT,
@@ -275,11 +273,12 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     }
     size_t first_line = 1 + (size_t)c.header;
     if ((rc = io_chunks_make(&ch, body, (size_t)(end - body), first_line, o->nthreads))) goto fail;
+    if ((rc = io_chunks_check_lines(&ch, path))) goto fail;
     size_t n = 0;
     for (int i = 0; i < ch.n; i++) n += ch.lines[i];
-    if ((rc = io_check_memory(path, o, io_dataset_bytes(n, d), "the data"))) goto fail;
+    if ((rc = io_check_memory(path, o, n, d))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, n, d, 0))) {
-        rc = dpt_set_error(rc, "%s: %s", path, dpt_last_error());
+        rc = io_error_prefix(rc, path);
         goto fail;
     }
     io_err *errs = calloc((size_t)ch.n, sizeof *errs);
@@ -287,7 +286,7 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    int nt = o->nthreads > 0 ? o->nthreads : omp_get_max_threads();
+    int nt = io_nthreads(o->nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ch.n > 1)
     for (int i = 0; i < ch.n; i++) {
         const char *p = body + ch.start[i], *ce = body + ch.start[i + 1];
@@ -308,12 +307,10 @@ int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         }
     free(errs);
     io_chunks_free(&ch);
-    io_file_close(&f);
     io_infer_labels(ds);
     return 0;
 fail:
     io_chunks_free(&ch);
-    io_file_close(&f);
     dpt_dataset_free(ds);
     return rc;
 }

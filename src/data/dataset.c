@@ -39,13 +39,15 @@ int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
     if (!mem)
         return dpt_set_error(DPT_ENOMEM, "cannot allocate %.1f MB for a %zu x %zu dataset",
                              (xbytes + ybytes) / 1e6, n, d);
+    if ((rc = io_dataset_adopt(ds, mem, xbytes + ybytes, 0))) {
+        dpt_free(mem);
+        return rc;
+    }
     ds->n = n;
     ds->d = d;
     ds->ld = ld;
     ds->X = (float *)mem;
     ds->y = (float *)(mem + xbytes);
-    ds->mem_ = mem;
-    ds->mem_len_ = xbytes + ybytes;
     if (zero) {
         memset(mem, 0, xbytes + ybytes);
     } else if (ld != d) {
@@ -66,14 +68,26 @@ int io_dataset_alloc_mapped(dpt_dataset *ds, size_t n, size_t d)
                              (xbytes + ybytes) / 1e6, n, d);
     /* a huge page would fault in the unheld rows around every range edge */
     madvise(mem, xbytes + ybytes, MADV_NOHUGEPAGE);
+    if ((rc = io_dataset_adopt(ds, mem, xbytes + ybytes, 1))) {
+        munmap(mem, xbytes + ybytes);
+        return rc;
+    }
     ds->n = n;
     ds->d = d;
     ds->ld = ld;
     ds->X = mem;
     ds->y = (float *)((char *)mem + xbytes);
-    ds->mem_ = mem;
-    ds->mem_len_ = xbytes + ybytes;
-    ds->mem_mapped_ = 1;
+    return 0;
+}
+
+int io_dataset_adopt(dpt_dataset *ds, void *base, size_t len, int mapped)
+{
+    struct dpt_dataset_mem *m = malloc(sizeof *m);
+    if (!m) return dpt_set_error(DPT_ENOMEM, "out of memory");
+    m->base = base;
+    m->len = len;
+    m->mapped = mapped;
+    ds->mem = m;
     return 0;
 }
 
@@ -144,11 +158,12 @@ void dpt_dataset_free(dpt_dataset *ds)
 {
     if (!ds) return;
     free(ds->part);
-    if (ds->mem_) {
-        if (ds->mem_mapped_)
-            munmap(ds->mem_, ds->mem_len_);
+    if (ds->mem) {
+        if (ds->mem->mapped)
+            munmap(ds->mem->base, ds->mem->len);
         else
-            dpt_free(ds->mem_);
+            dpt_free(ds->mem->base);
+        free(ds->mem);
     }
     memset(ds, 0, sizeof *ds);
 }

@@ -127,7 +127,7 @@ static int check_v2(const char *path, const unsigned char *h, const float *X, fl
                 need[k] = 1;
     }
     size_t bad = SIZE_MAX;
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(min : bad) if (nb > 1)
     for (size_t k = 0; k < nb; k++)
         if ((!need || need[k]) && io_checksum_block(X, xbytes, k) != tab[k] && k < bad) bad = k;
@@ -280,6 +280,7 @@ int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
                 goto fail;
             }
     }
+    if ((rc = io_dataset_adopt(ds, m, size, 1))) goto fail;
     ds->n = (size_t)n;
     ds->d = (size_t)d;
     ds->ld = (size_t)ld;
@@ -289,9 +290,6 @@ int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     ds->classes = (int)classes;
     ds->part = part;
     ds->npart = npart;
-    ds->mem_ = m;
-    ds->mem_len_ = size;
-    ds->mem_mapped_ = 1;
     return 0;
 fail:
     free(part);

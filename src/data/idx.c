@@ -2,12 +2,10 @@
  * NDIM big-endian uint32 sizes, then the values big-endian. The first
  * dimension is the sample count; the rest flatten into features. Values
  * become float32 as they are (pixels stay 0..255). */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
 #include "data/io_internal.h"
@@ -17,12 +15,15 @@
 #define GZ_MAX_RATIO 1032
 
 typedef struct idx_file {
-    const char *path;
-    gzFile gz;
+    const char *path;  /* for messages */
+    const io_file *in; /* the bytes, mapped or read from a stream once */
+    size_t pos;        /* next unread byte of in */
+    int gzip;
+    z_stream zs;
+    int zs_live;
     int type, esize;
     size_t n, d;      /* items, values per item */
-    size_t file_size; /* bytes on disk */
-    int gzip;
+    size_t file_size; /* bytes stored */
 } idx_file;
 
 static const char *type_name(int t)
@@ -61,54 +62,93 @@ static int esize_of(int t)
     return 0;
 }
 
-/* Explain a short read: gzip cut short, corrupt, or a plain truncation. */
-static int short_read(idx_file *f, const char *what, size_t want, size_t got)
+static int truncated(idx_file *f, const char *what, size_t want, size_t got)
 {
-    int errnum = 0;
-    const char *msg = gzerror(f->gz, &errnum);
-    if (errnum == Z_BUF_ERROR)
-        return dpt_set_error(DPT_EFORMAT, "%s: gzip data cut short (unexpected end of file) in %s",
-                             f->path, what);
-    if (errnum == Z_DATA_ERROR)
-        return dpt_set_error(DPT_EFORMAT, "%s: corrupt gzip data in %s (%s)", f->path, what, msg);
-    if (errnum == Z_ERRNO)
-        return dpt_set_error(DPT_EIO, "%s: read error: %s", f->path, strerror(errno));
-    if (errnum == Z_MEM_ERROR) return dpt_set_error(DPT_ENOMEM, "%s: out of memory", f->path);
     return dpt_set_error(DPT_EFORMAT, "%s: truncated in %s: expected %zu bytes, found %zu", f->path,
                          what, want, got);
+}
+
+/* Inflate into out[0..len): gzip members one after another, as gzread
+ * reads them; *got gets the bytes produced (fewer at the end of the data).
+ * Returns 0 or the error. */
+static int inflate_some(idx_file *f, unsigned char *out, size_t len, const char *what,
+                        size_t *got_out)
+{
+    size_t got = 0;
+    *got_out = 0;
+    while (got < len) {
+        if (f->zs.avail_in == 0 && f->pos < f->in->len) {
+            size_t k = f->in->len - f->pos < (1u << 30) ? f->in->len - f->pos : 1u << 30;
+            f->zs.next_in = (unsigned char *)f->in->buf + f->pos;
+            f->zs.avail_in = (unsigned)k;
+            f->pos += k;
+        }
+        size_t k = len - got < (1u << 30) ? len - got : 1u << 30;
+        f->zs.next_out = out + got;
+        f->zs.avail_out = (unsigned)k;
+        int r = inflate(&f->zs, Z_NO_FLUSH);
+        got += k - f->zs.avail_out;
+        if (r == Z_STREAM_END) {
+            /* another member follows only if its magic does */
+            const unsigned char *nx = f->zs.next_in;
+            size_t left = f->zs.avail_in + (f->in->len - f->pos);
+            if (left >= 2 && nx[0] == 0x1f && nx[1] == 0x8b) {
+                inflateReset(&f->zs);
+                continue;
+            }
+            f->pos = f->in->len;
+            f->zs.avail_in = 0;
+            break;
+        }
+        if (r == Z_BUF_ERROR && f->zs.avail_in == 0 && f->pos >= f->in->len)
+            return dpt_set_error(DPT_EFORMAT,
+                                 "%s: gzip data cut short (unexpected end of file) in %s", f->path,
+                                 what);
+        if (r == Z_DATA_ERROR || r == Z_NEED_DICT)
+            return dpt_set_error(DPT_EFORMAT, "%s: corrupt gzip data in %s (%s)", f->path, what,
+                                 f->zs.msg ? f->zs.msg : "bad data");
+        if (r == Z_MEM_ERROR) return dpt_set_error(DPT_ENOMEM, "%s: out of memory", f->path);
+        *got_out = got;
+    }
+    *got_out = got;
+    return 0;
 }
 
 static int read_all(idx_file *f, void *buf, size_t len, const char *what, size_t done_before,
                     size_t total)
 {
-    size_t got = 0;
-    while (got < len) {
-        unsigned chunk = len - got > (1u << 30) ? 1u << 30 : (unsigned)(len - got);
-        int r = gzread(f->gz, (char *)buf + got, chunk);
-        if (r <= 0) return short_read(f, what, total, done_before + got);
-        got += (size_t)r;
+    if (!f->gzip) {
+        size_t have = f->in->len - f->pos;
+        if (have < len) return truncated(f, what, total, done_before + have);
+        memcpy(buf, f->in->buf + f->pos, len);
+        f->pos += len;
+        return 0;
     }
+    size_t got = 0;
+    int rc = inflate_some(f, buf, len, what, &got);
+    if (rc) return rc;
+    if (got < len) return truncated(f, what, total, done_before + got);
     return 0;
 }
 
-static int idx_open(idx_file *f, const char *path, const dpt_load_opts *o)
+static int idx_open(idx_file *f, const char *path, const io_file *in)
 {
     memset(f, 0, sizeof *f);
     f->path = path;
-    struct stat st;
-    if (stat(path, &st)) return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", path);
-    f->file_size = (size_t)st.st_size;
-    f->gz = gzopen(path, "rb");
-    if (!f->gz)
-        return dpt_set_error(DPT_EIO, "%s: %s", path, errno ? strerror(errno) : "cannot open");
-    gzbuffer(f->gz, 1 << 18);
+    f->in = in;
+    f->file_size = in->len;
     if (f->file_size == 0) return dpt_set_error(DPT_EFORMAT, "%s: empty file", path);
+    f->gzip =
+        in->len >= 2 && (unsigned char)in->buf[0] == 0x1f && (unsigned char)in->buf[1] == 0x8b;
+    if (f->gzip) {
+        /* 16: a gzip wrapper, not zlib's */
+        if (inflateInit2(&f->zs, 15 + 16) != Z_OK)
+            return dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
+        f->zs_live = 1;
+    }
     unsigned char h[4];
     int rc = read_all(f, h, 4, "the IDX header", 0, 4);
     if (rc) return rc;
-    f->gzip = !gzdirect(f->gz);
     f->type = h[2];
     f->esize = esize_of(h[2]);
     if (h[0] || h[1] || !f->esize || h[3] == 0)
@@ -151,14 +191,13 @@ static int idx_open(idx_file *f, const char *path, const dpt_load_opts *o)
                              "bytes of gzip can hold",
                              path, f->n, f->d, f->file_size);
     }
-    (void)o;
     return 0;
 }
 
 static void idx_close(idx_file *f)
 {
-    if (f->gz) gzclose(f->gz);
-    f->gz = NULL;
+    if (f->zs_live) inflateEnd(&f->zs);
+    f->zs_live = 0;
 }
 
 /* Convert count big-endian values at src to floats. Returns the index of
@@ -225,42 +264,49 @@ static int read_values(idx_file *f, float *X, size_t ld)
     }
     free(buf);
     if (rc) return rc;
-    char extra;
-    int r = gzread(f->gz, &extra, 1);
-    if (r > 0)
+    /* a plain file's size was checked against its header */
+    if (!f->gzip) return 0;
+    unsigned char extra;
+    size_t got = 0;
+    if ((rc = inflate_some(f, &extra, 1, "the end of the file", &got))) return rc;
+    if (got)
         return dpt_set_error(DPT_EFORMAT, "%s: trailing data after %zu items of %zu values",
                              f->path, f->n, f->d);
-    if (r < 0) return short_read(f, "the end of the file", total, total);
     return 0;
 }
 
-int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
+int io_load_idx(const char *path, const io_file *in, const dpt_load_opts *o, dpt_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
     idx_file im, lb;
+    memset(&im, 0, sizeof im);
     memset(&lb, 0, sizeof lb);
-    int rc = idx_open(&im, path, o);
+    io_file lin;
+    memset(&lin, 0, sizeof lin);
+    const char *lname = o->labels_path ? io_display_name(o->labels_path) : NULL;
+    int rc = idx_open(&im, path, in);
     if (rc) goto fail;
     if (o->features && o->features != im.d) {
         rc = dpt_set_error(DPT_EFORMAT, "%s: %zu features, expected %zu", path, im.d, o->features);
         goto fail;
     }
     if (o->labels_path) {
-        if ((rc = idx_open(&lb, o->labels_path, o))) goto fail;
+        if ((rc = io_file_open(&lin, o->labels_path, o, DPT_FORMAT_IDX))) goto fail;
+        if ((rc = idx_open(&lb, lname, &lin))) goto fail;
         if (lb.d != 1) {
-            rc = dpt_set_error(DPT_EFORMAT, "%s: labels must be one value per item, not %zu",
-                               o->labels_path, lb.d);
+            rc = dpt_set_error(DPT_EFORMAT, "%s: labels must be one value per item, not %zu", lname,
+                               lb.d);
             goto fail;
         }
         if (lb.n != im.n) {
-            rc = dpt_set_error(DPT_EFORMAT, "%s: %zu labels, but %s has %zu images", o->labels_path,
-                               lb.n, path, im.n);
+            rc = dpt_set_error(DPT_EFORMAT, "%s: %zu labels, but %s has %zu images", lname, lb.n,
+                               path, im.n);
             goto fail;
         }
     }
-    if ((rc = io_check_memory(path, o, io_dataset_bytes(im.n, im.d), "the data"))) goto fail;
+    if ((rc = io_check_memory(path, o, im.n, im.d))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, im.n, im.d, 0))) {
-        rc = dpt_set_error(rc, "%s: %s", path, dpt_last_error());
+        rc = io_error_prefix(rc, path);
         goto fail;
     }
     if ((rc = read_values(&im, ds->X, ds->ld))) goto fail;
@@ -274,10 +320,12 @@ int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
     }
     idx_close(&im);
     idx_close(&lb);
+    io_file_close(&lin);
     return 0;
 fail:
     idx_close(&im);
     idx_close(&lb);
+    io_file_close(&lin);
     dpt_dataset_free(ds);
     return rc;
 }

@@ -1,6 +1,6 @@
-/* Plumbing shared by the loaders and writers: mapping a file, the memory
- * estimate, atomic output, newline-aligned chunks for parallel parsing and
- * the block checksum of .dptb files. */
+/* Plumbing shared by the loaders and writers: an input mapped or read once
+ * (format sniffing, the text check), the memory estimate, atomic output, newline-aligned chunks for
+ * parallel parsing and the block checksum of .dptb files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,68 +18,169 @@
 #include "data/io_internal.h"
 #include "dpt/error.h"
 
-int io_file_open(io_file *f, const char *path)
+int io_nthreads(int nthreads)
 {
-    memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st)) {
-        int e = errno;
-        close(fd);
-        return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", path);
-    }
-    if (S_ISREG(st.st_mode)) {
-        if (st.st_size == 0) {
-            close(fd);
-            f->buf = "";
-            return 0;
+    int hw = omp_get_num_procs();
+    int cap = hw < 1 ? 4 : hw > 1024 ? 4096 : 4 * hw;
+    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    return nt < 1 ? 1 : nt > cap ? cap : nt;
+}
+
+const char *io_display_name(const char *path)
+{
+    return strcmp(path, "-") ? path : "<stdin>";
+}
+
+/* Guess from the first bytes: binary magics, else svmlight when the first
+ * data line has INDEX:VALUE pairs, else CSV. */
+dpt_format io_sniff(const char *b, size_t len)
+{
+    size_t n = len < 4096 ? len : 4096;
+    if (n >= 8 && !memcmp(b, "DPTB\r\n\x1a\n", 8)) return DPT_FORMAT_DPTB;
+    if (n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b) return DPT_FORMAT_IDX;
+    if (n >= 4 && b[0] == 0 && b[1] == 0 && b[3] > 0 && b[3] < 8) return DPT_FORMAT_IDX;
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && b[e] != '\n') e++;
+        size_t s = i;
+        while (s < e && (b[s] == ' ' || b[s] == '\t' || b[s] == '\r')) s++;
+        if (s < e && b[s] != '#') {
+            /* label, whitespace, then a token with a colon */
+            while (s < e && b[s] != ' ' && b[s] != '\t') s++;
+            while (s < e && (b[s] == ' ' || b[s] == '\t')) s++;
+            size_t t = s;
+            while (t < e && b[t] != ' ' && b[t] != '\t' && b[t] != ':' && b[t] != ',') t++;
+            return t < e && t > s && b[t] == ':' ? DPT_FORMAT_SVMLIGHT : DPT_FORMAT_CSV;
         }
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        int e = errno;
-        close(fd);
-        if (m == MAP_FAILED) return dpt_set_error(DPT_EIO, "%s: cannot map: %s", path, strerror(e));
-        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-        f->map_ = m;
-        f->map_len_ = (size_t)st.st_size;
-        f->buf = m;
-        f->len = (size_t)st.st_size;
-        return 0;
+        i = e + 1;
     }
-    /* pipes and devices: read it all */
-    size_t cap = 1 << 20, len = 0;
+    return DPT_FORMAT_CSV;
+}
+
+int io_check_text(const char *name, const char *b, size_t len, dpt_format f)
+{
+    size_t n = len < IO_TEXT_CHECK ? len : IO_TEXT_CHECK;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        /* text has no control bytes but tab, newline, CR, VT and FF */
+        if (c < 0x20 && !(c >= '\t' && c <= '\r'))
+            return dpt_set_error(DPT_EFORMAT,
+                                 "%s: binary data, not %s text (byte 0x%02X at offset %zu)", name,
+                                 f == DPT_FORMAT_SVMLIGHT ? "svmlight" : "CSV", c, i);
+    }
+    return 0;
+}
+
+/* A stream is read once and can be endless (/dev/zero): its first block
+ * must already look like text, and no line may outgrow IO_MAX_LINE. */
+static int stream_block_check(const char *name, const char *buf, size_t len, dpt_format want)
+{
+    dpt_format f = want != DPT_FORMAT_AUTO ? want : io_sniff(buf, len);
+    if (f == DPT_FORMAT_IDX) return 0;
+    if (f == DPT_FORMAT_DPTB)
+        return dpt_set_error(DPT_ENOTSUP,
+                             "%s: %s data is read from a regular file only, not a pipe or device "
+                             "(save it to a file first)",
+                             name, dpt_format_name(f));
+    return io_check_text(name, buf, len, f);
+}
+
+/* Read a pipe or device to its end, into memory: it can be read only
+ * once, so every later look (the format, the rows) works on these bytes. */
+static int read_stream(io_file *f, int fd, const char *name, const dpt_load_opts *o,
+                       dpt_format want)
+{
+    if (want == DPT_FORMAT_DPTB) return stream_block_check(name, "", 0, want);
+    size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
+    size_t cap = 1 << 16, len = 0, line = 1, line_start = 0;
+    int checked = 0, rc = 0;
     char *buf = malloc(cap);
-    while (buf) {
+    if (!buf) return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
+    for (;;) {
         if (len == cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-            if (!nb) break;
+            if (cap >= limit) {
+                char size[32];
+                rc = dpt_set_error(DPT_ENOMEM, "%s: more than the %s of memory %s", name,
+                                   io_size_text(size, sizeof size, limit),
+                                   o && o->max_bytes ? "allowed" : "available");
+                break;
+            }
+            size_t nc = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", name);
+                break;
+            }
             buf = nb;
-            cap *= 2;
+            cap = nc;
         }
         ssize_t r = read(fd, buf + len, cap - len);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(e));
+            rc = dpt_set_error(DPT_EIO, "%s: %s", name, strerror(errno));
+            break;
         }
-        if (r == 0) {
-            close(fd);
-            f->heap_ = buf;
-            f->buf = buf;
-            f->len = len;
-            return 0;
+        for (const char *p = buf + len, *e = buf + len + r;
+             (p = memchr(p, '\n', (size_t)(e - p)));) {
+            line++;
+            line_start = (size_t)(++p - buf);
         }
         len += (size_t)r;
+        if (!checked && (r == 0 || len >= IO_TEXT_CHECK)) {
+            checked = 1;
+            if ((rc = stream_block_check(name, buf, len, want))) break;
+        }
+        if (len - line_start > IO_MAX_LINE) {
+            rc = dpt_set_error(DPT_EFORMAT,
+                               "%s:%zu: line longer than %zu MiB, the most a line may hold", name,
+                               line, IO_MAX_LINE >> 20);
+            break;
+        }
+        if (r == 0) break;
     }
-    free(buf);
-    close(fd);
-    return dpt_set_error(DPT_ENOMEM, "%s: out of memory while reading", path);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    f->heap_ = buf;
+    f->buf = buf;
+    f->len = len;
+    return 0;
+}
+
+int io_file_open(io_file *f, const char *path, const dpt_load_opts *o, dpt_format want)
+{
+    memset(f, 0, sizeof *f);
+    f->buf = "";
+    const char *name = io_display_name(path);
+    int is_stdin = !strcmp(path, "-");
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dpt_set_error(DPT_EIO, "%s: %s", name, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st)) {
+        rc = dpt_set_error(DPT_EIO, "%s: %s", name, strerror(errno));
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", name);
+    } else if (S_ISREG(st.st_mode)) {
+        f->regular = 1;
+        if (st.st_size > 0) {
+            void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (m == MAP_FAILED) {
+                rc = dpt_set_error(DPT_EIO, "%s: cannot map: %s", name, strerror(errno));
+            } else {
+                madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+                f->map_ = m;
+                f->map_len_ = (size_t)st.st_size;
+                f->buf = m;
+                f->len = (size_t)st.st_size;
+            }
+        }
+    } else {
+        rc = read_stream(f, fd, name, o, want);
+    }
+    if (!is_stdin) close(fd);
+    return rc;
 }
 
 void io_file_close(io_file *f)
@@ -125,6 +227,25 @@ size_t dpt_mem_available(void)
         size_t left = used < lim ? (size_t)(lim - used) : 0;
         if (left < avail) avail = left;
     }
+    /* so can the process's own (ulimit -v, -d): past it malloc fails, or
+     * with overcommit the pages are promised and never there */
+    unsigned long long vm = 0, data = 0, page = (unsigned long long)sysconf(_SC_PAGESIZE);
+    FILE *sm = fopen("/proc/self/statm", "r");
+    if (sm) {
+        if (fscanf(sm, "%llu %*u %*u %*u %*u %llu", &vm, &data) != 2) vm = data = 0;
+        fclose(sm);
+    }
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+        unsigned long long used = vm * page;
+        size_t left = used < rl.rlim_cur ? (size_t)(rl.rlim_cur - used) : 0;
+        if (left < avail) avail = left;
+    }
+    if (!getrlimit(RLIMIT_DATA, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+        unsigned long long used = data * page;
+        size_t left = used < rl.rlim_cur ? (size_t)(rl.rlim_cur - used) : 0;
+        if (left < avail) avail = left;
+    }
     return avail;
 }
 
@@ -135,16 +256,41 @@ size_t io_dataset_bytes(size_t n, size_t d)
     return (n * ld + dpt_pad_floats(n)) * sizeof(float);
 }
 
-int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, const char *what)
+const char *io_size_text(char *buf, size_t cap, size_t bytes)
 {
+    double b = (double)bytes;
+    if (b >= 1e9)
+        snprintf(buf, cap, "%.1f GB", b / 1e9);
+    else if (b >= 1e6)
+        snprintf(buf, cap, "%.1f MB", b / 1e6);
+    else
+        snprintf(buf, cap, "%.1f kB", b / 1e3);
+    return buf;
+}
+
+int io_check_memory(const char *path, const dpt_load_opts *o, size_t n, size_t d)
+{
+    size_t bytes = io_dataset_bytes(n, d);
     size_t limit = o && o->max_bytes ? o->max_bytes : dpt_mem_available();
     if (bytes <= limit) return 0;
+    const char *rs = n == 1 ? "" : "s", *fs = d == 1 ? "" : "s";
     if (bytes == SIZE_MAX)
-        return dpt_set_error(DPT_ENOMEM, "%s: too large: %s would not fit in memory", path, what);
-    return dpt_set_error(DPT_ENOMEM,
-                         "%s: too large: %s needs %.1f GB, more than the %.1f GB of memory "
-                         "available",
-                         path, what, bytes / 1e9, limit / 1e9);
+        return dpt_set_error(DPT_ENOMEM,
+                             "%s: %zu row%s x %zu feature%s would not fit in memory as dense "
+                             "float32",
+                             path, n, rs, d, fs);
+    char need[32], have[32];
+    return dpt_set_error(
+        DPT_ENOMEM, "%s: %zu row%s x %zu feature%s need %s as dense float32; %s %s", path, n, rs, d,
+        fs, io_size_text(need, sizeof need, bytes), io_size_text(have, sizeof have, limit),
+        o && o->max_bytes ? "allowed" : "available");
+}
+
+int io_error_prefix(int code, const char *path)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", dpt_last_error());
+    return dpt_set_error(code, "%s: %s", path, msg);
 }
 
 void io_token(char *out, size_t cap, const char *p, size_t len)
@@ -215,17 +361,31 @@ float io_parse_f32_slow(const char *s, size_t len, int *status)
 
 /* ---- chunks ---- */
 
-static size_t count_newlines(const char *p, size_t len)
+/* Newlines in [p, p + len), and the longest line (bytes, 0-based index). */
+static size_t count_newlines(const char *p, size_t len, size_t *longest, size_t *longest_at)
 {
-    size_t c = 0;
-    for (size_t i = 0; i < len; i++) c += p[i] == '\n';
+    size_t c = 0, from = 0;
+    *longest = *longest_at = 0;
+    for (size_t i = 0; i < len; i++)
+        if (p[i] == '\n') {
+            if (i - from > *longest) {
+                *longest = i - from;
+                *longest_at = c;
+            }
+            from = i + 1;
+            c++;
+        }
+    if (len - from > *longest) {
+        *longest = len - from;
+        *longest_at = c;
+    }
     return c;
 }
 
 int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line, int nthreads)
 {
     memset(c, 0, sizeof *c);
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
     /* a few chunks per thread for balance; none under 256 KB */
     size_t want = (size_t)nt * 4, min_chunk = 256 << 10;
     if (want > len / min_chunk) want = len / min_chunk;
@@ -234,7 +394,9 @@ int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line,
     c->start = malloc((want + 1) * sizeof(size_t));
     c->first_line = malloc(want * sizeof(size_t));
     c->lines = malloc(want * sizeof(size_t));
-    if (!c->start || !c->first_line || !c->lines) {
+    size_t *longest = malloc(2 * want * sizeof(size_t));
+    if (!c->start || !c->first_line || !c->lines || !longest) {
+        free(longest);
         io_chunks_free(c);
         return dpt_set_error(DPT_ENOMEM, "out of memory");
     }
@@ -254,7 +416,7 @@ int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line,
 #pragma omp parallel for num_threads(nt) schedule(static, 1) if (c->n > 1)
     for (int i = 0; i < c->n; i++) {
         size_t a = c->start[i], b = c->start[i + 1];
-        size_t nl = count_newlines(buf + a, b - a);
+        size_t nl = count_newlines(buf + a, b - a, &longest[2 * i], &longest[2 * i + 1]);
         /* a final line without a newline still counts */
         c->lines[i] = nl + (b > a && buf[b - 1] != '\n');
     }
@@ -262,8 +424,20 @@ int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line,
     for (int i = 0; i < c->n; i++) {
         c->first_line[i] = line;
         line += c->lines[i];
+        if (longest[2 * i] > c->longest) {
+            c->longest = longest[2 * i];
+            c->longest_line = c->first_line[i] + longest[2 * i + 1];
+        }
     }
+    free(longest);
     return 0;
+}
+
+int io_chunks_check_lines(const io_chunks *c, const char *path)
+{
+    if (c->longest <= IO_MAX_LINE) return 0;
+    return dpt_set_error(DPT_EFORMAT, "%s:%zu: line longer than %zu MiB, the most a line may hold",
+                         path, c->longest_line, IO_MAX_LINE >> 20);
 }
 
 void io_chunks_free(io_chunks *c)
@@ -344,7 +518,7 @@ uint64_t io_checksum_chain(const uint64_t *hashes, size_t len)
 void io_checksum_table(const void *data, size_t len, uint64_t *hashes, int nthreads)
 {
     long long nb = (long long)io_checksum_blocks(len);
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nb > 1)
     for (long long k = 0; k < nb; k++) hashes[k] = io_checksum_block(data, len, (size_t)k);
 }
@@ -354,7 +528,7 @@ uint64_t io_checksum(const void *data, size_t len, int nthreads)
     size_t nb = io_checksum_blocks(len);
     uint64_t h = chain_start(len);
     uint64_t part[64];
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
     for (size_t b0 = 0; b0 < nb; b0 += 64) {
         size_t cnt = nb - b0 < 64 ? nb - b0 : 64;
 #pragma omp parallel for num_threads(nt) schedule(static) if (cnt > 1)

@@ -10,24 +10,61 @@
 
 #include "dpt/io.h"
 
-/* A file's bytes, memory-mapped (or read, for pipes). */
+/* Threads for a parallel region of the loaders and generators: nthreads,
+ * or the OpenMP default when <= 0, bounded by 4 x the hardware threads
+ * (at most 4096). The results never depend on the count, and a team of
+ * tens of thousands (a stray OMP_NUM_THREADS) overflows libgomp's stack. */
+int io_nthreads(int nthreads);
+
+/* An input's bytes: a regular file memory-mapped, anything else (a pipe,
+ * standard input, a device) read to its end once. */
 typedef struct io_file {
     const char *buf;
     size_t len;
+    int regular; /* a regular file, which the binary loaders may reopen */
     void *map_;
     size_t map_len_;
     char *heap_;
 } io_file;
 
-/* Open path as a regular file and map it; "FILE: problem" on failure.
- * An empty file maps to len 0 (the caller names the problem). */
-int io_file_open(io_file *f, const char *path);
+/* Open path ("-": standard input) and map or read it; "FILE: problem" on
+ * failure. What is read from a stream is bounded by opts->max_bytes (or
+ * dpt_mem_available) and IO_MAX_LINE, and its first block must be text of
+ * format want (AUTO: whatever io_sniff says), or IDX; .dptb is read from
+ * regular files only. An empty file has len 0 (the caller names
+ * the problem). */
+int io_file_open(io_file *f, const char *path, const dpt_load_opts *o, dpt_format want);
+
+/* The most one line of a text file may hold: a longer one is refused (a
+ * stream that never ends a line would otherwise grow without bound). */
+#define IO_MAX_LINE ((size_t)64 << 20)
+/* Bytes of a text input checked for binary data up front. */
+#define IO_TEXT_CHECK ((size_t)64 << 10)
+
+/* The format of an input from its first bytes (dpt_format_detect). */
+dpt_format io_sniff(const char *b, size_t len);
+/* Fail with "FILE: binary data, not CSV text (byte 0x00 at offset N)"
+ * when the first IO_TEXT_CHECK bytes hold a control byte other than tab,
+ * newline, CR, VT and FF. f names the format expected. */
+int io_check_text(const char *name, const char *b, size_t len, dpt_format f);
 void io_file_close(io_file *f);
 
-/* Fail unless bytes fit under opts->max_bytes (or the available memory). */
-int io_check_memory(const char *path, const dpt_load_opts *o, size_t bytes, const char *what);
+/* The name messages use for path: "<stdin>" for "-". */
+const char *io_display_name(const char *path);
+/* Bytes for a message: "17.2 GB", "27.2 MB", "0.6 kB". */
+const char *io_size_text(char *buf, size_t cap, size_t bytes);
+
+/* Fail unless an n x d dataset fits under opts->max_bytes (or
+ * dpt_mem_available), before anything is allocated: a sparse or
+ * compressed file can describe far more than it holds. */
+int io_check_memory(const char *path, const dpt_load_opts *o, size_t n, size_t d);
 /* Bytes for an n x d dataset, or SIZE_MAX when that overflows. */
 size_t io_dataset_bytes(size_t n, size_t d);
+
+/* Prefix the last error message with "PATH: " and return code. The
+ * message is copied first: formatting it into the thread-local buffer it
+ * is read from garbled it. */
+int io_error_prefix(int code, const char *path);
 
 /* Copy a token for a message: at most 24 characters, unprintable bytes
  * shown as \xHH. */
@@ -36,9 +73,13 @@ void io_token(char *out, size_t cap, const char *p, size_t len);
 /* Infer label_kind and classes from y (all finite). */
 void io_infer_labels(dpt_dataset *ds);
 
-int io_load_csv(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
-int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
-int io_load_idx(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
+/* The text loaders parse f's bytes; path names it in messages. */
+int io_load_csv(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
+int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
+/* IDX (plain or gzip) from f's bytes too; the labels file it opens
+ * itself. */
+int io_load_idx(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds);
+/* .dptb maps path itself (a regular file: its rows stay in the mapping). */
 int io_load_dptb(const char *path, const dpt_load_opts *o, dpt_dataset *ds);
 int io_save_csv(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);
 int io_save_svmlight(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);
@@ -65,10 +106,15 @@ void io_out_abort(io_out *w);
  * fall just after a newline. */
 typedef struct io_chunks {
     int n;
-    size_t *start;      /* n + 1 offsets */
-    size_t *first_line; /* n entries */
-    size_t *lines;      /* newline-terminated or final lines per chunk */
+    size_t *start;       /* n + 1 offsets */
+    size_t *first_line;  /* n entries */
+    size_t *lines;       /* newline-terminated or final lines per chunk */
+    size_t longest;      /* bytes of the longest line, without its newline */
+    size_t longest_line; /* its line number */
 } io_chunks;
+
+/* Fail when a line of c is longer than IO_MAX_LINE ("FILE:LINE: ..."). */
+int io_chunks_check_lines(const io_chunks *c, const char *path);
 
 int io_chunks_make(io_chunks *c, const char *buf, size_t len, size_t first_line, int nthreads);
 void io_chunks_free(io_chunks *c);
@@ -97,6 +143,26 @@ uint64_t io_checksum_chain(const uint64_t *hashes, size_t len);
 /* Every block hash of the range into hashes (io_checksum_blocks(len)
  * entries), in parallel. */
 void io_checksum_table(const void *p, size_t len, uint64_t *hashes, int nthreads);
+
+/* What a dataset owns: the block holding X and y, from dpt_alloc or a
+ * mapping (anonymous or a .dptb file). */
+struct dpt_dataset_mem {
+    void *base;
+    size_t len;
+    int mapped;
+};
+/* Make ds own base (len bytes, mapped or from dpt_alloc); on failure
+ * (DPT_ENOMEM) base is left to the caller. */
+int io_dataset_adopt(dpt_dataset *ds, void *base, size_t len, int mapped);
+/* The block ds owns and whether it is a mapping (for tests). */
+static inline const void *io_dataset_base(const dpt_dataset *ds)
+{
+    return ds->mem ? ds->mem->base : NULL;
+}
+static inline int io_dataset_mapped(const dpt_dataset *ds)
+{
+    return ds->mem && ds->mem->mapped;
+}
 
 /* Per-rank loading. Check part (sorted, disjoint, non-empty ranges within
  * n rows; "WHAT: problem" otherwise, DPT_EINVAL) and merge adjacent ranges

@@ -70,15 +70,15 @@ int dpt_dataset_check_labels(const dpt_dataset *ds, dpt_label_kind want, int *cl
     {
         float v = y[i];
         if (v < 0 || v != floorf(v))
-            return dpt_set_error(DPT_EFORMAT, "row %zu: label %g is not a class id (0, 1, 2, ...)",
-                                 i + 1, v);
-        if (v >= MAX_CLASSES)
-            return dpt_set_error(DPT_EFORMAT, "row %zu: class id %g is too large (at most %d)",
-                                 i + 1, v, MAX_CLASSES - 1);
+            return dpt_set_error(DPT_EFORMAT,
+                                 "row %zu: label %.10g is not a class id (0, 1, 2, ...)", i + 1, v);
         if (given && v >= given)
             return dpt_set_error(DPT_EFORMAT,
-                                 "row %zu: class id %g is not below the %d classes (0..%d)", i + 1,
-                                 v, given, given - 1);
+                                 "row %zu: class id %.10g is not below the %d classes (0..%d)",
+                                 i + 1, v, given, given - 1);
+        if (v >= MAX_CLASSES)
+            return dpt_set_error(DPT_EFORMAT, "row %zu: class id %.10g is too large (at most %d)",
+                                 i + 1, v, MAX_CLASSES - 1);
         if (v > hi) hi = v;
     }
     int k = given ? given : (int)hi + 1;

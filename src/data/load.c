@@ -1,5 +1,6 @@
 /* Format choice (extension, then content) and the public load/save entry
- * points. */
+ * points. dpt_load opens its input once and every loader but .dptb's
+ * parses those bytes, so a pipe loses nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -57,43 +58,22 @@ dpt_format dpt_format_from_path(const char *path)
     return DPT_FORMAT_AUTO;
 }
 
-/* Guess from the first bytes: binary magics, else svmlight when the first
- * data line has INDEX:VALUE pairs, else CSV. */
-static dpt_format sniff(const char *path)
+dpt_format dpt_format_detect(const char *path, int has_labels)
 {
+    dpt_format f = has_labels ? DPT_FORMAT_IDX : dpt_format_from_path(path);
+    if (f != DPT_FORMAT_AUTO) return f;
+    /* a pipe's bytes are gone once read: only dpt_load may look */
+    struct stat st;
+    if (!strcmp(path, "-") || stat(path, &st) || !S_ISREG(st.st_mode)) return DPT_FORMAT_AUTO;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return DPT_FORMAT_CSV; /* the loader names the problem */
     char b[4096];
     ssize_t n = read(fd, b, sizeof b);
     close(fd);
-    if (n >= 8 && !memcmp(b, "DPTB\r\n\x1a\n", 8)) return DPT_FORMAT_DPTB;
-    if (n >= 2 && (unsigned char)b[0] == 0x1f && (unsigned char)b[1] == 0x8b) return DPT_FORMAT_IDX;
-    if (n >= 4 && b[0] == 0 && b[1] == 0 && b[3] > 0 && b[3] < 8) return DPT_FORMAT_IDX;
-    for (ssize_t i = 0; i < n;) {
-        ssize_t e = i;
-        while (e < n && b[e] != '\n') e++;
-        ssize_t s = i;
-        while (s < e && (b[s] == ' ' || b[s] == '\t' || b[s] == '\r')) s++;
-        if (s < e && b[s] != '#') {
-            /* label, whitespace, then a token with a colon */
-            while (s < e && b[s] != ' ' && b[s] != '\t') s++;
-            while (s < e && (b[s] == ' ' || b[s] == '\t')) s++;
-            ssize_t t = s;
-            while (t < e && b[t] != ' ' && b[t] != '\t' && b[t] != ':' && b[t] != ',') t++;
-            return t < e && t > s && b[t] == ':' ? DPT_FORMAT_SVMLIGHT : DPT_FORMAT_CSV;
-        }
-        i = e + 1;
-    }
-    return DPT_FORMAT_CSV;
+    return io_sniff(b, n > 0 ? (size_t)n : 0);
 }
 
-dpt_format dpt_format_detect(const char *path, int has_labels)
-{
-    dpt_format f = has_labels ? DPT_FORMAT_IDX : dpt_format_from_path(path);
-    return f == DPT_FORMAT_AUTO ? sniff(path) : f;
-}
-
-void dpt_load_opts_init(dpt_load_opts *o)
+void dpt_load_opts_defaults(dpt_load_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->header = -1;
@@ -106,18 +86,34 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
     if (opts)
         o = *opts;
     else
-        dpt_load_opts_init(&o);
+        dpt_load_opts_defaults(&o);
     memset(ds, 0, sizeof *ds);
     dpt_clear_error();
-    struct stat st;
-    if (stat(path, &st)) return dpt_set_error(DPT_EIO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return dpt_set_error(DPT_EIO, "%s: is a directory, not a data file", path);
+    const char *name = io_display_name(path);
     dpt_format f = o.format;
-    if (f == DPT_FORMAT_AUTO) f = dpt_format_detect(path, o.labels_path != NULL);
-    if (o.labels_path && f != DPT_FORMAT_IDX)
-        return dpt_set_error(DPT_EINVAL, "%s: a labels file applies to IDX data only, not %s", path,
-                             dpt_format_name(f));
+    if (f == DPT_FORMAT_AUTO && o.labels_path) f = DPT_FORMAT_IDX;
+    if (f == DPT_FORMAT_AUTO) f = dpt_format_from_path(path);
+    /* the input is opened once: its format is sniffed from the bytes the
+     * text loaders then parse, so a pipe loses nothing */
+    io_file in;
+    int rc = io_file_open(&in, path, &o, f);
+    if (rc) return rc;
+    if (f == DPT_FORMAT_AUTO) f = io_sniff(in.buf, in.len);
+    if ((f == DPT_FORMAT_CSV || f == DPT_FORMAT_SVMLIGHT) &&
+        (rc = io_check_text(name, in.buf, in.len, f)))
+        goto done;
+    if (o.labels_path && f != DPT_FORMAT_IDX) {
+        rc = dpt_set_error(DPT_EINVAL, "%s: a labels file applies to IDX data only, not %s", name,
+                           dpt_format_name(f));
+        goto done;
+    }
+    if (f == DPT_FORMAT_DPTB && !in.regular) {
+        rc = dpt_set_error(DPT_ENOTSUP,
+                           "%s: %s data is read from a regular file only, not a pipe or device "
+                           "(save it to a file first)",
+                           name, dpt_format_name(f));
+        goto done;
+    }
     /* per-rank loading: only .dptb can read part of the rows */
     if (f != DPT_FORMAT_DPTB) {
         o.part = NULL;
@@ -126,19 +122,27 @@ int dpt_load(const char *path, const dpt_load_opts *opts, dpt_dataset *ds)
     switch (f) {
     case DPT_FORMAT_CSV:
         if (!o.delimiter) o.delimiter = ends_with(path, strlen(path), ".tsv") ? '\t' : ',';
-        return io_load_csv(path, &o, ds);
+        rc = io_load_csv(name, &in, &o, ds);
+        break;
     case DPT_FORMAT_SVMLIGHT:
-        return io_load_svmlight(path, &o, ds);
+        rc = io_load_svmlight(name, &in, &o, ds);
+        break;
     case DPT_FORMAT_IDX:
-        return io_load_idx(path, &o, ds);
+        rc = io_load_idx(name, &in, &o, ds);
+        break;
     case DPT_FORMAT_DPTB:
-        return io_load_dptb(path, &o, ds);
+        io_file_close(&in);
+        rc = io_load_dptb(path, &o, ds);
+        break;
     default:
-        return dpt_set_error(DPT_EINVAL, "%s: unknown format", path);
+        rc = dpt_set_error(DPT_EINVAL, "%s: unknown format", name);
     }
+done:
+    io_file_close(&in);
+    return rc;
 }
 
-void dpt_save_opts_init(dpt_save_opts *o)
+void dpt_save_opts_defaults(dpt_save_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->header = 1;
@@ -150,7 +154,7 @@ int dpt_save(const dpt_dataset *ds, const char *path, const dpt_save_opts *opts)
     if (opts)
         o = *opts;
     else
-        dpt_save_opts_init(&o);
+        dpt_save_opts_defaults(&o);
     if (!ds || !ds->X || ds->n == 0 || ds->d == 0)
         return dpt_set_error(DPT_EINVAL, "%s: nothing to write (empty dataset)", path);
     if (ds->part)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/io_internal.h"
 #include "dpt/error.h"
 #include "dpt/io.h"
 
@@ -30,7 +31,7 @@ int dpt_standardizer_fit(dpt_standardizer *st, const dpt_dataset *ds, int nthrea
                              "standardize: statistics need every row, and the training data "
                              "holds only part of its rows (per-rank loading)");
     const size_t n = ds->n, d = ds->d, ld = ds->ld, nb = block_count(n, d);
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
     double *part = malloc(nb * d * 2 * sizeof(double)); /* per block: sums, then squares */
     float *lo = malloc(nb * d * sizeof(float)), *hi = malloc(nb * d * sizeof(float));
     st->mean = dpt_alloc(dpt_pad_floats(d) * sizeof(float));
@@ -133,7 +134,7 @@ int dpt_standardizer_apply(const dpt_standardizer *st, dpt_dataset *ds, int nthr
                              st->d, ds->d);
     const size_t d = ds->d, ld = ds->ld;
     const float *mean = st->mean, *scale = st->scale;
-    int nt = nthreads > 0 ? nthreads : omp_get_max_threads();
+    int nt = io_nthreads(nthreads);
     /* a partial set: its held rows only, the others are never touched */
     const dpt_row_range all = {0, ds->n}, *r = ds->part ? ds->part : &all;
     const size_t nr = ds->part ? ds->npart : 1;

@@ -1,7 +1,7 @@
 /* svmlight / LIBSVM loader: "label [qid:N] index:value ... [# comment]"
  * with 1-based ascending indices. Chunks of lines are parsed in parallel
  * into sparse lists, then the dense rows are filled once the width (the
- * largest index, or --features) is known. */
+ * largest index, or the feature count given) is known. */
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,28 +167,27 @@ oom:
     return -1;
 }
 
-int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
+int io_load_svmlight(const char *path, const io_file *f, const dpt_load_opts *o, dpt_dataset *ds)
 {
     memset(ds, 0, sizeof *ds);
-    io_file f;
-    int rc = io_file_open(&f, path);
-    if (rc) return rc;
+    int rc = 0;
     io_chunks ch = {0};
     part *parts = NULL;
-    if (f.len == 0) {
+    if (f->len == 0) {
         rc = dpt_set_error(DPT_EFORMAT, "%s: empty file (no rows)", path);
         goto fail;
     }
-    if ((rc = io_chunks_make(&ch, f.buf, f.len, 1, o->nthreads))) goto fail;
+    if ((rc = io_chunks_make(&ch, f->buf, f->len, 1, o->nthreads))) goto fail;
+    if ((rc = io_chunks_check_lines(&ch, path))) goto fail;
     parts = calloc((size_t)ch.n, sizeof *parts);
     if (!parts) {
         rc = dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    int nt = o->nthreads > 0 ? o->nthreads : omp_get_max_threads();
+    int nt = io_nthreads(o->nthreads);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (ch.n > 1)
     for (int i = 0; i < ch.n; i++)
-        parse_part(&parts[i], f.buf + ch.start[i], f.buf + ch.start[i + 1], ch.first_line[i],
+        parse_part(&parts[i], f->buf + ch.start[i], f->buf + ch.start[i + 1], ch.first_line[i],
                    ch.lines[i], o->features);
     size_t n = 0, d = o->features;
     for (int i = 0; i < ch.n; i++) {
@@ -205,13 +204,14 @@ int io_load_svmlight(const char *path, const dpt_load_opts *o, dpt_dataset *ds)
         goto fail;
     }
     if (d == 0) {
-        rc = dpt_set_error(DPT_EFORMAT,
-                           "%s: no features: no row has INDEX:VALUE pairs (give --features)", path);
+        rc = dpt_set_error(
+            DPT_EFORMAT,
+            "%s: no features: no row has INDEX:VALUE pairs and no feature count was given", path);
         goto fail;
     }
-    if ((rc = io_check_memory(path, o, io_dataset_bytes(n, d), "the dense rows"))) goto fail;
+    if ((rc = io_check_memory(path, o, n, d))) goto fail;
     if ((rc = dpt_dataset_alloc(ds, n, d, 0))) {
-        rc = dpt_set_error(rc, "%s: %s", path, dpt_last_error());
+        rc = io_error_prefix(rc, path);
         goto fail;
     }
     size_t *row0 = malloc(((size_t)ch.n + 1) * sizeof *row0);
@@ -256,6 +256,5 @@ done:
         }
     free(parts);
     io_chunks_free(&ch);
-    io_file_close(&f);
     return rc;
 }

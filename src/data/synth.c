@@ -44,7 +44,7 @@ static int parse_size(const char *key, const char *val, size_t *out)
     errno = 0;
     double v = strtod(val, &end);
     if (errno || end == val || *end || v < 1 || v > 1e12 || v != floor(v))
-        return dpt_set_error(DPT_EINVAL, "--synth: %s=%s is not a positive integer", key, val);
+        return dpt_set_error(DPT_EINVAL, "%s=%s is not a positive integer", key, val);
     *out = (size_t)v;
     return 0;
 }
@@ -53,7 +53,7 @@ int dpt_synth_parse(dpt_synth_spec *spec, const char *text)
 {
     static const char *kinds = "linreg, logreg, teacher-mlp";
     char buf[512];
-    if (strlen(text) >= sizeof buf) return dpt_set_error(DPT_EINVAL, "--synth: value too long");
+    if (strlen(text) >= sizeof buf) return dpt_set_error(DPT_EINVAL, "value too long");
     strcpy(buf, text);
     char *colon = strchr(buf, ':');
     if (colon) *colon = '\0';
@@ -64,12 +64,12 @@ int dpt_synth_parse(dpt_synth_spec *spec, const char *text)
     else if (!strcmp(buf, "teacher-mlp"))
         dpt_synth_defaults(spec, DPT_SYNTH_TEACHER_MLP);
     else
-        return dpt_set_error(DPT_EINVAL, "--synth: unknown kind '%s' (allowed: %s)", buf, kinds);
+        return dpt_set_error(DPT_EINVAL, "unknown kind '%s' (allowed: %s)", buf, kinds);
     if (!colon) return 0;
     char *save = NULL;
     for (char *kv = strtok_r(colon + 1, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
-        if (!eq) return dpt_set_error(DPT_EINVAL, "--synth: '%s' is not key=value", kv);
+        if (!eq) return dpt_set_error(DPT_EINVAL, "'%s' is not key=value", kv);
         *eq = '\0';
         const char *key = kv, *val = eq + 1;
         int rc = 0;
@@ -83,41 +83,38 @@ int dpt_synth_parse(dpt_synth_spec *spec, const char *text)
             errno = 0;
             unsigned long long s = strtoull(val, &end, 10);
             if (errno || end == val || *end || val[0] == '-')
-                return dpt_set_error(DPT_EINVAL, "--synth: seed=%s is not a non-negative integer",
-                                     val);
+                return dpt_set_error(DPT_EINVAL, "seed=%s is not a non-negative integer", val);
             spec->seed = s;
         } else if (!strcmp(key, "noise")) {
             char *end;
             errno = 0;
             double x = strtod(val, &end);
             if (errno || end == val || *end || !(x >= 0) || !isfinite(x))
-                return dpt_set_error(DPT_EINVAL, "--synth: noise=%s is not a number >= 0", val);
+                return dpt_set_error(DPT_EINVAL, "noise=%s is not a number >= 0", val);
             spec->noise = x;
         } else if (!strcmp(key, "classes")) {
             if (spec->kind != DPT_SYNTH_TEACHER_MLP)
-                return dpt_set_error(DPT_EINVAL, "--synth: classes applies to teacher-mlp only");
+                return dpt_set_error(DPT_EINVAL, "classes applies to teacher-mlp only");
             rc = parse_size(key, val, &v);
             if (!rc && (v < 2 || v > 100000))
-                return dpt_set_error(DPT_EINVAL, "--synth: classes=%s must be 2..100000", val);
+                return dpt_set_error(DPT_EINVAL, "classes=%s must be 2..100000", val);
             spec->classes = (int)v;
         } else if (!strcmp(key, "hidden")) {
             if (spec->kind != DPT_SYNTH_TEACHER_MLP)
-                return dpt_set_error(DPT_EINVAL, "--synth: hidden applies to teacher-mlp only");
+                return dpt_set_error(DPT_EINVAL, "hidden applies to teacher-mlp only");
             spec->n_hidden = 0;
             char *hs = NULL;
             for (char *h = strtok_r((char *)val, "/", &hs); h; h = strtok_r(NULL, "/", &hs)) {
                 if (spec->n_hidden == DPT_SYNTH_MAX_LAYERS)
-                    return dpt_set_error(DPT_EINVAL, "--synth: at most %d hidden layers",
+                    return dpt_set_error(DPT_EINVAL, "at most %d hidden layers",
                                          DPT_SYNTH_MAX_LAYERS);
                 rc = parse_size(key, h, &spec->hidden[spec->n_hidden++]);
                 if (rc) return rc;
             }
             if (spec->n_hidden == 0)
-                return dpt_set_error(DPT_EINVAL,
-                                     "--synth: hidden= needs widths like 20 or 512/512");
+                return dpt_set_error(DPT_EINVAL, "hidden= needs widths like 20 or 512/512");
         } else {
-            return dpt_set_error(DPT_EINVAL,
-                                 "--synth: unknown key '%s' (allowed: n, d, noise, seed%s)", key,
+            return dpt_set_error(DPT_EINVAL, "unknown key '%s' (allowed: n, d, noise, seed%s)", key,
                                  spec->kind == DPT_SYNTH_TEACHER_MLP ? ", classes, hidden" : "");
         }
         if (rc) return rc;
@@ -247,10 +244,11 @@ int dpt_synth_generate_part(const dpt_synth_spec *s, dpt_dataset *ds, int nthrea
                             const dpt_row_range *part, size_t npart)
 {
     memset(ds, 0, sizeof *ds);
-    if (s->n == 0 || s->d == 0) return dpt_set_error(DPT_EINVAL, "--synth: n and d must be >= 1");
+    if (s->n == 0 || s->d == 0)
+        return dpt_set_error(DPT_EINVAL, "a synthetic data set needs n and d >= 1");
     dpt_row_range *mp = NULL;
     size_t nmp = 0;
-    int rc = io_part_merge("--synth", part, npart, s->n, &mp, &nmp);
+    int rc = io_part_merge("synthetic data", part, npart, s->n, &mp, &nmp);
     if (rc) return rc;
     /* a part's rows alone are written, into memory that costs nothing elsewhere */
     rc = mp ? io_dataset_alloc_mapped(ds, s->n, s->d) : dpt_dataset_alloc(ds, s->n, s->d, 0);
@@ -295,7 +293,7 @@ int dpt_synth_generate_part(const dpt_synth_spec *s, dpt_dataset *ds, int nthrea
     const size_t npieces = piece_first(ranges, nranges, first);
 
     int failed = 0;
-#pragma omp parallel num_threads(nthreads > 0 ? nthreads : omp_get_max_threads())
+#pragma omp parallel num_threads(io_nthreads(nthreads))
     {
         double *work = NULL;
         float *xs = NULL; /* a whole teacher block, for pieces that hold part of one */

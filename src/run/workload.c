@@ -115,7 +115,7 @@ const dpt_workload *dpt_workload_find(const char *name)
 static int load_file(const char *path, const char *labels, int nthreads, dpt_dataset *ds)
 {
     dpt_load_opts lo;
-    dpt_load_opts_init(&lo);
+    dpt_load_opts_defaults(&lo);
     lo.labels_path = labels;
     lo.nthreads = nthreads;
     return dpt_load(path, &lo, ds);

@@ -21,7 +21,7 @@ static double file_mb(const char *p)
 static int bench(const char *label, const char *path, int threads)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.nthreads = threads;
     double best = 1e30;
     size_t n = 0, d = 0;
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         }
     } else {
         dpt_load_opts o;
-        dpt_load_opts_init(&o);
+        dpt_load_opts_defaults(&o);
         if (dpt_load(csv, &o, &ds)) {
             fprintf(stderr, "bench_parse: %s\n", dpt_last_error());
             return 1;

@@ -36,6 +36,30 @@ static int dpt(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static char out[1 << 16];
+
+/* Run a shell script in the test directory with $DPT naming the
+ * executable; its stdout and stderr land in out. Returns the exit status. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    const char *exe = getenv("DPT_EXE");
+    cr_assert(exe, "DPT_EXE is not set");
+    char script[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(script, sizeof script, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && DPT='%s' && export DPT && { %s ; } 2>&1", tdir(), exe,
+             script);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static int lines(const char *s)
 {
     int n = 0;
@@ -183,7 +207,9 @@ Test(data_cli, too_large_for_memory)
     for (int i = 0; i < 1000; i++) fprintf(f, "1 2147483647:1\n");
     fclose(f);
     cr_assert_eq(dpt("convert huge.svm out.dptb"), 1, "%s", err);
-    cr_assert(strstr(err, "huge.svm: too large: the dense rows need"), "%s", err);
+    cr_assert(strstr(err, "huge.svm: 1000 rows x 2147483647 features need 8589.9 GB as dense "
+                          "float32; "),
+              "%s", err);
     cr_assert_eq(lines(err), 1);
     cr_assert(!file_exists(tpath("out.dptb")));
 }
@@ -192,4 +218,165 @@ Test(data_cli, help)
 {
     cr_assert_eq(dpt("gen --help"), 0);
     cr_assert_eq(dpt("convert --help"), 0);
+}
+
+/* Labels the model has no output for: the loss kernels would index past
+ * their rows (a heap overflow in softmax-CE), so eval refuses them. */
+Test(data_cli, eval_checks_labels_against_the_model, .timeout = 120)
+{
+    cr_assert_eq(dpt("gen --synth teacher-mlp:n=300,d=4,classes=3 --out soft.csv --quiet"), 0, "%s",
+                 err);
+    cr_assert_eq(dpt("train --data soft.csv --model softmax --epochs 2 --save sm.dpt"), 0, "%s",
+                 err);
+    cr_assert_eq(dpt("gen --synth logreg:n=300,d=4 --out bin.csv --quiet"), 0, "%s", err);
+    cr_assert_eq(dpt("train --data bin.csv --model logistic --epochs 2 --save lg.dpt"), 0, "%s",
+                 err);
+    write_text("bad.csv", "x1,x2,x3,x4,y\n1,2,3,4,0\n1,2,3,4,2000000000\n");
+    write_text("three.csv", "x1,x2,x3,x4,y\n1,2,3,4,3\n");
+    write_text("real.csv", "x1,x2,x3,x4,y\n1,2,3,4,0\n1,2,3,4,0.5\n");
+    write_text("two.csv", "x1,x2,x3,x4,y\n1,2,3,4,2\n");
+    static const struct {
+        const char *model, *data, *frag;
+    } cases[] = {
+        {"sm.dpt", "bad.csv", "bad.csv: row 2: class id 2000000000"},
+        {"sm.dpt", "three.csv", "three.csv: row 1: class id 3"},
+        {"sm.dpt", "real.csv", "real.csv: row 2: label 0.5"},
+        {"lg.dpt", "two.csv", "two.csv: row 1: label 2 is not 0 or 1"},
+        {"lg.dpt", "real.csv", "real.csv: row 2: label 0.5 is not 0 or 1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int pr = 0; pr < 2; pr++) {
+            const char *cmd = pr ? "predict" : "eval";
+            int rc = dpt("%s --model-file %s --data %s", cmd, cases[i].model, cases[i].data);
+            cr_assert_eq(rc, 1, "%s %s on %s: exit %d (%s)", cmd, cases[i].model, cases[i].data, rc,
+                         err);
+            cr_assert(strstr(err, cases[i].frag), "'%s' lacks '%s'", err, cases[i].frag);
+            cr_assert(!strncmp(err, "dpt ", 4) && lines(err) == 1, "%s", err);
+        }
+    }
+    /* standard input is named as the loaders name it */
+    int rc = sh("\"$DPT\" eval --model-file sm.dpt --data - < bad.csv 2>&1 >/dev/null");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "dpt eval: <stdin>: row 2: class id 2000000000"), "%s", out);
+    /* labels in range still evaluate */
+    write_text("ok.csv", "x1,x2,x3,x4,y\n1,2,3,4,2\n1,2,3,4,0\n");
+    cr_assert_eq(dpt("eval --model-file sm.dpt --data ok.csv"), 0, "%s", err);
+}
+
+/* A stray OMP_NUM_THREADS overflowed libgomp's stack (100000) or hung
+ * (20000): the default team is bounded like --threads. */
+Test(data_cli, huge_omp_num_threads_is_capped, .timeout = 120)
+{
+    int rc = sh("OMP_NUM_THREADS=100000 \"$DPT\" gen --synth linreg:n=100,d=4 --out x.csv --quiet "
+                "&& OMP_NUM_THREADS=100000 \"$DPT\" convert x.csv y.csv --quiet "
+                "&& OMP_NUM_THREADS=30000 \"$DPT\" convert x.csv z.dptb --quiet");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    assert_same_file("x.csv", "y.csv");
+}
+
+/* A pipe can be read once: the format was sniffed from its first 4 kB,
+ * which the loader then never saw (144 of 400 rows, exit 0), and a FIFO
+ * blocked forever on the second open. */
+Test(data_cli, pipes_and_fifos_lose_no_rows, .timeout = 60)
+{
+    cr_assert_eq(dpt("gen --synth linreg:n=400,d=5,seed=3 --out f.csv --quiet"), 0, "%s", err);
+    cr_assert_eq(dpt("convert f.csv file.dptb --quiet"), 0, "%s", err);
+    int rc = sh("cat f.csv | \"$DPT\" convert - stdin.dptb --quiet");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    assert_same_file("file.dptb", "stdin.dptb");
+    rc = sh("cat f.csv | \"$DPT\" convert /dev/stdin devstdin.dptb --quiet");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    assert_same_file("file.dptb", "devstdin.dptb");
+    rc = sh("mkfifo p.fifo && { cat f.csv > p.fifo & } && \"$DPT\" convert p.fifo fifo.dptb "
+            "--quiet");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    assert_same_file("file.dptb", "fifo.dptb");
+    /* svmlight is sniffed from the same bytes */
+    cr_assert_eq(dpt("convert f.csv f.svm --quiet"), 0, "%s", err);
+    rc = sh("cat f.svm | \"$DPT\" convert - svm.dptb --quiet");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    assert_same_file("file.dptb", "svm.dptb");
+    /* training sees every row, and the same ones */
+    rc = sh("\"$DPT\" train --data f.csv --epochs 2 --threads 1 --seed 1 2>&1 | grep final");
+    cr_assert_eq(rc, 0, "%s", out);
+    /* the losses, before the throughput */
+    char from_file[512];
+    size_t len = strlen(out) < sizeof from_file ? strlen(out) : sizeof from_file - 1;
+    memcpy(from_file, out, len);
+    from_file[len] = '\0';
+    char *cut = strchr(from_file, '|');
+    cr_assert(cut, "%s", from_file);
+    rc = sh("cat f.csv | \"$DPT\" train --data - --epochs 2 --threads 1 --seed 1 2>&1");
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "| 400 rows x 5 |"), "%s", out);
+    cr_assert(strstr(out, "final:"), "%s", out);
+    cr_assert(!strncmp(strstr(out, "final:"), from_file, (size_t)(cut - from_file)), "'%s' vs '%s'",
+              out, from_file);
+    /* the binary formats need a file, and say so */
+    rc = sh("cat file.dptb | \"$DPT\" convert - x.csv");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "dpt convert: <stdin>: dptb data is read from a regular file only"), "%s",
+              out);
+    cr_assert(!file_exists(tpath("x.csv")));
+}
+
+/* An endless stream (like /dev/zero or /dev/urandom) was read until memory
+ * ran out: binary bytes are refused after the first block, and a line that
+ * never ends after 64 MiB. */
+Test(data_cli, endless_streams_end, .timeout = 60)
+{
+    int rc = sh("yes '' | tr '\\n' '\\000' | \"$DPT\" convert - x.dptb");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(
+        strstr(out, "dpt convert: <stdin>: binary data, not CSV text (byte 0x00 at offset 0)"),
+        "%s", out);
+    cr_assert_eq(lines(out), 1, "%s", out);
+    rc = sh("yes 1 | tr -d '\\n' | \"$DPT\" convert - x.dptb");
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "dpt convert: <stdin>:1: line longer than 64 MiB"), "%s", out);
+    cr_assert_eq(lines(out), 1, "%s", out);
+    cr_assert(!file_exists(tpath("x.dptb")));
+}
+
+/* dpt train needs labels; dpt predict does not. */
+Test(data_cli, train_refuses_data_without_labels, .timeout = 60)
+{
+    cr_assert_eq(dpt("gen --synth linreg:n=50,d=3 --out a.csv --quiet"), 0, "%s", err);
+    int rc = dpt("train --data a.csv --label-col none --epochs 1");
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, "dpt train: --label-col none leaves dpt train no labels"), "%s", err);
+    cr_assert_eq(lines(err), 1, "%s", err);
+    rc = dpt("train --data a.csv --test t10k-images-idx3-ubyte --epochs 1");
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    cr_assert(strstr(err, "give --test-labels FILE"), "%s", err);
+    cr_assert_eq(dpt("train --data a.csv --epochs 1 --save m.dpt"), 0, "%s", err);
+    rc = dpt("eval --model-file m.dpt --data a.csv --label-col none");
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+    write_text("x.csv", "1,2,3\n4,5,6\n");
+    cr_assert_eq(dpt("predict --model-file m.dpt --data x.csv --label-col none"), 0, "%s", err);
+}
+
+/* The CLI adds the flag that fixes what the library describes. */
+Test(data_cli, flag_hints_come_from_the_cli)
+{
+    write_text("h.csv", "x1,x2,y\n1,2,3\n");
+    write_text("s.csv", "1;2;3\n4;5;6\n");
+    write_text("n.svm", "1\n0\n");
+    static const struct {
+        const char *args, *frag;
+    } cases[] = {
+        {"convert h.csv o.dptb --header no",
+         "dpt convert: h.csv:1:1: field 1: 'x1' is not a number (line 1 may be a header) (pass "
+         "--header yes)"},
+        {"convert s.csv o.dptb", "not ',' (pass --delimiter)"},
+        {"convert n.svm o.dptb", "no feature count was given (give --features)"},
+        {"gen --synth linreg:q=1 --out o.csv", "dpt gen: --synth: unknown key 'q'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = dpt("%s", cases[i].args);
+        cr_assert(rc == 1 || rc == 2, "'%s': exit %d (%s)", cases[i].args, rc, err);
+        cr_assert(strstr(err, cases[i].frag), "'%s': '%s' lacks '%s'", cases[i].args, err,
+                  cases[i].frag);
+        cr_assert_eq(lines(err), 1, "%s", err);
+    }
 }

@@ -65,7 +65,7 @@ Test(csv, no_final_newline_and_spaces_and_quotes)
 Test(csv, label_col_first_and_none_and_delimiter)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.label_col = 0;
     o.delimiter = ';';
     dpt_dataset ds;
@@ -94,7 +94,7 @@ Test(csv, tsv_extension_means_tab)
 Test(csv, header_forced)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.header = 1;
     dpt_dataset ds;
     load_ok("0,1,2\n4,5,6\n", &o, &ds);
@@ -132,7 +132,7 @@ Test(csv, parallel_equals_serial)
     const char *p = write_text("big.csv", text);
     free(text);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     dpt_dataset a, b;
     o.nthreads = 1;
     cr_assert_eq(dpt_load(p, &o, &a), 0, "%s", dpt_last_error());
@@ -157,7 +157,7 @@ Test(csv, parallel_error_line)
     const char *p = write_text("bad.csv", text);
     free(text);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.nthreads = 4;
     dpt_dataset ds;
     cr_assert_eq(dpt_load(p, &o, &ds), DPT_EFORMAT);
@@ -189,7 +189,8 @@ ParameterizedTestParameters(csv, bad_input)
         {"1,2,3\n\n4,5,6\n", "t.csv:2:1:", "empty line", DPT_EFORMAT},
         {"1;2;3\n4;5;6\n", "t.csv:1:", "';' as delimiter", DPT_EFORMAT},
         {"1,2\n3;4\n", "t.csv:2:1: field 1: '3;4'", "';' as delimiter", DPT_EFORMAT},
-        {"1,2\n3,4\x01\n", "t.csv:2:3:", "'4\\x01'", DPT_EFORMAT},
+        {"1,2\n3,4\x01\n", "t.csv: binary data, not CSV text (byte 0x01 at offset 7)", "",
+         DPT_EFORMAT},
         {"1,2\n3,\"4\n", "t.csv:2:3:", "field 2", DPT_EFORMAT},
         {"7\n8\n", "t.csv:1:", "only one column", DPT_EFORMAT},
         {"1,2\n3,0x10\n", "t.csv:2:3:", "field 2", DPT_EFORMAT},
@@ -215,11 +216,56 @@ Test(csv, binary_garbage)
     unsigned char junk[512];
     for (int i = 0; i < 512; i++) junk[i] = (unsigned char)(i * 7919 + 13);
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.format = DPT_FORMAT_CSV;
     dpt_dataset ds;
     cr_assert_eq(dpt_load(write_bytes("junk.csv", junk, sizeof junk), &o, &ds), DPT_EFORMAT);
-    assert_msg_has("junk.csv:");
+    assert_msg_has("junk.csv: binary data, not CSV text (byte 0x");
+}
+
+/* A file of NULs read as "header only", and one of random bytes as some
+ * bad field far in: both are binary, said up front with the first
+ * offending byte, whatever the format is taken to be. */
+Test(csv, binary_files_are_named_binary)
+{
+    size_t len = (size_t)4 << 20;
+    unsigned char *b = calloc(len, 1);
+    cr_assert(b);
+    const char *nul = write_bytes("zeros", b, len);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(nul, NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("zeros: binary data, not CSV text (byte 0x00 at offset 0)");
+    dpt_load_opts o;
+    dpt_load_opts_defaults(&o);
+    o.format = DPT_FORMAT_SVMLIGHT;
+    cr_assert_eq(dpt_load(nul, &o, &ds), DPT_EFORMAT);
+    assert_msg_has("zeros: binary data, not svmlight text (byte 0x00 at offset 0)");
+    /* random bytes after a plausible first line */
+    uint64_t x = 42;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        b[i] = (unsigned char)(x >> 56);
+    }
+    memcpy(b, "1,2,3\n", 6);
+    const char *rnd = write_bytes("random.csv", b, len);
+    cr_assert_eq(dpt_load(rnd, NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("random.csv: binary data, not CSV text (byte 0x");
+    free(b);
+}
+
+/* A line may hold at most 64 MiB: one that long is named, not parsed. */
+Test(csv, overlong_line_is_refused, .timeout = 60)
+{
+    size_t len = ((size_t)64 << 20) + 10;
+    char *b = malloc(len);
+    cr_assert(b);
+    memcpy(b, "1,2\n3,4\n", 8);
+    memset(b + 8, '1', len - 8);
+    b[len - 1] = '\n';
+    dpt_dataset ds;
+    cr_assert_eq(dpt_load(write_bytes("long.csv", b, len), NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("long.csv:3: line longer than 64 MiB");
+    free(b);
 }
 
 Test(csv, missing_file_and_directory)
@@ -234,19 +280,19 @@ Test(csv, missing_file_and_directory)
 Test(csv, too_large_for_memory)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.max_bytes = 500;
     dpt_dataset ds;
     cr_assert_eq(
         load_text("t.csv", "1,2\n3,4\n5,6\n7,8\n9,10\n11,12\n13,14\n15,16\n17,18\n", &o, &ds),
         DPT_ENOMEM);
-    assert_msg_has("t.csv: too large", "GB");
+    assert_msg_has("t.csv: 9 rows x 1 feature need 0.6 kB as dense float32; 0.5 kB allowed", "");
 }
 
 Test(csv, features_must_match)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.features = 3;
     dpt_dataset ds;
     cr_assert_eq(load_text("t.csv", "1,2,3\n", &o, &ds), DPT_EFORMAT);
@@ -256,7 +302,7 @@ Test(csv, features_must_match)
 Test(csv, label_col_out_of_range)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.label_col = 5;
     dpt_dataset ds;
     cr_assert_neq(load_text("t.csv", "1,2,3\n", &o, &ds), 0);
@@ -269,4 +315,28 @@ Test(csv, header_like_numbers_need_flag)
     dpt_dataset ds;
     cr_assert_eq(load_text("t.csv", "0,1,label\n5,6,1\n", NULL, &ds), DPT_EFORMAT);
     assert_msg_has("t.csv:1:5:", "'label'");
+}
+
+/* The library speaks of the data, never of the CLI's flags: those are the
+ * CLI's to add. */
+Test(csv, messages_name_no_flags)
+{
+    static const char *const texts[] = {"x1,x2,y\n1,2,3\n", "1;2;3\n4;5;6\n", "1,2\n3;4\n"};
+    dpt_load_opts o;
+    dpt_load_opts_defaults(&o);
+    o.header = 0;
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        dpt_dataset ds;
+        cr_assert_eq(load_text("t.csv", texts[i], &o, &ds), DPT_EFORMAT);
+        cr_assert(!strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
+    }
+    dpt_dataset ds;
+    cr_assert_eq(load_text("t.csv", "x1,x2,y\n1,2,3\n", &o, &ds), DPT_EFORMAT);
+    assert_msg_has("t.csv:1:1: field 1: 'x1' is not a number (line 1 may be a header)");
+    cr_assert_eq(load_text("t.svm", "1\n0 # nothing\n", NULL, &ds), DPT_EFORMAT);
+    assert_msg_has("no feature count was given");
+    cr_assert(!strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
+    dpt_synth_spec spec;
+    cr_assert_eq(dpt_synth_parse(&spec, "linreg:q=1"), DPT_EINVAL);
+    cr_assert(!strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
 }

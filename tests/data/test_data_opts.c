@@ -232,3 +232,60 @@ Test(data_opts, synth_and_bad_file)
     cr_assert(strstr(e, "b.csv:2:4: 3 fields, expected 2"), "%s", e);
     cr_assert(strchr(e, '\n') == e + strlen(e) - 1, "not one line: %s", e);
 }
+
+/* Training on data without labels trained on all-zero targets (and IDX
+ * test images without labels printed a perfect-looking accuracy): a usage
+ * error naming the flags, where the command needs labels. */
+Test(data_opts, labels_are_required_where_needed)
+{
+    static const struct {
+        const char *data, *labels, *test, *test_labels;
+        int label_none;
+        const char *frag;
+    } cases[] = {
+        {"train-images-idx3-ubyte", NULL, NULL, NULL, 0,
+         "train-images-idx3-ubyte is IDX data, which has no labels: give --labels FILE"},
+        {"a.csv", NULL, "t10k-images-idx3-ubyte.gz", NULL, 0,
+         "--test t10k-images-idx3-ubyte.gz is IDX data, which has no labels: give --test-labels "
+         "FILE"},
+        {"a.csv", NULL, NULL, NULL, 1, "--label-col none leaves dpt train no labels"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cli_data_opts o;
+        cli_data_opts_init(&o);
+        o.data = cases[i].data;
+        o.labels = cases[i].labels;
+        o.test = cases[i].test;
+        o.test_labels = cases[i].test_labels;
+        if (cases[i].label_none) cr_assert_eq(flag(&o, CLI_OPT_LABEL_COL, "none"), 1);
+        dpt_dataset tr, te;
+        capture();
+        cr_assert_eq(cli_data_load("train", &o, 1, &tr, &te, NULL, NULL), 2, "%s", captured());
+        cr_assert(strstr(captured(), cases[i].frag), "'%s' lacks '%s'", errbuf, cases[i].frag);
+    }
+    /* predict has no labels to want */
+    cli_data_opts o;
+    cli_data_opts_init(&o);
+    o.needs_labels = 0;
+    o.data = write_text("p.csv", "1,2,3\n4,5,6\n");
+    cr_assert_eq(flag(&o, CLI_OPT_LABEL_COL, "none"), 1);
+    dpt_dataset tr;
+    capture();
+    cr_assert_eq(cli_data_load("predict", &o, 1, &tr, NULL, NULL, NULL), 0, "%s", captured());
+    cr_assert_eq(tr.d, 3);
+    dpt_dataset_free(&tr);
+}
+
+/* Standard input can be read once. */
+Test(data_opts, stdin_once)
+{
+    cli_data_opts o;
+    cli_data_opts_init(&o);
+    o.data = "-";
+    o.test = "-";
+    dpt_dataset tr, te;
+    capture();
+    cr_assert_eq(cli_data_load("train", &o, 1, &tr, &te, NULL, NULL), 2);
+    cr_assert(strstr(captured(), "--data - and --test - cannot both read standard input"), "%s",
+              errbuf);
+}

@@ -46,8 +46,9 @@ Test(dptb, round_trip_mapped)
     const char *p = tpath("a.dptb");
     save(&a, p);
     cr_assert_eq(dpt_load(p, NULL, &b), 0, "%s", dpt_last_error());
-    cr_assert_eq(b.mem_mapped_, 1);
-    cr_assert_eq((char *)b.X, (char *)b.mem_ + 64, "X points into the mapping after the header");
+    cr_assert_eq(io_dataset_mapped(&b), 1);
+    cr_assert_eq((char *)b.X, (const char *)io_dataset_base(&b) + 64,
+                 "X points into the mapping after the header");
     assert_layout(&b);
     assert_same(&a, &b);
     cr_assert_eq(b.label_kind, DPT_LABEL_CLASS);
@@ -187,7 +188,7 @@ Test(dptb, writer_leaves_nothing_on_failure)
     cr_assert_neq(dpt_save(&a, tdir(), NULL), 0);
     assert_msg_has("is a directory");
     dpt_save_opts so;
-    dpt_save_opts_init(&so);
+    dpt_save_opts_defaults(&so);
     so.format = DPT_FORMAT_IDX;
     cr_assert_eq(dpt_save(&a, tpath("x.idx"), &so), DPT_ENOTSUP);
     cr_assert(!file_exists(tpath("x.idx")));
@@ -199,7 +200,7 @@ Test(dptb, csv_writer_header_and_delimiter)
     dpt_dataset a, b;
     synth(&a, "linreg:n=3,d=2");
     dpt_save_opts so;
-    dpt_save_opts_init(&so);
+    dpt_save_opts_defaults(&so);
     so.delimiter = ';';
     so.format = DPT_FORMAT_CSV;
     cr_assert_eq(dpt_save(&a, tpath("o.txt"), &so), 0, "%s", dpt_last_error());
@@ -209,7 +210,7 @@ Test(dptb, csv_writer_header_and_delimiter)
     fclose(f);
     cr_assert_str_eq(line, "x1;x2;y\n");
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.delimiter = ';';
     cr_assert_eq(dpt_load(tpath("o.txt"), &o, &b), 0, "%s", dpt_last_error());
     assert_same(&a, &b);

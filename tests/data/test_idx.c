@@ -55,7 +55,7 @@ static void make_pair(void)
 static int load_pair(const char *ip, const char *lp, dpt_dataset *ds)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.labels_path = lp;
     return dpt_load(ip, &o, ds);
 }
@@ -209,7 +209,7 @@ Test(idx, huge_header_small_gzip)
 Test(idx, labels_file_only_for_idx)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.labels_path = "whatever";
     o.format = DPT_FORMAT_CSV;
     dpt_dataset ds;
@@ -245,4 +245,48 @@ Test(idx, fashion_mnist, .timeout = 120)
     cr_assert_eq(te.d, 784);
     dpt_dataset_free(&tr);
     dpt_dataset_free(&te);
+}
+
+/* Put len bytes of data on standard input through a pipe (they fit its
+ * buffer, so the write end closes before the load). */
+static void stdin_from(const void *data, size_t len)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    cr_assert_eq(write(fd[1], data, len), (ssize_t)len);
+    close(fd[1]);
+    cr_assert(dup2(fd[0], 0) == 0);
+    close(fd[0]);
+}
+
+/* IDX on a pipe (path "-"), plain and gzip: read once from the bytes the
+ * format was sniffed from, the same rows as from the file. */
+Test(idx, from_a_pipe)
+{
+    make_pair();
+    const char *lp = write_bytes("l.idx", lab, lab_len);
+    dpt_dataset a, b;
+    cr_assert_eq(load_pair(write_bytes("i.idx", img, img_len), lp, &a), 0, "%s", dpt_last_error());
+    stdin_from(img, img_len);
+    cr_assert_eq(load_pair("-", lp, &b), 0, "%s", dpt_last_error());
+    cr_assert_eq(b.n, a.n);
+    cr_assert_eq(b.d, a.d);
+    cr_assert_eq(memcmp(a.X, b.X, a.n * a.ld * sizeof(float)), 0);
+    cr_assert_eq(memcmp(a.y, b.y, a.n * sizeof(float)), 0);
+    dpt_dataset_free(&b);
+    /* gzip, sniffed (no labels, no extension) */
+    const char *gp = write_gz("i.gz", img, img_len);
+    FILE *f = fopen(gp, "rb");
+    unsigned char gz[512];
+    size_t gzlen = fread(gz, 1, sizeof gz, f);
+    fclose(f);
+    stdin_from(gz, gzlen);
+    cr_assert_eq(dpt_load("-", NULL, &b), 0, "%s", dpt_last_error());
+    cr_assert_eq(memcmp(a.X, b.X, a.n * a.ld * sizeof(float)), 0);
+    dpt_dataset_free(&b);
+    /* a cut gzip stream is named as such, from standard input */
+    stdin_from(gz, gzlen / 2);
+    cr_assert_eq(dpt_load("-", NULL, &b), DPT_EFORMAT);
+    assert_msg_has("<stdin>: gzip data cut short");
+    dpt_dataset_free(&a);
 }

@@ -117,7 +117,7 @@ static void check_layout(const dpt_synth_spec *s, const dpt_dataset *full, const
     cr_assert_eq(p.classes, full->classes);
     cr_assert_not_null(p.part, "%s: part kept", name);
     cr_assert_eq(p.npart, merged, "%s: %zu ranges after merging", name, p.npart);
-    cr_assert_eq(p.mem_mapped_, 1);
+    cr_assert_eq(io_dataset_mapped(&p), 1);
     cr_assert_eq((uintptr_t)p.X % 64, 0);
     size_t held = 0;
     for (size_t i = 0; i < nr; i++) held += r[i].hi - r[i].lo;
@@ -191,7 +191,7 @@ Test(part, synth_whole_and_empty)
     dpt_row_range all[] = {{0, 100}, {100, 300}};
     cr_assert_eq(dpt_synth_generate_part(&s, &b, 2, all, 2), 0, "%s", dpt_last_error());
     cr_assert_null(b.part);
-    cr_assert_eq(b.mem_mapped_, 0);
+    cr_assert_eq(io_dataset_mapped(&b), 0);
     cr_assert_eq(memcmp(a.X, b.X, a.n * a.ld * 4), 0);
     cr_assert_eq(memcmp(a.y, b.y, a.n * 4), 0);
     /* a part of no ranges holds no rows */
@@ -232,7 +232,7 @@ ParameterizedTest(struct bad_part *c, part, synth_bad_parts)
     spec_of(&s, "linreg:n=100,d=3");
     dpt_dataset ds;
     cr_assert_eq(dpt_synth_generate_part(&s, &ds, 2, c->r, c->nr), DPT_EINVAL);
-    assert_msg_has("--synth: row ", c->frag);
+    assert_msg_has("synthetic data: row ", c->frag);
     cr_assert_null(ds.X);
     cr_assert_null(ds.part);
 }
@@ -277,7 +277,7 @@ static unsigned char *big_file(dpt_dataset *ds, size_t *len)
 static int load_part(const char *p, const dpt_row_range *r, size_t nr, dpt_dataset *ds)
 {
     dpt_load_opts o;
-    dpt_load_opts_init(&o);
+    dpt_load_opts_defaults(&o);
     o.part = r;
     o.npart = nr;
     o.nthreads = 2;

@@ -192,3 +192,21 @@ Test(prep, split_is_seeded_and_complete)
     dpt_dataset_free(&ds);
     dpt_dataset_free(&val);
 }
+
+/* An absurd thread count (a stray OMP_NUM_THREADS, or a caller's) is
+ * bounded, not handed to libgomp, whose stack it overflowed. */
+Test(prep, absurd_thread_counts_are_bounded, .timeout = 60)
+{
+    dpt_synth_spec spec;
+    cr_assert_eq(dpt_synth_parse(&spec, "linreg:n=100,d=4"), 0);
+    dpt_dataset a, b;
+    cr_assert_eq(dpt_synth_generate(&spec, &a, 1), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_synth_generate(&spec, &b, 100000), 0, "%s", dpt_last_error());
+    cr_assert_eq(memcmp(a.X, b.X, a.n * a.ld * sizeof(float)), 0);
+    dpt_standardizer st;
+    cr_assert_eq(dpt_standardizer_fit(&st, &b, 100000), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_standardizer_apply(&st, &b, 100000), 0, "%s", dpt_last_error());
+    dpt_standardizer_free(&st);
+    dpt_dataset_free(&a);
+    dpt_dataset_free(&b);
+}
