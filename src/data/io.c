@@ -542,92 +542,21 @@ uint64_t io_checksum(const void *data, size_t len, int nthreads)
 
 int io_out_open(io_out *w, const char *path)
 {
-    memset(w, 0, sizeof *w);
-    w->fd = -1;
-    w->path = path;
-    struct stat st;
-    if (!stat(path, &st) && S_ISDIR(st.st_mode))
-        return dpt_set_error(DPT_EIO, "%s: is a directory", path);
-    if (snprintf(w->tmp, sizeof w->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof w->tmp)
-        return dpt_set_error(DPT_EIO, "%s: path too long", path);
-    w->fd = mkostemp(w->tmp, O_CLOEXEC);
-    if (w->fd < 0) return dpt_set_error(DPT_EIO, "%s: cannot create: %s", path, strerror(errno));
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(w->fd, 0666 & ~mask);
-    w->cap = 1 << 20;
-    w->buf = malloc(w->cap);
-    if (!w->buf) {
-        io_out_abort(w);
-        return dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
-    }
-    return 0;
+    return dpt_out_open(&w->o, path);
 }
 
-static void out_flush(io_out *w)
-{
-    size_t off = 0;
-    while (!w->failed && off < w->used) {
-        ssize_t r = write(w->fd, w->buf + off, w->used - off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            dpt_set_error(DPT_EIO, "%s: write failed: %s", w->path,
-                          r < 0 ? strerror(errno) : "no space");
-            w->failed = 1;
-            break;
-        }
-        off += (size_t)r;
-    }
-    w->used = 0;
-}
-
+/* A write error shows in ferror(), which fails the commit. */
 void io_out_write(io_out *w, const void *p, size_t len)
 {
-    const char *s = p;
-    while (len && !w->failed) {
-        if (w->used == w->cap) out_flush(w);
-        size_t k = w->cap - w->used < len ? w->cap - w->used : len;
-        memcpy(w->buf + w->used, s, k);
-        w->used += k;
-        s += k;
-        len -= k;
-    }
+    if (len && !ferror(w->o.f)) fwrite(p, 1, len, w->o.f);
 }
 
 int io_out_commit(io_out *w)
 {
-    out_flush(w);
-    if (!w->failed && fsync(w->fd)) {
-        dpt_set_error(DPT_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
-        w->failed = 1;
-    }
-    if (close(w->fd) && !w->failed) {
-        dpt_set_error(DPT_EIO, "%s: close failed: %s", w->path, strerror(errno));
-        w->failed = 1;
-    }
-    w->fd = -1;
-    if (!w->failed && rename(w->tmp, w->path)) {
-        dpt_set_error(DPT_EIO, "%s: cannot rename into place: %s", w->path, strerror(errno));
-        w->failed = 1;
-    }
-    if (w->failed) {
-        unlink(w->tmp);
-        free(w->buf);
-        w->buf = NULL;
-        return DPT_EIO;
-    }
-    free(w->buf);
-    w->buf = NULL;
-    return 0;
+    return dpt_out_commit(&w->o);
 }
 
 void io_out_abort(io_out *w)
 {
-    if (w->fd >= 0) {
-        close(w->fd);
-        unlink(w->tmp);
-    }
-    w->fd = -1;
-    free(w->buf);
-    w->buf = NULL;
+    dpt_out_abort(&w->o);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dpt/file.h"
 #include "dpt/io.h"
 
 /* Threads for a parallel region of the loaders and generators: nthreads,
@@ -85,14 +86,11 @@ int io_save_csv(const dpt_dataset *ds, const char *path, const dpt_save_opts *o)
 int io_save_svmlight(const dpt_dataset *ds, const char *path, const dpt_save_opts *o);
 int io_save_dptb(const dpt_dataset *ds, const char *path);
 
-/* Atomic output: a temporary file beside path, renamed on commit. */
+/* Output through the one atomic writer (dpt/file.h): a temporary file
+ * beside path, renamed on commit; links followed, devices and FIFOs written
+ * through, "-" standard output. */
 typedef struct io_out {
-    const char *path;
-    char tmp[4096];
-    int fd;
-    char *buf;
-    size_t used, cap;
-    int failed;
+    dpt_out_file o;
 } io_out;
 
 int io_out_open(io_out *w, const char *path);
