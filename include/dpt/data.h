@@ -62,7 +62,7 @@ DPT_API size_t dpt_dataset_rows_held(const dpt_dataset *ds);
 /* 1 when every row of [lo, hi) is held. */
 DPT_API int dpt_dataset_holds(const dpt_dataset *ds, size_t lo, size_t hi);
 
-/* ---- synthetic data (counter-based SplitMix64, see WORKLOADS.md) ---- */
+/* ---- synthetic data (counter-based SplitMix64, see docs/workloads.md) ---- */
 
 typedef enum {
     DPT_SYNTH_LINREG = 0,      /* y = X w* + noise e */

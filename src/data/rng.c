@@ -1,4 +1,4 @@
-/* Counter-based SplitMix64 generator of WORKLOADS.md: every draw is a pure
+/* Counter-based SplitMix64 generator of docs/workloads.md: every draw is a pure
  * function of (key, index), so any thread can produce any element. */
 #include <math.h>
 

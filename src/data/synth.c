@@ -1,4 +1,4 @@
-/* Built-in synthetic data sets (WORKLOADS.md section 1).
+/* Built-in synthetic data sets (docs/workloads.md, "The generator").
  * Stream 0 gives X, stream 1 the teacher, stream 2 the label noise; every
  * element is a pure function of (seed, stream, index), so rows are generated
  * in parallel, or only some of them (a rank's part), and the result does not
@@ -155,7 +155,7 @@ static int teacher_build(teacher *t, const dpt_synth_spec *s)
     return 0;
 }
 
-/* Rows per teacher block: each row's sums run in the order WORKLOADS.md
+/* Rows per teacher block: each row's sums run in the order docs/workloads.md
  * fixes (k = 0, 1, ...), but TB rows advance together so the loop over rows
  * vectorizes and the dependency chains overlap. */
 #define TB 16

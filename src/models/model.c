@@ -120,7 +120,7 @@ void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init
         memset(w, 0, m->n_params * sizeof(float));
         return;
     }
-    /* WORKLOADS.md stream 3: uniforms in order W1, b1, W2, b2, ... */
+    /* docs/workloads.md, stream 3: uniforms in order W1, b1, W2, b2, ... */
     uint64_t key = dpt_rng_key(seed, 3), j = 0;
     for (int l = 0; l < m->layers; l++) {
         size_t in = m->width[l], out = m->width[l + 1];
