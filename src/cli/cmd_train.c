@@ -240,7 +240,7 @@ static void print_final(const cli_job *job, const train_ctx *c, const dpt_run_re
 }
 
 static int write_json(const char *cmd, const char *path, const cli_job *job, train_ctx *c,
-                      const dpt_run_result *res, dpt_engine *e, int threads)
+                      const dpt_run_result *res, dpt_engine *e, int threads, const char *diverged)
 {
     const cli_train_opts *tp = &job->to;
     const dpt_metrics *fin = &res->train, *fte = &res->test;
@@ -279,6 +279,7 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     json_object_set_new(root, "rows_read_by_rank0",
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
+    if (diverged) json_object_set_new(root, "diverged", json_string(diverged));
     if (c->best_epoch) {
         json_object_set_new(root, "best_epoch", json_integer(c->best_epoch));
         json_object_set_new(root, "best_val_loss", json_real(c->best_loss));
@@ -287,6 +288,61 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     int rc = dpt_json_write_atomic(root, path) ? cli_fail(cmd, "%s", dpt_last_error()) : 0;
     json_decref(root);
     return rc;
+}
+
+/* The training loss of the model in path when it is this run's kind of
+ * model (architecture and standardization), else NAN: evaluated on the
+ * engine's own buffer, which gets the current parameters back after. */
+static double loss_of_file(const char *path, const cli_job *job, dpt_engine *e)
+{
+    dpt_model fm;
+    dpt_standardizer fst;
+    float *wf = NULL, *keep = NULL;
+    double loss = NAN;
+    if (access(path, F_OK) || dpt_model_load(path, &fm, &wf, &fst)) return NAN;
+    char a[128], b[128];
+    dpt_model_describe(&fm, a, sizeof a);
+    dpt_model_describe(&job->model, b, sizeof b);
+    const size_t np = job->model.n_params, d = fst.d;
+    int same = !strcmp(a, b) && fm.n_params == np && d == job->st.d &&
+               (!d || (!memcmp(fst.mean, job->st.mean, d * sizeof(float)) &&
+                       !memcmp(fst.scale, job->st.scale, d * sizeof(float))));
+    dpt_metrics m;
+    if (same && (keep = malloc(np * sizeof *keep))) {
+        memcpy(keep, dpt_engine_params(e), np * sizeof *keep);
+        memcpy(dpt_engine_params(e), wf, np * sizeof *wf);
+        if (!dpt_engine_evaluate(e, &job->train, &m)) loss = m.loss;
+        memcpy(dpt_engine_params(e), keep, np * sizeof *keep);
+    }
+    free(keep);
+    free(wf);
+    dpt_standardizer_free(&fst);
+    return loss;
+}
+
+/* After a divergence the engine holds the last finite model. It goes to
+ * --save unless that file already holds a model of this run's kind that
+ * fits the training data better; --json gets the epochs so far and why. */
+static void after_divergence(const char *cmd, const char *why, const char *save_path,
+                             const char *json_path, cli_job *job, train_ctx *ctx,
+                             dpt_run_result *res, dpt_engine *e, int threads)
+{
+    if (dpt_engine_evaluate(e, &job->train, &res->train) ||
+        (job->test.n && dpt_engine_evaluate(e, &job->test, &res->test)) ||
+        (!job->test.n && job->val.n && dpt_engine_evaluate(e, &job->val, &res->test)) ||
+        cli_mpi_rank() != 0)
+        return;
+    if (save_path) {
+        double old = loss_of_file(save_path, job, e);
+        if (old <= res->train.loss)
+            fprintf(stderr,
+                    "dpt train: kept %s: its training loss %.6g is no worse than the last finite "
+                    "model's %.6g\n",
+                    save_path, old, res->train.loss);
+        else if (dpt_model_save(save_path, &job->model, dpt_engine_params(e), &job->st) == 0)
+            fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
+    }
+    if (json_path) write_json(cmd, json_path, job, ctx, res, e, threads, why);
 }
 
 int dpt_cmd_train(int argc, char **argv)
@@ -445,12 +501,12 @@ int dpt_cmd_train(int argc, char **argv)
         goto done;
     }
     if (r) {
-        rc = res.diverged ? cli_fail(cmd, "%s (--lr)", dpt_last_error())
-                          : cli_fail(cmd, "%s", dpt_last_error());
-        /* the engine rolled back to the last finite model: keep it */
-        if (res.diverged && save_path && rank0 &&
-            dpt_model_save(save_path, &job.model, dpt_engine_params(e), &job.st) == 0)
-            fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
+        rc = cli_fail(cmd, res.diverged ? "%s (--lr)" : "%s", dpt_last_error());
+        if (res.diverged) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", dpt_last_error());
+            after_divergence(cmd, why, save_path, json_path, &job, &ctx, &res, e, threads);
+        }
         goto done;
     }
     int local, remote, unknown;
@@ -467,7 +523,7 @@ int dpt_cmd_train(int argc, char **argv)
                ctx.best_path ? ", saved to " : "", ctx.best_path ? ctx.best_path : "");
     if (!quiet) print_final(&job, &ctx, &res);
     /* only rank 0 writes files: every rank holds the same model */
-    if (json_path && rank0 && (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads)))
+    if (json_path && rank0 && (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads, NULL)))
         goto done;
     if (save_path && rank0 &&
         dpt_model_save(save_path, &job.model, dpt_engine_params(e), &job.st)) {

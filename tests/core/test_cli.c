@@ -481,3 +481,31 @@ Test(cli, early_stopping_keeps_the_best_epoch, .timeout = 120)
     cr_expect_eq(run_dpt("train --synth linreg:n=100 --patience 3", out, sizeof out), 2, "%s", out);
     cr_expect(strstr(out, "--val"), "%s", out);
 }
+
+/* A run that diverges leaves a better model in --save alone, saves its
+ * last finite model where there was none, and still writes --json with the
+ * epochs it had and the reason. */
+Test(cli, divergence_never_destroys_a_better_model, .timeout = 120)
+{
+    char model[128], args[1024], out[8192], json[65536];
+    tmpname(model, sizeof model, "good.dpt");
+    const char *data = "--synth linreg:n=1000,d=8 --model linear --opt gd --quiet";
+    snprintf(args, sizeof args, "train %s --lr 0.1 --epochs 30 --save %s", data, model);
+    cr_assert_eq(run_dpt(args, out, sizeof out), 0, "%s", out);
+    struct stat before, after;
+    cr_assert_eq(stat(model, &before), 0);
+    snprintf(args, sizeof args, "train %s --lr 5 --epochs 50 --save %s", data, model);
+    cr_expect_eq(run_dpt_json(args, out, sizeof out, json, sizeof json), 1);
+    cr_assert_eq(stat(model, &after), 0);
+    cr_expect_eq(before.st_ino, after.st_ino, "the better model was replaced");
+    cr_expect(strstr(json, "\"diverged\": \"training diverged"), "%s", json);
+    cr_expect(strstr(json, "\"epochs\": ["), "%s", json);
+    cr_expect(strstr(json, "\"train_loss\""), "%s", json);
+    unlink(model);
+    snprintf(args, sizeof args, "train %s --lr 5 --epochs 50 --save %s", data, model);
+    cr_expect_eq(run_dpt(args, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, "saved the last finite model"), "%s", out);
+    snprintf(args, sizeof args, "eval --model-file %s --synth linreg:n=1000,d=8", model);
+    cr_expect_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    cr_expect_null(strstr(out, "nan"), "the saved model is not finite: %s", out);
+}
