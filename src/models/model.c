@@ -136,6 +136,16 @@ void dpt_model_init_params(const dpt_model *m, float *w, uint64_t seed, dpt_init
     }
 }
 
+double dpt_model_train_flops(const dpt_model *m)
+{
+    double f = 0;
+    for (int l = 0; l < m->layers; l++) {
+        const double w = (double)m->width[l] * (double)m->width[l + 1];
+        f += (l == 0 ? 4 : 6) * w; /* forward + dW, and dX past the first layer */
+    }
+    return f;
+}
+
 size_t dpt_model_scratch_floats(const dpt_model *m)
 {
     /* activations of every layer, plus two gradient buffers */

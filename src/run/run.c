@@ -260,8 +260,7 @@ void dpt_run_work_of(const dpt_model *m, const dpt_dataset *train, dpt_run_work 
 {
     const double n = (double)train->n;
     w->samples = n;
-    /* forward 2, backward 4 flops per parameter and row */
-    w->flops = 6.0 * (double)m->n_params * n;
+    w->flops = dpt_model_train_flops(m) * n; /* as executed, not 6 x parameters */
     /* a linear model streams its rows once per epoch: bandwidth-bound */
     w->bytes = m->layers == 1 ? n * (double)train->d * sizeof(float) : 0;
 }

@@ -362,3 +362,31 @@ Test(run, sweep_then_compare)
     dpt_bench_report_free(&slow);
     dpt_dataset_free(&ds);
 }
+
+/* Work is counted as executed: the first layer computes no input
+ * gradient, so 784-256-128-10 does ~28% less than 6 x parameters. */
+Test(run, flops_as_executed)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .loss = DPT_LOSS_CE,
+                        .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    const double W = 784.0 * 256 + 256.0 * 128 + 128.0 * 10;
+    cr_assert_float_eq(dpt_model_train_flops(&m), 6 * W - 2 * 784.0 * 256, 1e-6);
+    double six = 6.0 * (double)m.n_params;
+    cr_expect(fabs(dpt_model_train_flops(&m) / six - 0.715) < 0.01, "%g of 6P",
+              dpt_model_train_flops(&m) / six);
+    dpt_model_spec lin = {.kind = DPT_MODEL_LINEAR, .inputs = 64, .loss = DPT_LOSS_MSE};
+    cr_assert_eq(dpt_model_init(&m, &lin), 0);
+    cr_assert_float_eq(dpt_model_train_flops(&m), 4.0 * 64, 1e-9);
+    dpt_dataset ds = {.n = 1000, .d = 64};
+    dpt_run_work w;
+    dpt_run_work_of(&m, &ds, &w);
+    cr_assert_float_eq(w.flops, 256000.0, 1e-6);
+    cr_assert_float_eq(w.bytes, 1000.0 * 64 * 4, 1e-6);
+}
