@@ -72,14 +72,59 @@ int cli_choice(const char *cmd, const char *flag, const char *val, const char *c
     return cli_usage_error(cmd, "--%s: '%s' is not one of: %s", flag, val, allowed);
 }
 
+/* Edit distance (insert, delete, substitute, swap of neighbours), capped:
+ * anything above cap counts as cap + 1. */
+static size_t distance(const char *a, size_t na, const char *b, size_t nb, size_t cap)
+{
+    if (na > 64 || nb > 64) return cap + 1;
+    size_t d[65][65];
+    for (size_t i = 0; i <= na; i++) d[i][0] = i;
+    for (size_t j = 0; j <= nb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            size_t v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < v) v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[na][nb] > cap ? cap + 1 : d[na][nb];
+}
+
+const char *cli_closest(const char *word, size_t len, const char *const *names, size_t stride,
+                        size_t n)
+{
+    /* a typo, not another word: at most 1 edit in 4 characters, 2 at most */
+    size_t cap = len < 4 ? 1 : len / 4 < 2 ? len / 4 : 2, best = cap + 1;
+    const char *hit = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)names + i * stride);
+        if (!name) break;
+        size_t dd = distance(word, len, name, strlen(name), cap);
+        if (dd < best) best = dd, hit = name;
+    }
+    return hit;
+}
+
 int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts)
 {
     opterr = 0;
     int c = getopt_long(argc, argv, ":", opts, NULL);
     if (c == '?') {
         const char *bad = argv[optind - 1];
-        if (optopt)
+        if (optopt) {
             cli_usage_error(cmd, "unknown flag '-%c' (see dpt %s --help)", optopt, cmd);
+            return '?';
+        }
+        const char *word = bad + (bad[0] == '-') + (bad[0] == '-' && bad[1] == '-');
+        size_t n = 0, len = strcspn(word, "=");
+        while (opts[n].name) n++;
+        const char *near = cli_closest(word, len, &opts[0].name, sizeof opts[0], n);
+        if (near)
+            cli_usage_error(cmd, "unknown flag '%s': did you mean --%s? (see dpt %s --help)", bad,
+                            near, cmd);
         else
             cli_usage_error(cmd, "unknown flag '%s' (see dpt %s --help)", bad, cmd);
         return '?';

@@ -25,8 +25,15 @@ int cli_double(const char *cmd, const char *flag, const char *val, double lo, do
 int cli_choice(const char *cmd, const char *flag, const char *val, const char *const *choices,
                int *out);
 
-/* Run getopt_long and report an unknown flag or a missing value the dpt
- * way. Returns the option, -1 at the end, or '?' after printing. */
+/* The name among n (at names, stride bytes apart, NULL-terminated or n
+ * long) within a typo's distance of word[0..len), or NULL: for "did you
+ * mean". */
+const char *cli_closest(const char *word, size_t len, const char *const *names, size_t stride,
+                        size_t n);
+
+/* Run getopt_long and report an unknown flag (with the closest flag, when
+ * one is a typo away) or a missing value the dpt way. Returns the option,
+ * -1 at the end, or '?' after printing. */
 int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts);
 
 /* Split a comma-separated list: val is copied into buf (bufcap bytes) and

@@ -51,10 +51,16 @@ static int dispatch(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return cli_mpi_runs_here(argv[1]) ? commands[i].fn(argc - 1, argv + 1) : 0;
-    fprintf(stderr,
-            "dpt: unknown command '%s' (allowed: train, eval, predict, bench, tune, limits, "
-            "info, topo, gen, convert, compare, plot)\n",
-            argv[1]);
+    const size_t n = sizeof commands / sizeof commands[0];
+    const char *near =
+        cli_closest(argv[1], strlen(argv[1]), &commands[0].name, sizeof commands[0], n);
+    if (near)
+        fprintf(stderr, "dpt: unknown command '%s': did you mean %s?\n", argv[1], near);
+    else
+        fprintf(stderr,
+                "dpt: unknown command '%s' (allowed: train, eval, predict, bench, tune, limits, "
+                "info, topo, gen, convert, compare, plot)\n",
+                argv[1]);
     return DPT_EXIT_USAGE;
 }
 

@@ -81,6 +81,9 @@ ParameterizedTestParameters(cli, bad_flags)
         {"bench --synth linreg --pin list:0,2,4,6,8,10,12,14,16,18,20,22", "31 characters"},
         {"train --synth linreg --model mlp --hidden ,", "--hidden"},
         {"frobnicate", "unknown command"},
+        {"train --synth linreg --hiden 20", "did you mean --hidden?"},
+        {"bench --synth linreg --threds 1", "did you mean --threads?"},
+        {"trian --synth linreg", "did you mean train?"},
     };
     return cr_make_param_array(struct bad, cases, sizeof cases / sizeof cases[0]);
 }
