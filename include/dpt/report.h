@@ -92,7 +92,8 @@ typedef struct dpt_bench_result {
     double fraction_of_bandwidth, fraction_of_peak;
     double final_loss, final_accuracy;
     dpt_bench_phases phases;
-    double imbalance; /* slowest thread's compute time / mean, minus 1 */
+    double imbalance; /* slowest thread's compute time over the threads' mean (1:
+                         balanced): the largest of a run's epochs, median of the runs */
 
     /* Work per epoch, not in the JSON: when > 0, derive() turns them into
      * samples_per_second, gbytes_per_second and gflops. */
@@ -156,8 +157,12 @@ DPT_API int dpt_bench_report_read_json(dpt_bench_report *r, const char *path);
  * whose places stay). Written atomically; "-" writes to stdout. */
 DPT_API int dpt_bench_report_write_csv(const dpt_bench_report *r, const char *path);
 
-/* The aligned table `dpt bench` prints; with columns for the ranks and the
- * communication time when a row has more than one rank. */
+/* The aligned table `dpt bench` prints: per configuration the median
+ * time per epoch and its IQR, throughput, speedup and efficiency, the rates
+ * against the limits, where the epoch's time goes (compute, reduce, update
+ * and wait, % of the epoch: thread means) and the imbalance, and the final
+ * loss last; with columns for the ranks and the communication time when a
+ * row has more than one rank. */
 DPT_API void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f);
 
 #ifdef __cplusplus

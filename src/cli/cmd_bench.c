@@ -408,9 +408,21 @@ int dpt_cmd_tune(int argc, char **argv)
             quiet = 1;
             break;
         case OPT_HELP:
-            fputs("usage: dpt tune (--workload NAME | training flags) [--threads LIST] "
-                  "[--pin compact,scatter,...] [--batches 64,128,...] "
-                  "[--balances static,adaptive] [--warmup N] [--json FILE]\n",
+            fputs("usage: dpt tune (--workload NAME | training flags) [flags]\n"
+                  "Races the settings and recommends the fastest: every candidate runs a few\n"
+                  "times, those clearly or significantly slower than the best drop out, and the\n"
+                  "winner and runner-up run until their difference can be judged (Mann-Whitney\n"
+                  "U). Prints a table of the candidates (median seconds per epoch, runs, how\n"
+                  "each left the race, p that it is slower than the winner) and the\n"
+                  "recommendation in words.\n"
+                  "  --workload linreg|logreg|mlp-seed|mlp-seed-sgd|mlp-wide|fmnist-mlp\n"
+                  "  --threads 1,2,4 | 1-16 | all  (default: 1, powers of two, physical cores)\n"
+                  "  --pin compact,scatter,numa,none | list:...  (default compact)\n"
+                  "  --batches 64,128,...  batch sizes to race too (default: the job's)\n"
+                  "  --balances static,adaptive  balancing modes to race too (default: the job's)\n"
+                  "  --warmup N   untimed epochs before each candidate's first run (default 1)\n"
+                  "  --json FILE  the race as dpt-tune/1 JSON   --quiet\n"
+                  "Any `dpt train` flag may follow a workload and overrides it.\n",
                   stdout);
             rc = 0;
             goto done;
@@ -506,7 +518,16 @@ int dpt_cmd_limits(int argc, char **argv)
             json_path = optarg;
             break;
         case 'h':
-            puts("usage: dpt limits [--threads LIST] [--reps N] [--json FILE]");
+            fputs("usage: dpt limits [--threads LIST] [--reps N] [--json FILE]\n"
+                  "Measures this machine's ceilings at each thread count, the figures dpt bench\n"
+                  "compares with: read bandwidth (GB/s, 1e9 bytes/s: every thread streams its\n"
+                  "part of a 1 GiB array) and the fp32 FMA peak (GFLOP/s, an FMA counted as 2,\n"
+                  "with the widest vector ISA in use), medians of the repetitions.\n"
+                  "  --threads 1,2,4 | 1-16 | all  (default: 1, powers of two, physical cores)\n"
+                  "  --reps N     repetitions (default 5)\n"
+                  "  --json FILE  the figures as a dpt-bench/1 file (limits only)\n"
+                  "Warns, like dpt bench, when the machine was loaded or not at full clock.\n",
+                  stdout);
             return 0;
         default:
             return DPT_EXIT_USAGE;
@@ -531,6 +552,9 @@ int dpt_cmd_limits(int argc, char **argv)
             return cli_fail(cmd, "%s", dpt_last_error());
         }
     }
+    char warn[16][DPT_WARNING_LEN];
+    size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
+    for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt limits: warning: %s\n", warn[i]);
     int rc = 0;
     if (json_path && dpt_bench_report_write_json(&rep, json_path))
         rc = cli_fail(cmd, "%s", dpt_last_error());

@@ -758,10 +758,11 @@ void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
     fprintf(f, "%-*s", ww, "workload");
     if (multi) fprintf(f, " %5s", "ranks");
     fprintf(f, " %7s %-8s %-6s %6s %4s %10s %6s", "threads", "pin", "isa", "batch", "reps",
-            "median ms", "IQR%");
+            "ms/epoch", "IQR%");
     if (multi) fprintf(f, " %8s", "comm ms");
-    fprintf(f, " %12s %7s %5s %7s %4s %8s %5s %10s\n", "samples/s", "speedup", "eff%", "GB/s",
-            "%BW", "GFLOP/s", "%peak", "final loss");
+    fprintf(f, " %12s %7s %5s %7s %4s %8s %5s %5s %5s %5s %5s %5s %10s\n", "samples/s", "speedup",
+            "eff%", "GB/s", "%BW", "GFLOP/s", "%peak", "comp%", "red%", "upd%", "wait%", "imbal",
+            "final loss");
     for (size_t i = 0; i < r->nresults; i++) {
         const dpt_bench_result *row = &r->results[i];
         char batch[24];
@@ -782,6 +783,12 @@ void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
         cell(f, 4, 0, 100 * row->fraction_of_bandwidth);
         cell(f, 8, 1, row->gflops);
         cell(f, 5, 0, 100 * row->fraction_of_peak);
+        /* where an epoch's time goes (thread means, medians over repetitions) */
+        cell(f, 5, 0, 100 * ratio(row->phases.compute, row->median));
+        cell(f, 5, 0, 100 * ratio(row->phases.reduce, row->median));
+        cell(f, 5, 0, 100 * ratio(row->phases.update, row->median));
+        cell(f, 5, 0, 100 * ratio(row->phases.wait, row->median));
+        cell(f, 5, 2, row->imbalance);
         if (isfinite(row->final_loss))
             fprintf(f, " %10.6g", row->final_loss);
         else
