@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/plot.h"
 #include "dpt/error.h"
 #include "dpt/report.h"
 
@@ -25,13 +26,18 @@ static const char *const CMD = "plot";
 static void usage(FILE *f)
 {
     fputs("usage: dpt plot RESULTS.json --out DIR\n"
+          "       dpt plot TRAIN.json... --out DIR [--log]\n"
           "Draw a `dpt bench --json` result with gnuplot: DIR/WORKLOAD-PIN.png and .svg\n"
           "(speedup with the ideal line, efficiency, samples/s, GB/s or GFLOP/s against\n"
           "the measured ceilings), and DIR/WORKLOAD-PIN.gp, the gnuplot script with its\n"
           "data that draws them (cd DIR && gnuplot WORKLOAD-PIN.gp).\n\n"
           "With rows of several rank counts (dpt bench --ranks), each rank count is a\n"
           "line of its own and the x axis is workers, ranks x threads.\n\n"
+          "Given `dpt train --json` files, the training curves instead: DIR/training.png\n"
+          "and .svg, the loss of every run against the epoch and against training time,\n"
+          "one line per run labelled with its optimizer, rate, batch and momentum.\n\n"
           "  --out DIR   where the charts go (created if missing)\n"
+          "  --log       training curves: a logarithmic loss axis\n"
           "  --help      this text\n\n"
           "Needs gnuplot (Debian: apt-get install gnuplot-nox); DPT_GNUPLOT names another\n"
           "program to run instead.\n",
@@ -66,7 +72,12 @@ static int run_gnuplot(const char *dir, const char *arg, int quiet)
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
 }
 
-static int mkdir_p(const char *path)
+int cli_run_gnuplot(const char *dir, const char *script)
+{
+    return run_gnuplot(dir, script, 0);
+}
+
+int cli_mkdir_p(const char *path)
 {
     char buf[4096];
     if (strlen(path) >= sizeof buf) return -1;
@@ -95,7 +106,7 @@ static void safe_name(char *dst, size_t cap, const char *s)
 }
 
 /* s as a single-quoted gnuplot string. */
-static void gp_str(FILE *f, const char *s)
+void cli_gp_str(FILE *f, const char *s)
 {
     fputc('\'', f);
     for (; *s; s++) {
@@ -226,7 +237,7 @@ static void series_title(FILE *f, const chart *c, int s)
         size_t l = strlen(t);
         snprintf(t + l, sizeof t - l, ", %d rank%s", row->ranks, row->ranks == 1 ? "" : "s");
     }
-    gp_str(f, t);
+    cli_gp_str(f, t);
 }
 
 /* Whether series s has a finite value of the field at column col of the data. */
@@ -271,7 +282,7 @@ static void write_body(FILE *f, const chart *c, int panel, int max_threads, int 
              ctx->isa[0] ? ctx->isa : c->r->results[c->rows[0]].isa,
              ctx->dpt_version[0] ? ctx->dpt_version : "?", ctx->git_revision, ctx->date);
     fputs("set multiplot layout 2,2 title ", f);
-    gp_str(f, title);
+    cli_gp_str(f, title);
     fputs(" font ',13'\n", f);
     fprintf(f, "set xrange [0.5:%g]\n", max_threads + 0.5);
 
@@ -456,7 +467,7 @@ static int plot(const char *in, const char *dir)
         status = cli_fail(CMD, "%s has no results to plot", in);
         goto out;
     }
-    if (mkdir_p(dir)) {
+    if (cli_mkdir_p(dir)) {
         status = cli_fail(CMD, "cannot create directory %s: %s", dir, strerror(errno));
         goto out;
     }
@@ -492,18 +503,34 @@ out:
     return status;
 }
 
+/* Whether path is a `dpt train --json` file (else a bench result). */
+static int is_train_json(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char head[4096];
+    size_t n = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    head[n] = '\0';
+    return strstr(head, "\"dpt-train/1\"") != NULL;
+}
+
 int dpt_cmd_plot(int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"log", no_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL;
-    int c;
+    int c, logscale = 0;
     optind = 1;
     while ((c = cli_getopt(CMD, argc, argv, opts)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;
+            break;
+        case 'l':
+            logscale = 1;
             break;
         case 'h':
             usage(stdout);
@@ -512,8 +539,20 @@ int dpt_cmd_plot(int argc, char **argv)
             return DPT_EXIT_USAGE;
         }
     }
-    if (argc - optind != 1)
-        return cli_usage_error(CMD, "needs one file, RESULTS.json (see dpt plot --help)");
+    if (argc - optind < 1)
+        return cli_usage_error(CMD, "needs RESULTS.json or TRAIN.json files (see dpt plot --help)");
     if (!out) return cli_usage_error(CMD, "--out DIR is required (where the charts go)");
+    if (is_train_json(argv[optind])) {
+        if (run_gnuplot(NULL, "--version", 1) != 0)
+            return cli_fail(CMD,
+                            "cannot run '%s': gnuplot is needed to draw charts (Debian: apt-get "
+                            "install gnuplot-nox; or set DPT_GNUPLOT to its path)",
+                            gnuplot_program());
+        return cli_plot_training(argv + optind, argc - optind, out, logscale);
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(CMD, "a bench result is drawn alone: one RESULTS.json (see dpt "
+                                    "plot --help)");
+    if (logscale) return cli_usage_error(CMD, "--log applies to training curves (train JSON)");
     return plot(argv[optind], out);
 }

@@ -239,6 +239,26 @@ static void print_final(const cli_job *job, const train_ctx *c, const dpt_run_re
     }
 }
 
+/* The settings that tell runs apart: optimizer, rate, schedule, batch,
+ * momentum, epochs, seed and the data. */
+static json_t *config_json(const cli_job *job)
+{
+    static const char *const optn[] = {"gd", "sgd", "momentum", "nesterov"};
+    static const char *const sched[] = {"const", "step", "cosine"};
+    const dpt_optim_spec *o = &job->to.opt;
+    json_t *c = json_pack("{s:s,s:f,s:I,s:i,s:I,s:s}", "optimizer", optn[o->kind], "lr", o->lr,
+                          "batch", (json_int_t)o->batch, "epochs", job->to.epochs, "seed",
+                          (json_int_t)job->to.seed, "lr_schedule", sched[o->schedule]);
+    if (dpt_optim_has_velocity(o)) json_object_set_new(c, "momentum", json_real(o->momentum));
+    if (o->weight_decay > 0) json_object_set_new(c, "weight_decay", json_real(o->weight_decay));
+    if (o->warmup > 0) json_object_set_new(c, "warmup_steps", json_integer(o->warmup));
+    if (o->clip_norm > 0) json_object_set_new(c, "clip", json_real(o->clip_norm));
+    const cli_data_opts *d = &job->data;
+    json_object_set_new(c, "data", json_string(d->synth ? d->synth : d->data ? d->data : ""));
+    if (job->workload) json_object_set_new(c, "workload", json_string(job->workload->name));
+    return c;
+}
+
 static int write_json(const char *cmd, const char *path, const cli_job *job, train_ctx *c,
                       const dpt_run_result *res, dpt_engine *e, int threads, const char *diverged)
 {
@@ -276,6 +296,7 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     json_object_set_new(root, "ranks", json_integer(cli_mpi_size()));
     json_object_set_new(root, "balance",
                         json_string(tp->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
+    json_object_set_new(root, "config", config_json(job));
     json_object_set_new(root, "rows_read_by_rank0",
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));

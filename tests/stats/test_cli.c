@@ -32,12 +32,13 @@ TestSuite(cli, .init = setup, .fini = teardown, .timeout = 30);
  * status; output holds what it printed. */
 static int run(const char *env, ...)
 {
-    const char *argv[16] = {DPT_EXE};
-    char paths[16][512];
+    const char *argv[32] = {DPT_EXE};
+    static char paths[32][512];
     int argc = 1;
     va_list ap;
     va_start(ap, env);
-    for (const char *a; (a = va_arg(ap, const char *)) && argc < 15; argc++) {
+    for (const char *a; (a = va_arg(ap, const char *)); argc++) {
+        cr_assert_lt(argc, 31, "too many arguments for run()");
         if (strstr(a, ".json") && !strchr(a, '/')) {
             snprintf(paths[argc], sizeof paths[argc], "%s/%s", DATA_DIR, a);
             argv[argc] = paths[argc];
@@ -289,4 +290,43 @@ Test(cli, plot_ranks)
     cr_assert(strstr(text, "set xlabel 'workers (ranks x threads)'"), "%s", text);
     cr_assert(strstr(text, "title 'full batch, 2 ranks'"), "%s", text);
     cr_assert(strstr(text, "\n8 6.15384615 76.9230769 "), "%s", text);
+}
+
+/* Training curves: dpt plot on several dpt train --json files overlays
+ * them, labelled from the settings each recorded. */
+Test(cli, plot_training_curves, .timeout = 120)
+{
+    if (system("gnuplot --version >/dev/null 2>&1") != 0) cr_skip_test("gnuplot not installed");
+    char a[128], b[128], dir[128], gp[192], png[192];
+    snprintf(a, sizeof a, "%s/gd.json", out_dir);
+    snprintf(b, sizeof b, "%s/mom.json", out_dir);
+    snprintf(dir, sizeof dir, "%s/curves", out_dir);
+    const char *S = "teacher-mlp:n=2000,d=10,hidden=20,seed=3";
+    cr_assert_eq(run(NULL, "train", "--synth", S, "--model", "mlp", "--hidden", "20", "--opt", "gd",
+                     "--lr", "0.1", "--epochs", "4", "--quiet", "--json", a, NULL),
+                 0, "%s", output);
+    cr_assert_eq(run(NULL, "train", "--synth", S, "--model", "mlp", "--hidden", "20", "--opt",
+                     "momentum", "--batch", "32", "--lr", "0.01", "--epochs", "3", "--quiet",
+                     "--json", b, NULL),
+                 0, "%s", output);
+    cr_assert_eq(run(NULL, "plot", a, b, "--out", dir, "--log", NULL), 0, "%s", output);
+    snprintf(png, sizeof png, "%s/training.png", dir);
+    snprintf(gp, sizeof gp, "%s/training.gp", dir);
+    cr_assert(is_png(png), "%s is not a PNG", png);
+    FILE *f = fopen(gp, "r");
+    cr_assert(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = 0;
+    fclose(f);
+    cr_expect(strstr(text, "'gd lr 0.1, full batch'"), "%s", text);
+    cr_expect(strstr(text, "'momentum lr 0.01, batch 32, momentum 0.9'"), "%s", text);
+    /* 4 + 3 epochs of data, one line each */
+    int rows = 0;
+    for (char *p = text; (p = strchr(p, '\n')); p++)
+        if (p[1] >= '1' && p[1] <= '9') rows++;
+    cr_expect_eq(rows, 7, "%s", text);
+    /* a bench result and train files do not mix; --log is for curves */
+    cr_expect_eq(run(NULL, "plot", "base.json", a, "--out", dir, NULL), 2, "%s", output);
+    cr_expect_eq(run(NULL, "plot", "base.json", "--out", dir, "--log", NULL), 2, "%s", output);
 }
