@@ -202,10 +202,11 @@ DPT_API void dpt_compare_print(const dpt_compare_result *r, FILE *f);
  *  "geomean_ratio", "results": [{"workload", "ranks", "threads", "pin",
  *  "batch", "base_median", "new_median", "change", "p_value", "verdict",
  *  "test", "sided", "estimate", "interval_lo", "interval_hi",
- *  "interval_level", "reps"}], "speedup": [{... "base_speedup",
- *  "new_speedup", "change", "p_value", "verdict", "test", "sided",
- *  "interval_lo", "interval_hi"}], "exit", "outcome", "paired", "missing":
- *  [{key}]}, unknown numbers null; "test" is "mann-whitney-u" or
+ *  "interval_level", "base_reps", "new_reps"}], "speedup": [{...
+ *  "base_speedup", "new_speedup", "change", "p_value", "verdict", "test",
+ *  "sided", "interval_lo", "interval_hi"}], "exit", "outcome" ("pass",
+ *  "fail", "cannot decide"), "paired", "missing": [{key}],
+ *  "allow_missing"}, unknown numbers null; "test" is "mann-whitney-u" or
  *  "wilcoxon-signed-rank", "sided" "two-sided"; verdict "cannot decide" only
  *  when paired. Written atomically ("-": stdout). 0, or DPT_EIO naming the
  *  file, DPT_ENOMEM. */

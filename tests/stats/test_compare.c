@@ -633,26 +633,34 @@ Test(compare, out_of_memory_at_every_allocation)
     add_row(&n, "linreg", 4, "avx2", BASE5, 5, 1);
     add_row(&n, "linreg", 2, "avx2", BASE5, 5, 1);
     snprintf(n.context.cpu_model, sizeof n.context.cpu_model, "CPU B");
-    dpt_compare_result r;
-    allocs_left = 1L << 40;
-    cr_assert_eq(dpt_compare_reports(&b, &n, NULL, &r), 0, "%s", dpt_last_error());
-    long used = (1L << 40) - allocs_left;
-    allocs_left = -1;
-    cr_assert_gt(r.nmessages, 2);
-    dpt_compare_result_free(&r);
-    cr_assert_gt(used, 8);
+    /* stored and paired: the same rows, other allocations (intervals, differences) */
+    int (*const how[2])(const dpt_bench_report *, const dpt_bench_report *,
+                        const dpt_compare_opts *,
+                        dpt_compare_result *) = {dpt_compare_reports, dpt_compare_paired};
     int failed = 0;
-    for (long k = 0; k < used; k++) {
-        long before = live;
-        allocs_left = k;
-        int rc = dpt_compare_reports(&b, &n, NULL, &r);
+    for (int h = 0; h < 2; h++) {
+        dpt_compare_result r;
+        allocs_left = 1L << 40;
+        cr_assert_eq(how[h](&b, &n, NULL, &r), 0, "%s", dpt_last_error());
+        long used = (1L << 40) - allocs_left;
         allocs_left = -1;
-        /* a median or U test without memory only loses its number */
-        cr_assert(rc == 0 || rc == DPT_ENOMEM, "allocation %ld: %d %s", k, rc, dpt_last_error());
-        if (rc) cr_assert_neq(dpt_last_error()[0], '\0');
-        failed += rc != 0;
+        cr_assert_gt(r.nmessages, 2);
         dpt_compare_result_free(&r);
-        cr_assert_eq(live, before, "allocation %ld failing leaks %ld blocks", k, live - before);
+        cr_assert_gt(used, 8);
+        for (long k = 0; k < used; k++) {
+            long before = live;
+            allocs_left = k;
+            int rc = how[h](&b, &n, NULL, &r);
+            allocs_left = -1;
+            /* a median or U test without memory only loses its number */
+            cr_assert(rc == 0 || rc == DPT_ENOMEM, "%d, allocation %ld: %d %s", h, k, rc,
+                      dpt_last_error());
+            if (rc) cr_assert_neq(dpt_last_error()[0], '\0');
+            failed += rc != 0;
+            dpt_compare_result_free(&r);
+            cr_assert_eq(live, before, "%d, allocation %ld failing leaks %ld blocks", h, k,
+                         live - before);
+        }
     }
     cr_assert_gt(failed, 0);
     dpt_bench_report_free(&b);
