@@ -15,10 +15,29 @@
  *
  * Verdicts: FASTER/SLOWER (curves: BETTER/WORSE) when p < alpha and the
  * median moved by more than the threshold; NOISE when it moved that much but
- * p >= alpha; SAME when it moved less. The outcome fails on a slower row, or
- * on a worse curve when scaling_fails is set; it cannot decide when it would
- * pass but no pair has the repetitions to reach p < alpha (3 and 3 cannot
- * reach 0.05). */
+ * p >= alpha; SAME when it moved less. Each row also carries the two-sample
+ * Hodges-Lehmann estimate of the change (the median of the ratios new_j /
+ * base_i) with the interval at 1 - alpha that the U test inverts; it
+ * informs, the U test decides. The outcome fails on a slower row, on a
+ * configuration of the base missing from the new report (unless
+ * allow_missing), or on a worse curve when scaling_fails is set; it cannot
+ * decide when it would pass but no pair has the repetitions to reach
+ * p < alpha (3 and 3 cannot reach 0.05).
+ *
+ * Paired reports (dpt_compare_paired: sample i of a base row and sample i
+ * of its new row were measured back to back, the builds alternating) are
+ * judged by the interval instead: per pair d_i = log(new_i / base_i), the
+ * Wilcoxon signed-rank test and the Hodges-Lehmann estimate exp(HL) - 1 of
+ * the change with its exact interval at 1 - alpha. SLOWER when the whole
+ * interval lies above +threshold, FASTER when it lies below -threshold,
+ * SAME when it lies within +-threshold, UNDECIDED when it straddles a
+ * threshold (or the pairs are too few for an interval). Alternating the
+ * builds cancels the drift of a shared runner that two stored reports,
+ * measured minutes apart, carry into their difference.
+ *
+ * Exit status (dpt_compare_result.exit_status, that of `dpt compare`):
+ * 0 same or faster, 1 slower (or a configuration missing, or a lost
+ * speedup curve that fails), 2 bad input (the tool's), 3 cannot decide. */
 #ifndef DPT_COMPARE_H
 #define DPT_COMPARE_H
 
@@ -43,27 +62,32 @@ typedef struct dpt_compare_opts {
     /* How messages, the printed header and the JSON name the two files;
      * NULL: "base" and "new". dpt_compare_files uses the paths. */
     const char *base_name, *new_name;
+    int allow_missing; /* 1: a base configuration missing from the new report is a note */
 } dpt_compare_opts;
 
-/* threshold 0.05, alpha 0.05, scaling_fails 1, names NULL. */
+/* threshold 0.05, alpha 0.05, scaling_fails 1, names NULL, allow_missing 0. */
 DPT_API void dpt_compare_opts_defaults(dpt_compare_opts *o);
 
 typedef enum {
-    DPT_VERDICT_SAME = 0,   /* moved less than the threshold */
-    DPT_VERDICT_FASTER = 1, /* rows: significantly faster by more than the threshold */
-    DPT_VERDICT_SLOWER = 2, /* rows: significantly slower by more than the threshold */
-    DPT_VERDICT_NOISE = 3,  /* moved more than the threshold, but p >= alpha */
-    DPT_VERDICT_BETTER = 4, /* curves: significantly more speedup */
-    DPT_VERDICT_WORSE = 5   /* curves: significantly less speedup */
+    DPT_VERDICT_SAME = 0,     /* moved less than the threshold */
+    DPT_VERDICT_FASTER = 1,   /* rows: significantly faster by more than the threshold */
+    DPT_VERDICT_SLOWER = 2,   /* rows: significantly slower by more than the threshold */
+    DPT_VERDICT_NOISE = 3,    /* moved more than the threshold, but p >= alpha */
+    DPT_VERDICT_BETTER = 4,   /* curves: significantly more speedup */
+    DPT_VERDICT_WORSE = 5,    /* curves: significantly less speedup */
+    DPT_VERDICT_UNDECIDED = 6 /* paired: the interval straddles the threshold */
 } dpt_verdict;
 
-/* "same", "faster", "slower", "noise", "better", "worse" ("?" otherwise). */
+/* "same", "faster", "slower", "noise", "better", "worse", "cannot decide"
+ * ("?" otherwise). */
 DPT_API const char *dpt_verdict_name(dpt_verdict v);
 
 typedef enum {
-    DPT_COMPARE_PASS = 0,         /* nothing significantly slower (or worse, when that fails) */
-    DPT_COMPARE_FAIL = 1,         /* something is */
-    DPT_COMPARE_CANNOT_DECIDE = 2 /* it would pass, but no pair could have failed */
+    DPT_COMPARE_PASS = 0, /* nothing significantly slower (or worse, when that fails) */
+    DPT_COMPARE_FAIL = 1, /* something is */
+    /* it would pass, but no pair could have failed (stored reports), or some
+     * interval straddles the threshold (paired); 3, as the exit status */
+    DPT_COMPARE_CANNOT_DECIDE = 3
 } dpt_compare_outcome;
 
 /* What a configuration is matched by, and the base row's isa. */
@@ -82,12 +106,18 @@ typedef struct dpt_compare_row {
     size_t base_index, new_index; /* of the rows in the reports' results */
     int base_reps, new_reps;
     double base_median, new_median;
-    double change;                   /* new_median / base_median - 1; > 0 is slower */
-    double p;                        /* of the U test; NAN when it could not run */
-    dpt_alternative sided;           /* DPT_ALT_TWO_SIDED */
-    double interval_lo, interval_hi; /* NAN: no interval on the shift yet */
-    int blind;                       /* these sample sizes cannot reach p < alpha */
-    dpt_verdict verdict;             /* SAME, FASTER, SLOWER or NOISE */
+    /* new_median / base_median - 1; > 0 is slower. Paired: the estimate
+     * exp(HL) - 1 of the paired log ratios, which the verdict rests on. */
+    double change;
+    double p;              /* of the U test (paired: signed-rank); NAN when it could not run */
+    dpt_alternative sided; /* DPT_ALT_TWO_SIDED */
+    double interval_lo, interval_hi; /* the change's Hodges-Lehmann interval at 1 - alpha;
+                                        NAN: too few samples for one */
+    int blind;                       /* these sample sizes cannot reach p < alpha (paired:
+                                        cannot give an interval) */
+    dpt_verdict verdict;   /* SAME, FASTER, SLOWER or NOISE (paired: UNDECIDED, no NOISE) */
+    double estimate;       /* Hodges-Lehmann change exp(HL) - 1 (= change when paired) */
+    double interval_level; /* the interval's exact coverage (0: none) */
 } dpt_compare_row;
 
 /* One point of a speedup curve: a row against its 1 rank x 1 thread row. */
@@ -98,8 +128,8 @@ typedef struct dpt_compare_curve {
     double change; /* new_speedup / base_speedup - 1 (0 within rounding); < 0 is worse */
     double p;
     dpt_alternative sided;
-    double interval_lo, interval_hi; /* NAN, as in the rows */
-    dpt_verdict verdict;             /* SAME, BETTER, WORSE or NOISE */
+    double interval_lo, interval_hi; /* paired: of the change in speedup; NAN otherwise */
+    dpt_verdict verdict; /* SAME, BETTER, WORSE or NOISE (paired: UNDECIDED, no NOISE) */
 } dpt_compare_curve;
 
 typedef struct dpt_compare_result {
@@ -121,7 +151,11 @@ typedef struct dpt_compare_result {
     int multi_rank;       /* some row has more than one rank */
     double geomean_ratio; /* geometric mean of new/base medians over rows */
     dpt_compare_outcome outcome;
-    int exit_status; /* of `dpt compare`: 0 pass, 1 fail, 2 cannot decide */
+    int exit_status; /* of `dpt compare`: 0 pass, 1 fail, 3 cannot decide */
+    int paired;      /* 1: from dpt_compare_paired */
+    int missing;     /* base configurations missing from the new report (= nonly_base) */
+    int allow_missing;
+    int undecided; /* rows with DPT_VERDICT_UNDECIDED, and curves when scaling_fails */
 
     /* Lines for the reader, each "warning: ..." or "note: ..." without a
      * newline, in the order `dpt compare` prints them on stderr: an isa
@@ -143,6 +177,14 @@ typedef struct dpt_compare_result {
 DPT_API int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cur,
                                 const dpt_compare_opts *o, dpt_compare_result *out);
 
+/* The same on reports whose rows hold paired samples: sample i of a base
+ * row and sample i of the new row it matches were measured back to back
+ * (`dpt compare --run`); matching rows must have as many samples. Judged
+ * by the Hodges-Lehmann interval of the paired log ratios (see above).
+ * 0, or as dpt_compare_reports, DPT_EINVAL also for unequal sample counts. */
+DPT_API int dpt_compare_paired(const dpt_bench_report *base, const dpt_bench_report *cur,
+                               const dpt_compare_opts *o, dpt_compare_result *out);
+
 /* The same on two dpt-bench/1 files, named by their paths; a file that
  * cannot be read gives the reader's status and message (DPT_EIO,
  * DPT_EFORMAT, ...). */
@@ -158,11 +200,39 @@ DPT_API void dpt_compare_print(const dpt_compare_result *r, FILE *f);
 
 /* {"schema": "dpt-compare/1", "base", "new", "threshold", "alpha",
  *  "geomean_ratio", "results": [{"workload", "ranks", "threads", "pin",
- *  "batch", "base_median", "new_median", "change", "p_value", "verdict"}],
- *  "speedup": [{... "base_speedup", "new_speedup", "change", "p_value",
- *  "verdict"}], "exit"}, unknown numbers null; written atomically ("-":
- *  stdout). 0, or DPT_EIO naming the file, DPT_ENOMEM. */
+ *  "batch", "base_median", "new_median", "change", "p_value", "verdict",
+ *  "test", "sided", "estimate", "interval_lo", "interval_hi",
+ *  "interval_level", "base_reps", "new_reps"}], "speedup": [{...
+ *  "base_speedup", "new_speedup", "change", "p_value", "verdict", "test",
+ *  "sided", "interval_lo", "interval_hi"}], "exit", "outcome" ("pass",
+ *  "fail", "cannot decide"), "paired", "missing": [{key}],
+ *  "allow_missing"}, unknown numbers null; "test" is "mann-whitney-u" or
+ *  "wilcoxon-signed-rank", "sided" "two-sided"; verdict "cannot decide" only
+ *  when paired. Written atomically ("-": stdout). 0, or DPT_EIO naming the
+ *  file, DPT_ENOMEM. */
 DPT_API int dpt_compare_write_json(const dpt_compare_result *r, const char *path);
+
+/* "p (two-sided U)" or "p (two-sided signed-rank)": the label of the
+ * p-values of r, for a table or a report. */
+DPT_API const char *dpt_compare_p_label(const dpt_compare_result *r);
+
+/* CI exports, each written atomically ("-": stdout); 0, or DPT_EIO naming
+ * the file, DPT_ENOMEM.
+ * Markdown: a GitHub-flavoured table (configuration, base ms, new ms,
+ * change with its interval, p, verdict) and the outcome line, for a job
+ * summary or a pull-request comment. */
+DPT_API int dpt_compare_write_markdown(const dpt_compare_result *r, const char *path);
+
+/* Bencher Metric Format: {"<workload>/<ranks>x<threads>/<pin>/<batch>":
+ * {"latency": {"value", "lower_value", "upper_value"}}} per row, the new
+ * report's seconds per epoch (the median) and the interval's bounds
+ * applied to the base median (the value when there is no interval). */
+DPT_API int dpt_compare_write_bmf(const dpt_compare_result *r, const char *path);
+
+/* github-action-benchmark "customSmallerIsBetter": [{"name", "unit": "ms",
+ * "value" (the new median), "range" (the change's interval, "+1.2% .. +3.4%",
+ * or "" without one), "extra" (base median, change, p, verdict)}]. */
+DPT_API int dpt_compare_write_github_benchmark(const dpt_compare_result *r, const char *path);
 
 #ifdef __cplusplus
 }

@@ -105,6 +105,20 @@ typedef struct dpt_hl {
  * DPT_ENOMEM. */
 DPT_API int dpt_stats_hodges_lehmann(const double *d, size_t n, double conf, dpt_hl *out);
 
+/* ---- two samples: Hodges-Lehmann shift ---- */
+
+/* The shift of b against a and its confidence interval at level conf:
+ * the estimate is the median of the na * nb differences b_j - a_i, the
+ * interval their order statistics C+1 and na nb - C, C the largest with
+ * P(U <= C) <= (1 - conf)/2 under the Mann-Whitney null (exact when
+ * na + nb <= DPT_UTEST_EXACT_MAX, normal beyond; the interval the U test
+ * inverts). On log times it is the log of the typical ratio new/base.
+ * lo, hi NAN and level 0 when the samples are too small for conf.
+ * 0, or DPT_EINVAL (an empty sample, a non-finite value, conf outside
+ * (0, 1)) / DPT_ENOMEM. */
+DPT_API int dpt_stats_hodges_lehmann_shift(const double *a, size_t na, const double *b, size_t nb,
+                                           double conf, dpt_hl *out);
+
 #ifdef __cplusplus
 }
 #endif

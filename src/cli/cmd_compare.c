@@ -1,13 +1,16 @@
-/* dpt compare: the speedup-regression gate between two `dpt bench` results.
- * The gate is the library's (dpt/compare.h); this turns flags into its
- * options, prints its messages on stderr and its report on stdout, and
- * exits with its status: 0 nothing significantly slower, 1 something is,
- * 2 cannot compare (or cannot decide). */
+/* dpt compare: the speedup-regression gate, on two stored `dpt bench`
+ * results or on two builds run here in alternation (--run). The gate is the
+ * library's (dpt/compare.h); this turns flags into its options, prints its
+ * messages on stderr and its report on stdout, writes the exports, and
+ * exits with its status: 0 same or faster, 1 slower, 2 bad input, 3 cannot
+ * decide. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/compare_run.h"
 #include "dpt/compare.h"
 #include "dpt/error.h"
 
@@ -16,22 +19,37 @@ static const char *const CMD = "compare";
 static void usage(FILE *f)
 {
     fputs("usage: dpt compare BASE.json NEW.json [flags]\n"
-          "Compare two `dpt bench --json` results; exit 0 when no configuration is\n"
-          "significantly slower by more than the threshold, 1 when one is (or scales\n"
-          "worse), 2 when the files cannot be compared.\n\n"
+          "       dpt compare --run BASE_DPT NEW_DPT [--pairs N] [flags] [bench flags]\n"
+          "Compare two `dpt bench --json` results, or run two dpt executables' bench\n"
+          "alternately (ABBA: pair i runs BASE then NEW when i is even, NEW then BASE\n"
+          "when odd; each run `DPT bench BENCH_FLAGS --reps 1 --json TMP --quiet`).\n\n"
+          "Exit status: 0 nothing slower (same or faster), 1 a configuration is slower,\n"
+          "or missing from NEW, or scales worse (--scaling fail), 2 bad input or usage,\n"
+          "3 cannot decide (noise, too few repetitions or pairs).\n\n"
           "  --threshold P       smallest change that counts, percent (5 or 5%; default 5%)\n"
-          "  --alpha A           significance level of the U test (default 0.05)\n"
+          "  --alpha A           1 - confidence of the intervals, level of the tests (0.05)\n"
           "  --scaling fail|warn a significant loss of speedup vs 1 thread (1 rank x 1\n"
           "                      thread) fails the gate (default) or is only reported\n"
+          "  --allow-missing     a configuration of BASE missing from NEW is a note, not\n"
+          "                      a failure\n"
+          "  --pairs N           --run: pairs of runs (default 10; 6 or more give a 95%\n"
+          "                      interval)\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\")\n"
+          "  --markdown FILE     a GitHub-flavoured table for a job summary or PR comment\n"
+          "  --bmf FILE          Bencher Metric Format JSON (latency, seconds per epoch)\n"
+          "  --github-benchmark FILE  github-action-benchmark customSmallerIsBetter JSON\n"
           "  --help              this text\n\n"
           "Rows match by workload, ranks, threads, pin and batch; a file without ranks\n"
           "(from before `dpt bench --ranks`) is one rank throughout.\n"
-          "Verdicts: faster/slower = p < alpha and the median moved by more than the\n"
-          "threshold; noise = it moved that much but p >= alpha; same = it moved less.\n"
-          "Few repetitions limit the test: 3 and 3 cannot reach p < 0.05 (4 and 4 reach\n"
-          "0.029, 5 and 5 0.008); when no configuration can, the gate cannot decide and\n"
-          "exits 2.\n",
+          "Stored files: two-sided Mann-Whitney U test; faster/slower = p < alpha and\n"
+          "the median moved by more than the threshold; noise = it moved that much but\n"
+          "p >= alpha; same = it moved less. The interval is the Hodges-Lehmann one of\n"
+          "the change. 3 and 3 repetitions cannot reach p < 0.05 (5 and 5 reach 0.008);\n"
+          "when no configuration can, the gate cannot decide (exit 3).\n"
+          "--run: per pair the log ratio new/base; the change is its Hodges-Lehmann\n"
+          "estimate with a 1 - alpha interval (two-sided signed-rank p): slower/faster\n"
+          "only when the whole interval lies beyond the threshold, same when it lies\n"
+          "within it, cannot decide (exit 3) when it straddles it.\n",
           f);
 }
 
@@ -49,48 +67,157 @@ static int parse_threshold(const char *val, double *out)
     return 0;
 }
 
-static int compare(const char *bf, const char *nf, const dpt_compare_opts *o, const char *json_out)
+typedef struct outputs {
+    const char *json, *markdown, *bmf, *github;
+} outputs;
+
+/* Print and export a finished comparison; the exit status. */
+static int report(dpt_compare_result *r, const outputs *w)
 {
-    dpt_compare_result r;
-    int rc = dpt_compare_files(bf, nf, o, &r);
-    /* also after a failure: the warnings gathered before it */
-    for (size_t i = 0; i < r.nmessages; i++) fprintf(stderr, "%s\n", r.messages[i]);
-    if (rc) {
-        int status = rc == DPT_ENOMEM
-                         ? cli_fail(CMD, "%s", dpt_last_error())
-                         : cli_usage_error(CMD, "cannot compare: %s", dpt_last_error());
-        dpt_compare_result_free(&r);
-        return status;
-    }
-    dpt_compare_print(&r, stdout);
+    dpt_compare_print(r, stdout);
     /* the library says what is missing; the tool says how to get it */
-    if (r.blind)
+    if (r->blind && r->paired)
+        fprintf(stderr, "hint: run more pairs (--pairs 6 or more for a 95%% interval)\n");
+    else if (r->blind)
         fprintf(stderr, "hint: run dpt bench with --reps 5 or more (the U test's smallest p for "
                         "5 and 5 repetitions is 0.008)\n");
-    if (r.worse && !r.scaling_fails)
+    if (r->outcome == DPT_COMPARE_CANNOT_DECIDE && r->paired && !r->blind)
+        fprintf(stderr, "hint: more --pairs narrow the intervals\n");
+    if (r->missing && !r->allow_missing)
+        fprintf(stderr, "hint: --allow-missing makes a missing configuration a note\n");
+    if (r->worse && !r->scaling_fails)
         fprintf(stderr, "note: --scaling warn: a lost speedup curve does not fail the gate\n");
-    int status = r.exit_status;
-    if (json_out && dpt_compare_write_json(&r, json_out)) {
-        cli_fail(CMD, "%s", dpt_last_error());
-        status = DPT_EXIT_USAGE; /* the gate result is lost: do not report a pass */
-    }
-    dpt_compare_result_free(&r);
+    int status = r->exit_status;
+    int (*const writers[4])(const dpt_compare_result *, const char *) = {
+        dpt_compare_write_json, dpt_compare_write_markdown, dpt_compare_write_bmf,
+        dpt_compare_write_github_benchmark};
+    const char *paths[4] = {w->json, w->markdown, w->bmf, w->github};
+    for (int i = 0; i < 4; i++)
+        if (paths[i] && writers[i](r, paths[i])) {
+            cli_fail(CMD, "%s", dpt_last_error());
+            status = DPT_EXIT_USAGE; /* the gate result is lost: do not report a pass */
+        }
     return status;
+}
+
+/* Messages first, also after a failure: the warnings gathered before it. */
+static int finish(int rc, dpt_compare_result *r, const outputs *w)
+{
+    for (size_t i = 0; i < r->nmessages; i++) fprintf(stderr, "%s\n", r->messages[i]);
+    int status;
+    if (rc)
+        status = rc == DPT_ENOMEM ? cli_fail(CMD, "%s", dpt_last_error())
+                                  : cli_usage_error(CMD, "cannot compare: %s", dpt_last_error());
+    else
+        status = report(r, w);
+    dpt_compare_result_free(r);
+    return status;
+}
+
+/* --run: compare's own flags anywhere, everything else goes to bench ("--"
+ * passes all that follows). */
+static int run_mode(int argc, char **argv)
+{
+    dpt_compare_opts o;
+    dpt_compare_opts_defaults(&o);
+    outputs w = {0};
+    const char *base_exe = NULL, *new_exe = NULL;
+    long pairs = 10;
+    char **flags = calloc((size_t)argc + 1, sizeof *flags);
+    int nflags = 0, rc = DPT_EXIT_USAGE;
+    if (!flags) return cli_fail(CMD, "out of memory"), DPT_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = !strcmp(a, "--pairs") || !strcmp(a, "--threshold") || !strcmp(a, "--alpha") ||
+                    !strcmp(a, "--scaling") || !strcmp(a, "--json") || !strcmp(a, "--markdown") ||
+                    !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark");
+        if (!strcmp(a, "--")) {
+            while (++i < argc) flags[nflags++] = argv[i];
+            break;
+        }
+        if (!strcmp(a, "--run")) {
+            if (i + 2 >= argc) {
+                cli_usage_error(CMD, "--run needs two dpt executables, BASE_DPT and NEW_DPT");
+                goto done;
+            }
+            base_exe = argv[++i];
+            new_exe = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--allow-missing")) {
+            o.allow_missing = 1;
+            continue;
+        }
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            rc = DPT_EXIT_OK;
+            goto done;
+        }
+        if (!takes) {
+            flags[nflags++] = argv[i];
+            continue;
+        }
+        if (!v) {
+            cli_usage_error(CMD, "%s needs a value", a);
+            goto done;
+        }
+        i++;
+        if (!strcmp(a, "--pairs")) {
+            if (cli_long(CMD, "pairs", v, 1, 10000, &pairs)) goto done;
+        } else if (!strcmp(a, "--threshold")) {
+            if (parse_threshold(v, &o.threshold)) goto done;
+        } else if (!strcmp(a, "--alpha")) {
+            if (cli_double(CMD, "alpha", v, 1e-12, 0.5, &o.alpha)) goto done;
+        } else if (!strcmp(a, "--scaling")) {
+            static const char *const modes[] = {"fail", "warn", NULL};
+            int mode;
+            if (cli_choice(CMD, "scaling", v, modes, &mode)) goto done;
+            o.scaling_fails = mode == 0;
+        } else if (!strcmp(a, "--json")) {
+            w.json = v;
+        } else if (!strcmp(a, "--markdown")) {
+            w.markdown = v;
+        } else if (!strcmp(a, "--bmf")) {
+            w.bmf = v;
+        } else {
+            w.github = v;
+        }
+    }
+    dpt_bench_report base, cur;
+    if (cli_compare_run(base_exe, new_exe, (int)pairs, flags, nflags, &base, &cur)) goto done;
+    o.base_name = base_exe;
+    o.new_name = new_exe;
+    dpt_compare_result r;
+    int st = dpt_compare_paired(&base, &cur, &o, &r);
+    rc = finish(st, &r, &w);
+    dpt_bench_report_free(&base);
+    dpt_bench_report_free(&cur);
+done:
+    free(flags);
+    return rc;
 }
 
 int dpt_cmd_compare(int argc, char **argv)
 {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+        if (!strcmp(argv[i], "--run")) return run_mode(argc, argv);
+    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING };
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
                                          {"alpha", required_argument, NULL, 'a'},
                                          {"scaling", required_argument, NULL, 's'},
                                          {"json", required_argument, NULL, 'j'},
+                                         {"markdown", required_argument, NULL, OPT_MD},
+                                         {"bmf", required_argument, NULL, OPT_BMF},
+                                         {"github-benchmark", required_argument, NULL, OPT_GH},
+                                         {"allow-missing", no_argument, NULL, OPT_MISSING},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static const char *const scaling_modes[] = {"fail", "warn", NULL};
     dpt_compare_opts o;
     dpt_compare_opts_defaults(&o);
     int scaling_mode = 0;
-    const char *json_out = NULL;
+    outputs w = {0};
     int c;
     optind = 1;
     while ((c = cli_getopt(CMD, argc, argv, opts)) != -1) {
@@ -106,7 +233,19 @@ int dpt_cmd_compare(int argc, char **argv)
                 return DPT_EXIT_USAGE;
             break;
         case 'j':
-            json_out = optarg;
+            w.json = optarg;
+            break;
+        case OPT_MD:
+            w.markdown = optarg;
+            break;
+        case OPT_BMF:
+            w.bmf = optarg;
+            break;
+        case OPT_GH:
+            w.github = optarg;
+            break;
+        case OPT_MISSING:
+            o.allow_missing = 1;
             break;
         case 'h':
             usage(stdout);
@@ -116,8 +255,10 @@ int dpt_cmd_compare(int argc, char **argv)
         }
     }
     if (argc - optind != 2)
-        return cli_usage_error(CMD, "needs two files, BASE.json and NEW.json (see dpt compare "
-                                    "--help)");
+        return cli_usage_error(CMD, "needs two files, BASE.json and NEW.json, or --run BASE_DPT "
+                                    "NEW_DPT (see dpt compare --help)");
     o.scaling_fails = scaling_mode == 0;
-    return compare(argv[optind], argv[optind + 1], &o, json_out);
+    dpt_compare_result r;
+    int rc = dpt_compare_files(argv[optind], argv[optind + 1], &o, &r);
+    return finish(rc, &r, &w);
 }

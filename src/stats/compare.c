@@ -12,6 +12,7 @@
 
 #include "dpt/compare.h"
 #include "dpt/error.h"
+#include "dpt/file.h"
 #include "dpt/report.h"
 #include "dpt/stats.h"
 
@@ -38,6 +39,8 @@ const char *dpt_verdict_name(dpt_verdict v)
         return "better";
     case DPT_VERDICT_WORSE:
         return "worse";
+    case DPT_VERDICT_UNDECIDED:
+        return "cannot decide";
     }
     return "?";
 }
@@ -177,6 +180,60 @@ static double two_sided_p(const double *a, size_t na, const double *b, size_t nb
     return dpt_stats_utest(a, na, b, nb, DPT_ALT_TWO_SIDED, &u) ? NAN : u.p;
 }
 
+/* Paired verdict from the interval [lo, hi] of a relative change (positive
+ * = the quantity grew): only an interval wholly beyond the threshold, or
+ * wholly within it, decides. */
+static dpt_verdict judge_interval(double lo, double hi, double threshold, dpt_verdict up,
+                                  dpt_verdict down)
+{
+    if (!isfinite(lo) || !isfinite(hi)) return DPT_VERDICT_UNDECIDED;
+    if (lo > threshold) return up;
+    if (hi < -threshold) return down;
+    if (lo >= -threshold && hi <= threshold) return DPT_VERDICT_SAME;
+    return DPT_VERDICT_UNDECIDED;
+}
+
+/* Signed-rank p, Hodges-Lehmann estimate and interval of the n paired log
+ * ratios d, as relative changes exp(.) - 1. 0 or DPT_ENOMEM. */
+static int paired_change(const double *d, size_t n, double alpha, double *p, double *est,
+                         double *lo, double *hi, double *level)
+{
+    dpt_srtest t;
+    dpt_hl h;
+    *p = *est = *lo = *hi = NAN;
+    *level = 0;
+    int rc = dpt_stats_signed_rank(d, n, DPT_ALT_TWO_SIDED, &t);
+    if (!rc) rc = dpt_stats_hodges_lehmann(d, n, 1 - alpha, &h);
+    /* a time that is not finite and > 0 leaves the pair undecided */
+    if (rc) return rc == DPT_ENOMEM ? rc : 0;
+    *p = t.p;
+    *est = expm1(h.estimate);
+    *lo = expm1(h.lo); /* NAN stays NAN */
+    *hi = expm1(h.hi);
+    *level = h.level;
+    return 0;
+}
+
+/* Two-sample Hodges-Lehmann change of b over a (medians of the ratios),
+ * with the interval at 1 - alpha. 0 or DPT_ENOMEM. */
+static int shift_change(const double *a, size_t na, const double *b, size_t nb, double alpha,
+                        double *est, double *lo, double *hi, double *level)
+{
+    double *la = malloc((na + nb) * sizeof *la);
+    if (!la) return dpt_set_error(DPT_ENOMEM, "out of memory for the intervals");
+    for (size_t i = 0; i < na; i++) la[i] = log(a[i]);
+    for (size_t j = 0; j < nb; j++) la[na + j] = log(b[j]);
+    dpt_hl h;
+    int rc = dpt_stats_hodges_lehmann_shift(la, na, la + na, nb, 1 - alpha, &h);
+    free(la);
+    *est = expm1(h.estimate);
+    *lo = expm1(h.lo);
+    *hi = expm1(h.hi);
+    *level = h.level;
+    /* a time that is not finite and > 0 leaves the row without an estimate */
+    return rc == DPT_ENOMEM ? rc : 0;
+}
+
 /* The machine and settings the two files came from, and each file's own
  * warnings: a comparison across them measures more than the code. */
 static int warn_context(const dpt_bench_report *b, const dpt_bench_report *n,
@@ -238,8 +295,11 @@ static int list_unpaired(const dpt_bench_report *r, int which, dpt_compare_resul
         if (found) continue;
         char what[160];
         key_of(&r->results[i], &(*list)[(*n)++]);
-        int rc =
-            add_msg(out, "note: only in %s: %s", name, row_str(&r->results[i], what, sizeof what));
+        /* a base configuration the new report lost is a failure unless allowed */
+        int fails = !which && !out->allow_missing;
+        int rc = add_msg(out, "%s: only in %s: %s%s", fails ? "warning" : "note", name,
+                         row_str(&r->results[i], what, sizeof what),
+                         fails ? " (missing from the new report)" : "");
         if (rc) return rc;
     }
     return 0;
@@ -258,7 +318,8 @@ static int compare_curves(const dpt_bench_report *base, const dpt_bench_report *
     }
     out->curves = calloc(out->nrows + 1, sizeof *out->curves);
     double *nb = malloc((size_t)most * sizeof *nb), *nn = malloc((size_t)most * sizeof *nn);
-    if (!out->curves || !nb || !nn) {
+    double *d = malloc((size_t)most * sizeof *d);
+    if (!out->curves || !nb || !nn || !d) {
         rc = dpt_set_error(DPT_ENOMEM, "out of memory for the speedup curves");
         goto done;
     }
@@ -287,16 +348,32 @@ static int compare_curves(const dpt_bench_report *base, const dpt_bench_report *
         const double *ns = cur->results[p->new_index].samples;
         for (int i = 0; i < p->base_reps; i++) nb[i] = bs[i] / o->base_median;
         for (int i = 0; i < p->new_reps; i++) nn[i] = ns[i] / o->new_median;
-        s->p = two_sided_p(nb, (size_t)p->base_reps, nn, (size_t)p->new_reps);
         s->sided = DPT_ALT_TWO_SIDED;
         s->interval_lo = s->interval_hi = NAN;
-        s->verdict = judge(s->change, s->p, out->threshold, out->alpha, DPT_VERDICT_BETTER,
-                           DPT_VERDICT_WORSE);
+        if (out->paired) {
+            /* per pair, the log of new speedup over base speedup */
+            const double *b1 = base->results[o->base_index].samples;
+            const double *n1 = cur->results[o->new_index].samples;
+            size_t np = (size_t)(p->base_reps < o->base_reps ? p->base_reps : o->base_reps);
+            for (size_t i = 0; i < np; i++) d[i] = log((n1[i] / ns[i]) / (b1[i] / bs[i]));
+            double est, level;
+            if ((rc = paired_change(d, np, out->alpha, &s->p, &est, &s->interval_lo,
+                                    &s->interval_hi, &level)))
+                goto done;
+            s->change = est;
+            s->verdict = judge_interval(s->interval_lo, s->interval_hi, out->threshold,
+                                        DPT_VERDICT_BETTER, DPT_VERDICT_WORSE);
+        } else {
+            s->p = two_sided_p(nb, (size_t)p->base_reps, nn, (size_t)p->new_reps);
+            s->verdict = judge(s->change, s->p, out->threshold, out->alpha, DPT_VERDICT_BETTER,
+                               DPT_VERDICT_WORSE);
+        }
         out->worse += s->verdict == DPT_VERDICT_WORSE;
     }
 done:
     free(nb);
     free(nn);
+    free(d);
     return rc;
 }
 
@@ -308,8 +385,8 @@ static char *dup_str(const char *s)
     return d;
 }
 
-int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cur,
-                        const dpt_compare_opts *o, dpt_compare_result *out)
+static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
+                   const dpt_compare_opts *o, int paired, dpt_compare_result *out)
 {
     memset(out, 0, sizeof *out);
     dpt_compare_opts def;
@@ -317,7 +394,7 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
         dpt_compare_opts_defaults(&def);
         o = &def;
     }
-    double *ratios = NULL;
+    double *ratios = NULL, *d = NULL;
     int rc = 0;
     if (!(o->threshold >= 0) || !isfinite(o->threshold))
         return dpt_set_error(DPT_EINVAL, "compare: threshold %g is not a finite number >= 0",
@@ -337,6 +414,8 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
     out->threshold = o->threshold;
     out->alpha = o->alpha;
     out->scaling_fails = o->scaling_fails != 0;
+    out->allow_missing = o->allow_missing != 0;
+    out->paired = paired;
     out->geomean_ratio = NAN;
     if ((rc = check_rows(base, out->base_name)) || (rc = check_rows(cur, out->new_name))) goto done;
 
@@ -348,6 +427,13 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
             !(count_key(cur, b, 0, &j) == 1 && count_key(base, b, 0, &k) == 1))
             continue;
         const dpt_bench_result *n = &cur->results[j];
+        char what[160];
+        if (paired && b->reps != n->reps) {
+            rc = dpt_set_error(DPT_EINVAL, "%s: %d samples in %s, %d in %s: they must pair up",
+                               row_str(b, what, sizeof what), b->reps, out->base_name, n->reps,
+                               out->new_name);
+            goto done;
+        }
         dpt_compare_row *p = &out->rows[out->nrows++];
         key_of(b, &p->key);
         snprintf(p->new_isa, sizeof p->new_isa, "%s", n->isa);
@@ -358,17 +444,37 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
         p->base_median = dpt_stats_median(b->samples, (size_t)b->reps);
         p->new_median = dpt_stats_median(n->samples, (size_t)n->reps);
         p->change = p->new_median / p->base_median - 1;
-        p->p = two_sided_p(b->samples, (size_t)b->reps, n->samples, (size_t)n->reps);
         p->sided = DPT_ALT_TWO_SIDED;
-        p->interval_lo = p->interval_hi = NAN;
-        p->blind = dpt_stats_utest_min_p((size_t)b->reps, (size_t)n->reps) >= o->alpha;
-        p->verdict =
-            judge(p->change, p->p, o->threshold, o->alpha, DPT_VERDICT_SLOWER, DPT_VERDICT_FASTER);
+        if (paired) {
+            double *grown = realloc(d, (size_t)b->reps * sizeof *d);
+            if (!grown) {
+                rc = dpt_set_error(DPT_ENOMEM, "out of memory for the paired differences");
+                goto done;
+            }
+            d = grown;
+            for (int i = 0; i < b->reps; i++) d[i] = log(n->samples[i] / b->samples[i]);
+            if ((rc = paired_change(d, (size_t)b->reps, o->alpha, &p->p, &p->estimate,
+                                    &p->interval_lo, &p->interval_hi, &p->interval_level)))
+                goto done;
+            p->change = p->estimate;
+            p->blind = p->interval_level == 0;
+            p->verdict = judge_interval(p->interval_lo, p->interval_hi, o->threshold,
+                                        DPT_VERDICT_SLOWER, DPT_VERDICT_FASTER);
+        } else {
+            p->p = two_sided_p(b->samples, (size_t)b->reps, n->samples, (size_t)n->reps);
+            if ((rc = shift_change(b->samples, (size_t)b->reps, n->samples, (size_t)n->reps,
+                                   o->alpha, &p->estimate, &p->interval_lo, &p->interval_hi,
+                                   &p->interval_level)))
+                goto done;
+            p->blind = dpt_stats_utest_min_p((size_t)b->reps, (size_t)n->reps) >= o->alpha;
+            p->verdict = judge(p->change, p->p, o->threshold, o->alpha, DPT_VERDICT_SLOWER,
+                               DPT_VERDICT_FASTER);
+        }
         out->multi_rank |= b->ranks > 1;
         out->slower += p->verdict == DPT_VERDICT_SLOWER;
+        out->undecided += p->verdict == DPT_VERDICT_UNDECIDED;
         out->blind += p->blind;
         ratios[out->nrows - 1] = p->new_median / p->base_median;
-        char what[160];
         if (strcmp(b->isa, n->isa) && (rc = add_msg(out, "warning: %s: isa %s in base, %s in new",
                                                     row_str(b, what, sizeof what), b->isa, n->isa)))
             goto done;
@@ -382,7 +488,14 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
         goto done;
     }
     if ((rc = list_unpaired(cur, 1, out)) || (rc = list_unpaired(base, 0, out))) goto done;
-    if (out->blind &&
+    out->missing = (int)out->nonly_base;
+    if (paired && out->blind &&
+        (rc = add_msg(out,
+                      "warning: %d configuration%s too few pairs for an interval at %g%% "
+                      "(6 pairs give one at 95%%)",
+                      out->blind, out->blind == 1 ? " has" : "s have", 100 * (1 - o->alpha))))
+        goto done;
+    if (!paired && out->blind &&
         (rc = add_msg(out,
                       "warning: %d configuration%s too few repetitions for the U test to reach "
                       "p < %g (5 and 5 can reach 0.008): 5 or more repetitions are needed",
@@ -391,10 +504,14 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
     if ((rc = compare_curves(base, cur, out))) goto done;
 
     out->geomean_ratio = dpt_stats_geomean(ratios, out->nrows);
+    int curves_undecided = 0;
+    for (size_t k = 0; k < out->ncurves; k++)
+        curves_undecided += out->curves[k].verdict == DPT_VERDICT_UNDECIDED;
+    if (out->scaling_fails) out->undecided += curves_undecided;
     /* When no pair could have been called slower, a pass would mean nothing. */
-    if (out->slower || (out->worse && out->scaling_fails))
+    if (out->slower || (out->worse && out->scaling_fails) || (out->missing && !out->allow_missing))
         out->outcome = DPT_COMPARE_FAIL;
-    else if (out->blind == (int)out->nrows)
+    else if (paired ? out->undecided > 0 : out->blind == (int)out->nrows)
         out->outcome = DPT_COMPARE_CANNOT_DECIDE;
     else
         out->outcome = DPT_COMPARE_PASS;
@@ -402,7 +519,20 @@ int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cu
 
 done:
     free(ratios);
+    free(d);
     return rc;
+}
+
+int dpt_compare_reports(const dpt_bench_report *base, const dpt_bench_report *cur,
+                        const dpt_compare_opts *o, dpt_compare_result *out)
+{
+    return compare(base, cur, o, 0, out);
+}
+
+int dpt_compare_paired(const dpt_bench_report *base, const dpt_bench_report *cur,
+                       const dpt_compare_opts *o, dpt_compare_result *out)
+{
+    return compare(base, cur, o, 1, out);
 }
 
 int dpt_compare_files(const char *base_path, const char *new_path, const dpt_compare_opts *o,
@@ -431,67 +561,118 @@ int dpt_compare_files(const char *base_path, const char *new_path, const dpt_com
 
 /* ---- the report in words ---- */
 
-void dpt_compare_print(const dpt_compare_result *r, FILE *f)
+const char *dpt_compare_p_label(const dpt_compare_result *r)
 {
-    const dpt_bench_context *bc = &r->base_context, *nc = &r->new_context;
+    return r->paired ? "p (two-sided signed-rank)" : "p (two-sided U)";
+}
+
+/* "[-1.2%, +3.4%]", or "-" without an interval. */
+static const char *interval_str(double lo, double hi, char *buf, size_t cap)
+{
+    if (isfinite(lo) && isfinite(hi))
+        snprintf(buf, cap, "[%+.1f%%, %+.1f%%]", 100 * lo, 100 * hi);
+    else
+        snprintf(buf, cap, "-");
+    return buf;
+}
+
+/* The outcome in one line (two when scaling only warns), as printed. */
+static void print_outcome(const dpt_compare_result *r, FILE *f)
+{
     const char *per = r->multi_rank ? "rank x 1 thread" : "thread";
-    int ww = 8;
-    for (size_t k = 0; k < r->nrows; k++)
-        if ((int)strlen(r->rows[k].key.workload) > ww) ww = (int)strlen(r->rows[k].key.workload);
-    fprintf(f, "base: %s (%s%s%s, %s)\nnew:  %s (%s%s%s, %s)\n\n", r->base_name,
-            bc->dpt_version[0] ? bc->dpt_version : "?", bc->git_revision[0] ? " " : "",
-            bc->git_revision, bc->date[0] ? bc->date : "undated", r->new_name,
-            nc->dpt_version[0] ? nc->dpt_version : "?", nc->git_revision[0] ? " " : "",
-            nc->git_revision, nc->date[0] ? nc->date : "undated");
-    fprintf(f, "%-*s", ww, "workload");
-    if (r->multi_rank) fprintf(f, " %5s", "ranks");
-    fprintf(f, " %7s %-8s %6s %11s %11s %8s %8s  %s\n", "threads", "pin", "batch", "base ms",
-            "new ms", "change", "p-value", "verdict");
-    for (size_t k = 0; k < r->nrows; k++) {
-        const dpt_compare_row *p = &r->rows[k];
-        char bs[24];
-        fprintf(f, "%-*s", ww, p->key.workload);
-        if (r->multi_rank) fprintf(f, " %5d", p->key.ranks);
-        fprintf(f, " %7d %-8s %6s %11.3f %11.3f %+7.1f%% %8.3g  %s\n", p->key.threads, p->key.pin,
-                batch_str(p->key.batch, bs, sizeof bs), 1e3 * p->base_median, 1e3 * p->new_median,
-                100 * p->change, p->p, dpt_verdict_name(p->verdict));
-    }
-    fprintf(f, "\ngeometric mean of new/base times over %zu configuration%s: %.4f (%+.1f%%)\n",
-            r->nrows, r->nrows == 1 ? "" : "s", r->geomean_ratio, 100 * (r->geomean_ratio - 1));
-
-    if (r->ncurves) {
-        fprintf(f, "\nspeedup vs 1 %s:\n%-*s", per, ww, "workload");
-        if (r->multi_rank) fprintf(f, " %5s", "ranks");
-        fprintf(f, " %7s %-8s %6s %9s %9s %8s %8s  %s\n", "threads", "pin", "batch", "base", "new",
-                "change", "p-value", "verdict");
-        for (size_t k = 0; k < r->ncurves; k++) {
-            const dpt_compare_curve *s = &r->curves[k];
-            char bs[24];
-            fprintf(f, "%-*s", ww, s->key.workload);
-            if (r->multi_rank) fprintf(f, " %5d", s->key.ranks);
-            fprintf(f, " %7d %-8s %6s %9.2f %9.2f %+7.1f%% %8.3g  %s\n", s->key.threads, s->key.pin,
-                    batch_str(s->key.batch, bs, sizeof bs), s->base_speedup, s->new_speedup,
-                    100 * s->change, s->p, dpt_verdict_name(s->verdict));
-        }
-    }
-
-    fprintf(f, "\n");
+    const char *how = r->paired ? "with its whole interval" : "significantly";
     if (r->slower)
-        fprintf(f, "FAIL: %d configuration%s significantly slower by more than %g%%\n", r->slower,
-                r->slower == 1 ? " is" : "s are", 100 * r->threshold);
+        fprintf(f, "FAIL: %d configuration%s %s slower by more than %g%%\n", r->slower,
+                r->slower == 1 ? " is" : "s are", how, 100 * r->threshold);
+    if (r->missing && !r->allow_missing)
+        fprintf(f, "FAIL: %d configuration%s of %s missing from %s\n", r->missing,
+                r->missing == 1 ? "" : "s", r->base_name, r->new_name);
     if (r->worse)
         fprintf(f, "%s: %d configuration%s lost more than %g%% of %s speedup vs 1 %s%s\n",
                 r->scaling_fails ? "FAIL" : "warning", r->worse, r->worse == 1 ? "" : "s",
                 100 * r->threshold, r->worse == 1 ? "its" : "their", per,
                 r->scaling_fails ? "" : " (scaling losses only warn)");
-    if (r->outcome == DPT_COMPARE_CANNOT_DECIDE)
+    if (r->outcome == DPT_COMPARE_CANNOT_DECIDE && r->paired)
+        fprintf(f,
+                "cannot decide: the %g%% interval of %d configuration%s straddles the %g%% "
+                "threshold (more pairs narrow it)\n",
+                100 * (1 - r->alpha), r->undecided, r->undecided == 1 ? "" : "s",
+                100 * r->threshold);
+    else if (r->outcome == DPT_COMPARE_CANNOT_DECIDE)
         fprintf(f,
                 "cannot decide: no configuration has enough repetitions for the U test to reach "
                 "p < %g (5 or more repetitions per configuration are needed)\n",
                 r->alpha);
+    else if (r->outcome == DPT_COMPARE_PASS && r->paired)
+        fprintf(f, "OK: every configuration's %g%% interval lies below +%g%%\n",
+                100 * (1 - r->alpha), 100 * r->threshold);
     else if (r->outcome == DPT_COMPARE_PASS)
         fprintf(f, "OK: no configuration significantly slower by more than %g%% (alpha %g)\n",
                 100 * r->threshold, r->alpha);
+}
+
+void dpt_compare_print(const dpt_compare_result *r, FILE *f)
+{
+    const dpt_bench_context *bc = &r->base_context, *nc = &r->new_context;
+    const char *per = r->multi_rank ? "rank x 1 thread" : "thread";
+    const char *plabel = dpt_compare_p_label(r);
+    const int pw = (int)strlen(plabel);
+    int ww = 8;
+    for (size_t k = 0; k < r->nrows; k++)
+        if ((int)strlen(r->rows[k].key.workload) > ww) ww = (int)strlen(r->rows[k].key.workload);
+    fprintf(f, "base: %s (%s%s%s, %s)\nnew:  %s (%s%s%s, %s)\n", r->base_name,
+            bc->dpt_version[0] ? bc->dpt_version : "?", bc->git_revision[0] ? " " : "",
+            bc->git_revision, bc->date[0] ? bc->date : "undated", r->new_name,
+            nc->dpt_version[0] ? nc->dpt_version : "?", nc->git_revision[0] ? " " : "",
+            nc->git_revision, nc->date[0] ? nc->date : "undated");
+    if (r->paired && r->nrows)
+        fprintf(f,
+                "paired: %d alternating runs of each; change = Hodges-Lehmann estimate of the "
+                "paired ratios\n",
+                r->rows[0].base_reps);
+    fprintf(f, "\n%-*s", ww, "workload");
+    if (r->multi_rank) fprintf(f, " %5s", "ranks");
+    fprintf(f, " %7s %-8s %6s %11s %11s %8s %-17s %*s  %s\n", "threads", "pin", "batch", "base ms",
+            "new ms", "change", "interval", pw, plabel, "verdict");
+    for (size_t k = 0; k < r->nrows; k++) {
+        const dpt_compare_row *p = &r->rows[k];
+        char bs[24], iv[48];
+        fprintf(f, "%-*s", ww, p->key.workload);
+        if (r->multi_rank) fprintf(f, " %5d", p->key.ranks);
+        fprintf(f, " %7d %-8s %6s %11.3f %11.3f %+7.1f%% %-17s %*.3g  %s\n", p->key.threads,
+                p->key.pin, batch_str(p->key.batch, bs, sizeof bs), 1e3 * p->base_median,
+                1e3 * p->new_median, 100 * p->change,
+                interval_str(p->interval_lo, p->interval_hi, iv, sizeof iv), pw, p->p,
+                dpt_verdict_name(p->verdict));
+    }
+    fprintf(f, "\ngeometric mean of new/base times over %zu configuration%s: %.4f (%+.1f%%)\n",
+            r->nrows, r->nrows == 1 ? "" : "s", r->geomean_ratio, 100 * (r->geomean_ratio - 1));
+    if (!r->paired && r->nrows)
+        fprintf(f,
+                "interval: Hodges-Lehmann %g%% interval of the change (median of the ratios "
+                "new/base); the U test decides\n",
+                100 * (1 - r->alpha));
+
+    if (r->ncurves) {
+        fprintf(f, "\nspeedup vs 1 %s:\n%-*s", per, ww, "workload");
+        if (r->multi_rank) fprintf(f, " %5s", "ranks");
+        fprintf(f, " %7s %-8s %6s %9s %9s %8s %-17s %*s  %s\n", "threads", "pin", "batch", "base",
+                "new", "change", "interval", pw, plabel, "verdict");
+        for (size_t k = 0; k < r->ncurves; k++) {
+            const dpt_compare_curve *s = &r->curves[k];
+            char bs[24], iv[48];
+            fprintf(f, "%-*s", ww, s->key.workload);
+            if (r->multi_rank) fprintf(f, " %5d", s->key.ranks);
+            fprintf(f, " %7d %-8s %6s %9.2f %9.2f %+7.1f%% %-17s %*.3g  %s\n", s->key.threads,
+                    s->key.pin, batch_str(s->key.batch, bs, sizeof bs), s->base_speedup,
+                    s->new_speedup, 100 * s->change,
+                    interval_str(s->interval_lo, s->interval_hi, iv, sizeof iv), pw, s->p,
+                    dpt_verdict_name(s->verdict));
+        }
+    }
+
+    fprintf(f, "\n");
+    print_outcome(r, f);
 }
 
 /* ---- JSON ---- */
@@ -499,6 +680,18 @@ void dpt_compare_print(const dpt_compare_result *r, FILE *f)
 static json_t *num(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
+}
+
+static const char *test_name(const dpt_compare_result *r)
+{
+    return r->paired ? "wilcoxon-signed-rank" : "mann-whitney-u";
+}
+
+static const char *outcome_name(dpt_compare_outcome o)
+{
+    return o == DPT_COMPARE_FAIL            ? "fail"
+           : o == DPT_COMPARE_CANNOT_DECIDE ? "cannot decide"
+                                            : "pass";
 }
 
 static json_t *key_json(const dpt_compare_key *k)
@@ -518,6 +711,14 @@ int dpt_compare_write_json(const dpt_compare_result *r, const char *path)
         json_object_set_new(o, "change", num(p->change));
         json_object_set_new(o, "p_value", num(p->p));
         json_object_set_new(o, "verdict", json_string(dpt_verdict_name(p->verdict)));
+        json_object_set_new(o, "test", json_string(test_name(r)));
+        json_object_set_new(o, "sided", json_string("two-sided"));
+        json_object_set_new(o, "estimate", num(p->estimate));
+        json_object_set_new(o, "interval_lo", num(p->interval_lo));
+        json_object_set_new(o, "interval_hi", num(p->interval_hi));
+        json_object_set_new(o, "interval_level", num(p->interval_level));
+        json_object_set_new(o, "base_reps", json_integer(p->base_reps));
+        json_object_set_new(o, "new_reps", json_integer(p->new_reps));
         json_array_append_new(rows, o);
     }
     for (size_t i = 0; i < r->ncurves; i++) {
@@ -528,13 +729,126 @@ int dpt_compare_write_json(const dpt_compare_result *r, const char *path)
         json_object_set_new(o, "change", num(s->change));
         json_object_set_new(o, "p_value", num(s->p));
         json_object_set_new(o, "verdict", json_string(dpt_verdict_name(s->verdict)));
+        json_object_set_new(o, "test", json_string(test_name(r)));
+        json_object_set_new(o, "sided", json_string("two-sided"));
+        json_object_set_new(o, "interval_lo", num(s->interval_lo));
+        json_object_set_new(o, "interval_hi", num(s->interval_hi));
         json_array_append_new(curves, o);
     }
-    json_t *root = json_pack("{s:s, s:s, s:s, s:f, s:f, s:o, s:o, s:o, s:i}", "schema",
-                             DPT_COMPARE_SCHEMA, "base", r->base_name ? r->base_name : "base",
-                             "new", r->new_name ? r->new_name : "new", "threshold", r->threshold,
-                             "alpha", r->alpha, "geomean_ratio", num(r->geomean_ratio), "results",
-                             rows, "speedup", curves, "exit", r->exit_status);
+    json_t *missing = json_array();
+    for (size_t i = 0; i < r->nonly_base; i++)
+        json_array_append_new(missing, key_json(&r->only_base[i]));
+    json_t *root =
+        json_pack("{s:s, s:s, s:s, s:f, s:f, s:o, s:o, s:o, s:i, s:s, s:b, s:o, s:b}", "schema",
+                  DPT_COMPARE_SCHEMA, "base", r->base_name ? r->base_name : "base", "new",
+                  r->new_name ? r->new_name : "new", "threshold", r->threshold, "alpha", r->alpha,
+                  "geomean_ratio", num(r->geomean_ratio), "results", rows, "speedup", curves,
+                  "exit", r->exit_status, "outcome", outcome_name(r->outcome), "paired", r->paired,
+                  "missing", missing, "allow_missing", r->allow_missing);
+    if (!root) return dpt_set_error(DPT_ENOMEM, "cannot build the JSON for %s", path);
+    int rc = dpt_json_write_atomic(root, path);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- CI exports ---- */
+
+/* "linreg/1x4/compact/full": a benchmark name without spaces, for trackers. */
+static const char *bench_name(const dpt_compare_key *k, char *buf, size_t cap)
+{
+    char bs[24];
+    snprintf(buf, cap, "%s/%dx%d/%s/%s", k->workload, k->ranks, k->threads, k->pin,
+             batch_str(k->batch, bs, sizeof bs));
+    return buf;
+}
+
+int dpt_compare_write_markdown(const dpt_compare_result *r, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return dpt_set_error(DPT_ENOMEM, "cannot build the markdown for %s", path);
+    fprintf(f, "### dpt compare: %s\n\n",
+            r->outcome == DPT_COMPARE_FAIL            ? "FAIL"
+            : r->outcome == DPT_COMPARE_CANNOT_DECIDE ? "cannot decide"
+                                                      : "OK");
+    fprintf(f, "| configuration | base ms | new ms | change (%g%% interval) | %s | verdict |\n",
+            100 * (1 - r->alpha), dpt_compare_p_label(r));
+    fprintf(f, "|---|---:|---:|---:|---:|---|\n");
+    for (size_t k = 0; k < r->nrows; k++) {
+        const dpt_compare_row *p = &r->rows[k];
+        char what[160], bs[24], iv[48];
+        fprintf(f, "| %s, batch %s | %.3f | %.3f | %+.1f%% %s | %.3g | %s |\n",
+                config_str(p->key.workload, p->key.ranks, p->key.threads, p->key.pin, what,
+                           sizeof what),
+                batch_str(p->key.batch, bs, sizeof bs), 1e3 * p->base_median, 1e3 * p->new_median,
+                100 * p->change, interval_str(p->interval_lo, p->interval_hi, iv, sizeof iv), p->p,
+                p->verdict == DPT_VERDICT_SLOWER ? "**slower**" : dpt_verdict_name(p->verdict));
+    }
+    for (size_t k = 0; k < r->nonly_base; k++) {
+        const dpt_compare_key *m = &r->only_base[k];
+        char what[160], bs[24];
+        fprintf(f, "| %s, batch %s | | | | | %s |\n",
+                config_str(m->workload, m->ranks, m->threads, m->pin, what, sizeof what),
+                batch_str(m->batch, bs, sizeof bs),
+                r->allow_missing ? "missing (allowed)" : "**missing**");
+    }
+    fprintf(f, "\n");
+    print_outcome(r, f);
+    if (fclose(f)) {
+        free(text);
+        return dpt_set_error(DPT_ENOMEM, "cannot build the markdown for %s", path);
+    }
+    int rc = dpt_write_file_atomic(path, text, len);
+    free(text);
+    return rc;
+}
+
+int dpt_compare_write_bmf(const dpt_compare_result *r, const char *path)
+{
+    json_t *root = json_object();
+    for (size_t k = 0; root && k < r->nrows; k++) {
+        const dpt_compare_row *p = &r->rows[k];
+        char name[256];
+        double v = p->new_median, lo = v, hi = v;
+        /* the interval of the change, carried onto the base's time */
+        if (isfinite(p->interval_lo) && isfinite(p->interval_hi)) {
+            lo = fmin(v, p->base_median * (1 + p->interval_lo));
+            hi = fmax(v, p->base_median * (1 + p->interval_hi));
+        }
+        json_t *m = json_pack("{s:{s:f, s:f, s:f}}", "latency", "value", v, "lower_value", lo,
+                              "upper_value", hi);
+        if (!m || json_object_set_new(root, bench_name(&p->key, name, sizeof name), m)) {
+            json_decref(root);
+            root = NULL;
+        }
+    }
+    if (!root) return dpt_set_error(DPT_ENOMEM, "cannot build the JSON for %s", path);
+    int rc = dpt_json_write_atomic(root, path);
+    json_decref(root);
+    return rc;
+}
+
+int dpt_compare_write_github_benchmark(const dpt_compare_result *r, const char *path)
+{
+    json_t *root = json_array();
+    for (size_t k = 0; root && k < r->nrows; k++) {
+        const dpt_compare_row *p = &r->rows[k];
+        char name[256], range[64] = "", extra[256];
+        if (isfinite(p->interval_lo) && isfinite(p->interval_hi))
+            snprintf(range, sizeof range, "%+.1f%% .. %+.1f%%", 100 * p->interval_lo,
+                     100 * p->interval_hi);
+        snprintf(extra, sizeof extra, "base %.3f ms, change %+.1f%%, %s %.3g, %s",
+                 1e3 * p->base_median, 100 * p->change, dpt_compare_p_label(r), p->p,
+                 dpt_verdict_name(p->verdict));
+        json_t *o =
+            json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", bench_name(&p->key, name, sizeof name),
+                      "unit", "ms", "value", 1e3 * p->new_median, "range", range, "extra", extra);
+        if (!o || json_array_append_new(root, o)) {
+            json_decref(root);
+            root = NULL;
+        }
+    }
     if (!root) return dpt_set_error(DPT_ENOMEM, "cannot build the JSON for %s", path);
     int rc = dpt_json_write_atomic(root, path);
     json_decref(root);

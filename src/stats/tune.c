@@ -307,8 +307,8 @@ static void describe(const dpt_tune_candidate *c, char *buf, size_t cap)
 
 void dpt_tune_print(const dpt_tune_result *r, FILE *f)
 {
-    fprintf(f, "%7s %-8s %6s %-8s %4s %10s %8s %8s  %s\n", "threads", "pin", "batch", "balance",
-            "reps", "median ms", "vs best", "p slower", "outcome");
+    fprintf(f, "%7s %-8s %6s %-8s %4s %10s %8s %22s  %s\n", "threads", "pin", "batch", "balance",
+            "reps", "median ms", "vs best", "p slower (one-sided U)", "outcome");
     for (int i = 0; i < r->n; i++) {
         const dpt_tune_entry *e = &r->entries[i];
         const dpt_tune_entry *b = &r->entries[r->best];
@@ -318,9 +318,9 @@ void dpt_tune_print(const dpt_tune_result *r, FILE *f)
                 e->cand.balance[0] ? e->cand.balance : "-", e->nsamples, 1e3 * e->median,
                 100 * (e->median / b->median - 1));
         if (isfinite(e->p_slower))
-            fprintf(f, " %8.3g", e->p_slower);
+            fprintf(f, " %22.3g", e->p_slower);
         else
-            fprintf(f, " %8s", "-");
+            fprintf(f, " %22s", "-");
         fprintf(f, "  %s\n",
                 i == r->best        ? "recommended"
                 : i == r->runner_up ? "runner-up"
@@ -331,8 +331,8 @@ void dpt_tune_print(const dpt_tune_result *r, FILE *f)
     fprintf(f, "recommended: %s (%.3f ms)", what, 1e3 * r->entries[r->best].median);
     if (r->runner_up >= 0) {
         describe(&r->entries[r->runner_up].cand, what, sizeof what);
-        fprintf(f, "; runner-up %s is %.1f%% slower (%s, U test p = %.3g)\n", what, 100 * r->margin,
-                r->significant ? "significant" : "not significant", r->p_value);
+        fprintf(f, "; runner-up %s is %.1f%% slower (%s, two-sided U test p = %.3g)\n", what,
+                100 * r->margin, r->significant ? "significant" : "not significant", r->p_value);
     } else {
         fputc('\n', f);
     }

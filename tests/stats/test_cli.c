@@ -1,6 +1,7 @@
 /* dpt compare and dpt plot end to end: exit codes and messages on crafted
  * result files in tests/stats/data. DPT_EXE and DATA_DIR come from Meson. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +33,13 @@ TestSuite(cli, .init = setup, .fini = teardown, .timeout = 30);
  * status; output holds what it printed. */
 static int run(const char *env, ...)
 {
-    const char *argv[32] = {DPT_EXE};
-    static char paths[32][512];
+    const char *argv[40] = {DPT_EXE};
+    static char paths[40][512];
     int argc = 1;
     va_list ap;
     va_start(ap, env);
     for (const char *a; (a = va_arg(ap, const char *)); argc++) {
-        cr_assert_lt(argc, 31, "too many arguments for run()");
+        cr_assert_lt(argc, 39, "too many arguments for run()");
         if (strstr(a, ".json") && !strchr(a, '/')) {
             snprintf(paths[argc], sizeof paths[argc], "%s/%s", DATA_DIR, a);
             argv[argc] = paths[argc];
@@ -154,7 +155,7 @@ Test(cli, compare_incompatible)
 Test(cli, compare_too_few_repetitions_cannot_decide)
 {
     /* 30% slower everywhere, but 3 and 3 repetitions cannot reach p < 0.05 */
-    cr_assert_eq(run(NULL, "compare", "base_3reps.json", "slower_3reps.json", NULL), 2, "%s",
+    cr_assert_eq(run(NULL, "compare", "base_3reps.json", "slower_3reps.json", NULL), 3, "%s",
                  output);
     expect_verdict(4, "noise");
     expect_output("too few repetitions");
@@ -329,4 +330,176 @@ Test(cli, plot_training_curves, .timeout = 120)
     /* a bench result and train files do not mix; --log is for curves */
     cr_expect_eq(run(NULL, "plot", "base.json", a, "--out", dir, NULL), 2, "%s", output);
     cr_expect_eq(run(NULL, "plot", "base.json", "--out", dir, "--log", NULL), 2, "%s", output);
+}
+
+/* ---- the gate's exit codes and CI exports ---- */
+
+Test(cli, compare_missing_configuration_fails)
+{
+    cr_assert_eq(run(NULL, "compare", "base.json", "missing.json", NULL), 1, "%s", output);
+    expect_output("warning: only in ");
+    expect_output("linreg, 8 threads, pin compact (missing from the new report)");
+    expect_output("FAIL: 1 configuration of ");
+    expect_output("--allow-missing");
+    cr_assert_eq(run(NULL, "compare", "base.json", "missing.json", "--allow-missing", NULL), 0,
+                 "%s", output);
+    expect_output("note: only in ");
+    expect_output("OK: no configuration");
+    /* extra configurations in the new file never fail */
+    cr_assert_eq(run(NULL, "compare", "missing.json", "base.json", NULL), 0, "%s", output);
+}
+
+Test(cli, compare_help_documents_exit_codes)
+{
+    cr_assert_eq(run(NULL, "compare", "--help", NULL), 0);
+    expect_output("3 cannot decide");
+    expect_output("--run BASE_DPT NEW_DPT");
+    expect_output("--markdown FILE");
+    expect_output("--bmf FILE");
+    expect_output("--github-benchmark FILE");
+    expect_output("--allow-missing");
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s not written", path);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+static json_t *load(const char *path)
+{
+    json_error_t err;
+    json_t *j = json_load_file(path, 0, &err);
+    cr_assert_not_null(j, "%s: %s", path, err.text);
+    return j;
+}
+
+Test(cli, compare_exports)
+{
+    char md[128], bmf[128], gh[128], js[128];
+    snprintf(md, sizeof md, "%s/summary.md", out_dir);
+    snprintf(bmf, sizeof bmf, "%s/bmf.json", out_dir);
+    snprintf(gh, sizeof gh, "%s/gh.json", out_dir);
+    snprintf(js, sizeof js, "%s/cmp.json", out_dir);
+    cr_assert_eq(run(NULL, "compare", "base.json", "regressed.json", "--markdown", md, "--bmf", bmf,
+                     "--github-benchmark", gh, "--json", js, NULL),
+                 1, "%s", output);
+
+    const char *text = slurp(md);
+    cr_assert(strstr(text, "| configuration | base ms | new ms | change (95% interval) | p "
+                           "(two-sided U) | verdict |\n|---|"),
+              "%s", text);
+    cr_assert(strstr(text, "| linreg, 4 threads, pin compact, batch full | 11.000 | 13.200 | "
+                           "+20.0% [+18.3%, +21.7%] | 0.00794 | **slower** |"),
+              "%s", text);
+    cr_assert(strstr(text, "| linreg, 1 thread, pin compact, batch full | 40.000 | 40.000 | "
+                           "+0.0% [-1.4%, +1.4%] | 1 | same |"),
+              "%s", text);
+    cr_assert(strstr(text, "\nFAIL: 1 configuration is significantly slower by more than 5%\n"),
+              "%s", text);
+
+    /* Bencher: seconds per epoch of the new file, bounds from the interval */
+    json_t *b = load(bmf);
+    cr_assert(json_is_object(b));
+    cr_assert_eq(json_object_size(b), 4);
+    json_t *lat = json_object_get(json_object_get(b, "linreg/1x4/compact/full"), "latency");
+    cr_assert_not_null(lat, "no linreg/1x4/compact/full latency");
+    double v = json_real_value(json_object_get(lat, "value"));
+    double lo = json_real_value(json_object_get(lat, "lower_value"));
+    double hi = json_real_value(json_object_get(lat, "upper_value"));
+    cr_assert_float_eq(v, 0.0132, 1e-12);
+    cr_assert(lo < v && v < hi, "%g %g %g", lo, v, hi);
+    cr_assert_float_eq(lo, 0.011 * 1.183, 0.011 * 0.001);
+    json_decref(b);
+
+    /* github-action-benchmark customSmallerIsBetter */
+    json_t *g = load(gh);
+    cr_assert(json_is_array(g));
+    cr_assert_eq(json_array_size(g), 4);
+    json_t *e = json_array_get(g, 2);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "name")), "linreg/1x4/compact/full");
+    cr_assert_str_eq(json_string_value(json_object_get(e, "unit")), "ms");
+    cr_assert_float_eq(json_real_value(json_object_get(e, "value")), 13.2, 1e-9);
+    cr_assert_str_eq(json_string_value(json_object_get(e, "range")), "+18.3% .. +21.7%");
+    cr_assert(strstr(json_string_value(json_object_get(e, "extra")), "slower"));
+    json_decref(g);
+
+    /* dpt-compare/1 keeps its fields and gains the interval's */
+    json_t *c = load(js);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "schema")), "dpt-compare/1");
+    cr_assert_eq(json_integer_value(json_object_get(c, "exit")), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(c, "outcome")), "fail");
+    cr_assert(json_is_false(json_object_get(c, "paired")));
+    json_t *row = json_array_get(json_object_get(c, "results"), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(row, "verdict")), "slower");
+    cr_assert_str_eq(json_string_value(json_object_get(row, "test")), "mann-whitney-u");
+    cr_assert_str_eq(json_string_value(json_object_get(row, "sided")), "two-sided");
+    cr_assert_float_eq(json_real_value(json_object_get(row, "p_value")), 2.0 / 252, 1e-12);
+    cr_assert_float_eq(json_real_value(json_object_get(row, "interval_lo")), 0.183, 0.001);
+    cr_assert_float_eq(json_real_value(json_object_get(row, "interval_hi")), 0.217, 0.001);
+    json_decref(c);
+
+    /* a file that cannot be written loses the gate's result: not a pass */
+    cr_assert_eq(run(NULL, "compare", "base.json", "identical.json", "--markdown",
+                     "/nonexistent/dir/s.md", NULL),
+                 2, "%s", output);
+}
+
+/* Paired runs of two paths to the same dpt: an A/A test. With a 50%
+ * threshold timing noise cannot make it "slower"; it says "same" or, when
+ * the runner is noisy, "cannot decide". */
+Test(cli, compare_run_a_a, .timeout = 120)
+{
+    char alias[128], js[128], md[128];
+    snprintf(alias, sizeof alias, "%s/dpt-new", out_dir);
+    snprintf(js, sizeof js, "%s/paired.json", out_dir);
+    snprintf(md, sizeof md, "%s/paired.md", out_dir);
+    cr_assert_eq(symlink(DPT_EXE, alias), 0);
+    int st =
+        run(NULL, "compare", "--run", DPT_EXE, alias, "--pairs", "6", "--threshold", "50%",
+            "--synth", "linreg:n=2000,d=8", "--model", "linear", "--opt", "gd", "--lr", "0.1",
+            "--epochs", "1", "--threads", "1", "--no-limits", "--json", js, "--markdown", md, NULL);
+    cr_assert(st == 0 || st == 3, "exit %d:\n%s", st, output);
+    expect_output("paired: 6 alternating runs of each");
+    expect_output("p (two-sided signed-rank)");
+    cr_assert_null(strstr(output, "slower"), "%s", output);
+    json_t *c = load(js);
+    cr_assert(json_is_true(json_object_get(c, "paired")));
+    cr_assert_eq(json_integer_value(json_object_get(c, "exit")), st);
+    json_t *rows = json_object_get(c, "results");
+    cr_assert_eq(json_array_size(rows), 1);
+    json_t *row = json_array_get(rows, 0);
+    cr_assert_eq(json_integer_value(json_object_get(row, "base_reps")), 6);
+    cr_assert_eq(json_integer_value(json_object_get(row, "new_reps")), 6);
+    cr_assert_str_eq(json_string_value(json_object_get(row, "test")), "wilcoxon-signed-rank");
+    const char *verdict = json_string_value(json_object_get(row, "verdict"));
+    cr_assert(!strcmp(verdict, "same") || !strcmp(verdict, "cannot decide"), "%s", verdict);
+    cr_assert_eq(!strcmp(verdict, "same"), st == 0);
+    /* 6 pairs give a 95% interval: the extremes of the Walsh averages */
+    cr_assert(json_is_real(json_object_get(row, "interval_lo")));
+    cr_assert(json_is_real(json_object_get(row, "interval_hi")));
+    json_decref(c);
+    cr_assert(strstr(slurp(md), "p (two-sided signed-rank)"));
+}
+
+Test(cli, compare_run_errors)
+{
+    cr_assert_eq(run(NULL, "compare", "--run", DPT_EXE, "/nonexistent/dpt", "--pairs", "1",
+                     "--synth", "linreg:n=200,d=2", "--epochs", "1", "--threads", "1",
+                     "--no-limits", NULL),
+                 2, "%s", output);
+    expect_output("/nonexistent/dpt");
+    cr_assert_eq(run(NULL, "compare", "--run", DPT_EXE, DPT_EXE, "--pairs", "0", NULL), 2);
+    expect_output("pairs");
+    cr_assert_eq(run(NULL, "compare", "--run", DPT_EXE, NULL), 2);
+    expect_output("--run needs two dpt executables");
+    /* a bench flag it does not know: bench's own message, then compare's */
+    cr_assert_eq(run(NULL, "compare", "--run", DPT_EXE, DPT_EXE, "--pairs", "1", "--bogus", NULL),
+                 2, "%s", output);
+    expect_output("--bogus");
 }

@@ -132,7 +132,13 @@ Test(compare, slower_with_the_exact_p)
     cr_assert_float_eq(p->change, 0.20, 1e-12);
     cr_assert_float_eq(p->p, P_SEPARATED_5_5, 1e-12, "p = %.17g", p->p);
     cr_assert_eq(p->sided, DPT_ALT_TWO_SIDED);
-    cr_assert(isnan(p->interval_lo) && isnan(p->interval_hi));
+    /* two-sample Hodges-Lehmann on the log times: the 25 ratios new_j /
+     * base_i, their median and, with C = 2 (P(U <= 2) = 4/252 <= 0.025),
+     * their 3rd smallest and 3rd largest (enumerated with Python once) */
+    cr_assert_float_eq(p->estimate, 0.19999999999999996, 1e-12, "%.17g", p->estimate);
+    cr_assert_float_eq(p->interval_lo, 0.16538461538461532, 1e-12, "%.17g", p->interval_lo);
+    cr_assert_float_eq(p->interval_hi, 0.2356435643564356, 1e-12, "%.17g", p->interval_hi);
+    cr_assert_float_eq(p->interval_level, 1 - 8.0 / 252, 1e-12);
     cr_assert_eq(p->base_reps, 5);
     cr_assert_eq(p->new_reps, 5);
     cr_assert_not(p->blind);
@@ -309,10 +315,28 @@ Test(compare, configurations_in_one_file_only)
     cr_assert_eq(r.only_new[1].batch, 256);
     /* the new file's first, as dpt compare has always printed them */
     long in_new = find_msg(&r, "note: only in n.json: linreg, 4 threads, pin compact");
-    long in_base = find_msg(&r, "note: only in b.json: linreg, 2 threads, pin compact");
+    long in_base = find_msg(&r, "warning: only in b.json: linreg, 2 threads, pin compact "
+                                "(missing from the new report)");
     cr_assert_geq(in_new, 0);
     cr_assert_gt(in_base, in_new);
+    /* a configuration the new report lost fails the gate: nothing measured
+     * it, so nothing shows it did not get slower */
+    cr_assert_eq(r.missing, 1); /* the two only in the new report do not count */
+    cr_assert_eq(r.slower, 0);
+    cr_assert_eq(r.outcome, DPT_COMPARE_FAIL);
+    cr_assert_eq(r.exit_status, 1);
     dpt_compare_result_free(&r);
+
+    /* allowed, it is a note and the one common row passes */
+    o.allow_missing = 1;
+    cr_assert_eq(dpt_compare_reports(&b, &n, &o, &r), 0, "%s", dpt_last_error());
+    cr_assert_eq(r.missing, 1);
+    cr_assert_eq(r.outcome, DPT_COMPARE_PASS);
+    cr_assert_eq(r.exit_status, 0);
+    expect_msg(&r, "note: only in b.json: linreg, 2 threads, pin compact");
+    cr_assert_lt(find_msg(&r, "missing from the new report"), 0);
+    dpt_compare_result_free(&r);
+
     dpt_bench_report_free(&b);
     dpt_bench_report_free(&n);
 }
@@ -332,7 +356,7 @@ Test(compare, three_and_three_repetitions_cannot_decide)
     cr_assert(r.rows[0].blind);
     cr_assert_eq(r.blind, 1);
     cr_assert_eq(r.outcome, DPT_COMPARE_CANNOT_DECIDE);
-    cr_assert_eq(r.exit_status, 2);
+    cr_assert_eq(r.exit_status, 3);
     expect_msg(&r, "warning: 1 configuration has too few repetitions");
     dpt_compare_result_free(&r);
     dpt_bench_report_free(&b);
@@ -482,15 +506,22 @@ Test(compare, print_is_the_dpt_compare_report)
         "base: b.json (0.1.0 abc1234, 2025-01-31T12:00:00Z)\n"
         "new:  n.json (?, undated)\n"
         "\n"
-        "workload threads pin       batch     base ms      new ms   change  p-value  verdict\n"
-        "linreg         1 compact    full       4.080       4.080    +0.0%        1  same\n"
-        "linreg         2 compact    full       2.040       2.448   +20.0%  0.00794  slower\n"
+        "workload threads pin       batch     base ms      new ms   change interval          "
+        "p (two-sided U)  verdict\n"
+        "linreg         1 compact    full       4.080       4.080    +0.0% [-2.9%, +3.0%]    "
+        "              1  same\n"
+        "linreg         2 compact    full       2.040       2.448   +20.0% [+16.5%, +23.6%]  "
+        "        0.00794  slower\n"
         "\n"
         "geometric mean of new/base times over 2 configurations: 1.0954 (+9.5%)\n"
+        "interval: Hodges-Lehmann 95% interval of the change (median of the ratios new/base); "
+        "the U test decides\n"
         "\n"
         "speedup vs 1 thread:\n"
-        "workload threads pin       batch      base       new   change  p-value  verdict\n"
-        "linreg         2 compact    full      2.00      1.67   -16.7%  0.00794  worse\n"
+        "workload threads pin       batch      base       new   change interval          "
+        "p (two-sided U)  verdict\n"
+        "linreg         2 compact    full      2.00      1.67   -16.7% -                 "
+        "        0.00794  worse\n"
         "\n"
         "FAIL: 1 configuration is significantly slower by more than 5%\n"
         "FAIL: 1 configuration lost more than 5% of its speedup vs 1 thread\n";
@@ -602,28 +633,187 @@ Test(compare, out_of_memory_at_every_allocation)
     add_row(&n, "linreg", 4, "avx2", BASE5, 5, 1);
     add_row(&n, "linreg", 2, "avx2", BASE5, 5, 1);
     snprintf(n.context.cpu_model, sizeof n.context.cpu_model, "CPU B");
-    dpt_compare_result r;
-    allocs_left = 1L << 40;
-    cr_assert_eq(dpt_compare_reports(&b, &n, NULL, &r), 0, "%s", dpt_last_error());
-    long used = (1L << 40) - allocs_left;
-    allocs_left = -1;
-    cr_assert_gt(r.nmessages, 2);
-    dpt_compare_result_free(&r);
-    cr_assert_gt(used, 8);
+    /* stored and paired: the same rows, other allocations (intervals, differences) */
+    int (*const how[2])(const dpt_bench_report *, const dpt_bench_report *,
+                        const dpt_compare_opts *,
+                        dpt_compare_result *) = {dpt_compare_reports, dpt_compare_paired};
     int failed = 0;
-    for (long k = 0; k < used; k++) {
-        long before = live;
-        allocs_left = k;
-        int rc = dpt_compare_reports(&b, &n, NULL, &r);
+    for (int h = 0; h < 2; h++) {
+        dpt_compare_result r;
+        allocs_left = 1L << 40;
+        cr_assert_eq(how[h](&b, &n, NULL, &r), 0, "%s", dpt_last_error());
+        long used = (1L << 40) - allocs_left;
         allocs_left = -1;
-        /* a median or U test without memory only loses its number */
-        cr_assert(rc == 0 || rc == DPT_ENOMEM, "allocation %ld: %d %s", k, rc, dpt_last_error());
-        if (rc) cr_assert_neq(dpt_last_error()[0], '\0');
-        failed += rc != 0;
+        cr_assert_gt(r.nmessages, 2);
         dpt_compare_result_free(&r);
-        cr_assert_eq(live, before, "allocation %ld failing leaks %ld blocks", k, live - before);
+        cr_assert_gt(used, 8);
+        for (long k = 0; k < used; k++) {
+            long before = live;
+            allocs_left = k;
+            int rc = how[h](&b, &n, NULL, &r);
+            allocs_left = -1;
+            /* a median or U test without memory only loses its number */
+            cr_assert(rc == 0 || rc == DPT_ENOMEM, "%d, allocation %ld: %d %s", h, k, rc,
+                      dpt_last_error());
+            if (rc) cr_assert_neq(dpt_last_error()[0], '\0');
+            failed += rc != 0;
+            dpt_compare_result_free(&r);
+            cr_assert_eq(live, before, "%d, allocation %ld failing leaks %ld blocks", h, k,
+                         live - before);
+        }
     }
     cr_assert_gt(failed, 0);
+    dpt_bench_report_free(&b);
+    dpt_bench_report_free(&n);
+}
+
+/* ---- paired reports (dpt compare --run) ---- */
+
+static const double BASE8[8] = {1.00, 1.01, 1.02, 1.03, 1.04, 1.05, 1.06, 1.07};
+
+/* One row per report: sample i of the new row is BASE8[i] * f[i]. */
+static int compare_pairs(const double *f, int n, const dpt_compare_opts *o, dpt_compare_result *res)
+{
+    dpt_bench_report b, c;
+    dpt_bench_report_init(&b);
+    dpt_bench_report_init(&c);
+    double s[16];
+    for (int i = 0; i < n; i++) s[i] = BASE8[i % 8] * f[i];
+    add_row(&b, "linreg", 1, "avx2", BASE8, n, 1);
+    cr_assert_not_null(dpt_bench_report_add(&c, "linreg", 1, "compact", "avx2", 0, s, n));
+    int rc = dpt_compare_paired(&b, &c, o, res);
+    dpt_bench_report_free(&b);
+    dpt_bench_report_free(&c);
+    return rc;
+}
+
+/* Estimates, intervals and p-values from /usr/bin/python3 once: the Walsh
+ * averages of d_i = log(f_i), their median, the order statistics C+1 and
+ * M-C with C = 3 for 8 pairs at 95% (P(W+ <= 3) = 5/256), exp(.) - 1;
+ * p from scipy.stats.wilcoxon as dpt_stats_signed_rank computes it: zeros
+ * dropped, exact without ties, else mode='approx', correction=False (the
+ * two pairs of 1.20 tie). */
+Test(compare, paired_slower_only_when_the_interval_is_beyond)
+{
+    static const double f[8] = {1.18, 1.21, 1.19, 1.22, 1.20, 1.17, 1.23, 1.20};
+    dpt_compare_result r;
+    cr_assert_eq(compare_pairs(f, 8, NULL, &r), 0, "%s", dpt_last_error());
+    const dpt_compare_row *p = &r.rows[0];
+    cr_assert(r.paired);
+    cr_assert_float_eq(p->change, 0.19997916612410993, 1e-12, "%.17g", p->change);
+    cr_assert_float_eq(p->estimate, p->change, 1e-15);
+    cr_assert_float_eq(p->interval_lo, 0.17999999999999994, 1e-12, "%.17g", p->interval_lo);
+    cr_assert_float_eq(p->interval_hi, 0.21995901570503587, 1e-12, "%.17g", p->interval_hi);
+    cr_assert_float_eq(p->interval_level, 1 - 10.0 / 256, 1e-12);
+    cr_assert_float_eq(p->p, 0.011616044899262472, 1e-12, "%.17g", p->p);
+    cr_assert_eq(p->verdict, DPT_VERDICT_SLOWER);
+    cr_assert_eq(r.outcome, DPT_COMPARE_FAIL);
+    cr_assert_eq(r.exit_status, 1);
+    cr_assert_str_eq(dpt_compare_p_label(&r), "p (two-sided signed-rank)");
+    dpt_compare_result_free(&r);
+
+    /* a 25% threshold: the interval [+18%, +22%] lies inside it */
+    dpt_compare_opts o;
+    dpt_compare_opts_defaults(&o);
+    o.threshold = 0.25;
+    cr_assert_eq(compare_pairs(f, 8, &o, &r), 0, "%s", dpt_last_error());
+    cr_assert_eq(r.rows[0].verdict, DPT_VERDICT_SAME);
+    cr_assert_eq(r.exit_status, 0);
+    dpt_compare_result_free(&r);
+
+    /* 20%: the interval straddles it, so it cannot say which side */
+    o.threshold = 0.20;
+    cr_assert_eq(compare_pairs(f, 8, &o, &r), 0, "%s", dpt_last_error());
+    cr_assert_eq(r.rows[0].verdict, DPT_VERDICT_UNDECIDED);
+    cr_assert_str_eq(dpt_verdict_name(r.rows[0].verdict), "cannot decide");
+    cr_assert_eq(r.outcome, DPT_COMPARE_CANNOT_DECIDE);
+    cr_assert_eq(r.exit_status, 3);
+    cr_assert_eq(r.undecided, 1);
+    dpt_compare_result_free(&r);
+
+    /* the mirror image is faster */
+    double g[8];
+    for (int i = 0; i < 8; i++) g[i] = 1 / f[i];
+    cr_assert_eq(compare_pairs(g, 8, NULL, &r), 0, "%s", dpt_last_error());
+    cr_assert_eq(r.rows[0].verdict, DPT_VERDICT_FASTER);
+    cr_assert_float_eq(r.rows[0].interval_hi, 1 / 1.18 - 1, 1e-9, "%.17g", r.rows[0].interval_hi);
+    cr_assert_eq(r.exit_status, 0);
+    dpt_compare_result_free(&r);
+}
+
+Test(compare, paired_same_and_cannot_decide)
+{
+    static const double same[8] = {1.004, 0.995, 1.01, 0.998, 1.003, 0.991, 1.007, 1.0};
+    dpt_compare_result r;
+    cr_assert_eq(compare_pairs(same, 8, NULL, &r), 0, "%s", dpt_last_error());
+    const dpt_compare_row *p = &r.rows[0];
+    cr_assert_float_eq(p->change, 0.00098876113024110274, 1e-12, "%.17g", p->change);
+    cr_assert_float_eq(p->interval_lo, -0.0050000000000000044, 1e-12, "%.17g", p->interval_lo);
+    cr_assert_float_eq(p->interval_hi, 0.006995531271117416, 1e-12, "%.17g", p->interval_hi);
+    cr_assert_float_eq(p->p, 0.6875, 1e-12, "%.17g", p->p);
+    cr_assert_eq(p->verdict, DPT_VERDICT_SAME);
+    cr_assert_eq(r.outcome, DPT_COMPARE_PASS);
+    cr_assert_eq(r.exit_status, 0);
+    dpt_compare_result_free(&r);
+
+    /* +0% .. +10%: the interval [+1.5%, +9.0%] straddles 5% */
+    static const double straddle[8] = {1.00, 1.10, 1.03, 1.08, 1.05, 1.01, 1.09, 1.06};
+    cr_assert_eq(compare_pairs(straddle, 8, NULL, &r), 0, "%s", dpt_last_error());
+    cr_assert_float_eq(r.rows[0].change, 0.052017984549843264, 1e-12);
+    cr_assert_float_eq(r.rows[0].interval_lo, 0.01488915650922196, 1e-12);
+    cr_assert_float_eq(r.rows[0].interval_hi, 0.089954127475097082, 1e-12);
+    cr_assert_eq(r.rows[0].verdict, DPT_VERDICT_UNDECIDED);
+    cr_assert_eq(r.exit_status, 3);
+    dpt_compare_result_free(&r);
+
+    /* 5 pairs: P(W+ <= 0) = 1/32 > 0.025, no 95% interval however clear */
+    static const double five[5] = {1.5, 1.5, 1.5, 1.5, 1.5};
+    cr_assert_eq(compare_pairs(five, 5, NULL, &r), 0, "%s", dpt_last_error());
+    cr_assert(r.rows[0].blind);
+    cr_assert(isnan(r.rows[0].interval_lo));
+    cr_assert_eq(r.rows[0].verdict, DPT_VERDICT_UNDECIDED);
+    cr_assert_eq(r.exit_status, 3);
+    expect_msg(&r, "too few pairs for an interval at 95%");
+    dpt_compare_result_free(&r);
+}
+
+Test(compare, paired_needs_as_many_samples)
+{
+    dpt_bench_report b, n;
+    dpt_bench_report_init(&b);
+    dpt_bench_report_init(&n);
+    add_row(&b, "linreg", 1, "avx2", BASE8, 8, 1);
+    add_row(&n, "linreg", 1, "avx2", BASE8, 7, 1);
+    dpt_compare_result r;
+    cr_assert_eq(dpt_compare_paired(&b, &n, NULL, &r), DPT_EINVAL);
+    cr_assert(strstr(dpt_last_error(), "8 samples in base, 7 in new"), "%s", dpt_last_error());
+    dpt_compare_result_free(&r);
+    dpt_bench_report_free(&b);
+    dpt_bench_report_free(&n);
+}
+
+/* The speedup curve, paired: pair i's speedup in each build. 2 threads
+ * keeps its time in base but takes 1.3x in new, while 1 thread is the
+ * same: its speedup falls by 1/1.3 in every pair. */
+Test(compare, paired_curve_worse)
+{
+    dpt_bench_report b, n;
+    dpt_bench_report_init(&b);
+    dpt_bench_report_init(&n);
+    add_row(&b, "linreg", 1, "avx2", BASE8, 8, 1);
+    add_row(&b, "linreg", 2, "avx2", BASE8, 8, 0.5);
+    add_row(&n, "linreg", 1, "avx2", BASE8, 8, 1);
+    add_row(&n, "linreg", 2, "avx2", BASE8, 8, 0.65);
+    dpt_compare_result r;
+    cr_assert_eq(dpt_compare_paired(&b, &n, NULL, &r), 0, "%s", dpt_last_error());
+    cr_assert_eq(r.ncurves, 1);
+    cr_assert_float_eq(r.curves[0].change, 1 / 1.3 - 1, 1e-9);
+    cr_assert_float_eq(r.curves[0].interval_lo, 1 / 1.3 - 1, 1e-9);
+    cr_assert_float_eq(r.curves[0].interval_hi, 1 / 1.3 - 1, 1e-9);
+    cr_assert_eq(r.curves[0].verdict, DPT_VERDICT_WORSE);
+    cr_assert_eq(r.rows[1].verdict, DPT_VERDICT_SLOWER);
+    cr_assert_eq(r.exit_status, 1);
+    dpt_compare_result_free(&r);
     dpt_bench_report_free(&b);
     dpt_bench_report_free(&n);
 }

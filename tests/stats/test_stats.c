@@ -277,3 +277,80 @@ Test(signrank, large_samples)
     cr_expect_eq(t.exact, 0);
     cr_expect(t.p > 0 && t.p <= 1);
 }
+
+/* Two-sample Hodges-Lehmann: estimates and intervals computed once with
+ * /usr/bin/python3 (numpy 1.x, scipy 1.10) by enumerating every split of
+ * the ranks for the exact U distribution, taking C the largest with
+ * P(U <= C) <= (1 - conf)/2 and the order statistics C+1 and nm - C of the
+ * sorted differences b_j - a_i; beyond 50 values C = floor(nm/2 +
+ * norm.ppf((1 - conf)/2) sd), sd = sqrt(nm(n+m+1)/12). */
+Test(signrank, hodges_lehmann_shift_against_enumeration)
+{
+    static const struct {
+        double a[8], b[8];
+        size_t na, nb;
+        double conf, est, lo, hi, level;
+    } cases[] = {
+        {{1.0, 1.3, 0.7, 2.1, 1.6},
+         {2.0, 2.4, 1.9, 3.3, 2.8},
+         5,
+         5,
+         0.95,
+         1.1999999999999997,
+         0.29999999999999982,
+         2.0999999999999996,
+         0.96825396825396826},
+        {{0.3, 0.9, 0.1},
+         {0.5, 1.4, 1.1, 0.8},
+         3,
+         4,
+         0.90,
+         0.49999999999999994,
+         -0.40000000000000002,
+         1.2999999999999998,
+         0.94285714285714284},
+        {{5.1, 4.7, 5.9, 6.2, 5.0, 4.4, 5.5, 6.8},
+         {6.0, 5.2, 7.1, 6.6, 5.8, 7.4, 6.1},
+         8,
+         7,
+         0.95,
+         0.89999999999999991,
+         -0.10000000000000053,
+         1.8999999999999995,
+         0.95990675990675989},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        dpt_hl h;
+        cr_assert_eq(dpt_stats_hodges_lehmann_shift(cases[i].a, cases[i].na, cases[i].b,
+                                                    cases[i].nb, cases[i].conf, &h),
+                     0);
+        cr_expect_float_eq(h.estimate, cases[i].est, 1e-12, "case %zu: %.17g", i, h.estimate);
+        cr_expect_float_eq(h.lo, cases[i].lo, 1e-12, "case %zu: %.17g", i, h.lo);
+        cr_expect_float_eq(h.hi, cases[i].hi, 1e-12, "case %zu: %.17g", i, h.hi);
+        cr_expect_float_eq(h.level, cases[i].level, 1e-12, "case %zu: %.17g", i, h.level);
+    }
+    /* 2 and 2: P(U <= 0) = 1/6 > 0.025, no interval at 95% */
+    static const double a2[2] = {1.0, 2.0}, b2[2] = {1.5, 2.5};
+    dpt_hl h;
+    cr_assert_eq(dpt_stats_hodges_lehmann_shift(a2, 2, b2, 2, 0.95, &h), 0);
+    cr_expect_float_eq(h.estimate, 0.5, 1e-12);
+    cr_expect(isnan(h.lo) && isnan(h.hi));
+    cr_expect_eq(h.level, 0);
+    cr_expect_eq(dpt_stats_hodges_lehmann_shift(a2, 0, b2, 2, 0.95, &h), DPT_EINVAL);
+    cr_expect_eq(dpt_stats_hodges_lehmann_shift(a2, 2, b2, 2, 1.0, &h), DPT_EINVAL);
+    static const double bad[2] = {1.0, INFINITY};
+    cr_expect_eq(dpt_stats_hodges_lehmann_shift(a2, 2, bad, 2, 0.95, &h), DPT_EINVAL);
+}
+
+Test(signrank, hodges_lehmann_shift_normal_beyond_50)
+{
+    double a[30], b[31];
+    for (int i = 0; i < 30; i++) a[i] = (double)(i * 7919 % 101) / 10;
+    for (int i = 0; i < 31; i++) b[i] = (double)(i * 104729 % 103) / 10 + 0.8;
+    dpt_hl h;
+    cr_assert_eq(dpt_stats_hodges_lehmann_shift(a, 30, b, 31, 0.95, &h), 0);
+    cr_expect_float_eq(h.estimate, 0.79999999999999982, 1e-12, "%.17g", h.estimate);
+    cr_expect_float_eq(h.lo, -0.80000000000000071, 1e-12, "%.17g", h.lo);
+    cr_expect_float_eq(h.hi, 2.3999999999999995, 1e-12, "%.17g", h.hi);
+    cr_expect_float_eq(h.level, 0.94938814675732974, 1e-9, "%.17g", h.level);
+}
