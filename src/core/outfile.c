@@ -128,6 +128,20 @@ static int open_tmp(dpt_out_file *o)
     return -1;
 }
 
+/* Write straight to fd (a device, a FIFO, one of our own descriptors):
+ * nothing to rename; the FILE owns fd. */
+static int write_through(dpt_out_file *o, int fd, const char *path)
+{
+    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        reset(o);
+        return dpt_set_error(DPT_EIO, "cannot write %s: %s", path, strerror(e));
+    }
+    o->own = 1;
+    return 0;
+}
+
 int dpt_out_open(dpt_out_file *o, const char *path)
 {
     memset(o, 0, sizeof *o);
@@ -143,15 +157,7 @@ int dpt_out_open(dpt_out_file *o, const char *path)
         return 0;
     }
     if (sfd >= 0) {
-        int fd = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-            int e = errno;
-            if (fd >= 0) close(fd);
-            reset(o);
-            return dpt_set_error(DPT_EIO, "cannot write %s: %s", path, strerror(e));
-        }
-        o->own = 1;
-        return 0;
+        return write_through(o, fcntl(sfd, F_DUPFD_CLOEXEC, 3), path);
     }
 
     if (!(o->path = resolve_links(path))) {
@@ -168,15 +174,7 @@ int dpt_out_open(dpt_out_file *o, const char *path)
     }
     if (exists && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
         /* a FIFO blocks here until a reader opens it, as a shell's "> fifo" does */
-        int fd = open(o->path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-            int e = errno;
-            if (fd >= 0) close(fd);
-            reset(o);
-            return dpt_set_error(DPT_EIO, "cannot write %s: %s", path, strerror(e));
-        }
-        o->own = 1;
-        return 0;
+        return write_through(o, open(o->path, O_WRONLY | O_NOCTTY | O_CLOEXEC), path);
     }
     if (exists && !S_ISREG(st.st_mode)) {
         reset(o);
