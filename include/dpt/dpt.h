@@ -16,6 +16,7 @@
 #include "dpt/mpi.h"       /* the MPI implementation of those hooks */
 #include "dpt/engine.h"    /* the data-parallel training loop */
 #include "dpt/modelfile.h" /* saved models */
+#include "dpt/checkpoint.h" /* checkpoints: exact resume */
 #include "dpt/limits.h"    /* machine limits: read bandwidth, FMA peak */
 #include "dpt/stats.h"     /* statistics */
 #include "dpt/report.h"    /* bench reports (dpt-bench/1) */
