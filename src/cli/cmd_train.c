@@ -1,6 +1,8 @@
 /* dpt train: flags -> a run spec (dpt/run.h) -> one run, printing each
  * epoch's loss, speed and metrics as it ends, then the final metrics, the
  * phase breakdown and optionally JSON, a trace and the model. */
+#include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -100,6 +102,31 @@ static const char *signal_name(int sig)
            : sig == SIGTERM ? "SIGTERM"
            : sig == SIGHUP  ? "SIGHUP"
                             : "a signal";
+}
+
+/* Temporary files of the atomic writer (".NAME.tmp.PID.XXXXXX", dpt/file.h)
+ * beside path whose process is gone: a run killed while saving left them. */
+static void remove_stale_temps(const char *path)
+{
+    if (!path || !strcmp(path, "-")) return;
+    const char *slash = strrchr(path, '/');
+    char dir[4096], prefix[512];
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + 1), path);
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(prefix, sizeof prefix, ".%s.tmp.", slash ? slash + 1 : path);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const size_t pl = strlen(prefix);
+    for (struct dirent *de; (de = readdir(d));) {
+        if (strncmp(de->d_name, prefix, pl)) continue;
+        char *end;
+        long pid = strtol(de->d_name + pl, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == -1 && errno == ESRCH) unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
 }
 
 /* The run's checkpoint where it stands (between epochs). */
@@ -551,6 +578,9 @@ int dpt_cmd_train(int argc, char **argv)
         (rc = cli_check_output(cmd, "--trace", trace_path)) ||
         (rc = cli_check_output(cmd, "--checkpoint", ctx.ck_path)))
         goto done;
+    const char *outs[] = {json_path, ctx.best_path, save_path, trace_path, ctx.ck_path};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0] && cli_mpi_rank() == 0; i++)
+        remove_stale_temps(outs[i]);
     if (resume_path) {
         if (dpt_checkpoint_load(resume_path, &ck)) {
             rc = cli_fail(cmd, "--resume: %s", dpt_last_error());
@@ -644,8 +674,10 @@ int dpt_cmd_train(int argc, char **argv)
         const int sig = stop_signal;
         const char *path = ctx.ck_path;
         if (!path && save_path && strcmp(save_path, "-") &&
-            (intr_path = malloc(strlen(save_path) + 32)))
-            sprintf(intr_path, "%s.interrupted.ckpt", save_path), path = intr_path;
+            (intr_path = malloc(strlen(save_path) + 32))) {
+            sprintf(intr_path, "%s.interrupted.ckpt", save_path);
+            path = intr_path;
+        }
         const int done_epochs = (spec.resume ? spec.resume->epochs : 0) + res.epochs;
         if (!path)
             fprintf(stderr,
