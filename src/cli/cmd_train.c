@@ -662,6 +662,11 @@ int dpt_cmd_train(int argc, char **argv)
     if (!quiet && spec.resume)
         fprintf(stderr, "dpt train: resuming %s after epoch %d of %d\n", resume_path,
                 spec.resume->epochs, spec.epochs);
+    if (!quiet && spec.resume && ck.threads != threads && !tp->deterministic)
+        fprintf(stderr,
+                "dpt train: warning: the checkpoint's run had %d threads, this one %d: the result "
+                "is not the bits of an uninterrupted run (see --deterministic)\n",
+                ck.threads, threads);
     if (ctx.ck_secs > 0) checkpoint_due(&ctx, 0);
 
     dpt_run_result res;
@@ -672,6 +677,7 @@ int dpt_cmd_train(int argc, char **argv)
     }
     if (r == DPT_EINTERRUPTED) {
         const int sig = stop_signal;
+        if (ctx.live) fputs("\r\033[K", stderr);
         const char *path = ctx.ck_path;
         if (!path && save_path && strcmp(save_path, "-") &&
             (intr_path = malloc(strlen(save_path) + 32))) {
