@@ -129,6 +129,41 @@ static void remove_stale_temps(const char *path)
     closedir(d);
 }
 
+/* --resume FILE found anywhere in argv: the checkpoint is loaded first and
+ * its settings become the defaults, as a --workload's do, so that the
+ * flags given override them (and a difference is then refused). 0 or the
+ * exit status after printing. */
+static int resume_preset(const char *cmd, cli_job *j, dpt_checkpoint *ck, int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) path = argv[i + 1];
+        if (!strncmp(argv[i], "--resume=", 9)) path = argv[i] + 9;
+    }
+    if (!path) return 0;
+    if (dpt_checkpoint_load(path, ck)) return cli_fail(cmd, "--resume: %s", dpt_last_error());
+    cli_train_opts *t = &j->to;
+    t->model = ck->model.spec;
+    t->model.inputs = 0; /* from the data, then checked */
+    t->model.classes = 0;
+    t->model_set = 1;
+    t->hidden_set = t->loss_set = t->model.kind == DPT_MODEL_MLP;
+    t->opt = ck->opt;
+    t->batch_set = ck->opt.kind != DPT_OPT_GD;
+    t->momentum_set = dpt_optim_has_velocity(&ck->opt);
+    t->epochs = ck->epochs_total;
+    t->seed = j->data.seed = ck->seed;
+    t->shuffle = ck->shuffle;
+    t->init = (dpt_init)ck->init;
+    t->deterministic = ck->leaves;
+    t->reduce = ck->reduce;
+    t->batching_local = ck->batching_local;
+    t->balance = ck->balance;
+    t->threads = ck->threads;
+    return 0;
+}
+
 /* The run's checkpoint where it stands (between epochs). */
 static int write_checkpoint(const train_ctx *c, const char *path)
 {
@@ -472,7 +507,9 @@ int dpt_cmd_train(int argc, char **argv)
     dpt_run_spec spec;
     train_ctx ctx = {0};
     int c;
-    if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
+    if ((rc = cli_job_preset(cmd, &job, argc, argv)) ||
+        (rc = resume_preset(cmd, &job, &ck, argc, argv)))
+        goto done;
     rc = DPT_EXIT_USAGE;
     optind = 1;
     while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
@@ -582,11 +619,7 @@ int dpt_cmd_train(int argc, char **argv)
     for (size_t i = 0; i < sizeof outs / sizeof outs[0] && cli_mpi_rank() == 0; i++)
         remove_stale_temps(outs[i]);
     if (resume_path) {
-        if (dpt_checkpoint_load(resume_path, &ck)) {
-            rc = cli_fail(cmd, "--resume: %s", dpt_last_error());
-            goto done;
-        }
-        /* its data was standardized with these statistics: they apply
+        /* loaded by resume_preset; its data was standardized with these statistics: they apply
          * again, as with --init-from */
         im.st = ck.st;
         memset(&ck.st, 0, sizeof ck.st);
