@@ -172,14 +172,19 @@ static int write_checkpoint(const train_ctx *c, const char *path)
     return dpt_checkpoint_save(path, &ck);
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* --checkpoint-every N or Ns: whether this epoch's end is due. */
 static int checkpoint_due(train_ctx *c, int epoch)
 {
     if (c->ck_epochs) return epoch % c->ck_epochs == 0;
     if (c->ck_secs > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+        double now = mono_now();
         if (now - c->ck_last < c->ck_secs) return 0;
         c->ck_last = now;
         return 1;
@@ -700,7 +705,7 @@ int dpt_cmd_train(int argc, char **argv)
                 "dpt train: warning: the checkpoint's run had %d threads, this one %d: the result "
                 "is not the bits of an uninterrupted run (see --deterministic)\n",
                 ck.threads, threads);
-    if (ctx.ck_secs > 0) checkpoint_due(&ctx, 0);
+    ctx.ck_last = mono_now(); /* --checkpoint-every Ns counts from here */
 
     dpt_run_result res;
     int r = dpt_run_train(run, &res);

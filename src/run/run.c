@@ -216,9 +216,13 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     no_metrics(&out->test);
     dpt_engine_reset(r->e, r->w0);
     int rc = s->warmup > 0 ? dpt_engine_train(r->e, s->warmup, NULL, NULL) : 0;
-    if (!rc) {
+    if (!rc || rc == DPT_EINTERRUPTED) {
+        /* an interrupted warm-up leaves the run at its start, not at the
+         * warm-up's state */
         dpt_engine_reset(r->e, r->w0);
         if (s->resume) dpt_engine_set_state(r->e, s->resume);
+    }
+    if (!rc) {
         const int todo = s->epochs - (s->resume ? s->resume->epochs : 0);
         dpt_engine_set_progress(r->e, s->progress, s->progress_ud, s->progress_interval);
         epoch_sink k = {.r = r, .out = out, .in_engine = !s->eval_epochs};

@@ -297,3 +297,42 @@ Test(resume, damaged_file_refused)
     unlink(path);
     dpt_dataset_free(&ds);
 }
+
+/* The trace hands over each epoch's steps at its end, warm-up epochs too. */
+static void raise_after_an_epoch(const dpt_step_record *r, size_t n, void *ud)
+{
+    (void)r, (void)n, (void)ud;
+    flag = 1;
+}
+
+Test(resume, interrupted_warmup_leaves_the_start)
+{
+    rcase c = {DPT_OPT_MOMENTUM, 1, 0, 3};
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_run_spec s;
+    make_spec(&c, &s, &m, &ds);
+    s.warmup = 3;
+    flag = 0;
+    s.interrupt = &flag;
+    dpt_run *r;
+    dpt_run_result res;
+    cr_assert_eq(dpt_run_create(&r, &s), 0, "%s", dpt_last_error());
+    float *w0 = params_of(r);
+    /* interrupted in the second warm-up epoch, one epoch done */
+    cr_assert_eq(dpt_engine_set_trace(dpt_run_engine(r), raise_after_an_epoch, NULL, 0), 0);
+    cr_assert_eq(dpt_run_train(r, &res), DPT_EINTERRUPTED);
+    cr_assert(res.interrupted);
+    cr_assert_eq(res.epochs, 0);
+    dpt_engine_state st;
+    dpt_engine_get_state(dpt_run_engine(r), &st);
+    cr_assert_eq(st.epochs, 0, "the warm-up's epoch counts as the run's");
+    cr_assert_eq(st.steps, 0);
+    float *w = params_of(r);
+    cr_assert_eq(memcmp(w, w0, m.n_params * sizeof *w), 0, "not the run's start");
+    for (size_t i = 0; i < m.n_params; i++) cr_assert_eq(st.velocity[i], 0.0f);
+    free(w);
+    free(w0);
+    dpt_run_destroy(r);
+    dpt_dataset_free(&ds);
+}
