@@ -269,7 +269,6 @@ Test(resume, damaged_file_refused)
     char path[128];
     tmp_path(path, sizeof path, "dmg");
     cr_assert_eq(dpt_checkpoint_save(path, &ck), 0, "%s", dpt_last_error());
-    dpt_run_destroy(r);
     FILE *f = fopen(path, "rb");
     static unsigned char b[16384];
     size_t n = fread(b, 1, sizeof b, f);
@@ -295,6 +294,7 @@ Test(resume, damaged_file_refused)
     cr_assert_eq(dpt_checkpoint_load(path, &back), DPT_EFORMAT);
     cr_assert(strstr(dpt_last_error(), "not a valid dpt checkpoint"), "%s", dpt_last_error());
     unlink(path);
+    dpt_run_destroy(r); /* ck points into it */
     dpt_dataset_free(&ds);
 }
 
