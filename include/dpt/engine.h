@@ -135,8 +135,8 @@ DPT_API int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_opti
                               const dpt_dataset *train, const dpt_engine_opts *opts);
 DPT_API void dpt_engine_destroy(dpt_engine *e);
 
-/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or another
- * error. Divergence: a non-finite loss, gradient or updated parameter at
+/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or
+ * DPT_EINTERRUPTED (dpt_engine_set_interrupt), or another error. Divergence: a non-finite loss, gradient or updated parameter at
  * any step (the message names the epoch and step), or an epoch's mean loss
  * above DPT_DIVERGE_LOSS_FACTOR times the first epoch's (the message says
  * so). The parameters are then rolled back to the end of the last epoch
