@@ -136,13 +136,16 @@ DPT_API int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_opti
 DPT_API void dpt_engine_destroy(dpt_engine *e);
 
 /* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or
- * DPT_EINTERRUPTED (dpt_engine_set_interrupt), or another error. Divergence: a non-finite loss,
- * gradient or updated parameter at any step (the message names the epoch and step), or an epoch's
- * mean loss above DPT_DIVERGE_LOSS_FACTOR times the first epoch's (the message says so). The
- * parameters are then rolled back to the end of the last epoch that completed finite (the start of
- * the one that failed), which is the model the run had there; the epoch callback is not called for
- * the epoch that failed. Learning-rate schedules count steps and epochs since create or reset, over
- * the horizon o->epochs, so one call of N epochs and N calls of one give the same bits. */
+ * DPT_EINTERRUPTED (dpt_engine_set_interrupt), or another error.
+ * Divergence: a non-finite loss, gradient or updated parameter at any step
+ * (the message names the epoch and step), or an epoch's mean loss above
+ * DPT_DIVERGE_LOSS_FACTOR times the first epoch's (the message says so).
+ * The parameters are then rolled back to the end of the last epoch that
+ * completed finite (the start of the one that failed), which is the model
+ * the run had there; the epoch callback is not called for the epoch that
+ * failed. Learning-rate schedules count steps and epochs since create or
+ * reset, over the horizon o->epochs, so one call of N epochs and N calls of
+ * one give the same bits. */
 DPT_API int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
 
 /* Loss and metrics of the current parameters on a data set, in parallel.
