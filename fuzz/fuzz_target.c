@@ -1,5 +1,5 @@
 /* libFuzzer entry point for one loader, chosen at build time with
- * -DFUZZ_TARGET="csv" (or svmlight, idx, dptb). The work is in fuzz_one.h,
+ * -DFUZZ_TARGET="csv" (or svmlight, idx, dptb, modelfile, checkpoint). The work is in fuzz_one.h,
  * which tests/data/test_crashes.c replays crashes through. */
 #include "fuzz_one.h"
 

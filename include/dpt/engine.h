@@ -8,6 +8,7 @@
 
 #include "dpt/export.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,16 +135,17 @@ DPT_API int dpt_engine_create(dpt_engine **e, const dpt_model *m, const dpt_opti
                               const dpt_dataset *train, const dpt_engine_opts *opts);
 DPT_API void dpt_engine_destroy(dpt_engine *e);
 
-/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or another
- * error. Divergence: a non-finite loss, gradient or updated parameter at
- * any step (the message names the epoch and step), or an epoch's mean loss
- * above DPT_DIVERGE_LOSS_FACTOR times the first epoch's (the message says
- * so). The parameters are then rolled back to the end of the last epoch
- * that completed finite (the start of the one that failed), which is the
- * model the run had there; the epoch callback is not called for the epoch
- * that failed. Learning-rate schedules count steps and epochs since create
- * or reset, over the horizon o->epochs, so one call of N epochs and N calls
- * of one give the same bits. */
+/* Train for epochs more epochs. Returns 0, or DPT_EDIVERGED, or
+ * DPT_EINTERRUPTED (dpt_engine_set_interrupt), or another error.
+ * Divergence: a non-finite loss, gradient or updated parameter at any step
+ * (the message names the epoch and step), or an epoch's mean loss above
+ * DPT_DIVERGE_LOSS_FACTOR times the first epoch's (the message says so).
+ * The parameters are then rolled back to the end of the last epoch that
+ * completed finite (the start of the one that failed), which is the model
+ * the run had there; the epoch callback is not called for the epoch that
+ * failed. Learning-rate schedules count steps and epochs since create or
+ * reset, over the horizon o->epochs, so one call of N epochs and N calls of
+ * one give the same bits. */
 DPT_API int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud);
 
 /* Loss and metrics of the current parameters on a data set, in parallel.
@@ -168,6 +170,34 @@ DPT_API float *dpt_engine_params(dpt_engine *e); /* n_params floats, writable */
  * step and epoch counters and the first epoch's loss, for repeated runs
  * from the same start. */
 DPT_API void dpt_engine_reset(dpt_engine *e, const float *w);
+
+/* Where training stands, beyond the parameters: what a checkpoint needs to
+ * continue bit for bit (dpt/checkpoint.h). The shuffle order is a pure
+ * function of the seed and the epoch, and the schedule of the counters, so
+ * nothing else is kept. Adaptive balancing's speeds are not part of it:
+ * such runs are not bitwise reproducible anyway. */
+typedef struct dpt_engine_state {
+    int epochs;   /* epochs committed since create/reset */
+    long steps;   /* steps taken since create/reset */
+    double loss0; /* the first epoch's mean loss, the divergence rule's reference (0: none) */
+    /* get: the engine's velocity (n_params floats, valid until the next
+     * train or reset), NULL when the optimizer keeps none; set: copied in,
+     * NULL clears it */
+    const float *velocity;
+} dpt_engine_state;
+DPT_API void dpt_engine_get_state(const dpt_engine *e, dpt_engine_state *s);
+/* Continue from s (after dpt_engine_reset with the saved parameters). */
+DPT_API void dpt_engine_set_state(dpt_engine *e, const dpt_engine_state *s);
+
+/* A flag (set by a signal handler) that stops training: when it is nonzero
+ * at the start of a step, that step's gradient is computed but not applied,
+ * and dpt_engine_train rolls the parameters and the velocity back to the
+ * start of the epoch (the end of the last completed one) and returns
+ * DPT_EINTERRUPTED; the state then is that of the completed epochs, so a
+ * run continued from it repeats the interrupted epoch and gives the bits
+ * of an uninterrupted run. NULL: none. Ignored across ranks (comm): a rank
+ * cannot stop its peers in the middle of a collective. */
+DPT_API void dpt_engine_set_interrupt(dpt_engine *e, const volatile sig_atomic_t *flag);
 
 /* Live progress reports (cb NULL: none). */
 DPT_API void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval);

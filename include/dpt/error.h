@@ -13,12 +13,13 @@ extern "C" {
 
 enum {
     DPT_OK = 0,
-    DPT_EINVAL = -1,   /* bad argument or option value */
-    DPT_EIO = -2,      /* file missing, unreadable, unwritable */
-    DPT_EFORMAT = -3,  /* malformed input file */
-    DPT_ENOMEM = -4,   /* allocation failed or would not fit */
-    DPT_ENOTSUP = -5,  /* not supported on this machine or build */
-    DPT_EDIVERGED = -6 /* training produced a non-finite loss or gradient */
+    DPT_EINVAL = -1,      /* bad argument or option value */
+    DPT_EIO = -2,         /* file missing, unreadable, unwritable */
+    DPT_EFORMAT = -3,     /* malformed input file */
+    DPT_ENOMEM = -4,      /* allocation failed or would not fit */
+    DPT_ENOTSUP = -5,     /* not supported on this machine or build */
+    DPT_EDIVERGED = -6,   /* training produced a non-finite loss or gradient */
+    DPT_EINTERRUPTED = -7 /* training stopped on request (a signal) */
 };
 
 /* Message of the last failed call on this thread ("" when none). */

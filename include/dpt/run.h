@@ -95,6 +95,13 @@ typedef struct dpt_run_spec {
     dpt_progress_cb progress; /* live progress within epochs, or NULL */
     void *progress_ud;
     double progress_interval; /* seconds */
+    /* Continue a run (dpt/checkpoint.h): init_params are the saved
+     * parameters and this the engine's state; resume->epochs of `epochs`
+     * are done, the others are trained. NULL: a run from the start. */
+    const dpt_engine_state *resume;
+    /* Nonzero (a signal handler's flag): stop, see dpt_engine_set_interrupt.
+     * NULL: none. */
+    const volatile sig_atomic_t *interrupt;
 } dpt_run_spec;
 
 /* Defaults: no data, a linear model, dpt_optim_defaults, the engine's
@@ -114,7 +121,9 @@ typedef struct dpt_run_result {
      * exploding loss (dpt_engine_train), the parameters are the last
      * finite model, the call returns DPT_EDIVERGED and diverged is 1. */
     int diverged;
-    int stopped; /* 1: the epoch callback asked to stop */
+    int stopped;     /* 1: the epoch callback asked to stop */
+    int interrupted; /* 1: spec.interrupt stopped it (DPT_EINTERRUPTED); the model is that
+                        of the last completed epoch */
 } dpt_run_result;
 
 typedef struct dpt_run dpt_run;
@@ -127,8 +136,9 @@ DPT_API void dpt_run_destroy(dpt_run *r);
 
 /* Warm-up and reset, then the timed epochs with their callbacks, then the
  * final metrics. Returns 0, DPT_EDIVERGED (see dpt_run_result.diverged;
- * out is filled up to the last good epoch) or another status. Each call
- * starts from the initial parameters again. */
+ * out is filled up to the last good epoch), DPT_EINTERRUPTED
+ * (dpt_run_result.interrupted) or another status. Each call starts from
+ * the initial parameters (and spec.resume) again. */
 DPT_API int dpt_run_train(dpt_run *r, dpt_run_result *out);
 
 /* create + train + destroy; *params (when not NULL) gets a malloc'd copy of

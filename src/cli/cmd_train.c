@@ -1,11 +1,15 @@
 /* dpt train: flags -> a run spec (dpt/run.h) -> one run, printing each
  * epoch's loss, speed and metrics as it ends, then the final metrics, the
  * phase breakdown and optionally JSON, a trace and the model. */
+#include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -14,6 +18,7 @@
 #include "cli/mpi_cli.h"
 #include "cli/outpath.h"
 #include "cli/train_opts.h"
+#include "dpt/checkpoint.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
 #include "dpt/io.h"
@@ -35,6 +40,9 @@ static const char *const usage_text =
     "           --balance static|adaptive (cut batches by thread speed)  --isa auto|scalar|avx2\n"
     "output:    --json FILE  --trace FILE (CSV: every step, every thread)  --quiet\n"
     "           --save MODEL  --init-from MODEL\n"
+    "checkpoints: --checkpoint FILE (at the end, on SIGINT/SIGTERM/SIGHUP, and with\n"
+    "           --checkpoint-every N (epochs) or Ns (seconds, at epoch ends))\n"
+    "           --resume FILE (continue a checkpoint's run: the same flags, bit for bit)\n"
     "early stop: --save-best MODEL (the epoch of least validation loss; needs --val)\n"
     "           --patience N (stop after N epochs without a better validation loss)\n";
 
@@ -60,7 +68,129 @@ typedef struct train_ctx {
     const cli_job *job;
     double best_loss;
     int best_epoch, stopped_early, failed;
+    /* --checkpoint: every ck_epochs epochs or ck_secs seconds */
+    const char *ck_path;
+    const dpt_run_spec *spec;
+    int ck_epochs;
+    double ck_secs, ck_last;
 } train_ctx;
+
+/* The signal that asked the run to stop (0: none). SA_RESETHAND puts the
+ * default action back, so a second one ends the process at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT    ? "SIGINT"
+           : sig == SIGTERM ? "SIGTERM"
+           : sig == SIGHUP  ? "SIGHUP"
+                            : "a signal";
+}
+
+/* Temporary files of the atomic writer (".NAME.tmp.PID.XXXXXX", dpt/file.h)
+ * beside path whose process is gone: a run killed while saving left them. */
+static void remove_stale_temps(const char *path)
+{
+    if (!path || !strcmp(path, "-")) return;
+    const char *slash = strrchr(path, '/');
+    char dir[4096], prefix[512];
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + 1), path);
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(prefix, sizeof prefix, ".%s.tmp.", slash ? slash + 1 : path);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    const size_t pl = strlen(prefix);
+    for (struct dirent *de; (de = readdir(d));) {
+        if (strncmp(de->d_name, prefix, pl)) continue;
+        char *end;
+        long pid = strtol(de->d_name + pl, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == -1 && errno == ESRCH) unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* --resume FILE found anywhere in argv: the checkpoint is loaded first and
+ * its settings become the defaults, as a --workload's do, so that the
+ * flags given override them (and a difference is then refused). 0 or the
+ * exit status after printing. */
+static int resume_preset(const char *cmd, cli_job *j, dpt_checkpoint *ck, int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) path = argv[i + 1];
+        if (!strncmp(argv[i], "--resume=", 9)) path = argv[i] + 9;
+    }
+    if (!path) return 0;
+    if (dpt_checkpoint_load(path, ck)) return cli_fail(cmd, "--resume: %s", dpt_last_error());
+    cli_train_opts *t = &j->to;
+    t->model = ck->model.spec;
+    t->model.inputs = 0; /* from the data, then checked */
+    t->model.classes = 0;
+    t->model_set = 1;
+    t->hidden_set = t->loss_set = t->model.kind == DPT_MODEL_MLP;
+    t->opt = ck->opt;
+    t->batch_set = ck->opt.kind != DPT_OPT_GD;
+    t->momentum_set = dpt_optim_has_velocity(&ck->opt);
+    t->epochs = ck->epochs_total;
+    t->seed = j->data.seed = ck->seed;
+    t->shuffle = ck->shuffle;
+    t->init = (dpt_init)ck->init;
+    t->deterministic = ck->leaves;
+    t->reduce = ck->reduce;
+    t->batching_local = ck->batching_local;
+    t->balance = ck->balance;
+    t->threads = ck->threads;
+    return 0;
+}
+
+/* The run's checkpoint where it stands (between epochs). */
+static int write_checkpoint(const train_ctx *c, const char *path)
+{
+    dpt_checkpoint ck;
+    dpt_checkpoint_of_run(&ck, c->run, c->spec, &c->job->st);
+    return dpt_checkpoint_save(path, &ck);
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* --checkpoint-every N or Ns: whether this epoch's end is due. */
+static int checkpoint_due(train_ctx *c, int epoch)
+{
+    if (c->ck_epochs) return epoch % c->ck_epochs == 0;
+    if (c->ck_secs > 0) {
+        double now = mono_now();
+        if (now - c->ck_last < c->ck_secs) return 0;
+        c->ck_last = now;
+        return 1;
+    }
+    return 0;
+}
 
 /* After an epoch with a validation loss: keep the best model on disk (a
  * file that is replaced only once complete) and count the epochs since. */
@@ -142,6 +272,10 @@ static int on_epoch(const dpt_run_epoch *ep, void *ud)
         json_pack("{s:I,s:I}", "min", (json_int_t)st->rows_min, "max", (json_int_t)st->rows_max));
     if (c->eval_name) json_object_set_new(je, c->eval_name, metrics_json(&ep->test));
     json_array_append_new(c->epochs, je);
+    if (c->ck_path && c->rank0 && checkpoint_due(c, st->epoch) && write_checkpoint(c, c->ck_path)) {
+        c->failed = cli_fail(c->cmd, "--checkpoint: %s", dpt_last_error());
+        return 1;
+    }
     return c->best_path || c->patience ? track_best(c, ep) : 0;
 }
 
@@ -260,7 +394,8 @@ static json_t *config_json(const cli_job *job)
 }
 
 static int write_json(const char *cmd, const char *path, const cli_job *job, train_ctx *c,
-                      const dpt_run_result *res, dpt_engine *e, int threads, const char *diverged)
+                      const dpt_run_result *res, dpt_engine *e, int threads, const char *diverged,
+                      const char *interrupted)
 {
     const cli_train_opts *tp = &job->to;
     const dpt_metrics *fin = &res->train, *fte = &res->test;
@@ -287,11 +422,12 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     char desc[128];
     dpt_model_describe(&job->model, desc, sizeof desc);
     const int n = res->epochs > 0 ? res->epochs : 1;
-    json_t *root = json_pack(
-        "{s:s,s:s,s:i,s:s,s:s,s:o,s:o,s:f,s:f,s:o,s:f}", "schema", "dpt-train/1", "model", desc,
-        "threads", threads, "pin", tp->pin, "isa", dpt_engine_isa(e), "epochs", c->epochs, "final",
-        final, "samples_per_second", (double)job->train.n * n / res->seconds, "seconds",
-        res->seconds, "phases", phases_json(&res->phases), "imbalance", res->imbalance);
+    json_t *root =
+        json_pack("{s:s,s:s,s:i,s:s,s:s,s:o,s:o,s:f,s:f,s:o,s:f}", "schema", "dpt-train/1", "model",
+                  desc, "threads", threads, "pin", tp->pin, "isa", dpt_engine_isa(e), "epochs",
+                  c->epochs, "final", final, "samples_per_second",
+                  res->seconds > 0 ? (double)job->train.n * n / res->seconds : 0.0, "seconds",
+                  res->seconds, "phases", phases_json(&res->phases), "imbalance", res->imbalance);
     c->epochs = NULL;
     json_object_set_new(root, "ranks", json_integer(cli_mpi_size()));
     json_object_set_new(root, "balance",
@@ -301,6 +437,7 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
     if (diverged) json_object_set_new(root, "diverged", json_string(diverged));
+    if (interrupted) json_object_set_new(root, "interrupted", json_string(interrupted));
     if (c->best_epoch) {
         json_object_set_new(root, "best_epoch", json_integer(c->best_epoch));
         json_object_set_new(root, "best_val_loss", json_real(c->best_loss));
@@ -363,7 +500,7 @@ static void after_divergence(const char *cmd, const char *why, const char *save_
         else if (dpt_model_save(save_path, &job->model, dpt_engine_params(e), &job->st) == 0)
             fprintf(stderr, "dpt train: saved the last finite model to %s\n", save_path);
     }
-    if (json_path) write_json(cmd, json_path, job, ctx, res, e, threads, why);
+    if (json_path) write_json(cmd, json_path, job, ctx, res, e, threads, why, NULL);
 }
 
 int dpt_cmd_train(int argc, char **argv)
@@ -372,7 +509,10 @@ int dpt_cmd_train(int argc, char **argv)
     cli_job job;
     cli_job_init(&job);
     cli_train_opts *const tp = &job.to;
-    const char *json_path = NULL, *save_path = NULL, *init_path = NULL, *trace_path = NULL;
+    const char *json_path = NULL, *save_path = NULL, *init_path = NULL, *trace_path = NULL,
+               *resume_path = NULL, *every_text = NULL;
+    dpt_checkpoint ck = {0};
+    char *intr_path = NULL;
     dpt_out_file trace = {0};
     int quiet = 0, rc = DPT_EXIT_USAGE, have_spec = 0;
     init_model im = {0};
@@ -384,13 +524,18 @@ int dpt_cmd_train(int argc, char **argv)
                                          {"init-from", required_argument, 0, 'i'},
                                          {"save-best", required_argument, 0, 'b'},
                                          {"patience", required_argument, 0, 'p'},
+                                         {"checkpoint", required_argument, 0, 'c'},
+                                         {"checkpoint-every", required_argument, 0, 'E'},
+                                         {"resume", required_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dpt_run *run = NULL;
     dpt_run_spec spec;
     train_ctx ctx = {0};
     int c;
-    if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
+    if ((rc = cli_job_preset(cmd, &job, argc, argv)) ||
+        (rc = resume_preset(cmd, &job, &ck, argc, argv)))
+        goto done;
     rc = DPT_EXIT_USAGE;
     optind = 1;
     while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
@@ -423,6 +568,34 @@ int dpt_cmd_train(int argc, char **argv)
             ctx.patience = (int)v;
             break;
         }
+        case 'c':
+            ctx.ck_path = optarg;
+            break;
+        case 'E': {
+            char *end;
+            double v = strtod(optarg, &end);
+            every_text = optarg;
+            if (end == optarg || !(v > 0) || !isfinite(v) || (*end && strcmp(end, "s"))) {
+                rc = cli_usage_error(cmd,
+                                     "--checkpoint-every: '%s' is neither a number of epochs (N) "
+                                     "nor of seconds (Ns)",
+                                     optarg);
+                goto done;
+            }
+            if (*end) {
+                ctx.ck_secs = v;
+            } else if (v != floor(v) || v > 1e9) {
+                rc = cli_usage_error(cmd, "--checkpoint-every: '%s' epochs is not a whole number",
+                                     optarg);
+                goto done;
+            } else {
+                ctx.ck_epochs = (int)v;
+            }
+            break;
+        }
+        case 'r':
+            resume_path = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             rc = 0;
@@ -452,12 +625,31 @@ int dpt_cmd_train(int argc, char **argv)
                              ctx.best_path ? "--save-best" : "--patience");
         goto done;
     }
+    if (every_text && !ctx.ck_path) {
+        rc = cli_usage_error(cmd, "--checkpoint-every needs --checkpoint FILE");
+        goto done;
+    }
+    if (resume_path && init_path) {
+        rc = cli_usage_error(cmd, "--resume and --init-from: a continued run starts from its "
+                                  "checkpoint; give one of them");
+        goto done;
+    }
     /* every output is checked before the data is even loaded */
     if ((rc = cli_check_output(cmd, "--json", json_path)) ||
         (rc = cli_check_output(cmd, "--save-best", ctx.best_path)) ||
         (rc = cli_check_output(cmd, "--save", save_path)) ||
-        (rc = cli_check_output(cmd, "--trace", trace_path)))
+        (rc = cli_check_output(cmd, "--trace", trace_path)) ||
+        (rc = cli_check_output(cmd, "--checkpoint", ctx.ck_path)))
         goto done;
+    const char *outs[] = {json_path, ctx.best_path, save_path, trace_path, ctx.ck_path};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0] && cli_mpi_rank() == 0; i++)
+        remove_stale_temps(outs[i]);
+    if (resume_path) {
+        /* loaded by resume_preset; its data was standardized with these statistics: they apply
+         * again, as with --init-from */
+        im.st = ck.st;
+        memset(&ck.st, 0, sizeof ck.st);
+    }
     if (init_path && dpt_model_load(init_path, &im.m, &im.w, &im.st)) {
         rc = cli_fail(cmd, "--init-from: %s", dpt_last_error());
         goto done;
@@ -489,6 +681,18 @@ int dpt_cmd_train(int argc, char **argv)
     ctx.job = &job;
     ctx.best_loss = INFINITY;
     spec.init_params = im.w;
+    if (resume_path && dpt_checkpoint_resume(&ck, &job.model, &spec)) {
+        rc = cli_fail(cmd, "--resume %s: %s; give the flags of the run that wrote it", resume_path,
+                      dpt_last_error());
+        goto done;
+    }
+    ctx.spec = &spec;
+    /* a signal ends the step, then the run: see after the training. Under
+     * mpirun the ranks cannot stop together mid-epoch; mpirun ends them. */
+    if (cli_mpi_size() == 1) {
+        spec.interrupt = &stop_signal;
+        catch_signals();
+    }
     spec.eval_epochs = 1;
     spec.on_epoch = on_epoch;
     spec.ud = &ctx;
@@ -514,11 +718,48 @@ int dpt_cmd_train(int argc, char **argv)
               trace.f);
     }
     if (!quiet) print_header(&job, &spec, e, threads);
+    if (!quiet && spec.resume)
+        fprintf(stderr, "dpt train: resuming %s after epoch %d of %d\n", resume_path,
+                spec.resume->epochs, spec.epochs);
+    if (!quiet && spec.resume && ck.threads != threads && !tp->deterministic)
+        fprintf(stderr,
+                "dpt train: warning: the checkpoint's run had %d threads, this one %d: the result "
+                "is not the bits of an uninterrupted run (see --deterministic)\n",
+                ck.threads, threads);
+    ctx.ck_last = mono_now(); /* --checkpoint-every Ns counts from here */
 
     dpt_run_result res;
     int r = dpt_run_train(run, &res);
     if (ctx.failed) { /* --save-best could not write: said already */
         rc = ctx.failed;
+        goto done;
+    }
+    if (r == DPT_EINTERRUPTED) {
+        const int sig = stop_signal;
+        if (ctx.live) fputs("\r\033[K", stderr);
+        const char *path = ctx.ck_path;
+        if (!path && save_path && strcmp(save_path, "-") &&
+            (intr_path = malloc(strlen(save_path) + 32))) {
+            sprintf(intr_path, "%s.interrupted.ckpt", save_path);
+            path = intr_path;
+        }
+        const int done_epochs = (spec.resume ? spec.resume->epochs : 0) + res.epochs;
+        if (!path)
+            fprintf(stderr,
+                    "dpt train: interrupted by %s in epoch %d: no checkpoint written (give "
+                    "--checkpoint FILE or --save)\n",
+                    signal_name(sig), done_epochs + 1);
+        else if (write_checkpoint(&ctx, path))
+            fprintf(stderr, "dpt train: interrupted by %s; --checkpoint: %s\n", signal_name(sig),
+                    dpt_last_error());
+        else
+            fprintf(stderr,
+                    "dpt train: interrupted by %s in epoch %d: the model of epoch %d is in %s "
+                    "(continue with --resume %s)\n",
+                    signal_name(sig), done_epochs + 1, done_epochs, path, path);
+        if (json_path)
+            write_json(cmd, json_path, &job, &ctx, &res, e, threads, NULL, signal_name(sig));
+        rc = 128 + sig;
         goto done;
     }
     if (r) {
@@ -544,11 +785,16 @@ int dpt_cmd_train(int argc, char **argv)
                ctx.best_path ? ", saved to " : "", ctx.best_path ? ctx.best_path : "");
     if (!quiet) print_final(&job, &ctx, &res);
     /* only rank 0 writes files: every rank holds the same model */
-    if (json_path && rank0 && (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads, NULL)))
+    if (json_path && rank0 &&
+        (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads, NULL, NULL)))
         goto done;
     if (save_path && rank0 &&
         dpt_model_save(save_path, &job.model, dpt_engine_params(e), &job.st)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
+        goto done;
+    }
+    if (ctx.ck_path && rank0 && write_checkpoint(&ctx, ctx.ck_path)) {
+        rc = cli_fail(cmd, "--checkpoint: %s", dpt_last_error());
         goto done;
     }
     if (trace.f && dpt_out_commit(&trace)) {
@@ -559,6 +805,8 @@ int dpt_cmd_train(int argc, char **argv)
 done:
     dpt_out_abort(&trace); /* a failed run leaves no trace file */
     free(im.w);
+    free(intr_path);
+    dpt_checkpoint_free(&ck);
     dpt_standardizer_free(&im.st);
     json_decref(ctx.epochs);
     dpt_run_destroy(run);

@@ -99,6 +99,32 @@ void dpt_engine_reset(dpt_engine *e, const float *w)
     e->loss0 = 0;
 }
 
+void dpt_engine_get_state(const dpt_engine *e, dpt_engine_state *s)
+{
+    s->epochs = e->epochs_done;
+    s->steps = e->step_count;
+    s->loss0 = e->loss0;
+    s->velocity = e->v;
+}
+
+void dpt_engine_set_state(dpt_engine *e, const dpt_engine_state *s)
+{
+    e->epochs_done = s->epochs;
+    e->step_count = s->steps;
+    e->loss0 = s->loss0;
+    if (e->v) {
+        if (s->velocity)
+            memcpy(e->v, s->velocity, e->m->n_params * sizeof(float));
+        else
+            memset(e->v, 0, e->m->n_params * sizeof(float));
+    }
+}
+
+void dpt_engine_set_interrupt(dpt_engine *e, const volatile sig_atomic_t *flag)
+{
+    e->intr_flag = flag;
+}
+
 void dpt_engine_destroy(dpt_engine *e)
 {
     if (!e) return;
@@ -116,6 +142,7 @@ void dpt_engine_destroy(dpt_engine *e)
     dpt_free(e->w);
     dpt_free(e->v);
     dpt_free(e->snapshot);
+    dpt_free(e->vsnapshot);
     free(e->speed);
     free(e->cum);
     free(e->bsecs);
@@ -239,7 +266,9 @@ static int alloc_buffers(dpt_engine *e)
     e->w = dpt_calloc(np * sizeof(float));
     e->snapshot = dpt_calloc(np * sizeof(float));
     if (!e->w || !e->snapshot) return -1;
-    if (dpt_optim_has_velocity(&e->opt) && !(e->v = dpt_calloc(np * sizeof(float)))) return -1;
+    if (dpt_optim_has_velocity(&e->opt) && (!(e->v = dpt_calloc(np * sizeof(float))) ||
+                                            !(e->vsnapshot = dpt_calloc(np * sizeof(float)))))
+        return -1;
     e->G = calloc((size_t)e->U, sizeof *e->G);
     e->uloss = dpt_calloc((size_t)e->U * sizeof *e->uloss);
     e->ts = dpt_calloc((size_t)e->P * sizeof *e->ts);

@@ -4,6 +4,7 @@
 #ifndef DPT_ENGINE_IMPL_H
 #define DPT_ENGINE_IMPL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -70,6 +71,8 @@ typedef struct train_ctl {
     int stop;      /* the epoch callback asked to stop */
     int comm_rc;   /* first failure of a collective */
     int committed; /* epochs completed and kept */
+    int intr;      /* thread 0's reading of the interrupt flag at this step's start */
+    int interrupted;
     double glsum;  /* all-reduce: the loss summed over ranks */
     double *gloss; /* all-gather: every leaf's loss */
     dpt_epoch_cb cb;
@@ -107,6 +110,8 @@ struct dpt_engine {
     dpt_topo *topo;
     dpt_place *plan;
     float *w, *v, *snapshot; /* snapshot: the last committed model, known finite */
+    float *vsnapshot;        /* the velocity at that point */
+    const volatile sig_atomic_t *intr_flag;
     float **G;
     unit_loss *uloss;
     thread_state *ts;

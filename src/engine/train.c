@@ -122,6 +122,7 @@ static void epoch_begin(dpt_engine *e, int t, step *st)
         c->rows_done = 0;
         c->comm_bytes = 0;
         memcpy(e->snapshot, e->w, e->m->n_params * sizeof(float));
+        if (e->v) memcpy(e->vsnapshot, e->v, e->m->n_params * sizeof(float));
     }
     if (e->shuffle) {
         double s0 = dpt_now();
@@ -145,6 +146,10 @@ static void step_begin(dpt_engine *e, int t, int P, step *st)
     st->bad = 0;
     for (int q = 0; q < P; q++) st->bad |= e->ts[q].gradbad;
     st->tr = st->tu = 0;
+    /* read once, by one thread, before the compute barrier: every thread
+     * sees the same value in verdict, and the next write is after the
+     * barrier that ends this step */
+    if (t == 0) e->ctl.intr = e->intr_flag && !e->comm && *e->intr_flag;
     dpt_engine_batch_part(e, t, st->b, st->gstep, &st->tlo, &st->thi);
 }
 
@@ -219,6 +224,10 @@ static void after_compute(dpt_engine *e, int t, int P, step *st)
  * verdict; nonzero: the step is not applied. */
 static int verdict(dpt_engine *e, int t, const step *st)
 {
+    if (e->ctl.intr) {
+        if (t == 0) e->ctl.interrupted = 1;
+        return 1;
+    }
     if (isfinite(st->lsum) && !st->bad) return 0;
     if (t == 0) {
         e->ctl.diverged = 1;
@@ -379,8 +388,16 @@ static int train_status(dpt_engine *e)
     if (c->failed == 2) return c->comm_rc; /* another rank failed: its message is set */
     if (c->failed) return dpt_set_error(DPT_ENOMEM, "cannot allocate per-thread buffers");
     if (c->comm_rc) return c->comm_rc;
-    if (c->diverged) {
+    if (c->diverged || c->interrupted) {
         memcpy(e->w, e->snapshot, e->m->n_params * sizeof(float));
+        if (e->v) memcpy(e->v, e->vsnapshot, e->m->n_params * sizeof(float));
+    }
+    if (c->interrupted)
+        return dpt_set_error(DPT_EINTERRUPTED,
+                             "training interrupted in epoch %d; the model is that of the end of "
+                             "epoch %d",
+                             e->epochs_done + 1, e->epochs_done);
+    if (c->diverged) {
         return dpt_set_error(DPT_EDIVERGED,
                              "training diverged: %s (model rolled back to the start of that "
                              "epoch); try a smaller learning rate",

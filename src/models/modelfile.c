@@ -10,6 +10,7 @@
 #include "dpt/error.h"
 #include "dpt/modelfile.h"
 #include "dpt/file.h"
+#include "models/modelfile_impl.h"
 
 static const char magic[8] = {'D', 'P', 'T', 'M', 'O', 'D', 'E', 'L'};
 #define HEADER_BYTES (8 + 4 + 4 + 8 + 4 + 8 * DPT_MAX_HIDDEN + 4 + 4 + 4 + 4 + 8 + 8)
@@ -34,11 +35,14 @@ static void put64(buf *b, uint64_t v)
     put(b, &v, 8);
 }
 
-int dpt_model_save(const char *path, const dpt_model *m, const float *w, const dpt_standardizer *st)
+int dpt_modelfile_encode(const char *path, const dpt_model *m, const float *w,
+                         const dpt_standardizer *st, unsigned char **out, size_t *len)
 {
     size_t sd = st && st->d ? st->d : 0;
     size_t total = HEADER_BYTES + 4 * (m->n_params + 2 * sd) + 4;
     buf b = {malloc(total), 0};
+    *out = NULL;
+    *len = 0;
     if (!b.p) return dpt_set_error(DPT_ENOMEM, "%s: out of memory", path);
     const dpt_model_spec *s = &m->spec;
     put(&b, magic, 8);
@@ -59,8 +63,18 @@ int dpt_model_save(const char *path, const dpt_model *m, const float *w, const d
         put(&b, st->scale, 4 * sd);
     }
     put32(&b, (uint32_t)crc32(0L, b.p, (uInt)b.len));
-    int rc = dpt_write_file_atomic(path, (const char *)b.p, b.len);
-    free(b.p);
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
+int dpt_model_save(const char *path, const dpt_model *m, const float *w, const dpt_standardizer *st)
+{
+    unsigned char *p;
+    size_t len;
+    int rc = dpt_modelfile_encode(path, m, w, st, &p, &len);
+    if (!rc) rc = dpt_write_file_atomic(path, (const char *)p, len);
+    free(p);
     return rc;
 }
 
@@ -69,10 +83,10 @@ static int corrupt(const char *path, const char *what)
     return dpt_set_error(DPT_EFORMAT, "%s: not a valid dpt model file: %s", path, what);
 }
 
-int dpt_model_load(const char *path, dpt_model *m, float **w, dpt_standardizer *st)
+int dpt_modelfile_read(const char *path, unsigned char **out, size_t *len)
 {
-    *w = NULL;
-    memset(st, 0, sizeof *st);
+    *out = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return dpt_set_error(DPT_EIO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char *p = NULL;
@@ -81,15 +95,38 @@ int dpt_model_load(const char *path, dpt_model *m, float **w, dpt_standardizer *
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         rc = dpt_set_error(DPT_EIO, "%s: cannot read (is it a directory?)", path);
-        goto done;
-    }
-    if ((size_t)size < HEADER_BYTES + 4) {
-        rc = corrupt(path, size < 8 ? "too short" : "truncated header");
-        goto done;
-    }
-    p = malloc((size_t)size);
-    if (!p || fread(p, 1, (size_t)size, f) != (size_t)size) {
+    } else if (!(p = malloc(size ? (size_t)size : 1)) ||
+               fread(p, 1, (size_t)size, f) != (size_t)size) {
         rc = dpt_set_error(p ? DPT_EIO : DPT_ENOMEM, "%s: cannot read", path);
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *out = p;
+    *len = p ? (size_t)size : 0;
+    return rc;
+}
+
+int dpt_model_load(const char *path, dpt_model *m, float **w, dpt_standardizer *st)
+{
+    unsigned char *p;
+    size_t len;
+    *w = NULL;
+    memset(st, 0, sizeof *st);
+    int rc = dpt_modelfile_read(path, &p, &len);
+    if (!rc) rc = dpt_modelfile_decode(path, p, len, m, w, st);
+    free(p);
+    return rc;
+}
+
+int dpt_modelfile_decode(const char *path, const unsigned char *p, size_t size, dpt_model *m,
+                         float **w, dpt_standardizer *st)
+{
+    *w = NULL;
+    memset(st, 0, sizeof *st);
+    int rc = 0;
+    if (size < HEADER_BYTES + 4) {
+        rc = corrupt(path, size < 8 ? "too short" : "truncated header");
         goto done;
     }
     if (memcmp(p, magic, 8)) {
@@ -161,7 +198,5 @@ int dpt_model_load(const char *path, dpt_model *m, float **w, dpt_standardizer *
     }
 #undef GET
 done:
-    free(p);
-    fclose(f);
     return rc;
 }

@@ -83,6 +83,9 @@ int dpt_run_create(dpt_run **out, const dpt_run_spec *s)
     int rc = 0;
     if (!s->train || !s->train->n)
         rc = dpt_set_error(DPT_EINVAL, "the run has no training data");
+    else if (s->resume && (s->resume->epochs < 0 || s->resume->epochs > s->epochs))
+        rc = dpt_set_error(DPT_EINVAL, "the run to continue has %d epochs done, the run %d in all",
+                           s->resume->epochs, s->epochs);
     else if (s->epochs < 1 || s->warmup < 0)
         rc = dpt_set_error(DPT_EINVAL,
                            "a run needs at least 1 epoch (%d asked) and a warm-up of "
@@ -105,6 +108,7 @@ int dpt_run_create(dpt_run **out, const dpt_run_spec *s)
         return rc;
     }
     dpt_engine_reset(r->e, r->w0);
+    dpt_engine_set_interrupt(r->e, s->interrupt);
     *out = r;
     return 0;
 }
@@ -188,9 +192,9 @@ static int evaluate(dpt_run *r, dpt_metrics *train, dpt_metrics *test)
 }
 
 /* The epochs one at a time, with metrics after each. */
-static int epochs_evaluated(dpt_run *r, epoch_sink *k)
+static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs)
 {
-    for (int ep = 0; ep < r->s.epochs && !k->stop; ep++) {
+    for (int ep = 0; ep < epochs && !k->stop; ep++) {
         int before = k->out->epochs;
         int rc = dpt_engine_train(r->e, 1, on_engine_epoch, k);
         if (rc) return rc;
@@ -212,12 +216,19 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     no_metrics(&out->test);
     dpt_engine_reset(r->e, r->w0);
     int rc = s->warmup > 0 ? dpt_engine_train(r->e, s->warmup, NULL, NULL) : 0;
-    if (!rc) {
+    if (!rc || rc == DPT_EINTERRUPTED) {
+        /* an interrupted warm-up leaves the run at its start, not at the
+         * warm-up's state */
         dpt_engine_reset(r->e, r->w0);
+        if (s->resume) dpt_engine_set_state(r->e, s->resume);
+    }
+    if (!rc) {
+        const int todo = s->epochs - (s->resume ? s->resume->epochs : 0);
         dpt_engine_set_progress(r->e, s->progress, s->progress_ud, s->progress_interval);
         epoch_sink k = {.r = r, .out = out, .in_engine = !s->eval_epochs};
-        rc = s->eval_epochs ? epochs_evaluated(r, &k)
-                            : dpt_engine_train(r->e, s->epochs, on_engine_epoch, &k);
+        if (todo > 0)
+            rc = s->eval_epochs ? epochs_evaluated(r, &k, todo)
+                                : dpt_engine_train(r->e, todo, on_engine_epoch, &k);
         out->stopped = k.stop;
     }
     if (out->epochs > 0) {
@@ -231,6 +242,7 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
         out->comm_bytes /= n;
     }
     if (rc == DPT_EDIVERGED) out->diverged = 1;
+    if (rc == DPT_EINTERRUPTED) out->interrupted = 1;
     if (rc) return rc;
     return s->evaluate ? evaluate(r, &out->train, &out->test) : 0;
 }
@@ -245,7 +257,7 @@ int dpt_run_once(const dpt_run_spec *s, dpt_run_result *out, float **params)
         return rc;
     }
     rc = dpt_run_train(r, out);
-    if (params && (!rc || rc == DPT_EDIVERGED)) {
+    if (params && (!rc || rc == DPT_EDIVERGED || rc == DPT_EINTERRUPTED)) {
         size_t np = r->m.n_params;
         if ((*params = malloc(np * sizeof(float))))
             memcpy(*params, dpt_engine_params(r->e), np * sizeof(float));

@@ -66,3 +66,11 @@ Test(crashes, dptb)
 {
     replay("dptb");
 }
+Test(crashes, modelfile)
+{
+    replay("modelfile");
+}
+Test(crashes, checkpoint)
+{
+    replay("checkpoint");
+}
