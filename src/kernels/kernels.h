@@ -22,7 +22,7 @@ typedef enum {
 /* Floats the update kernel sums at a time when it reduces several arrays
  * (2 KiB: the partial sum stays in L1). */
 #define DPT_UPDATE_BLOCK 512
-/* how far ahead (floats) the AVX2 update asks for w's lines */
+/* how far ahead (floats) the AVX2 and AVX-512 updates ask for w's lines */
 #define DPT_UPDATE_PREFETCH 1024
 
 /* Loss of a single-output linear model in the fused gradient kernel. */
