@@ -1,9 +1,12 @@
 /* Fused single-pass gradient of a one-output linear model (linear and
- * logistic regression), AVX-512. Blocks of 16 rows: their dot products four
- * rows at a time (w loaded once for four), the 16 residuals from one 16-lane
- * exp (and log1p for the logistic loss), then g += r_q x_q row by row over
- * the block re-read from L1. Column tails are opmask loads and stores, row
- * tails a masked residual vector (r = 0 past the last row). */
+ * logistic regression), AVX-512. Blocks of 16 rows: their 16 dot products
+ * in 16 accumulators (each w chunk loaded once for all 16 rows), summed
+ * across lanes by one transpose-and-add tree straight into the vector of 16
+ * logits (a reduction per row would cost more than the dot products at
+ * small d), the 16 residuals from one 16-lane exp (and log1p for the
+ * logistic loss), then g += r_q x_q over the block re-read from L1, in
+ * four partial sums per chunk. Column tails are opmask loads, row tails a
+ * masked residual vector (r = 0 past the last row). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -59,14 +62,48 @@ DPT_INLINE __m512 glm_resid(dpt_glm_loss loss, __m512 z, __m512 yv, __mmask16 ro
     return r;
 }
 
+/* lane i of the result = the sum of the lanes of a_i: pairs of rows, then
+ * quads inside each 128-bit lane, then across the four 128-bit lanes */
+DPT_INLINE __m512 pair_sum(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+}
+
+DPT_INLINE __m512 quad_sum(__m512 a01, __m512 a23)
+{
+    return _mm512_add_ps(_mm512_shuffle_ps(a01, a23, 0x44), _mm512_shuffle_ps(a01, a23, 0xEE));
+}
+
+DPT_INLINE __m512 lane_sum(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+#define DOT16(F)                                                                                   \
+    F(0);                                                                                          \
+    F(1);                                                                                          \
+    F(2);                                                                                          \
+    F(3);                                                                                          \
+    F(4);                                                                                          \
+    F(5);                                                                                          \
+    F(6);                                                                                          \
+    F(7);                                                                                          \
+    F(8);                                                                                          \
+    F(9);                                                                                          \
+    F(10);                                                                                         \
+    F(11);                                                                                         \
+    F(12);                                                                                         \
+    F(13);                                                                                         \
+    F(14);                                                                                         \
+    F(15)
+
 DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
                            const float *y, const float *w, float b, float *g, double *gb)
 {
     size_t tail = d & 15, full = d - tail;
     __mmask16 mt = dpt_kmask16(tail);
-    const __m512 zero = _mm512_setzero_ps();
     __m512d lacc = _mm512_setzero_pd(), racc = lacc;
-    float zb[RB] __attribute__((aligned(64)));
     float rbuf[RB] __attribute__((aligned(64)));
     for (size_t i0 = 0; i0 < rows; i0 += RB) {
         size_t nr = rows - i0 < RB ? rows - i0 : RB;
@@ -75,42 +112,49 @@ DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float
         /* rows past nr point at a valid row: their r is 0, so adding 0 x is harmless */
         const float *xr[RB];
         for (size_t q = 0; q < RB; q++) xr[q] = q < nr ? x0 + q * ld : x0;
-        for (size_t q = 0; q < nr; q += 4) {
-            const float *p0 = xr[q], *p1 = xr[q + 1], *p2 = xr[q + 2], *p3 = xr[q + 3];
-            __m512 a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-            size_t c = 0;
-            for (; c < full; c += 16) {
-                __m512 wv = _mm512_loadu_ps(w + c);
-                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(p0 + c), wv, a0);
-                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(p1 + c), wv, a1);
-                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(p2 + c), wv, a2);
-                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(p3 + c), wv, a3);
-            }
-            if (tail) {
-                __m512 wv = _mm512_maskz_loadu_ps(mt, w + c);
-                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, p0 + c), wv, a0);
-                a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, p1 + c), wv, a1);
-                a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, p2 + c), wv, a2);
-                a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, p3 + c), wv, a3);
-            }
-            zb[q] = _mm512_reduce_add_ps(a0);
-            zb[q + 1] = _mm512_reduce_add_ps(a1);
-            zb[q + 2] = _mm512_reduce_add_ps(a2);
-            zb[q + 3] = _mm512_reduce_add_ps(a3);
+#define DECL(q) __m512 a##q = _mm512_setzero_ps()
+        DOT16(DECL);
+#undef DECL
+        size_t c = 0;
+#define ACC(q) a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c), wv, a##q)
+        for (; c < full; c += 16) {
+            __m512 wv = _mm512_loadu_ps(w + c);
+            DOT16(ACC);
         }
+#undef ACC
+#define ACC(q) a##q = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, xr[q] + c), wv, a##q)
+        if (tail) {
+            __m512 wv = _mm512_maskz_loadu_ps(mt, w + c);
+            DOT16(ACC);
+        }
+#undef ACC
+        __m512 q0 = quad_sum(pair_sum(a0, a1), pair_sum(a2, a3));
+        __m512 q1 = quad_sum(pair_sum(a4, a5), pair_sum(a6, a7));
+        __m512 q2 = quad_sum(pair_sum(a8, a9), pair_sum(a10, a11));
+        __m512 q3 = quad_sum(pair_sum(a12, a13), pair_sum(a14, a15));
+        __m512 z = _mm512_add_ps(lane_sum(lane_sum(q0, q1), lane_sum(q2, q3)), _mm512_set1_ps(b));
         __mmask16 rowm = dpt_kmask16(nr);
-        /* lanes past nr: whatever the last group of 4 left, masked below */
-        __m512 z = _mm512_add_ps(_mm512_maskz_load_ps(rowm, zb), _mm512_set1_ps(b));
         __m512 r = glm_resid(loss, z, _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
         if (!g) continue;
         _mm512_store_ps(rbuf, r);
-        for (size_t c = 0; c < d; c += 16) {
-            __mmask16 mk = d - c < 16 ? mt : (__mmask16)0xFFFF;
-            __m512 gv = _mm512_maskz_loadu_ps(mk, g + c);
-            for (size_t q = 0; q < nr; q++)
-                gv = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q]), _mm512_maskz_loadu_ps(mk, xr[q] + c),
-                                     gv);
-            _mm512_mask_storeu_ps(g + c, mk, gv);
+        /* four partial sums per chunk (rows q mod 4): one chain of 16
+         * dependent FMAs would leave the FMA units waiting on latency */
+        for (size_t cc = 0; cc < d; cc += 16) {
+            __mmask16 mk = d - cc < 16 ? mt : (__mmask16)0xFFFF;
+            __m512 g0 = _mm512_maskz_loadu_ps(mk, g + cc), g1 = _mm512_setzero_ps(), g2 = g1,
+                   g3 = g1;
+            for (size_t q = 0; q < RB; q += 4) {
+                g0 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q]), _mm512_maskz_loadu_ps(mk, xr[q] + cc),
+                                     g0);
+                g1 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q + 1]),
+                                     _mm512_maskz_loadu_ps(mk, xr[q + 1] + cc), g1);
+                g2 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q + 2]),
+                                     _mm512_maskz_loadu_ps(mk, xr[q + 2] + cc), g2);
+                g3 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q + 3]),
+                                     _mm512_maskz_loadu_ps(mk, xr[q + 3] + cc), g3);
+            }
+            g0 = _mm512_add_ps(_mm512_add_ps(g0, g1), _mm512_add_ps(g2, g3));
+            _mm512_mask_storeu_ps(g + cc, mk, g0);
         }
     }
     if (gb) *gb += _mm512_reduce_add_pd(racc);
