@@ -1,9 +1,11 @@
-/* bench/kernels: speed of every kernel of the table in use, as time, GB/s or
- * GFLOP/s and a fraction of this machine's limits measured in the same run
- * (STREAM-like read bandwidth, FMA throughput, at 1 and at all threads), and
- * the speedup over the scalar reference. A benchmark, never a test.
+/* bench/kernels: speed of every kernel at every ISA this CPU runs (scalar,
+ * avx2, avx512), as time, GB/s or GFLOP/s and a fraction of this machine's
+ * limits measured in the same run (STREAM-like read bandwidth; the FMA peak
+ * of the row's own ISA; at 1 and at all threads), and the speedup over the
+ * scalar reference. A benchmark, never a test.
  *   kernels [--quick] [--threads N] [--no-scalar] [--only glm|gemm|mlp|elem|vec]
- * DPT_ISA=scalar|avx2 picks the table in use, as for dpt itself. */
+ *           [--isa scalar|avx2|avx512]
+ * DPT_ISA (or --isa) runs that one table only. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -22,9 +24,21 @@
 static int quick;
 static int with_scalar = 1;
 static const char *only;      /* run one group: glm, gemm, mlp, elem, vec */
-static const dpt_kernels *K;  /* in use */
+static const dpt_kernels *K;  /* the table being measured */
 static dpt_kernels S;         /* scalar reference */
 static dpt_limits lim1, limN; /* at 1 and at all threads */
+
+/* One ISA's table and its FMA peak, at 1 and at all threads: GFLOP/s rows
+ * are set against the peak of the loop in their own ISA. */
+typedef struct {
+    const char *name;
+    dpt_kernels k;
+    float (*fma)(size_t);
+    double flops_iter;
+    size_t iters;
+    double med[2], best[2];
+} isa_run;
+static const isa_run *cur;
 
 static double now(void)
 {
@@ -132,8 +146,9 @@ static void row(const char *op, const char *size, bcase *c, double work, const c
         snprintf(fracb, sizeof fracb, "%.0f%%", 100 * rate_best / l->read_gbs_best);
     }
     if (vs == VS_FMA) {
-        snprintf(frac, sizeof frac, "%.0f%%", 100 * rate / l->fma_gflops);
-        snprintf(fracb, sizeof fracb, "%.0f%%", 100 * rate_best / l->fma_gflops_best);
+        int ti = c->threads > 1;
+        snprintf(frac, sizeof frac, "%.0f%%", 100 * rate / cur->med[ti]);
+        snprintf(fracb, sizeof fracb, "%.0f%%", 100 * rate_best / cur->best[ti]);
     }
     char tm[32], tsc[32] = "-", sp[16] = "-";
     fmt_time(tm, sizeof tm, t);
@@ -537,8 +552,40 @@ static void bench_mlp(void)
     mlp_row("256-512-512-10", 3, wide, 512);
 }
 
+/* the FMA loop of one ISA on every thread at once: median and best of 5 */
+static void fma_peak(isa_run *r, int threads, int ti)
+{
+    enum { REPS = 5 };
+    double t[REPS + 1];
+    float acc = 0;
+    size_t iters = quick ? r->iters / 4 : r->iters;
+    int nth = threads;
+#pragma omp parallel num_threads(threads) reduction(+ : acc)
+    {
+#pragma omp single
+        nth = omp_get_num_threads();
+        for (int q = 0; q <= REPS; q++) {
+            double t0 = 0;
+#pragma omp barrier
+#pragma omp master
+            t0 = now();
+            acc += r->fma(iters);
+#pragma omp barrier
+#pragma omp master
+            t[q] = now() - t0;
+        }
+    }
+    volatile float sink = acc;
+    (void)sink;
+    for (int q = 0; q < REPS; q++) t[q] = r->flops_iter * (double)iters * nth / t[q + 1] * 1e-9;
+    qsort(t, REPS, sizeof t[0], cmpd);
+    r->med[ti] = t[REPS / 2];
+    r->best[ti] = t[REPS - 1];
+}
+
 int main(int argc, char **argv)
 {
+    const char *want = getenv("DPT_ISA");
     int threads = omp_get_max_threads();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
@@ -547,26 +594,58 @@ int main(int argc, char **argv)
             with_scalar = 0;
         } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
+        } else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
+            want = argv[++i];
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             threads = atoi(argv[++i]);
             if (threads < 1) threads = 1;
         } else {
             fprintf(stderr,
                     "usage: %s [--quick] [--threads N] [--no-scalar] "
-                    "[--only glm|gemm|mlp|elem|vec]\n",
+                    "[--only glm|gemm|mlp|elem|vec] [--isa scalar|avx2|avx512]\n",
                     argv[0]);
             return 2;
         }
     }
-    const char *env = getenv("DPT_ISA");
-    if (env && *env && dpt_kernels_select(env) != 0) {
+    if (want && *want && strcmp(want, "auto") && dpt_kernels_select(want) != 0) {
         fprintf(stderr, "kernels: %s\n", dpt_last_error());
         return 2;
     }
-    K = dpt_kernels_get();
     dpt_kernels_fill_scalar(&S);
-    printf("dpt kernel benchmark: ISA in use %s (CPU AVX2+FMA %s, build AVX2 %s), %d threads%s\n",
-           K->isa, dpt_cpu_has_avx2() ? "yes" : "no", dpt_build_has_avx2() ? "yes" : "no", threads,
+    isa_run runs[3];
+    int nruns = 0;
+    runs[nruns++] = (isa_run){
+        "scalar", S, dpt_k_fma_f32_scalar, DPT_K_FMA_FLOPS_SCALAR, 2000000 / 4, {0, 0}, {0, 0}};
+#if DPT_HAVE_AVX2
+    if (dpt_cpu_has_avx2()) {
+        runs[nruns] = (isa_run){
+            "avx2", S, dpt_k_fma_f32_avx2, DPT_K_FMA_FLOPS_AVX2, 20000000 / 4, {0, 0}, {0, 0}};
+        dpt_kernels_fill_avx2(&runs[nruns++].k);
+    }
+#endif
+#if DPT_HAVE_AVX512
+    if (dpt_cpu_has_avx2() && dpt_cpu_has_avx512()) {
+        runs[nruns] = (isa_run){"avx512",
+                                runs[nruns - 1].k,
+                                dpt_k_fma_f32_avx512,
+                                DPT_K_FMA_FLOPS_AVX512,
+                                7500000 / 4,
+                                {0, 0},
+                                {0, 0}};
+        dpt_kernels_fill_avx512(&runs[nruns++].k);
+    }
+#endif
+    if (want && *want && strcmp(want, "auto")) {
+        /* one table: the one just selected */
+        for (int i = 0; i < nruns; i++)
+            if (!strcmp(runs[i].name, dpt_kernels_get()->isa)) runs[0] = runs[i];
+        nruns = 1;
+    }
+    printf("dpt kernel benchmark: ISAs");
+    for (int i = 0; i < nruns; i++) printf(" %s", runs[i].name);
+    printf(" (CPU AVX2+FMA %s, AVX-512 %s; build AVX2 %s, AVX-512 %s), %d threads%s\n",
+           dpt_cpu_has_avx2() ? "yes" : "no", dpt_cpu_has_avx512() ? "yes" : "no",
+           dpt_build_has_avx2() ? "yes" : "no", dpt_build_has_avx512() ? "yes" : "no", threads,
            quick ? ", quick" : "");
     size_t bytes = quick ? DPT_LIMITS_QUICK_BYTES : DPT_LIMITS_READ_BYTES;
     if (dpt_limits_measure_sized(1, bytes, 0, &lim1) ||
@@ -574,21 +653,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "kernels: %s\n", dpt_last_error());
         return 1;
     }
-    printf("limits, this run (%s loops, %zu MiB read, %d reps): median (best)\n", lim1.isa,
+    printf("read bandwidth, this run (%zu MiB read, %d reps): median (best)\n",
            lim1.read_bytes >> 20, lim1.reps);
-    printf("  1 thread : read %6.1f (%6.1f) GB/s   FMA %7.1f (%7.1f) GFLOP/s\n", lim1.read_gbs,
-           lim1.read_gbs_best, lim1.fma_gflops, lim1.fma_gflops_best);
-    printf("  %d threads: read %6.1f (%6.1f) GB/s   FMA %7.1f (%7.1f) GFLOP/s\n", limN.threads,
-           limN.read_gbs, limN.read_gbs_best, limN.fma_gflops, limN.fma_gflops_best);
-    printf("GB/s against the read bandwidth, GFLOP/s against the FMA peak, at the row's thread "
-           "count;\n%%lim = median/median, %%best = best/best, %%pair = against the read kernel "
-           "on the same array,\ninterleaved call by call; speedup = scalar median / %s median\n\n",
-           K->isa);
-    header();
-    if (!only || !strcmp(only, "glm")) bench_glm(threads);
-    if (!only || !strcmp(only, "gemm")) bench_gemm();
-    if (!only || !strcmp(only, "mlp")) bench_mlp();
-    if (!only || !strcmp(only, "elem")) bench_elementwise();
-    if (!only || !strcmp(only, "vec")) bench_vec();
+    printf("  1 thread : %6.1f (%6.1f) GB/s\n", lim1.read_gbs, lim1.read_gbs_best);
+    printf("  %d threads: %6.1f (%6.1f) GB/s\n", limN.threads, limN.read_gbs, limN.read_gbs_best);
+    printf("FMA peak of each ISA's loop, this run: median (best) GFLOP/s\n");
+    for (int i = 0; i < nruns; i++) {
+        fma_peak(&runs[i], 1, 0);
+        fma_peak(&runs[i], threads, 1);
+        printf("  %-7s 1 thread %7.1f (%7.1f)   %d threads %7.1f (%7.1f)\n", runs[i].name,
+               runs[i].med[0], runs[i].best[0], threads, runs[i].med[1], runs[i].best[1]);
+    }
+    printf("GB/s against the read bandwidth, GFLOP/s against the FMA peak of the row's ISA, at "
+           "the row's\nthread count; %%lim = median/median, %%best = best/best, %%pair = against "
+           "the read kernel on\nthe same array, interleaved call by call; speedup = scalar "
+           "median / the ISA's median\n");
+    for (int i = 0; i < nruns; i++) {
+        cur = &runs[i];
+        K = &runs[i].k;
+        printf("\n== %s\n", K->isa);
+        header();
+        if (!only || !strcmp(only, "glm")) bench_glm(threads);
+        if (!only || !strcmp(only, "gemm")) bench_gemm();
+        if (!only || !strcmp(only, "mlp")) bench_mlp();
+        if (!only || !strcmp(only, "elem")) bench_elementwise();
+        if (!only || !strcmp(only, "vec")) bench_vec();
+    }
     return 0;
 }

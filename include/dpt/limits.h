@@ -21,7 +21,7 @@ typedef struct dpt_limits {
     double fma_gflops_best; /* median moves with the neighbours, the best less so */
     size_t read_bytes;      /* total size of the array read (all threads together) */
     int reps;               /* repetitions the medians are taken over */
-    const char *isa;        /* "avx2" (256-bit FMA loops) or "scalar" (compiler's loops) */
+    const char *isa; /* FMA loop: "avx512" (512-bit), "avx2" (256-bit) or "scalar" (compiler's) */
 } dpt_limits;
 
 /* Array size of the full measurement: well past any last-level cache. */

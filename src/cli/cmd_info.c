@@ -18,7 +18,7 @@ int dpt_cmd_info(int argc, char **argv)
     const char *cmd = "info";
     static const struct option opts[] = {
         {"isa", required_argument, 0, 'i'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    static const char *const isas[] = {"auto", "scalar", "avx2", NULL};
+    static const char *const isas[] = {"auto", "scalar", "avx2", "avx512", NULL};
     const char *isa = NULL;
     int c, idx;
     optind = 1;
@@ -29,7 +29,7 @@ int dpt_cmd_info(int argc, char **argv)
             isa = optarg;
             break;
         case 'h':
-            puts("usage: dpt info [--isa auto|scalar|avx2]");
+            puts("usage: dpt info [--isa auto|scalar|avx2|avx512]");
             return 0;
         default:
             return DPT_EXIT_USAGE;
@@ -39,10 +39,14 @@ int dpt_cmd_info(int argc, char **argv)
     if (isa && dpt_kernels_select(isa)) return cli_usage_error(cmd, "--isa: %s", dpt_last_error());
     const dpt_kernels *k = dpt_kernels_get();
     printf("dpt %s (revision %s)\n", DPT_VERSION, DPT_REVISION);
-    printf("build:     %s, %s, sanitizers: %s, AVX2 kernels %s\n", DPT_COMPILER, DPT_BUILDTYPE,
-           DPT_SANITIZE, dpt_build_has_avx2() ? "built" : "not built");
-    printf("isa:       %s (cpu supports avx2+fma: %s; DPT_ISA or --isa to force)\n", k->isa,
-           dpt_cpu_has_avx2() ? "yes" : "no");
+    printf("build:     %s, %s, sanitizers: %s, AVX2 kernels %s, AVX-512 kernels %s\n", DPT_COMPILER,
+           DPT_BUILDTYPE, DPT_SANITIZE, dpt_build_has_avx2() ? "built" : "not built",
+           dpt_build_has_avx512() ? "built" : "not built");
+    /* AVX-512 needs the OS too: a kernel or hypervisor that does not save
+     * the ZMM state leaves it off even where the CPU has it */
+    printf("isa:       %s (cpu supports avx2+fma: %s, avx512 f/bw/dq/vl with OS-saved ZMM: %s; "
+           "DPT_ISA or --isa to force)\n",
+           k->isa, dpt_cpu_has_avx2() ? "yes" : "no", dpt_cpu_has_avx512() ? "yes" : "no");
     printf("openmp:    %d (spec date), max threads %d\n", _OPENMP, omp_get_max_threads());
     printf("hwloc API: %u.%u.%u\n", hwloc_get_api_version() >> 16,
            (hwloc_get_api_version() >> 8) & 0xff, hwloc_get_api_version() & 0xff);

@@ -170,7 +170,7 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->deterministic = (int)v;
         break;
     case 1121: {
-        static const char *const isas[] = {"auto", "scalar", "avx2", NULL};
+        static const char *const isas[] = {"auto", "scalar", "avx2", "avx512", NULL};
         if (cli_choice(cmd, "isa", arg, isas, &i)) return -1;
         o->isa = arg;
         break;

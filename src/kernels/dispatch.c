@@ -1,4 +1,4 @@
-/* Kernel selection: CPUID (and XGETBV for OS-saved YMM state) picks the
+/* Kernel selection: CPUID (and XGETBV for OS-saved YMM/ZMM state) picks the
  * table once; DPT_ISA or dpt_kernels_select() override it. dpt/isa.h is
  * the public face of the same choice. */
 #include <pthread.h>
@@ -39,6 +39,40 @@ int dpt_cpu_has_avx2(void)
 #endif
 }
 
+int dpt_build_has_avx512(void)
+{
+#if DPT_HAVE_AVX512
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dpt_cpu_has_avx512(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (!dpt_cpu_has_avx2()) return 0; /* also checks OSXSAVE */
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+        return 0;
+    /* A CPU may have AVX-512 while the OS (or a hypervisor) does not save the
+     * opmask and ZMM registers on a context switch: XCR0 bits 5 (k0-k7),
+     * 6 (ZMM0-15 upper halves) and 7 (ZMM16-31) besides SSE and AVX. */
+    unsigned lo, hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & 0xe6) == 0xe6;
+#else
+    return 0;
+#endif
+}
+
+#if !DPT_HAVE_AVX512
+void dpt_kernels_fill_avx512(dpt_kernels *k)
+{
+    (void)k;
+}
+#endif
+
 #if !DPT_HAVE_AVX2
 /* The AVX2 files are not in this build: nothing to override with. */
 void dpt_kernels_fill_avx2(dpt_kernels *k)
@@ -51,12 +85,12 @@ static int fill(const char *name)
 {
     dpt_kernels k;
     dpt_kernels_fill_scalar(&k);
-    int want_avx2;
-    if (!strcmp(name, "auto"))
+    int want_avx2 = 0, want_avx512 = 0;
+    if (!strcmp(name, "auto")) {
         want_avx2 = dpt_build_has_avx2() && dpt_cpu_has_avx2();
-    else if (!strcmp(name, "scalar"))
-        want_avx2 = 0;
-    else if (!strcmp(name, "avx2")) {
+        want_avx512 = want_avx2 && dpt_build_has_avx512() && dpt_cpu_has_avx512();
+    } else if (!strcmp(name, "scalar")) {
+    } else if (!strcmp(name, "avx2")) {
         if (!dpt_build_has_avx2())
             return dpt_set_error(DPT_ENOTSUP, "ISA avx2: this build has no AVX2 kernels "
                                               "(configured with -Davx2=disabled)");
@@ -64,10 +98,22 @@ static int fill(const char *name)
             return dpt_set_error(DPT_ENOTSUP, "ISA avx2: this CPU (or OS) does not support "
                                               "AVX2+FMA; use scalar or auto");
         want_avx2 = 1;
+    } else if (!strcmp(name, "avx512")) {
+        /* the AVX-512 table falls back to AVX2 entries: it needs both */
+        if (!dpt_build_has_avx512() || !dpt_build_has_avx2())
+            return dpt_set_error(DPT_ENOTSUP, "ISA avx512: this build has no AVX-512 kernels "
+                                              "(configured without avx512 or avx2)");
+        if (!dpt_cpu_has_avx512())
+            return dpt_set_error(DPT_ENOTSUP,
+                                 "ISA avx512: this CPU (or OS) does not support AVX-512 "
+                                 "F/BW/DQ/VL with saved ZMM state; use avx2, scalar or auto");
+        want_avx2 = want_avx512 = 1;
     } else {
-        return dpt_set_error(DPT_EINVAL, "unknown ISA '%s' (allowed: auto, scalar, avx2)", name);
+        return dpt_set_error(DPT_EINVAL, "unknown ISA '%s' (allowed: auto, scalar, avx2, avx512)",
+                             name);
     }
     if (want_avx2) dpt_kernels_fill_avx2(&k);
+    if (want_avx512) dpt_kernels_fill_avx512(&k);
     table = k;
     __atomic_store_n(&table_ready, 1, __ATOMIC_RELEASE);
     return 0;

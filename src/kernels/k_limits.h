@@ -1,5 +1,6 @@
 /* The loops dpt_limits_measure times: a read-only sweep and an FMA chain
- * bundle, in a scalar (compiler-vectorized) and an AVX2 version. */
+ * bundle, in a scalar (compiler-vectorized) and an AVX2 version, and an
+ * AVX-512 FMA bundle (reads use the AVX2 loop: bandwidth, not width, bounds it). */
 #ifndef DPT_K_LIMITS_H
 #define DPT_K_LIMITS_H
 
@@ -8,6 +9,7 @@
 /* Flops one call of the FMA loop does per iteration. */
 #define DPT_K_FMA_FLOPS_AVX2   (12 * 4 * 16) /* 12 chains x 4 unrolled x 8 lanes x 2 */
 #define DPT_K_FMA_FLOPS_SCALAR (16 * 4 * 2)
+#define DPT_K_FMA_FLOPS_AVX512 (16 * 4 * 32) /* 16 chains x 4 unrolled x 16 lanes x 2 */
 
 /* x:(n), n a multiple of 64 -> sum (returned so the reads cannot be elided) */
 float dpt_k_read_f32_avx2(size_t n, const float *x);
@@ -16,5 +18,6 @@ float dpt_k_read_f32_scalar(size_t n, const float *x);
 /* iters iterations of independent FMA chains; returns their sum */
 float dpt_k_fma_f32_avx2(size_t iters);
 float dpt_k_fma_f32_scalar(size_t iters);
+float dpt_k_fma_f32_avx512(size_t iters);
 
 #endif

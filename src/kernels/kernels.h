@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-typedef enum { DPT_ISA_SCALAR = 0, DPT_ISA_AVX2 = 1 } dpt_isa;
+typedef enum { DPT_ISA_SCALAR = 0, DPT_ISA_AVX2 = 1, DPT_ISA_AVX512 = 2 } dpt_isa;
 
 typedef enum { DPT_ACT_RELU = 0, DPT_ACT_TANH = 1, DPT_ACT_SIGMOID = 2 } dpt_act;
 
@@ -22,14 +22,14 @@ typedef enum {
 /* Floats the update kernel sums at a time when it reduces several arrays
  * (2 KiB: the partial sum stays in L1). */
 #define DPT_UPDATE_BLOCK 512
-/* how far ahead (floats) the AVX2 update asks for w's lines */
+/* how far ahead (floats) the AVX2 and AVX-512 updates ask for w's lines */
 #define DPT_UPDATE_PREFETCH 1024
 
 /* Loss of a single-output linear model in the fused gradient kernel. */
 typedef enum { DPT_GLM_MSE = 0, DPT_GLM_BCE = 1 } dpt_glm_loss;
 
 typedef struct dpt_kernels {
-    const char *isa; /* "scalar" or "avx2" */
+    const char *isa; /* "scalar", "avx2" or "avx512" */
 
     /* x:(n) y:(n) -> sum x*y */
     float (*dot)(size_t n, const float *x, const float *y);
@@ -91,7 +91,7 @@ typedef struct dpt_kernels {
  * when set, else the best the CPU supports. */
 const dpt_kernels *dpt_kernels_get(void);
 
-/* Force a choice: "auto", "scalar" or "avx2". Fails (DPT_EINVAL or
+/* Force a choice: "auto", "scalar", "avx2" or "avx512". Fails (DPT_EINVAL or
  * DPT_ENOTSUP, message set) on an unknown name or a CPU/build without it.
  * Must be called outside parallel regions. */
 int dpt_kernels_select(const char *name);
@@ -99,10 +99,17 @@ int dpt_kernels_select(const char *name);
 /* Whether this CPU and OS (YMM state saved) and this build can run AVX2+FMA. */
 int dpt_cpu_has_avx2(void);
 int dpt_build_has_avx2(void);
+/* Whether this CPU has AVX-512 F, BW, DQ and VL and the OS saves the opmask
+ * and ZMM state (XCR0 bits 1, 2, 5, 6, 7), and this build has the kernels. */
+int dpt_cpu_has_avx512(void);
+int dpt_build_has_avx512(void);
 
 /* Reference and optimized tables, filled by their files. On a build without
- * the AVX2 files dpt_kernels_fill_avx2 leaves the table as it is. */
+ * the AVX2 (AVX-512) files dpt_kernels_fill_avx2 (_avx512) leaves the table
+ * as it is. The AVX-512 fill overrides an AVX2-filled table: apply scalar,
+ * then AVX2, then AVX-512, and a kernel it lacks stays AVX2. */
 void dpt_kernels_fill_scalar(dpt_kernels *k);
 void dpt_kernels_fill_avx2(dpt_kernels *k);
+void dpt_kernels_fill_avx512(dpt_kernels *k);
 
 #endif

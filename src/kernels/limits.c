@@ -67,7 +67,7 @@ int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limit
                              (n * sizeof(float)) >> 20);
     float (*rd)(size_t, const float *) = dpt_k_read_f32_scalar;
     float (*fm)(size_t) = dpt_k_fma_f32_scalar;
-    int avx2 = 0;
+    int avx2 = 0, avx512 = 0;
 #if DPT_HAVE_AVX2
     if (dpt_cpu_has_avx2()) {
         rd = dpt_k_read_f32_avx2;
@@ -75,9 +75,18 @@ int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limit
         avx2 = 1;
     }
 #endif
-    double flops_per_iter = avx2 ? DPT_K_FMA_FLOPS_AVX2 : DPT_K_FMA_FLOPS_SCALAR;
+#if DPT_HAVE_AVX512
+    /* the peak is the widest ISA's; reads stay AVX2 (bandwidth-bound) */
+    if (avx2 && dpt_cpu_has_avx512()) {
+        fm = dpt_k_fma_f32_avx512;
+        avx512 = 1;
+    }
+#endif
+    double flops_per_iter = avx512 ? DPT_K_FMA_FLOPS_AVX512
+                            : avx2 ? DPT_K_FMA_FLOPS_AVX2
+                                   : DPT_K_FMA_FLOPS_SCALAR;
     /* ~40 ms per repetition at the expected rate */
-    size_t iters = avx2 ? 20000000 / 4 : 2000000 / 4;
+    size_t iters = avx512 ? 7500000 / 4 : avx2 ? 20000000 / 4 : 2000000 / 4;
     double tr[MAX_REPS + 1], tf[MAX_REPS + 1];
     float acc = 0;
     int nth = threads;
@@ -132,7 +141,7 @@ int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limit
     out->fma_gflops_best = tf[reps - 1];
     out->read_bytes = (size_t)bytes;
     out->reps = reps;
-    out->isa = avx2 ? "avx2" : "scalar";
+    out->isa = avx512 ? "avx512" : avx2 ? "avx2" : "scalar";
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /* Every kernel of every table (the one in use, the scalar reference and, when
- * this build and CPU have it, AVX2) against a double-precision reference,
- * over awkward lengths and misaligned pointers, with the tolerance of each op
- * stated beside its test; AVX2 against scalar where the two must agree bit
- * for bit. Timing never decides anything here.
+ * this build and CPU have them, AVX2 and AVX-512) against a double-precision
+ * reference, over awkward lengths and misaligned pointers, with the tolerance
+ * of each op stated beside its test; AVX2 and AVX-512 against scalar where
+ * they must agree bit for bit. Timing never decides anything here.
  *
  * Tolerances (u = 2^-24, the float unit roundoff):
  *   dot            |err| <= (n+2) u sum|x_i y_i|
@@ -12,13 +12,14 @@
  *                  in C (so every table gives the same bits); the verdict on
  *                  a non-finite gradient exact
  *   vexp, vlog     <= 2 ulp of the exact result (measured over every float:
- *                  AVX2 1.01 / 0.83; glibc 0.50 / 0.79 on a 1/101 sample)
+ *                  AVX2 1.01 / 0.83; glibc 0.50 / 0.79 on a 1/101 sample;
+ *                  AVX-512 runs the same polynomials on 16 lanes)
  *   tanh, sigmoid  <= 3 ulp (every float: AVX2 1.51 / 2.40; scalar 2.13 / 2.48
  *                  on a 1/101 sample); sigmoid for z >= -87 only (below, the
  *                  reference's expf overflows and both sides are < 2^-125)
  *   relu           exact
  *   act_bwd        relu exact; tanh |err| <= 1.01u |da| (a^2 + 2|1-a^2|);
- *                  sigmoid <= 3.01u |exact|; AVX2 == scalar bit for bit
+ *                  sigmoid <= 3.01u |exact|; AVX2, AVX-512 == scalar bit for bit
  *   col_sum        |err| <= (rows+1) u (|out| + sum|m|)
  *   sgemm          |err| <= (k+2) u (|alpha| sum_p |a_ip b_pj| + |beta c_ij|)
  *   glm_grad       z within zeta = (d+2) u (sum|x w| + |b|); loss and gradient
@@ -34,6 +35,7 @@
 #include <string.h>
 
 #include "dpt/error.h"
+#include "dpt/isa.h"
 #include "dpt/limits.h"
 #include "dpt_config.h"
 #include "kernels/kernels.h"
@@ -41,7 +43,7 @@
 #define U        0x1p-24
 #define SENTINEL 1234.5f
 
-static const size_t LENS[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 1000, 4099};
+static const size_t LENS[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 1000, 4099};
 #define NLENS (sizeof LENS / sizeof LENS[0])
 static const size_t OFFS[] = {0, 1, 3, 7};
 #define NOFFS (sizeof OFFS / sizeof OFFS[0])
@@ -53,7 +55,10 @@ typedef struct {
     const char *name;
 } table;
 
-/* The table in use, the scalar one, and AVX2 when available. */
+#define MAX_TABLES 4
+
+/* The table in use, the scalar one, and AVX2 and AVX-512 when available
+ * (AVX-512 filled over AVX2, as the dispatch does). */
 static int tables(table *t)
 {
     int n = 0;
@@ -68,12 +73,31 @@ static int tables(table *t)
         t[n++].name = "avx2";
     }
 #endif
+#if DPT_HAVE_AVX512
+    if (dpt_cpu_has_avx512()) {
+        dpt_kernels_fill_scalar(&t[n].k);
+        dpt_kernels_fill_avx2(&t[n].k);
+        dpt_kernels_fill_avx512(&t[n].k);
+        t[n++].name = "avx512";
+    }
+#endif
     return n;
 }
 
 static int have_avx2(void)
 {
     return dpt_build_has_avx2() && dpt_cpu_has_avx2();
+}
+
+static int have_avx512(void)
+{
+    return have_avx2() && dpt_build_has_avx512() && dpt_cpu_has_avx512();
+}
+
+/* what "auto" picks */
+static const char *best_isa(void)
+{
+    return have_avx512() ? "avx512" : have_avx2() ? "avx2" : "scalar";
 }
 
 /* ---- data ---- */
@@ -329,7 +353,7 @@ static void check_update_sum(const table *t)
 
 Test(kernels, update)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) {
         check_update(&t[i]);
         check_update_sum(&t[i]);
@@ -338,13 +362,13 @@ Test(kernels, update)
 
 Test(kernels, dot)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) check_dot(&t[i]);
 }
 
 Test(kernels, axpy_scale_add)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) check_axpy_scale_add(&t[i]);
 }
 
@@ -483,19 +507,19 @@ static void check_specials(const table *t)
 
 Test(kernels, vexp_vlog)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) check_vexp_vlog(&t[i]);
 }
 
 Test(kernels, math_specials)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) check_specials(&t[i]);
 }
 
 Test(kernels, math_ulp_sweep, .timeout = 120)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) {
         sweep(&t[i], 0, EXP_ULP);
         sweep(&t[i], 1, LOG_ULP);
@@ -557,7 +581,7 @@ static void check_bias_act(const table *t)
 
 Test(kernels, bias_act)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) check_bias_act(&t[i]);
 }
 
@@ -613,7 +637,7 @@ static void check_act_bwd(const table *t, const table *s)
 
 Test(kernels, act_bwd)
 {
-    table t[3];
+    table t[MAX_TABLES];
     int n = tables(t);
     for (int i = 0; i < n; i++) check_act_bwd(&t[i], &t[1]);
 }
@@ -648,7 +672,7 @@ static void check_col_sum(const table *t)
 
 Test(kernels, col_sum)
 {
-    table t[3];
+    table t[MAX_TABLES];
     int n = tables(t);
     for (int i = 0; i < n; i++) check_col_sum(&t[i]);
 }
@@ -721,7 +745,7 @@ static void check_softmax(const table *t)
 
 Test(kernels, softmax_ce)
 {
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) check_softmax(&t[i]);
 }
 
@@ -810,7 +834,7 @@ static void check_glm(const table *t, dpt_glm_loss loss, size_t rows, size_t d, 
 Test(kernels, glm_grad, .timeout = 60)
 {
     static const size_t D[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 56, 63, 64, 65, 100};
-    table t[3];
+    table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++)
         for (int loss = 0; loss < 2; loss++)
             for (size_t di = 0; di < sizeof D / sizeof D[0]; di++)
@@ -831,7 +855,7 @@ Test(kernels, glm_bce_confident)
         Z[i] = -40.0f + 80.0f * (float)i / (R - 1); /* both signs, 0 included */
         X[i] = Z[i], y[i] = Z[i] > 0;
     }
-    table t[3];
+    table t[MAX_TABLES];
     for (int ti = 0, nt = tables(t); ti < nt; ti++)
         for (size_t i = 0; i < R; i++) {
             double ref = log1p(exp(-fabs((double)Z[i])));
@@ -909,7 +933,7 @@ Test(kernels, sgemm_small_shapes, .timeout = 120)
     static const size_t S[] = {1, 2, 3, 5, 6, 7, 8, 13, 16, 17, 31, 33};
     enum { NS = sizeof S / sizeof S[0] };
     static const float AB[][2] = {{1, 0}, {1, 1}, {-0.5f, 0.3f}};
-    table t[3];
+    table t[MAX_TABLES];
     int nt = tables(t);
     for (int ti = 0; ti < nt; ti++)
         for (int c = 0; c < 4; c++)
@@ -929,7 +953,7 @@ Test(kernels, sgemm_layer_shapes, .timeout = 120)
     static const size_t SH[][3] = {{256, 128, 784}, {256, 784, 128}, {128, 784, 256}, {256, 20, 10},
                                    {256, 1, 20},    {1, 20, 256},    {20, 10, 256},   {256, 20, 1},
                                    {600, 40, 1000}, {70, 530, 300},  {1, 1, 5000},    {3, 1, 700}};
-    table t[3];
+    table t[MAX_TABLES];
     int nt = tables(t);
     for (int ti = 0; ti < nt; ti++)
         for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++)
@@ -938,9 +962,26 @@ Test(kernels, sgemm_layer_shapes, .timeout = 120)
                            s % 3 == 0 ? 0.0f : 1.0f, s % 3);
 }
 
+/* Shapes past the AVX2 kernel's in-place thresholds (n > 32 or k < 16, m >
+ * 24), so the AVX-512 table runs its packed 12x32 path: row edges 1..11
+ * of a 12-row panel, column edges of 16 and 32 lanes, k and m past one block. */
+Test(kernels, sgemm_packed_edges, .timeout = 120)
+{
+    static const size_t SH[][3] = {{25, 33, 2},  {37, 47, 300}, {300, 65, 17}, {29, 100, 513},
+                                   {277, 48, 9}, {26, 40, 15},  {35, 64, 8},   {46, 17, 3},
+                                   {31, 81, 40}, {12, 96, 33},  {2, 70, 5},    {13, 49, 257}};
+    table t[MAX_TABLES];
+    int nt = tables(t);
+    for (int ti = 0; ti < nt; ti++)
+        for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++)
+            for (int c = 0; c < 4; c++)
+                check_gemm(&t[ti], c >> 1, c & 1, SH[s][0], SH[s][1], SH[s][2],
+                           s % 2 ? 1.0f : -0.75f, s % 3 == 0 ? 0.0f : 0.5f, (s + (size_t)c) % 4);
+}
+
 Test(kernels, sgemm_degenerate)
 {
-    table t[3];
+    table t[MAX_TABLES];
     int nt = tables(t);
     for (int ti = 0; ti < nt; ti++) {
         float C[6] = {1, 2, 3, 4, 5, 6}, A[1] = {NAN}, B[1] = {NAN};
@@ -973,6 +1014,27 @@ Test(kernels, avx2_table_complete)
     cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
 }
 
+/* The AVX-512 fill overrides every entry of an AVX2 table (none is left to
+ * fall back), and the table it gives is the one the dispatch installs. */
+Test(kernels, avx512_table_complete)
+{
+    if (!have_avx512())
+        cr_skip_test("this build or CPU/OS has no AVX-512 F/BW/DQ/VL: nothing to check");
+    dpt_kernels s, a, x;
+    dpt_kernels_fill_scalar(&s);
+    dpt_kernels_fill_avx2(&s);
+    a = s;
+    dpt_kernels_fill_avx512(&a);
+    cr_assert_str_eq(a.isa, "avx512");
+    cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
+    cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
+    cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
+    cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
+    cr_assert_eq(dpt_kernels_select("avx512"), 0);
+    x = *dpt_kernels_get();
+    cr_assert(x.sgemm == a.sgemm && x.update == a.update && x.dot == a.dot);
+}
+
 /* ---- dispatch ---- */
 
 Test(dispatch, env_setup_honoured)
@@ -983,8 +1045,10 @@ Test(dispatch, env_setup_honoured)
         cr_assert_str_eq(k->isa, "scalar");
     else if (env && !strcmp(env, "avx2"))
         cr_assert_str_eq(k->isa, "avx2");
+    else if (env && !strcmp(env, "avx512"))
+        cr_assert_str_eq(k->isa, "avx512");
     else if (!env || !*env || !strcmp(env, "auto"))
-        cr_assert_str_eq(k->isa, have_avx2() ? "avx2" : "scalar");
+        cr_assert_str_eq(k->isa, best_isa());
 }
 
 Test(dispatch, env_scalar_picked_at_first_use)
@@ -996,7 +1060,7 @@ Test(dispatch, env_scalar_picked_at_first_use)
 Test(dispatch, env_unknown_falls_back_to_auto)
 {
     setenv("DPT_ISA", "sse9", 1);
-    cr_assert_str_eq(dpt_kernels_get()->isa, have_avx2() ? "avx2" : "scalar");
+    cr_assert_str_eq(dpt_kernels_get()->isa, best_isa());
 }
 
 static void *get_table(void *arg)
@@ -1021,15 +1085,16 @@ Test(dispatch, select_names)
     cr_assert_eq(dpt_kernels_select("scalar"), 0);
     cr_assert_str_eq(dpt_kernels_get()->isa, "scalar");
     cr_assert_eq(dpt_kernels_select("auto"), 0);
-    cr_assert_str_eq(dpt_kernels_get()->isa, have_avx2() ? "avx2" : "scalar");
+    cr_assert_str_eq(dpt_kernels_get()->isa, best_isa());
     cr_assert_eq(dpt_kernels_select(NULL), 0);
 }
 
 Test(dispatch, select_unknown_refused)
 {
     dpt_clear_error();
-    cr_assert_eq(dpt_kernels_select("avx512"), DPT_EINVAL);
-    cr_assert(strstr(dpt_last_error(), "avx512"), "message: %s", dpt_last_error());
+    cr_assert_eq(dpt_kernels_select("avx1024"), DPT_EINVAL);
+    cr_assert(strstr(dpt_last_error(), "avx1024"), "message: %s", dpt_last_error());
+    cr_assert(strstr(dpt_last_error(), "avx512"), "lists the choices: %s", dpt_last_error());
     cr_assert_eq(dpt_kernels_select(""), DPT_EINVAL);
 }
 
@@ -1060,6 +1125,40 @@ Test(dispatch, cpu_probe_consistent)
         cr_assert(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
 #endif
     cr_assert_eq(dpt_build_has_avx2(), DPT_HAVE_AVX2);
+    cr_assert_eq(dpt_build_has_avx512(), DPT_HAVE_AVX512);
+#if defined(__x86_64__)
+    if (dpt_cpu_has_avx512()) {
+        cr_assert(dpt_cpu_has_avx2());
+        cr_assert(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"));
+        /* the OS saves opmask and ZMM state */
+        unsigned lo, hi;
+        __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        cr_assert((lo & 0xe6) == 0xe6, "XCR0 %#x", lo);
+    }
+#endif
+}
+
+Test(dispatch, select_avx512)
+{
+    dpt_clear_error();
+    cr_assert_eq(dpt_kernels_select("scalar"), 0);
+    int rc = dpt_kernels_select("avx512");
+    if (have_avx512()) {
+        cr_assert_eq(rc, 0);
+        cr_assert_str_eq(dpt_kernels_get()->isa, "avx512");
+        cr_assert_str_eq(dpt_isa_name(), "avx512");
+        cr_assert_eq(dpt_isa_select("auto"), 0);
+        cr_assert_str_eq(dpt_isa_name(), "avx512", "auto picks the widest");
+    } else {
+        /* a build without the AVX-512 files, or a CPU or OS without AVX-512 */
+        cr_assert_eq(rc, DPT_ENOTSUP);
+        cr_assert(strstr(dpt_last_error(), "avx512"), "message: %s", dpt_last_error());
+        cr_assert_str_eq(dpt_kernels_get()->isa, "scalar", "the table in use is kept");
+    }
+#if !DPT_HAVE_AVX512
+    cr_assert_eq(rc, DPT_ENOTSUP);
+#endif
 }
 
 /* ---- limits: runs and reports, nothing about speed ---- */
@@ -1073,6 +1172,6 @@ Test(limits, measure_small)
     cr_assert(l.fma_gflops > 0 && isfinite(l.fma_gflops));
     cr_assert(l.read_gbs_best >= l.read_gbs && l.fma_gflops_best >= l.fma_gflops);
     cr_assert(l.reps == 3 && l.read_bytes > 0 && l.read_bytes <= ((size_t)4 << 20));
-    cr_assert_str_eq(l.isa, have_avx2() ? "avx2" : "scalar");
+    cr_assert_str_eq(l.isa, best_isa());
     cr_assert_eq(dpt_limits_measure(1, NULL), DPT_EINVAL);
 }

@@ -1,0 +1,185 @@
+/* Fused single-pass gradient of a one-output linear model (linear and
+ * logistic regression), AVX-512. Blocks of 16 rows: their 16 dot products
+ * in 16 accumulators (each w chunk loaded once for all 16 rows), summed
+ * across lanes by one transpose-and-add tree straight into the vector of 16
+ * logits (a reduction per row would cost more than the dot products at
+ * small d), the 16 residuals from one 16-lane exp (and log1p for the
+ * logistic loss), then g += r_q x_q over the block re-read from L1, in
+ * four partial sums per chunk. Column tails are opmask loads, row tails a
+ * masked residual vector (r = 0 past the last row). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/avx512/k_avx512.h"
+#include "kernels/avx512/k_math_avx512.h"
+
+#define RB      16 /* rows per block: one residual vector */
+#define PF_ROWS 64 /* software prefetch distance in rows, as the AVX2 kernel */
+
+/* 16 rows x:(16,d) stride ld, one prefetch per cache line, into L2 */
+DPT_INLINE void glm_prefetch(const float *x, size_t ld, size_t d)
+{
+    for (size_t q = 0; q < RB; q++)
+        for (size_t c = 0; c < d; c += 16)
+            _mm_prefetch((const char *)(x + q * ld + c), _MM_HINT_T1);
+}
+
+/* loss and residual of 16 rows from their logits (rows outside rowm give 0);
+ * the losses and residuals are summed in double into lacc, racc */
+DPT_INLINE __m512 glm_resid(dpt_glm_loss loss, __m512 z, __m512 yv, __mmask16 rowm, __m512d *lacc,
+                            __m512d *racc)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 r;
+    __m512d l0, l1;
+    if (loss == DPT_GLM_MSE) {
+        __m512 e = _mm512_maskz_sub_ps(rowm, z, yv);
+        r = _mm512_add_ps(e, e);
+        /* (double)e * e as the reference: exact squares, summed in double */
+        l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));
+        l1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1));
+        l0 = _mm512_mul_pd(l0, l0);
+        l1 = _mm512_mul_pd(l1, l1);
+    } else {
+        /* l = max(z,0) - z y + log1p(e^-|z|), one exp for l and r; r as
+         * s - y (z < 0) or (1 - y) - s (z >= 0), s = sigmoid(-|z|): no
+         * cancellation when y is 0 or 1 */
+        const __m512 one = _mm512_set1_ps(1.0f);
+        __m512 t = dpt_exp16(_mm512_sub_ps(zero, dpt_abs16(z)));
+        __m512 s = _mm512_div_ps(t, _mm512_add_ps(one, t));
+        __mmask16 neg = _mm512_cmp_ps_mask(z, zero, _CMP_LT_OQ);
+        r = _mm512_mask_mov_ps(_mm512_sub_ps(_mm512_sub_ps(one, yv), s), neg, _mm512_sub_ps(s, yv));
+        r = _mm512_maskz_mov_ps(rowm, r);
+        __m512 l =
+            _mm512_add_ps(_mm512_fnmadd_ps(z, yv, _mm512_max_ps(z, zero)), dpt_log1p16_unit(t));
+        l = _mm512_maskz_mov_ps(rowm, l);
+        l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(l));
+        l1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(l, 1));
+    }
+    *lacc = _mm512_add_pd(*lacc, _mm512_add_pd(l0, l1));
+    *racc = _mm512_add_pd(*racc, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(r)),
+                                               _mm512_cvtps_pd(_mm512_extractf32x8_ps(r, 1))));
+    return r;
+}
+
+/* lane i of the result = the sum of the lanes of a_i: pairs of rows, then
+ * quads inside each 128-bit lane, then across the four 128-bit lanes */
+DPT_INLINE __m512 pair_sum(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+}
+
+DPT_INLINE __m512 quad_sum(__m512 a01, __m512 a23)
+{
+    return _mm512_add_ps(_mm512_shuffle_ps(a01, a23, 0x44), _mm512_shuffle_ps(a01, a23, 0xEE));
+}
+
+DPT_INLINE __m512 lane_sum(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+#define DOT16(F)                                                                                   \
+    F(0);                                                                                          \
+    F(1);                                                                                          \
+    F(2);                                                                                          \
+    F(3);                                                                                          \
+    F(4);                                                                                          \
+    F(5);                                                                                          \
+    F(6);                                                                                          \
+    F(7);                                                                                          \
+    F(8);                                                                                          \
+    F(9);                                                                                          \
+    F(10);                                                                                         \
+    F(11);                                                                                         \
+    F(12);                                                                                         \
+    F(13);                                                                                         \
+    F(14);                                                                                         \
+    F(15)
+
+DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
+                           const float *y, const float *w, float b, float *g, double *gb)
+{
+    size_t tail = d & 15, full = d - tail;
+    __mmask16 mt = dpt_kmask16(tail);
+    __m512d lacc = _mm512_setzero_pd(), racc = lacc;
+    float rbuf[RB] __attribute__((aligned(64)));
+    for (size_t i0 = 0; i0 < rows; i0 += RB) {
+        size_t nr = rows - i0 < RB ? rows - i0 : RB;
+        const float *x0 = X + i0 * ld;
+        if (i0 + PF_ROWS + RB <= rows) glm_prefetch(x0 + PF_ROWS * ld, ld, d);
+        /* rows past nr point at a valid row: their r is 0, so adding 0 x is harmless */
+        const float *xr[RB];
+        for (size_t q = 0; q < RB; q++) xr[q] = q < nr ? x0 + q * ld : x0;
+#define DECL(q) __m512 a##q = _mm512_setzero_ps()
+        DOT16(DECL);
+#undef DECL
+        size_t c = 0;
+#define ACC(q) a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c), wv, a##q)
+        for (; c < full; c += 16) {
+            __m512 wv = _mm512_loadu_ps(w + c);
+            DOT16(ACC);
+        }
+#undef ACC
+#define ACC(q) a##q = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, xr[q] + c), wv, a##q)
+        if (tail) {
+            __m512 wv = _mm512_maskz_loadu_ps(mt, w + c);
+            DOT16(ACC);
+        }
+#undef ACC
+        __m512 q0 = quad_sum(pair_sum(a0, a1), pair_sum(a2, a3));
+        __m512 q1 = quad_sum(pair_sum(a4, a5), pair_sum(a6, a7));
+        __m512 q2 = quad_sum(pair_sum(a8, a9), pair_sum(a10, a11));
+        __m512 q3 = quad_sum(pair_sum(a12, a13), pair_sum(a14, a15));
+        __m512 z = _mm512_add_ps(lane_sum(lane_sum(q0, q1), lane_sum(q2, q3)), _mm512_set1_ps(b));
+        __mmask16 rowm = dpt_kmask16(nr);
+        __m512 r = glm_resid(loss, z, _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
+        if (!g) continue;
+        _mm512_store_ps(rbuf, r);
+        /* four partial sums per chunk (rows q mod 4): one chain of 16
+         * dependent FMAs would leave the FMA units waiting on latency */
+        for (size_t cc = 0; cc < d; cc += 16) {
+            __mmask16 mk = d - cc < 16 ? mt : (__mmask16)0xFFFF;
+            __m512 g0 = _mm512_maskz_loadu_ps(mk, g + cc), g1 = _mm512_setzero_ps(), g2 = g1,
+                   g3 = g1;
+            for (size_t q = 0; q < RB; q += 4) {
+                g0 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q]), _mm512_maskz_loadu_ps(mk, xr[q] + cc),
+                                     g0);
+                g1 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q + 1]),
+                                     _mm512_maskz_loadu_ps(mk, xr[q + 1] + cc), g1);
+                g2 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q + 2]),
+                                     _mm512_maskz_loadu_ps(mk, xr[q + 2] + cc), g2);
+                g3 = _mm512_fmadd_ps(_mm512_set1_ps(rbuf[q + 3]),
+                                     _mm512_maskz_loadu_ps(mk, xr[q + 3] + cc), g3);
+            }
+            g0 = _mm512_add_ps(_mm512_add_ps(g0, g1), _mm512_add_ps(g2, g3));
+            _mm512_mask_storeu_ps(g + cc, mk, g0);
+        }
+    }
+    if (gb) *gb += _mm512_reduce_add_pd(racc);
+    return _mm512_reduce_add_pd(lacc);
+}
+
+/* out of line per loss, so the loss test is resolved outside the loops */
+static __attribute__((noinline)) double glm_mse(size_t rows, size_t d, const float *X, size_t ld,
+                                                const float *y, const float *w, float b, float *g,
+                                                double *gb)
+{
+    return glm_impl(DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+}
+
+static __attribute__((noinline)) double glm_bce(size_t rows, size_t d, const float *X, size_t ld,
+                                                const float *y, const float *w, float b, float *g,
+                                                double *gb)
+{
+    return glm_impl(DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+}
+
+/* X:(rows,d) stride ld, y:(rows), w:(d), g:(d) or NULL; see kernels.h */
+double dpt_k_glm_grad_f32_avx512(dpt_glm_loss loss, size_t rows, size_t d, const float *X,
+                                 size_t ld, const float *y, const float *w, float b, float *g,
+                                 double *gb)
+{
+    return (loss == DPT_GLM_MSE ? glm_mse : glm_bce)(rows, d, X, ld, y, w, b, g, gb);
+}
