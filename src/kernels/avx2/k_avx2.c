@@ -359,7 +359,8 @@ static int update_block_avx2(dpt_update_rule rule, size_t n, size_t wlen, float 
         /* w is shared: the other threads read it in the forward pass, so
          * each store must first take the line from them. Asking for the
          * lines a few KiB ahead (PREFETCHW) overlaps those requests. */
-        if (!(i & 15) && i + DPT_UPDATE_PREFETCH < wlen) _m_prefetchw(w + i + DPT_UPDATE_PREFETCH);
+        if (!(i & 15) && i + DPT_UPDATE_PREFETCH < wlen)
+            __builtin_prefetch(w + i + DPT_UPDATE_PREFETCH, 1, 3);
         if (vel) vv = _mm256_loadu_ps(v + i);
         __m256 nw = update8(rule, _mm256_loadu_ps(w + i), _mm256_loadu_ps(gsum + i), &vv, vgs, vwd,
                             vmu, vlr, &bad);

@@ -44,7 +44,7 @@ static int update_block(dpt_update_rule rule, size_t n, size_t wlen, float *w, c
     for (; i + 16 <= n; i += 16) {
         /* w is shared with the other threads' forward pass: ask for its
          * lines ahead (PREFETCHW), as the AVX2 kernel does */
-        if (i + DPT_UPDATE_PREFETCH < wlen) _m_prefetchw(w + i + DPT_UPDATE_PREFETCH);
+        if (i + DPT_UPDATE_PREFETCH < wlen) __builtin_prefetch(w + i + DPT_UPDATE_PREFETCH, 1, 3);
         if (vel) vv = _mm512_loadu_ps(v + i);
         __m512 nw = update16(rule, _mm512_loadu_ps(w + i), _mm512_loadu_ps(gsum + i), &vv, vgs, vwd,
                              vmu, vlr, &bad);
