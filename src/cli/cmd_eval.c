@@ -83,9 +83,14 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
         return cli_fail(cmd, "%s", dpt_last_error());
     int rc = cli_data_load(cmd, &d, *threads, &L->ds, NULL, NULL, NULL);
     if (rc) return rc;
-    if (L->ds.d != L->m.spec.inputs)
-        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu", cli_data_name(&d),
-                        L->ds.d, model_path, L->m.spec.inputs);
+    if (L->ds.d != L->m.spec.inputs) {
+        /* one short: the last column, read as the label, was a feature */
+        const int no_label =
+            predict && L->ds.d + 1 == L->m.spec.inputs && d.load.label_col != DPT_LABEL_COL_NONE;
+        return cli_fail(cmd, "%s has %zu features, the model in %s expects %zu%s",
+                        cli_data_name(&d), L->ds.d, model_path, L->m.spec.inputs,
+                        no_label ? " (a file without a label column: pass --label-col none)" : "");
+    }
     /* the loss kernels index by label: a class id beyond the model's
      * outputs would read and write outside their rows */
     dpt_label_kind want = L->m.spec.loss == DPT_LOSS_CE    ? DPT_LABEL_CLASS

@@ -230,11 +230,26 @@ static json_t *phases_json(const dpt_phase_times *p)
                      "update", p->update, "wait", p->wait, "shuffle", p->shuffle, "comm", p->comm);
 }
 
+static void fprint_metrics(FILE *f, const char *name, const dpt_metrics *m)
+{
+    fprintf(f, "  %s loss %.6g", name, m->loss);
+    if (!isnan(m->accuracy)) fprintf(f, " acc %.4f", m->accuracy);
+    if (!isnan(m->r2)) fprintf(f, " r2 %.4f", m->r2);
+}
+
 static void print_metrics(const char *name, const dpt_metrics *m)
 {
-    printf("  %s loss %.6g", name, m->loss);
-    if (!isnan(m->accuracy)) printf(" acc %.4f", m->accuracy);
-    if (!isnan(m->r2)) printf(" r2 %.4f", m->r2);
+    fprint_metrics(stdout, name, m);
+}
+
+/* --quiet: the run's result in one line, on standard output unless the
+ * trace or the JSON streams there. */
+static void print_quiet_result(FILE *f, const char *eval_name, const dpt_run_result *res)
+{
+    fputs("final:", f);
+    fprint_metrics(f, "train", &res->train);
+    if (eval_name) fprint_metrics(f, eval_name, &res->test);
+    fprintf(f, " | %d epochs, %.3f s training\n", res->epochs, res->seconds);
 }
 
 /* The live line on a terminal: redrawn in place, erased before the
@@ -657,6 +672,13 @@ int dpt_cmd_train(int argc, char **argv)
     }
     /* the saved statistics, not new ones (apply_init_standardizer) */
     if (im.st.d) job.data.standardize = 0;
+    /* no model flags: the architecture is the file's */
+    if (init_path && !tp->model_set && !tp->hidden_set && !tp->loss_set) {
+        tp->model = im.m.spec;
+        tp->model.inputs = 0;
+        tp->model_set = 1;
+        tp->hidden_set = tp->loss_set = im.m.spec.kind == DPT_MODEL_MLP;
+    }
     const int threads = tp->threads ? tp->threads : dpt_topo_physical_cores();
     job.per_rank = 1;
     if ((rc = cli_job_load(cmd, &job, threads))) goto done;
@@ -784,7 +806,13 @@ int dpt_cmd_train(int argc, char **argv)
                "epoch %d (val loss %.6g)%s%s\n",
                res.epochs, ctx.patience, ctx.best_epoch, ctx.best_loss,
                ctx.best_path ? ", saved to " : "", ctx.best_path ? ctx.best_path : "");
-    if (!quiet) print_final(&job, &ctx, &res);
+    if (!quiet) {
+        print_final(&job, &ctx, &res);
+    } else if (rank0) {
+        int taken =
+            (trace_path && !strcmp(trace_path, "-")) || (json_path && !strcmp(json_path, "-"));
+        print_quiet_result(taken ? stderr : stdout, ctx.eval_name, &res);
+    }
     /* only rank 0 writes files: every rank holds the same model */
     if (json_path && rank0 &&
         (rc = write_json(cmd, json_path, &job, &ctx, &res, e, threads, NULL, NULL)))

@@ -512,3 +512,42 @@ Test(cli, divergence_never_destroys_a_better_model, .timeout = 120)
     cr_expect_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
     cr_expect_null(strstr(out, "nan"), "the saved model is not finite: %s", out);
 }
+
+/* --quiet still says how the run ended, in one line; --init-from without
+ * model flags takes the file's architecture; predict on a file without a
+ * label column says which flag reads it. */
+Test(cli, quiet_result_init_architecture_and_predict_hint, .timeout = 120)
+{
+    char model[128], data[128], bare[128], args[1024], out[8192];
+    tmpname(model, sizeof model, "q.dpt");
+    tmpname(data, sizeof data, "q.csv");
+    tmpname(bare, sizeof bare, "qx.csv");
+    snprintf(args, sizeof args,
+             "train --synth teacher-mlp:n=2000,classes=3 --model mlp --hidden 16,8 --loss ce "
+             "--opt momentum --batch 32 --epochs 2 --quiet --save %s",
+             model);
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    cr_expect_eq(lines(out), 1, "%s", out);
+    cr_expect(!strncmp(out, "final:  train loss ", 19) && strstr(out, " acc ") &&
+                  strstr(out, "2 epochs"),
+              "%s", out);
+    snprintf(args, sizeof args,
+             "train --synth teacher-mlp:n=2000,classes=3 --opt momentum --batch 32 --epochs 1 "
+             "--init-from %s --quiet",
+             model);
+    cr_expect_eq(run_dpt(args, out, sizeof out), 0, "the file's architecture: %s", out);
+    snprintf(args, sizeof args,
+             "train --synth teacher-mlp:n=2000,classes=3 --model softmax --epochs 1 "
+             "--init-from %s --quiet",
+             model);
+    cr_expect_eq(run_dpt(args, out, sizeof out), 1, "flags that ask for another model: %s", out);
+    snprintf(args, sizeof args, "gen --synth linreg:n=50,d=4 --out %s --quiet", data);
+    cr_assert_eq(run_dpt(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, "train --data %s --epochs 1 --quiet --save %s", data, model);
+    cr_assert_eq(run_dpt(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, "cut -d, -f1-4 %s > %s", data, bare);
+    cr_assert_eq(system(args), 0);
+    snprintf(args, sizeof args, "predict --model-file %s --data %s", model, bare);
+    cr_expect_eq(run_dpt(args, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, "--label-col none"), "%s", out);
+}
