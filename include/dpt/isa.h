@@ -13,10 +13,10 @@ extern "C" {
 #endif
 
 /* Use the kernels named "auto" (the best available), "scalar", "avx2" or
- * "avx512" (which needs the OS to save the ZMM state, too); NULL is "auto". 0, DPT_EINVAL for an unknown name, or DPT_ENOTSUP for an
- * ISA this CPU (or OS) or this build lacks; on failure the table in use
- * stays as it was. Call it outside parallel regions and not while an
- * engine is training: the choice is process-wide. */
+ * "avx512" (which needs the OS to save the ZMM state, too); NULL is "auto". 0, DPT_EINVAL for an
+ * unknown name, or DPT_ENOTSUP for an ISA this CPU (or OS) or this build lacks; on failure the
+ * table in use stays as it was. Call it outside parallel regions and not while an engine is
+ * training: the choice is process-wide. */
 DPT_API int dpt_isa_select(const char *name);
 
 /* The ISA in use, "scalar", "avx2" or "avx512" (picking it first if nothing has). */
