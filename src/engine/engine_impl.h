@@ -9,21 +9,23 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dpt/cost.h"
 #include "dpt/engine.h"
 #include "kernels/kernels.h"
 
 typedef struct thread_state {
-    float *X, *y;      /* this thread's rows: for the whole epoch in step order
-                          (fixed order), or for one step (shuffled epochs) */
-    size_t cap_rows;   /* capacity of X/y in rows */
-    float *scratch;    /* model scratch */
-    dpt_phase_times t; /* this epoch */
-    size_t rows;       /* rows this thread processed this epoch */
-    double partial;    /* slice norm for clipping */
-    int gradbad;       /* a non-finite gradient or parameter in its last update */
-    double step_secs;  /* the last step's copy and compute time, and its rows */
-    size_t step_rows;  /* (adaptive balancing) */
-    int numa;          /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
+    float *X, *y;          /* this thread's rows: for the whole epoch in step order
+                              (fixed order), or for one step (shuffled epochs) */
+    size_t cap_rows;       /* capacity of X/y in rows */
+    float *scratch;        /* model scratch */
+    dpt_phase_times t;     /* this epoch */
+    size_t rows;           /* rows this thread processed this epoch */
+    double partial;        /* slice norm for clipping */
+    int gradbad;           /* a non-finite gradient or parameter in its last update */
+    double step_secs;      /* the last step's copy and compute time, and its rows */
+    size_t step_rows;      /* (adaptive balancing) */
+    int numa;              /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
+    dpt_thread_counts cnt; /* what it moved since create/reset (dpt/cost.h) */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -58,6 +60,7 @@ typedef struct reduce_plan {
     int (*across)(dpt_engine *e, int t, int P, step *st);
     void (*combine)(dpt_engine *e, int t, int P, step *st);
     int fused;
+    int scatter; /* reduce-scatter, else the pairwise tree */
     /* the rank's own sum before an all-reduce: combine of an unfused kind */
     void (*rank_sum)(dpt_engine *e, int t, int P, step *st);
 } reduce_plan;
@@ -130,7 +133,36 @@ struct dpt_engine {
     void *trace_ud;
     dpt_step_record *trace_buf; /* trace_steps x P: step s of an epoch in row s % trace_steps */
     size_t trace_steps;
+    /* counters: near[t * P + q] is how far thread q's place is from t's;
+     * unit_owner[u] the thread that first touches unit buffer u */
+    unsigned char *near;
+    int *unit_owner;
+    double flops_per_row;
 };
+
+/* A shared scalar (a loss, a flag, a partial) moves one cache line. */
+#define DPT_LINE 64u
+
+static inline void cnt_read(dpt_engine *e, int t, int ph, int owner, size_t bytes)
+{
+    e->ts[t].cnt.phase[ph].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+static inline void cnt_write(dpt_engine *e, int t, int ph, int owner, size_t bytes)
+{
+    e->ts[t].cnt.phase[ph].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+static inline void cnt_barrier(dpt_engine *e, int t, int ph)
+{
+    e->ts[t].cnt.phase[ph].barriers++;
+}
+
+/* Thread t reads one line from each of the P threads (a scan of flags). */
+static inline void cnt_scan(dpt_engine *e, int t, int ph)
+{
+    for (int q = 0; q < e->P; q++) cnt_read(e, t, ph, q, DPT_LINE);
+}
 
 static inline double dpt_now(void)
 {
@@ -173,6 +205,13 @@ static inline int rank_first_unit(int GU, int r, int R)
 
 /* engine.c */
 void dpt_engine_add_warning(dpt_engine *e, const char *text);
+/* The counters' tables (near, unit_owner) from e->topo, e->plan and the
+ * units; -1 when out of memory. */
+int dpt_engine_plan_counters(dpt_engine *e);
+/* Create's checks, units, batches and reduction plan for an engine of one
+ * rank with m, opt, ds (n and d alone are read) and P set, and nothing
+ * allocated: what the cost function needs. */
+int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
 
 /* rows.c: a thread's rows of each batch */
 size_t dpt_engine_thread_rows(const dpt_engine *e, int t);
@@ -188,6 +227,9 @@ void dpt_engine_shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi);
 /* reduce.c: the reduction strategies; fills e->red for the engine's
  * comm, reduce mode, units and clipping */
 void dpt_engine_pick_reduce(dpt_engine *e);
+/* Count the update of slice [lo, hi) by thread t: w and v read and
+ * written, its flag, and (reads_g0) the summed gradient's slice read. */
+void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int reads_g0);
 /* The sum of the U units' losses, in unit order. */
 double dpt_engine_loss_sum(const dpt_engine *e);
 

@@ -14,6 +14,33 @@ double dpt_engine_loss_sum(const dpt_engine *e)
     return lsum;
 }
 
+/* dpt_engine_loss_sum by thread t: a line from each unit's owner */
+static void count_loss_sum(dpt_engine *e, int t)
+{
+    for (int u = 0; u < e->U; u++) cnt_read(e, t, DPT_CPH_SYNC, e->unit_owner[u], DPT_LINE);
+}
+
+void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int reads_g0)
+{
+    const size_t len = (hi - lo) * sizeof(float), wv = len * (e->v ? 2 : 1);
+    if (reads_g0) cnt_read(e, t, DPT_CPH_UPDATE, e->unit_owner[0], len);
+    cnt_read(e, t, DPT_CPH_UPDATE, 0, wv);
+    cnt_write(e, t, DPT_CPH_UPDATE, 0, wv);
+    cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE); /* its verdict flag */
+}
+
+/* The reads of [lo, hi) from units [u0, U), and of G[0]'s, which is
+ * rewritten: a pass of the combine over one slice. */
+static void count_slice_sum(dpt_engine *e, int t, size_t lo, size_t hi, int u0)
+{
+    const size_t len = (hi - lo) * sizeof(float);
+    for (int u = u0; u < e->U; u++) cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[u], len);
+    if (u0 == 1 && e->U > 1) {
+        cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
+        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
+    }
+}
+
 /* ---- combine: the unit buffers into G[0], each thread its share ---- */
 
 /* reduce-scatter fused with the update: the sum of this thread's slice goes
@@ -25,8 +52,11 @@ static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
     double r0 = dpt_now();
     e->ts[t].gradbad = dpt_optim_update_sum(&e->opt, lo, hi, e->w, (const float *const *)e->G, e->U,
                                             e->v, st->gscale, st->lr);
+    count_slice_sum(e, t, lo, hi, 0);
+    dpt_engine_count_update(e, t, lo, hi, 0);
     st->tu += dpt_now() - r0;
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* reduce-scatter: thread t sums every unit's slice t into G[0] */
@@ -40,8 +70,10 @@ static void combine_scatter(dpt_engine *e, int t, int P, step *st)
         size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
         for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
     }
+    count_slice_sum(e, t, lo, hi, 1);
     st->tr += dpt_now() - r0;
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* Pairwise tree: pairs (a, a + st) for a = 0, 2st, 4st, ... with a + st < U,
@@ -63,6 +95,10 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
             size_t i1 = f1 - pair * np < np ? f1 - pair * np : np;
             int a = (int)pair * 2 * sp;
             e->k->add(i1 - i0, e->G[a + sp] + i0, e->G[a] + i0);
+            const size_t len = (i1 - i0) * sizeof(float);
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[a + sp], len);
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[a], len);
+            cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], len);
             f0 = pair * np + i1;
         }
         double r1 = dpt_now();
@@ -70,9 +106,11 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
         if (2 * sp >= U && fuse) {
             e->ts[t].gradbad =
                 dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale, st->lr);
+            dpt_engine_count_update(e, t, lo, hi, 1);
             st->tu += dpt_now() - r1;
         }
 #pragma omp barrier
+        cnt_barrier(e, t, DPT_CPH_REDUCE);
     }
 }
 
@@ -91,8 +129,9 @@ static void combine_tree_fused(dpt_engine *e, int t, int P, step *st)
 /* one process, or nothing to exchange: the rank's loss is the loss */
 static int across_none(dpt_engine *e, int t, int P, step *st)
 {
-    (void)t, (void)P;
+    (void)P;
     st->lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     return 0;
 }
 
@@ -110,11 +149,14 @@ static int across_allgather(dpt_engine *e, int t, int P, step *st)
         c->comm_rc = comm->allgather(comm->ctx, e->G, np, e->rank_units, c->gloss);
         e->ts[0].t.comm += dpt_now() - c0;
         c->comm_bytes += (double)e->u_local * (double)np * sizeof(float);
+        e->ts[0].cnt.sent += (uint64_t)e->u_local * np * sizeof(float);
         for (int u = 0; u < e->GU; u++) e->uloss[u].v = c->gloss[u];
     }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (c->comm_rc) return 1;
     st->lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     return 0;
 }
 
@@ -125,6 +167,7 @@ static int across_allreduce(dpt_engine *e, int t, int P, step *st)
     const dpt_comm *comm = e->comm;
     const size_t np = e->m->n_params;
     const double lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     e->red.rank_sum(e, t, P, st);
     if (t == 0) {
         double c0 = dpt_now();
@@ -133,7 +176,9 @@ static int across_allreduce(dpt_engine *e, int t, int P, step *st)
         e->ts[0].t.comm += dpt_now() - c0;
     }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (t == 0) c->comm_bytes += (double)np * sizeof(float);
+    if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
     st->lsum = c->glsum;
     return 0;
@@ -150,6 +195,7 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
     const dpt_comm *comm = e->comm;
     const size_t np = e->m->n_params, K = (size_t)e->ov_chunks;
     const double lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     for (size_t ch = 0; ch < K; ch++) {
         const size_t c0 = np * ch / K, len = np * (ch + 1) / K - c0;
         const size_t lo = c0 + len * (size_t)t / (size_t)P,
@@ -160,8 +206,10 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
             for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
             if (t == 0 && ch > 0 && !c->comm_rc) c->comm_rc = comm->progress(comm->ctx);
         }
+        count_slice_sum(e, t, lo, hi, 1);
         st->tr += dpt_now() - r0;
 #pragma omp barrier
+        cnt_barrier(e, t, DPT_CPH_REDUCE);
         if (t == 0 && !c->comm_rc) {
             double q0 = dpt_now();
             c->comm_rc = comm->start_allreduce(comm->ctx, e->G[0] + c0, len);
@@ -177,7 +225,9 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
         e->ts[0].t.comm += dpt_now() - q0;
     }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (t == 0) c->comm_bytes += (double)np * sizeof(float);
+    if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
     st->lsum = c->glsum;
     return 0;
@@ -215,5 +265,6 @@ void dpt_engine_pick_reduce(dpt_engine *e)
     e->red.across = across_fn[a];
     e->red.combine = local_sum ? combine_fn[scatter][fuse] : NULL;
     e->red.fused = fuse;
+    e->red.scatter = scatter;
     e->red.rank_sum = combine_fn[scatter][0];
 }
