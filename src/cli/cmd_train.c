@@ -452,6 +452,8 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     json_object_set_new(root, "rows_read_by_rank0",
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
+    if (res->moves.steps > 0)
+        json_object_set_new(root, "moves", dpt_step_summary_json(&res->moves));
     if (diverged) json_object_set_new(root, "diverged", json_string(diverged));
     if (interrupted) json_object_set_new(root, "interrupted", json_string(interrupted));
     if (c->best_epoch) {

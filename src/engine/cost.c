@@ -52,6 +52,28 @@ void dpt_thread_counts_add(dpt_thread_counts *a, const dpt_thread_counts *b)
     a->sent += b->sent;
 }
 
+void dpt_counts_summarize(const dpt_thread_counts *c, int P, dpt_step_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    if (P < 1 || c[0].steps == 0) return;
+    const double steps = (double)c[0].steps;
+    out->steps = steps;
+    out->rows_min = out->rows_max = (double)c[0].rows / steps;
+    for (int t = 0; t < P; t++) {
+        for (int p = 0; p < DPT_CPH_COUNT; p++) {
+            out->barriers += (double)c[t].phase[p].barriers / steps / P;
+            for (int d = 0; d < DPT_NEAR_COUNT; d++) {
+                out->read[d] += (double)c[t].phase[p].read[d] / steps;
+                out->written[d] += (double)c[t].phase[p].written[d] / steps;
+            }
+        }
+        double rows = (double)c[t].rows / steps;
+        if (rows < out->rows_min) out->rows_min = rows;
+        if (rows > out->rows_max) out->rows_max = rows;
+        out->idle_threads += (double)c[t].idle_steps / steps;
+    }
+}
+
 void dpt_engine_counts(const dpt_engine *e, dpt_thread_counts *out)
 {
     for (int t = 0; t < e->P; t++) out[t] = e->ts[t].cnt;

@@ -120,6 +120,7 @@ static int run_config(sweep_state *st, const dpt_comm *comm, int threads, const 
     out->secs = res.seconds / res.epochs;
     out->phases = res.phases;
     out->imbalance = res.imbalance;
+    out->moves = res.moves;
     if (evaluate) {
         out->loss = res.train.loss;
         out->accuracy = st->sw->accuracy_from_test && s.test && s.test->n ? res.test.accuracy
@@ -243,6 +244,7 @@ int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, in
     res->phases.comm = median_at(sm, reps, tmp, offsetof(sample, phases.comm));
     res->imbalance = median_at(sm, reps, tmp, offsetof(sample, imbalance));
     free(tmp);
+    res->moves = sm[reps - 1].moves; /* counts do not vary between repetitions */
     res->final_loss = sm[reps - 1].loss;
     res->final_accuracy = sm[reps - 1].accuracy;
     res->work_samples = work->samples;
