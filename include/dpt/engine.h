@@ -76,6 +76,10 @@ typedef struct dpt_engine_opts {
                              sent while the threads sum the next */
     dpt_balance balance;  /* how batches are cut among the threads */
     dpt_init init;        /* initial parameters, drawn with seed (DPT_INIT_UNIFORM = 0) */
+    /* threads grouped by a level of the machine (dpt/topo.h): the gradient
+     * is summed inside each domain first and each domain reads its own copy
+     * of the parameters; the bits do not depend on it (DPT_DOMAIN_AUTO = 0) */
+    dpt_domain_level domain;
 } dpt_engine_opts;
 
 /* A divergence: an epoch whose mean loss exceeds this many times the first

@@ -102,6 +102,32 @@ DPT_API int dpt_topo_bind_self(const dpt_topo *t, const dpt_place *p);
  * cannot tell (other OSes, synthetic/XML topologies, refused queries). */
 DPT_API int dpt_topo_membind_check(const dpt_topo *t, const void *addr, size_t len, int *numa_out);
 
+/* Domains: groups of threads that share a level of the machine (an L3
+ * cache, a NUMA node, a package). The engine reduces inside a domain first
+ * and keeps a copy of the parameters per domain, so what crosses NUMA
+ * nodes and sockets each step scales with the domains, not the threads. */
+typedef enum {
+    DPT_DOMAIN_AUTO = 0, /* the L3 group where a NUMA node holds several, else the
+                            NUMA node; a coarser level while domains would average
+                            under two threads; none when one domain is left */
+    DPT_DOMAIN_NONE = 1, /* one domain: the flat engine */
+    DPT_DOMAIN_L3 = 2,
+    DPT_DOMAIN_NUMA = 3,
+    DPT_DOMAIN_PACKAGE = 4
+} dpt_domain_level;
+
+/* "auto", "none", "l3", "numa", "package" */
+DPT_API const char *dpt_domain_name(dpt_domain_level level);
+/* One of those names; DPT_EINVAL naming the allowed values otherwise. */
+DPT_API int dpt_domain_parse(const char *text, dpt_domain_level *out);
+
+/* The domain of each of the P threads of plan at level (AUTO resolved as
+ * above, into *used when not NULL): out[t] in [0, count), numbered in the
+ * order of their first thread. Threads of an unpinned plan, and every
+ * thread under NONE, share domain 0. Returns the number of domains. */
+DPT_API int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P,
+                             dpt_domain_level level, int *out, dpt_domain_level *used);
+
 /* Physical cores of this machine available to the process (as
  * dpt_topo_open(NULL, NULL) sees them), for the default thread count.
  * Falls back to PUs, then to the online CPU count; always >= 1. */

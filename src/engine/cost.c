@@ -110,6 +110,15 @@ static void c_update(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo
     c_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
 }
 
+/* the updated slice into every other domain's copy of the parameters */
+static void c_push(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo, size_t hi)
+{
+    if (e->nd < 2 || hi <= lo) return;
+    c_read(e, c, t, DPT_CPH_UPDATE, 0, (hi - lo) * sizeof(float));
+    for (int d = 1; d < e->nd; d++)
+        c_write(e, c, t, DPT_CPH_UPDATE, dpt_engine_domain_owner(e, d), (hi - lo) * sizeof(float));
+}
+
 /* this thread's rows of a batch of b: gathered (reshuffled epochs), then
  * one gradient per unit */
 static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b, long gstep)
@@ -129,7 +138,7 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     for (int u = u0; u < u1; u++) {
         size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
         if (n) {
-            c_read(e, c, t, DPT_CPH_COMPUTE, 0, np);
+            c_read(e, c, t, DPT_CPH_COMPUTE, dpt_engine_domain_owner(e, e->dom[t]), np);
             c_read(e, c, t, DPT_CPH_COMPUTE, t, n * (d + 1) * sizeof(float));
         }
         c_write(e, c, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
@@ -157,33 +166,50 @@ static void c_tree(const dpt_engine *e, dpt_thread_counts *c, int t)
             c_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a], (i1 - i0) * sizeof(float));
             f0 = pair * np + i1;
         }
-        if (2 * sp >= U && e->red.fused)
+        if (2 * sp >= U && e->red.fused) {
             c_update(e, c, t, np * (size_t)t / P, np * (size_t)(t + 1) / P, 1);
+            c_push(e, c, t, np * (size_t)t / P, np * (size_t)(t + 1) / P);
+        }
         c->phase[DPT_CPH_REDUCE].barriers++;
     }
 }
 
-/* the reduce-scatter over this thread's slice, fused with the update or not */
+/* the reduce-scatter over this thread's slice: with domains, first the
+ * subtrees of its domain over its domain share; then the items of the
+ * canonical sum, fused with the update or into G[0] */
 static void c_scatter(const dpt_engine *e, dpt_thread_counts *c, int t)
 {
-    const size_t np = e->m->n_params, P = (size_t)e->P;
-    const size_t lo = np * (size_t)t / P, hi = np * (size_t)(t + 1) / P;
+    const size_t np = e->m->n_params;
+    size_t lo, hi;
+    if (e->nd > 1) {
+        const int d = e->dom[t];
+        dpt_engine_domain_share(e, t, np, &lo, &hi);
+        for (int j = e->dnode_first[d]; j < e->dnode_first[d + 1]; j++) {
+            for (int x = e->node_lo[j]; x < e->node_hi[j]; x++)
+                c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
+            c_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[e->node_lo[j]],
+                    (hi - lo) * sizeof(float));
+        }
+        c->phase[DPT_CPH_REDUCE].barriers++;
+    }
+    thread_slice(e, t, np, &lo, &hi);
     const size_t len = (hi - lo) * sizeof(float);
-    const int u0 = e->red.fused ? 0 : 1;
-    for (int u = u0; u < e->U; u++) c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[u], len);
-    if (u0 == 1 && e->U > 1) {
-        c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
+    for (int x = 0; x < e->U; x = e->item_end[x])
+        c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x], len);
+    if (e->red.fused) {
+        c_update(e, c, t, lo, hi, 0);
+        c_push(e, c, t, lo, hi);
+    } else if (e->U > 1) {
         c_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
     }
-    if (e->red.fused) c_update(e, c, t, lo, hi, 0);
     c->phase[DPT_CPH_REDUCE].barriers++;
 }
 
 /* the update after an unfused combine: clipping's norm, then the optimizer */
 static void c_unfused_update(const dpt_engine *e, dpt_thread_counts *c, int t)
 {
-    const size_t np = e->m->n_params, P = (size_t)e->P;
-    const size_t lo = np * (size_t)t / P, hi = np * (size_t)(t + 1) / P;
+    size_t lo, hi;
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
     if ((float)e->opt.clip_norm > 0) {
         c_read(e, c, t, DPT_CPH_UPDATE, e->unit_owner[0], (hi - lo) * sizeof(float));
         c_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
@@ -191,6 +217,7 @@ static void c_unfused_update(const dpt_engine *e, dpt_thread_counts *c, int t)
         c_scan(e, c, t, DPT_CPH_UPDATE);
     }
     c_update(e, c, t, lo, hi, 1);
+    c_push(e, c, t, lo, hi);
     c->phase[DPT_CPH_UPDATE].barriers++;
 }
 
@@ -243,7 +270,8 @@ static int shadow(dpt_engine *e, const dpt_topo *topo, const dpt_place *plan,
         memcpy(e->plan, plan, (size_t)e->P * sizeof *e->plan);
     else if ((rc = dpt_topo_plan(topo, e->P, &opts->pin, e->plan)))
         return rc;
-    if (dpt_engine_plan_counters(e)) return dpt_set_error(DPT_ENOMEM, "out of memory");
+    if (dpt_engine_plan_domains(e, opts->domain) || dpt_engine_plan_counters(e))
+        return dpt_set_error(DPT_ENOMEM, "out of memory");
     if (e->adaptive) {
         if (!(e->cum = malloc(2 * ((size_t)e->P + 1) * sizeof *e->cum)))
             return dpt_set_error(DPT_ENOMEM, "out of memory");
@@ -291,6 +319,7 @@ int dpt_engine_cost(const dpt_topo *topo, const dpt_place *plan, const dpt_model
     free(e.unit_owner);
     free(e.cum);
     free(e.shard_lo);
+    dpt_engine_free_domains(&e);
     dpt_topo_close(own);
     return rc;
 }

@@ -134,6 +134,7 @@ void dpt_engine_destroy(dpt_engine *e)
             dpt_free(e->ts[t].X);
             dpt_free(e->ts[t].y);
             dpt_free(e->ts[t].scratch);
+            dpt_free(e->ts[t].tsum);
         }
     if (e->G)
         for (int u = 0; u < e->U; u++) dpt_free(e->G[u]);
@@ -154,6 +155,7 @@ void dpt_engine_destroy(dpt_engine *e)
     free(e->trace_buf);
     free(e->near);
     free(e->unit_owner);
+    dpt_engine_free_domains(e);
     free(e->plan);
     if (e->own_topo) dpt_topo_close(e->topo);
     free(e);
@@ -366,7 +368,8 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->local_batching = opts->batching_local != 0;
     plan_units(e, opts);
     if ((rc = check_part(e)) || (rc = plan_threads(e, opts))) goto fail;
-    if (alloc_buffers(e) || dpt_engine_plan_counters(e)) {
+    if (dpt_engine_plan_domains(e, opts->domain) || alloc_buffers(e) ||
+        dpt_engine_alloc_copies(e) || dpt_engine_plan_counters(e)) {
         rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the engine's buffers for %d threads", e->P);
         goto fail;
     }

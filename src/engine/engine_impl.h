@@ -26,6 +26,7 @@ typedef struct thread_state {
     size_t step_rows;      /* (adaptive balancing) */
     int numa;              /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
     dpt_thread_counts cnt; /* what it moved since create/reset (dpt/cost.h) */
+    float *tsum;           /* the canonical sum's stack: blocks of DPT_UPDATE_BLOCK floats */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -138,6 +139,17 @@ struct dpt_engine {
     unsigned char *near;
     int *unit_owner;
     double flops_per_row;
+    /* domains (domain.c): threads grouped by a level of the machine; a
+     * thread's slot (its place in domain order) picks its units and slice */
+    int nd;
+    dpt_domain_level domain; /* the level in use */
+    int *dom, *slot, *slot_thread;
+    int *dom_first; /* domain d's slots: [dom_first[d], dom_first[d + 1]) */
+    float **wd;     /* the parameters each domain reads: wd[0] = w, the others copies */
+    /* the canonical sum: the item of unit buffer x spans [x, item_end[x])
+     * at tree level item_level[x]; the subtrees each domain sums first are
+     * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */
+    int *item_end, *item_level, *node_lo, *node_hi, *dnode_first;
 };
 
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
@@ -177,11 +189,32 @@ static inline size_t unit_row(const dpt_engine *e, size_t b, int u)
     return b * (size_t)u / (size_t)e->GU;
 }
 
-/* Global units [u0, u1) that thread t of P computes. */
+/* Thread t's slot: its place in domain order (t itself before domains). */
+static inline int slot_of(const dpt_engine *e, int t)
+{
+    return e->slot ? e->slot[t] : t;
+}
+
+/* Global units [u0, u1) that thread t of P computes: its slot's. */
 static inline void thread_units(const dpt_engine *e, int t, int P, int *u0, int *u1)
 {
-    *u0 = e->u_base + (int)((long)e->u_local * t / P);
-    *u1 = e->u_base + (int)((long)e->u_local * (t + 1) / P);
+    const int s = slot_of(e, t);
+    *u0 = e->u_base + (int)((long)e->u_local * s / P);
+    *u1 = e->u_base + (int)((long)e->u_local * (s + 1) / P);
+}
+
+/* Thread t's slice of n parameters: its slot's. */
+static inline void thread_slice(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi)
+{
+    const size_t s = (size_t)slot_of(e, t), P = (size_t)e->P;
+    *lo = n * s / P;
+    *hi = n * (s + 1) / P;
+}
+
+/* The thread that owns domain d's copy of the parameters (its first). */
+static inline int dpt_engine_domain_owner(const dpt_engine *e, int d)
+{
+    return d ? e->slot_thread[e->dom_first[d]] : 0;
 }
 
 /* The buffer that holds global unit u. */
@@ -223,6 +256,22 @@ void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, s
                           size_t thi, size_t *lo, size_t *hi);
 void dpt_engine_copy_rows(const dpt_engine *e, size_t lo, size_t hi, float *X, float *y);
 void dpt_engine_shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi);
+
+/* domain.c: domains, the parameters' copies, the canonical sum */
+int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level);
+int dpt_engine_alloc_copies(dpt_engine *e);
+void dpt_engine_free_domains(dpt_engine *e);
+/* Thread t's share of [0, n) among its domain's threads. */
+void dpt_engine_domain_share(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi);
+/* Thread t copies its domain share of w into its domain's copy (setup). */
+void dpt_engine_refresh_copies(dpt_engine *e, int t);
+/* After an update of w[lo, hi): the slice into every domain's copy. */
+void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi);
+/* The canonical sum over floats [b0, b0 + n) of the unit buffers' items
+ * [lo, hi) (leaves: each buffer one leaf), in stack's blocks; returns
+ * where it is (a buffer itself when there is one item). */
+const float *dpt_engine_tree_sum(const dpt_engine *e, float *stack, size_t b0, size_t n, int lo,
+                                 int hi, int leaves);
 
 /* reduce.c: the reduction strategies; fills e->red for the engine's
  * comm, reduce mode, units and clipping */

@@ -29,48 +29,78 @@ void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int rea
     cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE); /* its verdict flag */
 }
 
-/* The reads of [lo, hi) from units [u0, U), and of G[0]'s, which is
- * rewritten: a pass of the combine over one slice. */
-static void count_slice_sum(dpt_engine *e, int t, size_t lo, size_t hi, int u0)
+/* Phase 1 of the canonical sum (domain.c), with more than one domain: the
+ * subtrees inside this thread's domain, over its domain share of the
+ * parameters, each into its first buffer. A barrier ends it. */
+static void domain_nodes(dpt_engine *e, int t)
 {
-    const size_t len = (hi - lo) * sizeof(float);
-    for (int u = u0; u < e->U; u++) cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[u], len);
-    if (u0 == 1 && e->U > 1) {
-        cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
-        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
+    const int d = e->dom[t];
+    size_t lo, hi;
+    dpt_engine_domain_share(e, t, e->m->n_params, &lo, &hi);
+    for (int j = e->dnode_first[d]; j < e->dnode_first[d + 1]; j++) {
+        const int a = e->node_lo[j], b = e->node_hi[j];
+        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, 1);
+            memcpy(e->G[a] + b0, sum, n * sizeof(float));
+        }
+        for (int x = a; x < b; x++)
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
+        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
     }
+#pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_REDUCE);
+}
+
+/* Phase 2's reads: this slice of every item's buffer. */
+static void count_items(dpt_engine *e, int t, size_t lo, size_t hi)
+{
+    for (int x = 0; x < e->U; x = e->item_end[x])
+        cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
 }
 
 /* ---- combine: the unit buffers into G[0], each thread its share ---- */
 
-/* reduce-scatter fused with the update: the sum of this thread's slice goes
- * straight into the update, never stored */
+/* reduce-scatter fused with the update: the canonical sum of this thread's
+ * slice, a block at a time, goes straight into the update, never stored */
 static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
 {
-    const size_t np = e->m->n_params;
-    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    size_t lo, hi;
     double r0 = dpt_now();
-    e->ts[t].gradbad = dpt_optim_update_sum(&e->opt, lo, hi, e->w, (const float *const *)e->G, e->U,
-                                            e->v, st->gscale, st->lr);
-    count_slice_sum(e, t, lo, hi, 0);
+    (void)P;
+    if (e->nd > 1) domain_nodes(e, t);
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
+    int bad = 0;
+    for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+        const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+        const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 0);
+        bad |= dpt_optim_update_sum(&e->opt, 0, n, e->w + b0, &sum, 1, e->v ? e->v + b0 : NULL,
+                                    st->gscale, st->lr);
+    }
+    e->ts[t].gradbad = bad;
+    count_items(e, t, lo, hi);
     dpt_engine_count_update(e, t, lo, hi, 0);
+    dpt_engine_push_copies(e, t, lo, hi);
     st->tu += dpt_now() - r0;
 #pragma omp barrier
     cnt_barrier(e, t, DPT_CPH_REDUCE);
 }
 
-/* reduce-scatter: thread t sums every unit's slice t into G[0] */
+/* reduce-scatter: thread t's slice of the canonical sum into G[0] */
 static void combine_scatter(dpt_engine *e, int t, int P, step *st)
 {
-    const size_t np = e->m->n_params;
-    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    size_t lo, hi;
     double r0 = dpt_now();
-    /* blocks of 4096 floats keep the slice of G[0] in cache across units */
-    for (size_t b0 = lo; b0 < hi; b0 += 4096) {
-        size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
-        for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+    (void)P;
+    if (e->nd > 1) domain_nodes(e, t);
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
+    for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+        const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+        const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 0);
+        if (sum != e->G[0] + b0) memcpy(e->G[0] + b0, sum, n * sizeof(float));
     }
-    count_slice_sum(e, t, lo, hi, 1);
+    count_items(e, t, lo, hi);
+    if (e->U > 1) cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], (hi - lo) * sizeof(float));
     st->tr += dpt_now() - r0;
 #pragma omp barrier
     cnt_barrier(e, t, DPT_CPH_REDUCE);
@@ -107,6 +137,7 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
             e->ts[t].gradbad =
                 dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale, st->lr);
             dpt_engine_count_update(e, t, lo, hi, 1);
+            dpt_engine_push_copies(e, t, lo, hi);
             st->tu += dpt_now() - r1;
         }
 #pragma omp barrier
@@ -201,12 +232,16 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
         const size_t lo = c0 + len * (size_t)t / (size_t)P,
                      hi = c0 + len * (size_t)(t + 1) / (size_t)P;
         double r0 = dpt_now();
-        for (size_t b0 = lo; b0 < hi; b0 += 4096) {
-            size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
-            for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+        /* the canonical sum of the leaves (domain.c), as the blocking path */
+        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 1);
+            if (sum != e->G[0] + b0) memcpy(e->G[0] + b0, sum, n * sizeof(float));
             if (t == 0 && ch > 0 && !c->comm_rc) c->comm_rc = comm->progress(comm->ctx);
         }
-        count_slice_sum(e, t, lo, hi, 1);
+        for (int u = 0; u < e->U; u++)
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[u], (hi - lo) * sizeof(float));
+        if (e->U > 1) cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], (hi - lo) * sizeof(float));
         st->tr += dpt_now() - r0;
 #pragma omp barrier
         cnt_barrier(e, t, DPT_CPH_REDUCE);

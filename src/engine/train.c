@@ -48,6 +48,14 @@ static void fill_stats(dpt_engine *e, dpt_epoch_stats *st)
     }
 }
 
+/* The canonical sum's stack: a block per tree level, and one more. */
+static size_t sum_stack_floats(const dpt_engine *e)
+{
+    size_t levels = 0;
+    while (((size_t)1 << levels) < (size_t)e->U) levels++;
+    return (levels + 2) * DPT_UPDATE_BLOCK;
+}
+
 /* Pin, first-touch this thread's buffers and (fixed order) copy its rows;
  * then every rank agrees that all got that far. Nonzero: do not train. */
 static int thread_setup(dpt_engine *e, int t, int P)
@@ -74,6 +82,8 @@ static int thread_setup(dpt_engine *e, int t, int P)
     for (int u = u0; u < u1; u++)
         memset(e->G[unit_buf(e, u)], 0, dpt_pad_floats(np) * sizeof(float));
     if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) failed = 1;
+    if (!ts->tsum && !(ts->tsum = dpt_alloc(sum_stack_floats(e) * sizeof(float)))) failed = 1;
+    dpt_engine_refresh_copies(e, t);
     if (e->step_copy && dpt_engine_ensure_local(e, t)) failed = 1;
     if (!e->step_copy && !e->local_ready) {
         if (dpt_engine_gather_local(e, t)) {
@@ -187,7 +197,7 @@ static void count_unit(dpt_engine *e, int t, size_t n)
 {
     const size_t np = e->m->n_params * sizeof(float);
     if (n) {
-        cnt_read(e, t, DPT_CPH_COMPUTE, 0, np);
+        cnt_read(e, t, DPT_CPH_COMPUTE, dpt_engine_domain_owner(e, e->dom[t]), np);
         cnt_read(e, t, DPT_CPH_COMPUTE, t, n * (e->ds->d + 1) * sizeof(float));
     }
     cnt_write(e, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
@@ -208,8 +218,8 @@ static void compute(dpt_engine *e, int t, int P, step *st)
         size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
         const size_t at = st->base + r0;
         e->uloss[unit_buf(e, u)].v =
-            dpt_model_grad_to(e->m, e->k, e->w, ts->X + at * ds->ld, ds->ld, ts->y + at, n,
-                              e->G[unit_buf(e, u)], ts->scratch);
+            dpt_model_grad_to(e->m, e->k, e->wd[e->dom[t]], ts->X + at * ds->ld, ds->ld, ts->y + at,
+                              n, e->G[unit_buf(e, u)], ts->scratch);
         count_unit(e, t, n);
     }
     st->off += rows;
@@ -280,7 +290,8 @@ static void update(dpt_engine *e, int t, int P, step *st)
     const float clip = (float)e->opt.clip_norm;
     thread_state *ts = &e->ts[t];
     double c0 = dpt_now();
-    size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    size_t lo, hi;
+    thread_slice(e, t, np, &lo, &hi);
     float c = 1.0f;
     if (clip > 0) {
         double ss = 0;
@@ -290,14 +301,15 @@ static void update(dpt_engine *e, int t, int P, step *st)
         cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE);
 #pragma omp barrier
         cnt_barrier(e, t, DPT_CPH_UPDATE);
-        double tot = 0;
-        for (int q = 0; q < P; q++) tot += e->ts[q].partial;
+        double tot = 0; /* in slot order: the same sum whatever the domains */
+        for (int s = 0; s < P; s++) tot += e->ts[e->slot_thread[s]].partial;
         cnt_scan(e, t, DPT_CPH_UPDATE);
         double norm = sqrt(tot) * st->gscale;
         if (norm > clip) c = (float)(clip / norm);
     }
     ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale * c, st->lr);
     dpt_engine_count_update(e, t, lo, hi, 1);
+    dpt_engine_push_copies(e, t, lo, hi);
     st->tu += dpt_now() - c0;
 #pragma omp barrier
     cnt_barrier(e, t, DPT_CPH_UPDATE);

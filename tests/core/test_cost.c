@@ -167,6 +167,7 @@ Test(cost, hand_derived_totals)
     eo.topo = topo;
     eo.pin.policy = DPT_PIN_COMPACT;
     eo.pin.smt = 1;
+    eo.domain = DPT_DOMAIN_NONE; /* the flat engine */
     dpt_thread_counts c[64];
     cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, ds.n, &eo, c), 0, "%s", dpt_last_error());
     const uint64_t M = m.n_params * 4, P = 64, steps = 3;
@@ -223,4 +224,169 @@ Test(cost, near_levels)
     cr_assert_eq(dpt_topo_plan(topo, 2, &unpinned, none), 0);
     cr_expect_eq(dpt_topo_near(topo, &none[0], &none[1]), DPT_NEAR_UNKNOWN);
     dpt_topo_close(topo);
+}
+
+/* Bytes that cross packages per step for 784-256-128-10 at batch 256, by
+ * the cost function: with domains, a few subtree sums per domain and the
+ * updated parameters once per domain (at most 2 x domains x M bytes);
+ * flat, every thread's gradient and parameters (about P x M). */
+struct cross_case {
+    int topo; /* of crossing_topos */
+    int threads;
+};
+
+static const char *const crossing_topos[] = {
+    "pack:2 numa:4 l3:2 core:6 pu:1",
+    "pack:2 numa:4 l3:2 core:6 pu:2",
+    "pack:2 numa:12 core:8 pu:1",
+};
+
+ParameterizedTestParameters(cost, domains_bound_crossing)
+{
+    static struct cross_case cases[] = {
+        {0, 48}, {0, 96}, {1, 192}, {2, 48}, {2, 96}, {2, 192},
+    };
+    return cr_make_param_array(struct cross_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+static double package_bytes_per_step(const dpt_thread_counts *c, int P)
+{
+    dpt_step_summary sum;
+    dpt_counts_summarize(c, P, &sum);
+    return sum.read[DPT_NEAR_PACKAGE] + sum.written[DPT_NEAR_PACKAGE];
+}
+
+ParameterizedTest(struct cross_case *k, cost, domains_bound_crossing)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_MOMENTUM;
+    o.batch = 256;
+    dpt_topo *topo;
+    const char *topo_s = crossing_topos[k->topo];
+    cr_assert_eq(dpt_topo_open(&topo, topo_s, NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, k->threads, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_SCATTER; /* both packages at every count */
+    eo.pin.smt = 1;
+    const size_t n = 60000;
+    dpt_thread_counts *c = calloc((size_t)k->threads, sizeof *c);
+    const double M = (double)m.n_params * 4;
+    eo.domain = DPT_DOMAIN_NONE;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, n, &eo, c), 0, "%s", dpt_last_error());
+    const double flat = package_bytes_per_step(c, k->threads);
+    eo.domain = DPT_DOMAIN_AUTO;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, n, &eo, c), 0, "%s", dpt_last_error());
+    const double dom = package_bytes_per_step(c, k->threads);
+    dpt_place *plan = calloc((size_t)k->threads, sizeof *plan);
+    int *d = calloc((size_t)k->threads, sizeof *d);
+    cr_assert_eq(dpt_topo_plan(topo, k->threads, &eo.pin, plan), 0);
+    const int nd = dpt_topo_domains(topo, plan, k->threads, DPT_DOMAIN_AUTO, d, NULL);
+    cr_expect_gt(nd, 1);
+    cr_expect_leq(dom, 2.0 * nd * M,
+                  "\"%s\" %d threads: %.3g bytes cross packages per step, %d domains of %.3g",
+                  topo_s, k->threads, dom, nd, M);
+    cr_expect_geq(flat, 0.5 * k->threads * M, "flat: %.3g", flat);
+    cr_expect_lt(dom, flat / 1.5, "domains %.3g against flat %.3g", dom, flat);
+    free(plan);
+    free(d);
+    free(c);
+    dpt_topo_close(topo);
+}
+
+/* Same seed and thread count: the same bits whatever the domains and the
+ * reduction; with leaves, whatever the thread count too. */
+struct bits_case {
+    int threads, leaves;
+};
+
+ParameterizedTestParameters(cost, domains_same_bits)
+{
+    static struct bits_case cases[] = {{1, 0},  {2, 0},  {3, 0},  {8, 0},   {16, 0},
+                                       {48, 0}, {3, 13}, {8, 13}, {16, 13}, {48, 13}};
+    return cr_make_param_array(struct bits_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain_level dom,
+                         dpt_reduce red, int *nd_out)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    cr_assert_eq(ref_small_mlp(&m, &ds, &o, 203), 0);
+    o.batch = 50;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, topo_s, NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, threads, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_SCATTER;
+    eo.leaves = leaves;
+    eo.domain = dom;
+    eo.reduce = red;
+    dpt_engine *e;
+    cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_engine_train(e, 3, NULL, NULL), 0, "%s", dpt_last_error());
+    float *w = malloc(m.n_params * sizeof *w);
+    memcpy(w, dpt_engine_params(e), m.n_params * sizeof *w);
+    int *d = calloc((size_t)threads, sizeof *d);
+    *nd_out = dpt_topo_domains(topo, dpt_engine_plan(e), threads, dom, d, NULL);
+    free(d);
+    dpt_engine_destroy(e);
+    dpt_topo_close(topo);
+    dpt_dataset_free(&ds);
+    return w;
+}
+
+ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    cr_assert_eq(ref_small_mlp(&m, &ds, &o, 8), 0);
+    const size_t bytes = m.n_params * sizeof(float);
+    dpt_dataset_free(&ds);
+    int nd;
+    float *ref = train_bits(c->threads, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2",
+                            DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, &nd);
+    const struct {
+        const char *topo;
+        dpt_domain_level dom;
+        dpt_reduce red;
+    } v[] = {
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_SCATTER},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE},
+        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER},
+        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE},
+    };
+    int layouts = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        float *w = train_bits(c->threads, c->leaves, v[i].topo, v[i].dom, v[i].red, &nd);
+        layouts += nd > 1;
+        cr_expect_eq(memcmp(w, ref, bytes), 0, "%d threads, leaves %d, \"%s\" --domain %s (%d), %s",
+                     c->threads, c->leaves, v[i].topo, dpt_domain_name(v[i].dom), nd,
+                     v[i].red == DPT_REDUCE_TREE ? "tree" : "scatter");
+        free(w);
+    }
+    if (c->threads >= 2) cr_expect_gt(layouts, 0, "no layout had more than one domain");
+    if (c->leaves) {
+        /* deterministic: the 1-thread run's bits */
+        float *one = train_bits(1, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE,
+                                DPT_REDUCE_SCATTER, &nd);
+        cr_expect_eq(memcmp(one, ref, bytes), 0, "leaves %d: %d threads against 1", c->leaves,
+                     c->threads);
+        free(one);
+    }
+    free(ref);
 }
