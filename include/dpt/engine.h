@@ -232,6 +232,9 @@ typedef void (*dpt_trace_cb)(const dpt_step_record *r, size_t n, void *ud);
 DPT_API int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps);
 
 DPT_API int dpt_engine_threads(const dpt_engine *e);
+/* The domains in use: their count, and the level (AUTO resolved) in *level
+ * when not NULL; 1 and DPT_DOMAIN_NONE for the flat engine. */
+DPT_API int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level);
 DPT_API const dpt_place *dpt_engine_plan(const dpt_engine *e);
 DPT_API const char *dpt_engine_isa(const dpt_engine *e);
 /* Where each thread's first-touched rows live, checked with hwloc after the

@@ -197,6 +197,13 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->balance = i;
         break;
     }
+    case 1127: {
+        dpt_domain_level d;
+        if (dpt_domain_parse(arg, &d))
+            return cli_usage_error(cmd, "--domain: %s", dpt_last_error()), -1;
+        o->domain = d;
+        break;
+    }
     case 1123: {
         static const char *const reds[] = {"tree", "scatter", NULL};
         if (cli_choice(cmd, "reduce", arg, reds, &i)) return -1;
@@ -300,6 +307,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->batching_local = o->batching_local;
     eo->overlap = (dpt_overlap)o->overlap;
     eo->balance = (dpt_balance)o->balance;
+    eo->domain = (dpt_domain_level)o->domain;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
     return 0;
 }

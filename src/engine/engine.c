@@ -72,6 +72,11 @@ int dpt_engine_threads(const dpt_engine *e)
 {
     return e->P;
 }
+int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level)
+{
+    if (level) *level = e->domain;
+    return e->nd;
+}
 const dpt_place *dpt_engine_plan(const dpt_engine *e)
 {
     return e->plan;

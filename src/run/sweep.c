@@ -54,10 +54,11 @@ void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap)
                                                                                  "on"};
     const dpt_engine_opts *e = &s->engine;
     const int shuffled = e->shuffle && s->opt.kind != DPT_OPT_GD && s->opt.batch != 0;
-    snprintf(buf, cap, "reduce=%s balance=%s shuffle=%s batching=%s leaves=%d comm-overlap=%s",
+    snprintf(buf, cap,
+             "reduce=%s balance=%s shuffle=%s batching=%s leaves=%d comm-overlap=%s domain=%s",
              reduce[e->reduce], e->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static",
              shuffled ? "epoch" : "none", e->batching_local ? "local" : "global", e->leaves,
-             overlap[e->overlap]);
+             overlap[e->overlap], dpt_domain_name(e->domain));
 }
 
 /* The ranks of one rank count: the comm of its first n ranks (made once,
