@@ -22,8 +22,8 @@ typedef struct dpt_topo dpt_topo;
 typedef enum {
     DPT_PIN_NONE = 0, /* dpt does not bind; the OpenMP runtime (OMP_PLACES...) decides */
     DPT_PIN_COMPACT,  /* cores in logical order, one thread per core before siblings */
-    DPT_PIN_SCATTER,  /* round-robin over packages, then NUMA nodes, then cores */
-    DPT_PIN_NUMA,     /* equal contiguous blocks of threads per NUMA node, compact inside */
+    DPT_PIN_SCATTER,  /* round-robin over packages, then NUMA nodes, then L3s, then cores */
+    DPT_PIN_NUMA,     /* contiguous blocks per NUMA node, equal per package first, compact inside */
     DPT_PIN_LIST      /* the given logical PU ids, in order */
 } dpt_pin_policy;
 
