@@ -373,6 +373,59 @@ static int plan_numa(const dpt_topo *t, int smt, int nthreads, int *tpu)
     return 0;
 }
 
+/* ---- the default policy ---------------------------------------------- */
+
+/* Usable cores of t (one PU each, as the policies without smt use them),
+ * and in *several whether they lie in more than one package, NUMA node or
+ * L3: where they do not, scatter's order is compact's. */
+static int usable_cores(const dpt_topo *t, int *several)
+{
+    cand *c;
+    int k = candidates(t, 0, &c);
+    if (k < 0) return k;
+    *several = 0;
+    for (int i = 1; i < k; i++)
+        if (c[i].package != c[0].package || c[i].numa != c[0].numa || c[i].l3 != c[0].l3)
+            *several = 1;
+    free(c);
+    return k;
+}
+
+dpt_pin_policy dpt_pin_default_for(const dpt_topo *t, int nthreads, double flops_per_byte,
+                                   double balance, const char **why)
+{
+    static _Thread_local char msg[256];
+    if (!(balance > 0)) balance = DPT_PIN_BALANCE; /* also NaN */
+    dpt_pin_policy p = DPT_PIN_COMPACT;
+    int several = 1, cores = t ? usable_cores(t, &several) : 0;
+    if (!(flops_per_byte > 0))
+        snprintf(msg, sizeof msg, "compact: the workload's flops per byte are not known");
+    else if (flops_per_byte >= balance)
+        snprintf(msg, sizeof msg,
+                 "compact: compute-bound (%.3g flops per byte, machine balance %.3g), so "
+                 "neighbouring threads share caches",
+                 flops_per_byte, balance);
+    else if (cores > 0 && nthreads >= cores)
+        snprintf(msg, sizeof msg,
+                 "compact: bandwidth-bound (%.3g flops per byte, machine balance %.3g), but "
+                 "%d threads fill all %d cores, which scatter would use too",
+                 flops_per_byte, balance, nthreads, cores);
+    else if (cores > 0 && !several)
+        snprintf(msg, sizeof msg,
+                 "compact: bandwidth-bound (%.3g flops per byte, machine balance %.3g), but one "
+                 "package, NUMA node and L3, where scatter is the same order",
+                 flops_per_byte, balance);
+    else {
+        p = DPT_PIN_SCATTER;
+        snprintf(msg, sizeof msg,
+                 "scatter: bandwidth-bound (%.3g flops per byte, machine balance %.3g), so the "
+                 "threads spread over every package, NUMA node and L3",
+                 flops_per_byte, balance);
+    }
+    if (why) *why = msg;
+    return p;
+}
+
 int dpt_topo_plan(const dpt_topo *t, int nthreads, const dpt_pin_spec *spec, dpt_place *out)
 {
     if (!t || !spec || !out) return dpt_set_error(DPT_EINVAL, "pin plan: missing argument");

@@ -10,7 +10,10 @@
 
 #include <criterion/criterion.h>
 
+#include <math.h>
+
 #include "dpt/error.h"
+#include "dpt/model.h"
 #include "dpt/topo.h"
 
 /* The servers: "pack:P numa:N core:C pu:S" (N NUMA nodes per package, C cores
@@ -642,6 +645,84 @@ Test(topo, xml_roundtrip)
     }
     dpt_topo_close(a);
     dpt_topo_close(b);
+}
+
+/* ---- the default policy by what bounds the workload ---- */
+
+static dpt_pin_policy pick(const dpt_topo *t, int n, double fpb, double balance, const char *want)
+{
+    const char *why = NULL;
+    dpt_pin_policy p = dpt_pin_default_for(t, n, fpb, balance, &why);
+    cr_assert(why && !strncmp(why, dpt_pin_name(p), strlen(dpt_pin_name(p))),
+              "the reason names the policy first: %s", why ? why : "NULL");
+    cr_assert(strstr(why, want), "x%d at %g flops/byte: %s", n, fpb, why);
+    cr_assert_eq(dpt_pin_default_for(t, n, fpb, balance, NULL), p, "why may be NULL");
+    return p;
+}
+
+/* Flops per byte of a row for a model over `inputs` features. */
+static double row_intensity(const dpt_model_spec *spec)
+{
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, spec), 0, "%s", dpt_last_error());
+    return dpt_model_train_flops(&m) / (4.0 * (double)(spec->inputs + 1));
+}
+
+/* Linear models stream their rows: bandwidth-bound, scatter. MLPs do
+ * hundreds of flops per byte: compute-bound, compact. */
+Test(topo, default_for_models)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 core:6 pu:2");
+    dpt_model_spec lin = {.kind = DPT_MODEL_LINEAR, .inputs = 28, .bias = 1};
+    double fl = row_intensity(&lin);
+    cr_assert(fl > 0.5 && fl < 2, "linear: %g flops per byte", fl);
+    cr_assert_eq(pick(t, 8, fl, 0, "bandwidth-bound"), DPT_PIN_SCATTER);
+    dpt_model_spec soft = {.kind = DPT_MODEL_SOFTMAX, .inputs = 784, .classes = 10, .bias = 1};
+    cr_assert_eq(pick(t, 8, row_intensity(&soft), 0, "bandwidth-bound"), DPT_PIN_SCATTER);
+    dpt_model_spec mlp = {.kind = DPT_MODEL_MLP,
+                          .inputs = 784,
+                          .n_hidden = 2,
+                          .hidden = {256, 128},
+                          .classes = 10,
+                          .loss = DPT_LOSS_CE,
+                          .bias = 1};
+    double fm = row_intensity(&mlp);
+    cr_assert(fm > 100, "mlp: %g flops per byte", fm);
+    cr_assert_eq(pick(t, 8, fm, 0, "compute-bound"), DPT_PIN_COMPACT);
+    dpt_topo_close(t);
+}
+
+Test(topo, default_for_rule)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 core:6 pu:2"); /* 48 cores, 96 PUs */
+    /* the balance: DPT_PIN_BALANCE by default, the caller's when given */
+    cr_assert_eq(pick(t, 8, DPT_PIN_BALANCE, 0, "compute-bound"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, DPT_PIN_BALANCE * 0.99, 0, "bandwidth"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(t, 8, 20, 0, "balance 16"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, 20, 40, "balance 40"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(t, 8, 20, NAN, "compute-bound"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, 20, -3, "compute-bound"), DPT_PIN_COMPACT);
+    /* threads filling every core: scatter would use the same cores */
+    cr_assert_eq(pick(t, 47, 1, 0, "scatter"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(t, 48, 1, 0, "48 threads fill all 48 cores"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 96, 1, 0, "fill all 48 cores"), DPT_PIN_COMPACT);
+    /* intensity unknown */
+    cr_assert_eq(pick(t, 8, 0, 0, "not known"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, -1, 0, "not known"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, NAN, 0, "not known"), DPT_PIN_COMPACT);
+    /* no topology: the intensity alone */
+    cr_assert_eq(pick(NULL, 1000, 1, 0, "bandwidth"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(NULL, 2, 500, 0, "compute"), DPT_PIN_COMPACT);
+    dpt_topo_close(t);
+
+    /* one package, node and L3: scatter is compact's order */
+    t = open_synth("pack:1 core:8 pu:2");
+    cr_assert_eq(pick(t, 4, 1, 0, "one package, NUMA node and L3"), DPT_PIN_COMPACT);
+    dpt_topo_close(t);
+    /* one node of several L3s: scatter spreads over them */
+    t = open_synth("pack:1 numa:1 l3:4 core:2 pu:2");
+    cr_assert_eq(pick(t, 4, 1, 0, "bandwidth"), DPT_PIN_SCATTER);
+    dpt_topo_close(t);
 }
 
 /* ---- specs and errors ---- */
