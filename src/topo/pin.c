@@ -200,27 +200,23 @@ static int candidates(const dpt_topo *t, int smt, cand **out)
 }
 
 /* The levels scatter deals over, outermost first: package, then NUMA node
- * and L3 in the order they nest. Where an L3 spans several nodes (one L3 per
- * package with sub-NUMA clustering) the L3 is the outer of the two; where a
- * node holds several L3s (chiplets) the node is. */
-typedef struct levels {
-    int l3_outer;
-} levels;
-
-static levels nesting(const cand *c, int n)
+ * and L3 in the order they nest. 1 where an L3 spans several nodes (one L3
+ * per package with sub-NUMA clustering): the L3 is the outer of the two.
+ * 0 where a node holds several L3s (chiplets), one, or none: the node is.
+ * c is in tree order, so an L3 spanning nodes shows at a node boundary. */
+static int l3_outer(const cand *c, int n)
 {
-    levels lv = {0};
     for (int i = 1; i < n; i++)
-        if (c[i].l3 >= 0 && c[i].l3 == c[i - 1].l3 && c[i].numa != c[i - 1].numa) lv.l3_outer = 1;
-    return lv;
+        if (c[i].l3 >= 0 && c[i].l3 == c[i - 1].l3 && c[i].numa != c[i - 1].numa) return 1;
+    return 0;
 }
 
-#define NLEVELS 3
+#define NLEVELS 3 /* package, outer, inner */
 
-static int level_key(const cand *c, int level, levels lv)
+static int level_key(const cand *c, int level, int l3_out)
 {
     if (level == 0) return c->package;
-    return (level == 1) == !lv.l3_outer ? c->numa : c->l3;
+    return (level == 1) == !l3_out ? c->numa : c->l3;
 }
 
 /* Order c[0..n) (sorted in tree order) by round-robin interleaving: level 0
@@ -230,7 +226,7 @@ static int level_key(const cand *c, int level, levels lv)
  * PUs in logical order. A level the topology lacks is one group and changes
  * nothing. Groups run out at different times when the tree is uneven; the
  * round-robin then skips them. */
-static int interleave(const cand *c, int n, int level, levels lv, int *out)
+static int interleave(const cand *c, int n, int level, int l3_out, int *out)
 {
     if (level == NLEVELS || n <= 1) {
         for (int i = 0; i < n; i++) out[i] = c[i].pu;
@@ -244,11 +240,12 @@ static int interleave(const cand *c, int n, int level, levels lv, int *out)
         goto done;
     }
     for (int i = 0; i < n; i++)
-        if (i == 0 || level_key(&c[i], level, lv) != level_key(&c[i - 1], level, lv))
+        if (i == 0 || level_key(&c[i], level, l3_out) != level_key(&c[i - 1], level, l3_out))
             start[ngroups++] = i;
     start[ngroups] = n;
     for (int g = 0; g < ngroups; g++)
-        if ((rc = interleave(c + start[g], start[g + 1] - start[g], level + 1, lv, sub + start[g])))
+        if ((rc = interleave(c + start[g], start[g + 1] - start[g], level + 1, l3_out,
+                             sub + start[g])))
             goto done;
     for (int round = 0, pos = 0; pos < n; round++)
         for (int g = 0; g < ngroups; g++)
@@ -297,7 +294,7 @@ static int order_scatter(const dpt_topo *t, int smt, int **order, int *n)
         int e = s;
         while (e < k && c[e].rank == c[s].rank) e++;
         qsort(c + s, (size_t)(e - s), sizeof *c, cmp_tree);
-        if ((rc = interleave(c + s, e - s, 0, nesting(c + s, e - s), o + s))) goto fail;
+        if ((rc = interleave(c + s, e - s, 0, l3_outer(c + s, e - s), o + s))) goto fail;
         s = e;
     }
     free(c);
