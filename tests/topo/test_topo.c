@@ -555,6 +555,16 @@ Test(topo, scatter_uneven)
     dpt_topo_close(t);
 }
 
+/* L3 0 keeps 4 cores, L3 1 only 2: the L3 round-robin skips the exhausted
+ * one too. */
+Test(topo, scatter_l3_uneven)
+{
+    dpt_topo *t = open_restricted("pack:1 numa:1 l3:2 core:4 pu:1", "0-5");
+    static const int w[] = {0, 4, 1, 5, 2, 3, 0};
+    expect_pus(t, "scatter", 0, 7, w);
+    dpt_topo_close(t);
+}
+
 /* Node 0 has 4 cores, node 1 has 2: fill in turn, skip the full node, then
  * oversubscribe in turn. */
 Test(topo, numa_uneven)
