@@ -22,8 +22,8 @@ typedef struct dpt_topo dpt_topo;
 typedef enum {
     DPT_PIN_NONE = 0, /* dpt does not bind; the OpenMP runtime (OMP_PLACES...) decides */
     DPT_PIN_COMPACT,  /* cores in logical order, one thread per core before siblings */
-    DPT_PIN_SCATTER,  /* round-robin over packages, then NUMA nodes, then cores */
-    DPT_PIN_NUMA,     /* equal contiguous blocks of threads per NUMA node, compact inside */
+    DPT_PIN_SCATTER,  /* round-robin over packages, then NUMA nodes, then L3s, then cores */
+    DPT_PIN_NUMA,     /* contiguous blocks per NUMA node, equal per package first, compact inside */
     DPT_PIN_LIST      /* the given logical PU ids, in order */
 } dpt_pin_policy;
 
@@ -132,6 +132,27 @@ DPT_API int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P,
  * dpt_topo_open(NULL, NULL) sees them), for the default thread count.
  * Falls back to PUs, then to the online CPU count; always >= 1. */
 DPT_API int dpt_topo_physical_cores(void);
+
+/* The machine balance dpt_pin_default_for assumes when given none: flops per
+ * byte of memory read. Servers measure ~5-40 (dpt_limits); linear models sit
+ * near 1, MLPs in the hundreds, so the split does not hinge on the value. */
+#define DPT_PIN_BALANCE 16.0
+
+/* The pin policy to use when none is asked for, by what bounds the
+ * workload: flops_per_byte is its training flops per byte streamed from
+ * memory (dpt_model_train_flops over a row's bytes, plus the parameters'
+ * bytes per row where they do not fit the caches); balance is the machine's
+ * flops per byte of read bandwidth (dpt_limits: fma_gflops / read_gbs), or
+ * <= 0 for DPT_PIN_BALANCE. Below the balance the workload is
+ * bandwidth-bound: DPT_PIN_SCATTER, to draw on every package's, NUMA node's
+ * and L3's bandwidth, except where that changes nothing: nthreads filling
+ * all of t's cores, or t's cores in one package, node and L3 (t NULL: no
+ * such check). At or above it, or with flops_per_byte unknown (<= 0, NaN):
+ * DPT_PIN_COMPACT, which keeps a domain's threads on shared caches. *why
+ * (when why is not NULL) gets a one-line reason naming the policy first,
+ * valid until the next call on this thread. Never fails. */
+DPT_API dpt_pin_policy dpt_pin_default_for(const dpt_topo *t, int nthreads, double flops_per_byte,
+                                           double balance, const char **why);
 
 /* When spec binds threads (policy != NONE) and an OpenMP affinity variable
  * asks the runtime to bind too (OMP_PROC_BIND other than "false", or else
