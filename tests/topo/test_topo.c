@@ -816,9 +816,13 @@ Test(topo, plan_errors)
 Test(topo, open_errors)
 {
     dpt_topo *t = (dpt_topo *)1;
-    cr_assert_eq(dpt_topo_open(&t, "pack:2 numa:4 core:24", NULL), DPT_EINVAL);
+    cr_assert_eq(dpt_topo_open(&t, "pack:2 numa:x pu:2", NULL), DPT_EINVAL);
     cr_assert_eq(t, NULL);
-    cr_assert(strstr(dpt_last_error(), "pack:2 numa:4 core:24"), "%s", dpt_last_error());
+    cr_assert(strstr(dpt_last_error(), "pack:2 numa:x pu:2"), "%s", dpt_last_error());
+    /* without a PU level, one PU a core */
+    cr_assert_eq(dpt_topo_open(&t, "pack:2 numa:4 core:24", NULL), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_topo_count(t, HWLOC_OBJ_PU), 192);
+    dpt_topo_close(t);
     cr_assert_eq(dpt_topo_open(&t, "bogus", NULL), DPT_EINVAL);
     cr_assert_eq(dpt_topo_open(&t, "", NULL), DPT_EINVAL);
     cr_assert_eq(dpt_topo_open(&t, "pack:2 pu:2", "x.xml"), DPT_EINVAL);

@@ -273,7 +273,7 @@ Test(topo_cli, bad_topology_exit_1)
     static const struct {
         const char *args, *needle;
     } cases[] = {
-        {"--topology 'pack:2 numa:4 core:24'", "pack:2 numa:4 core:24"},
+        {"--topology 'pack:2 numa:x pu:2'", "pack:2 numa:x pu:2"},
         {"--topology bogus", "bogus"},
         {"--topology-xml /nonexistent/topo.xml", "/nonexistent/topo.xml"},
         {"--topology-xml /dev/null", "/dev/null"},
