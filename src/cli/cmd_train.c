@@ -348,6 +348,7 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
     if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
     fprintf(stderr, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
             tp->deterministic ? ", deterministic" : "");
+    if (tp->pin_why[0]) fprintf(stderr, " (default pin: %s)", tp->pin_why);
     dpt_domain_level dl;
     const int nd = dpt_engine_domains(e, &dl);
     if (nd > 1) fprintf(stderr, ", %d domains (%s)", nd, dpt_domain_name(dl));

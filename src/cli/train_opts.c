@@ -153,6 +153,7 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         }
         dpt_pin_spec_free(&sp);
         o->pin = arg;
+        o->pin_given = 1;
         break;
     }
     case 1117:
@@ -243,6 +244,20 @@ int cli_balance_conflict(const char *cmd, const cli_train_opts *o, const char *f
                            o->deterministic ? "--deterministic/--leaves" : "--batching local");
 }
 
+/* No --pin: the policy by what bounds the workload (dpt_pin_default_for),
+ * its training flops against the bytes of a row. */
+static void default_pin(cli_train_opts *o, const dpt_model *m, size_t inputs)
+{
+    dpt_topo *t = NULL;
+    if (dpt_topo_open(&t, NULL, NULL)) t = NULL;
+    const int threads = o->threads > 0 ? o->threads : dpt_topo_physical_cores();
+    const double fpb = dpt_model_train_flops(m) / ((double)(inputs + 1) * sizeof(float));
+    const char *why = NULL;
+    o->pin = dpt_pin_name(dpt_pin_default_for(t, threads, fpb, 0, &why));
+    snprintf(o->pin_why, sizeof o->pin_why, "%s", why ? why : "");
+    dpt_topo_close(t);
+}
+
 int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int classes_from_data,
                      dpt_model *m)
 {
@@ -291,6 +306,7 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
             return cli_fail(cmd, "the model needs class labels 0..K-1 with K >= 2 in the data");
     }
     if (dpt_model_init(m, &o->model)) return cli_usage_error(cmd, "%s", dpt_last_error());
+    if (!o->pin_given) default_pin(o, m, inputs);
     return 0;
 }
 

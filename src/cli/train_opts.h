@@ -28,6 +28,8 @@ typedef struct cli_train_opts {
     int overlap; /* dpt_overlap */
     int balance; /* dpt_balance */
     int domain;  /* dpt_domain_level */
+    int pin_given;
+    char pin_why[160]; /* why the default pin policy was chosen ("" when --pin was given) */
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
