@@ -130,7 +130,8 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     if (e->adaptive) c_read(e, c, t, DPT_CPH_SYNC, 0, DPT_LINE);
     if (e->step_copy) {
         c_read(e, c, t, DPT_CPH_GATHER, e->local_batching ? t : 0, rows * sizeof(uint32_t));
-        c_read(e, c, t, DPT_CPH_GATHER, 0, rows * (ld + 1) * sizeof(float));
+        /* local batching reads its own copy of its shard */
+        c_read(e, c, t, DPT_CPH_GATHER, e->local_batching ? t : 0, rows * (ld + 1) * sizeof(float));
         c_write(e, c, t, DPT_CPH_GATHER, t, rows * (ld + 1) * sizeof(float));
     }
     int u0, u1;

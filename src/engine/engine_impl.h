@@ -27,6 +27,7 @@ typedef struct thread_state {
     int numa;              /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
     dpt_thread_counts cnt; /* what it moved since create/reset (dpt/cost.h) */
     float *tsum;           /* the canonical sum's stack: blocks of DPT_UPDATE_BLOCK floats */
+    float *SX, *Sy;        /* local batching, reshuffled: its shard's rows, copied once */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -254,7 +255,10 @@ int dpt_engine_ensure_local(dpt_engine *e, int t);
 int dpt_engine_gather_local(dpt_engine *e, int t);
 void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t tlo,
                           size_t thi, size_t *lo, size_t *hi);
-void dpt_engine_copy_rows(const dpt_engine *e, size_t lo, size_t hi, float *X, float *y);
+void dpt_engine_copy_rows(const dpt_engine *e, int t, size_t lo, size_t hi, float *X, float *y);
+/* Local batching, reshuffled: thread t's own copy of its shard (first
+ * touched by t, once); -1 when out of memory. */
+int dpt_engine_copy_shard(dpt_engine *e, int t);
 void dpt_engine_shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi);
 
 /* domain.c: domains, the parameters' copies, the canonical sum */

@@ -85,6 +85,7 @@ static int thread_setup(dpt_engine *e, int t, int P)
     if (!ts->tsum && !(ts->tsum = dpt_alloc(sum_stack_floats(e) * sizeof(float)))) failed = 1;
     dpt_engine_refresh_copies(e, t);
     if (e->step_copy && dpt_engine_ensure_local(e, t)) failed = 1;
+    if (e->step_copy && e->local_batching && dpt_engine_copy_shard(e, t)) failed = 1;
     if (!e->step_copy && !e->local_ready) {
         if (dpt_engine_gather_local(e, t)) {
             failed = 1;
@@ -180,10 +181,10 @@ static void gather(dpt_engine *e, int t, step *st)
     if (e->step_copy) {
         size_t lo, hi;
         dpt_engine_step_span(e, t, st->s, st->off, st->tlo, st->thi, &lo, &hi);
-        dpt_engine_copy_rows(e, lo, hi, ts->X, ts->y);
+        dpt_engine_copy_rows(e, t, lo, hi, ts->X, ts->y);
         const size_t rb = (hi - lo) * (e->ds->ld + 1) * sizeof(float);
         cnt_read(e, t, DPT_CPH_GATHER, e->local_batching ? t : 0, (hi - lo) * sizeof(uint32_t));
-        cnt_read(e, t, DPT_CPH_GATHER, 0, rb);
+        cnt_read(e, t, DPT_CPH_GATHER, ts->SX ? t : 0, rb);
         cnt_write(e, t, DPT_CPH_GATHER, t, rb);
         st->base = 0;
         st->c0 = dpt_now();
