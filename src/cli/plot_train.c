@@ -26,7 +26,8 @@ typedef struct curve {
 static void label_of(json_t *root, const char *path, char *buf, size_t cap)
 {
     json_t *c = json_object_get(root, "config");
-    const char *opt = json_string_value(json_object_get(c, "optimizer"));
+    const char *opt = json_string_value(json_object_get(c, "opt"));
+    if (!opt) opt = json_string_value(json_object_get(c, "optimizer")); /* before --config */
     if (!opt) {
         const char *slash = strrchr(path, '/');
         snprintf(buf, cap, "%s", slash ? slash + 1 : path);

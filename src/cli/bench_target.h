@@ -1,0 +1,26 @@
+/* dpt bench --target-loss/--target-accuracy: time to accuracy beside time
+ * per epoch. Every configuration trains from the same start until the
+ * target or --target-epochs, --reps times; the table and the bench JSON's
+ * "time_to_target" get the median seconds of training to reach it. */
+#ifndef DPT_CLI_BENCH_TARGET_H
+#define DPT_CLI_BENCH_TARGET_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "dpt/report.h"
+#include "dpt/run.h"
+
+/* Run the configurations (threads x pins) of base (its target set) reps
+ * times each, print the table on out (rank 0) and return the JSON object
+ * in *json (NULL on other ranks). on: "val", "test" or "train", for the
+ * words. 0 or the exit status after printing. */
+int cli_bench_target(const char *cmd, const dpt_run_spec *base, const char *on, const int *threads,
+                     int nt, char pins[][32], int np, int reps, int max_epochs, FILE *out,
+                     json_t **json);
+
+/* dpt_bench_report_write_json, with extra (when not NULL) under key. */
+int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const char *path,
+                         const char *key, json_t *extra);
+
+#endif

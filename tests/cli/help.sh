@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every subcommand's --help against the flags its parser accepts (the
+# table that `dpt CMD --list-flags` prints), both ways: every accepted flag
+# has its own help line ("  --flag ...") and, when it takes a value, its
+# default ("default ..." or "required") on that line or its continuation;
+# every --flag the help names is accepted; and the help says what the
+# command prints.
+set -uo pipefail
+dpt=$1
+bad=0
+fail() { echo "help.sh: $*" >&2; bad=1; }
+
+for cmd in train bench tune eval predict limits topo gen convert compare plot info; do
+    flags=$("$dpt" $cmd --list-flags) || { fail "$cmd --list-flags failed"; continue; }
+    help=$("$dpt" $cmd --help) || { fail "$cmd --help failed"; continue; }
+    [ -n "$flags" ] || fail "$cmd: no flags listed"
+    grep -qi 'prints\|writes\|shows' <<<"$help" || fail "$cmd --help does not say what it prints"
+    names=$(sed 's/=$//' <<<"$flags" | sort -u)
+    # compare --run BASE NEW [--pairs N] is parsed before the flag table
+    [ $cmd = compare ] && names=$(printf '%s\nrun\npairs\n' "$names" | sort -u)
+    while read -r line; do
+        f=${line%=}
+        [ "$f" = help ] && continue
+        # the flag's block: its line and the deeper-indented lines after it
+        block=$(awk -v f="--$f" '
+            { t = $0; sub(/^ +/, "", t); ind = length($0) - length(t) }
+            on && (ind <= 2 || t ~ /^--/ || t == "") { on = 0 }
+            ind >= 1 && (index(t, f " ") == 1 || t == f || index(t, f "=") == 1) { on = 1; print; next }
+            on { print }' <<<"$help")
+        if [ -z "$block" ]; then
+            fail "$cmd: --$f is accepted but has no help line"
+        elif [ "$line" != "$f" ] && ! grep -qi 'default\|required' <<<"$block"; then
+            fail "$cmd: --$f takes a value but its help gives no default: $block"
+        fi
+    done <<<"$flags"
+    for f in $(grep -o -- '--[a-z][a-z0-9-]*' <<<"$help" | sort -u); do
+        grep -qx -- "${f#--}" <<<"$names" || fail "$cmd --help names $f, which $cmd does not accept"
+    done
+done
+exit $bad
