@@ -595,9 +595,11 @@ int dpt_cmd_limits(int argc, char **argv)
                   "compares with: read bandwidth (GB/s, 1e9 bytes/s: every thread streams its\n"
                   "part of a 1 GiB array) and the fp32 FMA peak (GFLOP/s, an FMA counted as 2,\n"
                   "with the widest vector ISA in use), medians of the repetitions.\n"
+                  "Prints one line per thread count: threads, read GB/s, FMA GFLOP/s.\n"
                   "  --threads 1,2,4 | 1-16 | all  (default: 1, powers of two, physical cores)\n"
                   "  --reps N     repetitions (default 5)\n"
-                  "  --json FILE  the figures as a dpt-bench/1 file (limits only)\n"
+                  "  --json FILE  the figures as a dpt-bench/1 file, limits only (default none)\n"
+                  "  --help       this text\n"
                   "Warns, like dpt bench, when the machine was loaded or not at full clock.\n",
                   stdout);
             return 0;

@@ -21,14 +21,19 @@ static void help(void)
            "Shows the machine and, for each thread, the PU, core, NUMA node and package it\n"
            "would be bound to (hwloc logical indexes; OS PU is the OS CPU number).\n\n"
            "  --topology DESC      an hwloc synthetic topology instead of this machine,\n"
-           "                       e.g. \"pack:2 numa:4 core:24 pu:2\"\n"
-           "  --topology-xml FILE  an hwloc XML export (lstopo --of xml FILE)\n"
+           "                       e.g. \"pack:2 numa:4 core:24 pu:2\" (default: this machine)\n"
+           "  --topology-xml FILE  an hwloc XML export, as lstopo writes it (default: this\n"
+           "                       machine)\n"
            "  --threads N          threads to place (default: one per physical core)\n"
            "  --pin P              compact (default), scatter, numa, none, or list:IDS with\n"
            "                       logical PU ids, e.g. list:0,2,4-7 (see docs/pinning.md)\n"
            "  --smt                let compact/scatter/numa use SMT sibling PUs once every\n"
            "                       core has a thread\n"
-           "  --json               {\"machine\": {...}, \"plan\": [...]} on stdout\n");
+           "  --json               {\"machine\": {...}, \"plan\": [...]} on stdout instead of\n"
+           "                       the table (default off)\n"
+           "  --help               this text\n"
+           "Prints the machine line (packages, NUMA nodes, cores, PUs) and a table, one\n"
+           "row per thread: thread, PU, OS PU, core, NUMA node, package.\n");
 }
 
 /* -1 (no such object, or not pinned) prints as "-" / null. */

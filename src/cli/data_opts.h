@@ -80,8 +80,7 @@ enum {
     "  --delimiter C|tab    CSV field separator (default ',', tab for .tsv)\n"                     \
     "  --features D         row width; svmlight: pads to D (default: from the data)\n"
 #define CLI_DATA_SOURCE_HELP                                                                       \
-    "  --data FILE|-        the data file, - for standard input (required, unless --synth\n"       \
-    "                       or a --workload gives the data)\n"                                     \
+    "  --data FILE|-        the data file, - for standard input (required, unless --synth)\n"      \
     "  --synth KIND[:k=v,...]  generated data instead (default none): linreg, logreg,\n"           \
     "                       teacher-mlp; keys n, d, noise, seed, classes, "                        \
     "hidden=a/b\n" CLI_DATA_READ_HELP                                                              \
