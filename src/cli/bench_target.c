@@ -124,20 +124,19 @@ int cli_bench_target(const char *cmd, const dpt_run_spec *base, const char *on, 
     return 0;
 }
 
-int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const char *path,
-                         const char *key, json_t *extra)
+int cli_write_json_plus(const char *cmd, cli_json_writer write, const void *obj, const char *path,
+                        const char *key, json_t *extra)
 {
-    if (!extra)
-        return dpt_bench_report_write_json(rep, path) ? cli_fail(cmd, "%s", dpt_last_error()) : 0;
+    if (!extra) return write(obj, path) ? cli_fail(cmd, "%s", dpt_last_error()) : 0;
     /* the library's JSON, read back, with the key added */
-    char tmp[] = "/tmp/dpt-bench-XXXXXX";
+    char tmp[] = "/tmp/dpt-json-XXXXXX";
     int fd = mkstemp(tmp);
     if (fd < 0) return cli_fail(cmd, "cannot create a temporary file in /tmp");
     close(fd);
     int rc = 0;
     json_t *root = NULL;
     json_error_t err;
-    if (dpt_bench_report_write_json(rep, tmp))
+    if (write(obj, tmp))
         rc = cli_fail(cmd, "%s", dpt_last_error());
     else if (!(root = json_load_file(tmp, 0, &err)))
         rc = cli_fail(cmd, "%s: %s", tmp, err.text);
@@ -148,4 +147,15 @@ int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const cha
     }
     json_decref(root);
     return rc;
+}
+
+static int write_bench(const void *rep, const char *path)
+{
+    return dpt_bench_report_write_json(rep, path);
+}
+
+int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const char *path,
+                         const char *key, json_t *extra)
+{
+    return cli_write_json_plus(cmd, write_bench, rep, path, key, extra);
 }

@@ -19,6 +19,14 @@ int cli_bench_target(const char *cmd, const dpt_run_spec *base, const char *on, 
                      int nt, char pins[][32], int np, int reps, int max_epochs, FILE *out,
                      json_t **json);
 
+/* A library writer of JSON files (0 or a dpt status, message set). */
+typedef int (*cli_json_writer)(const void *obj, const char *path);
+/* write(obj, path), with extra (when not NULL) added under key: the
+ * file is written to /tmp, read back, amended and written atomically to
+ * path ("-": stdout). 0 or the exit status after printing. */
+int cli_write_json_plus(const char *cmd, cli_json_writer write, const void *obj, const char *path,
+                        const char *key, json_t *extra);
+
 /* dpt_bench_report_write_json, with extra (when not NULL) under key. */
 int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const char *path,
                          const char *key, json_t *extra);

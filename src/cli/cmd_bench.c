@@ -378,6 +378,17 @@ done:
 
 /* ---- dpt tune ---- */
 
+typedef struct tune_json {
+    const dpt_tune_result *res;
+    const char *workload;
+} tune_json;
+
+static int write_tune(const void *obj, const char *path)
+{
+    const tune_json *t = obj;
+    return dpt_tune_write_json(t->res, t->workload, path);
+}
+
 static const char *const tune_usage[] = {
     "usage: dpt tune (--workload NAME | training flags) [flags]\n"
     "Races the settings and recommends the fastest: every candidate runs a few\n"
@@ -554,9 +565,26 @@ int dpt_cmd_tune(int argc, char **argv)
                "given loss; time per epoch alone can mislead: add --target-loss X to rank by "
                "time to target\n",
                nb > 1 ? "batch size" : "balancing");
-    if (json_path && dpt_tune_write_json(&res, job_name(&job), json_path)) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
-        goto done;
+    if (json_path) {
+        /* what the medians are: per epoch, or to the target */
+        tune_json tj = {&res, job_name(&job)};
+        json_t *rb = json_object();
+        json_object_set_new(rb, "metric",
+                            json_string(ttt ? "seconds_to_target" : "seconds_per_epoch"));
+        if (spec.target_loss > 0)
+            json_object_set_new(rb, "target_loss", json_real(spec.target_loss));
+        if (spec.target_accuracy > 0)
+            json_object_set_new(rb, "target_accuracy", json_real(spec.target_accuracy));
+        if (ttt) {
+            json_object_set_new(rb, "on",
+                                json_string(job.test.n  ? "test"
+                                            : job.val.n ? "val"
+                                                        : "train"));
+            json_object_set_new(rb, "max_epochs", json_integer(job.to.epochs));
+        }
+        rc = cli_write_json_plus(cmd, write_tune, &tj, json_path, "ranked_by", rb);
+        json_decref(rb);
+        if (rc) goto done;
     }
     rc = 0;
 done:
