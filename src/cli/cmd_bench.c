@@ -406,7 +406,7 @@ static const char *const tune_usage[] = {
     "  --pin compact,scatter,numa,none|list:...  pinnings (default compact)\n"
     "  --batches 64,128,... batch sizes to race too (default: the job's)\n"
     "  --balances static,adaptive  balancing modes to race too (default: the job's)\n"
-    "  --warmup N           untimed epochs before each candidate's first run (default 1)\n"
+    "  --warmup N           untimed epochs before a candidate's first run (default 1)\n"
     "  --json FILE          the race as dpt-tune/1 JSON (default none)\n"
     "  --quiet              no header on stderr (default off)\n"
     "  --help               this text\n"

@@ -71,8 +71,8 @@ enum {
 /* Help lines of these flags, one per flag with its default (see the note
  * in cli/args.h): the reading flags, then the held-out sets. */
 #define CLI_DATA_READ_HELP                                                                         \
-    "  --format auto|csv|svmlight|idx|dptb  input format (default auto: from the name and\n"       \
-    "                       content)\n"                                                            \
+    "  --format auto|csv|svmlight|idx|dptb  input format (default auto: from the\n"                \
+    "                       name and content)\n"                                                   \
     "  --labels FILE        IDX: the labels file beside the images (default none)\n"               \
     "  --header auto|yes|no CSV: a header line (default auto: detected)\n"                         \
     "  --label-col N|last|none  CSV: the label column, 0-based (default last; none: no\n"          \
@@ -80,7 +80,7 @@ enum {
     "  --delimiter C|tab    CSV field separator (default ',', tab for .tsv)\n"                     \
     "  --features D         row width; svmlight: pads to D (default: from the data)\n"
 #define CLI_DATA_SOURCE_HELP                                                                       \
-    "  --data FILE|-        the data file, - for standard input (required, unless --synth)\n"      \
+    "  --data FILE|-        the data file, - for stdin (required, unless --synth)\n"               \
     "  --synth KIND[:k=v,...]  generated data instead (default none): linreg, logreg,\n"           \
     "                       teacher-mlp; keys n, d, noise, seed, classes, "                        \
     "hidden=a/b\n" CLI_DATA_READ_HELP                                                              \

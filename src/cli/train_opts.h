@@ -59,8 +59,8 @@ typedef struct cli_train_opts {
     "  --model linear|logistic|softmax|mlp  (default linear)\n"                                    \
     "  --hidden 20|256,128  hidden layer widths (required with --model mlp)\n"                     \
     "  --act relu|tanh|sigmoid  hidden activation (default relu)\n"                                \
-    "  --loss mse|bce|ce    mlp loss (default mse; linear is mse, logistic bce, softmax ce)\n"     \
-    "  --no-bias            linear, logistic, softmax without the bias term (default off)\n"       \
+    "  --loss mse|bce|ce    mlp loss (default mse; linear: mse, logistic: bce)\n"                  \
+    "  --no-bias            no bias term: linear, logistic, softmax (default off)\n"               \
     "  --init uniform|zero  initial weights (default uniform, from --seed)\n"
 #define CLI_OPTIM_HELP                                                                             \
     "optimizer:\n"                                                                                 \
@@ -74,14 +74,14 @@ typedef struct cli_train_opts {
     "  --clip NORM          clip the gradient's global norm (default 0: none)\n"                   \
     "  --seed N             initial weights, shuffling, --val split (default 1)\n"                 \
     "  --shuffle epoch|none reshuffle the rows every epoch (default epoch)\n"                      \
-    "  --target-loss X      time to accuracy: stop at the first epoch whose loss is <= X\n"        \
+    "  --target-loss X      stop at the first epoch whose loss is <= X\n"                          \
     "                       (on --val/--test when given, else the training set; default\n"         \
     "                       none)\n"                                                               \
     "  --target-accuracy X  likewise, accuracy >= X (classifiers; default none)\n"
 #define CLI_ENGINE_HELP                                                                            \
     "engine:\n"                                                                                    \
     "  --smt                compact/scatter/numa may use SMT siblings (default off)\n"             \
-    "  --deterministic      the same bits at any thread count: 16 fixed leaves (default off)\n"    \
+    "  --deterministic      the same bits at any thread count, 16 leaves (default off)\n"          \
     "  --leaves N           --deterministic with N leaves (default none)\n"                        \
     "  --reduce tree|scatter  gradient reduction (default scatter)\n"                              \
     "  --batching global|local  one batch cut over the threads, or one per thread\n"               \
@@ -90,8 +90,8 @@ typedef struct cli_train_opts {
     "                       auto)\n"                                                               \
     "  --balance static|adaptive  cut batches by measured thread speed (default static)\n"         \
     "  --isa auto|scalar|avx2|avx512  kernels (default auto: the widest; or DPT_ISA)\n"            \
-    "  --workload NAME      a canonical workload (docs/workloads.md) as defaults for the\n"        \
-    "                       other flags (default none): linreg, logreg, mlp-seed,\n"               \
+    "  --workload NAME      a canonical workload (docs/workloads.md) as defaults for\n"            \
+    "                       the other flags (default none): linreg, logreg, mlp-seed,\n"           \
     "                       mlp-seed-sgd, mlp-wide, fmnist-mlp\n"
 
 void cli_train_defaults(cli_train_opts *o);

@@ -110,7 +110,7 @@ float)
                 DPT_MPI_CHUNK_BYTES=$chunk mpi $np -x DPT_MPI_CHUNK_BYTES "$DPT" train ${!job} \
                     --threads 1 --save m$np.dptm >o$np 2>e$np ||
                     fail "$job: -np $np (chunk '$chunk'): $(cat e$np)"
-                grep -q "x $np ranks" e$np || fail "$job: -np $np: no '$np ranks' in $(cat e$np)"
+                grep -q "x $np ranks" o$np || fail "$job: -np $np: no '$np ranks' in $(cat o$np)"
                 losses o$np >l$np
                 close l1 l$np || fail "$job: -np $np losses differ beyond float tolerance"
                 if [ "$job" = SGD ]; then
