@@ -398,9 +398,10 @@ static const char *const tune_usage[] = {
     "median ms, %% slower than the best, p that it is slower than the winner, how\n"
     "each left the race) and the recommendation in words. A run's time is its\n"
     "ms per epoch; with --target-loss or --target-accuracy it is the ms of training\n"
-    "until the target (at most --epochs epochs), which is what to rank by when\n"
-    "--batches or --balances change convergence. See README.md, \"Reading the\n"
-    "output\".\n"
+    "until the target (at most --epochs epochs). --batches and --balances change\n"
+    "convergence, so a race over them is always to a target: without one, to the\n"
+    "loss the job's own settings reach in --epochs (within twice as many). The\n"
+    "first line says what was ranked. See README.md, \"Reading the output\".\n"
     "  --threads 1,2,4|1-16|all  thread counts (default: 1, powers of two, physical\n"
     "                       cores)\n"
     "  --pin compact,scatter,numa,none|list:...  pinnings (default compact)\n"
@@ -509,7 +510,8 @@ int dpt_cmd_tune(int argc, char **argv)
             (rc = cli_balance_conflict(cmd, &job.to, "--balances")))
             goto done;
     if (!nb) batches[nb++] = 0;
-    if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
+    const int maxt = sweep_finish(&sw, &job);
+    if ((rc = cli_job_load(cmd, &job, maxt))) goto done;
     const int nt = sw.nt, np = sw.np, *threads = sw.threads;
     char(*pins)[32] = sw.pins;
     const int nl = nbal ? nbal : 1;
@@ -535,7 +537,25 @@ int dpt_cmd_tune(int argc, char **argv)
     if ((rc = cli_job_spec(cmd, &job, 1, &spec))) goto done;
     have_spec = 1;
     spec.warmup = warmup;
-    const int ttt = spec.target_loss > 0 || spec.target_accuracy > 0;
+    int ttt = spec.target_loss > 0 || spec.target_accuracy > 0, auto_target = 0;
+    const char *on = job.test.n ? "test" : job.val.n ? "val" : "train";
+    if (!ttt && (nb > 1 || nbal > 1)) {
+        /* batch size and balancing change convergence: without a target the
+         * race is to the loss the job's own settings reach in its epochs,
+         * within twice as many (threads do not change the loss) */
+        dpt_run_spec ref = spec;
+        ref.engine.threads = maxt;
+        ref.warmup = 0;
+        ref.evaluate = 1;
+        dpt_run_result rr;
+        if (dpt_run_once(&ref, &rr, NULL)) {
+            rc = cli_fail(cmd, "the reference run for the target: %s", dpt_last_error());
+            goto done;
+        }
+        spec.target_loss = spec.test ? rr.test.loss : rr.train.loss;
+        spec.epochs = 2 * job.to.epochs;
+        ttt = auto_target = 1;
+    }
     int r = dpt_tune_spec(&spec, cands, n, &to, &res);
     have_res = r == 0;
     if (r) {
@@ -549,22 +569,20 @@ int dpt_cmd_tune(int argc, char **argv)
         if (spec.target_accuracy > 0)
             len += snprintf(w + len, sizeof w - (size_t)len, "%saccuracy >= %g", len ? " and " : "",
                             spec.target_accuracy);
-        printf("ranked by time to target (%s on %s): \"median ms\" is training until reached, "
-               "not per epoch; %.0e ms and more: not reached in %d epochs\n",
-               w,
-               job.test.n  ? "test"
-               : job.val.n ? "val"
-                           : "train",
-               1e3 * DPT_TUNE_NOT_REACHED, job.to.epochs);
+        printf("ranked by time to target (%s on %s", w, on);
+        if (auto_target)
+            printf(", what the job's own %s reaches in %d epochs; --target-loss sets another",
+                   job.to.opt.batch ? "batch size" : "full batch", job.to.epochs);
+        printf("): \"median ms\" is training until reached, not per epoch, since the %s "
+               "changes convergence; %.0e ms and more: not reached in %d epochs\n",
+               nb > 1     ? "batch size"
+               : nbal > 1 ? "balancing"
+                          : "setting",
+               1e3 * DPT_TUNE_NOT_REACHED, spec.epochs);
     } else {
         printf("ranked by median ms per epoch\n");
     }
     dpt_tune_print(&res, stdout);
-    if (!ttt && (nb > 1 || nbal > 1))
-        printf("note: the race varies the %s, which changes how many epochs it takes to reach a "
-               "given loss; time per epoch alone can mislead: add --target-loss X to rank by "
-               "time to target\n",
-               nb > 1 ? "batch size" : "balancing");
     if (json_path) {
         /* what the medians are: per epoch, or to the target */
         tune_json tj = {&res, job_name(&job)};
@@ -576,11 +594,9 @@ int dpt_cmd_tune(int argc, char **argv)
         if (spec.target_accuracy > 0)
             json_object_set_new(rb, "target_accuracy", json_real(spec.target_accuracy));
         if (ttt) {
-            json_object_set_new(rb, "on",
-                                json_string(job.test.n  ? "test"
-                                            : job.val.n ? "val"
-                                                        : "train"));
-            json_object_set_new(rb, "max_epochs", json_integer(job.to.epochs));
+            json_object_set_new(rb, "on", json_string(on));
+            json_object_set_new(rb, "max_epochs", json_integer(spec.epochs));
+            json_object_set_new(rb, "target_from_job", json_boolean(auto_target));
         }
         rc = cli_write_json_plus(cmd, write_tune, &tj, json_path, "ranked_by", rb);
         json_decref(rb);

@@ -60,6 +60,10 @@ grep -q "not reached" out.txt || fail "bench: $(cat out.txt)"
 grep -q "^ranked by time to target" out.txt || fail "tune: $(cat out.txt)"
 python3 -c 'import json,sys; sys.exit(json.load(open("tune.json"))["ranked_by"]["metric"] != "seconds_to_target")' ||
     fail "tune JSON"
+# without a target, a race over batch sizes is to what the job's own batch reaches
 "$dpt" tune "${job[@]}" --epochs 2 --batches 16,64 --quiet >out.txt
-grep -q "^note: the race varies the batch size" out.txt || fail "tune without a target: $(cat out.txt)"
+grep -q "^ranked by time to target (loss <= .* on val, what the job's own batch size reaches in 2 epochs" out.txt ||
+    fail "tune over batches without a target: $(cat out.txt)"
+"$dpt" tune "${job[@]}" --epochs 2 --quiet >out.txt
+grep -q "^ranked by median ms per epoch" out.txt || fail "tune over threads: $(cat out.txt)"
 echo ok
