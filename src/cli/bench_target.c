@@ -159,3 +159,18 @@ int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const cha
 {
     return cli_write_json_plus(cmd, write_bench, rep, path, key, extra);
 }
+
+const char *cli_machine_warning(const dpt_bench_report *r, char (*warn)[DPT_WARNING_LEN],
+                                size_t cap)
+{
+    const size_t nw = dpt_bench_report_warnings(r, warn, cap);
+    for (size_t w = 0; w < nw && w < cap; w++) {
+        int of_row = 0;
+        for (size_t j = 0; j < r->nresults && !of_row; j++) {
+            size_t l = strlen(r->results[j].workload);
+            of_row = !strncmp(warn[w], r->results[j].workload, l) && !strncmp(warn[w] + l, ", ", 2);
+        }
+        if (!of_row) return warn[w];
+    }
+    return NULL;
+}

@@ -31,4 +31,11 @@ int cli_write_json_plus(const char *cmd, cli_json_writer write, const void *obj,
 int cli_bench_write_json(const char *cmd, const dpt_bench_report *rep, const char *path,
                          const char *key, json_t *extra);
 
+/* The first of the report's warnings (dpt_bench_report_warnings, into
+ * warn) about the machine (load, clock) rather than one configuration's
+ * spread, or NULL: what marks a table or figure as from a loaded or
+ * disturbed run. */
+const char *cli_machine_warning(const dpt_bench_report *r, char (*warn)[DPT_WARNING_LEN],
+                                size_t cap);
+
 #endif

@@ -356,10 +356,11 @@ int dpt_cmd_bench(int argc, char **argv)
     size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
     for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt bench: warning: %s\n", warn[i]);
     /* the mark on the table itself, where the figures are read */
-    if (nw)
+    const char *mw = cli_machine_warning(&rep, warn, 16);
+    if (mw)
         printf("LOADED OR DISTURBED RUN: %.*s; the times above may be inflated (warnings on "
                "stderr)\n",
-               (int)strcspn(warn[0], ";"), warn[0]);
+               (int)strcspn(mw, ";"), mw);
     /* only rank 0 gets here, and writes the files */
     if (json_path && (rc = cli_bench_write_json(cmd, &rep, json_path, "time_to_target", ttt)))
         goto done;
@@ -678,10 +679,11 @@ int dpt_cmd_limits(int argc, char **argv)
     char warn[16][DPT_WARNING_LEN];
     size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
     for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt limits: warning: %s\n", warn[i]);
-    if (nw)
+    const char *mw = cli_machine_warning(&rep, warn, 16);
+    if (mw)
         printf("LOADED OR DISTURBED RUN: %.*s; the figures above may be low (warnings on "
                "stderr)\n",
-               (int)strcspn(warn[0], ";"), warn[0]);
+               (int)strcspn(mw, ";"), mw);
     int rc = 0;
     if (json_path && dpt_bench_report_write_json(&rep, json_path))
         rc = cli_fail(cmd, "%s", dpt_last_error());

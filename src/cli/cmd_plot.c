@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/bench_target.h"
 #include "cli/plot.h"
 #include "dpt/error.h"
 #include "dpt/report.h"
@@ -544,14 +545,16 @@ static int plot(const char *in, const char *dir)
         status = cli_fail(CMD, "out of memory");
         goto out;
     }
-    char warn[1][DPT_WARNING_LEN];
-    const size_t nwarn = dpt_bench_report_warnings(&r, warn, 1);
+    /* the machine's state (load, clock) marks the figures; a wide spread of
+     * one configuration's repetitions is its error bar's to show */
+    char warn[32][DPT_WARNING_LEN];
+    const char *machine = cli_machine_warning(&r, warn, 32);
     for (size_t i = 0; i < r.nresults; i++) {
         if (done[i]) continue;
         chart c = {
             .r = &r, .workload = r.results[i].workload, .pin = r.results[i].pin, .rows = rows};
-        if (nwarn) /* its first clause: the title has one line for it */
-            snprintf(c.loaded, sizeof c.loaded, "%.*s", (int)strcspn(warn[0], ";"), warn[0]);
+        if (machine) /* its first clause: the title has one line for it */
+            snprintf(c.loaded, sizeof c.loaded, "%.*s", (int)strcspn(machine, ";"), machine);
         for (size_t j = i; j < r.nresults; j++) {
             const dpt_bench_result *x = &r.results[j];
             if (done[j] || strcmp(x->workload, c.workload)) continue;
