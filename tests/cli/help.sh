@@ -8,6 +8,9 @@
 set -uo pipefail
 dpt=$1
 bad=0
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
 fail() { echo "help.sh: $*" >&2; bad=1; }
 
 for cmd in train bench tune eval predict limits topo gen convert compare plot info; do
@@ -39,4 +42,13 @@ for cmd in train bench tune eval predict limits topo gen convert compare plot in
         grep -qx -- "${f#--}" <<<"$names" || fail "$cmd --help names $f, which $cmd does not accept"
     done
 done
+# dpt help: the commands and topics; each topic; a command's --help; a typo
+"$dpt" help | grep -q "^help topics" || fail "dpt help lists no topics"
+for t in output workloads pinning gate install; do
+    [ -n "$("$dpt" help $t)" ] || fail "dpt help $t is empty"
+done
+"$dpt" help output | grep -q "samples_per_second" || fail "dpt help output lacks the JSON names"
+[ "$("$dpt" help bench)" = "$("$dpt" bench --help)" ] || fail "dpt help bench is not bench --help"
+if "$dpt" help pining 2>err; then fail "dpt help pining succeeded"; fi
+grep -q "did you mean pinning" err || fail "dpt help pining: $(cat err)"
 exit $bad
