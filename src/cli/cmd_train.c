@@ -76,6 +76,7 @@ static void on_trace(const dpt_step_record *r, size_t n, void *ud)
 
 typedef struct train_ctx {
     int quiet, live, epochs_total;
+    double load[3]; /* /proc/loadavg before the run (NAN: unknown), as bench records it */
     size_t rows;
     const char *eval_name; /* "test" or "val" when there is a held-out set */
     json_t *epochs;
@@ -253,6 +254,16 @@ static int config_argv(const char *cmd, int argc, char **argv, int *nargc, char 
     *store = st;
     *nstore = m;
     return 0;
+}
+
+/* The 1-, 5- and 15-minute load averages (NAN where unknown). */
+static void read_load(double load[3])
+{
+    load[0] = load[1] = load[2] = NAN;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = NAN;
+    fclose(f);
 }
 
 /* The run's checkpoint where it stands (between epochs). */
@@ -661,6 +672,9 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
                   res->seconds, "phases", phases_json(&res->phases), "imbalance", res->imbalance);
     c->epochs = NULL;
     json_object_set_new(root, "ranks", json_integer(cli_mpi_size()));
+    if (!isnan(c->load[0]))
+        json_object_set_new(root, "load_average",
+                            json_pack("[f,f,f]", c->load[0], c->load[1], c->load[2]));
     json_object_set_new(root, "balance",
                         json_string(tp->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
     json_object_set_new(root, "config", config_json(job, c, threads, dpt_engine_isa(e)));
@@ -978,6 +992,7 @@ int dpt_cmd_train(int argc, char **argv)
                 "is not the bits of an uninterrupted run (see --deterministic)\n",
                 ck.threads, threads);
     ctx.ck_last = mono_now(); /* --checkpoint-every Ns counts from here */
+    read_load(ctx.load);
 
     dpt_run_result res;
     int r = dpt_run_train(run, &res);
