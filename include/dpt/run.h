@@ -103,6 +103,13 @@ typedef struct dpt_run_spec {
     /* Nonzero (a signal handler's flag): stop, see dpt_engine_set_interrupt.
      * NULL: none. */
     const volatile sig_atomic_t *interrupt;
+    /* Time to accuracy: stop after the first epoch whose model reaches
+     * every target given (0: none): a loss at most target_loss, an
+     * accuracy at least target_accuracy, measured on spec.test when there
+     * is one, else on the whole training set. With a target the metrics
+     * are computed after every epoch (not timed), as with eval_epochs. */
+    double target_loss;
+    double target_accuracy;
 } dpt_run_spec;
 
 /* Defaults: no data, a linear model, dpt_optim_defaults, the engine's
@@ -122,9 +129,16 @@ typedef struct dpt_run_result {
      * exploding loss (dpt_engine_train), the parameters are the last
      * finite model, the call returns DPT_EDIVERGED and diverged is 1. */
     int diverged;
-    int stopped;            /* 1: the epoch callback asked to stop */
-    int interrupted;        /* 1: spec.interrupt stopped it (DPT_EINTERRUPTED); the model is that
-                               of the last completed epoch */
+    int stopped;     /* 1: the epoch callback asked to stop */
+    int interrupted; /* 1: spec.interrupt stopped it (DPT_EINTERRUPTED); the model is that
+                        of the last completed epoch */
+    /* With spec.target_loss or target_accuracy: 1 when reached, at the end
+     * of epoch target_epoch (counted from the run's start, as
+     * dpt_epoch_stats.epoch), after target_seconds of timed training (the
+     * timed epochs of this call up to it); 0, -1 and NAN when not. */
+    int target_reached;
+    int target_epoch;
+    double target_seconds;
     dpt_step_summary moves; /* what a step of the timed epochs moved (dpt/cost.h) */
 } dpt_run_result;
 
@@ -204,8 +218,13 @@ DPT_API void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap
 
 /* ---- the tuning race over runs ---- */
 
+#define DPT_TUNE_NOT_REACHED 1e6 /* seconds: a time-to-target race's "never" */
+
 /* Race the candidates (threads, pin, batch, balancing) with runs of base,
- * each candidate's first run after base's warm-up epochs. Failures of a
+ * each candidate's first run after base's warm-up epochs. Without a target
+ * in base a run's time is its seconds per epoch; with target_loss or
+ * target_accuracy, its seconds until the target is reached (run to
+ * base.epochs at most; not reached: DPT_TUNE_NOT_REACHED + its seconds). Failures of a
  * run stop the race with its status. See dpt_tune_run. */
 DPT_API int dpt_tune_spec(const dpt_run_spec *base, const dpt_tune_candidate *cands, int n,
                           const dpt_tune_options *opt, dpt_tune_result *out);

@@ -108,8 +108,22 @@ const char *cli_closest(const char *word, size_t len, const char *const *names, 
     return hit;
 }
 
+/* dpt CMD --list-flags (hidden): the flags CMD accepts, one a line, from
+ * the same table its parser uses; tests/cli/help.sh compares them with
+ * CMD --help both ways. */
+static void list_flags(int argc, char **argv, const struct option *opts)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--list-flags")) {
+            for (; opts->name; opts++) printf("%s%s\n", opts->name, opts->has_arg ? "=" : "");
+            fflush(stdout);
+            exit(0);
+        }
+}
+
 int cli_getopt(const char *cmd, int argc, char **argv, const struct option *opts)
 {
+    if (optind <= 1) list_flags(argc, argv, opts);
     opterr = 0;
     int c = getopt_long(argc, argv, ":", opts, NULL);
     if (c == '?') {
@@ -200,4 +214,9 @@ int cli_thread_list(const char *cmd, const char *flag, const char *val, int ncor
         return -1;
     }
     return n;
+}
+
+void cli_help(const char *const *parts)
+{
+    for (; *parts; parts++) fputs(*parts, stdout);
 }

@@ -31,6 +31,19 @@ int cli_choice(const char *cmd, const char *flag, const char *val, const char *c
 const char *cli_closest(const char *word, size_t len, const char *const *names, size_t stride,
                         size_t n);
 
+/* Adding a flag to a command takes two edits in one file: its entry in the
+ * command's struct option table (or the shared CLI_*_OPTIONS macros) and
+ * its line in the command's --help text (or the shared CLI_*_HELP macros),
+ * written "  --flag ARG   what it does (default X)" with "(default ...)"
+ * or "(required)" on that line, in the section saying what the command
+ * prints. `dpt CMD --list-flags` (hidden, answered by cli_getopt) prints
+ * the table; tests/cli/help.sh checks that every flag in it has its help
+ * line with a default and that every --flag the help names is accepted. */
+
+/* Print a --help text given in parts (C11 caps one string literal at 4095
+ * characters), NULL-terminated, on standard output. */
+void cli_help(const char *const *parts);
+
 /* Run getopt_long and report an unknown flag (with the closest flag, when
  * one is a typo away) or a missing value the dpt way. Returns the option,
  * -1 at the end, or '?' after printing. */

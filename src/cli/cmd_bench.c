@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/bench_target.h"
 #include "cli/cli.h"
 #include "cli/job.h"
 #include "cli/mpi_cli.h"
@@ -146,22 +147,41 @@ static int sweep_fail(const char *cmd)
     return cli_fail(cmd, "%s", dpt_last_error());
 }
 
-static const char *const bench_usage =
+static const char *const bench_usage[] = {
     "usage: dpt bench (--workload NAME | training flags) [flags]\n"
-    "  --workload linreg|logreg|mlp-seed|mlp-seed-sgd|mlp-wide|fmnist-mlp\n"
-    "  --threads 1,2,4 | 1-16 | all   (default: 1, powers of two, physical cores)\n"
-    "  --ranks 1,2,4 | 1-4 | all      under mpirun: run each configuration on the first\n"
-    "                                 N ranks of the job (default: all of them)\n"
-    "  --pin compact,scatter,numa,none | list:0,2-5   (default compact)\n"
-    "  --reps N (5)  --warmup N epochs (1)  --epochs N  --no-limits\n"
-    "  --json FILE  --csv FILE  --quiet\n"
-    "Any `dpt train` flag may follow a workload and overrides it.\n"
+    "Times training epochs over thread counts and pinnings (and rank counts under\n"
+    "mpirun). Prints a table, one row per configuration: median ms per epoch with\n"
+    "its IQR, speedup, efficiency, samples/s, GB/s or GFLOP/s and their share of the\n"
+    "measured limits, the phase breakdown and imbalance; then the final loss\n"
+    "against the workload's reference, warnings about a loaded machine, and with a\n"
+    "target the time to reach it. See \"Reading the output\" in README.md.\n"
+    "  --threads 1,2,4|1-16|all  thread counts (default: 1, powers of two, physical\n"
+    "                       cores)\n"
+    "  --ranks 1,2,4|1-4|all  under mpirun: run each configuration on the first N\n"
+    "                       ranks of the job (default: all of them)\n"
+    "  --pin compact,scatter,numa,none|list:0,2-5  pinnings (default compact)\n"
+    "  --reps N             timed repetitions of every configuration (default 5)\n"
+    "  --warmup N           untimed epochs before each configuration (default 1)\n"
+    "  --no-limits          do not measure bandwidth and FMA peak (default: measured)\n"
+    "  --target-epochs N    with --target-loss/--target-accuracy: most epochs of a\n"
+    "                       time-to-target run (default 100)\n"
+    "  --json FILE          the result as dpt-bench/1 JSON (default none; - stdout)\n"
+    "  --csv FILE           one CSV line per configuration (default none)\n"
+    "  --quiet              no header or progress on stderr (default off)\n"
+    "  --help               this text\n"
     "Configurations are ranks x threads x pins, interleaved within each repetition.\n"
     "Speedup is against 1 rank x 1 thread (without that row, 1 thread at the same\n"
     "ranks), efficiency = speedup / (ranks x threads) (over the baseline's ranks).\n"
     "Under mpirun the ranks outside a run wait asleep, and times are rank 0's.\n"
     "%BW and %peak compare with limits that one process measures (rank 0 alone),\n"
-    "so rows of more than one rank leave them empty.\n";
+    "so rows of more than one rank leave them empty.\n"
+    "Any `dpt train` flag below may follow a workload and overrides it; --epochs is\n"
+    "the timed epochs of a repetition.\n",
+    CLI_DATA_HELP,
+    CLI_MODEL_HELP,
+    CLI_OPTIM_HELP,
+    CLI_ENGINE_HELP,
+    NULL};
 
 enum {
     OPT_REPS = 1300,
@@ -173,7 +193,8 @@ enum {
     OPT_HELP,
     OPT_BATCHES,
     OPT_RANKS,
-    OPT_BALANCES
+    OPT_BALANCES,
+    OPT_TARGET_EPOCHS
 };
 
 int dpt_cmd_bench(int argc, char **argv)
@@ -181,7 +202,8 @@ int dpt_cmd_bench(int argc, char **argv)
     const char *cmd = "bench";
     cli_job job;
     cli_job_init(&job);
-    int reps = 5, warmup = 1, limits = 1, quiet = 0;
+    int reps = 5, warmup = 1, limits = 1, quiet = 0, target_epochs = 100;
+    json_t *ttt = NULL;
     sweep sw = {0};
     const char *json_path = NULL, *csv_path = NULL;
     dpt_bench_report rep;
@@ -197,6 +219,7 @@ int dpt_cmd_bench(int argc, char **argv)
                                          {"json", required_argument, 0, OPT_JSON},
                                          {"csv", required_argument, 0, OPT_CSV},
                                          {"no-limits", no_argument, 0, OPT_NOLIMITS},
+                                         {"target-epochs", required_argument, 0, OPT_TARGET_EPOCHS},
                                          {"quiet", no_argument, 0, OPT_QUIET},
                                          {"help", no_argument, 0, OPT_HELP},
                                          CLI_JOB_OPTIONS,
@@ -232,11 +255,15 @@ int dpt_cmd_bench(int argc, char **argv)
         case OPT_NOLIMITS:
             limits = 0;
             break;
+        case OPT_TARGET_EPOCHS:
+            if (cli_long(cmd, "target-epochs", optarg, 1, 1000000, &v)) goto done;
+            target_epochs = (int)v;
+            break;
         case OPT_QUIET:
             quiet = 1;
             break;
         case OPT_HELP:
-            fputs(bench_usage, stdout);
+            cli_help(bench_usage);
             rc = 0;
             goto done;
         default:
@@ -278,6 +305,9 @@ int dpt_cmd_bench(int argc, char **argv)
     ss.warning = on_warning;
     ss.progress_ud = &tty;
     spec.evaluate = 1;
+    /* the sweep times epochs; the target has runs of its own after it */
+    dpt_run_spec target_spec = spec;
+    spec.target_loss = spec.target_accuracy = 0;
 
     char desc[128], rl[96] = "";
     dpt_model_describe(&job.model, desc, sizeof desc);
@@ -299,12 +329,19 @@ int dpt_cmd_bench(int argc, char **argv)
         rc = sweep_fail(cmd);
         goto done;
     }
-    /* the report is rank 0's times: the other ranks are done */
+    /* the report is rank 0's times */
+    if (rank0) dpt_bench_report_print_table(&rep, stdout);
+    if (target_spec.target_loss > 0 || target_spec.target_accuracy > 0) {
+        const char *on = job.test.n ? "test" : job.val.n ? "val" : "train";
+        if ((rc = cli_bench_target(cmd, &target_spec, on, sw.threads, sw.nt, sw.pins, sw.np, reps,
+                                   target_epochs, stdout, &ttt)))
+            goto done;
+    }
+    /* the other ranks are done */
     if (!rank0) {
         rc = 0;
         goto done;
     }
-    dpt_bench_report_print_table(&rep, stdout);
     if (job.workload) {
         const dpt_workload *w = job.workload;
         double fl = rep.results[0].final_loss, fa = rep.results[0].final_accuracy;
@@ -318,17 +355,22 @@ int dpt_cmd_bench(int argc, char **argv)
     char warn[16][DPT_WARNING_LEN];
     size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
     for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt bench: warning: %s\n", warn[i]);
+    /* the mark on the table itself, where the figures are read */
+    const char *mw = cli_machine_warning(&rep, warn, 16);
+    if (mw)
+        printf("LOADED OR DISTURBED RUN: %.*s; the times above may be inflated (warnings on "
+               "stderr)\n",
+               (int)strcspn(mw, ";"), mw);
     /* only rank 0 gets here, and writes the files */
-    if (json_path && dpt_bench_report_write_json(&rep, json_path)) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
+    if (json_path && (rc = cli_bench_write_json(cmd, &rep, json_path, "time_to_target", ttt)))
         goto done;
-    }
     if (csv_path && dpt_bench_report_write_csv(&rep, csv_path)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
     rc = 0;
 done:
+    json_decref(ttt);
     if (have_spec) dpt_pin_spec_free(&spec.engine.pin);
     dpt_bench_report_free(&rep);
     cli_job_free(&job);
@@ -336,6 +378,46 @@ done:
 }
 
 /* ---- dpt tune ---- */
+
+typedef struct tune_json {
+    const dpt_tune_result *res;
+    const char *workload;
+} tune_json;
+
+static int write_tune(const void *obj, const char *path)
+{
+    const tune_json *t = obj;
+    return dpt_tune_write_json(t->res, t->workload, path);
+}
+
+static const char *const tune_usage[] = {
+    "usage: dpt tune (--workload NAME | training flags) [flags]\n"
+    "Races the settings and recommends the fastest: every candidate runs a few\n"
+    "times, those clearly or significantly slower than the best drop out, and the\n"
+    "winner and runner-up run until their difference can be judged (Mann-Whitney\n"
+    "U). Prints a table of the candidates (threads, pin, batch, balance, runs,\n"
+    "median ms, %% slower than the best, p that it is slower than the winner, how\n"
+    "each left the race) and the recommendation in words. A run's time is its\n"
+    "ms per epoch; with --target-loss or --target-accuracy it is the ms of training\n"
+    "until the target (at most --epochs epochs). --batches and --balances change\n"
+    "convergence, so a race over them is always to a target: without one, to the\n"
+    "loss the job's own settings reach in --epochs (within twice as many). The\n"
+    "first line says what was ranked. See README.md, \"Reading the output\".\n"
+    "  --threads 1,2,4|1-16|all  thread counts (default: 1, powers of two, physical\n"
+    "                       cores)\n"
+    "  --pin compact,scatter,numa,none|list:...  pinnings (default compact)\n"
+    "  --batches 64,128,... batch sizes to race too (default: the job's)\n"
+    "  --balances static,adaptive  balancing modes to race too (default: the job's)\n"
+    "  --warmup N           untimed epochs before a candidate's first run (default 1)\n"
+    "  --json FILE          the race as dpt-tune/1 JSON (default none)\n"
+    "  --quiet              no header on stderr (default off)\n"
+    "  --help               this text\n"
+    "Any `dpt train` flag below may follow a workload and overrides it.\n",
+    CLI_DATA_HELP,
+    CLI_MODEL_HELP,
+    CLI_OPTIM_HELP,
+    CLI_ENGINE_HELP,
+    NULL};
 
 int dpt_cmd_tune(int argc, char **argv)
 {
@@ -408,22 +490,7 @@ int dpt_cmd_tune(int argc, char **argv)
             quiet = 1;
             break;
         case OPT_HELP:
-            fputs("usage: dpt tune (--workload NAME | training flags) [flags]\n"
-                  "Races the settings and recommends the fastest: every candidate runs a few\n"
-                  "times, those clearly or significantly slower than the best drop out, and the\n"
-                  "winner and runner-up run until their difference can be judged (Mann-Whitney\n"
-                  "U). Prints a table of the candidates (median seconds per epoch, runs, how\n"
-                  "each left the race, p that it is slower than the winner) and the\n"
-                  "recommendation in words.\n"
-                  "  --workload linreg|logreg|mlp-seed|mlp-seed-sgd|mlp-wide|fmnist-mlp\n"
-                  "  --threads 1,2,4 | 1-16 | all  (default: 1, powers of two, physical cores)\n"
-                  "  --pin compact,scatter,numa,none | list:...  (default compact)\n"
-                  "  --batches 64,128,...  batch sizes to race too (default: the job's)\n"
-                  "  --balances static,adaptive  balancing modes to race too (default: the job's)\n"
-                  "  --warmup N   untimed epochs before each candidate's first run (default 1)\n"
-                  "  --json FILE  the race as dpt-tune/1 JSON   --quiet\n"
-                  "Any `dpt train` flag may follow a workload and overrides it.\n",
-                  stdout);
+            cli_help(tune_usage);
             rc = 0;
             goto done;
         default:
@@ -444,7 +511,8 @@ int dpt_cmd_tune(int argc, char **argv)
             (rc = cli_balance_conflict(cmd, &job.to, "--balances")))
             goto done;
     if (!nb) batches[nb++] = 0;
-    if ((rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job)))) goto done;
+    const int maxt = sweep_finish(&sw, &job);
+    if ((rc = cli_job_load(cmd, &job, maxt))) goto done;
     const int nt = sw.nt, np = sw.np, *threads = sw.threads;
     char(*pins)[32] = sw.pins;
     const int nl = nbal ? nbal : 1;
@@ -470,16 +538,70 @@ int dpt_cmd_tune(int argc, char **argv)
     if ((rc = cli_job_spec(cmd, &job, 1, &spec))) goto done;
     have_spec = 1;
     spec.warmup = warmup;
+    int ttt = spec.target_loss > 0 || spec.target_accuracy > 0, auto_target = 0;
+    const char *on = job.test.n ? "test" : job.val.n ? "val" : "train";
+    if (!ttt && (nb > 1 || nbal > 1)) {
+        /* batch size and balancing change convergence: without a target the
+         * race is to the loss the job's own settings reach in its epochs,
+         * within twice as many (threads do not change the loss) */
+        dpt_run_spec ref = spec;
+        ref.engine.threads = maxt;
+        ref.warmup = 0;
+        ref.evaluate = 1;
+        dpt_run_result rr;
+        if (dpt_run_once(&ref, &rr, NULL)) {
+            rc = cli_fail(cmd, "the reference run for the target: %s", dpt_last_error());
+            goto done;
+        }
+        spec.target_loss = spec.test ? rr.test.loss : rr.train.loss;
+        spec.epochs = 2 * job.to.epochs;
+        ttt = auto_target = 1;
+    }
     int r = dpt_tune_spec(&spec, cands, n, &to, &res);
     have_res = r == 0;
     if (r) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
         goto done;
     }
+    if (ttt) {
+        char w[96];
+        int len = 0;
+        if (spec.target_loss > 0) len = snprintf(w, sizeof w, "loss <= %g", spec.target_loss);
+        if (spec.target_accuracy > 0)
+            len += snprintf(w + len, sizeof w - (size_t)len, "%saccuracy >= %g", len ? " and " : "",
+                            spec.target_accuracy);
+        printf("ranked by time to target (%s on %s", w, on);
+        if (auto_target)
+            printf(", what the job's own %s reaches in %d epochs; --target-loss sets another",
+                   job.to.opt.batch ? "batch size" : "full batch", job.to.epochs);
+        printf("): \"median ms\" is training until reached, not per epoch, since the %s "
+               "changes convergence; %.0e ms and more: not reached in %d epochs\n",
+               nb > 1     ? "batch size"
+               : nbal > 1 ? "balancing"
+                          : "setting",
+               1e3 * DPT_TUNE_NOT_REACHED, spec.epochs);
+    } else {
+        printf("ranked by median ms per epoch\n");
+    }
     dpt_tune_print(&res, stdout);
-    if (json_path && dpt_tune_write_json(&res, job_name(&job), json_path)) {
-        rc = cli_fail(cmd, "%s", dpt_last_error());
-        goto done;
+    if (json_path) {
+        /* what the medians are: per epoch, or to the target */
+        tune_json tj = {&res, job_name(&job)};
+        json_t *rb = json_object();
+        json_object_set_new(rb, "metric",
+                            json_string(ttt ? "seconds_to_target" : "seconds_per_epoch"));
+        if (spec.target_loss > 0)
+            json_object_set_new(rb, "target_loss", json_real(spec.target_loss));
+        if (spec.target_accuracy > 0)
+            json_object_set_new(rb, "target_accuracy", json_real(spec.target_accuracy));
+        if (ttt) {
+            json_object_set_new(rb, "on", json_string(on));
+            json_object_set_new(rb, "max_epochs", json_integer(spec.epochs));
+            json_object_set_new(rb, "target_from_job", json_boolean(auto_target));
+        }
+        rc = cli_write_json_plus(cmd, write_tune, &tj, json_path, "ranked_by", rb);
+        json_decref(rb);
+        if (rc) goto done;
     }
     rc = 0;
 done:
@@ -523,9 +645,11 @@ int dpt_cmd_limits(int argc, char **argv)
                   "compares with: read bandwidth (GB/s, 1e9 bytes/s: every thread streams its\n"
                   "part of a 1 GiB array) and the fp32 FMA peak (GFLOP/s, an FMA counted as 2,\n"
                   "with the widest vector ISA in use), medians of the repetitions.\n"
+                  "Prints one line per thread count: threads, read GB/s, FMA GFLOP/s.\n"
                   "  --threads 1,2,4 | 1-16 | all  (default: 1, powers of two, physical cores)\n"
                   "  --reps N     repetitions (default 5)\n"
-                  "  --json FILE  the figures as a dpt-bench/1 file (limits only)\n"
+                  "  --json FILE  the figures as a dpt-bench/1 file, limits only (default none)\n"
+                  "  --help       this text\n"
                   "Warns, like dpt bench, when the machine was loaded or not at full clock.\n",
                   stdout);
             return 0;
@@ -555,6 +679,11 @@ int dpt_cmd_limits(int argc, char **argv)
     char warn[16][DPT_WARNING_LEN];
     size_t nw = dpt_bench_report_warnings(&rep, warn, 16);
     for (size_t i = 0; i < nw && i < 16; i++) fprintf(stderr, "dpt limits: warning: %s\n", warn[i]);
+    const char *mw = cli_machine_warning(&rep, warn, 16);
+    if (mw)
+        printf("LOADED OR DISTURBED RUN: %.*s; the figures above may be low (warnings on "
+               "stderr)\n",
+               (int)strcspn(mw, ";"), mw);
     int rc = 0;
     if (json_path && dpt_bench_report_write_json(&rep, json_path))
         rc = cli_fail(cmd, "%s", dpt_last_error());

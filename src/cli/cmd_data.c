@@ -12,21 +12,29 @@
 
 static const char gen_usage[] =
     "usage: dpt gen --synth KIND[:k=v,...] --out FILE [flags]\n"
-    "  --synth linreg|logreg|teacher-mlp[:n=,d=,noise=,seed=,classes=,hidden=a/b]\n"
-    "  --out FILE          .dptb, .csv, .tsv, .svm/.libsvm (or --format)\n"
-    "  --format F          csv, svmlight, dptb\n"
+    "Writes a synthetic data set to FILE and prints one summary line (rows,\n"
+    "features, labels, format, file).\n"
+    "  --synth KIND[:k=v,...]  linreg, logreg or teacher-mlp, keys n, d, noise, seed,\n"
+    "                      classes, hidden=a/b (required; see docs/workloads.md)\n"
+    "  --out FILE          .dptb, .csv, .tsv, .svm/.libsvm (required)\n"
+    "  --format F          csv, svmlight, dptb (default: from --out's extension)\n"
     "  --delimiter C       CSV field separator (default ',', tab for .tsv)\n"
     "  --header yes|no     CSV header line x1..xD,y (default yes)\n"
     "  --threads N         generator threads (default: all)\n"
-    "  --quiet             no summary line\n";
+    "  --quiet             no summary line (default off)\n"
+    "  --help              this text\n";
 
 static const char convert_usage[] =
     "usage: dpt convert IN OUT [flags]\n"
-    "input:  --format auto|csv|svmlight|idx|dptb  --labels FILE (IDX)\n"
-    "        --header auto|yes|no  --label-col N|last|none  --delimiter C|tab  --features D\n"
-    "output: --to csv|svmlight|dptb (default from OUT's extension)\n"
-    "        --out-delimiter C  --out-header yes|no\n"
-    "        --threads N  --quiet\n";
+    "Reads IN and writes its rows to OUT in another format; prints one summary line\n"
+    "(rows, features, labels, format, file).\n"
+    "input:\n" CLI_DATA_READ_HELP "output:\n"
+    "  --to csv|svmlight|dptb  output format (default: from OUT's extension)\n"
+    "  --out-delimiter C   CSV field separator of OUT (default ',', tab for .tsv)\n"
+    "  --out-header yes|no CSV header line of OUT (default yes)\n"
+    "  --threads N         parse threads (default: all)\n"
+    "  --quiet             no summary line (default off)\n"
+    "  --help              this text\n";
 
 enum { OPT_OUT = 1, OPT_TO, OPT_OUT_DELIM, OPT_OUT_HEADER, OPT_THREADS, OPT_QUIET, OPT_HELP };
 

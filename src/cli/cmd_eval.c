@@ -31,6 +31,26 @@ static void loaded_free(loaded *l)
     dpt_dataset_free(&l->ds);
 }
 
+#define EVAL_HELP                                                                                  \
+    "  --model-file MODEL   a model file written by dpt train (required)\n" CLI_DATA_SOURCE_HELP   \
+    "  --threads N          threads (default: one per physical core for eval, 1 for\n"             \
+    "                       predict)\n"                                                            \
+    "The model file's standardization statistics are applied to the data.\n"
+
+static const char *const eval_usage[] = {
+    "usage: dpt eval --model-file MODEL --data FILE [flags]\n"
+    "Evaluates a saved model on labelled data. Prints one line: rows, loss, and\n"
+    "accuracy (classifiers) or mse and r2 (regression); the same as JSON with --json.\n"
+    "  --json FILE          the figures as dpt-eval/1 JSON (default none; - stdout)\n",
+    EVAL_HELP "  --help               this text\n", NULL};
+
+static const char *const predict_usage[] = {
+    "usage: dpt predict --model-file MODEL --data FILE [flags] > predictions.csv\n"
+    "Prints the model's predictions as CSV on standard output, one line per row:\n"
+    "\"prediction\" (regression), or \"class,p0,p1,...\" (the most likely class and\n"
+    "the probability of each). A CSV without a label column needs --label-col none.\n",
+    EVAL_HELP "  --help               this text\n", NULL};
+
 /* Parse flags, load the model file and the data (standardized with the
  * file's statistics). predict: labels are optional. */
 static int load_all(const char *cmd, int argc, char **argv, int predict, loaded *L,
@@ -40,12 +60,20 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
     cli_data_opts_init(&d);
     d.needs_labels = !predict;
     const char *model_path = NULL;
-    static const struct option opts[] = {CLI_DATA_OPTIONS,
-                                         {"model-file", required_argument, 0, 'm'},
-                                         {"json", required_argument, 0, 'j'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    /* the model file carries its standardization: no --standardize, and
+     * no held-out sets (--test, --val); predict writes CSV only */
+#define EVAL_OPTIONS                                                                               \
+    {"data", required_argument, 0, CLI_OPT_DATA}, CLI_DATA_READ_OPTIONS,                           \
+        {"classes", required_argument, 0, CLI_OPT_CLASSES},                                        \
+        {"synth", required_argument, 0, CLI_OPT_SYNTH}, {"model-file", required_argument, 0, 'm'}, \
+        {"threads", required_argument, 0, 't'},                                                    \
+    {                                                                                              \
+        "help", no_argument, 0, 'h'                                                                \
+    }
+    static const struct option eval_opts[] = {
+        EVAL_OPTIONS, {"json", required_argument, 0, 'j'}, {0, 0, 0, 0}};
+    static const struct option predict_opts[] = {EVAL_OPTIONS, {0, 0, 0, 0}};
+    const struct option *opts = predict ? predict_opts : eval_opts;
     int c;
     long v;
     optind = 1;
@@ -59,7 +87,6 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
             model_path = optarg;
             break;
         case 'j':
-            if (predict) return cli_usage_error(cmd, "unknown flag '--json'");
             *json_path = optarg;
             break;
         case 't':
@@ -67,8 +94,7 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
             *threads = (int)v;
             break;
         case 'h':
-            printf("usage: dpt %s --model-file MODEL --data FILE [data flags]%s [--threads N]\n",
-                   cmd, predict ? " > predictions.csv" : " [--json FILE]");
+            cli_help(predict ? predict_usage : eval_usage);
             return -1;
         default:
             return DPT_EXIT_USAGE;
@@ -76,9 +102,6 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model_path) return cli_usage_error(cmd, "--model-file is required");
-    if (d.test || d.val > 0 || d.standardize)
-        return cli_usage_error(cmd, "--test, --val and --standardize do not apply here (the "
-                                    "model file carries its standardization)");
     if (dpt_model_load(model_path, &L->m, &L->w, &L->st))
         return cli_fail(cmd, "%s", dpt_last_error());
     int rc = cli_data_load(cmd, &d, *threads, &L->ds, NULL, NULL, NULL);

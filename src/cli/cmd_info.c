@@ -29,7 +29,12 @@ int dpt_cmd_info(int argc, char **argv)
             isa = optarg;
             break;
         case 'h':
-            puts("usage: dpt info [--isa auto|scalar|avx2|avx512]");
+            puts("usage: dpt info [--isa auto|scalar|avx2|avx512]\n"
+                 "Prints the version, the build options, the kernels in use (and the ISAs this\n"
+                 "CPU has), and the topology: packages, NUMA nodes, cores, PUs.\n"
+                 "  --isa auto|scalar|avx2|avx512  the kernels to report (default auto: the\n"
+                 "                       widest this CPU runs, or DPT_ISA)\n"
+                 "  --help               this text");
             return 0;
         default:
             return DPT_EXIT_USAGE;

@@ -17,6 +17,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/bench_target.h"
 #include "cli/plot.h"
 #include "dpt/error.h"
 #include "dpt/report.h"
@@ -27,17 +28,21 @@ static void usage(FILE *f)
 {
     fputs("usage: dpt plot RESULTS.json --out DIR\n"
           "       dpt plot TRAIN.json... --out DIR [--log]\n"
-          "Draw a `dpt bench --json` result with gnuplot: DIR/WORKLOAD-PIN.png and .svg\n"
+          "Draw a `dpt bench --json` result with gnuplot: DIR/WORKLOAD-PINS.png and .svg\n"
           "(speedup with the ideal line, efficiency, samples/s, GB/s or GFLOP/s against\n"
-          "the measured ceilings), and DIR/WORKLOAD-PIN.gp, the gnuplot script with its\n"
-          "data that draws them (cd DIR && gnuplot WORKLOAD-PIN.gp).\n\n"
-          "With rows of several rank counts (dpt bench --ranks), each rank count is a\n"
+          "the measured ceilings), and DIR/WORKLOAD-PINS.gp, the gnuplot script with its\n"
+          "data that draws them (cd DIR && gnuplot WORKLOAD-PINS.gp). One line per pin\n"
+          "policy (and batch); error bars span the IQR of the epoch times (median -+\n"
+          "IQR/2); a result the JSON marks as loaded or disturbed has hollow markers and\n"
+          "says so under the title.\n\n"
+          "With rows of several rank counts (dpt bench under mpirun), each rank count is a\n"
           "line of its own and the x axis is workers, ranks x threads.\n\n"
           "Given `dpt train --json` files, the training curves instead: DIR/training.png\n"
           "and .svg, the loss of every run against the epoch and against training time,\n"
           "one line per run labelled with its optimizer, rate, batch and momentum.\n\n"
-          "  --out DIR   where the charts go (created if missing)\n"
-          "  --log       training curves: a logarithmic loss axis\n"
+          "Writes the files and prints their names.\n\n"
+          "  --out DIR   where the charts go, created if missing (required)\n"
+          "  --log       training curves: a logarithmic loss axis (default off: linear)\n"
           "  --help      this text\n\n"
           "Needs gnuplot (Debian: apt-get install gnuplot-nox); DPT_GNUPLOT names another\n"
           "program to run instead.\n",
@@ -116,6 +121,21 @@ void cli_gp_str(FILE *f, const char *s)
     fputc('\'', f);
 }
 
+/* s as a double-quoted gnuplot string: its newlines break the line. */
+static void gp_dqstr(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '\n') {
+            fputs("\\n", f);
+            continue;
+        }
+        if (*s == '"' || *s == '\\' || *s == '$' || *s == '`') fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 static void gp_num(FILE *f, double v)
 {
     if (isfinite(v))
@@ -129,10 +149,17 @@ static int cmp_int(const void *a, const void *b)
     return *(const int *)a - *(const int *)b;
 }
 
-/* One chart: the rows of one workload and pin, a line per batch (and isa). */
+/* One chart: the rows of one workload, a line per pin policy and batch
+ * (and isa, and rank count), so that pinnings compare on one figure. */
 typedef struct {
     const dpt_bench_report *r;
-    const char *workload, *pin;
+    const char *workload, *pin; /* pin: the first row's (for the ceilings) */
+    char pins[160];             /* the pins of the chart, "-"-joined, for its name */
+    char pin_words[192];        /* the same, ", "-joined, for its title */
+    int multi_pin;
+    /* the run was loaded or disturbed (dpt_bench_report_warnings): hollow
+     * markers and this note in the title */
+    char loaded[DPT_WARNING_LEN];
     int *rows; /* indices into r->results */
     int nrows;
     int series[64]; /* first row of each series */
@@ -143,7 +170,8 @@ typedef struct {
 
 static int same_series(const dpt_bench_result *a, const dpt_bench_result *b)
 {
-    return a->batch == b->batch && a->ranks == b->ranks && !strcmp(a->isa, b->isa);
+    return a->batch == b->batch && a->ranks == b->ranks && !strcmp(a->isa, b->isa) &&
+           !strcmp(a->pin, b->pin);
 }
 
 /* The x of a row: its threads, times its ranks (a row of one rank: threads). */
@@ -224,11 +252,13 @@ static int write_ceilings(FILE *f, const chart *c)
 static void series_title(FILE *f, const chart *c, int s)
 {
     const dpt_bench_result *row = &c->r->results[c->series[s]];
-    char t[96];
+    char t[128];
+    int len = c->multi_pin ? snprintf(t, sizeof t, "pin %s, ", row->pin) : 0;
+    if (len < 0 || (size_t)len >= sizeof t) len = 0;
     if (row->batch > 0)
-        snprintf(t, sizeof t, "batch %ld", row->batch);
+        snprintf(t + len, sizeof t - (size_t)len, "batch %ld", row->batch);
     else
-        snprintf(t, sizeof t, "full batch");
+        snprintf(t + len, sizeof t - (size_t)len, "full batch");
     if (c->multi_isa) {
         size_t l = strlen(t);
         snprintf(t + l, sizeof t - l, ", %s", row->isa);
@@ -251,17 +281,45 @@ static int series_has(const chart *c, int s, size_t offset)
     return 0;
 }
 
+/* Column layout of each series block in the data file: the figures, then
+ * the error bars. The IQR is of the seconds per epoch; a rate (speedup,
+ * efficiency, samples/s, GB/s, GFLOP/s) at median +- IQR/2 seconds is the
+ * rate times COL_RLO or COL_RHI; ms per epoch has its own bounds. */
+enum {
+    COL_THREADS = 1,
+    COL_SPEEDUP,
+    COL_EFF,
+    COL_SPS,
+    COL_GBS,
+    COL_GFLOPS,
+    COL_MS,
+    COL_SPREAD,
+    COL_RLO,
+    COL_RHI,
+    COL_MSLO,
+    COL_MSHI
+};
+
 /* "plot" with one line per series that has data in column col (field at
- * offset); then extra, a further plot element (ideal line, ceiling) or NULL.
- * Falls back to seconds per epoch when no series has the field. */
+ * offset), with the IQR as error bars (none on the spread itself); then
+ * extra, a further plot element (ideal line, ceiling) or NULL. */
 static void plot_series(FILE *f, const chart *c, size_t offset, int col, const char *extra)
 {
     int first = 1;
     fputs("plot", f);
     for (int s = 0; s < c->nseries; s++) {
         if (!series_has(c, s, offset)) continue;
-        fprintf(f, "%s '$data' index %d using 1:%d with linespoints ls %d title ", first ? "" : ",",
-                s, col, s + 1);
+        if (col == COL_SPREAD)
+            fprintf(f, "%s '$data' index %d using 1:%d with linespoints ls %d title ",
+                    first ? "" : ",", s, col, s + 1);
+        else if (col == COL_MS)
+            fprintf(f, "%s '$data' index %d using 1:%d:%d:%d with yerrorlines ls %d title ",
+                    first ? "" : ",", s, col, COL_MSLO, COL_MSHI, s + 1);
+        else
+            fprintf(f,
+                    "%s '$data' index %d using 1:%d:($%d*$%d):($%d*$%d) with yerrorlines ls %d "
+                    "title ",
+                    first ? "" : ",", s, col, col, COL_RLO, col, COL_RHI, s + 1);
         series_title(f, c, s);
         first = 0;
     }
@@ -269,20 +327,19 @@ static void plot_series(FILE *f, const chart *c, size_t offset, int col, const c
     fputc('\n', f);
 }
 
-/* Column layout of each series block in the data file. */
-enum { COL_THREADS = 1, COL_SPEEDUP, COL_EFF, COL_SPS, COL_GBS, COL_GFLOPS, COL_MS, COL_SPREAD };
-
 static void write_body(FILE *f, const chart *c, int panel, int max_threads, int nceil)
 {
     const dpt_bench_context *ctx = &c->r->context;
-    char title[512], cores[32] = "";
+    char title[1024], cores[32] = "";
     if (ctx->cores > 0) snprintf(cores, sizeof cores, ", %d cores", ctx->cores);
-    snprintf(title, sizeof title, "%s, pin %s  |  %s%s, %s kernels  |  dpt %s %s  %s", c->workload,
-             c->pin, ctx->cpu_model[0] ? ctx->cpu_model : "unknown CPU", cores,
+    snprintf(title, sizeof title, "%s, pin %s  |  %s%s, %s kernels  |  dpt %s %s  %s%s%s%s",
+             c->workload, c->pin_words, ctx->cpu_model[0] ? ctx->cpu_model : "unknown CPU", cores,
              ctx->isa[0] ? ctx->isa : c->r->results[c->rows[0]].isa,
-             ctx->dpt_version[0] ? ctx->dpt_version : "?", ctx->git_revision, ctx->date);
+             ctx->dpt_version[0] ? ctx->dpt_version : "?", ctx->git_revision, ctx->date,
+             c->loaded[0] ? "\nLOADED OR DISTURBED RUN (hollow markers): " : "", c->loaded,
+             c->loaded[0] ? "; the times may be inflated" : "");
     fputs("set multiplot layout 2,2 title ", f);
-    cli_gp_str(f, title);
+    gp_dqstr(f, title);
     fputs(" font ',13'\n", f);
     fprintf(f, "set xrange [0.5:%g]\n", max_threads + 0.5);
 
@@ -355,9 +412,9 @@ static void write_body(FILE *f, const chart *c, int panel, int max_threads, int 
 
 static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
 {
-    char w[64], p[32];
+    char w[64], p[160];
     safe_name(w, sizeof w, c->workload);
-    safe_name(p, sizeof p, c->pin);
+    safe_name(p, sizeof p, c->pins);
     snprintf(name, cap, "%s-%s", w, p);
 
     int max_threads = 1; /* workers, with several rank counts */
@@ -370,11 +427,13 @@ static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
     snprintf(path, sizeof path, "%s/%s.gp", dir, name);
     FILE *f = fopen(path, "w");
     if (!f) return cli_fail(CMD, "cannot write %s: %s", path, strerror(errno));
-    fprintf(f, "# dpt plot: %s, pin %s. Redraw with: gnuplot %s.gp\n", c->workload, c->pin, name);
+    fprintf(f, "# dpt plot: %s, pin %s. Redraw with: gnuplot %s.gp\n", c->workload, c->pins, name);
     /* The data lives in the script (a datablock) so the script stands alone. */
     fputs("$data << EOD\n", f);
     for (int s = 0; s < c->nseries; s++) {
-        fprintf(f, "# %s speedup efficiency_%% samples/s GB/s GFLOP/s ms/epoch IQR_%%\n",
+        fprintf(f,
+                "# %s speedup efficiency_%% samples/s GB/s GFLOP/s ms/epoch IQR_%% "
+                "rate_low/rate rate_high/rate ms_low ms_high (median -+ IQR/2)\n",
                 c->multi_ranks ? "workers" : "threads");
         int t[1024], n = 0;
         for (int i = 0; i < c->nrows && n < 1024; i++)
@@ -398,6 +457,13 @@ static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
             gp_num(f, row->gflops);
             gp_num(f, 1e3 * row->median);
             gp_num(f, 100 * row->iqr / row->median);
+            const double lo = row->median - row->iqr / 2, hi = row->median + row->iqr / 2;
+            gp_num(f, row->median / hi);
+            /* an IQR near or above the median (a disturbed run): the bar is
+             * capped at 3x, which the hollow markers and the title explain */
+            gp_num(f, lo > row->median / 3 ? row->median / lo : 3);
+            gp_num(f, 1e3 * (lo > 0 ? lo : 0));
+            gp_num(f, 1e3 * hi);
             fputc('\n', f);
         }
         fputs("\n\n", f);
@@ -425,10 +491,12 @@ static int write_chart(const chart *c, const char *dir, char *name, size_t cap)
     }
     static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
                                          "#ff7f0e", "#17becf", "#8c564b", "#e377c2"};
+    /* filled markers; hollow ones for a loaded or disturbed run */
     static const int points[] = {7, 5, 9, 11, 13, 15, 7, 5};
+    static const int hollow[] = {6, 4, 8, 10, 12, 14, 6, 4};
     for (int s = 0; s < c->nseries; s++)
         fprintf(f, "set style line %d lc rgb '%s' lw 2 pt %d ps 1.3\n", s + 1, colors[s % 8],
-                points[s % 8]);
+                (c->loaded[0] ? hollow : points)[s % 8]);
     fputs("set style line 100 lc rgb '#555555' lw 1.5 dt 2\n"
           "set style line 101 lc rgb '#000000' lw 2 dt 3 pt 2 ps 1.2\n",
           f);
@@ -477,14 +545,32 @@ static int plot(const char *in, const char *dir)
         status = cli_fail(CMD, "out of memory");
         goto out;
     }
+    /* the machine's state (load, clock) marks the figures; a wide spread of
+     * one configuration's repetitions is its error bar's to show */
+    char warn[32][DPT_WARNING_LEN];
+    const char *machine = cli_machine_warning(&r, warn, 32);
     for (size_t i = 0; i < r.nresults; i++) {
         if (done[i]) continue;
         chart c = {
             .r = &r, .workload = r.results[i].workload, .pin = r.results[i].pin, .rows = rows};
+        if (machine) /* its first clause: the title has one line for it */
+            snprintf(c.loaded, sizeof c.loaded, "%.*s", (int)strcspn(machine, ";"), machine);
         for (size_t j = i; j < r.nresults; j++) {
             const dpt_bench_result *x = &r.results[j];
-            if (done[j] || strcmp(x->workload, c.workload) || strcmp(x->pin, c.pin)) continue;
+            if (done[j] || strcmp(x->workload, c.workload)) continue;
             done[j] = 1;
+            /* the pins in order of appearance: the chart's name and title */
+            char key[40];
+            snprintf(key, sizeof key, "-%s-", x->pin);
+            char have[164];
+            snprintf(have, sizeof have, "-%s-", c.pins);
+            if (!strstr(have, key)) {
+                size_t l = strlen(c.pins);
+                snprintf(c.pins + l, sizeof c.pins - l, "%s%s", l ? "-" : "", x->pin);
+                l = strlen(c.pin_words);
+                snprintf(c.pin_words + l, sizeof c.pin_words - l, "%s%s", l ? ", " : "", x->pin);
+                c.multi_pin = l > 0;
+            }
             rows[c.nrows++] = (int)j;
             int s = 0;
             while (s < c.nseries && !same_series(x, &r.results[c.series[s]])) s++;
@@ -492,7 +578,7 @@ static int plot(const char *in, const char *dir)
             if (strcmp(x->isa, r.results[i].isa)) c.multi_isa = 1;
             if (x->ranks != 1) c.multi_ranks = 1;
         }
-        char name[128];
+        char name[256];
         if ((status = write_chart(&c, dir, name, sizeof name))) goto out;
         printf("%s/%s.png\n%s/%s.svg\n", dir, name, dir, name);
     }

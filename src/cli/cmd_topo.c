@@ -22,8 +22,9 @@ static void help(void)
            "would be bound to (hwloc logical indexes; OS PU is the OS CPU number), and the\n"
            "domain the engine groups it in (threads of a domain reduce together first).\n\n"
            "  --topology DESC      an hwloc synthetic topology instead of this machine,\n"
-           "                       e.g. \"pack:2 numa:4 core:24 pu:2\"\n"
-           "  --topology-xml FILE  an hwloc XML export (lstopo --of xml FILE)\n"
+           "                       e.g. \"pack:2 numa:4 core:24 pu:2\" (default: this machine)\n"
+           "  --topology-xml FILE  an hwloc XML export, as lstopo writes it (default: this\n"
+           "                       machine)\n"
            "  --threads N          threads to place (default: one per physical core)\n"
            "  --pin P              compact (default), scatter, numa, none, or list:IDS with\n"
            "                       logical PU ids, e.g. list:0,2,4-7 (see docs/pinning.md)\n"
@@ -34,7 +35,10 @@ static void help(void)
            "                       several, else nodes; coarser while domains would hold\n"
            "                       under two threads)\n"
            "  --json               {\"machine\": {...}, \"domains\": {...}, \"plan\": [...]}\n"
-           "                       on stdout\n");
+           "                       on stdout instead of the table (default off)\n"
+           "  --help               this text\n"
+           "Prints the machine line (packages, NUMA nodes, cores, PUs), the domains, and a\n"
+           "table, one row per thread: thread, PU, core, NUMA node, package, OS PU, domain.\n");
 }
 
 /* -1 (no such object, or not pinned) prints as "-" / null. */

@@ -27,27 +27,43 @@
 #include "dpt/run.h"
 #include "dpt/topo.h"
 
-static const char *const usage_text =
-    "usage: dpt train (--synth KIND:k=v,... | --data FILE) [flags]\n" CLI_DATA_USAGE
-    "model:     --model linear|logistic|softmax|mlp  --hidden 20|256,128  --act relu|tanh|sigmoid\n"
-    "           --loss mse|ce (mlp)  --no-bias  --init uniform|zero\n"
-    "optimizer: --opt gd|sgd|momentum|nesterov  --lr X  --momentum MU  --batch N (0 = full)\n"
-    "           --epochs N  --weight-decay X  --lr-schedule const|step:EVERY:FACTOR|cosine\n"
-    "           --warmup STEPS  --clip NORM  --seed N  --shuffle epoch|none\n"
-    "engine:    --threads N  --pin compact|scatter|numa|none|list:0,2-5  --smt\n"
-    "           --deterministic  --leaves N  --reduce tree|scatter  --batching global|local\n"
-    "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
-    "           --balance static|adaptive (cut batches by thread speed)\n"
-    "           --domain auto|none|l3|numa|package (reduce inside each group first;\n"
-    "             default auto: L3 groups where a NUMA node has several, else nodes)\n"
-    "           --isa auto|scalar|avx2|avx512\n"
-    "output:    --json FILE  --trace FILE (CSV: every step, every thread)  --quiet\n"
-    "           --save MODEL  --init-from MODEL\n"
-    "checkpoints: --checkpoint FILE (at the end, on SIGINT/SIGTERM/SIGHUP, and with\n"
-    "           --checkpoint-every N (epochs) or Ns (seconds, at epoch ends))\n"
-    "           --resume FILE (continue a checkpoint's run: the same flags, bit for bit)\n"
-    "early stop: --save-best MODEL (the epoch of least validation loss; needs --val)\n"
-    "           --patience N (stop after N epochs without a better validation loss)\n";
+static const char *const usage_text[] = {
+    "usage: dpt train (--data FILE | --synth KIND:k=v,... | --workload NAME) [flags]\n"
+    "Trains a model data-parallel. Prints a header line (model, data, optimizer,\n"
+    "engine), one line per epoch (epoch, loss: mean over the epoch's steps, seconds,\n"
+    "samples/s, then the model's loss/acc/r2 on the training set and on the\n"
+    "held-out set after the epoch), a final line, the per-epoch phase breakdown,\n"
+    "and, with a target, when it was reached; see \"Reading the output\" in README.md.\n"
+    "Flags default as shown; a --workload or --config sets new defaults.\n",
+    CLI_DATA_HELP,
+    CLI_MODEL_HELP,
+    CLI_OPTIM_HELP "  --warmup STEPS       learning-rate warm-up steps (default 0)\n",
+    CLI_ENGINE_HELP
+    "  --threads N          worker threads (default: one per physical core)\n"
+    "  --pin compact|scatter|numa|none|list:0,2-5  thread placement (default: compact for\n"
+    "                       compute-bound models, scatter for bandwidth-bound ones)\n",
+    "output:\n"
+    "  --json FILE          the run as dpt-train/1 JSON: config (every flag that\n"
+    "                       decides the bits), per-epoch history, final metrics\n"
+    "                       (default none; - for stdout)\n"
+    "  --config FILE        rerun the configuration of a --json file; flags given\n"
+    "                       beside it override it (default none)\n"
+    "  --trace FILE         CSV: every step of every thread (default none)\n"
+    "  --quiet              only the final line (default off)\n"
+    "  --save MODEL         the trained model (default none)\n"
+    "  --init-from MODEL    start from a saved model, its architecture too (default none)\n"
+    "checkpoints:\n"
+    "  --checkpoint FILE    a checkpoint at the end, on SIGINT/SIGTERM/SIGHUP and\n"
+    "                       every --checkpoint-every (default none)\n"
+    "  --checkpoint-every N|Ns  every N epochs or N seconds, at epoch ends (default none)\n"
+    "  --resume FILE        continue a checkpoint's run: the same flags, bit for bit\n"
+    "                       (default none)\n"
+    "early stop:\n"
+    "  --save-best MODEL    the epoch of least validation loss; needs --val (default none)\n"
+    "  --patience N         stop after N epochs without a better validation loss\n"
+    "                       (default none)\n"
+    "  --help               this text\n",
+    NULL};
 
 /* The per-step trace: one CSV line per thread and step. */
 static void on_trace(const dpt_step_record *r, size_t n, void *ud)
@@ -61,11 +77,12 @@ static void on_trace(const dpt_step_record *r, size_t n, void *ud)
 
 typedef struct train_ctx {
     int quiet, live, epochs_total;
+    double load[3]; /* /proc/loadavg before the run (NAN: unknown), as bench records it */
     size_t rows;
     const char *eval_name; /* "test" or "val" when there is a held-out set */
     json_t *epochs;
     /* --save-best and --patience, on the validation loss */
-    const char *cmd, *best_path;
+    const char *cmd, *best_path, *init_path;
     int patience, rank0;
     dpt_run *run;
     const cli_job *job;
@@ -167,6 +184,89 @@ static int resume_preset(const char *cmd, cli_job *j, dpt_checkpoint *ck, int ar
     return 0;
 }
 
+/* --config FILE found anywhere in argv: the "config" block of a train
+ * --json file (config_json), each key back into a flag, placed before the
+ * command line's own flags so that those override it. *nargv is argv when
+ * there is none; else malloc'd, its strings in *store (free both). 0 or
+ * the exit status after printing. */
+static int config_argv(const char *cmd, int argc, char **argv, int *nargc, char ***nargv,
+                       char ***store, int *nstore)
+{
+    const char *path = NULL;
+    *nargc = argc;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) path = argv[i + 1];
+        if (!strncmp(argv[i], "--config=", 9)) path = argv[i] + 9;
+    }
+    if (!path) {
+        *nargv = argv;
+        return 0;
+    }
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    if (!root) return cli_fail(cmd, "--config: %s:%d: %s", path, err.line, err.text);
+    json_t *cf = json_object_get(root, "config");
+    if (!json_is_object(cf)) {
+        json_decref(root);
+        return cli_fail(cmd,
+                        "--config: %s has no \"config\" object (write one with dpt train "
+                        "--json)",
+                        path);
+    }
+    const size_t n = json_object_size(cf);
+    char **av = calloc((size_t)argc + n + 1, sizeof *av), **st = calloc(n + 1, sizeof *st);
+    int k = 0, m = 0, rc = 0;
+    if (!av || !st) rc = cli_fail(cmd, "out of memory");
+    const char *key;
+    json_t *v;
+    if (!rc) av[k++] = argv[0];
+    json_object_foreach(cf, key, v)
+    {
+        if (rc) break;
+        char buf[4200];
+        if (json_is_true(v))
+            snprintf(buf, sizeof buf, "--%s", key);
+        else if (json_is_false(v) || json_is_null(v))
+            continue;
+        else if (json_is_string(v))
+            snprintf(buf, sizeof buf, "--%s=%s", key, json_string_value(v));
+        else if (json_is_integer(v))
+            snprintf(buf, sizeof buf, "--%s=%lld", key, (long long)json_integer_value(v));
+        else if (json_is_real(v))
+            snprintf(buf, sizeof buf, "--%s=%.17g", key, json_real_value(v));
+        else {
+            rc = cli_fail(cmd, "--config: %s: config.%s is not a flag's value", path, key);
+            break;
+        }
+        if (!(st[m] = strdup(buf))) rc = cli_fail(cmd, "out of memory");
+        av[k++] = st[m++];
+    }
+    json_decref(root);
+    for (int i = 1; !rc && i < argc; i++) av[k++] = argv[i];
+    if (rc) {
+        for (int i = 0; i < m; i++) free(st[i]);
+        free(st);
+        free(av);
+        return rc;
+    }
+    *nargc = k;
+    *nargv = av;
+    *store = st;
+    *nstore = m;
+    return 0;
+}
+
+/* The 1-, 5- and 15-minute load averages (NAN where unknown). */
+static void read_load(double load[3])
+{
+    load[0] = load[1] = load[2] = NAN;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return;
+    if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = NAN;
+    fclose(f);
+}
+
 /* The run's checkpoint where it stands (between epochs). */
 static int write_checkpoint(const train_ctx *c, const char *path)
 {
@@ -239,9 +339,13 @@ static void fprint_metrics(FILE *f, const char *name, const dpt_metrics *m)
     if (!isnan(m->r2)) fprintf(f, " r2 %.4f", m->r2);
 }
 
+/* Where the report goes: the header, the epoch lines and the final lines
+ * share one stream, standard output unless --json - takes it. */
+static FILE *rout;
+
 static void print_metrics(const char *name, const dpt_metrics *m)
 {
-    fprint_metrics(stdout, name, m);
+    fprint_metrics(rout, name, m);
 }
 
 /* --quiet: the run's result in one line, on standard output unless the
@@ -274,12 +378,12 @@ static int on_epoch(const dpt_run_epoch *ep, void *ud)
     const dpt_epoch_stats *st = ep->stats;
     if (c->live) fputs("\r\033[K", stderr);
     if (!c->quiet) {
-        printf("epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss, st->seconds,
-               st->samples_per_second);
+        fprintf(rout, "epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss,
+                st->seconds, st->samples_per_second);
         print_metrics("train", &ep->train);
         if (c->eval_name) print_metrics(c->eval_name, &ep->test);
-        putchar('\n');
-        fflush(stdout);
+        fputc('\n', rout);
+        fflush(rout);
     }
     json_t *je = json_pack("{s:i,s:f,s:f,s:f,s:o,s:f}", "epoch", st->epoch, "loss", st->loss,
                            "seconds", st->seconds, "samples_per_second", st->samples_per_second,
@@ -332,7 +436,7 @@ static int apply_init_standardizer(const char *cmd, cli_job *job, init_model *im
     return 0;
 }
 
-/* The run header on stderr: model, data, optimizer, engine. */
+/* The run header, on the report's stream: model, data, optimizer, engine. */
 static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *e, int threads)
 {
     const cli_train_opts *tp = &job->to;
@@ -341,17 +445,17 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
     static const char *const optn[] = {"gd", "sgd", "momentum", "nesterov"};
     char desc[128];
     dpt_model_describe(&job->model, desc, sizeof desc);
-    fprintf(stderr, "dpt train: %s, %zu params | %zu rows x %zu | %s lr %g", desc,
+    fprintf(rout, "dpt train: %s, %zu params | %zu rows x %zu | %s lr %g", desc,
             job->model.n_params, trainp->n, trainp->d, optn[tp->opt.kind], tp->opt.lr);
-    if (tp->opt.kind != DPT_OPT_GD) fprintf(stderr, " batch %zu", tp->opt.batch);
-    fprintf(stderr, " | %d threads", threads);
-    if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
-    fprintf(stderr, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
+    if (tp->opt.kind != DPT_OPT_GD) fprintf(rout, " batch %zu", tp->opt.batch);
+    fprintf(rout, " | %d threads", threads);
+    if (ranks > 1) fprintf(rout, " x %d ranks", ranks);
+    fprintf(rout, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
             tp->deterministic ? ", deterministic" : "");
-    if (tp->pin_why[0]) fprintf(stderr, " (default pin: %s)", tp->pin_why);
+    if (tp->pin_why[0]) fprintf(rout, " (default pin: %s)", tp->pin_why);
     dpt_domain_level dl;
     const int nd = dpt_engine_domains(e, &dl);
-    if (nd > 1) fprintf(stderr, ", %d domains (%s)", nd, dpt_domain_name(dl));
+    if (nd > 1) fprintf(rout, ", %d domains (%s)", nd, dpt_domain_name(dl));
     if (trainp->part) {
         /* the same line on every rank: the range over all ranks */
         size_t lo = SIZE_MAX, hi = 0;
@@ -366,11 +470,11 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
             hi = rows > hi ? rows : hi;
         }
         if (lo == hi)
-            fprintf(stderr, " | per-rank loading: %zu of %zu rows per rank", lo, trainp->n);
+            fprintf(rout, " | per-rank loading: %zu of %zu rows per rank", lo, trainp->n);
         else
-            fprintf(stderr, " | per-rank loading: %zu-%zu of %zu rows per rank", lo, hi, trainp->n);
+            fprintf(rout, " | per-rank loading: %zu-%zu of %zu rows per rank", lo, hi, trainp->n);
     }
-    fputc('\n', stderr);
+    fputc('\n', rout);
     if (dpt_engine_warning(e)) fprintf(stderr, "dpt train: warning: %s\n", dpt_engine_warning(e));
 }
 
@@ -378,41 +482,162 @@ static void print_final(const cli_job *job, const train_ctx *c, const dpt_run_re
 {
     const int n = res->epochs > 0 ? res->epochs : 1, ranks = cli_mpi_size();
     const double sps = (double)job->train.n * n / res->seconds;
-    printf("final:");
+    fprintf(rout, "final:");
     print_metrics("train", &res->train);
     if (c->eval_name) print_metrics(c->eval_name, &res->test);
-    printf(" | %.4g samples/s, %.3f s training\n", sps, res->seconds);
-    printf("per epoch: compute %.4g s, reduce %.4g s, update %.4g s, wait %.4g s, shuffle "
-           "%.4g s; imbalance %.3f (max/mean compute); rows per thread %zu-%zu\n",
-           res->phases.compute, res->phases.reduce, res->phases.update, res->phases.wait,
-           res->phases.shuffle, res->imbalance, res->rows_min, res->rows_max);
+    fprintf(rout, " | %.4g samples/s, %.3f s training\n", sps, res->seconds);
+    fprintf(rout,
+            "per epoch: compute %.4g s, reduce %.4g s, update %.4g s, wait %.4g s, shuffle "
+            "%.4g s; imbalance %.3f (max/mean compute); rows per thread %zu-%zu\n",
+            res->phases.compute, res->phases.reduce, res->phases.update, res->phases.wait,
+            res->phases.shuffle, res->imbalance, res->rows_min, res->rows_max);
     if (ranks > 1) {
         double steps = res->steps > 0 ? (double)res->steps : 1;
-        printf("across %d ranks: comm %.4g s per epoch, %.4g ms per step, %.4g MB sent per "
-               "step by each rank\n",
-               ranks, res->phases.comm, 1e3 * res->phases.comm / steps,
-               res->comm_bytes / steps / 1e6);
+        fprintf(rout,
+                "across %d ranks: comm %.4g s per epoch, %.4g ms per step, %.4g MB sent per "
+                "step by each rank\n",
+                ranks, res->phases.comm, 1e3 * res->phases.comm / steps,
+                res->comm_bytes / steps / 1e6);
     }
 }
 
-/* The settings that tell runs apart: optimizer, rate, schedule, batch,
- * momentum, epochs, seed and the data. */
-static json_t *config_json(const cli_job *job)
+/* Every setting that decides the run's bits, keyed by the flag that sets
+ * it (without "--"): `dpt train --config FILE` gives them back as flags.
+ * Outputs (--json, --save, --trace, --checkpoint) are not settings. */
+static json_t *config_json(const cli_job *job, const train_ctx *c, int threads, const char *isa)
 {
+    static const char *const models[] = {"linear", "logistic", "softmax", "mlp"};
+    static const char *const acts[] = {"relu", "tanh", "sigmoid"};
+    static const char *const losses[] = {"mse", "bce", "ce"};
     static const char *const optn[] = {"gd", "sgd", "momentum", "nesterov"};
-    static const char *const sched[] = {"const", "step", "cosine"};
-    const dpt_optim_spec *o = &job->to.opt;
-    json_t *c = json_pack("{s:s,s:f,s:I,s:i,s:I,s:s}", "optimizer", optn[o->kind], "lr", o->lr,
-                          "batch", (json_int_t)o->batch, "epochs", job->to.epochs, "seed",
-                          (json_int_t)job->to.seed, "lr_schedule", sched[o->schedule]);
-    if (dpt_optim_has_velocity(o)) json_object_set_new(c, "momentum", json_real(o->momentum));
-    if (o->weight_decay > 0) json_object_set_new(c, "weight_decay", json_real(o->weight_decay));
-    if (o->warmup > 0) json_object_set_new(c, "warmup_steps", json_integer(o->warmup));
-    if (o->clip_norm > 0) json_object_set_new(c, "clip", json_real(o->clip_norm));
+    static const char *const inits[] = {"uniform", "zero"};
+    static const char *const formats[] = {"auto", "csv", "svmlight", "idx", "dptb"};
+    const cli_train_opts *t = &job->to;
+    const dpt_optim_spec *o = &t->opt;
     const cli_data_opts *d = &job->data;
-    json_object_set_new(c, "data", json_string(d->synth ? d->synth : d->data ? d->data : ""));
-    if (job->workload) json_object_set_new(c, "workload", json_string(job->workload->name));
-    return c;
+    json_t *cf = json_object();
+    /* the data */
+    if (job->workload) json_object_set_new(cf, "workload", json_string(job->workload->name));
+    if (d->synth) json_object_set_new(cf, "synth", json_string(d->synth));
+    if (d->data) json_object_set_new(cf, "data", json_string(d->data));
+    if (d->labels) json_object_set_new(cf, "labels", json_string(d->labels));
+    if (d->test) json_object_set_new(cf, "test", json_string(d->test));
+    if (d->test_labels) json_object_set_new(cf, "test-labels", json_string(d->test_labels));
+    if (!d->synth) {
+        const dpt_load_opts *l = &d->load;
+        json_object_set_new(cf, "format", json_string(formats[l->format]));
+        json_object_set_new(cf, "header",
+                            json_string(l->header < 0 ? "auto"
+                                        : l->header   ? "yes"
+                                                      : "no"));
+        char col[32];
+        if (l->label_col == DPT_LABEL_COL_LAST)
+            snprintf(col, sizeof col, "last");
+        else if (l->label_col == DPT_LABEL_COL_NONE)
+            snprintf(col, sizeof col, "none");
+        else
+            snprintf(col, sizeof col, "%ld", l->label_col);
+        json_object_set_new(cf, "label-col", json_string(col));
+        if (l->delimiter) {
+            char dl[2] = {l->delimiter, 0};
+            json_object_set_new(cf, "delimiter", json_string(l->delimiter == '\t' ? "tab" : dl));
+        }
+        if (l->features) json_object_set_new(cf, "features", json_integer((json_int_t)l->features));
+    }
+    if (d->classes) json_object_set_new(cf, "classes", json_integer(d->classes));
+    if (d->val > 0) json_object_set_new(cf, "val", json_real(d->val));
+    json_object_set_new(cf, "standardize", json_boolean(d->standardize));
+    /* the model */
+    json_object_set_new(cf, "model", json_string(models[job->model.spec.kind]));
+    if (job->model.spec.kind == DPT_MODEL_MLP) {
+        char h[256] = "";
+        for (int l = 0; l < job->model.spec.n_hidden; l++)
+            snprintf(h + strlen(h), sizeof h - strlen(h), "%s%zu", l ? "," : "",
+                     job->model.spec.hidden[l]);
+        json_object_set_new(cf, "hidden", json_string(h));
+        json_object_set_new(cf, "act", json_string(acts[job->model.spec.act]));
+        json_object_set_new(cf, "loss", json_string(losses[job->model.spec.loss]));
+    } else {
+        json_object_set_new(cf, "no-bias", json_boolean(!job->model.spec.bias));
+    }
+    json_object_set_new(cf, "init", json_string(inits[t->init]));
+    if (c->init_path) json_object_set_new(cf, "init-from", json_string(c->init_path));
+    /* the optimizer */
+    json_object_set_new(cf, "opt", json_string(optn[o->kind]));
+    json_object_set_new(cf, "lr", json_real(o->lr));
+    json_object_set_new(cf, "batch", json_integer((json_int_t)o->batch));
+    if (dpt_optim_has_velocity(o)) json_object_set_new(cf, "momentum", json_real(o->momentum));
+    json_object_set_new(cf, "weight-decay", json_real(o->weight_decay));
+    char sched[64];
+    if (o->schedule == DPT_LR_STEP)
+        snprintf(sched, sizeof sched, "step:%ld:%.17g", (long)o->step_every, o->step_factor);
+    else
+        snprintf(sched, sizeof sched, "%s", o->schedule == DPT_LR_COSINE ? "cosine" : "const");
+    json_object_set_new(cf, "lr-schedule", json_string(sched));
+    json_object_set_new(cf, "warmup", json_integer((json_int_t)o->warmup));
+    json_object_set_new(cf, "clip", json_real(o->clip_norm));
+    json_object_set_new(cf, "epochs", json_integer(t->epochs));
+    json_object_set_new(cf, "seed", json_integer((json_int_t)t->seed));
+    json_object_set_new(cf, "shuffle", json_string(t->shuffle == 0 ? "none" : "epoch"));
+    if (t->target_loss > 0) json_object_set_new(cf, "target-loss", json_real(t->target_loss));
+    if (t->target_accuracy > 0)
+        json_object_set_new(cf, "target-accuracy", json_real(t->target_accuracy));
+    if (c->patience) json_object_set_new(cf, "patience", json_integer(c->patience));
+    /* the engine */
+    static const char *const reds[] = {"tree", "scatter"};
+    static const char *const ovs[] = {"auto", "off", "on"};
+    json_object_set_new(cf, "threads", json_integer(threads));
+    json_object_set_new(cf, "pin", json_string(t->pin));
+    json_object_set_new(cf, "smt", json_boolean(t->smt));
+    if (t->deterministic) json_object_set_new(cf, "leaves", json_integer(t->deterministic));
+    json_object_set_new(cf, "reduce", json_string(reds[t->reduce]));
+    json_object_set_new(cf, "batching", json_string(t->batching_local ? "local" : "global"));
+    json_object_set_new(cf, "comm-overlap", json_string(ovs[t->overlap]));
+    json_object_set_new(cf, "balance",
+                        json_string(t->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
+    json_object_set_new(cf, "isa", json_string(isa));
+    return cf;
+}
+
+/* What --target-loss/--target-accuracy asked and when it was reached. */
+static json_t *target_json(const cli_job *job, const train_ctx *c, const dpt_run_result *res)
+{
+    json_t *t = json_object();
+    if (job->to.target_loss > 0) json_object_set_new(t, "loss", json_real(job->to.target_loss));
+    if (job->to.target_accuracy > 0)
+        json_object_set_new(t, "accuracy", json_real(job->to.target_accuracy));
+    json_object_set_new(t, "on", json_string(c->eval_name ? c->eval_name : "train"));
+    json_object_set_new(t, "reached", json_boolean(res->target_reached));
+    json_object_set_new(t, "epoch",
+                        res->target_reached ? json_integer(res->target_epoch) : json_null());
+    json_object_set_new(t, "seconds",
+                        res->target_reached ? json_real(res->target_seconds) : json_null());
+    return t;
+}
+
+/* "loss <= 0.3 on val" for the lines that report the target. */
+static void target_words(const cli_job *job, const train_ctx *c, char *buf, size_t cap)
+{
+    const cli_train_opts *t = &job->to;
+    int n = 0;
+    if (t->target_loss > 0) n = snprintf(buf, cap, "loss <= %g", t->target_loss);
+    if (t->target_accuracy > 0)
+        n += snprintf(buf + n, cap - (size_t)n, "%saccuracy >= %g", n ? " and " : "",
+                      t->target_accuracy);
+    snprintf(buf + n, cap - (size_t)n, " on %s", c->eval_name ? c->eval_name : "train");
+}
+
+static void print_target(FILE *f, const cli_job *job, const train_ctx *c, const dpt_run_result *res)
+{
+    if (!(job->to.target_loss > 0 || job->to.target_accuracy > 0)) return;
+    char w[128];
+    target_words(job, c, w, sizeof w);
+    if (res->target_reached)
+        fprintf(f, "target %s: reached after epoch %d, %.4g s of training\n", w, res->target_epoch,
+                res->target_seconds);
+    else
+        fprintf(f, "target %s: not reached in %d epochs (%.4g s of training)\n", w, res->epochs,
+                res->seconds);
 }
 
 static int write_json(const char *cmd, const char *path, const cli_job *job, train_ctx *c,
@@ -452,9 +677,12 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
                   res->seconds, "phases", phases_json(&res->phases), "imbalance", res->imbalance);
     c->epochs = NULL;
     json_object_set_new(root, "ranks", json_integer(cli_mpi_size()));
+    if (!isnan(c->load[0]))
+        json_object_set_new(root, "load_average",
+                            json_pack("[f,f,f]", c->load[0], c->load[1], c->load[2]));
     json_object_set_new(root, "balance",
                         json_string(tp->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static"));
-    json_object_set_new(root, "config", config_json(job));
+    json_object_set_new(root, "config", config_json(job, c, threads, dpt_engine_isa(e)));
     json_object_set_new(root, "rows_read_by_rank0",
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
@@ -466,6 +694,8 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
         json_object_set_new(root, "moves", dpt_step_summary_json(&res->moves));
     if (diverged) json_object_set_new(root, "diverged", json_string(diverged));
     if (interrupted) json_object_set_new(root, "interrupted", json_string(interrupted));
+    if (tp->target_loss > 0 || tp->target_accuracy > 0)
+        json_object_set_new(root, "target", target_json(job, c, res));
     if (c->best_epoch) {
         json_object_set_new(root, "best_epoch", json_integer(c->best_epoch));
         json_object_set_new(root, "best_val_loss", json_real(c->best_loss));
@@ -555,12 +785,19 @@ int dpt_cmd_train(int argc, char **argv)
                                          {"checkpoint", required_argument, 0, 'c'},
                                          {"checkpoint-every", required_argument, 0, 'E'},
                                          {"resume", required_argument, 0, 'r'},
+                                         {"config", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     dpt_run *run = NULL;
     dpt_run_spec spec;
     train_ctx ctx = {0};
-    int c;
+    int c, nconf = 0;
+    char **confv = NULL, **conf_store = NULL;
+    if ((rc = config_argv(cmd, argc, argv, &argc, &confv, &conf_store, &nconf))) goto done;
+    if (confv != argv)
+        argv = confv;
+    else
+        confv = NULL;
     if ((rc = cli_job_preset(cmd, &job, argc, argv)) ||
         (rc = resume_preset(cmd, &job, &ck, argc, argv)))
         goto done;
@@ -624,8 +861,10 @@ int dpt_cmd_train(int argc, char **argv)
         case 'r':
             resume_path = optarg;
             break;
+        case 'C': /* applied by config_argv */
+            break;
         case 'h':
-            fputs(usage_text, stdout);
+            cli_help(usage_text);
             rc = 0;
             goto done;
         default:
@@ -705,6 +944,7 @@ int dpt_cmd_train(int argc, char **argv)
     /* every rank is ready, or all stop here */
     if ((rc = cli_mpi_agree(rc))) goto done;
 
+    rout = json_path && !strcmp(json_path, "-") ? stderr : stdout;
     ctx.quiet = quiet;
     ctx.epochs = json_array();
     ctx.epochs_total = tp->epochs;
@@ -712,6 +952,7 @@ int dpt_cmd_train(int argc, char **argv)
     ctx.live = !quiet && rank0 && isatty(STDERR_FILENO);
     ctx.eval_name = job.test.n ? "test" : job.val.n ? "val" : NULL;
     ctx.cmd = cmd;
+    ctx.init_path = init_path;
     ctx.rank0 = rank0;
     ctx.job = &job;
     ctx.best_loss = INFINITY;
@@ -762,6 +1003,7 @@ int dpt_cmd_train(int argc, char **argv)
                 "is not the bits of an uninterrupted run (see --deterministic)\n",
                 ck.threads, threads);
     ctx.ck_last = mono_now(); /* --checkpoint-every Ns counts from here */
+    read_load(ctx.load);
 
     dpt_run_result res;
     int r = dpt_run_train(run, &res);
@@ -814,16 +1056,19 @@ int dpt_cmd_train(int argc, char **argv)
                 "node than their core\n",
                 remote, threads);
     if (!quiet && ctx.stopped_early)
-        printf("early stop after epoch %d: no better validation loss for %d epochs; the best was "
-               "epoch %d (val loss %.6g)%s%s\n",
-               res.epochs, ctx.patience, ctx.best_epoch, ctx.best_loss,
-               ctx.best_path ? ", saved to " : "", ctx.best_path ? ctx.best_path : "");
+        fprintf(rout,
+                "early stop after epoch %d: no better validation loss for %d epochs; the best was "
+                "epoch %d (val loss %.6g)%s%s\n",
+                res.epochs, ctx.patience, ctx.best_epoch, ctx.best_loss,
+                ctx.best_path ? ", saved to " : "", ctx.best_path ? ctx.best_path : "");
     if (!quiet) {
         print_final(&job, &ctx, &res);
+        print_target(rout, &job, &ctx, &res);
     } else if (rank0) {
         int taken =
             (trace_path && !strcmp(trace_path, "-")) || (json_path && !strcmp(json_path, "-"));
         print_quiet_result(taken ? stderr : stdout, ctx.eval_name, &res);
+        print_target(taken ? stderr : stdout, &job, &ctx, &res);
     }
     /* only rank 0 writes files: every rank holds the same model */
     if (json_path && rank0 &&
@@ -853,5 +1098,8 @@ done:
     dpt_run_destroy(run);
     if (have_spec) dpt_pin_spec_free(&spec.engine.pin);
     cli_job_free(&job);
+    for (int i = 0; i < nconf; i++) free(conf_store[i]);
+    free(conf_store);
+    free(confv);
     return rc;
 }

@@ -68,13 +68,31 @@ enum {
     {"synth", required_argument, 0, CLI_OPT_SYNTH}
 // clang-format on
 
-/* Usage lines for --help. */
-#define CLI_DATA_USAGE                                                                             \
-    "data:      --data FILE|- [--format auto|csv|svmlight|idx|dptb] [--labels FILE (IDX)]\n"       \
-    "           [--header auto|yes|no] [--label-col N|last|none] [--delimiter C|tab]\n"            \
-    "           [--features D] [--classes K]\n"                                                    \
-    "           --synth linreg|logreg|teacher-mlp[:n=,d=,noise=,seed=,classes=,hidden=a/b]\n"      \
-    "held out:  --test FILE [--test-labels FILE] | --val FRACTION   --standardize\n"
+/* Help lines of these flags, one per flag with its default (see the note
+ * in cli/args.h): the reading flags, then the held-out sets. */
+#define CLI_DATA_READ_HELP                                                                         \
+    "  --format auto|csv|svmlight|idx|dptb  input format (default auto: from the\n"                \
+    "                       name and content)\n"                                                   \
+    "  --labels FILE        IDX: the labels file beside the images (default none)\n"               \
+    "  --header auto|yes|no CSV: a header line (default auto: detected)\n"                         \
+    "  --label-col N|last|none  CSV: the label column, 0-based (default last; none: no\n"          \
+    "                       labels, as for predict)\n"                                             \
+    "  --delimiter C|tab    CSV field separator (default ',', tab for .tsv)\n"                     \
+    "  --features D         row width; svmlight: pads to D (default: from the data)\n"
+#define CLI_DATA_SOURCE_HELP                                                                       \
+    "  --data FILE|-        the data file, - for stdin (required, unless --synth)\n"               \
+    "  --synth KIND[:k=v,...]  generated data instead (default none): linreg, logreg,\n"           \
+    "                       teacher-mlp; keys n, d, noise, seed, classes, "                        \
+    "hidden=a/b\n" CLI_DATA_READ_HELP                                                              \
+    "  --classes K          number of classes (default: from the labels)\n"
+#define CLI_DATA_HELP                                                                              \
+    "data:\n" CLI_DATA_SOURCE_HELP                                                                 \
+    "  --test FILE          held-out set, evaluated after every epoch (default none)\n"            \
+    "  --test-labels FILE   IDX labels of --test (default none)\n"                                 \
+    "  --val FRACTION       hold this share of the rows out as a validation set\n"                 \
+    "                       (default none; split with --seed)\n"                                   \
+    "  --standardize        z-score every feature with the training set's statistics\n"            \
+    "                       (default off)\n"
 
 void cli_data_opts_init(cli_data_opts *o);
 

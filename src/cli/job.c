@@ -198,6 +198,8 @@ int cli_job_spec(const char *cmd, const cli_job *j, int threads, dpt_run_spec *s
     s->model = j->model.spec;
     s->opt = j->to.opt;
     s->epochs = j->to.epochs;
+    s->target_loss = j->to.target_loss;
+    s->target_accuracy = j->to.target_accuracy;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/help_topics.h"
 #include "cli/mpi_cli.h"
 #include "dpt_config.h"
 
@@ -29,7 +30,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dpt COMMAND [flags]   (dpt COMMAND --help for its flags)\n\ncommands:\n");
+    fprintf(f, "usage: dpt COMMAND [flags]   (dpt COMMAND --help for its flags; dpt help "
+               "TOPIC)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 }
@@ -40,9 +42,18 @@ static int dispatch(int argc, char **argv)
         usage(stderr);
         return DPT_EXIT_USAGE;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
+    }
+    /* dpt help [COMMAND|TOPIC] */
+    if (!strcmp(argv[1], "help")) {
+        for (size_t i = 0; argc > 2 && i < sizeof commands / sizeof commands[0]; i++)
+            if (!strcmp(argv[2], commands[i].name)) {
+                char *av[] = {argv[2], "--help", NULL};
+                return commands[i].fn(2, av);
+            }
+        return cli_help_topic(argc > 2 ? argv[2] : NULL, usage);
     }
     if (!strcmp(argv[1], "--version")) {
         printf("dpt %s\n", DPT_VERSION);

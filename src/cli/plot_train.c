@@ -19,6 +19,7 @@ typedef struct curve {
     char label[160];
     int n;
     double *loss, *secs;
+    int loaded; /* the run's load_average[0] >= 1, as dpt bench warns: hollow markers */
 } curve;
 
 /* "momentum lr 0.01 batch 32 mu 0.9" from the run's recorded settings;
@@ -26,7 +27,8 @@ typedef struct curve {
 static void label_of(json_t *root, const char *path, char *buf, size_t cap)
 {
     json_t *c = json_object_get(root, "config");
-    const char *opt = json_string_value(json_object_get(c, "optimizer"));
+    const char *opt = json_string_value(json_object_get(c, "opt"));
+    if (!opt) opt = json_string_value(json_object_get(c, "optimizer")); /* before --config */
     if (!opt) {
         const char *slash = strrchr(path, '/');
         snprintf(buf, cap, "%s", slash ? slash + 1 : path);
@@ -77,6 +79,8 @@ static int read_curve(const char *path, curve *cv)
         cv->secs[i] = t += json_number_value(s);
     }
     label_of(root, path, cv->label, sizeof cv->label);
+    json_t *la = json_array_get(json_object_get(root, "load_average"), 0);
+    cv->loaded = json_is_number(la) && json_number_value(la) >= 1.0;
 out:
     json_decref(root);
     return rc;
@@ -98,7 +102,13 @@ static void write_script(FILE *f, const curve *cv, int n, int logscale)
                    : "set terminal pngcairo size 1400,560 font 'sans,10' noenhanced\n"
                      "set output 'training.png'\n",
               f);
-        fputs("set multiplot layout 1,2 title 'training loss'\nset grid\nset key top right\n", f);
+        int loaded = 0;
+        for (int r = 0; r < n; r++) loaded |= cv[r].loaded;
+        fprintf(f,
+                "set multiplot layout 1,2 title 'training loss%s'\nset grid\nset key top right\n",
+                loaded ? " (hollow markers: a run on a loaded machine, 1-minute load >= 1; its "
+                         "seconds may be inflated)"
+                       : "");
         fprintf(f, "%sset ylabel 'loss (mean over the epoch)'\n",
                 logscale ? "set logscale y\n" : "unset logscale y\n");
         for (int panel = 0; panel < 2; panel++) {
@@ -107,8 +117,9 @@ static void write_script(FILE *f, const curve *cv, int n, int logscale)
             fprintf(f, "set xlabel '%s'\nplot", panel ? "training time, s" : "epoch");
             for (int r = 0; r < n; r++) {
                 fprintf(f,
-                        "%s '$data' index %d using %d:2 with linespoints lw 2 pt 7 ps 0.5 title ",
-                        r ? "," : "", r, panel ? 3 : 1);
+                        "%s '$data' index %d using %d:2 with linespoints lw 2 pt %d ps %s title ",
+                        r ? "," : "", r, panel ? 3 : 1, cv[r].loaded ? 6 : 7,
+                        cv[r].loaded ? "0.8" : "0.5");
                 cli_gp_str(f, cv[r].label);
             }
             fputc('\n', f);

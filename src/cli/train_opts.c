@@ -198,13 +198,19 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->balance = i;
         break;
     }
-    case 1127: {
+    case 1129: {
         dpt_domain_level d;
         if (dpt_domain_parse(arg, &d))
             return cli_usage_error(cmd, "--domain: %s", dpt_last_error()), -1;
         o->domain = d;
         break;
     }
+    case 1127:
+        if (cli_double(cmd, "target-loss", arg, 1e-300, 1e300, &o->target_loss)) return -1;
+        break;
+    case 1128:
+        if (cli_double(cmd, "target-accuracy", arg, 1e-9, 1, &o->target_accuracy)) return -1;
+        break;
     case 1123: {
         static const char *const reds[] = {"tree", "scatter", NULL};
         if (cli_choice(cmd, "reduce", arg, reds, &i)) return -1;
@@ -287,6 +293,9 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
     if (o->deterministic && o->batching_local)
         return cli_usage_error(cmd, "--batching local makes batches depend on the thread count; "
                                     "it cannot be combined with --deterministic/--leaves");
+    if (o->target_accuracy > 0 && cli_train_label_kind(o) == DPT_LABEL_REAL)
+        return cli_usage_error(cmd, "--target-accuracy needs a classifier (--model logistic, "
+                                    "softmax, or mlp with --loss ce|bce); use --target-loss");
     if (o->momentum_set && !dpt_optim_has_velocity(&o->opt))
         return cli_usage_error(cmd, "--momentum needs --opt momentum or nesterov");
     if (o->opt.kind == DPT_OPT_GD) {

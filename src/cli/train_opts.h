@@ -30,6 +30,8 @@ typedef struct cli_train_opts {
     int domain;  /* dpt_domain_level */
     int pin_given;
     char pin_why[160]; /* why the default pin policy was chosen ("" when --pin was given) */
+    /* --target-loss, --target-accuracy (0: none): dpt_run_spec's */
+    double target_loss, target_accuracy;
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
@@ -48,8 +50,54 @@ typedef struct cli_train_opts {
         {"leaves", required_argument, 0, 1120}, {"isa", required_argument, 0, 1121},               \
         {"threads", required_argument, 0, 1122}, {"reduce", required_argument, 0, 1123},           \
         {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125},    \
-        {"balance", required_argument, 0, 1126}, {"domain", required_argument, 0, 1127}
+        {"balance", required_argument, 0, 1126}, {"target-loss", required_argument, 0, 1127},      \
+        {"target-accuracy", required_argument, 0, 1128}, {"domain", required_argument, 0, 1129}
 /* clang-format on */
+
+/* Help lines of these flags (see the note in cli/args.h). --threads, --pin
+ * and --warmup are each command's own: bench and tune take lists, and
+ * their --warmup is epochs. */
+#define CLI_MODEL_HELP                                                                             \
+    "model:\n"                                                                                     \
+    "  --model linear|logistic|softmax|mlp  (default linear)\n"                                    \
+    "  --hidden 20|256,128  hidden layer widths (required with --model mlp)\n"                     \
+    "  --act relu|tanh|sigmoid  hidden activation (default relu)\n"                                \
+    "  --loss mse|bce|ce    mlp loss (default mse; linear: mse, logistic: bce)\n"                  \
+    "  --no-bias            no bias term: linear, logistic, softmax (default off)\n"               \
+    "  --init uniform|zero  initial weights (default uniform, from --seed)\n"
+#define CLI_OPTIM_HELP                                                                             \
+    "optimizer:\n"                                                                                 \
+    "  --opt gd|sgd|momentum|nesterov  (default gd: full batch)\n"                                 \
+    "  --lr X               learning rate (default 0.01)\n"                                        \
+    "  --momentum MU        momentum and nesterov (default 0.9)\n"                                 \
+    "  --batch N            rows per step (default 32; gd: 0, the whole set)\n"                    \
+    "  --epochs N           passes over the training set (default 10)\n"                           \
+    "  --weight-decay X     L2 penalty (default 0)\n"                                              \
+    "  --lr-schedule const|step:EVERY:FACTOR|cosine  (default const)\n"                            \
+    "  --clip NORM          clip the gradient's global norm (default 0: none)\n"                   \
+    "  --seed N             initial weights, shuffling, --val split (default 1)\n"                 \
+    "  --shuffle epoch|none reshuffle the rows every epoch (default epoch)\n"                      \
+    "  --target-loss X      stop at the first epoch whose loss is <= X\n"                          \
+    "                       (on --val/--test when given, else the training set; default\n"         \
+    "                       none)\n"                                                               \
+    "  --target-accuracy X  likewise, accuracy >= X (classifiers; default none)\n"
+#define CLI_ENGINE_HELP                                                                            \
+    "engine:\n"                                                                                    \
+    "  --smt                compact/scatter/numa may use SMT siblings (default off)\n"             \
+    "  --deterministic      the same bits at any thread count, 16 leaves (default off)\n"          \
+    "  --leaves N           --deterministic with N leaves (default none)\n"                        \
+    "  --reduce tree|scatter  gradient reduction (default scatter)\n"                              \
+    "  --batching global|local  one batch cut over the threads, or one per thread\n"               \
+    "                       (default global)\n"                                                    \
+    "  --comm-overlap auto|off|on  mpirun: all-reduce in chunks while summing (default\n"          \
+    "                       auto)\n"                                                               \
+    "  --balance static|adaptive  cut batches by measured thread speed (default static)\n"         \
+    "  --domain auto|none|l3|numa|package  reduce inside each group of threads first\n"            \
+    "                       (default auto: L3 groups where a node has several, else nodes)\n"      \
+    "  --isa auto|scalar|avx2|avx512  kernels (default auto: the widest; or DPT_ISA)\n"            \
+    "  --workload NAME      a canonical workload (docs/workloads.md) as defaults for\n"            \
+    "                       the other flags (default none): linreg, logreg, mlp-seed,\n"           \
+    "                       mlp-seed-sgd, mlp-wide, fmnist-mlp\n"
 
 void cli_train_defaults(cli_train_opts *o);
 /* 1 consumed, 0 not a training flag, -1 bad value (printed). */

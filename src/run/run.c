@@ -191,6 +191,21 @@ static int evaluate(dpt_run *r, dpt_metrics *train, dpt_metrics *test)
     return rc;
 }
 
+static int has_target(const dpt_run_spec *s)
+{
+    return s->target_loss > 0 || s->target_accuracy > 0;
+}
+
+/* Whether the metrics after an epoch reach every target of the spec: on
+ * the held-out set when there is one, else on the training set. */
+static int target_met(const dpt_run_spec *s, const dpt_metrics *train, const dpt_metrics *test)
+{
+    const dpt_metrics *m = s->test && s->test->n ? test : train;
+    if (s->target_loss > 0 && !(m->loss <= s->target_loss)) return 0;
+    if (s->target_accuracy > 0 && !(m->accuracy >= s->target_accuracy)) return 0;
+    return 1;
+}
+
 /* The epochs one at a time, with metrics after each. */
 static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs)
 {
@@ -203,6 +218,13 @@ static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs)
         if ((rc = evaluate(r, &e.train, &e.test))) return rc;
         e.stats = &k->last;
         e.evaluated = 1;
+        if (has_target(&r->s) && target_met(&r->s, &e.train, &e.test)) {
+            k->out->target_reached = 1;
+            k->out->target_epoch = k->last.epoch;
+            k->out->target_seconds = k->out->seconds;
+            k->stop = 1;
+        }
+        /* the callback sees the epoch that reached the target too */
         if (r->s.on_epoch && r->s.on_epoch(&e, r->s.ud)) k->stop = 1;
     }
     return 0;
@@ -226,6 +248,8 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     memset(out, 0, sizeof *out);
     no_metrics(&out->train);
     no_metrics(&out->test);
+    out->target_epoch = -1;
+    out->target_seconds = NAN;
     dpt_engine_reset(r->e, r->w0);
     int rc = s->warmup > 0 ? dpt_engine_train(r->e, s->warmup, NULL, NULL) : 0;
     if (!rc || rc == DPT_EINTERRUPTED) {
@@ -237,11 +261,12 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     if (!rc) {
         const int todo = s->epochs - (s->resume ? s->resume->epochs : 0);
         dpt_engine_set_progress(r->e, s->progress, s->progress_ud, s->progress_interval);
-        epoch_sink k = {.r = r, .out = out, .in_engine = !s->eval_epochs};
+        const int each = s->eval_epochs || has_target(s);
+        epoch_sink k = {.r = r, .out = out, .in_engine = !each};
         if (todo > 0)
-            rc = s->eval_epochs ? epochs_evaluated(r, &k, todo)
-                                : dpt_engine_train(r->e, todo, on_engine_epoch, &k);
-        out->stopped = k.stop;
+            rc = each ? epochs_evaluated(r, &k, todo)
+                      : dpt_engine_train(r->e, todo, on_engine_epoch, &k);
+        out->stopped = k.stop && !out->target_reached;
     }
     summarize_moves(r, out);
     if (out->epochs > 0) {

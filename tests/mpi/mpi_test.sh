@@ -112,7 +112,7 @@ float)
                 DPT_MPI_CHUNK_BYTES=$chunk mpi $np -x DPT_MPI_CHUNK_BYTES "$DPT" train ${!job} \
                     --threads 1 --save m$np.dptm >o$np 2>e$np ||
                     fail "$job: -np $np (chunk '$chunk'): $(cat e$np)"
-                grep -q "x $np ranks" e$np || fail "$job: -np $np: no '$np ranks' in $(cat e$np)"
+                grep -q "x $np ranks" o$np || fail "$job: -np $np: no '$np ranks' in $(cat o$np)"
                 losses o$np >l$np
                 close l1 l$np || fail "$job: -np $np losses differ beyond float tolerance"
                 if [ "$job" = SGD ]; then
@@ -207,8 +207,8 @@ files)
     grep -q '"ranks": *2' r.json || fail "the JSON does not say 2 ranks"
     n=$(grep -c '^final:' o)
     [ "$n" -eq 1 ] || fail "$n 'final:' lines on stdout instead of rank 0's one"
-    n=$(grep -c '^dpt train:' e)
-    [ "$n" -eq 1 ] || fail "$n header lines on stderr instead of one: $(cat e)"
+    n=$(grep -c '^dpt train:' o)
+    [ "$n" -eq 1 ] || fail "$n header lines on stdout instead of rank 0's one: $(cat o)"
     ls ./*.tmp* .*.tmp* >/dev/null 2>&1 && fail "temporary files left: $(ls -a)"
     # a command that is not distributed runs once (on rank 0)
     mpi 2 "$DPT" gen --synth linreg:n=10,d=2 --out g.csv >o 2>e || fail "gen: $(cat e)"
@@ -316,8 +316,8 @@ part)
     "$DPT" train --synth linreg:n=2000,d=16,seed=6 $G >o1 2>e1 || fail "one process: $(cat e1)"
     # shellcheck disable=SC2086
     mpi 2 "$DPT" train --synth linreg:n=2000,d=16,seed=6 $G >o2 2>e2 || fail "-np 2: $(cat e2)"
-    grep -q "per-rank loading: 1000 of 2000 rows per rank" e2 ||
-        fail "--synth at -np 2: rank 0 did not generate just its half: $(cat e2)"
+    grep -q "per-rank loading: 1000 of 2000 rows per rank" o2 ||
+        fail "--synth at -np 2: rank 0 did not generate just its half: $(cat o2)"
     losses o1 >l1
     losses o2 >l2
     close l1 l2 || fail "--synth per rank: losses differ"
@@ -335,16 +335,16 @@ part)
     "$DPT" train $S --threads 1 >o1 2>e1 || fail "one process: $(cat e1)"
     # shellcheck disable=SC2086
     mpi 3 "$DPT" train $S --threads 1 >o3 2>e3 || fail "-np 3: $(cat e3)"
-    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e3 || fail ".dptb at -np 3: $(cat e3)"
-    n=$(grep -c '^dpt train' e3)
-    [ "$n" -eq 1 ] || fail "$n header lines instead of one: $(cat e3)"
+    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" o3 || fail ".dptb at -np 3: $(cat o3)"
+    n=$(grep -c '^dpt train' o3)
+    [ "$n" -eq 1 ] || fail "$n header lines instead of one: $(cat o3)"
     losses o1 >l1
     losses o3 >l3
     close l1 l3 || fail ".dptb per rank: losses differ"
     # adaptive balancing within each rank's rows, loaded per rank
     # shellcheck disable=SC2086
     mpi 3 "$DPT" train $S --threads 2 --balance adaptive >o3 2>e3 || fail "-np 3 adaptive: $(cat e3)"
-    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e3 || fail "adaptive at -np 3: $(cat e3)"
+    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" o3 || fail "adaptive at -np 3: $(cat o3)"
     losses o3 >l3
     close l1 l3 || fail ".dptb per rank, --balance adaptive: losses differ"
     # bitwise with --deterministic, per-rank loading or not
@@ -353,7 +353,7 @@ part)
     # shellcheck disable=SC2086
     mpi 3 "$DPT" train $S --deterministic --leaves 6 --threads 1 --save m.dptm >o 2>e ||
         fail "-np 3 deterministic: $(cat e)"
-    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" e || fail "deterministic at -np 3: $(cat e)"
+    grep -q "per-rank loading: 990-1020 of 3000 rows per rank" o || fail "deterministic at -np 3: $(cat o)"
     cmp -s ref.dptm m.dptm || fail "--deterministic with per-rank loading: the model differs"
     # the default 16 leaves: ranks 0 and 1 take 5 (31 rows of a batch), rank 2 six (38)
     # shellcheck disable=SC2086
@@ -361,8 +361,8 @@ part)
     # shellcheck disable=SC2086
     mpi 3 "$DPT" train $S --deterministic --threads 1 --save m.dptm >o 2>e ||
         fail "-np 3 deterministic, 16 leaves: $(cat e)"
-    grep -q "per-rank loading: 930-1140 of 3000 rows per rank" e ||
-        fail "deterministic, 16 leaves at -np 3: $(cat e)"
+    grep -q "per-rank loading: 930-1140 of 3000 rows per rank" o ||
+        fail "deterministic, 16 leaves at -np 3: $(cat o)"
     cmp -s ref.dptm m.dptm || fail "--deterministic (16 leaves) with per-rank loading: the model differs"
 
     # 20000 rows x 64 floats: 5 MiB, 5 checksum blocks; rank 0 of 2 holds
