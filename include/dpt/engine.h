@@ -76,6 +76,11 @@ typedef struct dpt_engine_opts {
                              sent while the threads sum the next */
     dpt_balance balance;  /* how batches are cut among the threads */
     dpt_init init;        /* initial parameters, drawn with seed (DPT_INIT_UNIFORM = 0) */
+    /* A calibration aid, 0 otherwise: after its compute, each thread spins
+     * (a dependent FMA chain) for this fraction of that step's compute
+     * time, in [0, 10] (0.1: 10% more compute). The trained bits do not
+     * change; `dpt compare --calibrate` uses it as a known slowdown. */
+    double inject_slowdown;
 } dpt_engine_opts;
 
 /* A divergence: an epoch whose mean loss exceeds this many times the first

@@ -39,6 +39,7 @@ static const char *const usage_text =
     "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
     "           --balance static|adaptive (cut batches by thread speed)\n"
     "           --isa auto|scalar|avx2|avx512\n"
+    "           --inject-slowdown PCT (calibration aid: spin PCT% of each step's compute)\n"
     "output:    --json FILE  --trace FILE (CSV: every step, every thread)  --quiet\n"
     "           --save MODEL  --init-from MODEL\n"
     "checkpoints: --checkpoint FILE (at the end, on SIGINT/SIGTERM/SIGHUP, and with\n"

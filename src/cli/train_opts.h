@@ -25,8 +25,9 @@ typedef struct cli_train_opts {
     const char *isa;
     int reduce; /* dpt_reduce */
     int batching_local;
-    int overlap; /* dpt_overlap */
-    int balance; /* dpt_balance */
+    int overlap;            /* dpt_overlap */
+    int balance;            /* dpt_balance */
+    double inject_slowdown; /* --inject-slowdown, a fraction (0.1 = 10%) */
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
@@ -45,7 +46,8 @@ typedef struct cli_train_opts {
         {"leaves", required_argument, 0, 1120}, {"isa", required_argument, 0, 1121},               \
         {"threads", required_argument, 0, 1122}, {"reduce", required_argument, 0, 1123},           \
         {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125},    \
-        {"balance", required_argument, 0, 1126}
+        {"balance", required_argument, 0, 1126},                                                   \
+        {"inject-slowdown", required_argument, 0, 1127}
 /* clang-format on */
 
 void cli_train_defaults(cli_train_opts *o);

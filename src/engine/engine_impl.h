@@ -130,6 +130,7 @@ struct dpt_engine {
     void *trace_ud;
     dpt_step_record *trace_buf; /* trace_steps x P: step s of an epoch in row s % trace_steps */
     size_t trace_steps;
+    double inject; /* dpt_engine_opts.inject_slowdown (inject.c) */
 };
 
 static inline double dpt_now(void)
@@ -170,6 +171,9 @@ static inline int rank_first_unit(int GU, int r, int R)
 {
     return (int)((long)GU * r / R);
 }
+
+/* inject.c: the calibration slowdown after a thread's compute */
+void dpt_engine_inject(const dpt_engine *e, const step *st);
 
 /* engine.c */
 void dpt_engine_add_warning(dpt_engine *e, const char *text);

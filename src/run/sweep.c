@@ -58,6 +58,9 @@ void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap)
              reduce[e->reduce], e->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static",
              shuffled ? "epoch" : "none", e->batching_local ? "local" : "global", e->leaves,
              overlap[e->overlap]);
+    size_t len = strlen(buf); /* only when set: older contexts stay as they were */
+    if (e->inject_slowdown > 0 && len < cap)
+        snprintf(buf + len, cap - len, " inject-slowdown=%g%%", 100 * e->inject_slowdown);
 }
 
 /* The ranks of one rank count: the comm of its first n ranks (made once,
