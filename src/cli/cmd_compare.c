@@ -20,9 +20,11 @@ static void usage(FILE *f)
 {
     fputs("usage: dpt compare BASE.json NEW.json [flags]\n"
           "       dpt compare --run BASE_DPT NEW_DPT [--pairs N] [flags] [bench flags]\n"
+          "       dpt compare --calibrate [--runs N] [--slowdown PCT] [--pairs N] [flags]\n"
+          "                   [bench flags]\n"
           "Compare two `dpt bench --json` results, or run two dpt executables' bench\n"
           "alternately (ABBA: pair i runs BASE then NEW when i is even, NEW then BASE\n"
-          "when odd; each run `DPT bench BENCH_FLAGS --reps 1 --json TMP --quiet`).\n\n"
+          "when odd; each run `DPT bench BENCH_FLAGS --reps R --json TMP --quiet`).\n\n"
           "Exit status: 0 nothing slower (same or faster), 1 a configuration is slower,\n"
           "or missing from NEW, or scales worse (--scaling fail), 2 bad input or usage,\n"
           "3 cannot decide (noise, too few repetitions or pairs).\n\n"
@@ -32,8 +34,27 @@ static void usage(FILE *f)
           "                      thread) fails the gate (default) or is only reported\n"
           "  --allow-missing     a configuration of BASE missing from NEW is a note, not\n"
           "                      a failure\n"
+          "  --drop-disturbed    leave out samples that the bench telemetry flags as\n"
+          "                      disturbed (other work on the run's CPUs, steal, migrations,\n"
+          "                      preemption, a low clock; docs/gate.md). --run: a pair goes\n"
+          "                      when either run of it was disturbed; with fewer than 6\n"
+          "                      clean pairs the gate abstains (exit 3). Stored files: a\n"
+          "                      configuration with fewer than 5 clean repetitions on a\n"
+          "                      side abstains (cannot decide) instead of failing\n"
+          "  --base-args \"FLAGS\"  --run: bench flags for BASE_DPT only (split at spaces)\n"
+          "  --new-args \"FLAGS\"   --run: bench flags for NEW_DPT only, e.g.\n"
+          "                      --new-args \"--inject-slowdown 10\"\n"
+          "  --calibrate         run this dpt against itself --runs times (A/A) and against\n"
+          "                      itself with --inject-slowdown PCT (A/B), paired as --run,\n"
+          "                      and print the false-alarm rate, the detection rate, the\n"
+          "                      abstentions, and the smallest slowdown caught in 95% of\n"
+          "                      runs with these --pairs and --threshold (docs/gate.md)\n"
+          "  --runs N            --calibrate: A/A and A/B runs each (default 10)\n"
+          "  --slowdown PCT      --calibrate: the injected slowdown (default 10%)\n"
           "  --pairs N           --run: pairs of runs (default 10; 6 or more give a 95%\n"
           "                      interval)\n"
+          "  --run-reps R        --run: each run times R repetitions and counts the\n"
+          "                      fastest (interference only adds time; default 1)\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\")\n"
           "  --markdown FILE     a GitHub-flavoured table for a job summary or PR comment\n"
           "  --bmf FILE          Bencher Metric Format JSON (latency, seconds per epoch)\n"
@@ -53,16 +74,22 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_threshold(const char *val, double *out)
+/* "5" or "5%" in [0, hi] percent. */
+static int parse_pct(const char *val, const char *flag, double hi, double *pct)
 {
     char buf[64];
     size_t len = strlen(val);
     if (len == 0 || len >= sizeof buf)
-        return cli_usage_error(CMD, "--threshold: '%s' is not a percentage", val);
+        return cli_usage_error(CMD, "--%s: '%s' is not a percentage", flag, val);
     memcpy(buf, val, len + 1);
     if (buf[len - 1] == '%') buf[len - 1] = '\0';
+    return cli_double(CMD, flag, buf, 0, hi, pct) ? DPT_EXIT_USAGE : 0;
+}
+
+static int parse_threshold(const char *val, double *out)
+{
     double pct;
-    if (cli_double(CMD, "threshold", buf, 0, 1000, &pct)) return DPT_EXIT_USAGE;
+    if (parse_pct(val, "threshold", 1000, &pct)) return DPT_EXIT_USAGE;
     *out = pct / 100;
     return 0;
 }
@@ -114,15 +141,46 @@ static int finish(int rc, dpt_compare_result *r, const outputs *w)
     return status;
 }
 
-/* --run: compare's own flags anywhere, everything else goes to bench ("--"
- * passes all that follows). */
-static int run_mode(int argc, char **argv)
+/* "--inject-slowdown 10 --epochs 2" -> the side's extra flags, split at
+ * blanks (no quoting: bench flags need none). */
+static int split_args(const char *text, cli_compare_side *side)
+{
+    char *copy = strdup(text);
+    char **v = calloc(strlen(text) / 2 + 2, sizeof *v);
+    if (!copy || !v) {
+        free(copy);
+        free(v);
+        return cli_fail(CMD, "out of memory");
+    }
+    free(side->extra ? side->extra[-1] : NULL);
+    free(side->extra ? side->extra - 1 : NULL);
+    v[0] = copy; /* kept before the flags, to be freed with them */
+    side->extra = v + 1;
+    side->nextra = 0;
+    for (char *t = strtok(copy, " \t\n"); t; t = strtok(NULL, " \t\n"))
+        side->extra[side->nextra++] = t;
+    return 0;
+}
+
+static void free_side(cli_compare_side *side)
+{
+    if (!side->extra) return;
+    free(side->extra[-1]);
+    free(side->extra - 1);
+    side->extra = NULL;
+}
+
+/* --run and --calibrate: compare's own flags anywhere, everything else
+ * goes to bench ("--" passes all that follows). */
+static int run_mode(int argc, char **argv, int calibrate_mode)
 {
     dpt_compare_opts o;
     dpt_compare_opts_defaults(&o);
     outputs w = {0};
-    const char *base_exe = NULL, *new_exe = NULL;
-    long pairs = 10;
+    cli_compare_side bs = {0}, ns = {0};
+    long pairs = 10, runs = 10, reps = 1;
+    double slowdown = 10;
+    int calibrate = 0;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     int nflags = 0, rc = DPT_EXIT_USAGE;
     if (!flags) return cli_fail(CMD, "out of memory"), DPT_EXIT_USAGE;
@@ -131,7 +189,10 @@ static int run_mode(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--pairs") || !strcmp(a, "--threshold") || !strcmp(a, "--alpha") ||
                     !strcmp(a, "--scaling") || !strcmp(a, "--json") || !strcmp(a, "--markdown") ||
-                    !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark");
+                    !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark") ||
+                    !strcmp(a, "--base-args") || !strcmp(a, "--new-args") ||
+                    !strcmp(a, "--run-reps") ||
+                    (calibrate_mode && (!strcmp(a, "--runs") || !strcmp(a, "--slowdown")));
         if (!strcmp(a, "--")) {
             while (++i < argc) flags[nflags++] = argv[i];
             break;
@@ -141,12 +202,20 @@ static int run_mode(int argc, char **argv)
                 cli_usage_error(CMD, "--run needs two dpt executables, BASE_DPT and NEW_DPT");
                 goto done;
             }
-            base_exe = argv[++i];
-            new_exe = argv[++i];
+            bs.exe = argv[++i];
+            ns.exe = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--calibrate")) {
+            calibrate = 1;
             continue;
         }
         if (!strcmp(a, "--allow-missing")) {
             o.allow_missing = 1;
+            continue;
+        }
+        if (!strcmp(a, "--drop-disturbed")) {
+            o.drop_disturbed = 1;
             continue;
         }
         if (!strcmp(a, "--help")) {
@@ -165,6 +234,16 @@ static int run_mode(int argc, char **argv)
         i++;
         if (!strcmp(a, "--pairs")) {
             if (cli_long(CMD, "pairs", v, 1, 10000, &pairs)) goto done;
+        } else if (!strcmp(a, "--run-reps")) {
+            if (cli_long(CMD, "run-reps", v, 1, 1000, &reps)) goto done;
+        } else if (!strcmp(a, "--runs")) {
+            if (cli_long(CMD, "runs", v, 1, 10000, &runs)) goto done;
+        } else if (!strcmp(a, "--slowdown")) {
+            if (parse_pct(v, "slowdown", 1000, &slowdown)) goto done;
+        } else if (!strcmp(a, "--base-args")) {
+            if (split_args(v, &bs)) goto done;
+        } else if (!strcmp(a, "--new-args")) {
+            if (split_args(v, &ns)) goto done;
         } else if (!strcmp(a, "--threshold")) {
             if (parse_threshold(v, &o.threshold)) goto done;
         } else if (!strcmp(a, "--alpha")) {
@@ -184,10 +263,20 @@ static int run_mode(int argc, char **argv)
             w.github = v;
         }
     }
+    if (calibrate && (bs.exe || ns.extra || bs.extra)) {
+        cli_usage_error(CMD, "--calibrate runs this dpt against itself (the new side with "
+                             "--inject-slowdown): it takes no --run, --base-args or --new-args");
+        goto done;
+    }
+    if (calibrate) {
+        rc = cli_compare_calibrate(&o, (int)runs, (int)pairs, (int)reps, slowdown, flags, nflags);
+        goto done;
+    }
+    bs.reps = ns.reps = (int)reps;
     dpt_bench_report base, cur;
-    if (cli_compare_run(base_exe, new_exe, (int)pairs, flags, nflags, &base, &cur)) goto done;
-    o.base_name = base_exe;
-    o.new_name = new_exe;
+    if (cli_compare_run(&bs, &ns, (int)pairs, flags, nflags, &base, &cur)) goto done;
+    o.base_name = bs.exe;
+    o.new_name = ns.exe;
     dpt_compare_result r;
     int st = dpt_compare_paired(&base, &cur, &o, &r);
     rc = finish(st, &r, &w);
@@ -195,14 +284,17 @@ static int run_mode(int argc, char **argv)
     dpt_bench_report_free(&cur);
 done:
     free(flags);
+    free_side(&bs);
+    free_side(&ns);
     return rc;
 }
 
 int dpt_cmd_compare(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--run")) return run_mode(argc, argv);
-    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING };
+        if (!strcmp(argv[i], "--run") || !strcmp(argv[i], "--calibrate"))
+            return run_mode(argc, argv, !strcmp(argv[i], "--calibrate"));
+    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING, OPT_DROP };
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
                                          {"alpha", required_argument, NULL, 'a'},
                                          {"scaling", required_argument, NULL, 's'},
@@ -211,6 +303,7 @@ int dpt_cmd_compare(int argc, char **argv)
                                          {"bmf", required_argument, NULL, OPT_BMF},
                                          {"github-benchmark", required_argument, NULL, OPT_GH},
                                          {"allow-missing", no_argument, NULL, OPT_MISSING},
+                                         {"drop-disturbed", no_argument, NULL, OPT_DROP},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static const char *const scaling_modes[] = {"fail", "warn", NULL};
@@ -246,6 +339,9 @@ int dpt_cmd_compare(int argc, char **argv)
             break;
         case OPT_MISSING:
             o.allow_missing = 1;
+            break;
+        case OPT_DROP:
+            o.drop_disturbed = 1;
             break;
         case 'h':
             usage(stdout);
