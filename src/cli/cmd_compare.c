@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/compare_run.h"
+#include "cli/outpath.h"
 #include "dpt/compare.h"
 #include "dpt/error.h"
 
@@ -53,6 +54,10 @@ static void usage(FILE *f)
           "  --slowdown PCT      --calibrate: the injected slowdown (default 10%)\n"
           "  --pairs N           --run: pairs of runs (default 10; 6 or more give a 95%\n"
           "                      interval)\n"
+          "  --save-runs PREFIX  --run: also write the paired reports to PREFIXbase.json\n"
+          "                      and PREFIXnew.json\n"
+          "  --paired            BASE.json NEW.json hold paired samples (--save-runs):\n"
+          "                      judge them as --run does\n"
           "  --run-reps R        --run: each run times R repetitions and counts the\n"
           "                      fastest (interference only adds time; default 1)\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\")\n"
@@ -141,6 +146,24 @@ static int finish(int rc, dpt_compare_result *r, const outputs *w)
     return status;
 }
 
+/* --save-runs PREFIX: the gathered paired reports, for `dpt compare
+ * --paired` later (another threshold, --drop-disturbed); r NULL: only
+ * check, before any run, that the two files can be written. */
+static int save_runs(const char *prefix, const dpt_bench_report *const r[2])
+{
+    char path[4096];
+    const char *which[2] = {"base", "new"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s.json", prefix, which[i]);
+        if (!r) {
+            if (cli_check_output(CMD, "save-runs", path)) return DPT_EXIT_USAGE;
+        } else if (dpt_bench_report_write_json(r[i], path)) {
+            return cli_fail(CMD, "--save-runs: %s", dpt_last_error());
+        }
+    }
+    return 0;
+}
+
 /* "--inject-slowdown 10 --epochs 2" -> the side's extra flags, split at
  * blanks (no quoting: bench flags need none). */
 static int split_args(const char *text, cli_compare_side *side)
@@ -181,6 +204,7 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
     long pairs = 10, runs = 10, reps = 1;
     double slowdown = 10;
     int calibrate = 0;
+    const char *save = NULL;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     int nflags = 0, rc = DPT_EXIT_USAGE;
     if (!flags) return cli_fail(CMD, "out of memory"), DPT_EXIT_USAGE;
@@ -191,7 +215,7 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
                     !strcmp(a, "--scaling") || !strcmp(a, "--json") || !strcmp(a, "--markdown") ||
                     !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark") ||
                     !strcmp(a, "--base-args") || !strcmp(a, "--new-args") ||
-                    !strcmp(a, "--run-reps") ||
+                    !strcmp(a, "--run-reps") || !strcmp(a, "--save-runs") ||
                     (calibrate_mode && (!strcmp(a, "--runs") || !strcmp(a, "--slowdown")));
         if (!strcmp(a, "--")) {
             while (++i < argc) flags[nflags++] = argv[i];
@@ -234,6 +258,8 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
         i++;
         if (!strcmp(a, "--pairs")) {
             if (cli_long(CMD, "pairs", v, 1, 10000, &pairs)) goto done;
+        } else if (!strcmp(a, "--save-runs")) {
+            save = v;
         } else if (!strcmp(a, "--run-reps")) {
             if (cli_long(CMD, "run-reps", v, 1, 1000, &reps)) goto done;
         } else if (!strcmp(a, "--runs")) {
@@ -273,10 +299,17 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
         goto done;
     }
     bs.reps = ns.reps = (int)reps;
+    if (save && save_runs(save, NULL)) goto done;
     dpt_bench_report base, cur;
     if (cli_compare_run(&bs, &ns, (int)pairs, flags, nflags, &base, &cur)) goto done;
     o.base_name = bs.exe;
     o.new_name = ns.exe;
+    const dpt_bench_report *both[2] = {&base, &cur};
+    if (save && save_runs(save, both)) {
+        dpt_bench_report_free(&base);
+        dpt_bench_report_free(&cur);
+        goto done;
+    }
     dpt_compare_result r;
     int st = dpt_compare_paired(&base, &cur, &o, &r);
     rc = finish(st, &r, &w);
@@ -289,12 +322,32 @@ done:
     return rc;
 }
 
+/* --paired: two files of paired samples (--save-runs), judged as --run. */
+static int compare_paired_files(const char *bp, const char *np, dpt_compare_opts *o,
+                                dpt_compare_result *r)
+{
+    dpt_bench_report base, cur;
+    memset(r, 0, sizeof *r);
+    int rc = dpt_bench_report_read_json(&base, bp);
+    if (rc) return rc;
+    if ((rc = dpt_bench_report_read_json(&cur, np))) {
+        dpt_bench_report_free(&base);
+        return rc;
+    }
+    o->base_name = bp;
+    o->new_name = np;
+    rc = dpt_compare_paired(&base, &cur, o, r);
+    dpt_bench_report_free(&base);
+    dpt_bench_report_free(&cur);
+    return rc;
+}
+
 int dpt_cmd_compare(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
         if (!strcmp(argv[i], "--run") || !strcmp(argv[i], "--calibrate"))
             return run_mode(argc, argv, !strcmp(argv[i], "--calibrate"));
-    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING, OPT_DROP };
+    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING, OPT_DROP, OPT_PAIRED };
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
                                          {"alpha", required_argument, NULL, 'a'},
                                          {"scaling", required_argument, NULL, 's'},
@@ -304,12 +357,13 @@ int dpt_cmd_compare(int argc, char **argv)
                                          {"github-benchmark", required_argument, NULL, OPT_GH},
                                          {"allow-missing", no_argument, NULL, OPT_MISSING},
                                          {"drop-disturbed", no_argument, NULL, OPT_DROP},
+                                         {"paired", no_argument, NULL, OPT_PAIRED},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static const char *const scaling_modes[] = {"fail", "warn", NULL};
     dpt_compare_opts o;
     dpt_compare_opts_defaults(&o);
-    int scaling_mode = 0;
+    int scaling_mode = 0, paired = 0;
     outputs w = {0};
     int c;
     optind = 1;
@@ -343,6 +397,9 @@ int dpt_cmd_compare(int argc, char **argv)
         case OPT_DROP:
             o.drop_disturbed = 1;
             break;
+        case OPT_PAIRED:
+            paired = 1;
+            break;
         case 'h':
             usage(stdout);
             return DPT_EXIT_OK;
@@ -355,6 +412,7 @@ int dpt_cmd_compare(int argc, char **argv)
                                     "NEW_DPT (see dpt compare --help)");
     o.scaling_fails = scaling_mode == 0;
     dpt_compare_result r;
-    int rc = dpt_compare_files(argv[optind], argv[optind + 1], &o, &r);
+    int rc = paired ? compare_paired_files(argv[optind], argv[optind + 1], &o, &r)
+                    : dpt_compare_files(argv[optind], argv[optind + 1], &o, &r);
     return finish(rc, &r, &w);
 }
