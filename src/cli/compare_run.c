@@ -249,15 +249,26 @@ static int cal_add(calibration *c, const dpt_compare_result *res, int is_ab)
     return 0;
 }
 
+/* "+1.2%" ("-" unknown) into buf. */
+static const char *pct(double v, char *buf, size_t cap)
+{
+    if (isfinite(v))
+        snprintf(buf, cap, "%+.1f%%", 100 * v);
+    else
+        snprintf(buf, cap, "-");
+    return buf;
+}
+
 /* One line per run on stderr: each configuration's verdict and interval. */
 static void cal_progress(const dpt_compare_result *res, const char *what, int k, int runs)
 {
     fprintf(stderr, "dpt compare: calibrate: %s %d/%d:", what, k, runs);
     for (size_t i = 0; i < res->nrows; i++) {
         const dpt_compare_row *p = &res->rows[i];
-        fprintf(stderr, " %s/%d %+.1f%% [%+.1f%%, %+.1f%%] %s;", p->key.workload, p->key.threads,
-                100 * p->change, 100 * p->interval_lo, 100 * p->interval_hi,
-                dpt_verdict_name(p->verdict));
+        char a[32], b[32], c[32];
+        fprintf(stderr, " %s/%d %s [%s, %s] %s;", p->key.workload, p->key.threads,
+                pct(p->change, a, sizeof a), pct(p->interval_lo, b, sizeof b),
+                pct(p->interval_hi, c, sizeof c), dpt_verdict_name(p->verdict));
     }
     fprintf(stderr, " exit %d\n", res->exit_status);
 }
@@ -300,13 +311,18 @@ static void cal_print(const calibration *c, int runs, int pairs, double slowdown
         else
             snprintf(bs, sizeof bs, "full");
         const double ab = r->nab ? expm1(dpt_stats_median(r->ab_est, (size_t)r->nab)) : NAN;
-        printf("%-12s %7d %-8s %6s | %5d/%-6d %8d %8d | %3d/%-5d %8d %8d | %+9.1f%% %7.2f%% "
-               "%+9.1f%%\n",
+        char x[32], y[32], z[32];
+        const double sd = sample_sd(r->aa_est, r->naa);
+        if (isfinite(sd))
+            snprintf(y, sizeof y, "%.2f%%", 100 * sd);
+        else
+            snprintf(y, sizeof y, "-");
+        printf("%-12s %7d %-8s %6s | %5d/%-6d %8d %8d | %3d/%-5d %8d %8d | %10s %8s %10s\n",
                r->key.workload, r->key.threads, r->key.pin, bs, r->aa[DPT_VERDICT_SLOWER], runs,
                r->aa[DPT_VERDICT_UNDECIDED], r->aa[DPT_VERDICT_SAME] + r->aa[DPT_VERDICT_FASTER],
                r->ab[DPT_VERDICT_SLOWER], runs, r->ab[DPT_VERDICT_UNDECIDED],
-               r->ab[DPT_VERDICT_SAME] + r->ab[DPT_VERDICT_FASTER], 100 * ab,
-               100 * sample_sd(r->aa_est, r->naa), 100 * cal_detectable(r, o->threshold));
+               r->ab[DPT_VERDICT_SAME] + r->ab[DPT_VERDICT_FASTER], pct(ab, x, sizeof x), y,
+               pct(cal_detectable(r, o->threshold), z, sizeof z));
     }
     printf("\nfalse alarm: A/A judged slower; ?: cannot decide (abstentions); detected: A/B "
            "judged slower.\n"
