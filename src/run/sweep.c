@@ -250,7 +250,10 @@ int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, in
     res->phases.comm = median_at(sm, reps, tmp, offsetof(sample, phases.comm));
     res->imbalance = median_at(sm, reps, tmp, offsetof(sample, imbalance));
     free(tmp);
-    if ((res->telemetry = malloc((size_t)reps * sizeof *res->telemetry)))
+    /* telemetry only where every repetition has it (a reading names its threads) */
+    int measured = 1;
+    for (int r = 0; r < reps; r++) measured &= sm[r].telemetry.threads > 0;
+    if (measured && (res->telemetry = malloc((size_t)reps * sizeof *res->telemetry)))
         for (int r = 0; r < reps; r++) res->telemetry[r] = sm[r].telemetry;
     res->final_loss = sm[reps - 1].loss;
     res->final_accuracy = sm[reps - 1].accuracy;
