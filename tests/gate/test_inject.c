@@ -111,3 +111,69 @@ Test(inject, tool_takes_percentages)
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         cr_expect_eq(run_tool("bench", good[i], err, sizeof err), 0, "'%s': %s", good[i], err);
 }
+
+/* Run a shell line; its exit status, stdout into out. */
+static int sh(const char *line, char *out, size_t cap)
+{
+    char full[2048], path[] = "/tmp/dpt-test-inject-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(full, sizeof full, "(%s) >'%s'", line, path);
+    int st = system(full);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, cap - 1, f) : 0;
+    out[n] = '\0';
+    if (f) fclose(f);
+    unlink(path);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#define TINY "--synth linreg:n=256,d=4 --model linear --epochs 1 --threads 1 --warmup 0 --no-limits"
+
+/* --calibrate runs A/A and A/B and prints its table; what the timings say
+ * is not checked (timing never decides a test), only that it all ran. */
+Test(inject, calibrate_prints_its_table)
+{
+    const char *exe = getenv("DPT_EXE");
+    cr_assert(exe);
+    char line[1024], out[8192];
+    snprintf(line, sizeof line, "'%s' compare --calibrate --runs 1 --pairs 2 " TINY " 2>/dev/null",
+             exe);
+    cr_assert_eq(sh(line, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "1 A/A and 1 A/B runs (+10% injected"), "%s", out);
+    cr_expect(strstr(out, "false alarm") && strstr(out, "detectable"), "%s", out);
+    cr_expect(strstr(out, "custom") || strstr(out, "linear"), "no row: %s", out);
+}
+
+/* --new-args reaches one side only (the engine settings differ), and the
+ * saved runs are judged again with --paired, telemetry and all. */
+Test(inject, new_args_and_saved_runs)
+{
+    const char *exe = getenv("DPT_EXE");
+    cr_assert(exe);
+    char line[2048], out[8192], prefix[] = "/tmp/dpt-test-saved-XXXXXX";
+    int fd = mkstemp(prefix);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(line, sizeof line,
+             "'%s' compare --run '%s' '%s' --pairs 2 --new-args '--inject-slowdown 20' "
+             "--save-runs '%s-' " TINY " 2>&1",
+             exe, exe, exe, prefix);
+    int st = sh(line, out, sizeof out);
+    cr_expect(st == 0 || st == 1 || st == 3, "status %d: %s", st, out);
+    cr_expect(strstr(out, "inject-slowdown=20%"), "the new side's settings: %s", out);
+    snprintf(line, sizeof line,
+             "'%s' compare --paired '%s-base.json' '%s-new.json' "
+             "--drop-disturbed 2>&1",
+             exe, prefix, prefix);
+    st = sh(line, out, sizeof out);
+    /* 2 pairs give no interval: the gate cannot decide */
+    cr_expect_eq(st, 3, "%s", out);
+    char p[256];
+    snprintf(p, sizeof p, "%s-base.json", prefix);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-new.json", prefix);
+    unlink(p);
+    unlink(prefix);
+}
