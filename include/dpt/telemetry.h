@@ -13,9 +13,10 @@
  *                 one whole CPU kept busy by something else
  *   invol_switches  involuntary context switches of this process's threads
  *                 (getrusage RUSAGE_SELF ru_nivcsw), per second
- *   migrations    CPU migrations of the threads created after the probe
- *                 opened (perf software event, inherited), per second; NAN
- *                 when perf_event_open is refused
+ *   migrations    CPU migrations of this process's threads (perf software
+ *                 event, one counter per thread at the start, inherited by
+ *                 the threads they create), per second; NAN when
+ *                 perf_event_open is refused
  *   load_average  the 1-minute load average at the end (/proc/loadavg)
  *   clock_ratio   effective over nominal clock: hardware cycles over
  *                 reference cycles (perf events) where both count, else
@@ -85,9 +86,9 @@ DPT_API int dpt_telemetry_parse_stat(const char *text, dpt_cpu_times *out);
 /* Set t->disturbed and t->reasons by the rule above. */
 DPT_API void dpt_telemetry_judge(dpt_telemetry *t);
 
-/* A probe around repetitions: opened once per process before the threads
- * it should count are created (perf counters follow only threads created
- * after), started and stopped around each repetition. */
+/* A probe around repetitions: opened once, started and stopped around
+ * each repetition (the perf counters are opened at the start on every
+ * thread of the process then, and closed at the stop). */
 typedef struct dpt_telemetry_probe dpt_telemetry_probe;
 
 /* 0, or DPT_ENOMEM. Counters the kernel refuses are left out (their
