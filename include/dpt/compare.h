@@ -63,9 +63,26 @@ typedef struct dpt_compare_opts {
      * NULL: "base" and "new". dpt_compare_files uses the paths. */
     const char *base_name, *new_name;
     int allow_missing; /* 1: a base configuration missing from the new report is a note */
+    /* 1: leave out samples whose telemetry says disturbed (dpt/telemetry.h);
+     * samples without telemetry count as clean. Paired: pair i (sample i
+     * of every row on both sides, one run of each build) is dropped when
+     * any of its samples is disturbed; fewer than DPT_COMPARE_MIN_CLEAN_PAIRS
+     * clean pairs and every row abstains (cannot decide). Stored: each row
+     * keeps its clean samples; a row left with fewer than
+     * DPT_COMPARE_MIN_CLEAN_REPS on either side abstains. An abstaining
+     * row keeps all its samples for the table, and its verdict is "cannot
+     * decide" whatever they say. */
+    int drop_disturbed;
 } dpt_compare_opts;
 
-/* threshold 0.05, alpha 0.05, scaling_fails 1, names NULL, allow_missing 0. */
+/* The fewest clean pairs that still give a 95% interval (the exact
+ * signed-rank interval needs 6), and the fewest clean repetitions per
+ * side with which the U test can reach p < 0.05 (5 and 5: 0.008). */
+#define DPT_COMPARE_MIN_CLEAN_PAIRS 6
+#define DPT_COMPARE_MIN_CLEAN_REPS  5
+
+/* threshold 0.05, alpha 0.05, scaling_fails 1, names NULL, allow_missing 0,
+ * drop_disturbed 0. */
 DPT_API void dpt_compare_opts_defaults(dpt_compare_opts *o);
 
 typedef enum {
@@ -118,6 +135,8 @@ typedef struct dpt_compare_row {
     dpt_verdict verdict;   /* SAME, FASTER, SLOWER or NOISE (paired: UNDECIDED, no NOISE) */
     double estimate;       /* Hodges-Lehmann change exp(HL) - 1 (= change when paired) */
     double interval_level; /* the interval's exact coverage (0: none) */
+    int dropped;           /* drop_disturbed: samples left out (paired: pairs), both sides */
+    int abstained;         /* drop_disturbed: too few clean samples; verdict UNDECIDED */
 } dpt_compare_row;
 
 /* One point of a speedup curve: a row against its 1 rank x 1 thread row. */
@@ -155,7 +174,9 @@ typedef struct dpt_compare_result {
     int paired;      /* 1: from dpt_compare_paired */
     int missing;     /* base configurations missing from the new report (= nonly_base) */
     int allow_missing;
-    int undecided; /* rows with DPT_VERDICT_UNDECIDED, and curves when scaling_fails */
+    int undecided;      /* rows with DPT_VERDICT_UNDECIDED, and curves when scaling_fails */
+    int drop_disturbed; /* the option */
+    int abstained;      /* rows that abstained for too few clean samples */
 
     /* Lines for the reader, each "warning: ..." or "note: ..." without a
      * newline, in the order `dpt compare` prints them on stderr: an isa
@@ -206,7 +227,8 @@ DPT_API void dpt_compare_print(const dpt_compare_result *r, FILE *f);
  *  "base_speedup", "new_speedup", "change", "p_value", "verdict", "test",
  *  "sided", "interval_lo", "interval_hi"}], "exit", "outcome" ("pass",
  *  "fail", "cannot decide"), "paired", "missing": [{key}],
- *  "allow_missing"}, unknown numbers null; "test" is "mann-whitney-u" or
+ *  "allow_missing", "drop_disturbed"}, rows also "dropped" and "abstained"
+ *  when drop_disturbed; unknown numbers null; "test" is "mann-whitney-u" or
  *  "wilcoxon-signed-rank", "sided" "two-sided"; verdict "cannot decide" only
  *  when paired. Written atomically ("-": stdout). 0, or DPT_EIO naming the
  *  file, DPT_ENOMEM. */

@@ -80,6 +80,11 @@ typedef struct dpt_engine_opts {
      * is summed inside each domain first and each domain reads its own copy
      * of the parameters; the bits do not depend on it (DPT_DOMAIN_AUTO = 0) */
     dpt_domain_level domain;
+    /* A calibration aid, 0 otherwise: after its compute, each thread spins
+     * (a dependent FMA chain) for this fraction of that step's compute
+     * time, in [0, 10] (0.1: 10% more compute). The trained bits do not
+     * change; `dpt compare --calibrate` uses it as a known slowdown. */
+    double inject_slowdown;
 } dpt_engine_opts;
 
 /* A divergence: an epoch whose mean loss exceeds this many times the first

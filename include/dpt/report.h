@@ -14,7 +14,8 @@
  *               "gbytes_per_second", "gflops", "fraction_of_bandwidth",
  *               "fraction_of_peak", "final_loss", "final_accuracy" (only where
  *               it applies), "phases": {"compute", "reduce", "update", "wait",
- *               "comm"}, "imbalance"}]}
+ *               "comm"}, "imbalance", "telemetry" (optional: one object per
+ *               sample, see dpt_bench_result.telemetry)}]}
  *
  * Times are seconds per epoch (per step for fixed-step workloads). A number
  * that was not measured or does not apply is NAN in C and null in JSON (an
@@ -32,6 +33,7 @@
 
 #include "dpt/cost.h"
 #include "dpt/file.h" /* the atomic writers, which were declared here */
+#include "dpt/telemetry.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -96,6 +98,13 @@ typedef struct dpt_bench_result {
     double imbalance;       /* slowest thread's compute time over the threads' mean (1:
                                balanced): the largest of a run's epochs, median of the runs */
     dpt_step_summary moves; /* what a step moved (the engine's counters; steps 0: unknown) */
+
+    /* reps readings of dpt/telemetry.h, sample i's in [i], owned by the
+     * report; NULL when not measured (files from before, or written by
+     * hand). JSON: "telemetry": [{"seconds", "cpus", "threads", "steal",
+     * "others_busy", "invol_switches", "migrations", "load_average",
+     * "clock_ratio", "disturbed"}], optional. */
+    dpt_telemetry *telemetry;
 
     /* Work per epoch, not in the JSON: when > 0, derive() turns them into
      * samples_per_second, gbytes_per_second and gflops. */

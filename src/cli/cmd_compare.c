@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/compare_run.h"
+#include "cli/outpath.h"
 #include "dpt/compare.h"
 #include "dpt/error.h"
 
@@ -20,12 +21,15 @@ static void usage(FILE *f)
 {
     fputs("usage: dpt compare BASE.json NEW.json [flags]\n"
           "       dpt compare --run BASE_DPT NEW_DPT [--pairs N] [flags] [bench flags]\n"
+          "       dpt compare --calibrate [--runs N] [--slowdown PCT] [--pairs N] [flags]\n"
+          "                   [bench flags]\n"
           "Compare two `dpt bench --json` results, or run two dpt executables' bench\n"
           "alternately (ABBA: pair i runs BASE then NEW when i is even, NEW then BASE\n"
-          "when odd; each run `DPT bench BENCH_FLAGS --reps 1 --json TMP --quiet`).\n\n"
+          "when odd; each run `DPT bench BENCH_FLAGS --reps R --json TMP --quiet`).\n\n"
           "Exit status: 0 nothing slower (same or faster), 1 a configuration is slower,\n"
           "or missing from NEW, or scales worse (--scaling fail), 2 bad input or usage,\n"
-          "3 cannot decide (noise, too few repetitions or pairs).\n"
+          "3 cannot decide (noise, too few repetitions or pairs, or too few undisturbed\n"
+          "ones with --drop-disturbed).\n"
           "Prints one line per configuration (base and new median, change with its\n"
           "interval, p, verdict) and the verdict of the gate.\n\n"
           "  --threshold P       smallest change that counts, percent (5 or 5%; default 5%)\n"
@@ -35,11 +39,35 @@ static void usage(FILE *f)
           "                      thread) fails the gate (default) or is only reported\n"
           "  --allow-missing     a configuration of BASE missing from NEW is a note, not\n"
           "                      a failure\n"
+          "  --drop-disturbed    leave out samples that the bench telemetry flags as\n"
+          "                      disturbed (other work on the run's CPUs, steal, migrations,\n"
+          "                      preemption, a low clock; docs/gate.md). --run: a pair goes\n"
+          "                      when either run of it was disturbed; with fewer than 6\n"
+          "                      clean pairs the gate abstains (exit 3). Stored files: a\n"
+          "                      configuration with fewer than 5 clean repetitions on a\n"
+          "                      side abstains (cannot decide) instead of failing\n"
+          "  --base-args \"FLAGS\" --run: bench flags for BASE_DPT only (split at spaces)\n"
+          "  --new-args \"FLAGS\"  --run: bench flags for NEW_DPT only, e.g.\n"
+          "                      --new-args \"--inject-slowdown 10\"\n"
+          "  --calibrate         run this dpt against itself --runs times (A/A) and against\n"
+          "                      itself with --inject-slowdown PCT (A/B), paired as --run,\n"
+          "                      and print the false-alarm rate, the detection rate, the\n"
+          "                      abstentions, and the smallest slowdown caught in 95% of\n"
+          "                      runs with these --pairs and --threshold (docs/gate.md)\n"
+          "  --runs N            --calibrate: A/A and A/B runs each (default 10)\n"
+          "  --slowdown PCT      --calibrate: the injected slowdown (default 10%)\n"
           "  --pairs N           --run: pairs of runs (default 10; 6 or more give a 95%\n"
           "                      interval)\n"
+          "  --save-runs PREFIX  --run: also write the paired reports to PREFIXbase.json\n"
+          "                      and PREFIXnew.json (default none)\n"
+          "  --paired            BASE.json NEW.json hold paired samples (--save-runs):\n"
+          "                      judge them as --run does (default off)\n"
+          "  --run-reps R        --run: each run times R repetitions and counts the\n"
+          "                      fastest (interference only adds time; default 1)\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\";\n"
-          "                      default none)\n"
-          "  --markdown FILE     a GitHub-flavoured table for a job summary or PR comment\n"
+          "                      default none)\n",
+          f);
+    fputs("  --markdown FILE     a GitHub-flavoured table for a job summary or PR comment\n"
           "                      (default none)\n"
           "  --bmf FILE          Bencher Metric Format JSON (latency, seconds per epoch;\n"
           "                      default none)\n"
@@ -60,16 +88,22 @@ static void usage(FILE *f)
           f);
 }
 
-static int parse_threshold(const char *val, double *out)
+/* "5" or "5%" in [0, hi] percent. */
+static int parse_pct(const char *val, const char *flag, double hi, double *pct)
 {
     char buf[64];
     size_t len = strlen(val);
     if (len == 0 || len >= sizeof buf)
-        return cli_usage_error(CMD, "--threshold: '%s' is not a percentage", val);
+        return cli_usage_error(CMD, "--%s: '%s' is not a percentage", flag, val);
     memcpy(buf, val, len + 1);
     if (buf[len - 1] == '%') buf[len - 1] = '\0';
+    return cli_double(CMD, flag, buf, 0, hi, pct) ? DPT_EXIT_USAGE : 0;
+}
+
+static int parse_threshold(const char *val, double *out)
+{
     double pct;
-    if (cli_double(CMD, "threshold", buf, 0, 1000, &pct)) return DPT_EXIT_USAGE;
+    if (parse_pct(val, "threshold", 1000, &pct)) return DPT_EXIT_USAGE;
     *out = pct / 100;
     return 0;
 }
@@ -121,15 +155,65 @@ static int finish(int rc, dpt_compare_result *r, const outputs *w)
     return status;
 }
 
-/* --run: compare's own flags anywhere, everything else goes to bench ("--"
- * passes all that follows). */
-static int run_mode(int argc, char **argv)
+/* --save-runs PREFIX: the gathered paired reports, for `dpt compare
+ * --paired` later (another threshold, --drop-disturbed); r NULL: only
+ * check, before any run, that the two files can be written. */
+static int save_runs(const char *prefix, const dpt_bench_report *const r[2])
+{
+    char path[4096];
+    const char *which[2] = {"base", "new"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s%s.json", prefix, which[i]);
+        if (!r) {
+            if (cli_check_output(CMD, "save-runs", path)) return DPT_EXIT_USAGE;
+        } else if (dpt_bench_report_write_json(r[i], path)) {
+            return cli_fail(CMD, "--save-runs: %s", dpt_last_error());
+        }
+    }
+    return 0;
+}
+
+/* "--inject-slowdown 10 --epochs 2" -> the side's extra flags, split at
+ * blanks (no quoting: bench flags need none). */
+static int split_args(const char *text, cli_compare_side *side)
+{
+    char *copy = strdup(text);
+    char **v = calloc(strlen(text) / 2 + 2, sizeof *v);
+    if (!copy || !v) {
+        free(copy);
+        free(v);
+        return cli_fail(CMD, "out of memory");
+    }
+    free(side->extra ? side->extra[-1] : NULL);
+    free(side->extra ? side->extra - 1 : NULL);
+    v[0] = copy; /* kept before the flags, to be freed with them */
+    side->extra = v + 1;
+    side->nextra = 0;
+    for (char *t = strtok(copy, " \t\n"); t; t = strtok(NULL, " \t\n"))
+        side->extra[side->nextra++] = t;
+    return 0;
+}
+
+static void free_side(cli_compare_side *side)
+{
+    if (!side->extra) return;
+    free(side->extra[-1]);
+    free(side->extra - 1);
+    side->extra = NULL;
+}
+
+/* --run and --calibrate: compare's own flags anywhere, everything else
+ * goes to bench ("--" passes all that follows). */
+static int run_mode(int argc, char **argv, int calibrate_mode)
 {
     dpt_compare_opts o;
     dpt_compare_opts_defaults(&o);
     outputs w = {0};
-    const char *base_exe = NULL, *new_exe = NULL;
-    long pairs = 10;
+    cli_compare_side bs = {0}, ns = {0};
+    long pairs = 10, runs = 10, reps = 1;
+    double slowdown = 10;
+    int calibrate = 0;
+    const char *save = NULL;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     int nflags = 0, rc = DPT_EXIT_USAGE;
     if (!flags) return cli_fail(CMD, "out of memory"), DPT_EXIT_USAGE;
@@ -138,7 +222,10 @@ static int run_mode(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--pairs") || !strcmp(a, "--threshold") || !strcmp(a, "--alpha") ||
                     !strcmp(a, "--scaling") || !strcmp(a, "--json") || !strcmp(a, "--markdown") ||
-                    !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark");
+                    !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark") ||
+                    !strcmp(a, "--base-args") || !strcmp(a, "--new-args") ||
+                    !strcmp(a, "--run-reps") || !strcmp(a, "--save-runs") ||
+                    (calibrate_mode && (!strcmp(a, "--runs") || !strcmp(a, "--slowdown")));
         if (!strcmp(a, "--")) {
             while (++i < argc) flags[nflags++] = argv[i];
             break;
@@ -148,12 +235,20 @@ static int run_mode(int argc, char **argv)
                 cli_usage_error(CMD, "--run needs two dpt executables, BASE_DPT and NEW_DPT");
                 goto done;
             }
-            base_exe = argv[++i];
-            new_exe = argv[++i];
+            bs.exe = argv[++i];
+            ns.exe = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--calibrate")) {
+            calibrate = 1;
             continue;
         }
         if (!strcmp(a, "--allow-missing")) {
             o.allow_missing = 1;
+            continue;
+        }
+        if (!strcmp(a, "--drop-disturbed")) {
+            o.drop_disturbed = 1;
             continue;
         }
         if (!strcmp(a, "--help")) {
@@ -172,6 +267,18 @@ static int run_mode(int argc, char **argv)
         i++;
         if (!strcmp(a, "--pairs")) {
             if (cli_long(CMD, "pairs", v, 1, 10000, &pairs)) goto done;
+        } else if (!strcmp(a, "--save-runs")) {
+            save = v;
+        } else if (!strcmp(a, "--run-reps")) {
+            if (cli_long(CMD, "run-reps", v, 1, 1000, &reps)) goto done;
+        } else if (!strcmp(a, "--runs")) {
+            if (cli_long(CMD, "runs", v, 1, 10000, &runs)) goto done;
+        } else if (!strcmp(a, "--slowdown")) {
+            if (parse_pct(v, "slowdown", 1000, &slowdown)) goto done;
+        } else if (!strcmp(a, "--base-args")) {
+            if (split_args(v, &bs)) goto done;
+        } else if (!strcmp(a, "--new-args")) {
+            if (split_args(v, &ns)) goto done;
         } else if (!strcmp(a, "--threshold")) {
             if (parse_threshold(v, &o.threshold)) goto done;
         } else if (!strcmp(a, "--alpha")) {
@@ -191,10 +298,27 @@ static int run_mode(int argc, char **argv)
             w.github = v;
         }
     }
+    if (calibrate && (bs.exe || ns.extra || bs.extra)) {
+        cli_usage_error(CMD, "--calibrate runs this dpt against itself (the new side with "
+                             "--inject-slowdown): it takes no --run, --base-args or --new-args");
+        goto done;
+    }
+    if (calibrate) {
+        rc = cli_compare_calibrate(&o, (int)runs, (int)pairs, (int)reps, slowdown, flags, nflags);
+        goto done;
+    }
+    bs.reps = ns.reps = (int)reps;
+    if (save && save_runs(save, NULL)) goto done;
     dpt_bench_report base, cur;
-    if (cli_compare_run(base_exe, new_exe, (int)pairs, flags, nflags, &base, &cur)) goto done;
-    o.base_name = base_exe;
-    o.new_name = new_exe;
+    if (cli_compare_run(&bs, &ns, (int)pairs, flags, nflags, &base, &cur)) goto done;
+    o.base_name = bs.exe;
+    o.new_name = ns.exe;
+    const dpt_bench_report *both[2] = {&base, &cur};
+    if (save && save_runs(save, both)) {
+        dpt_bench_report_free(&base);
+        dpt_bench_report_free(&cur);
+        goto done;
+    }
     dpt_compare_result r;
     int st = dpt_compare_paired(&base, &cur, &o, &r);
     rc = finish(st, &r, &w);
@@ -202,14 +326,37 @@ static int run_mode(int argc, char **argv)
     dpt_bench_report_free(&cur);
 done:
     free(flags);
+    free_side(&bs);
+    free_side(&ns);
+    return rc;
+}
+
+/* --paired: two files of paired samples (--save-runs), judged as --run. */
+static int compare_paired_files(const char *bp, const char *np, dpt_compare_opts *o,
+                                dpt_compare_result *r)
+{
+    dpt_bench_report base, cur;
+    memset(r, 0, sizeof *r);
+    int rc = dpt_bench_report_read_json(&base, bp);
+    if (rc) return rc;
+    if ((rc = dpt_bench_report_read_json(&cur, np))) {
+        dpt_bench_report_free(&base);
+        return rc;
+    }
+    o->base_name = bp;
+    o->new_name = np;
+    rc = dpt_compare_paired(&base, &cur, o, r);
+    dpt_bench_report_free(&base);
+    dpt_bench_report_free(&cur);
     return rc;
 }
 
 int dpt_cmd_compare(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--run")) return run_mode(argc, argv);
-    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING };
+        if (!strcmp(argv[i], "--run") || !strcmp(argv[i], "--calibrate"))
+            return run_mode(argc, argv, !strcmp(argv[i], "--calibrate"));
+    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING, OPT_DROP, OPT_PAIRED };
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
                                          {"alpha", required_argument, NULL, 'a'},
                                          {"scaling", required_argument, NULL, 's'},
@@ -218,12 +365,14 @@ int dpt_cmd_compare(int argc, char **argv)
                                          {"bmf", required_argument, NULL, OPT_BMF},
                                          {"github-benchmark", required_argument, NULL, OPT_GH},
                                          {"allow-missing", no_argument, NULL, OPT_MISSING},
+                                         {"drop-disturbed", no_argument, NULL, OPT_DROP},
+                                         {"paired", no_argument, NULL, OPT_PAIRED},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static const char *const scaling_modes[] = {"fail", "warn", NULL};
     dpt_compare_opts o;
     dpt_compare_opts_defaults(&o);
-    int scaling_mode = 0;
+    int scaling_mode = 0, paired = 0;
     outputs w = {0};
     int c;
     optind = 1;
@@ -254,6 +403,12 @@ int dpt_cmd_compare(int argc, char **argv)
         case OPT_MISSING:
             o.allow_missing = 1;
             break;
+        case OPT_DROP:
+            o.drop_disturbed = 1;
+            break;
+        case OPT_PAIRED:
+            paired = 1;
+            break;
         case 'h':
             usage(stdout);
             return DPT_EXIT_OK;
@@ -266,6 +421,7 @@ int dpt_cmd_compare(int argc, char **argv)
                                     "NEW_DPT (see dpt compare --help)");
     o.scaling_fails = scaling_mode == 0;
     dpt_compare_result r;
-    int rc = dpt_compare_files(argv[optind], argv[optind + 1], &o, &r);
+    int rc = paired ? compare_paired_files(argv[optind], argv[optind + 1], &o, &r)
+                    : dpt_compare_files(argv[optind], argv[optind + 1], &o, &r);
     return finish(rc, &r, &w);
 }

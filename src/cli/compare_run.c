@@ -5,6 +5,7 @@
  * pair i, for dpt_compare_paired. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "cli/args.h"
 #include "cli/compare_run.h"
 #include "dpt/error.h"
+#include "dpt/stats.h"
 
 static const char *const CMD = "compare";
 
@@ -32,17 +34,20 @@ static void show(const char *path)
  * reports are read back from path) and its stderr kept in errpath, shown
  * only when it fails: its warnings are in the report, and the gate repeats
  * them once instead of once per run. */
-static int run_bench(const char *exe, char *const *flags, int nflags, const char *path,
-                     const char *errpath)
+static int run_bench(const char *exe, char *const *flags, int nflags, const cli_compare_side *side,
+                     const char *path, const char *errpath)
 {
-    const char **argv = calloc((size_t)nflags + 8, sizeof *argv);
+    const char **argv = calloc((size_t)nflags + (size_t)side->nextra + 8, sizeof *argv);
     if (!argv) return cli_fail(CMD, "out of memory");
     int k = 0;
     argv[k++] = exe;
     argv[k++] = "bench";
     for (int i = 0; i < nflags; i++) argv[k++] = flags[i];
+    for (int i = 0; i < side->nextra; i++) argv[k++] = side->extra[i];
+    char reps[16];
+    snprintf(reps, sizeof reps, "%d", side->reps > 1 ? side->reps : 1);
     argv[k++] = "--reps";
-    argv[k++] = "1";
+    argv[k++] = reps;
     argv[k++] = "--json";
     argv[k++] = path;
     argv[k++] = "--quiet";
@@ -79,6 +84,39 @@ static int same_row(const dpt_bench_result *a, const dpt_bench_result *b)
            !strcmp(a->workload, b->workload) && !strcmp(a->pin, b->pin) && !strcmp(a->isa, b->isa);
 }
 
+/* Each row of a run down to its fastest repetition and that one's
+ * telemetry: interference only ever adds time, so the fastest of a run's
+ * repetitions is the one least disturbed. */
+static void keep_fastest(dpt_bench_report *run)
+{
+    for (size_t i = 0; i < run->nresults; i++) {
+        dpt_bench_result *x = &run->results[i];
+        int best = 0;
+        for (int k = 1; k < x->reps; k++)
+            if (x->samples[k] < x->samples[best]) best = k;
+        if (x->reps < 1) continue;
+        x->samples[0] = x->samples[best];
+        if (x->telemetry) x->telemetry[0] = x->telemetry[best];
+        x->reps = 1;
+    }
+}
+
+/* Append x's first telemetry reading to a's (which has a->reps); a run
+ * without telemetry (an older dpt) leaves the row without. 0: no memory. */
+static int append_telemetry(dpt_bench_result *a, const dpt_bench_result *x)
+{
+    if (!x->telemetry) {
+        free(a->telemetry);
+        a->telemetry = NULL;
+        return 1;
+    }
+    dpt_telemetry *grown = realloc(a->telemetry, (size_t)(a->reps + 1) * sizeof *grown);
+    if (!grown) return 0;
+    a->telemetry = grown;
+    a->telemetry[a->reps] = x->telemetry[0];
+    return 1;
+}
+
 /* Append the one sample of each row of run to the matching row of acc
  * (the first run becomes acc). */
 static int gather(dpt_bench_report *acc, dpt_bench_report *run, const char *exe, int pair)
@@ -104,13 +142,14 @@ static int gather(dpt_bench_report *acc, dpt_bench_report *run, const char *exe,
         double *grown = realloc(a->samples, (size_t)(a->reps + 1) * sizeof *grown);
         if (!grown) return cli_fail(CMD, "out of memory");
         a->samples = grown;
+        if (a->telemetry && !append_telemetry(a, x)) return cli_fail(CMD, "out of memory");
         a->samples[a->reps++] = x->samples[0];
     }
     return 0;
 }
 
-int cli_compare_run(const char *base_exe, const char *new_exe, int pairs, char *const *flags,
-                    int nflags, dpt_bench_report *base, dpt_bench_report *cur)
+int cli_compare_run(const cli_compare_side *bs, const cli_compare_side *ns, int pairs,
+                    char *const *flags, int nflags, dpt_bench_report *base, dpt_bench_report *cur)
 {
     dpt_bench_report_init(base);
     dpt_bench_report_init(cur);
@@ -126,13 +165,15 @@ int cli_compare_run(const char *base_exe, const char *new_exe, int pairs, char *
     for (int i = 0; i < pairs && !rc; i++) {
         for (int half = 0; half < 2 && !rc; half++) {
             int is_new = (i % 2 == 0) == (half == 1); /* even: A, B; odd: B, A */
-            const char *exe = is_new ? new_exe : base_exe;
+            const cli_compare_side *side = is_new ? ns : bs;
+            const char *exe = side->exe;
             dpt_bench_report one;
-            if ((rc = run_bench(exe, flags, nflags, path, errpath))) break;
+            if ((rc = run_bench(exe, flags, nflags, side, path, errpath))) break;
             if (dpt_bench_report_read_json(&one, path)) {
                 rc = cli_usage_error(CMD, "%s", dpt_last_error());
                 break;
             }
+            keep_fastest(&one);
             rc = gather(is_new ? cur : base, &one, exe, i);
             dpt_bench_report_free(&one);
         }
@@ -144,5 +185,205 @@ int cli_compare_run(const char *base_exe, const char *new_exe, int pairs, char *
         dpt_bench_report_free(base);
         dpt_bench_report_free(cur);
     }
+    return rc;
+}
+
+/* ---- dpt compare --calibrate ---- */
+
+/* What calibration gathers about one configuration over the runs. */
+typedef struct cal_row {
+    dpt_compare_key key;
+    int aa[DPT_VERDICT_UNDECIDED + 1], ab[DPT_VERDICT_UNDECIDED + 1]; /* verdicts */
+    double *aa_est, *aa_half, *ab_est; /* log(1 + change), half-width of the log interval */
+    int naa, nab;
+} cal_row;
+
+typedef struct calibration {
+    cal_row *rows;
+    int nrows, cap; /* cap: runs, the most estimates a row gets */
+} calibration;
+
+static cal_row *cal_find(calibration *c, const dpt_compare_key *k)
+{
+    for (int i = 0; i < c->nrows; i++) {
+        const dpt_compare_key *x = &c->rows[i].key;
+        if (x->ranks == k->ranks && x->threads == k->threads && x->batch == k->batch &&
+            !strcmp(x->workload, k->workload) && !strcmp(x->pin, k->pin))
+            return &c->rows[i];
+    }
+    cal_row *grown = realloc(c->rows, (size_t)(c->nrows + 1) * sizeof *grown);
+    if (!grown) return NULL;
+    c->rows = grown;
+    cal_row *r = &grown[c->nrows];
+    memset(r, 0, sizeof *r);
+    r->key = *k;
+    r->aa_est = calloc((size_t)c->cap, sizeof *r->aa_est);
+    r->aa_half = calloc((size_t)c->cap, sizeof *r->aa_half);
+    r->ab_est = calloc((size_t)c->cap, sizeof *r->ab_est);
+    if (!r->aa_est || !r->aa_half || !r->ab_est) {
+        free(r->aa_est);
+        free(r->aa_half);
+        free(r->ab_est);
+        return NULL;
+    }
+    c->nrows++;
+    return r;
+}
+
+/* Count one comparison's verdicts and keep its estimates; 0 or no memory. */
+static int cal_add(calibration *c, const dpt_compare_result *res, int is_ab)
+{
+    for (size_t i = 0; i < res->nrows; i++) {
+        const dpt_compare_row *p = &res->rows[i];
+        cal_row *r = cal_find(c, &p->key);
+        if (!r) return -1;
+        (is_ab ? r->ab : r->aa)[p->verdict]++;
+        if (!isfinite(p->estimate)) continue;
+        if (is_ab) {
+            r->ab_est[r->nab++] = log1p(p->estimate);
+        } else if (isfinite(p->interval_lo) && isfinite(p->interval_hi)) {
+            r->aa_est[r->naa] = log1p(p->estimate);
+            r->aa_half[r->naa++] = (log1p(p->interval_hi) - log1p(p->interval_lo)) / 2;
+        }
+    }
+    return 0;
+}
+
+/* "+1.2%" ("-" unknown) into buf. */
+static const char *pct(double v, char *buf, size_t cap)
+{
+    if (isfinite(v))
+        snprintf(buf, cap, "%+.1f%%", 100 * v);
+    else
+        snprintf(buf, cap, "-");
+    return buf;
+}
+
+/* One line per run on stderr: each configuration's verdict and interval. */
+static void cal_progress(const dpt_compare_result *res, const char *what, int k, int runs)
+{
+    fprintf(stderr, "dpt compare: calibrate: %s %d/%d:", what, k, runs);
+    for (size_t i = 0; i < res->nrows; i++) {
+        const dpt_compare_row *p = &res->rows[i];
+        char a[32], b[32], c[32];
+        fprintf(stderr, " %s/%d %s [%s, %s] %s;", p->key.workload, p->key.threads,
+                pct(p->change, a, sizeof a), pct(p->interval_lo, b, sizeof b),
+                pct(p->interval_hi, c, sizeof c), dpt_verdict_name(p->verdict));
+    }
+    fprintf(stderr, " exit %d\n", res->exit_status);
+}
+
+static double sample_sd(const double *x, int n)
+{
+    if (n < 2) return NAN;
+    double m = dpt_stats_mean(x, (size_t)n), ss = 0;
+    for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+    return sqrt(ss / (n - 1));
+}
+
+/* The smallest slowdown whose interval clears the threshold in 95% of
+ * runs: in logs, threshold + the median half-width of the A/A intervals
+ * + 1.645 standard deviations of the A/A estimates (the estimate of a
+ * true shift d scatters around d as the A/A estimates scatter around 0,
+ * and the gate calls it slower when estimate - half-width > threshold). */
+static double cal_detectable(const cal_row *r, double threshold)
+{
+    if (r->naa < 2) return NAN;
+    return expm1(log1p(threshold) + dpt_stats_median(r->aa_half, (size_t)r->naa) +
+                 1.645 * sample_sd(r->aa_est, r->naa));
+}
+
+static void cal_print(const calibration *c, int runs, int pairs, double slowdown,
+                      const dpt_compare_opts *o)
+{
+    printf("calibration: %d A/A and %d A/B runs (+%g%% injected into each step's compute) of %d "
+           "pairs each; threshold %g%%, alpha %g%s\n\n",
+           runs, runs, slowdown, pairs, 100 * o->threshold, o->alpha,
+           o->drop_disturbed ? ", disturbed pairs dropped" : "");
+    printf("%-12s %7s %-8s %6s | %12s %8s %8s | %9s %8s %8s | %10s %8s %10s\n", "workload",
+           "threads", "pin", "batch", "false alarm", "A/A ?", "A/A ok", "detected", "A/B ?",
+           "A/B same", "A/B change", "A/A sd", "detectable");
+    for (int i = 0; i < c->nrows; i++) {
+        const cal_row *r = &c->rows[i];
+        char bs[24];
+        if (r->key.batch > 0)
+            snprintf(bs, sizeof bs, "%ld", r->key.batch);
+        else
+            snprintf(bs, sizeof bs, "full");
+        const double ab = r->nab ? expm1(dpt_stats_median(r->ab_est, (size_t)r->nab)) : NAN;
+        char x[32], y[32], z[32];
+        const double sd = sample_sd(r->aa_est, r->naa);
+        if (isfinite(sd))
+            snprintf(y, sizeof y, "%.2f%%", 100 * sd);
+        else
+            snprintf(y, sizeof y, "-");
+        printf("%-12s %7d %-8s %6s | %5d/%-6d %8d %8d | %3d/%-5d %8d %8d | %10s %8s %10s\n",
+               r->key.workload, r->key.threads, r->key.pin, bs, r->aa[DPT_VERDICT_SLOWER], runs,
+               r->aa[DPT_VERDICT_UNDECIDED], r->aa[DPT_VERDICT_SAME] + r->aa[DPT_VERDICT_FASTER],
+               r->ab[DPT_VERDICT_SLOWER], runs, r->ab[DPT_VERDICT_UNDECIDED],
+               r->ab[DPT_VERDICT_SAME] + r->ab[DPT_VERDICT_FASTER], pct(ab, x, sizeof x), y,
+               pct(cal_detectable(r, o->threshold), z, sizeof z));
+    }
+    printf("\nfalse alarm: A/A judged slower; ?: cannot decide (abstentions); detected: A/B "
+           "judged slower.\n"
+           "A/B change: median estimate of the injected slowdown (the epoch slows by the\n"
+           "injected share of its compute time). A/A sd: spread of the A/A estimates (log).\n"
+           "detectable: smallest slowdown caught in 95%% of runs = threshold + median A/A\n"
+           "half-width + 1.645 A/A sd (in logs). Set --threshold so that A/A gives no false\n"
+           "alarms and the slowdowns you care about lie above 'detectable'.\n");
+}
+
+/* The path of this executable, to run it against itself. */
+static int self_exe(char *buf, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0) return cli_fail(CMD, "cannot find this executable: %s", strerror(errno));
+    buf[n] = '\0';
+    return 0;
+}
+
+/* One paired comparison of the two sides, counted into c. */
+static int cal_run(calibration *c, const cli_compare_side *a, const cli_compare_side *b,
+                   const dpt_compare_opts *o, int pairs, char *const *flags, int nflags, int is_ab,
+                   int k, int runs)
+{
+    dpt_bench_report base, cur;
+    if (cli_compare_run(a, b, pairs, flags, nflags, &base, &cur)) return DPT_EXIT_USAGE;
+    dpt_compare_result res;
+    int rc = dpt_compare_paired(&base, &cur, o, &res);
+    dpt_bench_report_free(&base);
+    dpt_bench_report_free(&cur);
+    if (rc)
+        rc = cli_usage_error(CMD, "cannot compare: %s", dpt_last_error());
+    else if (cal_add(c, &res, is_ab))
+        rc = cli_fail(CMD, "out of memory");
+    else
+        cal_progress(&res, is_ab ? "A/B" : "A/A", k, runs);
+    dpt_compare_result_free(&res);
+    return rc;
+}
+
+int cli_compare_calibrate(const dpt_compare_opts *o, int runs, int pairs, int reps,
+                          double slowdown_pct, char *const *flags, int nflags)
+{
+    char exe[4096], pct[32];
+    if (self_exe(exe, sizeof exe)) return DPT_EXIT_USAGE;
+    snprintf(pct, sizeof pct, "%g", slowdown_pct);
+    char *inject[2] = {"--inject-slowdown", pct};
+    const cli_compare_side a = {exe, NULL, 0, reps}, b = {exe, inject, 2, reps};
+    calibration c = {.cap = runs};
+    int rc = 0;
+    /* A/A and A/B alternate, so that the runner's drift reaches both alike */
+    for (int k = 1; k <= runs && !rc; k++) {
+        rc = cal_run(&c, &a, &a, o, pairs, flags, nflags, 0, k, runs);
+        if (!rc) rc = cal_run(&c, &a, &b, o, pairs, flags, nflags, 1, k, runs);
+    }
+    if (!rc) cal_print(&c, runs, pairs, slowdown_pct, o);
+    for (int i = 0; i < c.nrows; i++) {
+        free(c.rows[i].aa_est);
+        free(c.rows[i].aa_half);
+        free(c.rows[i].ab_est);
+    }
+    free(c.rows);
     return rc;
 }

@@ -1,4 +1,5 @@
 /* Parsing and checking of the model/optimizer/engine flags. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +78,28 @@ static int parse_schedule(const char *cmd, dpt_optim_spec *o, const char *arg)
     return 0;
 }
 
+/* --inject-slowdown: "10" or "10%", a percentage in [0, 1000]. */
+static int parse_slowdown(const char *cmd, const char *arg, double *pct)
+{
+    char buf[64], *end;
+    size_t len = strlen(arg);
+    if (len && len < sizeof buf) {
+        memcpy(buf, arg, len + 1);
+        if (buf[len - 1] == '%') buf[len - 1] = '\0';
+        errno = 0;
+        *pct = strtod(buf, &end);
+        if (!errno && end != buf && !*end && *pct >= 0 && *pct <= 1000) return 0;
+    }
+    return cli_usage_error(cmd,
+                           "--inject-slowdown: '%s' is not a percentage in [0, 1000] (e.g. 10 "
+                           "or 10%%)",
+                           arg);
+}
+
 int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
 {
     long v;
-    double x;
+    double x = 0;
     int i;
     switch (opt) {
     case 1100:
@@ -217,10 +236,13 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->reduce = i;
         break;
     }
+    case 1130: /* "10" or "10%": percent of each step's compute time */
+        if (parse_slowdown(cmd, arg, &x)) return -1;
+        o->inject_slowdown = x / 100;
+        break;
     default:
         return 0;
     }
-    (void)x;
     return 1;
 }
 
@@ -334,5 +356,6 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->balance = (dpt_balance)o->balance;
     eo->domain = (dpt_domain_level)o->domain;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
+    eo->inject_slowdown = o->inject_slowdown;
     return 0;
 }

@@ -32,6 +32,7 @@ typedef struct cli_train_opts {
     char pin_why[160]; /* why the default pin policy was chosen ("" when --pin was given) */
     /* --target-loss, --target-accuracy (0: none): dpt_run_spec's */
     double target_loss, target_accuracy;
+    double inject_slowdown; /* --inject-slowdown, a fraction (0.1 = 10%) */
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
@@ -51,7 +52,8 @@ typedef struct cli_train_opts {
         {"threads", required_argument, 0, 1122}, {"reduce", required_argument, 0, 1123},           \
         {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125},    \
         {"balance", required_argument, 0, 1126}, {"target-loss", required_argument, 0, 1127},      \
-        {"target-accuracy", required_argument, 0, 1128}, {"domain", required_argument, 0, 1129}
+        {"target-accuracy", required_argument, 0, 1128}, {"domain", required_argument, 0, 1129},   \
+        {"inject-slowdown", required_argument, 0, 1130}
 /* clang-format on */
 
 /* Help lines of these flags (see the note in cli/args.h). --threads, --pin

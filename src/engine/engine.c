@@ -187,6 +187,9 @@ static int check_opts(const dpt_model *m, const dpt_optim_spec *o, const dpt_dat
                              "adaptive balancing cuts batches by measured speed, so it cannot "
                              "be combined with %s",
                              opts->leaves > 0 ? "deterministic mode" : "local batching");
+    if (!(opts->inject_slowdown >= 0 && opts->inject_slowdown <= 10))
+        return dpt_set_error(DPT_EINVAL, "inject_slowdown %g is outside [0, 10]",
+                             opts->inject_slowdown);
     if (opts->leaves > 0 && opts->batching_local)
         return dpt_set_error(DPT_EINVAL, "local batching makes the batches depend on the thread "
                                          "count, so it cannot be combined with deterministic mode");
@@ -373,6 +376,7 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->comm = comm;
     e->reduce = opts->reduce;
     e->local_batching = opts->batching_local != 0;
+    e->inject = opts->inject_slowdown;
     plan_units(e, opts);
     if ((rc = check_part(e)) || (rc = plan_threads(e, opts))) goto fail;
     if (dpt_engine_plan_domains(e, opts->domain) || alloc_buffers(e) ||

@@ -151,6 +151,7 @@ struct dpt_engine {
      * at tree level item_level[x]; the subtrees each domain sums first are
      * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */
     int *item_end, *item_level, *node_lo, *node_hi, *dnode_first;
+    double inject; /* dpt_engine_opts.inject_slowdown (inject.c) */
 };
 
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
@@ -236,6 +237,9 @@ static inline int rank_first_unit(int GU, int r, int R)
 {
     return (int)((long)GU * r / R);
 }
+
+/* inject.c: the calibration slowdown after a thread's compute */
+void dpt_engine_inject(const dpt_engine *e, const step *st);
 
 /* engine.c */
 void dpt_engine_add_warning(dpt_engine *e, const char *text);

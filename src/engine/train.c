@@ -226,6 +226,7 @@ static void compute(dpt_engine *e, int t, int P, step *st)
     st->off += rows;
     st->t1 = dpt_now();
     ts->t.compute += st->t1 - st->c0;
+    dpt_engine_inject(e, st);
     ts->rows += rows;
     ts->step_secs = st->t1 - st->g0;
     ts->step_rows = rows;

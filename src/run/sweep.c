@@ -59,6 +59,9 @@ void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap)
              reduce[e->reduce], e->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static",
              shuffled ? "epoch" : "none", e->batching_local ? "local" : "global", e->leaves,
              overlap[e->overlap], dpt_domain_name(e->domain));
+    size_t len = strlen(buf); /* only when set: older contexts stay as they were */
+    if (e->inject_slowdown > 0 && len < cap)
+        snprintf(buf + len, cap - len, " inject-slowdown=%g%%", 100 * e->inject_slowdown);
 }
 
 /* The ranks of one rank count: the comm of its first n ranks (made once,
@@ -78,6 +81,7 @@ typedef struct sweep_state {
     int nsets;
     dpt_run_work work; /* of the model and data, from the first run */
     int have_work;
+    dpt_telemetry_probe *probe; /* NULL: no telemetry (out of memory) */
 } sweep_state;
 
 typedef dpt_sweep_sample sample;
@@ -99,6 +103,7 @@ static int run_config(sweep_state *st, const dpt_comm *comm, int threads, const 
     s.progress = NULL;
     memset(out, 0, sizeof *out);
     out->loss = out->accuracy = NAN;
+    dpt_telemetry_init(&out->telemetry);
     if (agreed) *agreed = 0;
     dpt_run *r = NULL;
     int rc = dpt_pin_parse(pin, &s.engine.pin), have_pin = rc == 0;
@@ -117,7 +122,9 @@ static int run_config(sweep_state *st, const dpt_comm *comm, int threads, const 
         st->have_work = 1;
     }
     dpt_run_result res;
+    if (st->probe) dpt_telemetry_start(st->probe);
     if ((rc = dpt_run_train(r, &res))) goto done;
+    if (st->probe) dpt_telemetry_stop(st->probe, threads, &out->telemetry);
     out->secs = res.seconds / res.epochs;
     out->phases = res.phases;
     out->imbalance = res.imbalance;
@@ -246,6 +253,11 @@ int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, in
     res->imbalance = median_at(sm, reps, tmp, offsetof(sample, imbalance));
     free(tmp);
     res->moves = sm[reps - 1].moves; /* counts do not vary between repetitions */
+    /* telemetry only where every repetition has it (a reading names its threads) */
+    int measured = 1;
+    for (int r = 0; r < reps; r++) measured &= sm[r].telemetry.threads > 0;
+    if (measured && (res->telemetry = malloc((size_t)reps * sizeof *res->telemetry)))
+        for (int r = 0; r < reps; r++) res->telemetry[r] = sm[r].telemetry;
     res->final_loss = sm[reps - 1].loss;
     res->final_accuracy = sm[reps - 1].accuracy;
     res->work_samples = work->samples;
@@ -294,6 +306,7 @@ int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_benc
     rc = !runs || !st.sets ? dpt_set_error(DPT_ENOMEM, "out of memory") : 0;
     /* every rank has its buffers, or all stop */
     int one_rank = 0;
+    if (!rc && dpt_telemetry_open(&st.probe)) st.probe = NULL; /* the run goes on without */
     if (!(rc = dpt_mpi_agree(rc)) && !(rc = make_rank_sets(&st, &one_rank))) {
         dpt_bench_context_fill(&rep->context);
         dpt_run_engine_context(base, rep->context.engine, sizeof rep->context.engine);
@@ -310,6 +323,7 @@ int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_benc
     if (!rc && dpt_mpi_rank() == 0) rc = dpt_bench_report_derive(rep);
     for (int i = 0; i < st.nsets; i++)
         if (st.sets[i].own) dpt_mpi_comm_free(&st.sets[i].sub);
+    dpt_telemetry_close(st.probe);
     free(st.sets);
     free(runs);
     if (rc) dpt_bench_report_free(rep);

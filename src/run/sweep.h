@@ -4,13 +4,15 @@
 #define DPT_RUN_SWEEP_H
 
 #include "dpt/run.h"
+#include "dpt/telemetry.h"
 
 /* One timed repetition of a configuration. */
 typedef struct dpt_sweep_sample {
     double secs; /* per epoch */
     double imbalance, loss, accuracy;
-    dpt_phase_times phases; /* per epoch */
-    dpt_step_summary moves; /* what a step moved (the same every repetition) */
+    dpt_phase_times phases;  /* per epoch */
+    dpt_step_summary moves;  /* what a step moved (the same every repetition) */
+    dpt_telemetry telemetry; /* interference while it ran */
 } dpt_sweep_sample;
 
 /* Append the row of reps repetitions to rep: the seconds as its samples,

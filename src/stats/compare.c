@@ -368,6 +368,8 @@ static int compare_curves(const dpt_bench_report *base, const dpt_bench_report *
             s->verdict = judge(s->change, s->p, out->threshold, out->alpha, DPT_VERDICT_BETTER,
                                DPT_VERDICT_WORSE);
         }
+        /* a row that abstains takes its curve with it */
+        if (p->abstained || o->abstained) s->verdict = DPT_VERDICT_UNDECIDED;
         out->worse += s->verdict == DPT_VERDICT_WORSE;
     }
 done:
@@ -375,6 +377,138 @@ done:
     free(nn);
     free(d);
     return rc;
+}
+
+/* ---- dropping disturbed samples ---- */
+
+/* The reports with their disturbed samples left out, and per row what
+ * was dropped and whether it abstains. */
+typedef struct filtered {
+    dpt_bench_report base, cur;
+    int *drop_b, *drop_c;             /* per row of the originals: samples left out */
+    unsigned char *short_b, *short_c; /* per row: too few clean samples, abstains */
+    int pairs, clean;                 /* paired: pairs in all, clean ones */
+} filtered;
+
+static int disturbed_at(const dpt_bench_result *x, int i)
+{
+    return x->telemetry && i < x->reps && x->telemetry[i].disturbed;
+}
+
+/* Append x to dst with the samples i where keep[i] (keep NULL: all). */
+static int copy_row(dpt_bench_report *dst, const dpt_bench_result *x, const unsigned char *keep)
+{
+    double *v = malloc((size_t)x->reps * sizeof *v);
+    dpt_telemetry *t = x->telemetry ? malloc((size_t)x->reps * sizeof *t) : NULL;
+    int n = 0;
+    if (!v || (x->telemetry && !t)) {
+        free(v);
+        free(t);
+        return dpt_set_error(DPT_ENOMEM, "out of memory dropping disturbed samples");
+    }
+    for (int i = 0; i < x->reps; i++) {
+        if (keep && !keep[i]) continue;
+        if (t) t[n] = x->telemetry[i];
+        v[n++] = x->samples[i];
+    }
+    dpt_bench_result *row =
+        dpt_bench_report_add(dst, x->workload, x->threads, x->pin, x->isa, x->batch, v, n);
+    free(v);
+    if (!row) {
+        free(t);
+        return DPT_ENOMEM;
+    }
+    double *samples = row->samples;
+    *row = *x; /* every derived field as it was */
+    row->samples = samples;
+    row->reps = n;
+    row->telemetry = t;
+    return 0;
+}
+
+/* Stored: a row keeps its clean samples, or all of them (and abstains)
+ * when fewer than DPT_COMPARE_MIN_CLEAN_REPS are clean. */
+static int filter_stored(const dpt_bench_report *r, dpt_bench_report *dst, int *drop,
+                         unsigned char *short_rows)
+{
+    int rc = 0;
+    for (size_t k = 0; k < r->nresults && !rc; k++) {
+        const dpt_bench_result *x = &r->results[k];
+        unsigned char *keep = malloc((size_t)x->reps + 1);
+        if (!keep) return dpt_set_error(DPT_ENOMEM, "out of memory dropping disturbed samples");
+        int clean = 0;
+        for (int i = 0; i < x->reps; i++) clean += keep[i] = !disturbed_at(x, i);
+        short_rows[k] = clean < DPT_COMPARE_MIN_CLEAN_REPS;
+        drop[k] = short_rows[k] ? 0 : x->reps - clean;
+        rc = copy_row(dst, x, short_rows[k] ? NULL : keep);
+        free(keep);
+    }
+    return rc;
+}
+
+/* Paired: pair i goes when any sample i of either report is disturbed;
+ * with fewer than DPT_COMPARE_MIN_CLEAN_PAIRS clean pairs every row keeps
+ * all and abstains. */
+static int filter_paired(const dpt_bench_report *base, const dpt_bench_report *cur, filtered *f)
+{
+    const dpt_bench_report *rs[2] = {base, cur};
+    for (int s = 0; s < 2; s++)
+        for (size_t k = 0; k < rs[s]->nresults; k++)
+            if (rs[s]->results[k].reps > f->pairs) f->pairs = rs[s]->results[k].reps;
+    unsigned char *keep = malloc((size_t)f->pairs + 1);
+    if (!keep) return dpt_set_error(DPT_ENOMEM, "out of memory dropping disturbed samples");
+    for (int i = 0; i < f->pairs; i++) {
+        keep[i] = 1;
+        for (int s = 0; s < 2; s++)
+            for (size_t k = 0; k < rs[s]->nresults; k++)
+                if (disturbed_at(&rs[s]->results[k], i)) keep[i] = 0;
+        f->clean += keep[i];
+    }
+    const int abstain = f->clean < DPT_COMPARE_MIN_CLEAN_PAIRS;
+    int rc = 0;
+    dpt_bench_report *dst[2] = {&f->base, &f->cur};
+    int *drop[2] = {f->drop_b, f->drop_c};
+    unsigned char *sh[2] = {f->short_b, f->short_c};
+    for (int s = 0; s < 2; s++)
+        for (size_t k = 0; k < rs[s]->nresults && !rc; k++) {
+            const dpt_bench_result *x = &rs[s]->results[k];
+            int kept = 0;
+            for (int i = 0; i < x->reps; i++) kept += keep[i];
+            sh[s][k] = (unsigned char)abstain;
+            drop[s][k] = abstain ? 0 : x->reps - kept;
+            rc = copy_row(dst[s], x, abstain ? NULL : keep);
+        }
+    free(keep);
+    return rc;
+}
+
+static void filtered_free(filtered *f)
+{
+    dpt_bench_report_free(&f->base);
+    dpt_bench_report_free(&f->cur);
+    free(f->drop_b);
+    free(f->drop_c);
+    free(f->short_b);
+    free(f->short_c);
+}
+
+static int filter(const dpt_bench_report *base, const dpt_bench_report *cur, int paired,
+                  filtered *f)
+{
+    memset(f, 0, sizeof *f);
+    dpt_bench_report_init(&f->base);
+    dpt_bench_report_init(&f->cur);
+    f->base.context = base->context;
+    f->cur.context = cur->context;
+    f->drop_b = calloc(base->nresults + 1, sizeof *f->drop_b);
+    f->drop_c = calloc(cur->nresults + 1, sizeof *f->drop_c);
+    f->short_b = calloc(base->nresults + 1, 1);
+    f->short_c = calloc(cur->nresults + 1, 1);
+    if (!f->drop_b || !f->drop_c || !f->short_b || !f->short_c)
+        return dpt_set_error(DPT_ENOMEM, "out of memory dropping disturbed samples");
+    if (paired) return filter_paired(base, cur, f);
+    int rc = filter_stored(base, &f->base, f->drop_b, f->short_b);
+    return rc ? rc : filter_stored(cur, &f->cur, f->drop_c, f->short_c);
 }
 
 static char *dup_str(const char *s)
@@ -385,15 +519,37 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
-                   const dpt_compare_opts *o, int paired, dpt_compare_result *out)
+/* What dropping the disturbed samples did, in the messages. */
+static int note_dropped(const filtered *f, int paired, dpt_compare_result *out)
 {
-    memset(out, 0, sizeof *out);
-    dpt_compare_opts def;
-    if (!o) {
-        dpt_compare_opts_defaults(&def);
-        o = &def;
-    }
+    if (paired && f->clean < DPT_COMPARE_MIN_CLEAN_PAIRS)
+        return add_msg(out,
+                       "warning: only %d of %d pairs ran undisturbed, %d are needed: every "
+                       "configuration abstains (cannot decide)",
+                       f->clean, f->pairs, DPT_COMPARE_MIN_CLEAN_PAIRS);
+    if (paired)
+        return add_msg(out, "note: %d of %d pairs dropped as disturbed, %d clean",
+                       f->pairs - f->clean, f->pairs, f->clean);
+    int dropped = 0;
+    for (size_t k = 0; k < out->nrows; k++) dropped += out->rows[k].dropped;
+    if (dropped &&
+        add_msg(out, "note: %d disturbed repetition%s dropped", dropped, dropped == 1 ? "" : "s"))
+        return DPT_ENOMEM;
+    if (out->abstained)
+        return add_msg(out,
+                       "warning: %d configuration%s fewer than %d undisturbed repetitions on a "
+                       "side: %s (cannot decide)",
+                       out->abstained, out->abstained == 1 ? " has" : "s have",
+                       DPT_COMPARE_MIN_CLEAN_REPS,
+                       out->abstained == 1 ? "it abstains" : "they abstain");
+    return 0;
+}
+
+/* The comparison; f (not NULL) says what was dropped as disturbed. */
+static int compare_core(const dpt_bench_report *base, const dpt_bench_report *cur,
+                        const dpt_compare_opts *o, int paired, const filtered *f,
+                        dpt_compare_result *out)
+{
     double *ratios = NULL, *d = NULL;
     int rc = 0;
     if (!(o->threshold >= 0) || !isfinite(o->threshold))
@@ -416,6 +572,7 @@ static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
     out->scaling_fails = o->scaling_fails != 0;
     out->allow_missing = o->allow_missing != 0;
     out->paired = paired;
+    out->drop_disturbed = f != NULL;
     out->geomean_ratio = NAN;
     if ((rc = check_rows(base, out->base_name)) || (rc = check_rows(cur, out->new_name))) goto done;
 
@@ -470,6 +627,12 @@ static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
             p->verdict = judge(p->change, p->p, o->threshold, o->alpha, DPT_VERDICT_SLOWER,
                                DPT_VERDICT_FASTER);
         }
+        if (f) {
+            p->dropped = paired ? f->drop_b[i] : f->drop_b[i] + f->drop_c[j];
+            p->abstained = f->short_b[i] || f->short_c[j];
+            if (p->abstained) p->verdict = DPT_VERDICT_UNDECIDED;
+            out->abstained += p->abstained;
+        }
         out->multi_rank |= b->ranks > 1;
         out->slower += p->verdict == DPT_VERDICT_SLOWER;
         out->undecided += p->verdict == DPT_VERDICT_UNDECIDED;
@@ -502,6 +665,7 @@ static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
                       out->blind, out->blind == 1 ? " has" : "s have", o->alpha)))
         goto done;
     if ((rc = compare_curves(base, cur, out))) goto done;
+    if (f && (rc = note_dropped(f, paired, out))) goto done;
 
     out->geomean_ratio = dpt_stats_geomean(ratios, out->nrows);
     int curves_undecided = 0;
@@ -511,7 +675,7 @@ static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
     /* When no pair could have been called slower, a pass would mean nothing. */
     if (out->slower || (out->worse && out->scaling_fails) || (out->missing && !out->allow_missing))
         out->outcome = DPT_COMPARE_FAIL;
-    else if (paired ? out->undecided > 0 : out->blind == (int)out->nrows)
+    else if (out->undecided > 0 || (!paired && out->blind == (int)out->nrows))
         out->outcome = DPT_COMPARE_CANNOT_DECIDE;
     else
         out->outcome = DPT_COMPARE_PASS;
@@ -520,6 +684,23 @@ static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
 done:
     free(ratios);
     free(d);
+    return rc;
+}
+
+static int compare(const dpt_bench_report *base, const dpt_bench_report *cur,
+                   const dpt_compare_opts *o, int paired, dpt_compare_result *out)
+{
+    memset(out, 0, sizeof *out);
+    dpt_compare_opts def;
+    if (!o) {
+        dpt_compare_opts_defaults(&def);
+        o = &def;
+    }
+    if (!o->drop_disturbed) return compare_core(base, cur, o, paired, NULL, out);
+    filtered f;
+    int rc = filter(base, cur, paired, &f);
+    if (!rc) rc = compare_core(&f.base, &f.cur, o, paired, &f, out);
+    filtered_free(&f);
     return rc;
 }
 
@@ -592,7 +773,13 @@ static void print_outcome(const dpt_compare_result *r, FILE *f)
                 r->scaling_fails ? "FAIL" : "warning", r->worse, r->worse == 1 ? "" : "s",
                 100 * r->threshold, r->worse == 1 ? "its" : "their", per,
                 r->scaling_fails ? "" : " (scaling losses only warn)");
-    if (r->outcome == DPT_COMPARE_CANNOT_DECIDE && r->paired)
+    if (r->outcome == DPT_COMPARE_CANNOT_DECIDE && r->abstained)
+        fprintf(f,
+                "cannot decide: %d configuration%s too few undisturbed %s to judge (they "
+                "abstain)\n",
+                r->abstained, r->abstained == 1 ? " has" : "s have",
+                r->paired ? "pairs" : "repetitions");
+    else if (r->outcome == DPT_COMPARE_CANNOT_DECIDE && r->paired)
         fprintf(f,
                 "cannot decide: the %g%% interval of %d configuration%s straddles the %g%% "
                 "threshold (more pairs narrow it)\n",
@@ -719,6 +906,10 @@ int dpt_compare_write_json(const dpt_compare_result *r, const char *path)
         json_object_set_new(o, "interval_level", num(p->interval_level));
         json_object_set_new(o, "base_reps", json_integer(p->base_reps));
         json_object_set_new(o, "new_reps", json_integer(p->new_reps));
+        if (r->drop_disturbed) {
+            json_object_set_new(o, "dropped", json_integer(p->dropped));
+            json_object_set_new(o, "abstained", json_boolean(p->abstained));
+        }
         json_array_append_new(rows, o);
     }
     for (size_t i = 0; i < r->ncurves; i++) {
@@ -746,6 +937,7 @@ int dpt_compare_write_json(const dpt_compare_result *r, const char *path)
                   "exit", r->exit_status, "outcome", outcome_name(r->outcome), "paired", r->paired,
                   "missing", missing, "allow_missing", r->allow_missing);
     if (!root) return dpt_set_error(DPT_ENOMEM, "cannot build the JSON for %s", path);
+    json_object_set_new(root, "drop_disturbed", json_boolean(r->drop_disturbed));
     int rc = dpt_json_write_atomic(root, path);
     json_decref(root);
     return rc;

@@ -31,7 +31,10 @@ void dpt_bench_report_init(dpt_bench_report *r)
 
 void dpt_bench_report_free(dpt_bench_report *r)
 {
-    for (size_t i = 0; i < r->nresults; i++) free(r->results[i].samples);
+    for (size_t i = 0; i < r->nresults; i++) {
+        free(r->results[i].samples);
+        free(r->results[i].telemetry);
+    }
     free(r->results);
     free(r->limits);
     dpt_bench_report_init(r);
@@ -256,6 +259,14 @@ static void describe_row(const dpt_bench_result *row, char *buf, size_t cap)
              row->threads == 1 ? "" : "s", row->pin, batch);
 }
 
+/* Repetitions of row that ran disturbed (dpt/telemetry.h). */
+static int count_disturbed(const dpt_bench_result *row)
+{
+    int n = 0;
+    for (int i = 0; row->telemetry && i < row->reps; i++) n += row->telemetry[i].disturbed != 0;
+    return n;
+}
+
 size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARNING_LEN],
                                  size_t cap)
 {
@@ -283,6 +294,16 @@ size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARN
             WARN("%s: repetitions spread wide (IQR %.1f%% of the median)", what, 100 * spread);
         }
     }
+    int dist = 0, reps = 0;
+    for (size_t i = 0; i < r->nresults; i++)
+        if (r->results[i].telemetry) {
+            dist += count_disturbed(&r->results[i]);
+            reps += r->results[i].reps;
+        }
+    if (dist)
+        WARN("%d of %d repetitions ran disturbed (other work on the CPUs the run used, steal, "
+             "migrations, preemption or a low clock: see \"telemetry\")",
+             dist, reps);
 #undef WARN
     return n;
 }
@@ -318,6 +339,23 @@ static json_t *context_json(const dpt_bench_context *c)
                      "date", opt_str(c->date), "engine", opt_str(c->engine));
 }
 
+/* One object per sample (dpt/telemetry.h); null for unknown readings. */
+static json_t *telemetry_json(const dpt_bench_result *row)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < row->reps; i++) {
+        const dpt_telemetry *t = &row->telemetry[i];
+        json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
+                                           "seconds", num(t->seconds), "cpus", opt_int(t->cpus),
+                                           "threads", opt_int(t->threads), "steal", num(t->steal),
+                                           "others_busy", num(t->others_busy), "invol_switches",
+                                           num(t->invol_switches), "migrations", num(t->migrations),
+                                           "load_average", num(t->load_average), "clock_ratio",
+                                           num(t->clock_ratio), "disturbed", t->disturbed));
+    }
+    return a;
+}
+
 static json_t *result_json(const dpt_bench_result *row)
 {
     json_t *samples = json_array();
@@ -343,6 +381,7 @@ static json_t *result_json(const dpt_bench_result *row)
                                   num(row->phases.comm)));
     json_object_set_new(o, "imbalance", num(row->imbalance));
     if (row->moves.steps > 0) json_object_set_new(o, "moves", dpt_step_summary_json(&row->moves));
+    if (row->telemetry) json_object_set_new(o, "telemetry", telemetry_json(row));
     return o;
 }
 
@@ -589,6 +628,45 @@ fail:
     return rc;
 }
 
+/* "telemetry": one object per sample; the readings may be null, and
+ * "disturbed" is taken as written (the rule may have been another). */
+static int read_telemetry(reader *rd, json_t *o, dpt_bench_result *row)
+{
+    int rc = 0;
+    json_t *a = get(rd, o, "telemetry", JSON_ARRAY, &rc);
+    if (!a) return rc;
+    if ((long)json_array_size(a) != row->reps)
+        return bad(rd, "telemetry", "has %zu items but reps is %d", json_array_size(a), row->reps);
+    row->telemetry = calloc((size_t)row->reps, sizeof *row->telemetry);
+    if (!row->telemetry) return dpt_set_error(DPT_ENOMEM, "out of memory for the telemetry");
+    size_t len = strlen(rd->where);
+    for (int i = 0; i < row->reps; i++) {
+        json_t *x = json_array_get(a, (size_t)i);
+        dpt_telemetry *t = &row->telemetry[i];
+        long v;
+        dpt_telemetry_init(t);
+        snprintf(rd->where + len, sizeof rd->where - len, ".telemetry[%d]", i);
+        if (!json_is_object(x)) TRY(bad(rd, NULL, "expected an object, got %s", type_name(x)));
+        TRY(get_num(rd, x, "seconds", 1, &t->seconds));
+        if (json_object_get(x, "cpus")) TRY(get_int(rd, x, "cpus", 0, 1L << 20, 1, &v));
+        t->cpus = json_object_get(x, "cpus") ? (int)v : -1;
+        if (json_object_get(x, "threads")) TRY(get_int(rd, x, "threads", 0, 1L << 20, 1, &v));
+        t->threads = json_object_get(x, "threads") ? (int)v : -1;
+        TRY(get_num(rd, x, "steal", 1, &t->steal));
+        TRY(get_num(rd, x, "others_busy", 1, &t->others_busy));
+        TRY(get_num(rd, x, "invol_switches", 1, &t->invol_switches));
+        TRY(get_num(rd, x, "migrations", 1, &t->migrations));
+        TRY(get_num(rd, x, "load_average", 1, &t->load_average));
+        TRY(get_num(rd, x, "clock_ratio", 1, &t->clock_ratio));
+        json_t *d = json_object_get(x, "disturbed");
+        if (!json_is_boolean(d)) TRY(bad(rd, "disturbed", "expected true or false"));
+        t->disturbed = json_is_true(d);
+    }
+    rd->where[len] = '\0';
+fail:
+    return rc;
+}
+
 static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
 {
     int rc = 0;
@@ -654,6 +732,8 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
         rc = bad(rd, "moves", "is not an object of the step's moves");
         goto fail;
     }
+    /* added with the interference telemetry: older files have none */
+    if (json_object_get(o, "telemetry")) TRY(read_telemetry(rd, o, row));
 fail:
     return rc;
 }
@@ -787,6 +867,18 @@ static void cell(FILE *f, int w, int prec, double v)
         fprintf(f, " %*s", w, "-");
 }
 
+/* "  2/5 *-*--": how many repetitions ran disturbed, and which ('*'), the
+ * first ten. */
+static void print_disturbed(const dpt_bench_result *row, FILE *f)
+{
+    if (!row->telemetry) {
+        fprintf(f, "  %9s", "-");
+        return;
+    }
+    fprintf(f, "  %d/%d ", count_disturbed(row), row->reps);
+    for (int i = 0; i < row->reps && i < 10; i++) fputc(row->telemetry[i].disturbed ? '*' : '-', f);
+}
+
 void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
 {
     int ww = 8, multi = 0;
@@ -800,9 +892,12 @@ void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
     fprintf(f, " %7s %-8s %-6s %6s %4s %10s %6s", "threads", "pin", "isa", "batch", "reps",
             "ms/epoch", "IQR%");
     if (multi) fprintf(f, " %8s", "comm ms");
-    fprintf(f, " %12s %7s %5s %7s %4s %8s %5s %5s %5s %5s %5s %5s %10s\n", "samples/s", "speedup",
+    fprintf(f, " %12s %7s %5s %7s %4s %8s %5s %5s %5s %5s %5s %5s %10s", "samples/s", "speedup",
             "eff%", "GB/s", "%BW", "GFLOP/s", "%peak", "comp%", "red%", "upd%", "wait%", "imbal",
             "final loss");
+    int tele = 0; /* the column of disturbed repetitions, where measured */
+    for (size_t i = 0; i < r->nresults; i++) tele |= r->results[i].telemetry != NULL;
+    fputs(tele ? "  disturbed\n" : "\n", f);
     for (size_t i = 0; i < r->nresults; i++) {
         const dpt_bench_result *row = &r->results[i];
         char batch[24];
@@ -833,6 +928,7 @@ void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
             fprintf(f, " %10.6g", row->final_loss);
         else
             fprintf(f, " %10s", "-");
+        if (tele) print_disturbed(row, f);
         fputc('\n', f);
     }
 }
