@@ -38,6 +38,7 @@
 #include "dpt/isa.h"
 #include "dpt/limits.h"
 #include "dpt_config.h"
+#include "kernels/k_limits.h"
 #include "kernels/kernels.h"
 
 #define U        0x1p-24
@@ -1174,4 +1175,24 @@ Test(limits, measure_small)
     cr_assert(l.reps == 3 && l.read_bytes > 0 && l.read_bytes <= ((size_t)4 << 20));
     cr_assert_str_eq(l.isa, best_isa());
     cr_assert_eq(dpt_limits_measure(1, NULL), DPT_EINVAL);
+}
+
+/* The read loop of dpt limits (several streams per thread) reads every
+ * element exactly once: small integers sum exactly in float. */
+Test(limits, read_kernels_read_everything_once)
+{
+    static const size_t ns[] = {64, 128, 192, 4096, 65600};
+    float *x = aligned_alloc(64, 65600 * sizeof(float));
+    cr_assert_not_null(x);
+    for (size_t i = 0; i < 65600; i++) x[i] = (float)(i % 7);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        double want = 0;
+        for (size_t i = 0; i < ns[c]; i++) want += x[i];
+        cr_assert_eq(dpt_k_read_f32_scalar(ns[c], x), (float)want, "scalar, n %zu", ns[c]);
+#if DPT_HAVE_AVX2
+        if (dpt_cpu_has_avx2())
+            cr_assert_eq(dpt_k_read_f32_avx2(ns[c], x), (float)want, "avx2, n %zu", ns[c]);
+#endif
+    }
+    free(x);
 }
