@@ -543,11 +543,41 @@ static void mlp_row(const char *name, int layers, const size_t *width, size_t ba
     dpt_free(p.E);
 }
 
+/* the fused tiny-MLP gradient (the path dpt_model_grad takes for 10-20-1) */
+static void run_tiny(bcase *c, const dpt_kernels *k)
+{
+    c->sink += k->mlp_tiny_grad(c->m, c->d, c->n, c->X, c->d, c->y, c->w, c->g);
+}
+
+static void tiny_row(size_t rows)
+{
+    size_t d = 10, h = 20, np = h * d + 2 * h + 1;
+    bcase c = {0};
+    c.m = rows;
+    c.d = d;
+    c.n = h;
+    c.X = falloc(rows * d, -1, 1, 20);
+    c.y = falloc(rows, -1, 1, 21);
+    c.w = falloc(np, -0.3f, 0.3f, 22);
+    c.g = falloc(np, 0, 0, 23);
+    c.run = run_tiny;
+    char sz[64];
+    snprintf(sz, sizeof sz, "10-20-1 fused, %zu rows", rows);
+    /* dpt_model_train_flops: 4 x 200 + 6 x 20 per row */
+    row("mlp tiny", sz, &c, 920.0 * (double)rows, "GFLOP/s", VS_FMA);
+    dpt_free(c.X);
+    dpt_free(c.y);
+    dpt_free(c.w);
+    dpt_free(c.g);
+}
+
 static void bench_mlp(void)
 {
     static const size_t seed[] = {10, 20, 1}, fm[] = {784, 256, 128, 10},
                         wide[] = {256, 512, 512, 10};
     mlp_row("10-20-1", 2, seed, 256);
+    tiny_row(256);
+    tiny_row(65536);
     mlp_row("784-256-128-10", 3, fm, 256);
     mlp_row("256-512-512-10", 3, wide, 512);
 }
