@@ -498,7 +498,10 @@ static void run_mlp(bcase *c, const dpt_kernels *k)
     k->axpy(p->boff[L - 1] + K, -1e-6f, p->G, p->W);
 }
 
-static void mlp_row(const char *name, int layers, const size_t *width, size_t batch)
+/* bytes_lim: time the step as weight streaming (GB/s) against that read
+ * bandwidth instead of as GFLOP/s against the FMA peak */
+static void mlp_row_as(const char *name, int layers, const size_t *width, size_t batch,
+                       const dpt_limits *bytes_lim)
 {
     mlp p = {0};
     p.layers = layers;
@@ -533,7 +536,19 @@ static void mlp_row(const char *name, int layers, const size_t *width, size_t ba
      * first layer's dX, which training never computes) */
     double wsum = 0, wfirst = (double)width[0] * width[1];
     for (int l = 0; l < layers; l++) wsum += (double)width[l] * width[l + 1];
-    row("mlp step", sz, &c, 2.0 * batch * (3 * wsum - wfirst), "GFLOP/s", VS_FMA);
+    if (bytes_lim) {
+        /* what one step streams: W forward, gW read and written by dW (beta 1),
+         * W again for dX past the first layer, and the update's read of G and
+         * read and write of W; the biases with them */
+        double wb = 4.0 * (double)p.boff[layers - 1] + 4.0 * (double)width[layers];
+        double bytes = 7 * wb - 4 * wfirst;
+        dpt_limits save = lim1;
+        lim1 = *bytes_lim;
+        row("mlp small", sz, &c, bytes, "GB/s", VS_READ);
+        lim1 = save;
+    } else {
+        row("mlp step", sz, &c, 2.0 * batch * (3 * wsum - wfirst), "GFLOP/s", VS_FMA);
+    }
     dpt_free(p.W);
     dpt_free(p.G);
     dpt_free(p.X);
@@ -543,13 +558,69 @@ static void mlp_row(const char *name, int layers, const size_t *width, size_t ba
     dpt_free(p.E);
 }
 
+static void mlp_row(const char *name, int layers, const size_t *width, size_t batch)
+{
+    mlp_row_as(name, layers, width, batch, NULL);
+}
+
+/* The small-row regime (1-16 rows per step: a thread's share on the
+ * two-level engine): each step is bound by streaming the weights and their
+ * gradients, so it is set against the read bandwidth measured at the
+ * weights' size (L2/L3) in the same run, not against DRAM or the FMA peak. */
+static void bench_small_rows(void)
+{
+    static const size_t fm[] = {784, 256, 128, 10}, ms[] = {1, 2, 4, 8, 16};
+    size_t wbytes = 4 * (784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+    dpt_limits lc;
+    if (dpt_limits_measure_sized(1, wbytes, 0, &lc)) {
+        fprintf(stderr, "kernels: %s\n", dpt_last_error());
+        exit(1);
+    }
+    printf("small rows, 784-256-128-10 (%zu KiB of weights): read bandwidth at that size "
+           "%.1f (%.1f) GB/s; %%lim is against it\n",
+           wbytes >> 10, lc.read_gbs, lc.read_gbs_best);
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        mlp_row_as("784-256-128-10", 3, fm, ms[i], &lc);
+}
+
+/* the fused tiny-MLP gradient (the path dpt_model_grad takes for 10-20-1) */
+static void run_tiny(bcase *c, const dpt_kernels *k)
+{
+    c->sink += k->mlp_tiny_grad(c->m, c->d, c->n, c->X, c->d, c->y, c->w, c->g);
+}
+
+static void tiny_row(size_t rows)
+{
+    size_t d = 10, h = 20, np = h * d + 2 * h + 1;
+    bcase c = {0};
+    c.m = rows;
+    c.d = d;
+    c.n = h;
+    c.X = falloc(rows * d, -1, 1, 20);
+    c.y = falloc(rows, -1, 1, 21);
+    c.w = falloc(np, -0.3f, 0.3f, 22);
+    c.g = falloc(np, 0, 0, 23);
+    c.run = run_tiny;
+    char sz[64];
+    snprintf(sz, sizeof sz, "10-20-1 fused, %zu rows", rows);
+    /* dpt_model_train_flops: 4 x 200 + 6 x 20 per row */
+    row("mlp tiny", sz, &c, 920.0 * (double)rows, "GFLOP/s", VS_FMA);
+    dpt_free(c.X);
+    dpt_free(c.y);
+    dpt_free(c.w);
+    dpt_free(c.g);
+}
+
 static void bench_mlp(void)
 {
     static const size_t seed[] = {10, 20, 1}, fm[] = {784, 256, 128, 10},
                         wide[] = {256, 512, 512, 10};
     mlp_row("10-20-1", 2, seed, 256);
+    tiny_row(256);
+    tiny_row(65536);
     mlp_row("784-256-128-10", 3, fm, 256);
     mlp_row("256-512-512-10", 3, wide, 512);
+    bench_small_rows();
 }
 
 /* the FMA loop of one ISA on every thread at once: median and best of 5 */

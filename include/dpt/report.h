@@ -8,7 +8,7 @@
  *              "engine" (optional)},
  *  "limits": {"points": [{"threads", "pin", "read_gbytes_per_second",
  *                         "peak_gflops"}]},
- *  "results": [{"workload", "ranks", "threads", "pin", "isa", "batch", "reps",
+ *  "results": [{"workload", "implementation", "ranks", "threads", "pin", "isa", "batch", "reps",
  *               "seconds": {"median", "min", "max", "iqr", "samples": [...]},
  *               "samples_per_second", "speedup", "efficiency",
  *               "gbytes_per_second", "gflops", "fraction_of_bandwidth",
@@ -75,6 +75,9 @@ typedef struct dpt_bench_phases {
 
 typedef struct dpt_bench_result {
     char workload[64];
+    /* who ran it: "dpt", or a peer (bench/peers: "pytorch", "numpy"); optional
+     * in the file, absent reads as "dpt" */
+    char implementation[32];
     int ranks;   /* MPI processes that trained together; 1 by default */
     int threads; /* per rank */
     char pin[32];

@@ -9,13 +9,17 @@
 #include "cli/data_opts.h"
 #include "dpt/error.h"
 #include "dpt/io.h"
+#include "dpt/run.h"
 
 static const char gen_usage[] =
-    "usage: dpt gen --synth KIND[:k=v,...] --out FILE [flags]\n"
+    "usage: dpt gen (--synth KIND[:k=v,...] | --workload NAME) --out FILE [flags]\n"
     "Writes a synthetic data set to FILE and prints one summary line (rows,\n"
     "features, labels, format, file).\n"
     "  --synth KIND[:k=v,...]  linreg, logreg or teacher-mlp, keys n, d, noise, seed,\n"
-    "                      classes, hidden=a/b (required; see docs/workloads.md)\n"
+    "                      classes, hidden=a/b (this or --workload; see docs/workloads.md)\n"
+    "  --workload NAME     the training set a canonical workload trains on, byte for\n"
+    "                      byte (fmnist-mlp: standardized), e.g. for bench/peers\n"
+    "                      (default none)\n"
     "  --out FILE          .dptb, .csv, .tsv, .svm/.libsvm (required)\n"
     "  --format F          csv, svmlight, dptb (default: from --out's extension)\n"
     "  --delimiter C       CSV field separator (default ',', tab for .tsv)\n"
@@ -36,7 +40,16 @@ static const char convert_usage[] =
     "  --quiet             no summary line (default off)\n"
     "  --help              this text\n";
 
-enum { OPT_OUT = 1, OPT_TO, OPT_OUT_DELIM, OPT_OUT_HEADER, OPT_THREADS, OPT_QUIET, OPT_HELP };
+enum {
+    OPT_OUT = 1,
+    OPT_TO,
+    OPT_OUT_DELIM,
+    OPT_OUT_HEADER,
+    OPT_THREADS,
+    OPT_QUIET,
+    OPT_HELP,
+    OPT_WORKLOAD
+};
 
 static int out_format(const char *cmd, const char *flag, const char *arg, dpt_format *f)
 {
@@ -78,6 +91,7 @@ int dpt_cmd_gen(int argc, char **argv)
 {
     const char *cmd = "gen";
     static const struct option opts[] = {{"synth", required_argument, 0, CLI_OPT_SYNTH},
+                                         {"workload", required_argument, 0, OPT_WORKLOAD},
                                          {"out", required_argument, 0, OPT_OUT},
                                          {"format", required_argument, 0, OPT_TO},
                                          {"delimiter", required_argument, 0, CLI_OPT_DELIMITER},
@@ -90,7 +104,7 @@ int dpt_cmd_gen(int argc, char **argv)
     cli_data_opts_init(&d);
     dpt_save_opts so;
     dpt_save_opts_defaults(&so);
-    const char *out = NULL;
+    const char *out = NULL, *workload = NULL;
     long threads = 0;
     int quiet = 0, c;
     optind = 1;
@@ -101,6 +115,9 @@ int dpt_cmd_gen(int argc, char **argv)
             return DPT_EXIT_USAGE;
         case OPT_OUT:
             out = optarg;
+            break;
+        case OPT_WORKLOAD:
+            workload = optarg;
             break;
         case OPT_TO:
             if (out_format(cmd, "format", optarg, &so.format)) return DPT_EXIT_USAGE;
@@ -126,17 +143,27 @@ int dpt_cmd_gen(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s' (see dpt gen --help)", argv[optind]);
-    if (!d.synth) return cli_usage_error(cmd, "--synth KIND[:k=v,...] is required");
+    if (!d.synth == !workload)
+        return cli_usage_error(cmd, "give one of --synth KIND[:k=v,...] and --workload NAME");
+    const dpt_workload *w = NULL;
+    if (workload && !(w = dpt_workload_find(workload)))
+        return cli_usage_error(cmd, "--workload: %s", dpt_last_error());
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
     if (resolve_out(cmd, out, &so.format, "format")) return DPT_EXIT_USAGE;
     so.delimiter = d.load.delimiter;
 
     dpt_synth_spec spec;
     dpt_dataset ds = {0};
-    if (dpt_synth_parse(&spec, d.synth))
-        return cli_usage_error(cmd, "--synth: %s", dpt_last_error());
-    if (dpt_synth_generate(&spec, &ds, (int)threads))
-        return cli_fail(cmd, "--synth: %s", dpt_last_error());
+    if (w) {
+        /* the same call dpt train and dpt bench make, so the bytes are theirs */
+        if (dpt_workload_load(w, (int)threads, &ds, NULL, NULL))
+            return cli_fail(cmd, "--workload %s: %s", w->name, dpt_last_error());
+    } else {
+        if (dpt_synth_parse(&spec, d.synth))
+            return cli_usage_error(cmd, "--synth: %s", dpt_last_error());
+        if (dpt_synth_generate(&spec, &ds, (int)threads))
+            return cli_fail(cmd, "--synth: %s", dpt_last_error());
+    }
     int rc = DPT_EXIT_OK;
     if (dpt_save(&ds, out, &so))
         rc = cli_fail(cmd, "%s", dpt_last_error());

@@ -11,7 +11,12 @@
 #define DPT_K_FMA_FLOPS_SCALAR (16 * 4 * 2)
 #define DPT_K_FMA_FLOPS_AVX512 (16 * 4 * 32) /* 16 chains x 4 unrolled x 16 lanes x 2 */
 
-/* x:(n), n a multiple of 64 -> sum (returned so the reads cannot be elided) */
+/* Independent sequential streams each thread reads at once (quarters of its
+ * part), as a STREAM-like probe reads several arrays. */
+#define DPT_K_READ_STREAMS 4
+
+/* x:(n), n a multiple of 64 -> sum (returned so the reads cannot be elided),
+ * read as DPT_K_READ_STREAMS streams */
 float dpt_k_read_f32_avx2(size_t n, const float *x);
 float dpt_k_read_f32_scalar(size_t n, const float *x);
 

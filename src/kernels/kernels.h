@@ -25,6 +25,10 @@ typedef enum {
 /* how far ahead (floats) the AVX2 and AVX-512 updates ask for w's lines */
 #define DPT_UPDATE_PREFETCH 1024
 
+/* The largest input and hidden widths the fused tiny-MLP kernel takes. */
+#define DPT_TINY_MAX_D 16
+#define DPT_TINY_MAX_H 32
+
 /* Loss of a single-output linear model in the fused gradient kernel. */
 typedef enum { DPT_GLM_MSE = 0, DPT_GLM_BCE = 1 } dpt_glm_loss;
 
@@ -82,6 +86,16 @@ typedef struct dpt_kernels {
      * Returns the sum of -log softmax(z)[y]. */
     double (*softmax_ce)(size_t rows, size_t K, const float *Z, size_t ldz, const float *y,
                          float *dZ, size_t lddz, size_t *correct);
+    /* A tiny MLP fused over rows (mlp-seed's 10-20-1): one ReLU hidden layer
+     * of h units, one output, MSE; forward, loss and backward per block of
+     * rows without writing activations out. X:(rows,d) stride ld, y:(rows);
+     * p = W1:(h,d), b1:(h), W2:(1,h), b2 as the model lays them out, g the
+     * same layout, added to. Returns sum (z - y)^2. Needs d <=
+     * DPT_TINY_MAX_D and h <= DPT_TINY_MAX_H. Sums in another order than the
+     * generic path: the same results within float rounding, not the same bits. */
+    double (*mlp_tiny_grad)(size_t rows, size_t d, size_t h, const float *X, size_t ld,
+                            const float *y, const float *p, float *g);
+
     /* Elementwise exp/log over x:(n) into out:(n) (out may equal x). */
     void (*vexp)(size_t n, const float *x, float *out);
     void (*vlog)(size_t n, const float *x, float *out);

@@ -16,11 +16,14 @@
  * the compiler may vectorize them without reassociating anything. */
 float dpt_k_read_f32_scalar(size_t n, const float *x)
 {
-    float s[16] = {0};
-    for (size_t i = 0; i < n; i += 16)
-        for (int j = 0; j < 16; j++) s[j] += x[i + j];
+    const size_t q = n / DPT_K_READ_STREAMS;
+    float s[DPT_K_READ_STREAMS][16] = {{0}};
+    for (size_t i = 0; i < q; i += 16)
+        for (int k = 0; k < DPT_K_READ_STREAMS; k++)
+            for (int j = 0; j < 16; j++) s[k][j] += x[k * q + i + j];
     float t = 0;
-    for (int j = 0; j < 16; j++) t += s[j];
+    for (int k = 0; k < DPT_K_READ_STREAMS; k++)
+        for (int j = 0; j < 16; j++) t += s[k][j];
     return t;
 }
 

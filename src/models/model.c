@@ -158,6 +158,17 @@ static inline int glm_path(const dpt_model *m)
     return m->layers == 1 && m->width[1] == 1;
 }
 
+/* d-h-1 ReLU with MSE and biases, small enough for the fused kernel that
+ * keeps a block of rows in registers and L1 through forward and backward
+ * (mlp-seed's 10-20-1: the generic path's SGEMM calls of a few columns
+ * spend most of their time on overhead) */
+static inline int tiny_path(const dpt_model *m, const dpt_kernels *k)
+{
+    return k->mlp_tiny_grad && m->spec.kind == DPT_MODEL_MLP && m->layers == 2 &&
+           m->width[2] == 1 && m->spec.loss == DPT_LOSS_MSE && m->spec.act == DPT_ACTIVATION_RELU &&
+           m->spec.bias && m->width[0] <= DPT_TINY_MAX_D && m->width[1] <= DPT_TINY_MAX_H;
+}
+
 static inline double bce_logits(double z, double y)
 {
     return (z > 0 ? z : 0) - z * y + log1p(exp(-fabs(z)));
@@ -222,6 +233,10 @@ static double model_grad(const dpt_model *m, const struct dpt_kernels *k, const 
                                m->width[0], X, ld, y, w, b, g, &gb);
         if (m->b_off[0] != SIZE_MAX) g[m->b_off[0]] += (float)gb;
         return l;
+    }
+    if (tiny_path(m, k)) {
+        if (set) memset(g, 0, m->n_params * sizeof(float));
+        return k->mlp_tiny_grad(rows, m->width[0], m->width[1], X, ld, y, w, g);
     }
     if (set)
         for (int l = 0; l < m->layers; l++)

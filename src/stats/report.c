@@ -90,6 +90,7 @@ dpt_bench_result *dpt_bench_report_add(dpt_bench_report *r, const char *workload
         row->reps = nsamples;
     }
     COPY(row->workload, workload);
+    COPY(row->implementation, "dpt");
     COPY(row->pin, pin);
     COPY(row->isa, isa);
     row->threads = threads;
@@ -165,6 +166,7 @@ int dpt_bench_report_derive(dpt_bench_report *r)
             if (one->threads == 1 && (one->ranks == 1 || one->ranks == row->ranks) &&
                 one->batch == row->batch && !strcmp(one->workload, row->workload) &&
                 !strcmp(one->pin, row->pin) && !strcmp(one->isa, row->isa) &&
+                !strcmp(one->implementation, row->implementation) &&
                 (!base || one->ranks < base->ranks))
                 base = one;
         }
@@ -372,6 +374,7 @@ static json_t *result_json(const dpt_bench_result *row)
         num(row->fraction_of_bandwidth), "fraction_of_peak", num(row->fraction_of_peak),
         "final_loss", num(row->final_loss));
     if (!o) return NULL;
+    json_object_set_new(o, "implementation", json_string(row->implementation));
     if (isfinite(row->final_accuracy))
         json_object_set_new(o, "final_accuracy", json_real(row->final_accuracy));
     json_object_set_new(o, "phases",
@@ -693,6 +696,9 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
         dpt_bench_report_add(r, workload, (int)threads, pin, isa, batch, NULL, 0);
     if (!row) return DPT_ENOMEM;
     row->ranks = (int)ranks;
+    /* written since bench/peers; before it every row was dpt's */
+    if (json_object_get(o, "implementation"))
+        TRY(get_str(rd, o, "implementation", 0, row->implementation, sizeof row->implementation));
     row->samples = malloc((size_t)reps * sizeof *row->samples);
     if (!row->samples) return dpt_set_error(DPT_ENOMEM, "out of memory for %ld samples", reps);
     row->reps = (int)reps;
@@ -881,13 +887,15 @@ static void print_disturbed(const dpt_bench_result *row, FILE *f)
 
 void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
 {
-    int ww = 8, multi = 0;
+    int ww = 8, multi = 0, peers = 0;
     for (size_t i = 0; i < r->nresults; i++) {
         int l = (int)strlen(r->results[i].workload);
         if (l > ww) ww = l;
         multi |= r->results[i].ranks > 1;
+        peers |= strcmp(r->results[i].implementation, "dpt") != 0;
     }
     fprintf(f, "%-*s", ww, "workload");
+    if (peers) fprintf(f, " %-8s", "impl");
     if (multi) fprintf(f, " %5s", "ranks");
     fprintf(f, " %7s %-8s %-6s %6s %4s %10s %6s", "threads", "pin", "isa", "batch", "reps",
             "ms/epoch", "IQR%");
@@ -906,6 +914,7 @@ void dpt_bench_report_print_table(const dpt_bench_report *r, FILE *f)
         else
             snprintf(batch, sizeof batch, "full");
         fprintf(f, "%-*s", ww, row->workload);
+        if (peers) fprintf(f, " %-8s", row->implementation);
         if (multi) fprintf(f, " %5d", row->ranks);
         fprintf(f, " %7d %-8s %-6s %6s %4d", row->threads, row->pin, row->isa, batch, row->reps);
         cell(f, 10, 3, row->median * 1e3);

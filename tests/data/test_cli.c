@@ -106,6 +106,17 @@ Test(data_cli, gen_convert_round_trip)
     assert_same_file("b.dptb", "g.dptb");
 }
 
+/* gen --workload: the bytes dpt trains on, the same as the workload's --synth */
+Test(data_cli, gen_workload_is_the_workloads_data, .timeout = 60)
+{
+    cr_assert_eq(dpt("gen --workload mlp-seed --out w.dptb --threads 2"), 0, "%s", err);
+    cr_assert(strstr(err, "wrote 1000000 rows x 10 features to w.dptb"), "%s", err);
+    cr_assert_eq(dpt("gen --synth teacher-mlp:n=1000000,d=10,hidden=20,seed=3,noise=0.01 --out "
+                     "s.dptb --quiet"),
+                 0, "%s", err);
+    assert_same_file("w.dptb", "s.dptb");
+}
+
 Test(data_cli, convert_idx_fashion_mnist, .timeout = 120)
 {
     const char *fm = "/usr/share/datasets/fashion-mnist";
@@ -164,6 +175,8 @@ ParameterizedTestParameters(data_cli, bad_flags)
 {
     static struct bad_flag cases[] = {
         {"gen --out x.csv", "--synth"},
+        {"gen --workload nope --out x.csv", "no workload 'nope' (allowed: linreg"},
+        {"gen --workload linreg --synth linreg --out x.csv", "one of --synth"},
         {"gen --synth linreg", "--out"},
         {"gen --synth nope --out x.csv", "unknown kind 'nope'"},
         {"gen --synth linreg:n=0 --out x.csv", "n=0"},

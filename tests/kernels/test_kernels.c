@@ -38,6 +38,7 @@
 #include "dpt/isa.h"
 #include "dpt/limits.h"
 #include "dpt_config.h"
+#include "kernels/k_limits.h"
 #include "kernels/kernels.h"
 
 #define U        0x1p-24
@@ -950,9 +951,27 @@ Test(kernels, sgemm_layer_shapes, .timeout = 120)
 {
     /* MLP layers (forward ta=0 tb=1, dW ta=1 tb=0, dX ta=0 tb=0), GEMV and
      * rank-1 shapes of the 10-20-1 net, k past one block, m past one block */
-    static const size_t SH[][3] = {{256, 128, 784}, {256, 784, 128}, {128, 784, 256}, {256, 20, 10},
-                                   {256, 1, 20},    {1, 20, 256},    {20, 10, 256},   {256, 20, 1},
-                                   {600, 40, 1000}, {70, 530, 300},  {1, 1, 5000},    {3, 1, 700}};
+    static const size_t SH[][3] = {{256, 128, 784},
+                                   {256, 784, 128},
+                                   {128, 784, 256},
+                                   {256, 20, 10},
+                                   {256, 1, 20},
+                                   {1, 20, 256},
+                                   {20, 10, 256},
+                                   {256, 20, 1},
+                                   {600, 40, 1000},
+                                   {70, 530, 300},
+                                   {1, 1, 5000},
+                                   {3, 1, 700},
+                                   /* the small-row regime of 784-256-128-10 */
+                                   {2, 256, 784},
+                                   {16, 128, 256},
+                                   {5, 10, 128},
+                                   {256, 784, 2},
+                                   {128, 256, 16},
+                                   {10, 128, 7},
+                                   {8, 784, 256},
+                                   {3, 37, 33}};
     table t[MAX_TABLES];
     int nt = tables(t);
     for (int ti = 0; ti < nt; ti++)
@@ -1174,4 +1193,100 @@ Test(limits, measure_small)
     cr_assert(l.reps == 3 && l.read_bytes > 0 && l.read_bytes <= ((size_t)4 << 20));
     cr_assert_str_eq(l.isa, best_isa());
     cr_assert_eq(dpt_limits_measure(1, NULL), DPT_EINVAL);
+}
+
+/* The read loop of dpt limits (several streams per thread) reads every
+ * element exactly once: small integers sum exactly in float. */
+Test(limits, read_kernels_read_everything_once)
+{
+    static const size_t ns[] = {64, 128, 192, 4096, 65600};
+    float *x = aligned_alloc(64, 65600 * sizeof(float));
+    cr_assert_not_null(x);
+    for (size_t i = 0; i < 65600; i++) x[i] = (float)(i % 7);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        double want = 0;
+        for (size_t i = 0; i < ns[c]; i++) want += x[i];
+        cr_assert_eq(dpt_k_read_f32_scalar(ns[c], x), (float)want, "scalar, n %zu", ns[c]);
+#if DPT_HAVE_AVX2
+        if (dpt_cpu_has_avx2())
+            cr_assert_eq(dpt_k_read_f32_avx2(ns[c], x), (float)want, "avx2, n %zu", ns[c]);
+#endif
+    }
+    free(x);
+}
+
+/* ---- the fused tiny MLP (d-h-1 ReLU, MSE) ---- */
+
+/* Every table's kernel against a double reference of the generic path's
+ * math (the ReLU mask from the float pre-activation, as the kernels see it),
+ * added onto a nonzero g, over odd row counts (chunk and vector tails),
+ * strides and widths up to the limits. Tolerance: a few ulp of the sum of
+ * the terms' magnitudes per entry. */
+static void check_tiny(const table *t, size_t rows, size_t d, size_t h, size_t off)
+{
+    size_t ld = d + (d % 3) + 2, np = h * d + 2 * h + 1;
+    buf X = buf_new(rows * ld + 1, off), y = buf_new(rows + 1, (off + 1) % 8);
+    buf p = buf_new(np, (off + 2) % 8), g = buf_new(np, (off + 5) % 8);
+    buf_rand(&X, -1, 1);
+    buf_rand(&y, -1, 1);
+    buf_rand(&p, -0.6f, 0.6f);
+    buf_rand(&g, -1, 1);
+    double *gref = calloc(np, sizeof(double)), *gmag = calloc(np, sizeof(double));
+    double *a = calloc(h, sizeof(double));
+    for (size_t q = 0; q < np; q++) gref[q] = g.p[q], gmag[q] = fabs(g.p[q]);
+    const float *W1 = p.p, *b1 = W1 + h * d, *W2 = b1 + h;
+    double lref = 0, lmag = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = X.p + i * ld;
+        double o = W2[h];
+        for (size_t j = 0; j < h; j++) {
+            double z = b1[j];
+            float zf = b1[j];
+            for (size_t k = 0; k < d; k++)
+                z += (double)W1[j * d + k] * x[k], zf += W1[j * d + k] * x[k];
+            a[j] = zf > 0 ? z : 0;
+            o += W2[j] * a[j];
+        }
+        double e = o - y.p[i], r = 2 * e;
+        lref += e * e;
+        lmag += e * e + 2 * fabs(e) + 1;
+        gref[np - 1] += r, gmag[np - 1] += fabs(r) + 1;
+        for (size_t j = 0; j < h; j++) {
+            gref[h * d + h + j] += r * a[j], gmag[h * d + h + j] += fabs(r) * (fabs(a[j]) + 1);
+            if (!(a[j] > 0)) continue;
+            double dz = r * W2[j];
+            gref[h * d + j] += dz, gmag[h * d + j] += fabs(dz) + 1;
+            for (size_t k = 0; k < d; k++)
+                gref[j * d + k] += dz * x[k], gmag[j * d + k] += fabs(dz * x[k]) + fabs(x[k]);
+        }
+    }
+    double l = t->k.mlp_tiny_grad(rows, d, h, X.p, ld, y.p, p.p, g.p);
+    double tol = 16 * U * (double)(rows + d + h);
+    cr_assert(fabs(l - lref) <= tol * lmag, "%s: tiny %zu rows %zu-%zu-1: loss %.9g, want %.9g",
+              t->name, rows, d, h, l, lref);
+    for (size_t q = 0; q < np; q++)
+        cr_assert(fabs(g.p[q] - gref[q]) <= tol * gmag[q],
+                  "%s: tiny %zu rows %zu-%zu-1: g[%zu] %.9g, want %.9g", t->name, rows, d, h, q,
+                  g.p[q], gref[q]);
+    buf_check_guards(&X, "X");
+    buf_check_guards(&g, "g");
+    buf_free(&X);
+    buf_free(&y);
+    buf_free(&p);
+    buf_free(&g);
+    free(gref);
+    free(gmag);
+    free(a);
+}
+
+Test(kernels, mlp_tiny_grad, .timeout = 60)
+{
+    static const size_t R[] = {0, 1, 7, 8, 9, 63, 64, 65, 200, 1001};
+    static const size_t D[] = {1, 3, 8, 9, 10, 16}, H[] = {1, 5, 20, 32};
+    table t[MAX_TABLES];
+    for (int i = 0, n = tables(t); i < n; i++)
+        for (size_t ri = 0; ri < sizeof R / sizeof R[0]; ri++)
+            for (size_t di = 0; di < sizeof D / sizeof D[0]; di++)
+                for (size_t hi = 0; hi < sizeof H / sizeof H[0]; hi++)
+                    check_tiny(&t[i], R[ri], D[di], H[hi], OFFS[(ri + di + hi) % NOFFS]);
 }

@@ -691,3 +691,45 @@ Test(report, table_shows_ranks_when_there_are_several)
               "%s", row);
     dpt_bench_report_free(&r);
 }
+
+/* bench/peers' rows: the implementation survives the round trip, older files
+ * read as dpt's, and a peer's speedup is against the peer's own 1-thread row. */
+Test(report, implementation_field)
+{
+    dpt_bench_report r, back;
+    dpt_bench_report_init(&r);
+    const double d1[] = {0.040}, d2[] = {0.020}, p1[] = {0.100}, p2[] = {0.080};
+    cr_assert_not_null(dpt_bench_report_add(&r, "linreg", 1, "compact", "avx2", 0, d1, 1));
+    cr_assert_not_null(dpt_bench_report_add(&r, "linreg", 2, "compact", "avx2", 0, d2, 1));
+    dpt_bench_result *row = dpt_bench_report_add(&r, "linreg", 1, "compact", "avx2", 0, p1, 1);
+    strcpy(row->implementation, "pytorch");
+    row = dpt_bench_report_add(&r, "linreg", 2, "compact", "avx2", 0, p2, 1);
+    strcpy(row->implementation, "pytorch");
+    cr_assert_eq(dpt_bench_report_derive(&r), 0, "%s", dpt_last_error());
+    cr_assert_str_eq(r.results[0].implementation, "dpt");
+    cr_assert(fabs(r.results[1].speedup - 2) < 1e-12, "%g", r.results[1].speedup);
+    cr_assert(fabs(r.results[3].speedup - 1.25) < 1e-12, "%g", r.results[3].speedup);
+
+    char path[128];
+    path_in(path, sizeof path, "peers.json");
+    cr_assert_eq(dpt_bench_report_write_json(&r, path), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_bench_report_read_json(&back, path), 0, "%s", dpt_last_error());
+    cr_assert_eq(back.nresults, 4);
+    cr_assert_str_eq(back.results[1].implementation, "dpt");
+    cr_assert_str_eq(back.results[2].implementation, "pytorch");
+    dpt_bench_report_free(&back);
+
+    char text[8192];
+    table_text(&r, text, sizeof text);
+    cr_assert(strstr(text, "workload impl     threads"), "%s", text);
+    cr_assert(strstr(text, "\nlinreg   pytorch        2"), "%s", text);
+    dpt_bench_report_free(&r);
+
+    path_in(path, sizeof path, "old.json");
+    write_text(path, "{\"schema\": \"dpt-bench/1\", " CTX ", \"results\": [" ROW(
+                         "{\"median\": 1.5, \"min\": 1, \"max\": 2, \"iqr\": 0.5, "
+                         "\"samples\": [1, 2]}") "]}");
+    cr_assert_eq(dpt_bench_report_read_json(&back, path), 0, "%s", dpt_last_error());
+    cr_assert_str_eq(back.results[0].implementation, "dpt");
+    dpt_bench_report_free(&back);
+}

@@ -425,4 +425,5 @@ void dpt_kernels_fill_avx2(dpt_kernels *k)
     k->softmax_ce = softmax_ce_f32_avx2;
     k->vexp = vexp_f32_avx2;
     k->vlog = vlog_f32_avx2;
+    k->mlp_tiny_grad = dpt_k_mlp_tiny_grad_f32_avx2;
 }

@@ -13,4 +13,7 @@ void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float al
 double dpt_k_glm_grad_f32_avx2(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
                                const float *y, const float *w, float b, float *g, double *gb);
 
+double dpt_k_mlp_tiny_grad_f32_avx2(size_t rows, size_t d, size_t h, const float *X, size_t ld,
+                                    const float *y, const float *p, float *g);
+
 #endif

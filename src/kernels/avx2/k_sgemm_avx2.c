@@ -5,7 +5,9 @@
  * 2 B loads and 6 broadcasts per k step). Packing absorbs the transposition
  * flags, so all four cases run the same micro-kernel; packing uses 8x8
  * register transposes where the source is laid out the other way.
- * m == 1 and n == 1 (the 1-output layer of a small MLP) take GEMV loops.
+ * m == 1 and n == 1 (the 1-output layer of a small MLP) take GEMV loops;
+ * 2-16 rows (forward) or a contraction over 2-16 rows (dW) take the
+ * small-row loops, which stream the weights without packing them.
  * Pack buffers are thread-local and static: the kernel never allocates. */
 #include <immintrin.h>
 #include <string.h>
@@ -336,6 +338,114 @@ static void rank1(size_t m, size_t n, float alpha, const float *a, size_t as, co
     }
 }
 
+/* The small-row regime (2-16 rows: a thread's share of a step), where the
+ * products are bound by streaming the weights, not by arithmetic, and
+ * packing the weights on every call costs more than the product. */
+
+/* Forward, C:(m,n) = alpha A:(m,k) B^T + beta C, B:(n,k) rows contiguous:
+ * four rows of B against two of A (8 accumulators, 6 loads per 8 FMAs);
+ * each group of B rows is read from memory once and from L1 for the other
+ * rows of A. Columns [j0, j1) of C only (a later split of the layer's
+ * outputs across threads takes a range each). */
+static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
+                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    size_t tail = k & 7, full = k - tail;
+    __m256i mt = dpt_mask8(tail);
+    for (size_t j = j0; j < j1; j += 4) {
+        size_t nj = j1 - j < 4 ? j1 - j : 4;
+        const float *b0 = B + j * ldb, *b1 = nj > 1 ? b0 + ldb : b0;
+        const float *b2 = nj > 2 ? b0 + 2 * ldb : b0, *b3 = nj > 3 ? b0 + 3 * ldb : b0;
+        for (size_t i = 0; i < m; i += 2) {
+            size_t ni = m - i < 2 ? m - i : 2;
+            const float *a0 = A + i * lda, *a1 = ni > 1 ? a0 + lda : a0;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            for (size_t p = 0; p <= full; p += 8) {
+                __m256 x0, x1, w0, w1, w2, w3;
+                if (p < full) {
+                    x0 = _mm256_loadu_ps(a0 + p), x1 = _mm256_loadu_ps(a1 + p);
+                    w0 = _mm256_loadu_ps(b0 + p), w1 = _mm256_loadu_ps(b1 + p);
+                    w2 = _mm256_loadu_ps(b2 + p), w3 = _mm256_loadu_ps(b3 + p);
+                } else if (tail) {
+                    x0 = _mm256_maskload_ps(a0 + p, mt), x1 = _mm256_maskload_ps(a1 + p, mt);
+                    w0 = _mm256_maskload_ps(b0 + p, mt), w1 = _mm256_maskload_ps(b1 + p, mt);
+                    w2 = _mm256_maskload_ps(b2 + p, mt), w3 = _mm256_maskload_ps(b3 + p, mt);
+                } else {
+                    break;
+                }
+                c00 = _mm256_fmadd_ps(x0, w0, c00);
+                c01 = _mm256_fmadd_ps(x0, w1, c01);
+                c02 = _mm256_fmadd_ps(x0, w2, c02);
+                c03 = _mm256_fmadd_ps(x0, w3, c03);
+                c10 = _mm256_fmadd_ps(x1, w0, c10);
+                c11 = _mm256_fmadd_ps(x1, w1, c11);
+                c12 = _mm256_fmadd_ps(x1, w2, c12);
+                c13 = _mm256_fmadd_ps(x1, w3, c13);
+            }
+            __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(c00, c01), _mm256_hadd_ps(c02, c03));
+            __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(c10, c11), _mm256_hadd_ps(c12, c13));
+            float s[2][4];
+            _mm_storeu_ps(s[0],
+                          _mm_add_ps(_mm256_castps256_ps128(t0), _mm256_extractf128_ps(t0, 1)));
+            _mm_storeu_ps(s[1],
+                          _mm_add_ps(_mm256_castps256_ps128(t1), _mm256_extractf128_ps(t1, 1)));
+            for (size_t r = 0; r < ni; r++)
+                for (size_t q = 0; q < nj; q++) {
+                    float *o = C + (i + r) * ldc + j + q;
+                    *o = beta == 0.0f ? alpha * s[r][q] : alpha * s[r][q] + beta * *o;
+                }
+        }
+    }
+}
+
+/* dW, C:(m,n) = alpha A^T B + beta C with k <= 16 rows, A:(k,m), B:(k,n):
+ * a rank-k update that streams C once, 32 columns at a time, A's column i
+ * (scaled by alpha) broadcast from a small array. */
+static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
+                     const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    const __m256 vb = _mm256_set1_ps(beta);
+    for (size_t i = 0; i < m; i++) {
+        float a[16];
+        for (size_t p = 0; p < k; p++) a[p] = alpha * A[p * lda + i];
+        float *c = C + i * ldc;
+        size_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+            __m256 c0, c1, c2, c3;
+            if (beta == 0.0f) {
+                c0 = c1 = c2 = c3 = _mm256_setzero_ps();
+            } else {
+                c0 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j));
+                c1 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 8));
+                c2 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 16));
+                c3 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 24));
+            }
+            for (size_t p = 0; p < k; p++) {
+                const float *b = B + p * ldb + j;
+                __m256 ap = _mm256_set1_ps(a[p]);
+                c0 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b), c0);
+                c1 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 8), c1);
+                c2 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 16), c2);
+                c3 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 24), c3);
+            }
+            _mm256_storeu_ps(c + j, c0);
+            _mm256_storeu_ps(c + j + 8, c1);
+            _mm256_storeu_ps(c + j + 16, c2);
+            _mm256_storeu_ps(c + j + 24, c3);
+        }
+        for (; j < n; j += 8) {
+            __m256i mk = dpt_mask8(n - j < 8 ? n - j : 8);
+            __m256 c0 = beta == 0.0f ? _mm256_setzero_ps()
+                                     : _mm256_mul_ps(vb, _mm256_maskload_ps(c + j, mk));
+            for (size_t p = 0; p < k; p++)
+                c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[p]), _mm256_maskload_ps(B + p * ldb + j, mk),
+                                     c0);
+            _mm256_maskstore_ps(c + j, mk, c0);
+        }
+    }
+}
+
 /* n == 1 or m == 1: matrix-vector products */
 static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                        size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
@@ -388,6 +498,14 @@ void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float al
     }
     if (n == 1 || m == 1) {
         gemv_cases(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (!ta && tb && m <= 16 && n >= 4 && k >= 32) {
+        small_nt(m, 0, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (ta && !tb && k >= 2 && k <= 16 && n >= 32) {
+        small_tn(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     if (k == 1 && n <= KC * NR) {

@@ -310,4 +310,5 @@ void dpt_kernels_fill_avx512(dpt_kernels *k)
     k->softmax_ce = softmax_ce_f32_avx512;
     k->vexp = vexp_f32_avx512;
     k->vlog = vlog_f32_avx512;
+    k->mlp_tiny_grad = dpt_k_mlp_tiny_grad_f32_avx512;
 }

@@ -22,4 +22,7 @@ int dpt_k_update_f32_avx512(dpt_update_rule rule, size_t n, float *w, const floa
                             int ng, size_t goff, float *v, float gscale, float wd, float mu,
                             float lr);
 
+double dpt_k_mlp_tiny_grad_f32_avx512(size_t rows, size_t d, size_t h, const float *X, size_t ld,
+                                      const float *y, const float *p, float *g);
+
 #endif

@@ -190,7 +190,10 @@ void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float 
                             float *C, size_t ldc)
 {
     if (m == 0 || n == 0) return;
-    if (k <= 1 || m == 1 || n == 1 || (n <= DIRECT_A_N && k >= 16) || (!tb && m <= DIRECT_B_M)) {
+    /* the AVX2 kernel's small-row loops are bound by streaming, not width */
+    int small = (!ta && tb && m <= 16 && n >= 4 && k >= 32) || (ta && !tb && k <= 16 && n >= 32);
+    if (k <= 1 || m == 1 || n == 1 || (n <= DIRECT_A_N && k >= 16) || (!tb && m <= DIRECT_B_M) ||
+        small) {
         dpt_k_sgemm_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

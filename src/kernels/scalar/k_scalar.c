@@ -221,6 +221,38 @@ static void vlog_f32_scalar(size_t n, const float *x, float *out)
     for (size_t i = 0; i < n; i++) out[i] = logf(x[i]);
 }
 
+/* The definition of the fused tiny MLP: row by row, as the generic path
+ * computes it (MSE: dL/dz = 2(z - y); ReLU' from the activation, a > 0). */
+static double mlp_tiny_grad_f32_scalar(size_t rows, size_t d, size_t h, const float *X, size_t ld,
+                                       const float *y, const float *p, float *g)
+{
+    const float *W1 = p, *b1 = p + h * d, *W2 = b1 + h, b2 = W2[h];
+    float *gW1 = g, *gb1 = g + h * d, *gW2 = gb1 + h, *gb2 = gW2 + h;
+    float a[DPT_TINY_MAX_H];
+    double l = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const float *x = X + i * ld;
+        float o = b2;
+        for (size_t j = 0; j < h; j++) {
+            float z = b1[j];
+            for (size_t k = 0; k < d; k++) z += W1[j * d + k] * x[k];
+            a[j] = z > 0 ? z : 0;
+            o += W2[j] * a[j];
+        }
+        float e = o - y[i], r = 2 * e;
+        l += (double)e * e;
+        *gb2 += r;
+        for (size_t j = 0; j < h; j++) {
+            gW2[j] += r * a[j];
+            if (!(a[j] > 0)) continue;
+            float dz = r * W2[j];
+            gb1[j] += dz;
+            for (size_t k = 0; k < d; k++) gW1[j * d + k] += dz * x[k];
+        }
+    }
+    return l;
+}
+
 void dpt_kernels_fill_scalar(dpt_kernels *k)
 {
     k->isa = "scalar";
@@ -237,4 +269,5 @@ void dpt_kernels_fill_scalar(dpt_kernels *k)
     k->softmax_ce = softmax_ce_f32_scalar;
     k->vexp = vexp_f32_scalar;
     k->vlog = vlog_f32_scalar;
+    k->mlp_tiny_grad = mlp_tiny_grad_f32_scalar;
 }
