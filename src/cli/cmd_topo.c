@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "dpt/error.h"
+#include "dpt/file.h"
 #include "dpt/topo.h"
 
 static const char *const CMD = "topo";
@@ -17,7 +18,7 @@ static const char *const CMD = "topo";
 static void help(void)
 {
     printf("usage: dpt topo [--topology DESC | --topology-xml FILE] [--threads N] [--pin P]\n"
-           "                [--smt] [--json]\n\n"
+           "                [--smt] [--json] [--xml FILE]\n\n"
            "Shows the machine and, for each thread, the PU, core, NUMA node and package it\n"
            "would be bound to (hwloc logical indexes; OS PU is the OS CPU number).\n\n"
            "  --topology DESC      an hwloc synthetic topology instead of this machine,\n"
@@ -28,7 +29,9 @@ static void help(void)
            "                       logical PU ids, e.g. list:0,2,4-7 (see docs/pinning.md)\n"
            "  --smt                let compact/scatter/numa use SMT sibling PUs once every\n"
            "                       core has a thread\n"
-           "  --json               {\"machine\": {...}, \"plan\": [...]} on stdout\n");
+           "  --json               {\"machine\": {...}, \"plan\": [...]} on stdout\n"
+           "  --xml FILE           also write the topology as hwloc XML (\"-\": stdout), to\n"
+           "                       bring a server's topology home for dpt bench --predict\n");
 }
 
 /* -1 (no such object, or not pinned) prints as "-" / null. */
@@ -125,6 +128,18 @@ static void print_text(const dpt_topo *t, const char *synthetic, const char *xml
     }
 }
 
+/* The topology as hwloc XML, written atomically. */
+static int export_xml(const dpt_topo *t, const char *path)
+{
+    char *buf = NULL;
+    int len = 0;
+    if (hwloc_topology_export_xmlbuffer(dpt_topo_hwloc(t), &buf, &len, 0) || !buf)
+        return cli_fail(CMD, "--xml: hwloc cannot export the topology");
+    int rc = dpt_write_file_atomic(path, buf, len > 0 ? (size_t)len - 1 : 0);
+    hwloc_free_xmlbuffer(dpt_topo_hwloc(t), buf);
+    return rc ? cli_fail(CMD, "--xml: %s", dpt_last_error()) : 0;
+}
+
 int dpt_cmd_topo(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -134,10 +149,11 @@ int dpt_cmd_topo(int argc, char **argv)
         {"pin", required_argument, NULL, 'p'},
         {"smt", no_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"xml", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *synthetic = NULL, *xml = NULL, *pin = "compact";
+    const char *synthetic = NULL, *xml = NULL, *pin = "compact", *xml_out = NULL;
     long nthreads = 0;
     int smt = 0, json = 0, c;
     optind = 1;
@@ -160,6 +176,9 @@ int dpt_cmd_topo(int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            break;
+        case 'X':
+            xml_out = optarg;
             break;
         case 'h':
             help();
@@ -184,6 +203,7 @@ int dpt_cmd_topo(int argc, char **argv)
         rc = cli_fail(CMD, "%s", dpt_last_error());
         goto done;
     }
+    if (xml_out && (rc = export_xml(t, xml_out))) goto done;
     if (!nthreads) {
         nthreads = dpt_topo_count(t, HWLOC_OBJ_CORE);
         if (nthreads < 1) nthreads = dpt_topo_count(t, HWLOC_OBJ_PU);
