@@ -46,9 +46,12 @@ typedef struct dpt_machine {
     double barrier_b;   /* barrier_b * ceil(log2 P) ns (none for P = 1), */
     double barrier_pkg; /* + barrier_pkg ns when the team spans packages */
     double core_speed;  /* a core's compute speed over the calibration machine's */
-    double smt_speed;   /* one of two threads sharing a core, over a lone thread */
-    double cache_kib;   /* cache per core (L2 + its share of L3), KiB: rows a thread
-                           reads beyond this each step come from DRAM */
+    /* its speed with all cores busy over its speed alone (all-core over
+     * single-core turbo clock; on a shared machine, the share left) */
+    double allcore_speed;
+    double smt_speed; /* one of two threads sharing a core, over a lone thread */
+    double cache_kib; /* cache per core (L2 + its share of L3), KiB: rows a thread
+                         reads beyond this each step come from DRAM */
 } dpt_machine;
 
 /* The reference servers ("genoa", "spr"; docs/scaling.md gives the
@@ -101,6 +104,11 @@ typedef struct dpt_calibration {
     double read_gbs;  /* the same with threads_all threads */
     int threads_all;
     int cores; /* this machine's physical cores */
+    /* CPU seconds per wall second a busy thread got, alone and while all
+     * cores were busy (1 on an idle machine, less when other work
+     * competes): "this" machine's core_speed and allcore_speed; 0: not
+     * measured */
+    double cpu_share1, cpu_share;
 } dpt_calibration;
 
 /* dpt_calibrate flags */
@@ -127,7 +135,8 @@ DPT_API int dpt_calibration_write(const dpt_calibration *c, const char *path);
 DPT_API int dpt_calibration_read(dpt_calibration *c, const char *path);
 
 /* This machine as a target, from its calibration: the measured barrier,
- * cross-thread and DRAM bandwidths, core_speed 1. */
+ * cross-thread and DRAM bandwidths, core_speed and allcore_speed the CPU
+ * shares its threads got (this machine as loaded when calibrated). */
 DPT_API void dpt_machine_from_calibration(const dpt_calibration *c, dpt_machine *m);
 
 /* ---- prediction ---- */
@@ -178,12 +187,12 @@ DPT_API int dpt_predict(const dpt_topo *target, const dpt_machine *mach, const d
 DPT_API void dpt_predict_result_free(dpt_predict_result *r);
 
 /* The time model on counts already in hand (P entries, for plan on
- * target): fills row's times, bounds and limiting phase; threads, pin,
- * speedup, efficiency and the row figures are left to the caller. For
- * tests and for callers with counts of their own. */
+ * target; target NULL: a machine of P cores): fills row's times, bounds and limiting phase;
+ * threads, pin, speedup, efficiency and the row figures are left to the caller. For tests and for
+ * callers with counts of their own. */
 DPT_API void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal,
-                                const dpt_model *m, const dpt_optim_spec *o, size_t n,
-                                const dpt_engine_opts *opts, const dpt_place *plan, int P,
+                                const dpt_topo *target, const dpt_model *m, const dpt_optim_spec *o,
+                                size_t n, const dpt_engine_opts *opts, const dpt_place *plan, int P,
                                 const dpt_thread_counts *counts, dpt_predict_row *row);
 
 /* The table: threads, pin, seconds per epoch and step, speedup,

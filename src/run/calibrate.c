@@ -211,6 +211,28 @@ static double time_cross(int reps)
     return ok ? median(v, reps) : 0;
 }
 
+/* CPU seconds per wall second of T threads all busy at once (the mean
+ * over threads, median over reps): below 1 when other work competes. */
+static double time_share(int T, int reps)
+{
+    double v[32];
+    if (reps > 32) reps = 32;
+    for (int r = 0; r < reps; r++) {
+        double sum = 0;
+#pragma omp parallel num_threads(T) reduction(+ : sum)
+        {
+            double w0 = wall_now(), c0 = cpu_now(), x = 1;
+            while (wall_now() - w0 < 0.02)
+                for (int i = 0; i < 1000; i++) x = x * 1.0000001 + 1e-9;
+            sink = x;
+            sum += (cpu_now() - c0) / (wall_now() - w0);
+        }
+        v[r] = sum / T;
+    }
+    double s = median(v, reps);
+    return s > 1 ? 1 : s;
+}
+
 /* 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (x1.5 and x4/3 in turn), then max;
  * quick: 1, 2, 4, 8, ... */
 static int grad_points(size_t max_rows, int quick, double *out)
@@ -295,6 +317,8 @@ int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, s
     out->barrier_ns = 1e9 * time_barrier(out->barrier_threads, quick ? 3 : reps);
     out->cross_gbs = time_cross(quick ? 3 : reps);
     out->threads_all = out->cores;
+    out->cpu_share1 = time_share(1, quick ? 3 : reps);
+    out->cpu_share = out->cores > 1 ? time_share(out->cores, quick ? 3 : reps) : out->cpu_share1;
     if (!quick && !(flags & DPT_CAL_NO_DRAM)) {
         dpt_limits L;
         if (!dpt_limits_measure_sized(1, DPT_LIMITS_QUICK_BYTES, 3, &L))
@@ -347,6 +371,10 @@ void dpt_machine_from_calibration(const dpt_calibration *c, dpt_machine *m)
         m->dram_node = c->read_gbs > c->read_gbs1 ? c->read_gbs : c->read_gbs1;
         m->link = m->dram_node;
     }
+    if (c->cpu_share1 > 0 && c->cpu_share > 0) {
+        m->core_speed = c->cpu_share1;
+        m->allcore_speed = c->cpu_share < c->cpu_share1 ? c->cpu_share / c->cpu_share1 : 1;
+    }
     if (c->barrier_ns > 0) m->barrier_a = c->barrier_ns;
     m->barrier_b = 0;
 }
@@ -384,6 +412,8 @@ int dpt_calibration_write(const dpt_calibration *c, const char *path)
     json_object_set_new(root, "read_gbs_1", json_real(c->read_gbs1));
     json_object_set_new(root, "read_gbs_all", json_real(c->read_gbs));
     json_object_set_new(root, "threads_all", json_integer(c->threads_all));
+    json_object_set_new(root, "cpu_share_1", json_real(c->cpu_share1));
+    json_object_set_new(root, "cpu_share_all", json_real(c->cpu_share));
     int rc = dpt_json_write_atomic(root, path);
     json_decref(root);
     return rc;
@@ -438,6 +468,12 @@ int dpt_calibration_read(dpt_calibration *c, const char *path)
         (rc = get_num(root, path, "read_gbs_all", &c->read_gbs)) ||
         (rc = get_num(root, path, "threads_all", &ta)) ||
         (rc = get_num(root, path, "cores", &cores)))
+        goto done;
+    /* optional: 0 (not measured) leaves "this" machine's core speed at 1 */
+    if ((json_object_get(root, "cpu_share_1") &&
+         (rc = get_num(root, path, "cpu_share_1", &c->cpu_share1))) ||
+        (json_object_get(root, "cpu_share_all") &&
+         (rc = get_num(root, path, "cpu_share_all", &c->cpu_share))))
         goto done;
     c->barrier_threads = (int)bt;
     c->threads_all = (int)ta;

@@ -32,6 +32,7 @@ static const dpt_machine genoa = {
     .barrier_b = 250,
     .barrier_pkg = 800,
     .core_speed = 1.0,
+    .allcore_speed = 0.95,
     .smt_speed = 0.6,
     .cache_kib = 1024 + 4096,
 };
@@ -55,6 +56,7 @@ static const dpt_machine spr = {
     .barrier_b = 300,
     .barrier_pkg = 1000,
     .core_speed = 1.0,
+    .allcore_speed = 0.8,
     .smt_speed = 0.6,
     .cache_kib = 2048 + 1920,
 };
@@ -75,6 +77,7 @@ static const dpt_machine this_default = {
     .barrier_b = 0,
     .barrier_pkg = 0,
     .core_speed = 1.0,
+    .allcore_speed = 1.0,
     .smt_speed = 0.6,
     .cache_kib = 2048,
 };
@@ -114,6 +117,7 @@ static const key_def keys[] = {
     {"barrier_b", F(barrier_b), -1e-300, 1e9},
     {"barrier_pkg", F(barrier_pkg), -1e-300, 1e9},
     {"core_speed", F(core_speed), 0, 1e3},
+    {"allcore_speed", F(allcore_speed), 0, 1},
     {"smt_speed", F(smt_speed), 0, 1},
     {"cache_kib", F(cache_kib), -1e-300, 1e9},
 };
@@ -150,7 +154,7 @@ int dpt_machine_set(dpt_machine *m, const char *key, const char *value)
         if (end == value || *end || errno || !isfinite(v) || !(v > keys[i].lo) || v > keys[i].hi) {
             if (keys[i].lo < 0)
                 return dpt_set_error(DPT_EINVAL, "%s: '%s' is not a number >= 0", key, value);
-            if (keys[i].hi <= 1)
+            if (keys[i].hi == 1)
                 return dpt_set_error(DPT_EINVAL, "%s: '%s' is not a number in (0, 1]", key, value);
             return dpt_set_error(DPT_EINVAL, "%s: '%s' is not a positive number", key, value);
         }

@@ -123,10 +123,10 @@ static void set_bound(dpt_predict_row *row, int p, const char *what)
     snprintf(row->bound[p], sizeof row->bound[p], "%s", what);
 }
 
-void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, const dpt_model *m,
-                        const dpt_optim_spec *o, size_t n, const dpt_engine_opts *opts,
-                        const dpt_place *plan, int P, const dpt_thread_counts *counts,
-                        dpt_predict_row *row)
+void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, const dpt_topo *target,
+                        const dpt_model *m, const dpt_optim_spec *o, size_t n,
+                        const dpt_engine_opts *opts, const dpt_place *plan, int P,
+                        const dpt_thread_counts *counts, dpt_predict_row *row)
 {
     const shape s = shape_of(o, n, opts, P);
     memset(row->phase_s, 0, sizeof row->phase_s);
@@ -169,6 +169,15 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
         slow[t] = (same_pu > 1 ? same_pu : 1) / (mach->core_speed > 0 ? mach->core_speed : 1) /
                   (sibling && mach->smt_speed > 0 ? mach->smt_speed : 1);
     }
+    /* busier cores run slower (all-core turbo, or a shared machine's
+     * share): linear from one busy core to all of them */
+    int cores = target ? dpt_topo_count(target, HWLOC_OBJ_CORE) : 0;
+    if (cores < 1) cores = P;
+    const double busy = P > cores ? cores : P;
+    const double allc =
+        mach->allcore_speed > 0 && mach->allcore_speed <= 1 ? mach->allcore_speed : 1;
+    const double clock = cores > 1 ? 1 - (1 - allc) * (busy - 1) / (cores - 1) : 1;
+    for (int t = 0; t < P; t++) slow[t] /= clock;
     const int spans = npk > 1;
     const double lat = dpt_machine_barrier(mach, P, spans);
     double node_bytes[256], pk_in[64];
@@ -215,9 +224,10 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 if (bytes > 0 && mach->bw[d] > 0) xfer += bytes / (mach->bw[d] * 1e9);
                 if (far_distance(d)) far += bytes;
             }
-            /* shared buffers belong to thread 0; in the reduction each thread
-             * reads the others' gradients, spread over the nodes in use */
-            if (p == DPT_CPH_REDUCE)
+            /* shared buffers belong to thread 0; the reduction reads the
+             * others' gradients, sync and epoch scan every thread's flag
+             * line: spread over the nodes in use */
+            if (p == DPT_CPH_REDUCE || p == DPT_CPH_SYNC || p == DPT_CPH_EPOCH)
                 for (int k = 0; k < nnodes; k++) node_bytes[k] += far / nnodes;
             else
                 node_bytes[tnode[0]] += far;
@@ -295,7 +305,7 @@ static int predict_one(const dpt_topo *target, const dpt_machine *mach, const dp
     if ((rc = dpt_engine_cost(target, plan, m, o, n, &eo, counts))) goto done;
     memset(row, 0, sizeof *row);
     row->threads = P;
-    dpt_predict_counts(mach, cal, m, o, n, &eo, plan, P, counts, row);
+    dpt_predict_counts(mach, cal, target, m, o, n, &eo, plan, P, counts, row);
 done:
     free(plan);
     free(counts);
@@ -424,6 +434,7 @@ int dpt_predict_write_json(const dpt_predict_result *r, const char *workload, co
     json_object_set_new(mj, "barrier_b", json_real(mach->barrier_b));
     json_object_set_new(mj, "barrier_pkg", json_real(mach->barrier_pkg));
     json_object_set_new(mj, "core_speed", json_real(mach->core_speed));
+    json_object_set_new(mj, "allcore_speed", json_real(mach->allcore_speed));
     json_object_set_new(mj, "smt_speed", json_real(mach->smt_speed));
     json_object_set_new(mj, "cache_kib", json_real(mach->cache_kib));
     json_object_set_new(root, "machine", mj);
@@ -534,7 +545,9 @@ int dpt_predict_warnings(const dpt_model *m, const dpt_optim_spec *o, size_t n,
                  "of the %s GEMM: such calls cost about as much as a full tile; %zu %s or a "
                  "larger --batch use the cores better",
                  per, opts->leaves > 0 ? "leaf" : "thread", B, units, tile, dpt_kernels_get()->isa,
-                 fit ? fit : 1, opts->leaves > 0 ? "leaves" : "threads");
+                 fit > 1 ? fit : 1,
+                 opts->leaves > 0 ? (fit > 1 ? "leaves" : "leaf")
+                                  : (fit > 1 ? "threads" : "thread"));
     }
     return k;
 }

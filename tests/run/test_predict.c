@@ -39,6 +39,8 @@ static void fake_cal(dpt_calibration *c)
     c->read_gbs = 15;
     c->threads_all = 2;
     c->cores = 2;
+    c->cpu_share1 = 0.9;
+    c->cpu_share = 0.75;
 }
 
 static void mlp(dpt_model *m)
@@ -111,7 +113,7 @@ Test(timemodel, more_bandwidth_is_never_slower)
             x.link = mach.link * f;
             dpt_predict_row row;
             memset(&row, 0, sizeof row);
-            dpt_predict_counts(&x, &cal, &m, &o, 1280, &eo, plan, P, c, &row);
+            dpt_predict_counts(&x, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
             cr_assert(row.epoch_s > 0 && isfinite(row.epoch_s));
             cr_expect_leq(row.epoch_s, prev * (1 + 1e-12), "distance %s, bandwidth x%g: %g > %g",
                           dpt_near_name(d), f, row.epoch_s, prev);
@@ -131,6 +133,7 @@ Test(timemodel, the_limiting_phase_is_named)
     opts_of(&eo, &o, 128);
     dpt_machine mach;
     dpt_machine_preset("genoa", &mach);
+    mach.allcore_speed = 1; /* the calibrated speed, busy or not */
     const int P = 4;
     dpt_place plan[4];
     dpt_thread_counts c[4];
@@ -139,7 +142,7 @@ Test(timemodel, the_limiting_phase_is_named)
     for (int t = 0; t < P; t++)
         for (int p = 0; p < DPT_CPH_COUNT; p++) c[t].phase[p].barriers = 0;
     dpt_predict_row row;
-    dpt_predict_counts(&mach, &cal, &m, &o, 1280, &eo, plan, P, c, &row);
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
     cr_expect_eq(row.limiting, DPT_CPH_COMPUTE, "%s", dpt_cost_phase_name(row.limiting));
     cr_expect_str_eq(row.bound[DPT_CPH_COMPUTE], "cpu");
     /* 32 rows per call: 10 us + 32 us, ten steps */
@@ -148,16 +151,16 @@ Test(timemodel, the_limiting_phase_is_named)
     /* a gigabyte read across packages in the reduce: the link (or the
      * thread's own transfers) bounds it, and it is the limit */
     for (int t = 0; t < P; t++) c[t].phase[DPT_CPH_REDUCE].read[DPT_NEAR_PACKAGE] = 1u << 30;
-    dpt_predict_counts(&mach, &cal, &m, &o, 1280, &eo, plan, P, c, &row);
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
     cr_expect_eq(row.limiting, DPT_CPH_REDUCE, "%s", dpt_cost_phase_name(row.limiting));
     cr_expect_str_eq(row.bound[DPT_CPH_REDUCE], "bytes");
     mach.link = 1; /* a slow link: now it is the bound */
-    dpt_predict_counts(&mach, &cal, &m, &o, 1280, &eo, plan, P, c, &row);
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
     cr_expect_str_eq(row.bound[DPT_CPH_REDUCE], "link");
     /* barriers that cost a millisecond each bound the sync phase */
     mach.barrier_a = 1e6;
     c[0].phase[DPT_CPH_SYNC].barriers = 10;
-    dpt_predict_counts(&mach, &cal, &m, &o, 1280, &eo, plan, P, c, &row);
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
     cr_expect_str_eq(row.bound[DPT_CPH_SYNC], "barriers");
     cr_expect_geq(row.phase_s[DPT_CPH_SYNC], 10e-3);
 }
@@ -188,10 +191,34 @@ Test(timemodel, the_barrier_term_grows_with_P)
     for (int P = 2; P <= 64; P *= 2) {
         fake_counts(P, DPT_NEAR_L3, 0, 10, plan, c);
         dpt_predict_row row;
-        dpt_predict_counts(&mach, &cal, &m, &o, 1280, &eo, plan, P, c, &row);
+        dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
         cr_expect_gt(row.barrier_s, last, "P %d", P);
         last = row.barrier_s;
     }
+}
+
+Test(timemodel, busier_cores_compute_slower)
+{
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    dpt_machine mach;
+    dpt_machine_preset("spr", &mach);
+    dpt_place plan[4];
+    dpt_thread_counts c[4];
+    fake_counts(4, DPT_NEAR_L3, 0, 10, plan, c);
+    for (int t = 0; t < 4; t++) c[t].phase[DPT_CPH_COMPUTE].barriers = 0;
+    dpt_predict_row a, b;
+    mach.allcore_speed = 1;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, 4, c, &a);
+    mach.allcore_speed = 0.5;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, 4, c, &b);
+    cr_expect(fabs(b.phase_s[DPT_CPH_COMPUTE] - 2 * a.phase_s[DPT_CPH_COMPUTE]) < 1e-12, "%g %g",
+              a.phase_s[DPT_CPH_COMPUTE], b.phase_s[DPT_CPH_COMPUTE]);
 }
 
 Test(timemodel, calibration_interpolates)
@@ -345,6 +372,8 @@ Test(calibration, file_round_trip)
     cr_expect_eq(back.cross_gbs, c.cross_gbs);
     cr_expect_eq(back.read_gbs, c.read_gbs);
     cr_expect_eq(back.cores, c.cores);
+    cr_expect_eq(back.cpu_share, c.cpu_share);
+    cr_expect_eq(back.cpu_share1, c.cpu_share1);
 }
 
 Test(calibration, bad_files)
@@ -396,6 +425,9 @@ Test(calibration, measures_this_machine, .timeout = 60)
     dpt_machine_from_calibration(&c, &mach);
     cr_expect_str_eq(mach.name, "this");
     cr_expect_gt(mach.barrier_a, 0);
+    cr_expect(c.cpu_share > 0 && c.cpu_share <= 1, "%g", c.cpu_share);
+    cr_expect_eq(mach.core_speed, c.cpu_share1);
+    cr_expect(mach.allcore_speed > 0 && mach.allcore_speed <= 1, "%g", mach.allcore_speed);
 }
 
 /* ---- warnings ---- */
