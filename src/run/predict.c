@@ -81,33 +81,24 @@ static double compute_cpu(const dpt_calibration *cal, const dpt_model *m, const 
 }
 
 /* Thread t's calibrated seconds of the reduction and the update over an
- * epoch (reduce.c: scatter or tree, fused with the update unless clipping
- * needs the global norm first). */
+ * epoch, from its counts: whatever the strategy (scatter, tree, domains
+ * summed first), each pair of gradient floats read is one calibrated add
+ * (which reads two and writes one); the update is its slice of the
+ * optimizer (with clipping's norm pass), and what it writes beyond its
+ * slice of w and v is the copies pushed to other domains. */
 static void combine_cpu(const dpt_calibration *cal, const dpt_model *m, const dpt_optim_spec *o,
-                        const dpt_engine_opts *opts, const shape *s, int t, int P, double *reduce,
-                        double *update)
+                        const dpt_thread_counts *c, int t, int P, double *reduce, double *update)
 {
     const size_t np = m->n_params;
-    const int U = s->GU;
-    const int scatter = opts->reduce == DPT_REDUCE_SCATTER || U == 1;
     const int fuse = (float)o->clip_norm == 0;
     const double slice = (double)(np * (size_t)(t + 1) / (size_t)P - np * (size_t)t / (size_t)P);
-    double r = 0;
-    if (scatter) {
-        /* the fused kernel reads every unit's slice; unfused, U - 1 adds */
-        r = (double)(U - 1) * slice * cal->add_ns;
-    } else {
-        for (int sp = 1; sp < U; sp *= 2) {
-            const size_t npairs = (size_t)((U - sp + 2 * sp - 1) / (2 * sp)), W = npairs * np;
-            r +=
-                (double)(W * (size_t)(t + 1) / (size_t)P - W * (size_t)t / (size_t)P) * cal->add_ns;
-        }
-    }
-    /* the update: counted in its own phase, fused or not (cost.c); clipping
-     * adds its norm's pass */
-    double u = slice * (cal->update_ns + (fuse ? 0 : cal->add_ns));
-    *reduce = 1e-9 * r * (double)s->steps;
-    *update = 1e-9 * u * (double)s->steps;
+    const double steps = (double)c->steps;
+    *reduce = 1e-9 * cal->add_ns * (double)dpt_move_read(&c->phase[DPT_CPH_REDUCE]) / 8;
+    const double wv = steps * slice * sizeof(float) * (dpt_optim_has_velocity(o) ? 2 : 1);
+    double push = (double)dpt_move_written(&c->phase[DPT_CPH_UPDATE]) - wv - 64 * steps;
+    if (push < 0) push = 0;
+    *update =
+        1e-9 * (steps * slice * (cal->update_ns + (fuse ? 0 : cal->add_ns)) + push * cal->copy_ns);
 }
 
 /* ---- the time model ---- */
@@ -201,7 +192,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
             case DPT_CPH_REDUCE:
             case DPT_CPH_UPDATE: {
                 double r, u;
-                combine_cpu(cal, m, o, opts, &s, t, P, &r, &u);
+                combine_cpu(cal, m, o, &counts[t], t, P, &r, &u);
                 cpu = p == DPT_CPH_REDUCE ? r : u;
                 break;
             }
