@@ -89,6 +89,18 @@ DPT_API uint64_t dpt_move_written(const dpt_move *m);
 /* a += b, every field */
 DPT_API void dpt_thread_counts_add(dpt_thread_counts *a, const dpt_thread_counts *b);
 
+/* Counts per step, over a team of P threads: each total divided by the
+ * steps counted (thread 0's; the epoch phase spread over its steps). */
+typedef struct dpt_step_summary {
+    double steps;                   /* steps the counts cover (0: none) */
+    double barriers;                /* barriers each thread passes per step */
+    double read[DPT_NEAR_COUNT];    /* bytes all threads read per step, by distance */
+    double written[DPT_NEAR_COUNT]; /* bytes all threads write per step, by distance */
+    double rows_min, rows_max;      /* rows per thread per step, least and most */
+    double idle_threads;            /* threads that computed no row, per step */
+} dpt_step_summary;
+DPT_API void dpt_counts_summarize(const dpt_thread_counts *c, int P, dpt_step_summary *out);
+
 /* The engine's counts per thread (out has dpt_engine_threads(e) entries)
  * over the epochs trained since create or dpt_engine_reset, the steps of an
  * epoch that failed or was interrupted included. */

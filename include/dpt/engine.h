@@ -76,6 +76,10 @@ typedef struct dpt_engine_opts {
                              sent while the threads sum the next */
     dpt_balance balance;  /* how batches are cut among the threads */
     dpt_init init;        /* initial parameters, drawn with seed (DPT_INIT_UNIFORM = 0) */
+    /* threads grouped by a level of the machine (dpt/topo.h): the gradient
+     * is summed inside each domain first and each domain reads its own copy
+     * of the parameters; the bits do not depend on it (DPT_DOMAIN_AUTO = 0) */
+    dpt_domain_level domain;
 } dpt_engine_opts;
 
 /* A divergence: an epoch whose mean loss exceeds this many times the first
@@ -228,6 +232,9 @@ typedef void (*dpt_trace_cb)(const dpt_step_record *r, size_t n, void *ud);
 DPT_API int dpt_engine_set_trace(dpt_engine *e, dpt_trace_cb cb, void *ud, size_t buffer_steps);
 
 DPT_API int dpt_engine_threads(const dpt_engine *e);
+/* The domains in use: their count, and the level (AUTO resolved) in *level
+ * when not NULL; 1 and DPT_DOMAIN_NONE for the flat engine. */
+DPT_API int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level);
 DPT_API const dpt_place *dpt_engine_plan(const dpt_engine *e);
 DPT_API const char *dpt_engine_isa(const dpt_engine *e);
 /* Where each thread's first-touched rows live, checked with hwloc after the

@@ -30,6 +30,7 @@
 
 #include <stdio.h>
 
+#include "dpt/cost.h"
 #include "dpt/file.h" /* the atomic writers, which were declared here */
 
 #ifdef __cplusplus
@@ -92,8 +93,9 @@ typedef struct dpt_bench_result {
     double fraction_of_bandwidth, fraction_of_peak;
     double final_loss, final_accuracy;
     dpt_bench_phases phases;
-    double imbalance; /* slowest thread's compute time over the threads' mean (1:
-                         balanced): the largest of a run's epochs, median of the runs */
+    double imbalance;       /* slowest thread's compute time over the threads' mean (1:
+                               balanced): the largest of a run's epochs, median of the runs */
+    dpt_step_summary moves; /* what a step moved (the engine's counters; steps 0: unknown) */
 
     /* Work per epoch, not in the JSON: when > 0, derive() turns them into
      * samples_per_second, gbytes_per_second and gflops. */
@@ -145,6 +147,12 @@ DPT_API void dpt_bench_context_probe(dpt_bench_context *c, const char *root);
 #define DPT_WARNING_LEN 256
 DPT_API size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARNING_LEN],
                                          size_t cap);
+
+/* A step summary as the JSON object "moves" of bench rows and train
+ * files: {"steps", "barriers_per_step", "read_bytes_per_step": {distance:
+ * bytes}, "written_bytes_per_step": {...}, "rows_per_thread": {"min",
+ * "max"}, "idle_threads_per_step"}; NULL when out of memory. */
+DPT_API struct json_t *dpt_step_summary_json(const dpt_step_summary *s);
 
 /* JSON file of the report, written atomically; "-" writes to stdout. */
 DPT_API int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path);

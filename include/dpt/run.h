@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dpt/data.h"
+#include "dpt/cost.h"
 #include "dpt/engine.h"
 #include "dpt/io.h"
 #include "dpt/model.h"
@@ -121,9 +122,10 @@ typedef struct dpt_run_result {
      * exploding loss (dpt_engine_train), the parameters are the last
      * finite model, the call returns DPT_EDIVERGED and diverged is 1. */
     int diverged;
-    int stopped;     /* 1: the epoch callback asked to stop */
-    int interrupted; /* 1: spec.interrupt stopped it (DPT_EINTERRUPTED); the model is that
-                        of the last completed epoch */
+    int stopped;            /* 1: the epoch callback asked to stop */
+    int interrupted;        /* 1: spec.interrupt stopped it (DPT_EINTERRUPTED); the model is that
+                               of the last completed epoch */
+    dpt_step_summary moves; /* what a step of the timed epochs moved (dpt/cost.h) */
 } dpt_run_result;
 
 typedef struct dpt_run dpt_run;

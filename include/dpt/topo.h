@@ -22,8 +22,8 @@ typedef struct dpt_topo dpt_topo;
 typedef enum {
     DPT_PIN_NONE = 0, /* dpt does not bind; the OpenMP runtime (OMP_PLACES...) decides */
     DPT_PIN_COMPACT,  /* cores in logical order, one thread per core before siblings */
-    DPT_PIN_SCATTER,  /* round-robin over packages, then NUMA nodes, then cores */
-    DPT_PIN_NUMA,     /* equal contiguous blocks of threads per NUMA node, compact inside */
+    DPT_PIN_SCATTER,  /* round-robin over packages, then NUMA nodes, then L3s, then cores */
+    DPT_PIN_NUMA,     /* contiguous blocks per NUMA node, equal per package first, compact inside */
     DPT_PIN_LIST      /* the given logical PU ids, in order */
 } dpt_pin_policy;
 
@@ -102,10 +102,57 @@ DPT_API int dpt_topo_bind_self(const dpt_topo *t, const dpt_place *p);
  * cannot tell (other OSes, synthetic/XML topologies, refused queries). */
 DPT_API int dpt_topo_membind_check(const dpt_topo *t, const void *addr, size_t len, int *numa_out);
 
+/* Domains: groups of threads that share a level of the machine (an L3
+ * cache, a NUMA node, a package). The engine reduces inside a domain first
+ * and keeps a copy of the parameters per domain, so what crosses NUMA
+ * nodes and sockets each step scales with the domains, not the threads. */
+typedef enum {
+    DPT_DOMAIN_AUTO = 0, /* the L3 group where a NUMA node holds several, else the
+                            NUMA node; a coarser level while domains would average
+                            under two threads; none when one domain is left */
+    DPT_DOMAIN_NONE = 1, /* one domain: the flat engine */
+    DPT_DOMAIN_L3 = 2,
+    DPT_DOMAIN_NUMA = 3,
+    DPT_DOMAIN_PACKAGE = 4
+} dpt_domain_level;
+
+/* "auto", "none", "l3", "numa", "package" */
+DPT_API const char *dpt_domain_name(dpt_domain_level level);
+/* One of those names; DPT_EINVAL naming the allowed values otherwise. */
+DPT_API int dpt_domain_parse(const char *text, dpt_domain_level *out);
+
+/* The domain of each of the P threads of plan at level (AUTO resolved as
+ * above, into *used when not NULL): out[t] in [0, count), numbered in the
+ * order of their first thread. Threads of an unpinned plan, and every
+ * thread under NONE, share domain 0. Returns the number of domains. */
+DPT_API int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P,
+                             dpt_domain_level level, int *out, dpt_domain_level *used);
+
 /* Physical cores of this machine available to the process (as
  * dpt_topo_open(NULL, NULL) sees them), for the default thread count.
  * Falls back to PUs, then to the online CPU count; always >= 1. */
 DPT_API int dpt_topo_physical_cores(void);
+
+/* The machine balance dpt_pin_default_for assumes when given none: flops per
+ * byte of memory read. Servers measure ~5-40 (dpt_limits); linear models sit
+ * near 1, MLPs in the hundreds, so the split does not hinge on the value. */
+#define DPT_PIN_BALANCE 16.0
+
+/* The pin policy to use when none is asked for, by what bounds the
+ * workload: flops_per_byte is its training flops per byte streamed from
+ * memory (dpt_model_train_flops over a row's bytes, plus the parameters'
+ * bytes per row where they do not fit the caches); balance is the machine's
+ * flops per byte of read bandwidth (dpt_limits: fma_gflops / read_gbs), or
+ * <= 0 for DPT_PIN_BALANCE. Below the balance the workload is
+ * bandwidth-bound: DPT_PIN_SCATTER, to draw on every package's, NUMA node's
+ * and L3's bandwidth, except where that changes nothing: nthreads filling
+ * all of t's cores, or t's cores in one package, node and L3 (t NULL: no
+ * such check). At or above it, or with flops_per_byte unknown (<= 0, NaN):
+ * DPT_PIN_COMPACT, which keeps a domain's threads on shared caches. *why
+ * (when why is not NULL) gets a one-line reason naming the policy first,
+ * valid until the next call on this thread. Never fails. */
+DPT_API dpt_pin_policy dpt_pin_default_for(const dpt_topo *t, int nthreads, double flops_per_byte,
+                                           double balance, const char **why);
 
 /* When spec binds threads (policy != NONE) and an OpenMP affinity variable
  * asks the runtime to bind too (OMP_PROC_BIND other than "false", or else

@@ -18,9 +18,10 @@ static const char *const CMD = "topo";
 static void help(void)
 {
     printf("usage: dpt topo [--topology DESC | --topology-xml FILE] [--threads N] [--pin P]\n"
-           "                [--smt] [--json] [--xml FILE]\n\n"
+           "                [--smt] [--domain LEVEL] [--json] [--xml FILE]\n\n"
            "Shows the machine and, for each thread, the PU, core, NUMA node and package it\n"
-           "would be bound to (hwloc logical indexes; OS PU is the OS CPU number).\n\n"
+           "would be bound to (hwloc logical indexes; OS PU is the OS CPU number), and the\n"
+           "domain the engine groups it in (threads of a domain reduce together first).\n\n"
            "  --topology DESC      an hwloc synthetic topology instead of this machine,\n"
            "                       e.g. \"pack:2 numa:4 core:24 pu:2\"\n"
            "  --topology-xml FILE  an hwloc XML export (lstopo --of xml FILE)\n"
@@ -29,7 +30,12 @@ static void help(void)
            "                       logical PU ids, e.g. list:0,2,4-7 (see docs/pinning.md)\n"
            "  --smt                let compact/scatter/numa use SMT sibling PUs once every\n"
            "                       core has a thread\n"
-           "  --json               {\"machine\": {...}, \"plan\": [...]} on stdout\n"
+           "  --domain LEVEL       auto (default), none, l3, numa or package: how the engine\n"
+           "                       groups threads (auto: L3 groups where a NUMA node has\n"
+           "                       several, else nodes; coarser while domains would hold\n"
+           "                       under two threads)\n"
+           "  --json               {\"machine\": {...}, \"domains\": {...}, \"plan\": [...]}\n"
+           "                       on stdout\n"
            "  --xml FILE           also write the topology as hwloc XML (\"-\": stdout), to\n"
            "                       bring a server's topology home for dpt bench --predict\n");
 }
@@ -48,7 +54,15 @@ static json_t *jint(long v)
     return v < 0 ? json_null() : json_integer(v);
 }
 
-static int print_json(const dpt_topo *t, const dpt_pin_spec *spec, const dpt_place *plan, int n)
+/* The engine's grouping of a plan's threads. */
+typedef struct domains {
+    int *of; /* thread -> domain */
+    int count;
+    dpt_domain_level level;
+} domains;
+
+static int print_json(const dpt_topo *t, const dpt_pin_spec *spec, const dpt_place *plan, int n,
+                      const domains *dm)
 {
     json_t *root = json_object(), *machine = json_object(), *arr = json_array();
     if (!root || !machine || !arr) goto oom;
@@ -61,6 +75,9 @@ static int print_json(const dpt_topo *t, const dpt_pin_spec *spec, const dpt_pla
     json_object_set_new(root, "pin", json_string(dpt_pin_name(spec->policy)));
     json_object_set_new(root, "smt", json_boolean(spec->smt));
     json_object_set_new(root, "threads", json_integer(n));
+    json_object_set_new(
+        root, "domains",
+        json_pack("{s:s, s:i}", "level", dpt_domain_name(dm->level), "count", dm->count));
     for (int i = 0; i < n; i++) {
         const dpt_place *p = &plan[i];
         json_t *e = json_object();
@@ -73,6 +90,7 @@ static int print_json(const dpt_topo *t, const dpt_pin_spec *spec, const dpt_pla
         json_object_set_new(e, "os_pu",
                             p->os_pu == DPT_OS_PU_NONE ? json_null() : json_integer(p->os_pu));
         json_object_set_new(e, "shared", json_boolean(p->shared));
+        json_object_set_new(e, "domain", json_integer(dm->of[i]));
         json_array_append_new(arr, e);
     }
     json_object_set_new(root, "plan", arr);
@@ -90,7 +108,7 @@ oom:
 }
 
 static void print_text(const dpt_topo *t, const char *synthetic, const char *xml,
-                       const dpt_pin_spec *spec, const dpt_place *plan, int n)
+                       const dpt_pin_spec *spec, const dpt_place *plan, int n, const domains *dm)
 {
     printf("machine: %d packages, %d NUMA nodes, %d cores, %d PUs",
            dpt_topo_count(t, HWLOC_OBJ_PACKAGE), dpt_topo_count(t, HWLOC_OBJ_NUMANODE),
@@ -114,7 +132,9 @@ static void print_text(const dpt_topo *t, const char *synthetic, const char *xml
     else
         printf("\n");
 
-    printf("%6s %6s %6s %6s %8s %6s\n", "thread", "PU", "core", "NUMA", "package", "OS PU");
+    printf("domains: %d (%s)\n", dm->count, dpt_domain_name(dm->level));
+    printf("%6s %6s %6s %6s %8s %6s %6s\n", "thread", "PU", "core", "NUMA", "package", "OS PU",
+           "domain");
     for (int i = 0; i < n; i++) {
         const dpt_place *p = &plan[i];
         char pu[16], core[16], numa[16], pkg[16], os[16];
@@ -123,7 +143,7 @@ static void print_text(const dpt_topo *t, const char *synthetic, const char *xml
         cell(numa, sizeof numa, p->numa);
         cell(pkg, sizeof pkg, p->package);
         cell(os, sizeof os, p->os_pu == DPT_OS_PU_NONE ? -1 : (long)p->os_pu);
-        printf("%6d %6s %6s %6s %8s %6s%s\n", p->thread, pu, core, numa, pkg, os,
+        printf("%6d %6s %6s %6s %8s %6s %6d%s\n", p->thread, pu, core, numa, pkg, os, dm->of[i],
                p->shared ? "  shared" : "");
     }
 }
@@ -149,6 +169,7 @@ int dpt_cmd_topo(int argc, char **argv)
         {"pin", required_argument, NULL, 'p'},
         {"smt", no_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"domain", required_argument, NULL, 'd'},
         {"xml", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -156,6 +177,7 @@ int dpt_cmd_topo(int argc, char **argv)
     const char *synthetic = NULL, *xml = NULL, *pin = "compact", *xml_out = NULL;
     long nthreads = 0;
     int smt = 0, json = 0, c;
+    dpt_domain_level level = DPT_DOMAIN_AUTO;
     optind = 1;
     while ((c = cli_getopt(CMD, argc, argv, opts)) != -1) {
         switch (c) {
@@ -176,6 +198,10 @@ int dpt_cmd_topo(int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            break;
+        case 'd':
+            if (dpt_domain_parse(optarg, &level))
+                return cli_usage_error(CMD, "--domain: %s", dpt_last_error());
             break;
         case 'X':
             xml_out = optarg;
@@ -198,6 +224,7 @@ int dpt_cmd_topo(int argc, char **argv)
 
     dpt_topo *t = NULL;
     dpt_place *plan = NULL;
+    domains dm = {0};
     int rc;
     if (dpt_topo_open(&t, synthetic, xml)) {
         rc = cli_fail(CMD, "%s", dpt_last_error());
@@ -209,7 +236,8 @@ int dpt_cmd_topo(int argc, char **argv)
         if (nthreads < 1) nthreads = dpt_topo_count(t, HWLOC_OBJ_PU);
     }
     plan = malloc((size_t)nthreads * sizeof *plan);
-    if (!plan) {
+    dm.of = malloc((size_t)nthreads * sizeof *dm.of);
+    if (!plan || !dm.of) {
         rc = cli_fail(CMD, "out of memory for %ld threads", nthreads);
         goto done;
     }
@@ -220,16 +248,18 @@ int dpt_cmd_topo(int argc, char **argv)
                                : cli_fail(CMD, "%s", dpt_last_error());
         goto done;
     }
+    dm.count = dpt_topo_domains(t, plan, (int)nthreads, level, dm.of, &dm.level);
     const char *warn = dpt_topo_is_this_machine(t) ? dpt_pin_env_warning(&spec) : NULL;
     if (warn) fprintf(stderr, "dpt topo: warning: %s (--pin none)\n", warn);
     if (json) {
-        rc = print_json(t, &spec, plan, (int)nthreads);
+        rc = print_json(t, &spec, plan, (int)nthreads, &dm);
     } else {
-        print_text(t, synthetic, xml, &spec, plan, (int)nthreads);
+        print_text(t, synthetic, xml, &spec, plan, (int)nthreads, &dm);
         rc = fflush(stdout) == 0 ? DPT_EXIT_OK : cli_fail(CMD, "cannot write to stdout");
     }
 done:
     free(plan);
+    free(dm.of);
     dpt_topo_close(t);
     dpt_pin_spec_free(&spec);
     return rc;

@@ -39,6 +39,8 @@ static const char *const usage_text =
     "           --deterministic  --leaves N  --reduce tree|scatter  --batching global|local\n"
     "           --comm-overlap auto|off|on (mpirun: all-reduce in chunks while summing)\n"
     "           --balance static|adaptive (cut batches by thread speed)\n"
+    "           --domain auto|none|l3|numa|package (reduce inside each group first;\n"
+    "             default auto: L3 groups where a NUMA node has several, else nodes)\n"
     "           --isa auto|scalar|avx2|avx512\n"
     "output:    --json FILE  --trace FILE (CSV: every step, every thread)  --quiet\n"
     "           --save MODEL  --init-from MODEL\n"
@@ -347,6 +349,10 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
     if (ranks > 1) fprintf(stderr, " x %d ranks", ranks);
     fprintf(stderr, ", pin %s, isa %s%s", tp->pin, dpt_engine_isa(e),
             tp->deterministic ? ", deterministic" : "");
+    if (tp->pin_why[0]) fprintf(stderr, " (default pin: %s)", tp->pin_why);
+    dpt_domain_level dl;
+    const int nd = dpt_engine_domains(e, &dl);
+    if (nd > 1) fprintf(stderr, ", %d domains (%s)", nd, dpt_domain_name(dl));
     if (trainp->part) {
         /* the same line on every rank: the range over all ranks */
         size_t lo = SIZE_MAX, hi = 0;
@@ -453,6 +459,12 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     json_object_set_new(root, "rows_read_by_rank0",
                         json_integer((json_int_t)dpt_dataset_rows_held(&job->train)));
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
+    dpt_domain_level dl;
+    const int nd = dpt_engine_domains(e, &dl);
+    json_object_set_new(root, "domains",
+                        json_pack("{s:s, s:i}", "level", dpt_domain_name(dl), "count", nd));
+    if (res->moves.steps > 0)
+        json_object_set_new(root, "moves", dpt_step_summary_json(&res->moves));
     if (diverged) json_object_set_new(root, "diverged", json_string(diverged));
     if (interrupted) json_object_set_new(root, "interrupted", json_string(interrupted));
     if (c->best_epoch) {

@@ -153,6 +153,7 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         }
         dpt_pin_spec_free(&sp);
         o->pin = arg;
+        o->pin_given = 1;
         break;
     }
     case 1117:
@@ -197,6 +198,13 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->balance = i;
         break;
     }
+    case 1127: {
+        dpt_domain_level d;
+        if (dpt_domain_parse(arg, &d))
+            return cli_usage_error(cmd, "--domain: %s", dpt_last_error()), -1;
+        o->domain = d;
+        break;
+    }
     case 1123: {
         static const char *const reds[] = {"tree", "scatter", NULL};
         if (cli_choice(cmd, "reduce", arg, reds, &i)) return -1;
@@ -234,6 +242,20 @@ int cli_balance_conflict(const char *cmd, const cli_train_opts *o, const char *f
                            "combined with %s",
                            flag,
                            o->deterministic ? "--deterministic/--leaves" : "--batching local");
+}
+
+/* No --pin: the policy by what bounds the workload (dpt_pin_default_for),
+ * its training flops against the bytes of a row. */
+static void default_pin(cli_train_opts *o, const dpt_model *m, size_t inputs)
+{
+    dpt_topo *t = NULL;
+    if (dpt_topo_open(&t, NULL, NULL)) t = NULL;
+    const int threads = o->threads > 0 ? o->threads : dpt_topo_physical_cores();
+    const double fpb = dpt_model_train_flops(m) / ((double)(inputs + 1) * sizeof(float));
+    const char *why = NULL;
+    o->pin = dpt_pin_name(dpt_pin_default_for(t, threads, fpb, 0, &why));
+    snprintf(o->pin_why, sizeof o->pin_why, "%s", why ? why : "");
+    dpt_topo_close(t);
 }
 
 int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int classes_from_data,
@@ -284,6 +306,7 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
             return cli_fail(cmd, "the model needs class labels 0..K-1 with K >= 2 in the data");
     }
     if (dpt_model_init(m, &o->model)) return cli_usage_error(cmd, "%s", dpt_last_error());
+    if (!o->pin_given) default_pin(o, m, inputs);
     return 0;
 }
 
@@ -300,6 +323,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->batching_local = o->batching_local;
     eo->overlap = (dpt_overlap)o->overlap;
     eo->balance = (dpt_balance)o->balance;
+    eo->domain = (dpt_domain_level)o->domain;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
     return 0;
 }

@@ -27,6 +27,9 @@ typedef struct cli_train_opts {
     int batching_local;
     int overlap; /* dpt_overlap */
     int balance; /* dpt_balance */
+    int domain;  /* dpt_domain_level */
+    int pin_given;
+    char pin_why[160]; /* why the default pin policy was chosen ("" when --pin was given) */
 } cli_train_opts;
 
 /* Option codes 1100-1199 are these flags. */
@@ -45,7 +48,7 @@ typedef struct cli_train_opts {
         {"leaves", required_argument, 0, 1120}, {"isa", required_argument, 0, 1121},               \
         {"threads", required_argument, 0, 1122}, {"reduce", required_argument, 0, 1123},           \
         {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125},    \
-        {"balance", required_argument, 0, 1126}
+        {"balance", required_argument, 0, 1126}, {"domain", required_argument, 0, 1127}
 /* clang-format on */
 
 void cli_train_defaults(cli_train_opts *o);

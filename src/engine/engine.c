@@ -72,6 +72,11 @@ int dpt_engine_threads(const dpt_engine *e)
 {
     return e->P;
 }
+int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level)
+{
+    if (level) *level = e->domain;
+    return e->nd;
+}
 const dpt_place *dpt_engine_plan(const dpt_engine *e)
 {
     return e->plan;
@@ -97,6 +102,7 @@ void dpt_engine_reset(dpt_engine *e, const float *w)
     e->step_count = 0;
     e->epochs_done = 0;
     e->loss0 = 0;
+    for (int t = 0; t < e->P; t++) memset(&e->ts[t].cnt, 0, sizeof e->ts[t].cnt);
 }
 
 void dpt_engine_get_state(const dpt_engine *e, dpt_engine_state *s)
@@ -133,6 +139,9 @@ void dpt_engine_destroy(dpt_engine *e)
             dpt_free(e->ts[t].X);
             dpt_free(e->ts[t].y);
             dpt_free(e->ts[t].scratch);
+            dpt_free(e->ts[t].tsum);
+            dpt_free(e->ts[t].SX);
+            dpt_free(e->ts[t].Sy);
         }
     if (e->G)
         for (int u = 0; u < e->U; u++) dpt_free(e->G[u]);
@@ -151,6 +160,9 @@ void dpt_engine_destroy(dpt_engine *e)
     free(e->shard_lo);
     free(e->rank_units);
     free(e->trace_buf);
+    free(e->near);
+    free(e->unit_owner);
+    dpt_engine_free_domains(e);
     free(e->plan);
     if (e->own_topo) dpt_topo_close(e->topo);
     free(e);
@@ -300,6 +312,27 @@ static int alloc_buffers(dpt_engine *e)
     return 0;
 }
 
+/* The counters' tables: how far each thread is from each other one, and
+ * who owns each unit buffer (its computing thread; a leaf gathered from
+ * another rank lands through thread 0). */
+int dpt_engine_plan_counters(dpt_engine *e)
+{
+    const size_t P = (size_t)e->P;
+    if (!(e->near = malloc(P * P)) || !(e->unit_owner = malloc((size_t)e->U * sizeof(int))))
+        return -1;
+    for (size_t t = 0; t < P; t++)
+        for (size_t q = 0; q < P; q++)
+            e->near[t * P + q] = (unsigned char)dpt_topo_near(e->topo, &e->plan[t], &e->plan[q]);
+    for (int u = 0; u < e->U; u++) e->unit_owner[u] = 0;
+    for (int t = 0; t < e->P; t++) {
+        int u0, u1;
+        thread_units(e, t, e->P, &u0, &u1);
+        for (int u = u0; u < u1; u++) e->unit_owner[unit_buf(e, u)] = t;
+    }
+    e->flops_per_row = dpt_model_train_flops(e->m);
+    return 0;
+}
+
 /* Across ranks: the all-reduce in chunks where it pays, units of this rank
  * to sum while a chunk is on the wire. */
 static void pick_overlap(dpt_engine *e, dpt_overlap overlap)
@@ -311,6 +344,15 @@ static void pick_overlap(dpt_engine *e, dpt_overlap overlap)
     if (overlap == DPT_OVERLAP_ON && K < 2 && np >= 2) K = 2;
     if (K > 16) K = 16;
     if (K >= 2 && (e->U > 1 || overlap == DPT_OVERLAP_ON)) e->ov_chunks = (int)K;
+}
+
+int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts)
+{
+    int rc = check_opts(e->m, &e->opt, e->ds, opts, 1);
+    if (rc) return rc;
+    plan_units(e, opts);
+    dpt_engine_pick_reduce(e);
+    return 0;
 }
 
 int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec *o,
@@ -333,7 +375,8 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->local_batching = opts->batching_local != 0;
     plan_units(e, opts);
     if ((rc = check_part(e)) || (rc = plan_threads(e, opts))) goto fail;
-    if (alloc_buffers(e)) {
+    if (dpt_engine_plan_domains(e, opts->domain) || alloc_buffers(e) ||
+        dpt_engine_alloc_copies(e) || dpt_engine_plan_counters(e)) {
         rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the engine's buffers for %d threads", e->P);
         goto fail;
     }

@@ -9,21 +9,25 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dpt/cost.h"
 #include "dpt/engine.h"
 #include "kernels/kernels.h"
 
 typedef struct thread_state {
-    float *X, *y;      /* this thread's rows: for the whole epoch in step order
-                          (fixed order), or for one step (shuffled epochs) */
-    size_t cap_rows;   /* capacity of X/y in rows */
-    float *scratch;    /* model scratch */
-    dpt_phase_times t; /* this epoch */
-    size_t rows;       /* rows this thread processed this epoch */
-    double partial;    /* slice norm for clipping */
-    int gradbad;       /* a non-finite gradient or parameter in its last update */
-    double step_secs;  /* the last step's copy and compute time, and its rows */
-    size_t step_rows;  /* (adaptive balancing) */
-    int numa;          /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
+    float *X, *y;          /* this thread's rows: for the whole epoch in step order
+                              (fixed order), or for one step (shuffled epochs) */
+    size_t cap_rows;       /* capacity of X/y in rows */
+    float *scratch;        /* model scratch */
+    dpt_phase_times t;     /* this epoch */
+    size_t rows;           /* rows this thread processed this epoch */
+    double partial;        /* slice norm for clipping */
+    int gradbad;           /* a non-finite gradient or parameter in its last update */
+    double step_secs;      /* the last step's copy and compute time, and its rows */
+    size_t step_rows;      /* (adaptive balancing) */
+    int numa;              /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
+    dpt_thread_counts cnt; /* what it moved since create/reset (dpt/cost.h) */
+    float *tsum;           /* the canonical sum's stack: blocks of DPT_UPDATE_BLOCK floats */
+    float *SX, *Sy;        /* local batching, reshuffled: its shard's rows, copied once */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -58,6 +62,7 @@ typedef struct reduce_plan {
     int (*across)(dpt_engine *e, int t, int P, step *st);
     void (*combine)(dpt_engine *e, int t, int P, step *st);
     int fused;
+    int scatter; /* reduce-scatter, else the pairwise tree */
     /* the rank's own sum before an all-reduce: combine of an unfused kind */
     void (*rank_sum)(dpt_engine *e, int t, int P, step *st);
 } reduce_plan;
@@ -130,7 +135,47 @@ struct dpt_engine {
     void *trace_ud;
     dpt_step_record *trace_buf; /* trace_steps x P: step s of an epoch in row s % trace_steps */
     size_t trace_steps;
+    /* counters: near[t * P + q] is how far thread q's place is from t's;
+     * unit_owner[u] the thread that first touches unit buffer u */
+    unsigned char *near;
+    int *unit_owner;
+    double flops_per_row;
+    /* domains (domain.c): threads grouped by a level of the machine; a
+     * thread's slot (its place in domain order) picks its units and slice */
+    int nd;
+    dpt_domain_level domain; /* the level in use */
+    int *dom, *slot, *slot_thread;
+    int *dom_first; /* domain d's slots: [dom_first[d], dom_first[d + 1]) */
+    float **wd;     /* the parameters each domain reads: wd[0] = w, the others copies */
+    /* the canonical sum: the item of unit buffer x spans [x, item_end[x])
+     * at tree level item_level[x]; the subtrees each domain sums first are
+     * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */
+    int *item_end, *item_level, *node_lo, *node_hi, *dnode_first;
 };
+
+/* A shared scalar (a loss, a flag, a partial) moves one cache line. */
+#define DPT_LINE 64u
+
+static inline void cnt_read(dpt_engine *e, int t, int ph, int owner, size_t bytes)
+{
+    e->ts[t].cnt.phase[ph].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+static inline void cnt_write(dpt_engine *e, int t, int ph, int owner, size_t bytes)
+{
+    e->ts[t].cnt.phase[ph].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+static inline void cnt_barrier(dpt_engine *e, int t, int ph)
+{
+    e->ts[t].cnt.phase[ph].barriers++;
+}
+
+/* Thread t reads one line from each of the P threads (a scan of flags). */
+static inline void cnt_scan(dpt_engine *e, int t, int ph)
+{
+    for (int q = 0; q < e->P; q++) cnt_read(e, t, ph, q, DPT_LINE);
+}
 
 static inline double dpt_now(void)
 {
@@ -145,11 +190,32 @@ static inline size_t unit_row(const dpt_engine *e, size_t b, int u)
     return b * (size_t)u / (size_t)e->GU;
 }
 
-/* Global units [u0, u1) that thread t of P computes. */
+/* Thread t's slot: its place in domain order (t itself before domains). */
+static inline int slot_of(const dpt_engine *e, int t)
+{
+    return e->slot ? e->slot[t] : t;
+}
+
+/* Global units [u0, u1) that thread t of P computes: its slot's. */
 static inline void thread_units(const dpt_engine *e, int t, int P, int *u0, int *u1)
 {
-    *u0 = e->u_base + (int)((long)e->u_local * t / P);
-    *u1 = e->u_base + (int)((long)e->u_local * (t + 1) / P);
+    const int s = slot_of(e, t);
+    *u0 = e->u_base + (int)((long)e->u_local * s / P);
+    *u1 = e->u_base + (int)((long)e->u_local * (s + 1) / P);
+}
+
+/* Thread t's slice of n parameters: its slot's. */
+static inline void thread_slice(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi)
+{
+    const size_t s = (size_t)slot_of(e, t), P = (size_t)e->P;
+    *lo = n * s / P;
+    *hi = n * (s + 1) / P;
+}
+
+/* The thread that owns domain d's copy of the parameters (its first). */
+static inline int dpt_engine_domain_owner(const dpt_engine *e, int d)
+{
+    return d ? e->slot_thread[e->dom_first[d]] : 0;
 }
 
 /* The buffer that holds global unit u. */
@@ -173,6 +239,13 @@ static inline int rank_first_unit(int GU, int r, int R)
 
 /* engine.c */
 void dpt_engine_add_warning(dpt_engine *e, const char *text);
+/* The counters' tables (near, unit_owner) from e->topo, e->plan and the
+ * units; -1 when out of memory. */
+int dpt_engine_plan_counters(dpt_engine *e);
+/* Create's checks, units, batches and reduction plan for an engine of one
+ * rank with m, opt, ds (n and d alone are read) and P set, and nothing
+ * allocated: what the cost function needs. */
+int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
 
 /* rows.c: a thread's rows of each batch */
 size_t dpt_engine_thread_rows(const dpt_engine *e, int t);
@@ -182,12 +255,34 @@ int dpt_engine_ensure_local(dpt_engine *e, int t);
 int dpt_engine_gather_local(dpt_engine *e, int t);
 void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t tlo,
                           size_t thi, size_t *lo, size_t *hi);
-void dpt_engine_copy_rows(const dpt_engine *e, size_t lo, size_t hi, float *X, float *y);
+void dpt_engine_copy_rows(const dpt_engine *e, int t, size_t lo, size_t hi, float *X, float *y);
+/* Local batching, reshuffled: thread t's own copy of its shard (first
+ * touched by t, once); -1 when out of memory. */
+int dpt_engine_copy_shard(dpt_engine *e, int t);
 void dpt_engine_shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi);
+
+/* domain.c: domains, the parameters' copies, the canonical sum */
+int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level);
+int dpt_engine_alloc_copies(dpt_engine *e);
+void dpt_engine_free_domains(dpt_engine *e);
+/* Thread t's share of [0, n) among its domain's threads. */
+void dpt_engine_domain_share(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi);
+/* Thread t copies its domain share of w into its domain's copy (setup). */
+void dpt_engine_refresh_copies(dpt_engine *e, int t);
+/* After an update of w[lo, hi): the slice into every domain's copy. */
+void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi);
+/* The canonical sum over floats [b0, b0 + n) of the unit buffers' items
+ * [lo, hi) (leaves: each buffer one leaf), in stack's blocks; returns
+ * where it is (a buffer itself when there is one item). */
+const float *dpt_engine_tree_sum(const dpt_engine *e, float *stack, size_t b0, size_t n, int lo,
+                                 int hi, int leaves);
 
 /* reduce.c: the reduction strategies; fills e->red for the engine's
  * comm, reduce mode, units and clipping */
 void dpt_engine_pick_reduce(dpt_engine *e);
+/* Count the update of slice [lo, hi) by thread t: w and v read and
+ * written, its flag, and (reads_g0) the summed gradient's slice read. */
+void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int reads_g0);
 /* The sum of the U units' losses, in unit order. */
 double dpt_engine_loss_sum(const dpt_engine *e);
 

@@ -14,34 +14,96 @@ double dpt_engine_loss_sum(const dpt_engine *e)
     return lsum;
 }
 
-/* ---- combine: the unit buffers into G[0], each thread its share ---- */
-
-/* reduce-scatter fused with the update: the sum of this thread's slice goes
- * straight into the update, never stored */
-static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
+/* dpt_engine_loss_sum by thread t: a line from each unit's owner */
+static void count_loss_sum(dpt_engine *e, int t)
 {
-    const size_t np = e->m->n_params;
-    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
-    double r0 = dpt_now();
-    e->ts[t].gradbad = dpt_optim_update_sum(&e->opt, lo, hi, e->w, (const float *const *)e->G, e->U,
-                                            e->v, st->gscale, st->lr);
-    st->tu += dpt_now() - r0;
-#pragma omp barrier
+    for (int u = 0; u < e->U; u++) cnt_read(e, t, DPT_CPH_SYNC, e->unit_owner[u], DPT_LINE);
 }
 
-/* reduce-scatter: thread t sums every unit's slice t into G[0] */
+void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int reads_g0)
+{
+    const size_t len = (hi - lo) * sizeof(float), wv = len * (e->v ? 2 : 1);
+    if (reads_g0) cnt_read(e, t, DPT_CPH_UPDATE, e->unit_owner[0], len);
+    cnt_read(e, t, DPT_CPH_UPDATE, 0, wv);
+    cnt_write(e, t, DPT_CPH_UPDATE, 0, wv);
+    cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE); /* its verdict flag */
+}
+
+/* Phase 1 of the canonical sum (domain.c), with more than one domain: the
+ * subtrees inside this thread's domain, over its domain share of the
+ * parameters, each into its first buffer. A barrier ends it. */
+static void domain_nodes(dpt_engine *e, int t)
+{
+    const int d = e->dom[t];
+    size_t lo, hi;
+    dpt_engine_domain_share(e, t, e->m->n_params, &lo, &hi);
+    for (int j = e->dnode_first[d]; j < e->dnode_first[d + 1]; j++) {
+        const int a = e->node_lo[j], b = e->node_hi[j];
+        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, 1);
+            memcpy(e->G[a] + b0, sum, n * sizeof(float));
+        }
+        for (int x = a; x < b; x++)
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
+        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
+    }
+#pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_REDUCE);
+}
+
+/* Phase 2's reads: this slice of every item's buffer. */
+static void count_items(dpt_engine *e, int t, size_t lo, size_t hi)
+{
+    for (int x = 0; x < e->U; x = e->item_end[x])
+        cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
+}
+
+/* ---- combine: the unit buffers into G[0], each thread its share ---- */
+
+/* reduce-scatter fused with the update: the canonical sum of this thread's
+ * slice, a block at a time, goes straight into the update, never stored */
+static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
+{
+    size_t lo, hi;
+    double r0 = dpt_now();
+    (void)P;
+    if (e->nd > 1) domain_nodes(e, t);
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
+    int bad = 0;
+    for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+        const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+        const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 0);
+        bad |= dpt_optim_update_sum(&e->opt, 0, n, e->w + b0, &sum, 1, e->v ? e->v + b0 : NULL,
+                                    st->gscale, st->lr);
+    }
+    e->ts[t].gradbad = bad;
+    count_items(e, t, lo, hi);
+    dpt_engine_count_update(e, t, lo, hi, 0);
+    dpt_engine_push_copies(e, t, lo, hi);
+    st->tu += dpt_now() - r0;
+#pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_REDUCE);
+}
+
+/* reduce-scatter: thread t's slice of the canonical sum into G[0] */
 static void combine_scatter(dpt_engine *e, int t, int P, step *st)
 {
-    const size_t np = e->m->n_params;
-    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    size_t lo, hi;
     double r0 = dpt_now();
-    /* blocks of 4096 floats keep the slice of G[0] in cache across units */
-    for (size_t b0 = lo; b0 < hi; b0 += 4096) {
-        size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
-        for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+    (void)P;
+    if (e->nd > 1) domain_nodes(e, t);
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
+    for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+        const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+        const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 0);
+        if (sum != e->G[0] + b0) memcpy(e->G[0] + b0, sum, n * sizeof(float));
     }
+    count_items(e, t, lo, hi);
+    if (e->U > 1) cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], (hi - lo) * sizeof(float));
     st->tr += dpt_now() - r0;
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* Pairwise tree: pairs (a, a + st) for a = 0, 2st, 4st, ... with a + st < U,
@@ -63,6 +125,10 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
             size_t i1 = f1 - pair * np < np ? f1 - pair * np : np;
             int a = (int)pair * 2 * sp;
             e->k->add(i1 - i0, e->G[a + sp] + i0, e->G[a] + i0);
+            const size_t len = (i1 - i0) * sizeof(float);
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[a + sp], len);
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[a], len);
+            cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], len);
             f0 = pair * np + i1;
         }
         double r1 = dpt_now();
@@ -70,9 +136,12 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
         if (2 * sp >= U && fuse) {
             e->ts[t].gradbad =
                 dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale, st->lr);
+            dpt_engine_count_update(e, t, lo, hi, 1);
+            dpt_engine_push_copies(e, t, lo, hi);
             st->tu += dpt_now() - r1;
         }
 #pragma omp barrier
+        cnt_barrier(e, t, DPT_CPH_REDUCE);
     }
 }
 
@@ -91,8 +160,9 @@ static void combine_tree_fused(dpt_engine *e, int t, int P, step *st)
 /* one process, or nothing to exchange: the rank's loss is the loss */
 static int across_none(dpt_engine *e, int t, int P, step *st)
 {
-    (void)t, (void)P;
+    (void)P;
     st->lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     return 0;
 }
 
@@ -110,11 +180,14 @@ static int across_allgather(dpt_engine *e, int t, int P, step *st)
         c->comm_rc = comm->allgather(comm->ctx, e->G, np, e->rank_units, c->gloss);
         e->ts[0].t.comm += dpt_now() - c0;
         c->comm_bytes += (double)e->u_local * (double)np * sizeof(float);
+        e->ts[0].cnt.sent += (uint64_t)e->u_local * np * sizeof(float);
         for (int u = 0; u < e->GU; u++) e->uloss[u].v = c->gloss[u];
     }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (c->comm_rc) return 1;
     st->lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     return 0;
 }
 
@@ -125,6 +198,7 @@ static int across_allreduce(dpt_engine *e, int t, int P, step *st)
     const dpt_comm *comm = e->comm;
     const size_t np = e->m->n_params;
     const double lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     e->red.rank_sum(e, t, P, st);
     if (t == 0) {
         double c0 = dpt_now();
@@ -133,7 +207,9 @@ static int across_allreduce(dpt_engine *e, int t, int P, step *st)
         e->ts[0].t.comm += dpt_now() - c0;
     }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (t == 0) c->comm_bytes += (double)np * sizeof(float);
+    if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
     st->lsum = c->glsum;
     return 0;
@@ -150,18 +226,25 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
     const dpt_comm *comm = e->comm;
     const size_t np = e->m->n_params, K = (size_t)e->ov_chunks;
     const double lsum = dpt_engine_loss_sum(e);
+    count_loss_sum(e, t);
     for (size_t ch = 0; ch < K; ch++) {
         const size_t c0 = np * ch / K, len = np * (ch + 1) / K - c0;
         const size_t lo = c0 + len * (size_t)t / (size_t)P,
                      hi = c0 + len * (size_t)(t + 1) / (size_t)P;
         double r0 = dpt_now();
-        for (size_t b0 = lo; b0 < hi; b0 += 4096) {
-            size_t b1 = hi - b0 < 4096 ? hi : b0 + 4096;
-            for (int u = 1; u < e->U; u++) e->k->add(b1 - b0, e->G[u] + b0, e->G[0] + b0);
+        /* the canonical sum of the leaves (domain.c), as the blocking path */
+        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 1);
+            if (sum != e->G[0] + b0) memcpy(e->G[0] + b0, sum, n * sizeof(float));
             if (t == 0 && ch > 0 && !c->comm_rc) c->comm_rc = comm->progress(comm->ctx);
         }
+        for (int u = 0; u < e->U; u++)
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[u], (hi - lo) * sizeof(float));
+        if (e->U > 1) cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], (hi - lo) * sizeof(float));
         st->tr += dpt_now() - r0;
 #pragma omp barrier
+        cnt_barrier(e, t, DPT_CPH_REDUCE);
         if (t == 0 && !c->comm_rc) {
             double q0 = dpt_now();
             c->comm_rc = comm->start_allreduce(comm->ctx, e->G[0] + c0, len);
@@ -177,7 +260,9 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
         e->ts[0].t.comm += dpt_now() - q0;
     }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (t == 0) c->comm_bytes += (double)np * sizeof(float);
+    if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
     st->lsum = c->glsum;
     return 0;
@@ -215,5 +300,6 @@ void dpt_engine_pick_reduce(dpt_engine *e)
     e->red.across = across_fn[a];
     e->red.combine = local_sum ? combine_fn[scatter][fuse] : NULL;
     e->red.fused = fuse;
+    e->red.scatter = scatter;
     e->red.rank_sum = combine_fn[scatter][0];
 }

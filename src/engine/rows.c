@@ -96,15 +96,32 @@ void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, s
     }
 }
 
-/* Copy the rows order[lo..hi) into X (stride ld) and y. */
-void dpt_engine_copy_rows(const dpt_engine *e, size_t lo, size_t hi, float *X, float *y)
+/* Copy the rows order[lo..hi) into X (stride ld) and y: from thread t's
+ * copy of its shard where it has one, else from the data set. */
+void dpt_engine_copy_rows(const dpt_engine *e, int t, size_t lo, size_t hi, float *X, float *y)
 {
     const dpt_dataset *ds = e->ds;
+    const thread_state *ts = &e->ts[t];
+    const size_t base = ts->SX ? e->shard_lo[t] : 0;
+    const float *SX = ts->SX ? ts->SX : ds->X, *Sy = ts->SX ? ts->Sy : ds->y;
     for (size_t i = lo; i < hi; i++, X += ds->ld, y++) {
-        size_t r = e->order[i];
-        memcpy(X, ds->X + r * ds->ld, ds->ld * sizeof(float));
-        *y = ds->y[r];
+        size_t r = e->order[i] - base;
+        memcpy(X, SX + r * ds->ld, ds->ld * sizeof(float));
+        *y = Sy[r];
     }
+}
+
+int dpt_engine_copy_shard(dpt_engine *e, int t)
+{
+    thread_state *ts = &e->ts[t];
+    if (ts->SX) return 0;
+    const size_t lo = e->shard_lo[t], rows = e->shard_lo[t + 1] - lo, ld = e->ds->ld;
+    ts->SX = dpt_alloc((rows ? rows : 1) * ld * sizeof(float));
+    ts->Sy = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
+    if (!ts->SX || !ts->Sy) return -1;
+    memcpy(ts->SX, e->ds->X + lo * ld, rows * ld * sizeof(float));
+    memcpy(ts->Sy, e->ds->y + lo, rows * sizeof(float));
+    return 0;
 }
 
 /* The fixed order: copy this thread's rows of every step, in step order. */
@@ -117,7 +134,7 @@ int dpt_engine_gather_local(dpt_engine *e, int t)
         size_t tlo, thi;
         dpt_engine_batch_part(e, t, batch_size(e, s), s, &tlo, &thi);
         dpt_engine_step_span(e, t, s, off, tlo, thi, &lo, &hi);
-        dpt_engine_copy_rows(e, lo, hi, ts->X + off * e->ds->ld, ts->y + off);
+        dpt_engine_copy_rows(e, t, lo, hi, ts->X + off * e->ds->ld, ts->y + off);
     }
     return 0;
 }

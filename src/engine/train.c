@@ -48,6 +48,14 @@ static void fill_stats(dpt_engine *e, dpt_epoch_stats *st)
     }
 }
 
+/* The canonical sum's stack: a block per tree level, and one more. */
+static size_t sum_stack_floats(const dpt_engine *e)
+{
+    size_t levels = 0;
+    while (((size_t)1 << levels) < (size_t)e->U) levels++;
+    return (levels + 2) * DPT_UPDATE_BLOCK;
+}
+
 /* Pin, first-touch this thread's buffers and (fixed order) copy its rows;
  * then every rank agrees that all got that far. Nonzero: do not train. */
 static int thread_setup(dpt_engine *e, int t, int P)
@@ -74,7 +82,10 @@ static int thread_setup(dpt_engine *e, int t, int P)
     for (int u = u0; u < u1; u++)
         memset(e->G[unit_buf(e, u)], 0, dpt_pad_floats(np) * sizeof(float));
     if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) failed = 1;
+    if (!ts->tsum && !(ts->tsum = dpt_alloc(sum_stack_floats(e) * sizeof(float)))) failed = 1;
+    dpt_engine_refresh_copies(e, t);
     if (e->step_copy && dpt_engine_ensure_local(e, t)) failed = 1;
+    if (e->step_copy && e->local_batching && dpt_engine_copy_shard(e, t)) failed = 1;
     if (!e->step_copy && !e->local_ready) {
         if (dpt_engine_gather_local(e, t)) {
             failed = 1;
@@ -123,14 +134,19 @@ static void epoch_begin(dpt_engine *e, int t, step *st)
         c->comm_bytes = 0;
         memcpy(e->snapshot, e->w, e->m->n_params * sizeof(float));
         if (e->v) memcpy(e->vsnapshot, e->v, e->m->n_params * sizeof(float));
+        const size_t mb = e->m->n_params * sizeof(float) * (e->v ? 2 : 1);
+        cnt_read(e, 0, DPT_CPH_EPOCH, 0, mb);
+        cnt_write(e, 0, DPT_CPH_EPOCH, 0, mb);
     }
     if (e->shuffle) {
         double s0 = dpt_now();
-        if (e->local_batching)
-            dpt_engine_shuffle_range(e, st->epoch, e->shard_lo[t], e->shard_lo[t + 1]);
-        else if (t == 0)
-            dpt_engine_shuffle_range(e, st->epoch, 0, e->ds->n);
+        size_t lo = 0, hi = t == 0 ? e->ds->n : 0;
+        if (e->local_batching) lo = e->shard_lo[t], hi = e->shard_lo[t + 1];
+        dpt_engine_shuffle_range(e, st->epoch, lo, hi);
+        cnt_read(e, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
+        cnt_write(e, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
 #pragma omp barrier
+        cnt_barrier(e, t, DPT_CPH_EPOCH);
         ts->t.shuffle += dpt_now() - s0;
     }
 }
@@ -145,12 +161,14 @@ static void step_begin(dpt_engine *e, int t, int P, step *st)
     st->lr = (float)dpt_optim_lr(&e->opt, st->gstep, st->epoch, e->steps_per_epoch);
     st->bad = 0;
     for (int q = 0; q < P; q++) st->bad |= e->ts[q].gradbad;
+    cnt_scan(e, t, DPT_CPH_SYNC);
     st->tr = st->tu = 0;
     /* read once, by one thread, before the compute barrier: every thread
      * sees the same value in verdict, and the next write is after the
      * barrier that ends this step */
     if (t == 0) e->ctl.intr = e->intr_flag && !e->comm && *e->intr_flag;
     dpt_engine_batch_part(e, t, st->b, st->gstep, &st->tlo, &st->thi);
+    if (e->adaptive) cnt_read(e, t, DPT_CPH_SYNC, 0, DPT_LINE); /* the shares */
 }
 
 /* gather: this step's rows, copied fresh into cache for the kernels when
@@ -163,11 +181,28 @@ static void gather(dpt_engine *e, int t, step *st)
     if (e->step_copy) {
         size_t lo, hi;
         dpt_engine_step_span(e, t, st->s, st->off, st->tlo, st->thi, &lo, &hi);
-        dpt_engine_copy_rows(e, lo, hi, ts->X, ts->y);
+        dpt_engine_copy_rows(e, t, lo, hi, ts->X, ts->y);
+        const size_t rb = (hi - lo) * (e->ds->ld + 1) * sizeof(float);
+        cnt_read(e, t, DPT_CPH_GATHER, e->local_batching ? t : 0, (hi - lo) * sizeof(uint32_t));
+        cnt_read(e, t, DPT_CPH_GATHER, ts->SX ? t : 0, rb);
+        cnt_write(e, t, DPT_CPH_GATHER, t, rb);
         st->base = 0;
         st->c0 = dpt_now();
         ts->t.shuffle += st->c0 - st->g0;
     }
+}
+
+/* What one unit's gradient moves: the parameters (unless it has no rows),
+ * its rows, the gradient buffer and the loss slot, all but w its own. */
+static void count_unit(dpt_engine *e, int t, size_t n)
+{
+    const size_t np = e->m->n_params * sizeof(float);
+    if (n) {
+        cnt_read(e, t, DPT_CPH_COMPUTE, dpt_engine_domain_owner(e, e->dom[t]), np);
+        cnt_read(e, t, DPT_CPH_COMPUTE, t, n * (e->ds->d + 1) * sizeof(float));
+    }
+    cnt_write(e, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
+    e->ts[t].cnt.flops += (uint64_t)(e->flops_per_row * (double)n + 0.5);
 }
 
 /* compute: each of this thread's units' gradient into its own buffer */
@@ -184,8 +219,9 @@ static void compute(dpt_engine *e, int t, int P, step *st)
         size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
         const size_t at = st->base + r0;
         e->uloss[unit_buf(e, u)].v =
-            dpt_model_grad_to(e->m, e->k, e->w, ts->X + at * ds->ld, ds->ld, ts->y + at, n,
-                              e->G[unit_buf(e, u)], ts->scratch);
+            dpt_model_grad_to(e->m, e->k, e->wd[e->dom[t]], ts->X + at * ds->ld, ds->ld, ts->y + at,
+                              n, e->G[unit_buf(e, u)], ts->scratch);
+        count_unit(e, t, n);
     }
     st->off += rows;
     st->t1 = dpt_now();
@@ -193,6 +229,9 @@ static void compute(dpt_engine *e, int t, int P, step *st)
     ts->rows += rows;
     ts->step_secs = st->t1 - st->g0;
     ts->step_rows = rows;
+    ts->cnt.steps++;
+    ts->cnt.rows += rows;
+    ts->cnt.idle_steps += rows == 0;
 }
 
 /* Right after the compute barrier: the wait, the trace's finished steps,
@@ -201,6 +240,7 @@ static void after_compute(dpt_engine *e, int t, int P, step *st)
 {
     st->t2 = dpt_now();
     e->ts[t].t.wait += st->t2 - st->t1;
+    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (t != 0) return;
     /* steps before s are complete; step s reuses the row of step
      * s - trace_steps, written after the next barrier */
@@ -209,6 +249,7 @@ static void after_compute(dpt_engine *e, int t, int P, step *st)
         st->traced = st->s;
     }
     if (e->adaptive) {
+        cnt_scan(e, 0, DPT_CPH_SYNC);
         /* read at the next step's start, after the barrier that ends this
          * step; the other parity is in use now */
         for (int q = 0; q < P; q++) {
@@ -250,21 +291,29 @@ static void update(dpt_engine *e, int t, int P, step *st)
     const float clip = (float)e->opt.clip_norm;
     thread_state *ts = &e->ts[t];
     double c0 = dpt_now();
-    size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    size_t lo, hi;
+    thread_slice(e, t, np, &lo, &hi);
     float c = 1.0f;
     if (clip > 0) {
         double ss = 0;
         for (size_t i = lo; i < hi; i++) ss += (double)e->G[0][i] * e->G[0][i];
         ts->partial = ss;
+        cnt_read(e, t, DPT_CPH_UPDATE, e->unit_owner[0], (hi - lo) * sizeof(float));
+        cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE);
 #pragma omp barrier
-        double tot = 0;
-        for (int q = 0; q < P; q++) tot += e->ts[q].partial;
+        cnt_barrier(e, t, DPT_CPH_UPDATE);
+        double tot = 0; /* in slot order: the same sum whatever the domains */
+        for (int s = 0; s < P; s++) tot += e->ts[e->slot_thread[s]].partial;
+        cnt_scan(e, t, DPT_CPH_UPDATE);
         double norm = sqrt(tot) * st->gscale;
         if (norm > clip) c = (float)(clip / norm);
     }
     ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale * c, st->lr);
+    dpt_engine_count_update(e, t, lo, hi, 1);
+    dpt_engine_push_copies(e, t, lo, hi);
     st->tu += dpt_now() - c0;
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_UPDATE);
 }
 
 /* account: the epoch's loss and progress (thread 0), the phase times, and
@@ -351,6 +400,7 @@ static int epoch_end(dpt_engine *e, int t, int P, const step *st)
     train_ctl *c = &e->ctl;
     int bad = 0;
     for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
+    cnt_scan(e, t, DPT_CPH_EPOCH);
     if (bad) {
         if (t == 0) {
             c->diverged = 1;
@@ -362,8 +412,13 @@ static int epoch_end(dpt_engine *e, int t, int P, const step *st)
     }
     /* every thread's phase times are final before one reads them all */
 #pragma omp barrier
-    if (t == 0) epoch_commit(e, st);
+    cnt_barrier(e, t, DPT_CPH_EPOCH);
+    if (t == 0) {
+        cnt_scan(e, 0, DPT_CPH_EPOCH);
+        epoch_commit(e, st);
+    }
 #pragma omp barrier
+    cnt_barrier(e, t, DPT_CPH_EPOCH);
     return c->stop || c->diverged;
 }
 

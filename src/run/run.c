@@ -208,6 +208,18 @@ static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs)
     return 0;
 }
 
+/* What a step of the timed epochs moved: the counters were cleared by the
+ * reset before them (left zero when out of memory). */
+static void summarize_moves(dpt_run *r, dpt_run_result *out)
+{
+    const int P = dpt_engine_threads(r->e);
+    dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
+    if (!c) return;
+    dpt_engine_counts(r->e, c);
+    dpt_counts_summarize(c, P, &out->moves);
+    free(c);
+}
+
 int dpt_run_train(dpt_run *r, dpt_run_result *out)
 {
     const dpt_run_spec *s = &r->s;
@@ -231,6 +243,7 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
                                 : dpt_engine_train(r->e, todo, on_engine_epoch, &k);
         out->stopped = k.stop;
     }
+    summarize_moves(r, out);
     if (out->epochs > 0) {
         const double n = out->epochs;
         out->phases.compute /= n;

@@ -54,10 +54,11 @@ void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap)
                                                                                  "on"};
     const dpt_engine_opts *e = &s->engine;
     const int shuffled = e->shuffle && s->opt.kind != DPT_OPT_GD && s->opt.batch != 0;
-    snprintf(buf, cap, "reduce=%s balance=%s shuffle=%s batching=%s leaves=%d comm-overlap=%s",
+    snprintf(buf, cap,
+             "reduce=%s balance=%s shuffle=%s batching=%s leaves=%d comm-overlap=%s domain=%s",
              reduce[e->reduce], e->balance == DPT_BALANCE_ADAPTIVE ? "adaptive" : "static",
              shuffled ? "epoch" : "none", e->batching_local ? "local" : "global", e->leaves,
-             overlap[e->overlap]);
+             overlap[e->overlap], dpt_domain_name(e->domain));
 }
 
 /* The ranks of one rank count: the comm of its first n ranks (made once,
@@ -120,6 +121,7 @@ static int run_config(sweep_state *st, const dpt_comm *comm, int threads, const 
     out->secs = res.seconds / res.epochs;
     out->phases = res.phases;
     out->imbalance = res.imbalance;
+    out->moves = res.moves;
     if (evaluate) {
         out->loss = res.train.loss;
         out->accuracy = st->sw->accuracy_from_test && s.test && s.test->n ? res.test.accuracy
@@ -243,6 +245,7 @@ int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, in
     res->phases.comm = median_at(sm, reps, tmp, offsetof(sample, phases.comm));
     res->imbalance = median_at(sm, reps, tmp, offsetof(sample, imbalance));
     free(tmp);
+    res->moves = sm[reps - 1].moves; /* counts do not vary between repetitions */
     res->final_loss = sm[reps - 1].loss;
     res->final_accuracy = sm[reps - 1].accuracy;
     res->work_samples = work->samples;

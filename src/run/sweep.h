@@ -10,6 +10,7 @@ typedef struct dpt_sweep_sample {
     double secs; /* per epoch */
     double imbalance, loss, accuracy;
     dpt_phase_times phases; /* per epoch */
+    dpt_step_summary moves; /* what a step moved (the same every repetition) */
 } dpt_sweep_sample;
 
 /* Append the row of reps repetitions to rep: the seconds as its samples,

@@ -342,7 +342,43 @@ static json_t *result_json(const dpt_bench_result *row)
                                   num(row->phases.update), "wait", num(row->phases.wait), "comm",
                                   num(row->phases.comm)));
     json_object_set_new(o, "imbalance", num(row->imbalance));
+    if (row->moves.steps > 0) json_object_set_new(o, "moves", dpt_step_summary_json(&row->moves));
     return o;
+}
+
+json_t *dpt_step_summary_json(const dpt_step_summary *s)
+{
+    json_t *rd = json_object(), *wr = json_object();
+    for (int d = 0; d < DPT_NEAR_COUNT; d++) {
+        json_object_set_new(rd, dpt_near_name(d), json_real(s->read[d]));
+        json_object_set_new(wr, dpt_near_name(d), json_real(s->written[d]));
+    }
+    return json_pack("{s:f, s:f, s:o, s:o, s:{s:f, s:f}, s:f}", "steps", s->steps,
+                     "barriers_per_step", s->barriers, "read_bytes_per_step", rd,
+                     "written_bytes_per_step", wr, "rows_per_thread", "min", s->rows_min, "max",
+                     s->rows_max, "idle_threads_per_step", s->idle_threads);
+}
+
+/* The optional "moves" object of a row (files before it have none). */
+static int read_moves(json_t *o, dpt_step_summary *m)
+{
+    json_t *mv = json_object_get(o, "moves");
+    if (!mv) return 0;
+    json_t *rd = json_object_get(mv, "read_bytes_per_step"),
+           *wr = json_object_get(mv, "written_bytes_per_step"),
+           *rows = json_object_get(mv, "rows_per_thread");
+    if (!json_is_object(mv) || !json_is_object(rd) || !json_is_object(wr) || !json_is_object(rows))
+        return -1;
+    m->steps = json_number_value(json_object_get(mv, "steps"));
+    m->barriers = json_number_value(json_object_get(mv, "barriers_per_step"));
+    m->idle_threads = json_number_value(json_object_get(mv, "idle_threads_per_step"));
+    m->rows_min = json_number_value(json_object_get(rows, "min"));
+    m->rows_max = json_number_value(json_object_get(rows, "max"));
+    for (int d = 0; d < DPT_NEAR_COUNT; d++) {
+        m->read[d] = json_number_value(json_object_get(rd, dpt_near_name(d)));
+        m->written[d] = json_number_value(json_object_get(wr, dpt_near_name(d)));
+    }
+    return 0;
 }
 
 int dpt_bench_report_write_json(const dpt_bench_report *r, const char *path)
@@ -614,6 +650,10 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
     TRY(get_num(rd, ph, "comm", 1, &row->phases.comm));
     rd->where[len] = '\0';
     TRY(get_num(rd, o, "imbalance", 0, &row->imbalance));
+    if (read_moves(o, &row->moves)) {
+        rc = bad(rd, "moves", "is not an object of the step's moves");
+        goto fail;
+    }
 fail:
     return rc;
 }

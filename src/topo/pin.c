@@ -142,7 +142,7 @@ static int oom(void)
 
 /* A candidate PU with the keys the orders sort on. */
 typedef struct cand {
-    int rank, package, numa, pu;
+    int rank, package, numa, l3, pu;
 } cand;
 
 static int cmp_rank_pu(const void *a, const void *b)
@@ -152,19 +152,31 @@ static int cmp_rank_pu(const void *a, const void *b)
     return (x->pu > y->pu) - (x->pu < y->pu);
 }
 
-static int cmp_pkg_numa_pu(const void *a, const void *b)
+/* Tree order: package, NUMA node, L3, PU (logical PU order is tree order,
+ * so the middle keys only matter where the tables disagree with it). */
+static int cmp_tree(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
     if (x->package != y->package) return x->package < y->package ? -1 : 1;
     if (x->numa != y->numa) return x->numa < y->numa ? -1 : 1;
+    if (x->l3 != y->l3) return x->l3 < y->l3 ? -1 : 1;
     return (x->pu > y->pu) - (x->pu < y->pu);
 }
 
-static int cmp_numa_rank_pu(const void *a, const void *b)
+static int cmp_pkg_numa_rank_pu(const void *a, const void *b)
 {
     const cand *x = a, *y = b;
+    if (x->package != y->package) return x->package < y->package ? -1 : 1;
     if (x->numa != y->numa) return x->numa < y->numa ? -1 : 1;
     return cmp_rank_pu(a, b);
+}
+
+/* Logical index of the L3 cache above PU pu, or -1 (no such level). */
+static int l3_of(const dpt_topo *t, int pu)
+{
+    hwloc_obj_t o = hwloc_get_obj_by_type(t->h, HWLOC_OBJ_PU, (unsigned)pu);
+    while (o && o->type != HWLOC_OBJ_L3CACHE) o = o->parent;
+    return o ? (int)o->logical_index : -1;
 }
 
 /* The PUs a policy may use: with smt, all; without, the first PU of each
@@ -176,7 +188,8 @@ static int candidates(const dpt_topo *t, int smt, cand **out)
     if (!c) return oom();
     int n = 0;
     for (int i = 0; i < t->npu; i++)
-        if (smt || t->rank[i] == 0) c[n++] = (cand){t->rank[i], t->package[i], t->numa[i], i};
+        if (smt || t->rank[i] == 0)
+            c[n++] = (cand){t->rank[i], t->package[i], t->numa[i], l3_of(t, i), i};
     if (n == 0) { /* cannot happen: every core has a first PU */
         free(c);
         *out = NULL;
@@ -186,19 +199,36 @@ static int candidates(const dpt_topo *t, int smt, cand **out)
     return n;
 }
 
-static int level_key(const cand *c, int level)
+/* The levels scatter deals over, outermost first: package, then NUMA node
+ * and L3 in the order they nest. 1 where an L3 spans several nodes (one L3
+ * per package with sub-NUMA clustering): the L3 is the outer of the two.
+ * 0 where a node holds several L3s (chiplets), one, or none: the node is.
+ * c is in tree order, so an L3 spanning nodes shows at a node boundary. */
+static int l3_outer(const cand *c, int n)
 {
-    return level == 0 ? c->package : c->numa;
+    for (int i = 1; i < n; i++)
+        if (c[i].l3 >= 0 && c[i].l3 == c[i - 1].l3 && c[i].numa != c[i - 1].numa) return 1;
+    return 0;
 }
 
-/* Order c[0..n) (sorted by package, numa, pu) by round-robin interleaving:
- * level 0 deals one PU to each package in turn, each package's own sequence
- * dealing in turn over its NUMA nodes (level 1), each node's sequence being
- * its PUs in logical order. Groups run out at different times when the tree
- * is uneven; the round-robin then skips them. */
-static int interleave(const cand *c, int n, int level, int *out)
+#define NLEVELS 3 /* package, outer, inner */
+
+static int level_key(const cand *c, int level, int l3_out)
 {
-    if (level == 2 || n <= 1) {
+    if (level == 0) return c->package;
+    return (level == 1) == !l3_out ? c->numa : c->l3;
+}
+
+/* Order c[0..n) (sorted in tree order) by round-robin interleaving: level 0
+ * deals one PU to each package in turn, each package's own sequence dealing
+ * in turn over its NUMA nodes (or L3s, whichever is outer: level 1), each of
+ * those over its L3s (or nodes: level 2), each of those sequences being its
+ * PUs in logical order. A level the topology lacks is one group and changes
+ * nothing. Groups run out at different times when the tree is uneven; the
+ * round-robin then skips them. */
+static int interleave(const cand *c, int n, int level, int l3_out, int *out)
+{
+    if (level == NLEVELS || n <= 1) {
         for (int i = 0; i < n; i++) out[i] = c[i].pu;
         return 0;
     }
@@ -210,10 +240,12 @@ static int interleave(const cand *c, int n, int level, int *out)
         goto done;
     }
     for (int i = 0; i < n; i++)
-        if (i == 0 || level_key(&c[i], level) != level_key(&c[i - 1], level)) start[ngroups++] = i;
+        if (i == 0 || level_key(&c[i], level, l3_out) != level_key(&c[i - 1], level, l3_out))
+            start[ngroups++] = i;
     start[ngroups] = n;
     for (int g = 0; g < ngroups; g++)
-        if ((rc = interleave(c + start[g], start[g + 1] - start[g], level + 1, sub + start[g])))
+        if ((rc = interleave(c + start[g], start[g + 1] - start[g], level + 1, l3_out,
+                             sub + start[g])))
             goto done;
     for (int round = 0, pos = 0; pos < n; round++)
         for (int g = 0; g < ngroups; g++)
@@ -244,7 +276,8 @@ static int order_compact(const dpt_topo *t, int smt, int **order, int *n)
     return 0;
 }
 
-/* scatter: SMT rank passes, each interleaved over packages then NUMA nodes. */
+/* scatter: SMT rank passes, each interleaved over packages, NUMA nodes and
+ * L3s. */
 static int order_scatter(const dpt_topo *t, int smt, int **order, int *n)
 {
     cand *c;
@@ -260,8 +293,8 @@ static int order_scatter(const dpt_topo *t, int smt, int **order, int *n)
     for (int s = 0; s < k;) {
         int e = s;
         while (e < k && c[e].rank == c[s].rank) e++;
-        qsort(c + s, (size_t)(e - s), sizeof *c, cmp_pkg_numa_pu);
-        if ((rc = interleave(c + s, e - s, 0, o + s))) goto fail;
+        qsort(c + s, (size_t)(e - s), sizeof *c, cmp_tree);
+        if ((rc = interleave(c + s, e - s, 0, l3_outer(c + s, e - s), o + s))) goto fail;
         s = e;
     }
     free(c);
@@ -274,49 +307,120 @@ fail:
     return rc;
 }
 
+/* Deal n threads over ng groups that hold cap[g] usable PUs: one per group
+ * in turn, skipping full groups; once all are full, one more per group in
+ * turn. The shares of groups with room differ by at most one, the first
+ * groups getting the extra. */
+static void deal(int n, const int *cap, int ng, int *cnt)
+{
+    for (int g = 0; g < ng; g++) cnt[g] = 0;
+    for (int progressed = 1; n > 0 && progressed;) {
+        progressed = 0;
+        for (int g = 0; g < ng && n > 0; g++)
+            if (cnt[g] < cap[g]) {
+                cnt[g]++;
+                n--;
+                progressed = 1;
+            }
+    }
+    for (int g = 0; n > 0; g = (g + 1) % ng) {
+        cnt[g]++;
+        n--;
+    }
+}
+
 /* numa: threads split into contiguous blocks, one per NUMA node that has
- * usable PUs (in node order), as equal as the nodes' sizes allow: one thread
- * per node in turn, skipping full nodes; once all are full, one extra per
- * node in turn. Inside a node, the compact order, wrapping when oversubscribed. */
+ * usable PUs, in package then node order. Packages first: the threads are
+ * dealt over the packages (deal above, a package's capacity being its
+ * usable PUs), so packages get equal shares, then each package's share is
+ * dealt over its nodes. A node spanning packages is one block per package.
+ * Inside a node, the compact order, wrapping when oversubscribed. */
 static int plan_numa(const dpt_topo *t, int smt, int nthreads, int *tpu)
 {
     cand *c;
     int k = candidates(t, smt, &c);
     if (k < 0) return k;
-    qsort(c, (size_t)k, sizeof *c, cmp_numa_rank_pu);
-    int *start = malloc((size_t)(k + 1) * sizeof *start); /* node g: c[start[g]..start[g+1]) */
-    int *cnt = calloc((size_t)k, sizeof *cnt);
-    int rc = 0, ng = 0;
-    if (!start || !cnt) {
-        rc = oom();
-        goto done;
+    qsort(c, (size_t)k, sizeof *c, cmp_pkg_numa_rank_pu);
+    /* blocks b: c[start[b]..start[b]+size[b]), cnt[b] threads; packages q:
+     * blocks first[q]..first[q+1], pcap[q] PUs, pcnt[q] threads */
+    int *buf = malloc((size_t)6 * (size_t)(k + 1) * sizeof *buf);
+    if (!buf) {
+        free(c);
+        return oom();
     }
-    for (int i = 0; i < k; i++)
-        if (i == 0 || c[i].numa != c[i - 1].numa) start[ng++] = i;
-    start[ng] = k;
-    int left = nthreads;
-    for (int progressed = 1; left > 0 && progressed;) {
-        progressed = 0;
-        for (int g = 0; g < ng && left > 0; g++)
-            if (cnt[g] < start[g + 1] - start[g]) {
-                cnt[g]++;
-                left--;
-                progressed = 1;
-            }
+    int *start = buf, *size = start + (k + 1), *cnt = size + (k + 1), *first = cnt + (k + 1),
+        *pcap = first + (k + 1), *pcnt = pcap + (k + 1);
+    int nb = 0, np = 0;
+    for (int i = 0; i < k; i++) {
+        int new_pkg = i == 0 || c[i].package != c[i - 1].package;
+        if (new_pkg || c[i].numa != c[i - 1].numa) start[nb++] = i;
+        if (new_pkg) first[np++] = nb - 1;
     }
-    for (int g = 0; left > 0; g = (g + 1) % ng) {
-        cnt[g]++;
-        left--;
-    }
-    for (int g = 0, th = 0; g < ng; g++) {
-        int size = start[g + 1] - start[g];
-        for (int j = 0; j < cnt[g]; j++) tpu[th++] = c[start[g] + j % size].pu;
-    }
-done:
+    start[nb] = k;
+    first[np] = nb;
+    for (int b = 0; b < nb; b++) size[b] = start[b + 1] - start[b];
+    for (int q = 0; q < np; q++) pcap[q] = start[first[q + 1]] - start[first[q]];
+    deal(nthreads, pcap, np, pcnt);
+    for (int q = 0; q < np; q++)
+        deal(pcnt[q], size + first[q], first[q + 1] - first[q], cnt + first[q]);
+    for (int b = 0, th = 0; b < nb; b++)
+        for (int j = 0; j < cnt[b]; j++) tpu[th++] = c[start[b] + j % size[b]].pu;
     free(c);
-    free(start);
-    free(cnt);
-    return rc;
+    free(buf);
+    return 0;
+}
+
+/* ---- the default policy ---------------------------------------------- */
+
+/* Usable cores of t (one PU each, as the policies without smt use them),
+ * and in *several whether they lie in more than one package, NUMA node or
+ * L3: where they do not, scatter's order is compact's. */
+static int usable_cores(const dpt_topo *t, int *several)
+{
+    cand *c;
+    int k = candidates(t, 0, &c);
+    if (k < 0) return k;
+    *several = 0;
+    for (int i = 1; i < k; i++)
+        if (c[i].package != c[0].package || c[i].numa != c[0].numa || c[i].l3 != c[0].l3)
+            *several = 1;
+    free(c);
+    return k;
+}
+
+dpt_pin_policy dpt_pin_default_for(const dpt_topo *t, int nthreads, double flops_per_byte,
+                                   double balance, const char **why)
+{
+    static _Thread_local char msg[256];
+    if (!(balance > 0)) balance = DPT_PIN_BALANCE; /* also NaN */
+    dpt_pin_policy p = DPT_PIN_COMPACT;
+    int several = 1, cores = t ? usable_cores(t, &several) : 0;
+    if (!(flops_per_byte > 0))
+        snprintf(msg, sizeof msg, "compact: the workload's flops per byte are not known");
+    else if (flops_per_byte >= balance)
+        snprintf(msg, sizeof msg,
+                 "compact: compute-bound (%.3g flops per byte, machine balance %.3g), so "
+                 "neighbouring threads share caches",
+                 flops_per_byte, balance);
+    else if (cores > 0 && nthreads >= cores)
+        snprintf(msg, sizeof msg,
+                 "compact: bandwidth-bound (%.3g flops per byte, machine balance %.3g), but "
+                 "%d threads fill all %d cores, which scatter would use too",
+                 flops_per_byte, balance, nthreads, cores);
+    else if (cores > 0 && !several)
+        snprintf(msg, sizeof msg,
+                 "compact: bandwidth-bound (%.3g flops per byte, machine balance %.3g), but one "
+                 "package, NUMA node and L3, where scatter is the same order",
+                 flops_per_byte, balance);
+    else {
+        p = DPT_PIN_SCATTER;
+        snprintf(msg, sizeof msg,
+                 "scatter: bandwidth-bound (%.3g flops per byte, machine balance %.3g), so the "
+                 "threads spread over every package, NUMA node and L3",
+                 flops_per_byte, balance);
+    }
+    if (why) *why = msg;
+    return p;
 }
 
 int dpt_topo_plan(const dpt_topo *t, int nthreads, const dpt_pin_spec *spec, dpt_place *out)

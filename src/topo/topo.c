@@ -149,7 +149,12 @@ int dpt_topo_open(dpt_topo **out, const char *synthetic, const char *xml_path)
         goto fail;
     }
     if (synthetic) {
-        if (hwloc_topology_set_synthetic(t->h, synthetic) != 0 || hwloc_topology_load(t->h)) {
+        /* hwloc wants the PU level last; "core:6" alone means one PU a core */
+        char desc[512];
+        const int has_pu = strstr(synthetic, "pu:") || strstr(synthetic, "PU:") ||
+                           !strchr(synthetic, ':');
+        snprintf(desc, sizeof desc, "%s%s", synthetic, has_pu ? "" : " pu:1");
+        if (hwloc_topology_set_synthetic(t->h, desc) != 0 || hwloc_topology_load(t->h)) {
             rc = dpt_set_error(DPT_EINVAL,
                                "topology '%s' is not an hwloc synthetic description "
                                "(e.g. \"pack:2 numa:4 core:24 pu:2\")",

@@ -223,7 +223,7 @@ Test(run, sweep_rows_and_bits)
     cr_assert_eq(rep.nlimits, 0);
     cr_assert_str_eq(rep.context.engine,
                      "reduce=scatter balance=static shuffle=epoch batching=global leaves=0 "
-                     "comm-overlap=auto");
+                     "comm-overlap=auto domain=auto");
     for (size_t i = 0; i < 2; i++) {
         const dpt_bench_result *r = &rep.results[i];
         cr_assert_str_eq(r->workload, "small");

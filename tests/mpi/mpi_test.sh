@@ -7,7 +7,9 @@
 #             and overlapped with the threads' sums (--comm-overlap on), and
 #             with --balance adaptive within each rank
 #   bitwise   --deterministic --leaves 12: identical model files and losses
-#             for 1..3 ranks x 1..2 threads, chunked all-gather included;
+#             for 1..3 ranks x 1..2 threads, chunked all-gather included, and
+#             with --domain l3/package; without leaves, --domain l3 gives
+#             the bits of --domain none;
 #             the default 16 leaves on 3 ranks (6/5/5, uneven) likewise
 #   files     only rank 0 prints and writes --json / --save
 #   errors    a bad data file on one rank, on every rank, a bad flag,
@@ -166,6 +168,21 @@ bitwise)
         losses o >l
         cmp -s ref.loss l || fail "-np $np --threads $th: printed losses differ"
     done
+    # domains (each thread its own L3 here, or all in one package): the
+    # deterministic bits, and without leaves the bits of the flat engine
+    for dom in l3 package; do
+        # shellcheck disable=SC2086
+        mpi 2 "$DPT" train $SGD $D --threads 3 --domain "$dom" --save m.dptm >o 2>e ||
+            fail "-np 2 --threads 3 --domain $dom: $(cat e)"
+        cmp -s ref.dptm m.dptm || fail "-np 2 --threads 3 --domain $dom: the model differs"
+    done
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $SGD --threads 3 --domain none --save flat.dptm >o 2>e ||
+        fail "-np 2 --domain none: $(cat e)"
+    # shellcheck disable=SC2086
+    mpi 2 "$DPT" train $SGD --threads 3 --domain l3 --save dom.dptm >o 2>e ||
+        fail "-np 2 --domain l3: $(cat e)"
+    cmp -s flat.dptm dom.dptm || fail "-np 2 --threads 3: --domain l3 changed the bits"
     # 16 leaves on 3 ranks: uneven shares, the same bits
     # shellcheck disable=SC2086
     "$DPT" train $SGD --deterministic --threads 1 --save ref.dptm >o 2>e || fail "one process: $(cat e)"

@@ -10,7 +10,10 @@
 
 #include <criterion/criterion.h>
 
+#include <math.h>
+
 #include "dpt/error.h"
+#include "dpt/model.h"
 #include "dpt/topo.h"
 
 /* The servers: "pack:P numa:N core:C pu:S" (N NUMA nodes per package, C cores
@@ -49,6 +52,15 @@ static dpt_place *plan(const dpt_topo *t, int n, const char *pin, int smt)
     cr_assert_eq(rc, 0, "plan %s x%d: %s", pin, n, dpt_last_error());
     dpt_pin_spec_free(&spec);
     return out;
+}
+
+static void expect_pus(const dpt_topo *t, const char *pin, int smt, int n, const int *want)
+{
+    dpt_place *p = plan(t, n, pin, smt);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(p[i].pu, want[i], "%s smt=%d thread %d: pu %d, want %d", pin, smt, i, p[i].pu,
+                     want[i]);
+    free(p);
 }
 
 /* Place of core `core` (global logical index), SMT rank r, on server s. */
@@ -148,8 +160,103 @@ Test(topo, scatter_example)
     dpt_topo_close(t);
 }
 
-/* numa: contiguous blocks of threads per NUMA node, sizes differing by at
- * most one (the first nodes get the extra), compact inside each node. */
+/* Servers with L3 groups: "pack:P numa:N l3:L core:C pu:S" (L L3s per
+ * node, C cores per L3), like chiplet CPUs with several L3s per NUMA node. */
+typedef struct l3server {
+    const char *desc;
+    int P, N, L, C, S;
+} l3server;
+
+static const l3server l3servers[] = {
+    {"pack:2 numa:4 l3:2 core:6 pu:1", 2, 4, 2, 6, 1}, /* the server */
+    {"pack:2 numa:4 l3:2 core:6 pu:2", 2, 4, 2, 6, 2},
+    {"pack:2 numa:1 l3:8 core:8 pu:2", 2, 1, 8, 8, 2}, /* one node per socket, 8 CCDs */
+    {"pack:2 numa:2 l3:3 core:4 pu:1", 2, 2, 3, 4, 1}, /* odd L3 count */
+    {"pack:1 numa:1 l3:4 core:2 pu:2", 1, 1, 4, 2, 2},
+};
+#define NL3SERVERS (int)(sizeof l3servers / sizeof l3servers[0])
+
+/* scatter with L3s: thread i goes to package i % P; the k = i / P-th thread
+ * of a package to its node k % N; the m = k / N-th thread of a node to its
+ * L3 m % L; the m / L-th thread of an L3 to its next core. */
+Test(topo, scatter_l3)
+{
+    for (int k = 0; k < NL3SERVERS; k++) {
+        const l3server *s = &l3servers[k];
+        dpt_topo *t = open_synth(s->desc);
+        cr_assert_eq(dpt_topo_count(t, HWLOC_OBJ_L3CACHE), s->P * s->N * s->L, "%s", s->desc);
+        int per_node = s->L * s->C, cores = s->P * s->N * per_node, pus = cores * s->S;
+        for (int smt = 0; smt <= 1; smt++) {
+            int cap = smt ? pus : cores, n = cap + 3;
+            dpt_place *p = plan(t, n, "scatter", smt);
+            for (int i = 0; i < n; i++) {
+                int j = i % cap, r = j / cores, q = j % cores;
+                int pkg = q % s->P, kk = q / s->P, node = pkg * s->N + kk % s->N, m = kk / s->N;
+                int core = node * per_node + (m % s->L) * s->C + m / s->L;
+                cr_assert_eq(p[i].core, core, "%s smt=%d thread %d: core %d, want %d", s->desc, smt,
+                             i, p[i].core, core);
+                cr_assert_eq(p[i].pu, core * s->S + r, "%s smt=%d thread %d", s->desc, smt, i);
+                cr_assert_eq(p[i].numa, node, "%s thread %d", s->desc, i);
+                cr_assert_eq(p[i].package, pkg, "%s thread %d", s->desc, i);
+                cr_assert_eq(p[i].shared, j < n - cap, "%s thread %d shared", s->desc, i);
+            }
+            free(p);
+        }
+        dpt_topo_close(t);
+    }
+}
+
+/* The issue's example: 8 threads on 8 different L3s (one per node, both
+ * packages), the next 8 on the nodes' other L3s. */
+Test(topo, scatter_l3_example)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 l3:2 core:6 pu:1");
+    static const int w[] = {0, 48, 12, 60, 24, 72, 36, 84, 6, 54, 18, 66, 30, 78, 42, 90, 1, 49};
+    expect_pus(t, "scatter", 0, 18, w);
+    dpt_topo_close(t);
+}
+
+/* An L3 that spans two NUMA nodes is the outer level: scatter alternates
+ * the L3s of a package before the nodes under one L3. */
+Test(topo, scatter_l3_outer)
+{
+    dpt_topo *t = open_synth("pack:2 l3:2 numa:2 core:2 pu:1");
+    cr_assert_eq(dpt_topo_count(t, HWLOC_OBJ_L3CACHE), 4);
+    static const int w[] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    expect_pus(t, "scatter", 0, 16, w);
+    dpt_topo_close(t);
+}
+
+/* No L3 in the description: scatter is the package/node round-robin of
+ * before (the scatter test checks that on every server); one L3 per node
+ * changes nothing either. */
+Test(topo, scatter_one_l3_per_node)
+{
+    dpt_topo *a = open_synth("pack:2 numa:4 core:6 pu:2"),
+             *b = open_synth("pack:2 numa:4 l3:1 core:6 pu:2");
+    for (int smt = 0; smt <= 1; smt++) {
+        dpt_place *pa = plan(a, 100, "scatter", smt), *pb = plan(b, 100, "scatter", smt);
+        cr_assert_eq(memcmp(pa, pb, 100 * sizeof *pa), 0, "smt=%d", smt);
+        free(pa);
+        free(pb);
+    }
+    dpt_topo_close(a);
+    dpt_topo_close(b);
+}
+
+/* Threads --pin numa gives node g of server s out of n: the packages first
+ * (the first ones get the extra), then each package's share over its nodes
+ * (the first ones of the package get the extra). */
+static int numa_share(const server *s, int n, int g)
+{
+    int q = g / s->N, idx = g % s->N;
+    int pkg = n / s->P + (q < n % s->P);
+    return pkg / s->N + (idx < pkg % s->N);
+}
+
+/* numa: contiguous blocks of threads per NUMA node, packages' shares
+ * differing by at most one, then nodes' within a package, compact inside
+ * each node. */
 Test(topo, numa)
 {
     for (int k = 0; k < NSERVERS; k++) {
@@ -174,7 +281,7 @@ Test(topo, numa)
                 int cap = smt ? s->C * s->S : s->C; /* per node */
                 int th = 0;
                 for (int g = 0; g < nodes; g++) {
-                    int want = n / nodes + (g < n % nodes);
+                    int want = numa_share(s, n, g);
                     for (int j = 0; j < want; j++, th++) {
                         int jj = j % cap;
                         expect_core(s, &p[th], g * s->C + jj % s->C, jj / s->C, "numa");
@@ -187,6 +294,38 @@ Test(topo, numa)
             }
         dpt_topo_close(t);
     }
+}
+
+/* The issue's cases: 4 threads on 2 packages of 4 nodes used to land on
+ * package 0 only, 12 split 8/4; now two nodes per package, then 2+2+1+1 on
+ * each package. */
+Test(topo, numa_alternates_packages)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 core:6 pu:1");
+    static const int w4[] = {0, 6, 24, 30};
+    expect_pus(t, "numa", 0, 4, w4);
+    static const int w12[] = {0, 1, 6, 7, 12, 18, 24, 25, 30, 31, 36, 42};
+    expect_pus(t, "numa", 0, 12, w12);
+    static const int w3[] = {0, 6, 24}; /* package 0 gets the odd thread */
+    expect_pus(t, "numa", 0, 3, w3);
+    dpt_topo_close(t);
+}
+
+/* The example of the docs: 10 threads, 5 per package, node 0 and node 4
+ * take two each. */
+Test(topo, numa_example)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 core:24 pu:2");
+    dpt_place *p = plan(t, 10, "numa", 0);
+    static const int numa[10] = {0, 0, 1, 2, 3, 4, 4, 5, 6, 7};
+    static const int core[10] = {0, 1, 24, 48, 72, 96, 97, 120, 144, 168};
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(p[i].package, i / 5);
+        cr_assert_eq(p[i].numa, numa[i], "thread %d numa %d", i, p[i].numa);
+        cr_assert_eq(p[i].core, core[i], "thread %d core %d", i, p[i].core);
+    }
+    free(p);
+    dpt_topo_close(t);
 }
 
 Test(topo, list)
@@ -287,6 +426,88 @@ Test(topo, invariants)
     }
 }
 
+/* Logical index of the L3 above PU pu, or -1. */
+static int l3_of(hwloc_topology_t h, int pu)
+{
+    hwloc_obj_t o = hwloc_get_obj_by_type(h, HWLOC_OBJ_PU, (unsigned)pu);
+    while (o && o->type != HWLOC_OBJ_L3CACHE) o = o->parent;
+    return o ? (int)o->logical_index : -1;
+}
+
+/* Over the groups g < ng with parent[g] == want (all groups when parent is
+ * NULL), max count - min count. */
+static int spread(const int *count, const int *parent, int ng, int want)
+{
+    int lo = -1, hi = -1;
+    for (int g = 0; g < ng; g++) {
+        if (parent && parent[g] != want) continue;
+        if (lo < 0 || count[g] < lo) lo = count[g];
+        if (count[g] > hi) hi = count[g];
+    }
+    return hi - lo;
+}
+
+/* Balance, for every thread count 1..2 x cores: under scatter and numa the
+ * packages' thread counts differ by at most one, and so do the nodes' of a
+ * package; under scatter also the L3s' of a node. */
+static void check_balance(const char *desc)
+{
+    dpt_topo *t = open_synth(desc);
+    hwloc_topology_t h = dpt_topo_hwloc(t);
+    int P = dpt_topo_count(t, HWLOC_OBJ_PACKAGE), nodes = dpt_topo_count(t, HWLOC_OBJ_NUMANODE);
+    int nl3 = dpt_topo_count(t, HWLOC_OBJ_L3CACHE), cores = dpt_topo_count(t, HWLOC_OBJ_CORE);
+    int pus = dpt_topo_count(t, HWLOC_OBJ_PU);
+    /* parents: node -> package and L3 -> node, read off a plan of all PUs */
+    int *node_pkg = calloc((size_t)nodes, sizeof *node_pkg);
+    int *l3_node = calloc((size_t)(nl3 + 1), sizeof *l3_node);
+    dpt_place *all = plan(t, pus, "compact", 1);
+    for (int i = 0; i < pus; i++) {
+        node_pkg[all[i].numa] = all[i].package;
+        if (nl3) l3_node[l3_of(h, all[i].pu)] = all[i].numa;
+    }
+    free(all);
+    int *pkg_n = malloc((size_t)P * sizeof *pkg_n),
+        *node_n = malloc((size_t)nodes * sizeof *node_n);
+    int *l3_n = malloc((size_t)(nl3 + 1) * sizeof *l3_n);
+    static const char *const pins[] = {"scatter", "numa"};
+    for (int pi = 0; pi < 2; pi++)
+        for (int smt = 0; smt <= 1; smt++)
+            for (int n = 1; n <= 2 * cores; n++) {
+                dpt_place *p = plan(t, n, pins[pi], smt);
+                memset(pkg_n, 0, (size_t)P * sizeof *pkg_n);
+                memset(node_n, 0, (size_t)nodes * sizeof *node_n);
+                memset(l3_n, 0, (size_t)(nl3 + 1) * sizeof *l3_n);
+                for (int i = 0; i < n; i++) {
+                    pkg_n[p[i].package]++;
+                    node_n[p[i].numa]++;
+                    if (nl3) l3_n[l3_of(h, p[i].pu)]++;
+                }
+                cr_assert_leq(spread(pkg_n, NULL, P, 0), 1, "%s %s smt=%d x%d: packages", desc,
+                              pins[pi], smt, n);
+                for (int q = 0; q < P; q++)
+                    cr_assert_leq(spread(node_n, node_pkg, nodes, q), 1,
+                                  "%s %s smt=%d x%d: nodes of package %d", desc, pins[pi], smt, n,
+                                  q);
+                if (pi == 0)
+                    for (int g = 0; g < nodes && nl3; g++)
+                        cr_assert_leq(spread(l3_n, l3_node, nl3, g), 1,
+                                      "%s scatter smt=%d x%d: L3s of node %d", desc, smt, n, g);
+                free(p);
+            }
+    free(pkg_n);
+    free(node_n);
+    free(l3_n);
+    free(node_pkg);
+    free(l3_node);
+    dpt_topo_close(t);
+}
+
+Test(topo, balance)
+{
+    for (int k = 0; k < NSERVERS; k++) check_balance(servers[k].desc);
+    for (int k = 0; k < NL3SERVERS; k++) check_balance(l3servers[k].desc);
+}
+
 /* ---- uneven topologies: a synthetic one restricted, through XML ---- */
 
 static char *tmp_path(const char *tag)
@@ -321,15 +542,6 @@ static dpt_topo *open_restricted(const char *desc, const char *keep)
     return t;
 }
 
-static void expect_pus(const dpt_topo *t, const char *pin, int smt, int n, const int *want)
-{
-    dpt_place *p = plan(t, n, pin, smt);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(p[i].pu, want[i], "%s smt=%d thread %d: pu %d, want %d", pin, smt, i, p[i].pu,
-                     want[i]);
-    free(p);
-}
-
 /* Package 0 keeps 4 cores, package 1 only 2: the round-robin skips the
  * exhausted package, and siblings still come after every core. */
 Test(topo, scatter_uneven)
@@ -340,6 +552,16 @@ Test(topo, scatter_uneven)
     expect_pus(t, "scatter", 0, 8, w0);
     static const int w1[] = {0, 8, 2, 10, 4, 6, 1, 9, 3, 11, 5, 7};
     expect_pus(t, "scatter", 1, 12, w1);
+    dpt_topo_close(t);
+}
+
+/* L3 0 keeps 4 cores, L3 1 only 2: the L3 round-robin skips the exhausted
+ * one too. */
+Test(topo, scatter_l3_uneven)
+{
+    dpt_topo *t = open_restricted("pack:1 numa:1 l3:2 core:4 pu:1", "0-5");
+    static const int w[] = {0, 4, 1, 5, 2, 3, 0};
+    expect_pus(t, "scatter", 0, 7, w);
     dpt_topo_close(t);
 }
 
@@ -354,6 +576,22 @@ Test(topo, numa_uneven)
     expect_pus(t, "numa", 0, 6, w6);
     static const int w8[] = {0, 1, 2, 3, 0, 4, 5, 4};
     expect_pus(t, "numa", 0, 8, w8);
+    dpt_topo_close(t);
+}
+
+/* Package 0 keeps 8 cores (nodes 0 and 1), package 1 only 6 (node 2 has
+ * 4, node 3 2): numa deals over the packages first, each within its room,
+ * then over each package's nodes; oversubscribed, one more per package in
+ * turn, then per node. */
+Test(topo, numa_uneven_packages)
+{
+    dpt_topo *t = open_restricted("pack:2 numa:2 core:4 pu:1", "0-13");
+    static const int w12[] = {0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13};
+    expect_pus(t, "numa", 0, 12, w12);
+    static const int w16[] = {0, 1, 2, 3, 0, 4, 5, 6, 7, 8, 9, 10, 11, 8, 12, 13};
+    expect_pus(t, "numa", 0, 16, w16);
+    static const int w3[] = {0, 4, 8};
+    expect_pus(t, "numa", 0, 3, w3);
     dpt_topo_close(t);
 }
 
@@ -417,6 +655,84 @@ Test(topo, xml_roundtrip)
     }
     dpt_topo_close(a);
     dpt_topo_close(b);
+}
+
+/* ---- the default policy by what bounds the workload ---- */
+
+static dpt_pin_policy pick(const dpt_topo *t, int n, double fpb, double balance, const char *want)
+{
+    const char *why = NULL;
+    dpt_pin_policy p = dpt_pin_default_for(t, n, fpb, balance, &why);
+    cr_assert(why && !strncmp(why, dpt_pin_name(p), strlen(dpt_pin_name(p))),
+              "the reason names the policy first: %s", why ? why : "NULL");
+    cr_assert(strstr(why, want), "x%d at %g flops/byte: %s", n, fpb, why);
+    cr_assert_eq(dpt_pin_default_for(t, n, fpb, balance, NULL), p, "why may be NULL");
+    return p;
+}
+
+/* Flops per byte of a row for a model over `inputs` features. */
+static double row_intensity(const dpt_model_spec *spec)
+{
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, spec), 0, "%s", dpt_last_error());
+    return dpt_model_train_flops(&m) / (4.0 * (double)(spec->inputs + 1));
+}
+
+/* Linear models stream their rows: bandwidth-bound, scatter. MLPs do
+ * hundreds of flops per byte: compute-bound, compact. */
+Test(topo, default_for_models)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 core:6 pu:2");
+    dpt_model_spec lin = {.kind = DPT_MODEL_LINEAR, .inputs = 28, .bias = 1};
+    double fl = row_intensity(&lin);
+    cr_assert(fl > 0.5 && fl < 2, "linear: %g flops per byte", fl);
+    cr_assert_eq(pick(t, 8, fl, 0, "bandwidth-bound"), DPT_PIN_SCATTER);
+    dpt_model_spec soft = {.kind = DPT_MODEL_SOFTMAX, .inputs = 784, .classes = 10, .bias = 1};
+    cr_assert_eq(pick(t, 8, row_intensity(&soft), 0, "bandwidth-bound"), DPT_PIN_SCATTER);
+    dpt_model_spec mlp = {.kind = DPT_MODEL_MLP,
+                          .inputs = 784,
+                          .n_hidden = 2,
+                          .hidden = {256, 128},
+                          .classes = 10,
+                          .loss = DPT_LOSS_CE,
+                          .bias = 1};
+    double fm = row_intensity(&mlp);
+    cr_assert(fm > 100, "mlp: %g flops per byte", fm);
+    cr_assert_eq(pick(t, 8, fm, 0, "compute-bound"), DPT_PIN_COMPACT);
+    dpt_topo_close(t);
+}
+
+Test(topo, default_for_rule)
+{
+    dpt_topo *t = open_synth("pack:2 numa:4 core:6 pu:2"); /* 48 cores, 96 PUs */
+    /* the balance: DPT_PIN_BALANCE by default, the caller's when given */
+    cr_assert_eq(pick(t, 8, DPT_PIN_BALANCE, 0, "compute-bound"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, DPT_PIN_BALANCE * 0.99, 0, "bandwidth"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(t, 8, 20, 0, "balance 16"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, 20, 40, "balance 40"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(t, 8, 20, NAN, "compute-bound"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, 20, -3, "compute-bound"), DPT_PIN_COMPACT);
+    /* threads filling every core: scatter would use the same cores */
+    cr_assert_eq(pick(t, 47, 1, 0, "scatter"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(t, 48, 1, 0, "48 threads fill all 48 cores"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 96, 1, 0, "fill all 48 cores"), DPT_PIN_COMPACT);
+    /* intensity unknown */
+    cr_assert_eq(pick(t, 8, 0, 0, "not known"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, -1, 0, "not known"), DPT_PIN_COMPACT);
+    cr_assert_eq(pick(t, 8, NAN, 0, "not known"), DPT_PIN_COMPACT);
+    /* no topology: the intensity alone */
+    cr_assert_eq(pick(NULL, 1000, 1, 0, "bandwidth"), DPT_PIN_SCATTER);
+    cr_assert_eq(pick(NULL, 2, 500, 0, "compute"), DPT_PIN_COMPACT);
+    dpt_topo_close(t);
+
+    /* one package, node and L3: scatter is compact's order */
+    t = open_synth("pack:1 core:8 pu:2");
+    cr_assert_eq(pick(t, 4, 1, 0, "one package, NUMA node and L3"), DPT_PIN_COMPACT);
+    dpt_topo_close(t);
+    /* one node of several L3s: scatter spreads over them */
+    t = open_synth("pack:1 numa:1 l3:4 core:2 pu:2");
+    cr_assert_eq(pick(t, 4, 1, 0, "bandwidth"), DPT_PIN_SCATTER);
+    dpt_topo_close(t);
 }
 
 /* ---- specs and errors ---- */
@@ -500,9 +816,13 @@ Test(topo, plan_errors)
 Test(topo, open_errors)
 {
     dpt_topo *t = (dpt_topo *)1;
-    cr_assert_eq(dpt_topo_open(&t, "pack:2 numa:4 core:24", NULL), DPT_EINVAL);
+    cr_assert_eq(dpt_topo_open(&t, "pack:2 numa:x pu:2", NULL), DPT_EINVAL);
     cr_assert_eq(t, NULL);
-    cr_assert(strstr(dpt_last_error(), "pack:2 numa:4 core:24"), "%s", dpt_last_error());
+    cr_assert(strstr(dpt_last_error(), "pack:2 numa:x pu:2"), "%s", dpt_last_error());
+    /* without a PU level, one PU a core */
+    cr_assert_eq(dpt_topo_open(&t, "pack:2 numa:4 core:24", NULL), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_topo_count(t, HWLOC_OBJ_PU), 192);
+    dpt_topo_close(t);
     cr_assert_eq(dpt_topo_open(&t, "bogus", NULL), DPT_EINVAL);
     cr_assert_eq(dpt_topo_open(&t, "", NULL), DPT_EINVAL);
     cr_assert_eq(dpt_topo_open(&t, "pack:2 pu:2", "x.xml"), DPT_EINVAL);

@@ -113,6 +113,39 @@ Test(topo_cli, json_scatter)
     run_free(&r);
 }
 
+/* Through the executable: scatter spreads 8 threads over 8 L3s, numa puts
+ * 4 threads on two nodes of each package. */
+Test(topo_cli, json_scatter_l3_numa_packages)
+{
+    run_result r =
+        run_topo("--topology 'pack:2 numa:4 l3:2 core:6 pu:1' --threads 8 --pin scatter --json");
+    cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+    json_t *j = parse_json(r.out);
+    json_t *plan = json_object_get(j, "plan");
+    cr_assert_eq(json_array_size(plan), 8);
+    static const long core[8] = {0, 48, 12, 60, 24, 72, 36, 84}; /* L3 2n of node n */
+    for (size_t i = 0; i < 8; i++) {
+        json_t *e = json_array_get(plan, i);
+        cr_assert_eq(jget(e, "core"), core[i], "thread %zu", i);
+        cr_assert_eq(jget(e, "numa"), core[i] / 12, "thread %zu", i);
+    }
+    json_decref(j);
+    run_free(&r);
+
+    r = run_topo("--topology 'pack:2 numa:4 core:6 pu:1' --threads 4 --pin numa --json");
+    cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+    j = parse_json(r.out);
+    plan = json_object_get(j, "plan");
+    static const long numa[4] = {0, 1, 4, 5};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *e = json_array_get(plan, i);
+        cr_assert_eq(jget(e, "numa"), numa[i], "thread %zu", i);
+        cr_assert_eq(jget(e, "package"), (long)(i / 2), "thread %zu", i);
+    }
+    json_decref(j);
+    run_free(&r);
+}
+
 /* Default thread count: one per core of the topology shown. */
 Test(topo_cli, json_defaults)
 {
@@ -140,8 +173,10 @@ Test(topo_cli, json_numa_smt_oversubscribed)
     for (size_t i = 0; i < 400; i++) {
         json_t *e = json_array_get(plan, i);
         shared += json_is_true(json_object_get(e, "shared"));
-        /* 400 = 24 nodes x 16 PUs + 16: nodes 0-15 get 17 threads */
-        long want = i < 16 * 17 ? (long)i / 17 : 16 + ((long)i - 16 * 17) / 16;
+        /* 400 = 24 nodes x 16 PUs + 16: 200 per package of 12 nodes, so
+         * nodes 0-7 and 12-19 get 17 threads, the others 16 */
+        size_t k = i % 200, local = k < 8 * 17 ? k / 17 : 8 + (k - 8 * 17) / 16;
+        long want = (long)((i / 200) * 12 + local);
         cr_assert_eq(jget(e, "numa"), want, "thread %zu", i);
     }
     cr_assert_eq(shared, 32);
@@ -238,7 +273,7 @@ Test(topo_cli, bad_topology_exit_1)
     static const struct {
         const char *args, *needle;
     } cases[] = {
-        {"--topology 'pack:2 numa:4 core:24'", "pack:2 numa:4 core:24"},
+        {"--topology 'pack:2 numa:x pu:2'", "pack:2 numa:x pu:2"},
         {"--topology bogus", "bogus"},
         {"--topology-xml /nonexistent/topo.xml", "/nonexistent/topo.xml"},
         {"--topology-xml /dev/null", "/dev/null"},

@@ -1,0 +1,392 @@
+/* The engine's counters equal the cost function (dpt/cost.h): the engine
+ * runs oversubscribed on synthetic topologies of large servers, with every
+ * reduction strategy, with and without deterministic leaves, at thread
+ * counts that do and do not divide the batch, and the per-thread counts
+ * after two epochs must be twice what dpt_engine_cost computes without
+ * running. A few hand-derived totals keep both honest. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpt/cost.h"
+#include "dpt/engine.h"
+#include "dpt/error.h"
+#include "ref.h"
+
+static const char *const topos[] = {
+    "pack:2 numa:4 l3:2 core:6 pu:1", /* 96 cores, 2 L3 per node */
+    "pack:2 numa:12 core:8 pu:1",     /* 192 cores, 24 nodes */
+    "pack:4 numa:2 core:16 pu:2",     /* 4 packages, SMT */
+};
+
+enum { OPT_SGD_MOMENTUM, OPT_GD_CLIP, OPT_SGD_LOCAL, OPT_GD_ADAPTIVE };
+
+struct cost_case {
+    int topo, threads, leaves, opt;
+    dpt_reduce reduce;
+    dpt_pin_policy pin;
+};
+
+static void describe(const struct cost_case *c, char *buf, size_t len)
+{
+    static const char *const opt[] = {"sgd+momentum", "gd+clip", "sgd local", "gd adaptive"};
+    snprintf(buf, len, "\"%s\" %d threads, %s, %s, leaves %d, pin %s", topos[c->topo], c->threads,
+             c->reduce == DPT_REDUCE_TREE ? "tree" : "scatter", opt[c->opt], c->leaves,
+             dpt_pin_name(c->pin));
+}
+
+/* 6-8-3 tanh MLP, 101 rows: batch 16 leaves a last batch of 5 */
+static void setup(const struct cost_case *c, dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o,
+                  dpt_engine_opts *eo, dpt_topo **topo)
+{
+    cr_assert_eq(ref_small_mlp(m, ds, o, 101), 0);
+    o->batch = 16;
+    if (c->opt == OPT_GD_CLIP || c->opt == OPT_GD_ADAPTIVE) o->kind = DPT_OPT_GD;
+    if (c->opt == OPT_GD_CLIP) o->clip_norm = 0.5;
+    if (c->opt == OPT_SGD_LOCAL) o->kind = DPT_OPT_SGD;
+    cr_assert_eq(dpt_topo_open(topo, topos[c->topo], NULL), 0, "%s", dpt_last_error());
+    ref_engine_opts(eo, c->threads, 1);
+    eo->topo = *topo;
+    eo->pin.policy = c->pin;
+    eo->reduce = c->reduce;
+    eo->leaves = c->leaves;
+    eo->batching_local = c->opt == OPT_SGD_LOCAL;
+    if (c->opt == OPT_GD_ADAPTIVE) eo->balance = DPT_BALANCE_ADAPTIVE;
+}
+
+static void expect_equal(const dpt_thread_counts *run, const dpt_thread_counts *cost, int epochs,
+                         int t, const char *what)
+{
+#define EQ(field, name)                                                                            \
+    cr_expect_eq(run->field, (uint64_t)epochs * cost->field,                                       \
+                 "%s: thread %d %s: counted %llu, cost %llu x %d", what, t, name,                  \
+                 (unsigned long long)run->field, (unsigned long long)cost->field, epochs)
+    for (int p = 0; p < DPT_CPH_COUNT; p++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s barriers", dpt_cost_phase_name(p));
+        EQ(phase[p].barriers, name);
+        for (int d = 0; d < DPT_NEAR_COUNT; d++) {
+            snprintf(name, sizeof name, "%s read %s", dpt_cost_phase_name(p), dpt_near_name(d));
+            EQ(phase[p].read[d], name);
+            snprintf(name, sizeof name, "%s written %s", dpt_cost_phase_name(p), dpt_near_name(d));
+            EQ(phase[p].written[d], name);
+        }
+    }
+    EQ(steps, "steps");
+    EQ(rows, "rows");
+    EQ(idle_steps, "idle steps");
+    EQ(flops, "flops");
+    EQ(sent, "sent");
+#undef EQ
+}
+
+#define NCASES 160
+static struct cost_case cases[NCASES];
+
+ParameterizedTestParameters(cost, counters_equal_cost)
+{
+    static const int threads[] = {1, 3, 8, 48};
+    size_t k = 0;
+    for (int tp = 0; tp < 3; tp++)
+        for (int ti = 0; ti < 4; ti++)
+            for (int red = 0; red < 2; red++)
+                for (int det = 0; det < 2; det++)
+                    for (int opt = 0; opt < 2; opt++)
+                        cases[k++] = (struct cost_case){tp,  threads[ti], det ? 5 : 0,
+                                                        opt, red,         DPT_PIN_COMPACT};
+    /* placements, local batching, adaptive cuts, more threads than leaves */
+    const struct cost_case extra[] = {
+        {0, 12, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER},
+        {1, 16, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_TREE, DPT_PIN_NUMA},
+        {2, 40, 0, OPT_GD_CLIP, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER},
+        {0, 5, 0, OPT_SGD_LOCAL, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT},
+        {1, 6, 0, OPT_SGD_LOCAL, DPT_REDUCE_TREE, DPT_PIN_NUMA},
+        {2, 7, 0, OPT_GD_ADAPTIVE, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT},
+        {0, 16, 3, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER},
+        {2, 9, 31, OPT_GD_CLIP, DPT_REDUCE_TREE, DPT_PIN_COMPACT},
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) cases[k++] = extra[i];
+    return cr_make_param_array(struct cost_case, cases, k);
+}
+
+ParameterizedTest(struct cost_case *c, cost, counters_equal_cost)
+{
+    char what[200];
+    describe(c, what, sizeof what);
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    dpt_engine_opts eo;
+    dpt_topo *topo;
+    setup(c, &m, &ds, &o, &eo, &topo);
+    /* adaptive cuts follow measured speed after the first step: one GD step */
+    const int epochs = c->opt == OPT_GD_ADAPTIVE ? 1 : 2;
+    dpt_engine *e = NULL;
+    cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s: %s", what, dpt_last_error());
+    cr_assert_eq(dpt_engine_train(e, epochs, NULL, NULL), 0, "%s: %s", what, dpt_last_error());
+    const int P = dpt_engine_threads(e);
+    dpt_thread_counts *run = calloc((size_t)P, sizeof *run),
+                      *cost = calloc((size_t)P, sizeof *cost);
+    dpt_engine_counts(e, run);
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, ds.n, &eo, cost), 0, "%s: %s", what,
+                 dpt_last_error());
+    for (int t = 0; t < P; t++) expect_equal(&run[t], &cost[t], epochs, t, what);
+    /* the same plan handed in explicitly costs the same */
+    dpt_thread_counts *again = calloc((size_t)P, sizeof *again);
+    cr_assert_eq(dpt_engine_cost(NULL, dpt_engine_plan(e), &m, &o, ds.n, &eo, again), 0);
+    cr_expect_eq(memcmp(again, cost, (size_t)P * sizeof *cost), 0, "%s: explicit plan", what);
+    /* a reset clears the counters */
+    dpt_engine_reset(e, dpt_engine_params(e));
+    dpt_engine_counts(e, run);
+    cr_expect_eq(run[0].steps, 0);
+    free(run);
+    free(cost);
+    free(again);
+    dpt_engine_destroy(e);
+    dpt_topo_close(topo);
+    dpt_dataset_free(&ds);
+}
+
+/* Derived by hand for the default engine (reduce-scatter fused with the
+ * update, no velocity): per step, every unit's whole gradient is read once
+ * in total; the parameters are read by every thread that has rows. */
+Test(cost, hand_derived_totals)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    cr_assert_eq(ref_small_mlp(&m, &ds, &o, 96), 0);
+    o.kind = DPT_OPT_SGD;
+    o.batch = 32; /* 3 steps */
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:2 core:4 pu:2", NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, 64, 1); /* 64 threads on 16 cores x 2 PUs: 32 PUs shared twice */
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_COMPACT;
+    eo.pin.smt = 1;
+    eo.domain = DPT_DOMAIN_NONE; /* the flat engine */
+    dpt_thread_counts c[64];
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, ds.n, &eo, c), 0, "%s", dpt_last_error());
+    const uint64_t M = m.n_params * 4, P = 64, steps = 3;
+    uint64_t reduce_read = 0, compute_w = 0, idle = 0, rows = 0, pkg = 0;
+    for (int t = 0; t < 64; t++) {
+        reduce_read += dpt_move_read(&c[t].phase[DPT_CPH_REDUCE]);
+        compute_w += dpt_move_read(&c[t].phase[DPT_CPH_COMPUTE]);
+        idle += c[t].idle_steps;
+        rows += c[t].rows;
+        pkg += c[t].phase[DPT_CPH_COMPUTE].read[DPT_NEAR_PACKAGE];
+        cr_expect_eq(c[t].steps, steps);
+        /* compute barrier + the fused scatter's barrier */
+        cr_expect_eq(c[t].phase[DPT_CPH_SYNC].barriers + c[t].phase[DPT_CPH_REDUCE].barriers,
+                     2 * steps);
+    }
+    cr_expect_eq(rows, 96);
+    cr_expect_eq(reduce_read, steps * P * M, "each unit's gradient read once per step");
+    /* 32 rows over 64 threads: half the threads are idle every step */
+    cr_expect_eq(idle, steps * 32);
+    /* 32 threads with one row each read w and a row of 6 features + label */
+    cr_expect_eq(compute_w, steps * 32 * (M + 7 * 4));
+    /* unit u of 64 holds row u/2 of 32: the odd threads compute one row
+     * each; those placed on the other package than thread 0 read w across
+     * the socket link */
+    dpt_place plan[64];
+    cr_assert_eq(dpt_topo_plan(topo, 64, &eo.pin, plan), 0);
+    uint64_t far = 0;
+    for (int t = 1; t < 64; t += 2) far += plan[t].package != plan[0].package;
+    cr_expect_eq(far, 16, "compact with SMT: 4 of every 16 threads are odd and on package 1");
+    cr_expect_eq(pkg, steps * far * M);
+    dpt_topo_close(topo);
+    dpt_dataset_free(&ds);
+}
+
+/* Thread distances on a synthetic plan, level by level. */
+Test(cost, near_levels)
+{
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:2 l3:2 core:2 pu:2", NULL), 0);
+    dpt_pin_spec pin = {.policy = DPT_PIN_LIST};
+    int ids[] = {0, 1, 2, 4, 8, 16};
+    pin.list = ids;
+    pin.n_list = 6;
+    dpt_place p[6];
+    cr_assert_eq(dpt_topo_plan(topo, 6, &pin, p), 0, "%s", dpt_last_error());
+    cr_expect_eq(dpt_topo_near(topo, &p[0], &p[0]), DPT_NEAR_SELF);
+    cr_expect_eq(dpt_topo_near(topo, &p[0], &p[1]), DPT_NEAR_CORE);    /* PU 1: sibling */
+    cr_expect_eq(dpt_topo_near(topo, &p[0], &p[2]), DPT_NEAR_L3);      /* PU 2: next core */
+    cr_expect_eq(dpt_topo_near(topo, &p[0], &p[3]), DPT_NEAR_NUMA);    /* PU 4: next L3 */
+    cr_expect_eq(dpt_topo_near(topo, &p[0], &p[4]), DPT_NEAR_NODE);    /* PU 8: next node */
+    cr_expect_eq(dpt_topo_near(topo, &p[0], &p[5]), DPT_NEAR_PACKAGE); /* PU 16 */
+    dpt_place none[2];
+    dpt_pin_spec unpinned = {.policy = DPT_PIN_NONE};
+    cr_assert_eq(dpt_topo_plan(topo, 2, &unpinned, none), 0);
+    cr_expect_eq(dpt_topo_near(topo, &none[0], &none[1]), DPT_NEAR_UNKNOWN);
+    dpt_topo_close(topo);
+}
+
+/* Bytes that cross packages per step for 784-256-128-10 at batch 256, by
+ * the cost function: with domains, a few subtree sums per domain and the
+ * updated parameters once per domain (at most 2 x domains x M bytes);
+ * flat, every thread's gradient and parameters (about P x M). */
+struct cross_case {
+    int topo; /* of crossing_topos */
+    int threads;
+};
+
+static const char *const crossing_topos[] = {
+    "pack:2 numa:4 l3:2 core:6 pu:1",
+    "pack:2 numa:4 l3:2 core:6 pu:2",
+    "pack:2 numa:12 core:8 pu:1",
+};
+
+ParameterizedTestParameters(cost, domains_bound_crossing)
+{
+    static struct cross_case cases[] = {
+        {0, 48}, {0, 96}, {1, 192}, {2, 48}, {2, 96}, {2, 192},
+    };
+    return cr_make_param_array(struct cross_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+static double package_bytes_per_step(const dpt_thread_counts *c, int P)
+{
+    dpt_step_summary sum;
+    dpt_counts_summarize(c, P, &sum);
+    return sum.read[DPT_NEAR_PACKAGE] + sum.written[DPT_NEAR_PACKAGE];
+}
+
+ParameterizedTest(struct cross_case *k, cost, domains_bound_crossing)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_MOMENTUM;
+    o.batch = 256;
+    dpt_topo *topo;
+    const char *topo_s = crossing_topos[k->topo];
+    cr_assert_eq(dpt_topo_open(&topo, topo_s, NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, k->threads, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_SCATTER; /* both packages at every count */
+    eo.pin.smt = 1;
+    const size_t n = 60000;
+    dpt_thread_counts *c = calloc((size_t)k->threads, sizeof *c);
+    const double M = (double)m.n_params * 4;
+    eo.domain = DPT_DOMAIN_NONE;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, n, &eo, c), 0, "%s", dpt_last_error());
+    const double flat = package_bytes_per_step(c, k->threads);
+    eo.domain = DPT_DOMAIN_AUTO;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, n, &eo, c), 0, "%s", dpt_last_error());
+    const double dom = package_bytes_per_step(c, k->threads);
+    dpt_place *plan = calloc((size_t)k->threads, sizeof *plan);
+    int *d = calloc((size_t)k->threads, sizeof *d);
+    cr_assert_eq(dpt_topo_plan(topo, k->threads, &eo.pin, plan), 0);
+    const int nd = dpt_topo_domains(topo, plan, k->threads, DPT_DOMAIN_AUTO, d, NULL);
+    cr_expect_gt(nd, 1);
+    cr_expect_leq(dom, 2.0 * nd * M,
+                  "\"%s\" %d threads: %.3g bytes cross packages per step, %d domains of %.3g",
+                  topo_s, k->threads, dom, nd, M);
+    cr_expect_geq(flat, 0.5 * k->threads * M, "flat: %.3g", flat);
+    cr_expect_lt(dom, flat / 1.5, "domains %.3g against flat %.3g", dom, flat);
+    free(plan);
+    free(d);
+    free(c);
+    dpt_topo_close(topo);
+}
+
+/* Same seed and thread count: the same bits whatever the domains and the
+ * reduction; with leaves, whatever the thread count too. */
+struct bits_case {
+    int threads, leaves;
+};
+
+ParameterizedTestParameters(cost, domains_same_bits)
+{
+    static struct bits_case cases[] = {{1, 0},  {2, 0},  {3, 0},  {8, 0},   {16, 0},
+                                       {48, 0}, {3, 13}, {8, 13}, {16, 13}, {48, 13}};
+    return cr_make_param_array(struct bits_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain_level dom,
+                         dpt_reduce red, int *nd_out)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    cr_assert_eq(ref_small_mlp(&m, &ds, &o, 203), 0);
+    o.batch = 50;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, topo_s, NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, threads, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_SCATTER;
+    eo.leaves = leaves;
+    eo.domain = dom;
+    eo.reduce = red;
+    dpt_engine *e;
+    cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_engine_train(e, 3, NULL, NULL), 0, "%s", dpt_last_error());
+    float *w = malloc(m.n_params * sizeof *w);
+    memcpy(w, dpt_engine_params(e), m.n_params * sizeof *w);
+    int *d = calloc((size_t)threads, sizeof *d);
+    *nd_out = dpt_topo_domains(topo, dpt_engine_plan(e), threads, dom, d, NULL);
+    free(d);
+    dpt_engine_destroy(e);
+    dpt_topo_close(topo);
+    dpt_dataset_free(&ds);
+    return w;
+}
+
+ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_optim_spec o;
+    cr_assert_eq(ref_small_mlp(&m, &ds, &o, 8), 0);
+    const size_t bytes = m.n_params * sizeof(float);
+    dpt_dataset_free(&ds);
+    int nd;
+    float *ref = train_bits(c->threads, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2",
+                            DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, &nd);
+    const struct {
+        const char *topo;
+        dpt_domain_level dom;
+        dpt_reduce red;
+    } v[] = {
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_SCATTER},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE},
+        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER},
+        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE},
+    };
+    int layouts = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        float *w = train_bits(c->threads, c->leaves, v[i].topo, v[i].dom, v[i].red, &nd);
+        layouts += nd > 1;
+        cr_expect_eq(memcmp(w, ref, bytes), 0, "%d threads, leaves %d, \"%s\" --domain %s (%d), %s",
+                     c->threads, c->leaves, v[i].topo, dpt_domain_name(v[i].dom), nd,
+                     v[i].red == DPT_REDUCE_TREE ? "tree" : "scatter");
+        free(w);
+    }
+    if (c->threads >= 2) cr_expect_gt(layouts, 0, "no layout had more than one domain");
+    if (c->leaves) {
+        /* deterministic: the 1-thread run's bits */
+        float *one = train_bits(1, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE,
+                                DPT_REDUCE_SCATTER, &nd);
+        cr_expect_eq(memcmp(one, ref, bytes), 0, "leaves %d: %d threads against 1", c->leaves,
+                     c->threads);
+        free(one);
+    }
+    free(ref);
+}
