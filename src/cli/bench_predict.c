@@ -63,7 +63,8 @@ static const char *const usage =
     "  --calibrate-out FILE  save the calibration (alone: calibrate and stop)\n"
     "  --reps N              calibration repetitions (default 5)\n"
     "  --threads 1,2,4 | 1-192 | all  (default: 1, powers of two, the target's cores)\n"
-    "  --pin compact,scatter,numa,none | list:...  (default: the job's, compact)\n"
+    "  --pin compact,scatter,numa,none | list:...  (default: what dpt train picks\n"
+    "                        on the target for the workload, docs/pinning.md)\n"
     "  --json FILE           the prediction as dpt-predict/1 JSON (default: none)\n"
     "  --quiet               no header line on stderr\n"
     "  --workload linreg|logreg|mlp-seed|mlp-seed-sgd|mlp-wide|fmnist-mlp\n"
@@ -320,10 +321,24 @@ int cli_bench_predict(int argc, char **argv)
             ncounts = default_counts(cores, counts);
         }
     }
-    if (!npins) snprintf(pins[npins++], 32, "%s", job.to.pin);
 
     if ((rc = cli_job_load(cmd, &job, dpt_topo_physical_cores()))) goto done;
     const size_t n = job.train.n, B = batch_rows(&job.to.opt, n);
+    const char *pin_why = NULL;
+    if (!npins && job.to.pin_given) {
+        snprintf(pins[npins++], 32, "%s", job.to.pin);
+    } else if (!npins && target) {
+        /* what dpt train would pick on the target, at the largest count
+         * that leaves cores free (all cores make every policy the same) */
+        int cores = dpt_topo_count(topo, HWLOC_OBJ_CORE), ref = 0;
+        for (int i = 0; i < ncounts; i++)
+            if (counts[i] > ref && (counts[i] < cores || cores < 1)) ref = counts[i];
+        if (!ref) ref = counts[0];
+        const double fpb =
+            dpt_model_train_flops(&job.model) / ((double)(job.model.width[0] + 1) * sizeof(float));
+        snprintf(pins[npins++], 32, "%s",
+                 dpt_pin_name(dpt_pin_default_for(topo, ref, fpb, 0, &pin_why)));
+    }
     char desc[128];
     dpt_model_describe(&job.model, desc, sizeof desc);
     dpt_calibration cal;
@@ -381,6 +396,7 @@ int cli_bench_predict(int argc, char **argv)
                 dpt_topo_count(topo, HWLOC_OBJ_PACKAGE), dpt_topo_count(topo, HWLOC_OBJ_NUMANODE),
                 dpt_topo_count(topo, HWLOC_OBJ_CORE), dpt_topo_count(topo, HWLOC_OBJ_PU), mach.name,
                 cal.cpu[0] ? cal.cpu : "?", cal.isa);
+    if (!quiet && pin_why) fprintf(stderr, "dpt bench: pin: %s (--pin to choose)\n", pin_why);
     dpt_predict_print(&res, stdout);
     if (json && dpt_predict_write_json(&res, job.workload ? job.workload->name : "custom", desc,
                                        target, &mach, &cal, json)) {

@@ -169,6 +169,22 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
         mach->allcore_speed > 0 && mach->allcore_speed <= 1 ? mach->allcore_speed : 1;
     const double clock = cores > 1 ? 1 - (1 - allc) * (busy - 1) / (cores - 1) : 1;
     for (int t = 0; t < P; t++) slow[t] /= clock;
+    /* each thread's domain's first thread (dpt_topo_domains): the owner of
+     * the parameters its compute reads */
+    int *downer = malloc((size_t)P * sizeof *downer), *dom = malloc((size_t)P * sizeof *dom);
+    if (!downer || !dom) {
+        free(tnode), free(tpk), free(slow), free(downer), free(dom);
+        row->epoch_s = row->step_s = NAN;
+        return;
+    }
+    for (int t = 0; t < P; t++) downer[t] = 0;
+    if (target && dpt_topo_domains(target, plan, P, opts->domain, dom, NULL) > 1)
+        for (int t = 0; t < P; t++) {
+            int q = 0;
+            while (dom[q] != dom[t]) q++;
+            downer[t] = q;
+        }
+    free(dom);
     const int spans = npk > 1;
     const double lat = dpt_machine_barrier(mach, P, spans);
     double node_bytes[256], pk_in[64];
@@ -215,11 +231,15 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 if (bytes > 0 && mach->bw[d] > 0) xfer += bytes / (mach->bw[d] * 1e9);
                 if (far_distance(d)) far += bytes;
             }
-            /* shared buffers belong to thread 0; the reduction reads the
+            /* shared buffers belong to thread 0, except the parameters the
+             * compute reads: its domain's copy, owned by the domain's first
+             * thread; the reduction reads the
              * others' gradients, sync and epoch scan every thread's flag
              * line: spread over the nodes in use */
             if (p == DPT_CPH_REDUCE || p == DPT_CPH_SYNC || p == DPT_CPH_EPOCH)
                 for (int k = 0; k < nnodes; k++) node_bytes[k] += far / nnodes;
+            else if (p == DPT_CPH_COMPUTE)
+                node_bytes[tnode[downer[t]]] += far;
             else
                 node_bytes[tnode[0]] += far;
             /* rows that do not stay in the core's cache stream from its node */
@@ -272,6 +292,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
     free(tnode);
     free(tpk);
     free(slow);
+    free(downer);
 }
 
 /* One configuration: plan, cost, time. */

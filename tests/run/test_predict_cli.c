@@ -74,7 +74,7 @@ static int has_row(const char *out, int threads)
     for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
         int t;
         char pin[32];
-        if (sscanf(l, "%d %31s", &t, pin) == 2 && t == threads && !strcmp(pin, "compact")) return 1;
+        if (sscanf(l, "%d %31s", &t, pin) == 2 && t == threads && strcmp(pin, "threads")) return 1;
     }
     return 0;
 }
