@@ -16,6 +16,7 @@
 #include "dpt/mpi.h"        /* the MPI implementation of those hooks */
 #include "dpt/engine.h"     /* the data-parallel training loop */
 #include "dpt/cost.h"       /* what a step moves: counters and the cost function */
+#include "dpt/predict.h"    /* the speedup curve on machines we cannot reach */
 #include "dpt/modelfile.h"  /* saved models */
 #include "dpt/checkpoint.h" /* checkpoints: exact resume */
 #include "dpt/limits.h"     /* machine limits: read bandwidth, FMA peak */

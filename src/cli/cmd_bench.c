@@ -14,6 +14,7 @@
 #include "cli/job.h"
 #include "cli/mpi_cli.h"
 #include "cli/outpath.h"
+#include "cli/predict_cli.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
 #include "dpt/limits.h"
@@ -168,6 +169,9 @@ static const char *const bench_usage[] = {
     "  --json FILE          the result as dpt-bench/1 JSON (default none; - stdout)\n"
     "  --csv FILE           one CSV line per configuration (default none)\n"
     "  --quiet              no header or progress on stderr (default off)\n"
+    "  --predict TARGET     predict instead of measuring, for a synthetic topology, an\n"
+    "                       hwloc XML file, genoa, spr or this (default none; see\n"
+    "                       dpt bench --predict this --help)\n"
     "  --help               this text\n"
     "Configurations are ranks x threads x pins, interleaved within each repetition.\n"
     "Speedup is against 1 rank x 1 thread (without that row, 1 thread at the same\n"
@@ -211,6 +215,7 @@ int dpt_cmd_bench(int argc, char **argv)
     dpt_run_spec spec;
     int ranks[MAX_RANKS], nr = 0, have_spec = 0;
     int rc;
+    if (cli_bench_wants_predict(argc, argv)) return cli_bench_predict(argc, argv);
     /* bench's own --warmup (epochs) before the training flags' (steps of
      * the learning-rate warm-up): getopt_long takes the first match */
     static const struct option opts[] = {{"ranks", required_argument, 0, OPT_RANKS},
@@ -287,6 +292,8 @@ int dpt_cmd_bench(int argc, char **argv)
     rc = cli_job_load(cmd, &job, sweep_finish(&sw, &job));
     if (!rc && !(rc = cli_job_spec(cmd, &job, 1, &spec))) have_spec = 1;
     if ((rc = cli_mpi_agree(rc))) goto done;
+    if (!quiet && rank0)
+        cli_predict_warn(cmd, &job, &spec.opt, &spec.engine, sweep_finish(&sw, &job));
 
     dpt_sweep_spec ss = {0};
     ss.workload = job_name(&job);
@@ -557,6 +564,8 @@ int dpt_cmd_tune(int argc, char **argv)
         spec.epochs = 2 * job.to.epochs;
         ttt = auto_target = 1;
     }
+    if (!quiet) cli_predict_warn(cmd, &job, &spec.opt, &spec.engine, sweep_finish(&sw, &job));
+    cli_tune_prune(cmd, &job, cands, &n, quiet);
     int r = dpt_tune_spec(&spec, cands, n, &to, &res);
     have_res = r == 0;
     if (r) {

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "dpt/error.h"
+#include "dpt/file.h"
 #include "dpt/topo.h"
 
 static const char *const CMD = "topo";
@@ -17,7 +18,7 @@ static const char *const CMD = "topo";
 static void help(void)
 {
     printf("usage: dpt topo [--topology DESC | --topology-xml FILE] [--threads N] [--pin P]\n"
-           "                [--smt] [--domain LEVEL] [--json]\n\n"
+           "                [--smt] [--domain LEVEL] [--json] [--xml FILE]\n\n"
            "Shows the machine and, for each thread, the PU, core, NUMA node and package it\n"
            "would be bound to (hwloc logical indexes; OS PU is the OS CPU number), and the\n"
            "domain the engine groups it in (threads of a domain reduce together first).\n\n"
@@ -36,6 +37,9 @@ static void help(void)
            "                       under two threads)\n"
            "  --json               {\"machine\": {...}, \"domains\": {...}, \"plan\": [...]}\n"
            "                       on stdout instead of the table (default off)\n"
+           "  --xml FILE           also write the topology as hwloc XML (\"-\": stdout), to\n"
+           "                       bring a server's topology home for dpt bench --predict\n"
+           "                       (default none)\n"
            "  --help               this text\n"
            "Prints the machine line (packages, NUMA nodes, cores, PUs), the domains, and a\n"
            "table, one row per thread: thread, PU, core, NUMA node, package, OS PU, domain.\n");
@@ -149,6 +153,18 @@ static void print_text(const dpt_topo *t, const char *synthetic, const char *xml
     }
 }
 
+/* The topology as hwloc XML, written atomically. */
+static int export_xml(const dpt_topo *t, const char *path)
+{
+    char *buf = NULL;
+    int len = 0;
+    if (hwloc_topology_export_xmlbuffer(dpt_topo_hwloc(t), &buf, &len, 0) || !buf)
+        return cli_fail(CMD, "--xml: hwloc cannot export the topology");
+    int rc = dpt_write_file_atomic(path, buf, len > 0 ? (size_t)len - 1 : 0);
+    hwloc_free_xmlbuffer(dpt_topo_hwloc(t), buf);
+    return rc ? cli_fail(CMD, "--xml: %s", dpt_last_error()) : 0;
+}
+
 int dpt_cmd_topo(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -159,10 +175,11 @@ int dpt_cmd_topo(int argc, char **argv)
         {"smt", no_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"domain", required_argument, NULL, 'd'},
+        {"xml", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *synthetic = NULL, *xml = NULL, *pin = "compact";
+    const char *synthetic = NULL, *xml = NULL, *pin = "compact", *xml_out = NULL;
     long nthreads = 0;
     int smt = 0, json = 0, c;
     dpt_domain_level level = DPT_DOMAIN_AUTO;
@@ -191,6 +208,9 @@ int dpt_cmd_topo(int argc, char **argv)
             if (dpt_domain_parse(optarg, &level))
                 return cli_usage_error(CMD, "--domain: %s", dpt_last_error());
             break;
+        case 'X':
+            xml_out = optarg;
+            break;
         case 'h':
             help();
             return DPT_EXIT_OK;
@@ -215,6 +235,7 @@ int dpt_cmd_topo(int argc, char **argv)
         rc = cli_fail(CMD, "%s", dpt_last_error());
         goto done;
     }
+    if (xml_out && (rc = export_xml(t, xml_out))) goto done;
     if (!nthreads) {
         nthreads = dpt_topo_count(t, HWLOC_OBJ_CORE);
         if (nthreads < 1) nthreads = dpt_topo_count(t, HWLOC_OBJ_PU);

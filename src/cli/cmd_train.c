@@ -18,6 +18,7 @@
 #include "cli/mpi_cli.h"
 #include "cli/outpath.h"
 #include "cli/train_opts.h"
+#include "cli/predict_cli.h"
 #include "dpt/checkpoint.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
@@ -994,6 +995,7 @@ int dpt_cmd_train(int argc, char **argv)
               trace.f);
     }
     if (!quiet) print_header(&job, &spec, e, threads);
+    if (!quiet && rank0) cli_predict_warn(cmd, &job, &spec.opt, &spec.engine, threads);
     if (!quiet && spec.resume)
         fprintf(stderr, "dpt train: resuming %s after epoch %d of %d\n", resume_path,
                 spec.resume->epochs, spec.epochs);

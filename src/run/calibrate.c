@@ -1,0 +1,507 @@
+/* Calibration: what a step's work costs on this machine, in per-thread CPU
+ * time (CLOCK_THREAD_CPUTIME_ID, which stays valid when threads share a
+ * core): the model's gradient as a function of rows (small row counts cost
+ * far more per row), the update and the vector add per float, the row copy
+ * per byte, the shuffle per row, a barrier; medians of repetitions. Saved
+ * as JSON so that one machine's calibration can predict another. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "core/alloc.h"
+#include "dpt/data.h"
+#include "dpt/error.h"
+#include "dpt/file.h"
+#include "dpt/limits.h"
+#include "dpt/predict.h"
+#include "dpt/run.h"
+#include "kernels/kernels.h"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Something a timed loop computes, so the compiler keeps the loop. */
+static volatile double sink;
+
+/* What one measurement runs: fn(ctx) once. */
+typedef void (*work_fn)(void *ctx);
+
+/* CPU seconds of one fn(ctx): repeated to at least min_s per repetition
+ * (timer resolution, and small calls' noise), the median of reps. */
+static double time_cpu(work_fn fn, void *ctx, int reps, double min_s)
+{
+    fn(ctx); /* warm: caches, page faults */
+    double t0 = cpu_now();
+    fn(ctx);
+    double one = cpu_now() - t0;
+    long iters = one > 0 ? (long)(min_s / one) + 1 : 1000;
+    if (iters > 100000) iters = 100000;
+    double v[64];
+    if (reps > 64) reps = 64;
+    for (int r = 0; r < reps; r++) {
+        t0 = cpu_now();
+        for (long i = 0; i < iters; i++) fn(ctx);
+        v[r] = (cpu_now() - t0) / (double)iters;
+    }
+    return median(v, reps);
+}
+
+typedef struct grad_ctx {
+    const dpt_model *m;
+    const float *w, *X, *y;
+    size_t ld, rows;
+    float *g, *scratch;
+} grad_ctx;
+
+static void run_grad(void *p)
+{
+    grad_ctx *c = p;
+    sink = dpt_model_grad_to(c->m, NULL, c->w, c->X, c->ld, c->y, c->rows, c->g, c->scratch);
+}
+
+typedef struct vec_ctx {
+    const dpt_optim_spec *o;
+    size_t n;
+    float *a, *b, *v;
+    const float *gs[1];
+} vec_ctx;
+
+static void run_add(void *p)
+{
+    vec_ctx *c = p;
+    dpt_kernels_get()->add(c->n, c->a, c->b);
+}
+
+static void run_update(void *p)
+{
+    vec_ctx *c = p;
+    /* a tiny rate: the parameters barely move, nothing overflows */
+    sink = dpt_optim_update_sum(c->o, 0, c->n, c->b, c->gs, 1, c->v, 1e-3f, 1e-7f);
+}
+
+typedef struct copy_ctx {
+    const float *X, *y;
+    size_t ld, rows;
+    float *dX, *dy;
+    uint32_t *order;
+} copy_ctx;
+
+/* the engine's row copy: rows in shuffled order into a thread's buffer */
+static void run_copy(void *p)
+{
+    copy_ctx *c = p;
+    float *X = c->dX, *y = c->dy;
+    for (size_t i = 0; i < c->rows; i++, X += c->ld, y++) {
+        size_t r = c->order[i];
+        memcpy(X, c->X + r * c->ld, c->ld * sizeof(float));
+        *y = c->y[r];
+    }
+}
+
+typedef struct shuffle_ctx {
+    uint32_t *order;
+    size_t n;
+    uint64_t key, epoch;
+} shuffle_ctx;
+
+/* the engine's Fisher-Yates (rows.c) */
+static void run_shuffle(void *p)
+{
+    shuffle_ctx *c = p;
+    const uint64_t base = c->epoch++ * c->n;
+    for (size_t i = 0; i < c->n; i++) c->order[i] = (uint32_t)i;
+    for (size_t i = c->n - 1; i > 0; i--) {
+        size_t j = (size_t)(dpt_rng_uniform(c->key, base + i) * (double)(i + 1));
+        if (j > i) j = i;
+        uint32_t t = c->order[i];
+        c->order[i] = c->order[j];
+        c->order[j] = t;
+    }
+}
+
+/* Wall seconds of one barrier of T threads: the median over reps of
+ * blocks of barriers. */
+static double time_barrier(int T, int reps)
+{
+    enum { ITERS = 2000 };
+    double v[32];
+    if (reps > 32) reps = 32;
+    for (int r = 0; r < reps; r++) {
+        double t0 = 0, t1 = 0;
+#pragma omp parallel num_threads(T)
+        {
+#pragma omp barrier
+#pragma omp master
+            t0 = wall_now();
+            for (int i = 0; i < ITERS; i++) {
+#pragma omp barrier
+            }
+#pragma omp master
+            t1 = wall_now();
+        }
+        v[r] = (t1 - t0) / ITERS;
+    }
+    return median(v, reps);
+}
+
+/* GB/s of one thread reading a buffer another thread has just written
+ * (still in that thread's cache): the reduce's and the broadcast's pattern. */
+static double time_cross(int reps)
+{
+    const size_t n = (size_t)1 << 18; /* 1 MiB of floats */
+    float *buf = dpt_alloc(n * sizeof(float));
+    if (!buf) return 0;
+    double v[32];
+    if (reps > 32) reps = 32;
+    int ok = 1;
+    for (int r = 0; r < reps; r++) {
+        double secs = 0;
+#pragma omp parallel num_threads(2)
+        {
+            if (omp_get_num_threads() != 2) {
+#pragma omp atomic write
+                ok = 0;
+            }
+            const int t = omp_get_thread_num();
+            for (int k = 0; k < 4; k++) {
+                if (t == 0)
+                    for (size_t i = 0; i < n; i++) buf[i] = (float)(i + (size_t)k);
+#pragma omp barrier
+                if (t == 1) {
+                    double t0 = wall_now();
+                    float s = 0;
+                    for (size_t i = 0; i < n; i += 4)
+                        s += buf[i] + buf[i + 1] + buf[i + 2] + buf[i + 3];
+                    sink = s;
+                    if (k == 3) secs = wall_now() - t0;
+                }
+#pragma omp barrier
+            }
+        }
+        v[r] = secs > 0 ? (double)(n * sizeof(float)) / secs / 1e9 : 0;
+    }
+    dpt_free(buf);
+    return ok ? median(v, reps) : 0;
+}
+
+/* CPU seconds per wall second of T threads all busy at once (the mean
+ * over threads, median over reps): below 1 when other work competes. */
+static double time_share(int T, int reps)
+{
+    double v[32];
+    if (reps > 32) reps = 32;
+    for (int r = 0; r < reps; r++) {
+        double sum = 0;
+#pragma omp parallel num_threads(T) reduction(+ : sum)
+        {
+            double w0 = wall_now(), c0 = cpu_now(), x = 1;
+            while (wall_now() - w0 < 0.02)
+                for (int i = 0; i < 1000; i++) x = x * 1.0000001 + 1e-9;
+            sink = x;
+            sum += (cpu_now() - c0) / (wall_now() - w0);
+        }
+        v[r] = sum / T;
+    }
+    double s = median(v, reps);
+    return s > 1 ? 1 : s;
+}
+
+/* 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (x1.5 and x4/3 in turn), then max;
+ * quick: 1, 2, 4, 8, ... */
+static int grad_points(size_t max_rows, int quick, double *out)
+{
+    int n = 0;
+    for (size_t r = 1; r < max_rows && n < DPT_CAL_POINTS - 1;) {
+        out[n++] = (double)r;
+        if (r == 1 || quick)
+            r *= 2;
+        else
+            r = (r & (r - 1)) == 0 ? r + r / 2 : r / 3 * 4;
+    }
+    out[n++] = (double)max_rows;
+    return n;
+}
+
+int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, size_t ld,
+                  const float *y, size_t max_rows, int reps, int flags, dpt_calibration *out)
+{
+    const int quick = flags & DPT_CAL_QUICK;
+    memset(out, 0, sizeof *out);
+    if (!X || !y || max_rows < 1 || ld < m->width[0])
+        return dpt_set_error(DPT_EINVAL, "calibration needs rows of the model's width");
+    if (reps <= 0) reps = quick ? 3 : 5;
+    const double min_s = quick ? 2e-4 : 1e-3;
+    const size_t np = m->n_params, nv = np > 4096 ? np : 4096;
+    int rc = 0;
+    float *w = dpt_calloc(dpt_pad_floats(nv) * sizeof(float));
+    float *g = dpt_calloc(dpt_pad_floats(nv) * sizeof(float));
+    float *v = dpt_calloc(dpt_pad_floats(nv) * sizeof(float));
+    float *scratch = dpt_calloc((dpt_model_scratch_floats(m) + 1) * sizeof(float));
+    const size_t crows = max_rows < 256 ? max_rows : 256;
+    float *dX = dpt_alloc(crows * ld * sizeof(float));
+    float *dy = dpt_alloc(dpt_pad_floats(crows) * sizeof(float));
+    const size_t nshuf = quick ? (size_t)1 << 16 : (size_t)1 << 20;
+    uint32_t *order = malloc((nshuf > crows ? nshuf : crows) * sizeof *order);
+    if (!w || !g || !v || !scratch || !dX || !dy || !order) {
+        rc = dpt_set_error(DPT_ENOMEM, "out of memory for the calibration");
+        goto done;
+    }
+    dpt_model_init_params(m, w, 1, DPT_INIT_UNIFORM);
+    dpt_model_describe(m, out->model, sizeof out->model);
+    static const char *const kinds[] = {"gd", "sgd", "momentum", "nesterov"};
+    snprintf(out->opt, sizeof out->opt, "%s", kinds[o->kind]);
+    snprintf(out->isa, sizeof out->isa, "%s", dpt_kernels_get()->isa);
+    dpt_bench_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    dpt_bench_context_fill(&ctx);
+    snprintf(out->cpu, sizeof out->cpu, "%s", ctx.cpu_model);
+    out->cores = dpt_topo_physical_cores();
+
+    /* the gradient, rows ascending */
+    out->npoints = grad_points(max_rows, quick, out->rows);
+    grad_ctx gc = {m, w, X, y, ld, 0, g, scratch};
+    for (int i = 0; i < out->npoints; i++) {
+        gc.rows = (size_t)out->rows[i];
+        out->grad_ns[i] = 1e9 * time_cpu(run_grad, &gc, reps, min_s);
+    }
+    /* keep the curve monotone: a noisy point below its predecessor would
+     * make more rows look cheaper */
+    for (int i = 1; i < out->npoints; i++)
+        if (out->grad_ns[i] < out->grad_ns[i - 1]) out->grad_ns[i] = out->grad_ns[i - 1];
+
+    vec_ctx vc = {o, np, g, v, w, {g}};
+    for (size_t i = 0; i < nv; i++) g[i] = 1e-3f * (float)(i % 7);
+    vc.n = np > 1024 ? np : 1024;
+    out->add_ns = 1e9 * time_cpu(run_add, &vc, reps, min_s) / (double)vc.n;
+    vc.b = w;
+    vc.v = dpt_optim_has_velocity(o) ? v : NULL;
+    out->update_ns = 1e9 * time_cpu(run_update, &vc, reps, min_s) / (double)vc.n;
+
+    uint64_t key = dpt_rng_key(7, 5);
+    for (size_t i = 0; i < crows; i++)
+        order[i] = (uint32_t)(dpt_rng_uniform(key, i) * (double)max_rows) % (uint32_t)max_rows;
+    copy_ctx cc = {X, y, ld, crows, dX, dy, order};
+    out->copy_ns =
+        1e9 * time_cpu(run_copy, &cc, reps, min_s) / (double)(crows * (ld + 1) * sizeof(float));
+    shuffle_ctx sc = {order, nshuf, key, 0};
+    out->shuffle_ns = 1e9 * time_cpu(run_shuffle, &sc, quick ? 1 : 3, 0) / (double)nshuf;
+
+    out->barrier_threads = out->cores > 1 ? out->cores : 2;
+    out->barrier_ns = 1e9 * time_barrier(out->barrier_threads, quick ? 3 : reps);
+    out->cross_gbs = time_cross(quick ? 3 : reps);
+    out->threads_all = out->cores;
+    out->cpu_share1 = time_share(1, quick ? 3 : reps);
+    out->cpu_share = out->cores > 1 ? time_share(out->cores, quick ? 3 : reps) : out->cpu_share1;
+    if (!quick && !(flags & DPT_CAL_NO_DRAM)) {
+        dpt_limits L;
+        if (!dpt_limits_measure_sized(1, DPT_LIMITS_QUICK_BYTES, 3, &L))
+            out->read_gbs1 = L.read_gbs;
+        if (out->cores > 1 && !dpt_limits_measure_sized(out->cores, DPT_LIMITS_QUICK_BYTES, 3, &L))
+            out->read_gbs = L.read_gbs;
+        else
+            out->read_gbs = out->read_gbs1;
+    }
+done:
+    dpt_free(w);
+    dpt_free(g);
+    dpt_free(v);
+    dpt_free(scratch);
+    dpt_free(dX);
+    dpt_free(dy);
+    free(order);
+    return rc;
+}
+
+double dpt_calibration_grad(const dpt_calibration *c, double rows)
+{
+    if (!(rows > 0) || c->npoints < 1) return 0;
+    const double *r = c->rows, *t = c->grad_ns;
+    const int n = c->npoints;
+    double ns;
+    if (rows <= r[0]) {
+        ns = t[0] * rows / r[0];
+    } else if (rows >= r[n - 1]) {
+        /* beyond the batch: the last stretch's cost per row */
+        double per = n > 1 ? (t[n - 1] - t[n - 2]) / (r[n - 1] - r[n - 2]) : t[0] / r[0];
+        if (!(per > 0)) per = t[n - 1] / r[n - 1];
+        ns = t[n - 1] + per * (rows - r[n - 1]);
+    } else {
+        int i = 1;
+        while (r[i] < rows) i++;
+        double f = (rows - r[i - 1]) / (r[i] - r[i - 1]);
+        ns = t[i - 1] + f * (t[i] - t[i - 1]);
+    }
+    return 1e-9 * ns;
+}
+
+void dpt_machine_from_calibration(const dpt_calibration *c, dpt_machine *m)
+{
+    dpt_machine_preset("this", m);
+    if (c->cross_gbs > 0)
+        for (int d = DPT_NEAR_CORE; d < DPT_NEAR_COUNT; d++) m->bw[d] = c->cross_gbs;
+    if (c->read_gbs1 > 0) {
+        m->bw[DPT_NEAR_NODE] = m->bw[DPT_NEAR_PACKAGE] = c->read_gbs1;
+        m->dram_node = c->read_gbs > c->read_gbs1 ? c->read_gbs : c->read_gbs1;
+        m->link = m->dram_node;
+    }
+    if (c->cpu_share1 > 0 && c->cpu_share > 0) {
+        m->core_speed = c->cpu_share1;
+        m->allcore_speed = c->cpu_share < c->cpu_share1 ? c->cpu_share / c->cpu_share1 : 1;
+    }
+    if (c->barrier_ns > 0) m->barrier_a = c->barrier_ns;
+    m->barrier_b = 0;
+}
+
+/* ---- the file ---- */
+
+int dpt_calibration_write(const dpt_calibration *c, const char *path)
+{
+    json_t *root = json_object(), *rows = json_array(), *ns = json_array();
+    if (!root || !rows || !ns) {
+        json_decref(root);
+        json_decref(rows);
+        json_decref(ns);
+        return dpt_set_error(DPT_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < c->npoints; i++) {
+        json_array_append_new(rows, json_real(c->rows[i]));
+        json_array_append_new(ns, json_real(c->grad_ns[i]));
+    }
+    json_object_set_new(root, "schema", json_string("dpt-calibration/1"));
+    json_object_set_new(root, "model", json_string(c->model));
+    json_object_set_new(root, "opt", json_string(c->opt));
+    json_object_set_new(root, "isa", json_string(c->isa));
+    json_object_set_new(root, "cpu", json_string(c->cpu));
+    json_object_set_new(root, "cores", json_integer(c->cores));
+    json_object_set_new(root, "grad_rows", rows);
+    json_object_set_new(root, "grad_ns", ns);
+    json_object_set_new(root, "add_ns_per_float", json_real(c->add_ns));
+    json_object_set_new(root, "update_ns_per_float", json_real(c->update_ns));
+    json_object_set_new(root, "copy_ns_per_byte", json_real(c->copy_ns));
+    json_object_set_new(root, "shuffle_ns_per_row", json_real(c->shuffle_ns));
+    json_object_set_new(root, "barrier_ns", json_real(c->barrier_ns));
+    json_object_set_new(root, "barrier_threads", json_integer(c->barrier_threads));
+    json_object_set_new(root, "cross_gbs", json_real(c->cross_gbs));
+    json_object_set_new(root, "read_gbs_1", json_real(c->read_gbs1));
+    json_object_set_new(root, "read_gbs_all", json_real(c->read_gbs));
+    json_object_set_new(root, "threads_all", json_integer(c->threads_all));
+    json_object_set_new(root, "cpu_share_1", json_real(c->cpu_share1));
+    json_object_set_new(root, "cpu_share_all", json_real(c->cpu_share));
+    int rc = dpt_json_write_atomic(root, path);
+    json_decref(root);
+    return rc;
+}
+
+static int get_num(json_t *root, const char *path, const char *key, double *out)
+{
+    json_t *v = json_object_get(root, key);
+    if (!json_is_number(v) || !(json_number_value(v) >= 0))
+        return dpt_set_error(DPT_EFORMAT, "%s: '%s' is missing or not a number >= 0", path, key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+static int get_str(json_t *root, const char *path, const char *key, char *out, size_t cap)
+{
+    json_t *v = json_object_get(root, key);
+    if (!json_is_string(v))
+        return dpt_set_error(DPT_EFORMAT, "%s: '%s' is missing or not a string", path, key);
+    snprintf(out, cap, "%s", json_string_value(v));
+    return 0;
+}
+
+int dpt_calibration_read(dpt_calibration *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    json_error_t err;
+    FILE *f = fopen(path, "r");
+    if (!f) return dpt_set_error(DPT_EIO, "%s: cannot open", path);
+    json_t *root = json_loadf(f, 0, &err);
+    fclose(f);
+    if (!root) return dpt_set_error(DPT_EFORMAT, "%s:%d: %s", path, err.line, err.text);
+    int rc = 0;
+    json_t *schema = json_object_get(root, "schema");
+    if (!json_is_string(schema) || strcmp(json_string_value(schema), "dpt-calibration/1")) {
+        rc = dpt_set_error(DPT_EFORMAT, "%s: not a dpt-calibration/1 file", path);
+        goto done;
+    }
+    double bt = 0, ta = 0, cores = 0;
+    if ((rc = get_str(root, path, "model", c->model, sizeof c->model)) ||
+        (rc = get_str(root, path, "opt", c->opt, sizeof c->opt)) ||
+        (rc = get_str(root, path, "isa", c->isa, sizeof c->isa)) ||
+        (rc = get_str(root, path, "cpu", c->cpu, sizeof c->cpu)) ||
+        (rc = get_num(root, path, "add_ns_per_float", &c->add_ns)) ||
+        (rc = get_num(root, path, "update_ns_per_float", &c->update_ns)) ||
+        (rc = get_num(root, path, "copy_ns_per_byte", &c->copy_ns)) ||
+        (rc = get_num(root, path, "shuffle_ns_per_row", &c->shuffle_ns)) ||
+        (rc = get_num(root, path, "barrier_ns", &c->barrier_ns)) ||
+        (rc = get_num(root, path, "barrier_threads", &bt)) ||
+        (rc = get_num(root, path, "cross_gbs", &c->cross_gbs)) ||
+        (rc = get_num(root, path, "read_gbs_1", &c->read_gbs1)) ||
+        (rc = get_num(root, path, "read_gbs_all", &c->read_gbs)) ||
+        (rc = get_num(root, path, "threads_all", &ta)) ||
+        (rc = get_num(root, path, "cores", &cores)))
+        goto done;
+    /* optional: 0 (not measured) leaves "this" machine's core speed at 1 */
+    if ((json_object_get(root, "cpu_share_1") &&
+         (rc = get_num(root, path, "cpu_share_1", &c->cpu_share1))) ||
+        (json_object_get(root, "cpu_share_all") &&
+         (rc = get_num(root, path, "cpu_share_all", &c->cpu_share))))
+        goto done;
+    c->barrier_threads = (int)bt;
+    c->threads_all = (int)ta;
+    c->cores = (int)cores;
+    json_t *rows = json_object_get(root, "grad_rows"), *ns = json_object_get(root, "grad_ns");
+    size_t n = json_array_size(rows);
+    if (!json_is_array(rows) || !json_is_array(ns) || n != json_array_size(ns) || n < 1 ||
+        n > DPT_CAL_POINTS) {
+        rc = dpt_set_error(DPT_EFORMAT,
+                           "%s: 'grad_rows' and 'grad_ns' must be arrays of the same length, "
+                           "1 to %d numbers",
+                           path, DPT_CAL_POINTS);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get(rows, i), *b = json_array_get(ns, i);
+        if (!json_is_number(a) || !json_is_number(b) || !(json_number_value(a) >= 1) ||
+            !(json_number_value(b) >= 0) || (i && !(json_number_value(a) > c->rows[i - 1]))) {
+            rc = dpt_set_error(DPT_EFORMAT,
+                               "%s: grad point %zu: rows must ascend from 1 and times be >= 0",
+                               path, i + 1);
+            goto done;
+        }
+        c->rows[i] = json_number_value(a);
+        c->grad_ns[i] = json_number_value(b);
+    }
+    c->npoints = (int)n;
+done:
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,477 @@
+/* The prediction's parts without timing anything: the time model on
+ * hand-made counts (more bandwidth is never slower, the limiting phase is
+ * named, the barrier term grows with P), machine files and their errors,
+ * the calibration file's round trip and interpolation, and the warnings
+ * about idle threads. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "dpt/error.h"
+#include "dpt/predict.h"
+
+/* A calibration made by hand: gradients cost 10 us + 1 us per row. */
+static void fake_cal(dpt_calibration *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "mlp 784-256-128-10 relu ce");
+    snprintf(c->opt, sizeof c->opt, "momentum");
+    snprintf(c->isa, sizeof c->isa, "avx2");
+    snprintf(c->cpu, sizeof c->cpu, "test");
+    const double rows[] = {1, 2, 4, 8, 16, 64, 256};
+    c->npoints = 7;
+    for (int i = 0; i < 7; i++) {
+        c->rows[i] = rows[i];
+        c->grad_ns[i] = 10000 + 1000 * rows[i];
+    }
+    c->add_ns = 0.1;
+    c->update_ns = 0.3;
+    c->copy_ns = 0.05;
+    c->shuffle_ns = 5;
+    c->barrier_ns = 1000;
+    c->barrier_threads = 2;
+    c->cross_gbs = 20;
+    c->read_gbs1 = 10;
+    c->read_gbs = 15;
+    c->threads_all = 2;
+    c->cores = 2;
+    c->cpu_share1 = 0.9;
+    c->cpu_share = 0.75;
+}
+
+static void mlp(dpt_model *m)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE,
+                        .bias = 1};
+    cr_assert_eq(dpt_model_init(m, &s), 0, "%s", dpt_last_error());
+}
+
+/* P threads on 2 packages (half each), every thread moving `bytes` in
+ * each phase at distance d, and one barrier per phase per step. */
+static void fake_counts(int P, int d, uint64_t bytes, long steps, dpt_place *plan,
+                        dpt_thread_counts *c)
+{
+    memset(c, 0, (size_t)P * sizeof *c);
+    for (int t = 0; t < P; t++) {
+        plan[t] = (dpt_place){.thread = t,
+                              .pu = t,
+                              .core = t,
+                              .numa = t * 2 / P,
+                              .package = t * 2 / P,
+                              .os_pu = (unsigned)t};
+        for (int p = 0; p < DPT_CPH_COUNT; p++) {
+            c[t].phase[p].read[d] = bytes;
+            c[t].phase[p].written[d] = bytes / 2;
+            c[t].phase[p].barriers = (uint64_t)steps;
+        }
+        c[t].steps = (uint64_t)steps;
+        c[t].rows = (uint64_t)(128 / P) * (uint64_t)steps;
+    }
+}
+
+static void opts_of(dpt_engine_opts *eo, dpt_optim_spec *o, size_t batch)
+{
+    dpt_engine_opts_defaults(eo);
+    dpt_optim_defaults(o);
+    o->kind = DPT_OPT_MOMENTUM;
+    o->batch = batch;
+}
+
+TestSuite(timemodel);
+
+Test(timemodel, more_bandwidth_is_never_slower)
+{
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    const int P = 8;
+    dpt_place plan[8];
+    dpt_thread_counts c[8];
+    for (int d = DPT_NEAR_CORE; d < DPT_NEAR_COUNT; d++) {
+        fake_counts(P, d, 4u << 20, 10, plan, c);
+        dpt_machine mach;
+        dpt_machine_preset("genoa", &mach);
+        double prev = INFINITY;
+        for (double f = 0.25; f <= 64; f *= 2) {
+            dpt_machine x = mach;
+            for (int k = DPT_NEAR_CORE; k < DPT_NEAR_COUNT; k++) x.bw[k] = mach.bw[k] * f;
+            x.dram_node = mach.dram_node * f;
+            x.link = mach.link * f;
+            dpt_predict_row row;
+            memset(&row, 0, sizeof row);
+            dpt_predict_counts(&x, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
+            cr_assert(row.epoch_s > 0 && isfinite(row.epoch_s));
+            cr_expect_leq(row.epoch_s, prev * (1 + 1e-12), "distance %s, bandwidth x%g: %g > %g",
+                          dpt_near_name(d), f, row.epoch_s, prev);
+            prev = row.epoch_s;
+        }
+    }
+}
+
+Test(timemodel, the_limiting_phase_is_named)
+{
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    dpt_machine mach;
+    dpt_machine_preset("genoa", &mach);
+    mach.allcore_speed = 1; /* the calibrated speed, busy or not */
+    const int P = 4;
+    dpt_place plan[4];
+    dpt_thread_counts c[4];
+    /* nothing moves: compute (the calibrated gradients) is all there is */
+    fake_counts(P, DPT_NEAR_L3, 0, 10, plan, c);
+    for (int t = 0; t < P; t++)
+        for (int p = 0; p < DPT_CPH_COUNT; p++) c[t].phase[p].barriers = 0;
+    dpt_predict_row row;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
+    cr_expect_eq(row.limiting, DPT_CPH_COMPUTE, "%s", dpt_cost_phase_name(row.limiting));
+    cr_expect_str_eq(row.bound[DPT_CPH_COMPUTE], "cpu");
+    /* 32 rows per call: 10 us + 32 us, ten steps */
+    cr_expect(fabs(row.phase_s[DPT_CPH_COMPUTE] - 10 * 42e-6) < 1e-9, "%g",
+              row.phase_s[DPT_CPH_COMPUTE]);
+    /* a gigabyte read across packages in the reduce: the link (or the
+     * thread's own transfers) bounds it, and it is the limit */
+    for (int t = 0; t < P; t++) c[t].phase[DPT_CPH_REDUCE].read[DPT_NEAR_PACKAGE] = 1u << 30;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
+    cr_expect_eq(row.limiting, DPT_CPH_REDUCE, "%s", dpt_cost_phase_name(row.limiting));
+    cr_expect_str_eq(row.bound[DPT_CPH_REDUCE], "bytes");
+    mach.link = 1; /* a slow link: now it is the bound */
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
+    cr_expect_str_eq(row.bound[DPT_CPH_REDUCE], "link");
+    /* barriers that cost a millisecond each bound the sync phase */
+    mach.barrier_a = 1e6;
+    c[0].phase[DPT_CPH_SYNC].barriers = 10;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
+    cr_expect_str_eq(row.bound[DPT_CPH_SYNC], "barriers");
+    cr_expect_geq(row.phase_s[DPT_CPH_SYNC], 10e-3);
+}
+
+Test(timemodel, the_barrier_term_grows_with_P)
+{
+    dpt_machine mach;
+    dpt_machine_preset("spr", &mach);
+    cr_expect_eq(dpt_machine_barrier(&mach, 1, 0), 0);
+    double prev = 0;
+    for (int P = 2; P <= 1024; P *= 2) {
+        double b = dpt_machine_barrier(&mach, P, 0);
+        cr_expect_gt(b, prev, "P %d", P);
+        cr_expect_gt(dpt_machine_barrier(&mach, P, 1), b);
+        prev = b;
+    }
+    /* and in a row: the same counts at more threads cost more barrier time */
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    static dpt_place plan[64];
+    static dpt_thread_counts c[64];
+    double last = 0;
+    for (int P = 2; P <= 64; P *= 2) {
+        fake_counts(P, DPT_NEAR_L3, 0, 10, plan, c);
+        dpt_predict_row row;
+        dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &row);
+        cr_expect_gt(row.barrier_s, last, "P %d", P);
+        last = row.barrier_s;
+    }
+}
+
+Test(timemodel, busier_cores_compute_slower)
+{
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    dpt_machine mach;
+    dpt_machine_preset("spr", &mach);
+    dpt_place plan[4];
+    dpt_thread_counts c[4];
+    fake_counts(4, DPT_NEAR_L3, 0, 10, plan, c);
+    for (int t = 0; t < 4; t++) c[t].phase[DPT_CPH_COMPUTE].barriers = 0;
+    dpt_predict_row a, b;
+    mach.allcore_speed = 1;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, 4, c, &a);
+    mach.allcore_speed = 0.5;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, 4, c, &b);
+    cr_expect(fabs(b.phase_s[DPT_CPH_COMPUTE] - 2 * a.phase_s[DPT_CPH_COMPUTE]) < 1e-12, "%g %g",
+              a.phase_s[DPT_CPH_COMPUTE], b.phase_s[DPT_CPH_COMPUTE]);
+}
+
+Test(timemodel, calibration_interpolates)
+{
+    dpt_calibration cal;
+    fake_cal(&cal);
+    cr_expect_eq(dpt_calibration_grad(&cal, 0), 0);
+    cr_expect(fabs(dpt_calibration_grad(&cal, 8) - 18e-6) < 1e-12);
+    cr_expect(fabs(dpt_calibration_grad(&cal, 3) - 13e-6) < 1e-12); /* between 2 and 4 */
+    /* beyond the last point: the last stretch's cost per row */
+    cr_expect(fabs(dpt_calibration_grad(&cal, 512) - (266e-6 + 256e-6)) < 1e-12);
+    double prev = 0;
+    for (double r = 0.5; r < 1000; r *= 1.3) {
+        double t = dpt_calibration_grad(&cal, r);
+        cr_expect_geq(t, prev, "%g rows", r);
+        prev = t;
+    }
+}
+
+/* ---- machine files ---- */
+
+static char *write_tmp(const char *text)
+{
+    static char path[256];
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/dpt-machine-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+TestSuite(machine);
+
+Test(machine, presets_and_names)
+{
+    dpt_machine m;
+    cr_expect_eq(dpt_machine_preset("genoa", &m), 0);
+    cr_expect_str_eq(m.name, "genoa");
+    cr_expect(strstr(m.topology, "pack:2"));
+    cr_expect_eq(dpt_machine_preset("spr", &m), 0);
+    cr_expect_eq(dpt_machine_preset("this", &m), 0);
+    cr_expect_eq(dpt_machine_preset("epyc", &m), DPT_EINVAL);
+    cr_expect(strstr(dpt_last_error(), "genoa, spr"), "%s", dpt_last_error());
+    cr_expect_eq(dpt_machine_set(&m, "bw_l3", "12.5"), 0);
+    cr_expect_eq(m.bw[DPT_NEAR_L3], 12.5);
+    cr_expect_eq(dpt_machine_set(&m, "bw_l3", "-1"), DPT_EINVAL);
+    cr_expect_eq(dpt_machine_set(&m, "bw_l3", "fast"), DPT_EINVAL);
+    cr_expect_eq(dpt_machine_set(&m, "smt_speed", "1.5"), DPT_EINVAL);
+    cr_expect_eq(dpt_machine_set(&m, "barrier_b", "0"), 0);
+    cr_expect_eq(dpt_machine_set(&m, "bandwidth", "1"), DPT_EINVAL);
+    cr_expect(strstr(dpt_last_error(), "bw_numa"), "%s", dpt_last_error());
+}
+
+Test(machine, file_overrides_and_round_trip)
+{
+    dpt_machine m;
+    dpt_machine_preset("genoa", &m);
+    char *p = write_tmp("# a server\n\n name = lab  \nlink = 99 # measured\ndram_node=123.5\n");
+    cr_assert_eq(dpt_machine_load(&m, p), 0, "%s", dpt_last_error());
+    unlink(p);
+    cr_expect_str_eq(m.name, "lab");
+    cr_expect_eq(m.link, 99);
+    cr_expect_eq(m.dram_node, 123.5);
+    cr_expect_eq(m.bw[DPT_NEAR_L3], 80); /* genoa's, untouched */
+    /* print, read back: the same machine */
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_tmp(""));
+    FILE *f = fopen(path, "w");
+    dpt_machine_print(&m, f);
+    fclose(f);
+    dpt_machine back;
+    dpt_machine_preset("spr", &back);
+    cr_assert_eq(dpt_machine_load(&back, path), 0, "%s", dpt_last_error());
+    unlink(path);
+    cr_expect_str_eq(back.name, "lab");
+    for (int d = DPT_NEAR_CORE; d < DPT_NEAR_COUNT; d++)
+        cr_expect(fabs(back.bw[d] - m.bw[d]) < 1e-9 * m.bw[d]);
+    cr_expect_eq(back.barrier_pkg, m.barrier_pkg);
+    /* JSON: the same keys */
+    p = write_tmp("{\"name\": \"j\", \"bw_package\": 7, \"core_speed\": 1.25}\n");
+    cr_assert_eq(dpt_machine_load(&m, p), 0, "%s", dpt_last_error());
+    unlink(p);
+    cr_expect_eq(m.bw[DPT_NEAR_PACKAGE], 7);
+    cr_expect_eq(m.core_speed, 1.25);
+}
+
+/* Each bad file: DPT_EFORMAT and "FILE:LINE: ..." naming the problem. */
+Test(machine, bad_lines_name_file_and_line)
+{
+    static const struct {
+        const char *text;
+        int line;
+        const char *says;
+    } bad[] = {
+        {"link = 10\nlink 10\n", 2, "key = value"},
+        {"# c\nlink = fast\n", 2, "positive number"},
+        {"\n\n\nwarp = 9\n", 4, "unknown key 'warp'"},
+        {"link =\n", 1, "without a value"},
+        {"= 3\n", 1, "without a key"},
+        {"smt_speed = 2\n", 1, "(0, 1]"},
+        {"{\"link\": 1,\n \"dram_node\": }\n", 2, ""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dpt_machine m;
+        dpt_machine_preset("genoa", &m);
+        char *p = write_tmp(bad[i].text);
+        cr_expect_eq(dpt_machine_load(&m, p), DPT_EFORMAT, "case %zu", i);
+        char want[300];
+        snprintf(want, sizeof want, "%s:%d: ", p, bad[i].line);
+        cr_expect(!strncmp(dpt_last_error(), want, strlen(want)), "case %zu: %s", i,
+                  dpt_last_error());
+        cr_expect(strstr(dpt_last_error(), bad[i].says), "case %zu: %s", i, dpt_last_error());
+        cr_expect(!strchr(dpt_last_error(), '\n'), "case %zu: %s", i, dpt_last_error());
+        unlink(p);
+    }
+    dpt_machine m;
+    cr_expect_eq(dpt_machine_load(&m, "/nonexistent/machine"), DPT_EIO);
+    cr_expect(strstr(dpt_last_error(), "/nonexistent/machine"));
+}
+
+/* ---- the calibration file ---- */
+
+TestSuite(calibration);
+
+Test(calibration, file_round_trip)
+{
+    dpt_calibration c, back;
+    fake_cal(&c);
+    c.grad_ns[3] = 1.0 / 3; /* a real that needs all its digits */
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_tmp(""));
+    cr_assert_eq(dpt_calibration_write(&c, path), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_calibration_read(&back, path), 0, "%s", dpt_last_error());
+    unlink(path);
+    cr_expect_str_eq(back.model, c.model);
+    cr_expect_str_eq(back.opt, c.opt);
+    cr_expect_str_eq(back.isa, c.isa);
+    cr_expect_eq(back.npoints, c.npoints);
+    for (int i = 0; i < c.npoints; i++) {
+        cr_expect_eq(back.rows[i], c.rows[i]);
+        cr_expect_eq(back.grad_ns[i], c.grad_ns[i], "point %d", i);
+    }
+    cr_expect_eq(back.add_ns, c.add_ns);
+    cr_expect_eq(back.update_ns, c.update_ns);
+    cr_expect_eq(back.copy_ns, c.copy_ns);
+    cr_expect_eq(back.shuffle_ns, c.shuffle_ns);
+    cr_expect_eq(back.barrier_ns, c.barrier_ns);
+    cr_expect_eq(back.barrier_threads, c.barrier_threads);
+    cr_expect_eq(back.cross_gbs, c.cross_gbs);
+    cr_expect_eq(back.read_gbs, c.read_gbs);
+    cr_expect_eq(back.cores, c.cores);
+    cr_expect_eq(back.cpu_share, c.cpu_share);
+    cr_expect_eq(back.cpu_share1, c.cpu_share1);
+}
+
+Test(calibration, bad_files)
+{
+    char *p = write_tmp("{\"schema\": \"dpt-calibration/1\", \"model\": 3}");
+    dpt_calibration c;
+    cr_expect_eq(dpt_calibration_read(&c, p), DPT_EFORMAT);
+    cr_expect(strstr(dpt_last_error(), "'model'"), "%s", dpt_last_error());
+    unlink(p);
+    p = write_tmp("{\"schema\": \"dpt-bench/1\"}");
+    cr_expect_eq(dpt_calibration_read(&c, p), DPT_EFORMAT);
+    cr_expect(strstr(dpt_last_error(), "dpt-calibration/1"), "%s", dpt_last_error());
+    unlink(p);
+    cr_expect_eq(dpt_calibration_read(&c, "/nonexistent/cal.json"), DPT_EIO);
+}
+
+/* A real calibration of a tiny model: every figure positive, the curve
+ * monotone, and the machine made from it usable. */
+Test(calibration, measures_this_machine, .timeout = 60)
+{
+    dpt_model m;
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 8,
+                        .n_hidden = 1,
+                        .hidden = {16},
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_MSE,
+                        .bias = 1};
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    const size_t rows = 64, ld = 16;
+    float *X = calloc(rows * ld, sizeof *X), *y = calloc(rows, sizeof *y);
+    for (size_t i = 0; i < rows * ld; i++) X[i] = (float)(i % 13) / 13;
+    dpt_calibration c;
+    cr_assert_eq(dpt_calibrate(&m, &o, X, ld, y, rows, 3, DPT_CAL_QUICK, &c), 0, "%s",
+                 dpt_last_error());
+    free(X);
+    free(y);
+    cr_expect_eq(c.rows[0], 1);
+    cr_expect_eq(c.rows[c.npoints - 1], 64);
+    for (int i = 0; i < c.npoints; i++) cr_expect_gt(c.grad_ns[i], 0);
+    for (int i = 1; i < c.npoints; i++) cr_expect_geq(c.grad_ns[i], c.grad_ns[i - 1]);
+    cr_expect_gt(c.add_ns, 0);
+    cr_expect_gt(c.update_ns, 0);
+    cr_expect_gt(c.copy_ns, 0);
+    cr_expect_str_eq(c.model, "mlp 8-16-1 relu mse");
+    dpt_machine mach;
+    dpt_machine_from_calibration(&c, &mach);
+    cr_expect_str_eq(mach.name, "this");
+    cr_expect_gt(mach.barrier_a, 0);
+    cr_expect(c.cpu_share > 0 && c.cpu_share <= 1, "%g", c.cpu_share);
+    cr_expect_eq(mach.core_speed, c.cpu_share1);
+    cr_expect(mach.allcore_speed > 0 && mach.allcore_speed <= 1, "%g", mach.allcore_speed);
+}
+
+/* ---- warnings ---- */
+
+TestSuite(warnings);
+
+static int warn(const dpt_model *m, size_t batch, int threads, int leaves, int adaptive,
+                char (*w)[256])
+{
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, batch);
+    eo.threads = threads;
+    eo.leaves = leaves;
+    eo.balance = adaptive ? DPT_BALANCE_ADAPTIVE : DPT_BALANCE_STATIC;
+    return dpt_predict_warnings(m, &o, 60000, &eo, w, 4);
+}
+
+Test(warnings, idle_and_nearly_idle_threads)
+{
+    dpt_model m;
+    mlp(&m);
+    char w[4][256];
+    const int tile = dpt_predict_row_tile(NULL);
+    cr_expect_eq(dpt_predict_row_tile("avx2"), 6);
+    cr_expect_eq(dpt_predict_row_tile("avx512"), 12);
+    cr_expect_eq(dpt_predict_row_tile("scalar"), 1);
+    /* plenty of rows: nothing to say */
+    cr_expect_eq(warn(&m, 256, 2, 0, 0, w), 0, "%s", w[0]);
+    cr_expect_eq(warn(&m, 256, 1, 0, 0, w), 0);
+    /* 256 over 192 threads: below any tile but the scalar one's */
+    if (tile > 1) {
+        cr_expect_eq(warn(&m, 256, 192, 0, 0, w), 1);
+        cr_expect(strstr(w[0], "tile"), "%s", w[0]);
+    }
+    /* more threads than rows */
+    cr_expect_eq(warn(&m, 16, 32, 0, 0, w), 1);
+    cr_expect(strstr(w[0], "16 of them compute no row"), "%s", w[0]);
+    /* 16 leaves for 32 threads */
+    cr_expect_geq(warn(&m, 256, 32, 16, 0, w), 1);
+    cr_expect(strstr(w[0], "16 leaves") && strstr(w[0], "idle"), "%s", w[0]);
+    /* adaptive: cuts of 8 rows, a batch of 64 over 16 threads */
+    int k = warn(&m, 64, 16, 0, 1, w);
+    cr_expect_geq(k, 1);
+    cr_expect(strstr(w[0], "adaptive") && strstr(w[0], "without rows"), "%s", w[0]);
+    for (int i = 0; i < k; i++) cr_expect(!strchr(w[i], '\n'));
+}
