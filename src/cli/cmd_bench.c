@@ -198,7 +198,8 @@ enum {
     OPT_BATCHES,
     OPT_RANKS,
     OPT_BALANCES,
-    OPT_TARGET_EPOCHS
+    OPT_TARGET_EPOCHS,
+    OPT_PREDICT
 };
 
 int dpt_cmd_bench(int argc, char **argv)
@@ -227,6 +228,8 @@ int dpt_cmd_bench(int argc, char **argv)
                                          {"target-epochs", required_argument, 0, OPT_TARGET_EPOCHS},
                                          {"quiet", no_argument, 0, OPT_QUIET},
                                          {"help", no_argument, 0, OPT_HELP},
+                                         /* taken before parsing (bench_predict.c) */
+                                         {"predict", required_argument, 0, OPT_PREDICT},
                                          CLI_JOB_OPTIONS,
                                          {0, 0, 0, 0}};
     if ((rc = cli_job_preset(cmd, &job, argc, argv))) goto done;
@@ -260,6 +263,9 @@ int dpt_cmd_bench(int argc, char **argv)
         case OPT_NOLIMITS:
             limits = 0;
             break;
+        case OPT_PREDICT:
+            rc = cli_bench_predict(argc, argv);
+            goto done;
         case OPT_TARGET_EPOCHS:
             if (cli_long(cmd, "target-epochs", optarg, 1, 1000000, &v)) goto done;
             target_epochs = (int)v;

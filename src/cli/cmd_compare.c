@@ -46,11 +46,14 @@ static void usage(FILE *f)
           "                      clean pairs the gate abstains (exit 3). Stored files: a\n"
           "                      configuration with fewer than 5 clean repetitions on a\n"
           "                      side abstains (cannot decide) instead of failing\n"
-          "  --base-args \"FLAGS\" --run: bench flags for BASE_DPT only (split at spaces)\n"
-          "  --new-args \"FLAGS\"  --run: bench flags for NEW_DPT only, e.g.\n"
-          "                      --new-args \"--inject-slowdown 10\"\n"
+          "  --run BASE_DPT NEW_DPT  run the two executables' bench in alternating pairs\n"
+          "                      instead of reading two files (default off)\n"
+          "  --base-args \"FLAGS\" --run: bench flags for BASE_DPT only (split at spaces;\n"
+          "                      default none)\n"
+          "  --new-args \"FLAGS\"  --run: bench flags for NEW_DPT only, e.g. bench's\n"
+          "                      injected slowdown (default none)\n"
           "  --calibrate         run this dpt against itself --runs times (A/A) and against\n"
-          "                      itself with --inject-slowdown PCT (A/B), paired as --run,\n"
+          "                      itself with bench's injected slowdown (A/B), paired as --run,\n"
           "                      and print the false-alarm rate, the detection rate, the\n"
           "                      abstentions, and the smallest slowdown caught in 95% of\n"
           "                      runs with these --pairs and --threshold (docs/gate.md)\n"
@@ -356,7 +359,7 @@ int dpt_cmd_compare(int argc, char **argv)
     for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
         if (!strcmp(argv[i], "--run") || !strcmp(argv[i], "--calibrate"))
             return run_mode(argc, argv, !strcmp(argv[i], "--calibrate"));
-    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING, OPT_DROP, OPT_PAIRED };
+    enum { OPT_MD = 256, OPT_BMF, OPT_GH, OPT_MISSING, OPT_DROP, OPT_PAIRED, OPT_RUNONLY };
     static const struct option opts[] = {{"threshold", required_argument, NULL, 't'},
                                          {"alpha", required_argument, NULL, 'a'},
                                          {"scaling", required_argument, NULL, 's'},
@@ -367,6 +370,16 @@ int dpt_cmd_compare(int argc, char **argv)
                                          {"allow-missing", no_argument, NULL, OPT_MISSING},
                                          {"drop-disturbed", no_argument, NULL, OPT_DROP},
                                          {"paired", no_argument, NULL, OPT_PAIRED},
+                                         /* taken by run_mode; alone they are misplaced */
+                                         {"run", required_argument, NULL, OPT_RUNONLY},
+                                         {"calibrate", no_argument, NULL, OPT_RUNONLY},
+                                         {"pairs", required_argument, NULL, OPT_RUNONLY},
+                                         {"runs", required_argument, NULL, OPT_RUNONLY},
+                                         {"slowdown", required_argument, NULL, OPT_RUNONLY},
+                                         {"base-args", required_argument, NULL, OPT_RUNONLY},
+                                         {"new-args", required_argument, NULL, OPT_RUNONLY},
+                                         {"run-reps", required_argument, NULL, OPT_RUNONLY},
+                                         {"save-runs", required_argument, NULL, OPT_RUNONLY},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static const char *const scaling_modes[] = {"fail", "warn", NULL};
@@ -394,6 +407,10 @@ int dpt_cmd_compare(int argc, char **argv)
         case OPT_MD:
             w.markdown = optarg;
             break;
+        case OPT_RUNONLY:
+            return cli_usage_error(CMD, "--pairs, --runs, --slowdown, --base-args, --new-args, "
+                                        "--run-reps and --save-runs apply to --run or "
+                                        "--calibrate only");
         case OPT_BMF:
             w.bmf = optarg;
             break;

@@ -96,6 +96,8 @@ typedef struct cli_train_opts {
     "  --balance static|adaptive  cut batches by measured thread speed (default static)\n"         \
     "  --domain auto|none|l3|numa|package  reduce inside each group of threads first\n"            \
     "                       (default auto: L3 groups where a node has several, else nodes)\n"      \
+    "  --inject-slowdown PCT  calibration aid: spin PCT% of each step's compute, 0-1000\n"         \
+    "                       (default 0; dpt compare --calibrate)\n"                                \
     "  --isa auto|scalar|avx2|avx512  kernels (default auto: the widest; or DPT_ISA)\n"            \
     "  --workload NAME      a canonical workload (docs/workloads.md) as defaults for\n"            \
     "                       the other flags (default none): linreg, logreg, mlp-seed,\n"           \

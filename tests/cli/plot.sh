@@ -19,6 +19,8 @@ for r in d["results"]:
     m = r["seconds"]["median"]
     r["seconds"]["samples"] = [m, m, m]
 d["context"]["load_average"] = [0.0, 0.0, 0.0]
+for r in d["results"]:  # this run's own telemetry may have seen the other tests
+    r.pop("telemetry", None)
 json.dump(d, open("quiet.json", "w"))
 d["context"]["load_average"] = [64.0, 64.0, 64.0]
 json.dump(d, open("loaded.json", "w"))
