@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "dpt/data.h"
 #include "dpt/error.h"
+#include "dpt/stats.h"
 #include "dpt/file.h"
 #include "dpt/limits.h"
 #include "dpt/predict.h"
@@ -35,16 +36,10 @@ static double wall_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* the median of n repetitions (dpt/stats.h) */
+static double median(const double *v, int n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return dpt_stats_median(v, (size_t)n);
 }
 
 /* Something a timed loop computes, so the compiler keeps the loop. */
