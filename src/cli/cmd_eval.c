@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/data_opts.h"
+#include "cli/outpath.h"
 #include "core/alloc.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
@@ -48,7 +49,10 @@ static const char *const predict_usage[] = {
     "usage: dpt predict --model-file MODEL --data FILE [flags] > predictions.csv\n"
     "Prints the model's predictions as CSV on standard output, one line per row:\n"
     "\"prediction\" (regression), or \"class,p0,p1,...\" (the most likely class and\n"
-    "the probability of each). A CSV without a label column needs --label-col none.\n",
+    "the probability of each). A CSV without a label column needs --label-col none.\n"
+    "  --json FILE          the predictions as dpt-predictions/1 JSON instead of the\n"
+    "                       CSV: {\"model\", \"rows\", \"predictions\": [number, or\n"
+    "                       {\"class\", \"p\": [...]}]} (default none; - stdout)\n",
     EVAL_HELP "  --help               this text\n", NULL};
 
 /* Parse flags, load the model file and the data (standardized with the
@@ -61,7 +65,7 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
     d.needs_labels = !predict;
     const char *model_path = NULL;
     /* the model file carries its standardization: no --standardize, and
-     * no held-out sets (--test, --val); predict writes CSV only */
+     * no held-out sets (--test, --val) */
 #define EVAL_OPTIONS                                                                               \
     {"data", required_argument, 0, CLI_OPT_DATA}, CLI_DATA_READ_OPTIONS,                           \
         {"classes", required_argument, 0, CLI_OPT_CLASSES},                                        \
@@ -72,7 +76,8 @@ static int load_all(const char *cmd, int argc, char **argv, int predict, loaded 
     }
     static const struct option eval_opts[] = {
         EVAL_OPTIONS, {"json", required_argument, 0, 'j'}, {0, 0, 0, 0}};
-    static const struct option predict_opts[] = {EVAL_OPTIONS, {0, 0, 0, 0}};
+    static const struct option predict_opts[] = {
+        EVAL_OPTIONS, {"json", required_argument, 0, 'j'}, {0, 0, 0, 0}};
     const struct option *opts = predict ? predict_opts : eval_opts;
     int c;
     long v;
@@ -171,10 +176,30 @@ done:
     return rc;
 }
 
+/* One row's prediction: the value, or the class and its probabilities. */
+static json_t *prediction_json(const dpt_model *m, const float *o, size_t K)
+{
+    if (m->spec.loss == DPT_LOSS_MSE) return json_real(o[0]);
+    json_t *p = json_array();
+    size_t best = 0;
+    if (m->spec.loss == DPT_LOSS_BCE) {
+        best = o[0] > 0.5f;
+        json_array_append_new(p, json_real(1 - o[0]));
+        json_array_append_new(p, json_real(o[0]));
+    } else {
+        for (size_t j = 0; j < K; j++) {
+            best = o[j] > o[best] ? j : best;
+            json_array_append_new(p, json_real(o[j]));
+        }
+    }
+    return json_pack("{s:I, s:o}", "class", (json_int_t)best, "p", p);
+}
+
 int dpt_cmd_predict(int argc, char **argv)
 {
     const char *cmd = "predict";
     loaded L = {0};
+    json_t *preds = NULL; /* --json: the rows' predictions */
     const char *json_path = NULL;
     int threads = 1;
     int rc = load_all(cmd, argc, argv, 1, &L, &json_path, &threads);
@@ -190,10 +215,15 @@ int dpt_cmd_predict(int argc, char **argv)
         rc = cli_fail(cmd, "out of memory");
         goto done;
     }
+    if (json_path && (rc = cli_check_output(cmd, "--json", json_path))) goto done;
+    if (json_path && !(preds = json_array())) {
+        rc = cli_fail(cmd, "out of memory");
+        goto done;
+    }
     /* header: the prediction, then class probabilities where they apply */
-    if (L.m.spec.loss == DPT_LOSS_MSE) {
+    if (!preds && L.m.spec.loss == DPT_LOSS_MSE) {
         puts("prediction");
-    } else {
+    } else if (!preds) {
         printf("class");
         for (size_t j = 0; j < (L.m.spec.loss == DPT_LOSS_BCE ? 2 : K); j++) printf(",p%zu", j);
         putchar('\n');
@@ -203,7 +233,9 @@ int dpt_cmd_predict(int argc, char **argv)
         dpt_model_predict(&L.m, k, L.w, L.ds.X + r0 * L.ds.ld, L.ds.ld, rows, out, K, sc);
         for (size_t i = 0; i < rows; i++) {
             const float *o = out + i * K;
-            if (L.m.spec.loss == DPT_LOSS_MSE) {
+            if (preds) {
+                json_array_append_new(preds, prediction_json(&L.m, o, K));
+            } else if (L.m.spec.loss == DPT_LOSS_MSE) {
                 printf("%.9g\n", o[0]);
             } else if (L.m.spec.loss == DPT_LOSS_BCE) {
                 printf("%d,%.6g,%.6g\n", o[0] > 0.5f, 1 - o[0], o[0]);
@@ -216,8 +248,19 @@ int dpt_cmd_predict(int argc, char **argv)
             }
         }
     }
+    if (preds) {
+        char desc[128];
+        dpt_model_describe(&L.m, desc, sizeof desc);
+        json_t *root = json_pack("{s:s, s:s, s:I, s:o}", "schema", "dpt-predictions/1", "model",
+                                 desc, "rows", (json_int_t)L.ds.n, "predictions", preds);
+        preds = NULL;
+        if (!root || dpt_json_write_atomic(root, json_path))
+            rc = cli_fail(cmd, "%s", root ? dpt_last_error() : "out of memory");
+        json_decref(root);
+    }
     if (fflush(stdout) != 0) rc = cli_fail(cmd, "cannot write the predictions");
 done:
+    json_decref(preds);
     dpt_free(sc);
     free(out);
     loaded_free(&L);
