@@ -313,6 +313,9 @@ int dpt_engine_cost(const dpt_topo *topo, const dpt_place *plan, const dpt_model
         for (int t = 0; t < e.P; t++) {
             for (long s = 0; s < e.steps_per_epoch; s++) c_step(&e, &out[t], t, s);
             c_epoch(&e, &out[t], t);
+            /* a team of one skips its barriers (team_barrier) */
+            if (e.P == 1)
+                for (int p = 0; p < DPT_CPH_COUNT; p++) out[t].phase[p].barriers = 0;
         }
     }
     free(e.plan);

@@ -172,6 +172,18 @@ static inline void cnt_barrier(dpt_engine *e, int t, int ph)
     e->ts[t].cnt.phase[ph].barriers++;
 }
 
+/* The team's barrier, counted in phase ph. A team of one has nobody to
+ * wait for, and libgomp's barrier still makes a futex system call there
+ * (a microsecond or two in a VM, per barrier, so several per step): it is
+ * skipped, and not counted (dpt_engine_cost does the same). */
+#define team_barrier(e, t, ph)                                                                     \
+    do {                                                                                           \
+        if ((e)->P > 1) {                                                                          \
+            _Pragma("omp barrier");                                                                \
+            cnt_barrier(e, t, ph);                                                                 \
+        }                                                                                          \
+    } while (0)
+
 /* Thread t reads one line from each of the P threads (a scan of flags). */
 static inline void cnt_scan(dpt_engine *e, int t, int ph)
 {

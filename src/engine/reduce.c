@@ -48,8 +48,7 @@ static void domain_nodes(dpt_engine *e, int t)
             cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
         cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
     }
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_REDUCE);
+    team_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* Phase 2's reads: this slice of every item's buffer. */
@@ -82,8 +81,7 @@ static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
     dpt_engine_count_update(e, t, lo, hi, 0);
     dpt_engine_push_copies(e, t, lo, hi);
     st->tu += dpt_now() - r0;
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_REDUCE);
+    team_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* reduce-scatter: thread t's slice of the canonical sum into G[0] */
@@ -102,8 +100,7 @@ static void combine_scatter(dpt_engine *e, int t, int P, step *st)
     count_items(e, t, lo, hi);
     if (e->U > 1) cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], (hi - lo) * sizeof(float));
     st->tr += dpt_now() - r0;
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_REDUCE);
+    team_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* Pairwise tree: pairs (a, a + st) for a = 0, 2st, 4st, ... with a + st < U,
@@ -140,8 +137,7 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
             dpt_engine_push_copies(e, t, lo, hi);
             st->tu += dpt_now() - r1;
         }
-#pragma omp barrier
-        cnt_barrier(e, t, DPT_CPH_REDUCE);
+        team_barrier(e, t, DPT_CPH_REDUCE);
     }
 }
 
@@ -183,8 +179,7 @@ static int across_allgather(dpt_engine *e, int t, int P, step *st)
         e->ts[0].cnt.sent += (uint64_t)e->u_local * np * sizeof(float);
         for (int u = 0; u < e->GU; u++) e->uloss[u].v = c->gloss[u];
     }
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_SYNC);
+    team_barrier(e, t, DPT_CPH_SYNC);
     if (c->comm_rc) return 1;
     st->lsum = dpt_engine_loss_sum(e);
     count_loss_sum(e, t);
@@ -206,8 +201,7 @@ static int across_allreduce(dpt_engine *e, int t, int P, step *st)
         c->comm_rc = comm->allreduce(comm->ctx, e->G[0], np, &c->glsum, 1);
         e->ts[0].t.comm += dpt_now() - c0;
     }
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_SYNC);
+    team_barrier(e, t, DPT_CPH_SYNC);
     if (t == 0) c->comm_bytes += (double)np * sizeof(float);
     if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
@@ -243,8 +237,7 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
             cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[u], (hi - lo) * sizeof(float));
         if (e->U > 1) cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[0], (hi - lo) * sizeof(float));
         st->tr += dpt_now() - r0;
-#pragma omp barrier
-        cnt_barrier(e, t, DPT_CPH_REDUCE);
+        team_barrier(e, t, DPT_CPH_REDUCE);
         if (t == 0 && !c->comm_rc) {
             double q0 = dpt_now();
             c->comm_rc = comm->start_allreduce(comm->ctx, e->G[0] + c0, len);
@@ -259,8 +252,7 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
         if (!c->comm_rc) c->comm_rc = comm->allreduce(comm->ctx, NULL, 0, &c->glsum, 1);
         e->ts[0].t.comm += dpt_now() - q0;
     }
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_SYNC);
+    team_barrier(e, t, DPT_CPH_SYNC);
     if (t == 0) c->comm_bytes += (double)np * sizeof(float);
     if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;

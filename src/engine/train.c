@@ -145,8 +145,7 @@ static void epoch_begin(dpt_engine *e, int t, step *st)
         dpt_engine_shuffle_range(e, st->epoch, lo, hi);
         cnt_read(e, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
         cnt_write(e, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
-#pragma omp barrier
-        cnt_barrier(e, t, DPT_CPH_EPOCH);
+        team_barrier(e, t, DPT_CPH_EPOCH);
         ts->t.shuffle += dpt_now() - s0;
     }
 }
@@ -241,7 +240,6 @@ static void after_compute(dpt_engine *e, int t, int P, step *st)
 {
     st->t2 = dpt_now();
     e->ts[t].t.wait += st->t2 - st->t1;
-    cnt_barrier(e, t, DPT_CPH_SYNC);
     if (t != 0) return;
     /* steps before s are complete; step s reuses the row of step
      * s - trace_steps, written after the next barrier */
@@ -301,8 +299,7 @@ static void update(dpt_engine *e, int t, int P, step *st)
         ts->partial = ss;
         cnt_read(e, t, DPT_CPH_UPDATE, e->unit_owner[0], (hi - lo) * sizeof(float));
         cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE);
-#pragma omp barrier
-        cnt_barrier(e, t, DPT_CPH_UPDATE);
+        team_barrier(e, t, DPT_CPH_UPDATE);
         double tot = 0; /* in slot order: the same sum whatever the domains */
         for (int s = 0; s < P; s++) tot += e->ts[e->slot_thread[s]].partial;
         cnt_scan(e, t, DPT_CPH_UPDATE);
@@ -313,8 +310,7 @@ static void update(dpt_engine *e, int t, int P, step *st)
     dpt_engine_count_update(e, t, lo, hi, 1);
     dpt_engine_push_copies(e, t, lo, hi);
     st->tu += dpt_now() - c0;
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_UPDATE);
+    team_barrier(e, t, DPT_CPH_UPDATE);
 }
 
 /* account: the epoch's loss and progress (thread 0), the phase times, and
@@ -356,7 +352,7 @@ static int run_step(dpt_engine *e, int t, int P, step *st)
     step_begin(e, t, P, st);
     gather(e, t, st);
     compute(e, t, P, st);
-#pragma omp barrier
+    team_barrier(e, t, DPT_CPH_SYNC);
     after_compute(e, t, P, st);
     if (e->red.across(e, t, P, st) || verdict(e, t, st)) return 1;
     if (e->red.combine) e->red.combine(e, t, P, st);
@@ -412,14 +408,12 @@ static int epoch_end(dpt_engine *e, int t, int P, const step *st)
         return 1;
     }
     /* every thread's phase times are final before one reads them all */
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_EPOCH);
+    team_barrier(e, t, DPT_CPH_EPOCH);
     if (t == 0) {
         cnt_scan(e, 0, DPT_CPH_EPOCH);
         epoch_commit(e, st);
     }
-#pragma omp barrier
-    cnt_barrier(e, t, DPT_CPH_EPOCH);
+    team_barrier(e, t, DPT_CPH_EPOCH);
     return c->stop || c->diverged;
 }
 
