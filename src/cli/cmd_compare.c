@@ -61,12 +61,19 @@ static void usage(FILE *f)
           "  --slowdown PCT      --calibrate: the injected slowdown (default 10%)\n"
           "  --pairs N           --run: pairs of runs (default 10; 6 or more give a 95%\n"
           "                      interval)\n"
+          "  --max-pairs M       --run: while the pairs so far cannot decide, run another\n"
+          "                      pair, up to M in all (default 20; --pairs N or less: a\n"
+          "                      fixed N)\n"
+          "  --retries K         --run: a run whose repetitions of a configuration were\n"
+          "                      all disturbed (telemetry) runs again, up to K times, and\n"
+          "                      the pair keeps the clean sample (default 2)\n"
           "  --save-runs PREFIX  --run: also write the paired reports to PREFIXbase.json\n"
           "                      and PREFIXnew.json (default none)\n"
           "  --paired            BASE.json NEW.json hold paired samples (--save-runs):\n"
           "                      judge them as --run does (default off)\n"
           "  --run-reps R        --run: each run times R repetitions and counts the\n"
-          "                      fastest (interference only adds time; default 1)\n"
+          "                      fastest undisturbed one (interference only adds time;\n"
+          "                      default 1)\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\";\n"
           "                      default none)\n",
           f);
@@ -213,7 +220,7 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
     dpt_compare_opts_defaults(&o);
     outputs w = {0};
     cli_compare_side bs = {0}, ns = {0};
-    long pairs = 10, runs = 10, reps = 1;
+    long pairs = 10, max_pairs = 20, runs = 10, reps = 1, retries = 2;
     double slowdown = 10;
     int calibrate = 0;
     const char *save = NULL;
@@ -228,6 +235,7 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
                     !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark") ||
                     !strcmp(a, "--base-args") || !strcmp(a, "--new-args") ||
                     !strcmp(a, "--run-reps") || !strcmp(a, "--save-runs") ||
+                    !strcmp(a, "--max-pairs") || !strcmp(a, "--retries") ||
                     (calibrate_mode && (!strcmp(a, "--runs") || !strcmp(a, "--slowdown")));
         if (!strcmp(a, "--")) {
             while (++i < argc) flags[nflags++] = argv[i];
@@ -270,6 +278,10 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
         i++;
         if (!strcmp(a, "--pairs")) {
             if (cli_long(CMD, "pairs", v, 1, 10000, &pairs)) goto done;
+        } else if (!strcmp(a, "--max-pairs")) {
+            if (cli_long(CMD, "max-pairs", v, 1, 10000, &max_pairs)) goto done;
+        } else if (!strcmp(a, "--retries")) {
+            if (cli_long(CMD, "retries", v, 0, 100, &retries)) goto done;
         } else if (!strcmp(a, "--save-runs")) {
             save = v;
         } else if (!strcmp(a, "--run-reps")) {
@@ -306,14 +318,18 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
                              "--inject-slowdown): it takes no --run, --base-args or --new-args");
         goto done;
     }
+    bs.reps = ns.reps = (int)reps;
+    bs.retries = ns.retries = (int)retries;
     if (calibrate) {
-        rc = cli_compare_calibrate(&o, (int)runs, (int)pairs, (int)reps, slowdown, flags, nflags);
+        rc = cli_compare_calibrate(&o, (int)runs, (int)pairs, (int)max_pairs, &bs, slowdown, flags,
+                                   nflags);
         goto done;
     }
-    bs.reps = ns.reps = (int)reps;
     if (save && save_runs(save, NULL)) goto done;
     dpt_bench_report base, cur;
-    if (cli_compare_run(&bs, &ns, (int)pairs, flags, nflags, &base, &cur)) goto done;
+    if (cli_compare_run(&bs, &ns, (int)pairs, (int)max_pairs, cli_compare_undecided, &o, flags,
+                        nflags, &base, &cur))
+        goto done;
     o.base_name = bs.exe;
     o.new_name = ns.exe;
     const dpt_bench_report *both[2] = {&base, &cur};
@@ -374,6 +390,8 @@ int dpt_cmd_compare(int argc, char **argv)
                                          {"run", required_argument, NULL, OPT_RUNONLY},
                                          {"calibrate", no_argument, NULL, OPT_RUNONLY},
                                          {"pairs", required_argument, NULL, OPT_RUNONLY},
+                                         {"max-pairs", required_argument, NULL, OPT_RUNONLY},
+                                         {"retries", required_argument, NULL, OPT_RUNONLY},
                                          {"runs", required_argument, NULL, OPT_RUNONLY},
                                          {"slowdown", required_argument, NULL, OPT_RUNONLY},
                                          {"base-args", required_argument, NULL, OPT_RUNONLY},
@@ -408,9 +426,9 @@ int dpt_cmd_compare(int argc, char **argv)
             w.markdown = optarg;
             break;
         case OPT_RUNONLY:
-            return cli_usage_error(CMD, "--pairs, --runs, --slowdown, --base-args, --new-args, "
-                                        "--run-reps and --save-runs apply to --run or "
-                                        "--calibrate only");
+            return cli_usage_error(CMD, "--pairs, --max-pairs, --retries, --runs, --slowdown, "
+                                        "--base-args, --new-args, --run-reps and --save-runs "
+                                        "apply to --run or --calibrate only");
         case OPT_BMF:
             w.bmf = optarg;
             break;

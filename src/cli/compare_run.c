@@ -84,21 +84,56 @@ static int same_row(const dpt_bench_result *a, const dpt_bench_result *b)
            !strcmp(a->workload, b->workload) && !strcmp(a->pin, b->pin) && !strcmp(a->isa, b->isa);
 }
 
+/* Row i's kept sample is flagged disturbed. */
+static int row_disturbed(const dpt_bench_result *x)
+{
+    return x->telemetry && x->reps >= 1 && x->telemetry[0].disturbed;
+}
+
 /* Each row of a run down to its fastest repetition and that one's
- * telemetry: interference only ever adds time, so the fastest of a run's
- * repetitions is the one least disturbed. */
+ * telemetry, preferring undisturbed ones: interference only ever adds
+ * time, so the fastest clean repetition is the one least disturbed. */
 static void keep_fastest(dpt_bench_report *run)
 {
     for (size_t i = 0; i < run->nresults; i++) {
         dpt_bench_result *x = &run->results[i];
-        int best = 0;
-        for (int k = 1; k < x->reps; k++)
-            if (x->samples[k] < x->samples[best]) best = k;
         if (x->reps < 1) continue;
+        int best = -1;
+        for (int pass = 0; pass < 2 && best < 0; pass++)
+            for (int k = 0; k < x->reps; k++) {
+                if (!pass && x->telemetry && x->telemetry[k].disturbed) continue;
+                if (best < 0 || x->samples[k] < x->samples[best]) best = k;
+            }
         x->samples[0] = x->samples[best];
         if (x->telemetry) x->telemetry[0] = x->telemetry[best];
         x->reps = 1;
     }
+}
+
+/* Rows of run still disturbed that a retry's rows (same order: the same
+ * flags) replace: a clean sample over a disturbed one. How many remain. */
+static int merge_retry(dpt_bench_report *run, const dpt_bench_report *again)
+{
+    int left = 0;
+    for (size_t i = 0; i < run->nresults; i++) {
+        dpt_bench_result *x = &run->results[i];
+        if (!row_disturbed(x)) continue;
+        if (i < again->nresults && again->results[i].reps >= 1 &&
+            !row_disturbed(&again->results[i])) {
+            x->samples[0] = again->results[i].samples[0];
+            x->telemetry[0] = again->results[i].telemetry[0];
+        } else {
+            left++;
+        }
+    }
+    return left;
+}
+
+static int disturbed_rows(const dpt_bench_report *run)
+{
+    int n = 0;
+    for (size_t i = 0; i < run->nresults; i++) n += row_disturbed(&run->results[i]);
+    return n;
 }
 
 /* Append x's first telemetry reading to a's (which has a->reps); a run
@@ -148,8 +183,43 @@ static int gather(dpt_bench_report *acc, dpt_bench_report *run, const char *exe,
     return 0;
 }
 
+int cli_compare_undecided(const dpt_bench_report *base, const dpt_bench_report *cur, void *ud)
+{
+    dpt_compare_result r;
+    if (dpt_compare_paired(base, cur, ud, &r)) return 0; /* the final judgement says why */
+    int undecided = r.outcome == DPT_COMPARE_CANNOT_DECIDE;
+    dpt_compare_result_free(&r);
+    return undecided;
+}
+
+/* One run of a side into one (the fastest clean repetition per row); rows
+ * whose every repetition was disturbed are run again, up to the side's
+ * retries times. */
+static int run_side(const cli_compare_side *side, char *const *flags, int nflags, const char *path,
+                    const char *errpath, dpt_bench_report *one)
+{
+    int rc = run_bench(side->exe, flags, nflags, side, path, errpath);
+    if (rc) return rc;
+    if (dpt_bench_report_read_json(one, path)) return cli_usage_error(CMD, "%s", dpt_last_error());
+    keep_fastest(one);
+    for (int k = 0; k < side->retries && disturbed_rows(one); k++) {
+        dpt_bench_report again;
+        if ((rc = run_bench(side->exe, flags, nflags, side, path, errpath))) break;
+        if (dpt_bench_report_read_json(&again, path)) {
+            rc = cli_usage_error(CMD, "%s", dpt_last_error());
+            break;
+        }
+        keep_fastest(&again);
+        merge_retry(one, &again);
+        dpt_bench_report_free(&again);
+    }
+    if (rc) dpt_bench_report_free(one);
+    return rc;
+}
+
 int cli_compare_run(const cli_compare_side *bs, const cli_compare_side *ns, int pairs,
-                    char *const *flags, int nflags, dpt_bench_report *base, dpt_bench_report *cur)
+                    int max_pairs, cli_compare_more_fn more, void *ud, char *const *flags,
+                    int nflags, dpt_bench_report *base, dpt_bench_report *cur)
 {
     dpt_bench_report_init(base);
     dpt_bench_report_init(cur);
@@ -161,20 +231,16 @@ int cli_compare_run(const cli_compare_side *bs, const cli_compare_side *ns, int 
                         strerror(errno));
     snprintf(path, sizeof path, "%s/run.json", dir);
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
+    if (max_pairs < pairs) max_pairs = pairs;
     int rc = 0;
-    for (int i = 0; i < pairs && !rc; i++) {
+    for (int i = 0; i < max_pairs && !rc; i++) {
+        if (i >= pairs && !(more && more(base, cur, ud))) break;
         for (int half = 0; half < 2 && !rc; half++) {
             int is_new = (i % 2 == 0) == (half == 1); /* even: A, B; odd: B, A */
             const cli_compare_side *side = is_new ? ns : bs;
-            const char *exe = side->exe;
             dpt_bench_report one;
-            if ((rc = run_bench(exe, flags, nflags, side, path, errpath))) break;
-            if (dpt_bench_report_read_json(&one, path)) {
-                rc = cli_usage_error(CMD, "%s", dpt_last_error());
-                break;
-            }
-            keep_fastest(&one);
-            rc = gather(is_new ? cur : base, &one, exe, i);
+            if ((rc = run_side(side, flags, nflags, path, errpath, &one))) break;
+            rc = gather(is_new ? cur : base, &one, side->exe, i);
             dpt_bench_report_free(&one);
         }
     }
@@ -344,11 +410,13 @@ static int self_exe(char *buf, size_t cap)
 
 /* One paired comparison of the two sides, counted into c. */
 static int cal_run(calibration *c, const cli_compare_side *a, const cli_compare_side *b,
-                   const dpt_compare_opts *o, int pairs, char *const *flags, int nflags, int is_ab,
-                   int k, int runs)
+                   const dpt_compare_opts *o, int pairs, int max_pairs, char *const *flags,
+                   int nflags, int is_ab, int k, int runs)
 {
     dpt_bench_report base, cur;
-    if (cli_compare_run(a, b, pairs, flags, nflags, &base, &cur)) return DPT_EXIT_USAGE;
+    if (cli_compare_run(a, b, pairs, max_pairs, cli_compare_undecided, (void *)o, flags, nflags,
+                        &base, &cur))
+        return DPT_EXIT_USAGE;
     dpt_compare_result res;
     int rc = dpt_compare_paired(&base, &cur, o, &res);
     dpt_bench_report_free(&base);
@@ -363,20 +431,22 @@ static int cal_run(calibration *c, const cli_compare_side *a, const cli_compare_
     return rc;
 }
 
-int cli_compare_calibrate(const dpt_compare_opts *o, int runs, int pairs, int reps,
-                          double slowdown_pct, char *const *flags, int nflags)
+int cli_compare_calibrate(const dpt_compare_opts *o, int runs, int pairs, int max_pairs,
+                          const cli_compare_side *side, double slowdown_pct, char *const *flags,
+                          int nflags)
 {
     char exe[4096], pct[32];
     if (self_exe(exe, sizeof exe)) return DPT_EXIT_USAGE;
     snprintf(pct, sizeof pct, "%g", slowdown_pct);
     char *inject[2] = {"--inject-slowdown", pct};
-    const cli_compare_side a = {exe, NULL, 0, reps}, b = {exe, inject, 2, reps};
+    const cli_compare_side a = {exe, NULL, 0, side->reps, side->retries},
+                           b = {exe, inject, 2, side->reps, side->retries};
     calibration c = {.cap = runs};
     int rc = 0;
     /* A/A and A/B alternate, so that the runner's drift reaches both alike */
     for (int k = 1; k <= runs && !rc; k++) {
-        rc = cal_run(&c, &a, &a, o, pairs, flags, nflags, 0, k, runs);
-        if (!rc) rc = cal_run(&c, &a, &b, o, pairs, flags, nflags, 1, k, runs);
+        rc = cal_run(&c, &a, &a, o, pairs, max_pairs, flags, nflags, 0, k, runs);
+        if (!rc) rc = cal_run(&c, &a, &b, o, pairs, max_pairs, flags, nflags, 1, k, runs);
     }
     if (!rc) cal_print(&c, runs, pairs, slowdown_pct, o);
     for (int i = 0; i < c.nrows; i++) {

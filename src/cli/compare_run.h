@@ -12,15 +12,28 @@ typedef struct cli_compare_side {
     const char *exe;
     char **extra;
     int nextra;
-    int reps; /* repetitions per run, of which the fastest counts (0, 1: one) */
+    int reps;    /* repetitions per run, of which the fastest clean one counts (0, 1: one) */
+    int retries; /* a run whose rows were all disturbed in some row runs again, this often */
 } cli_compare_side;
 
-/* Run `EXE bench FLAGS EXTRA --reps R --json TMP --quiet` pairs times for
- * each side, ABBA; base and cur get one sample (and its telemetry) per
- * pair in every row: the fastest of the run's R repetitions. 0, or non-zero after printing why
- * (both reports then empty). */
+/* Sequential pairs: after the first pairs, another pair while this says
+ * the pairs so far do not decide (nonzero), up to max_pairs. */
+typedef int (*cli_compare_more_fn)(const dpt_bench_report *base, const dpt_bench_report *cur,
+                                   void *ud);
+
+/* Run `EXE bench FLAGS EXTRA --reps R --json TMP --quiet` for each side,
+ * ABBA, pairs times, then more pairs while more(base, cur, ud) (may be
+ * NULL) asks for them, up to max_pairs. base and cur get one sample (and
+ * its telemetry) per pair in every row: the fastest undisturbed one of the
+ * run's R repetitions; a row with none runs the side again, up to its
+ * retries. 0, or non-zero after printing why (both reports then empty). */
 int cli_compare_run(const cli_compare_side *base_side, const cli_compare_side *new_side, int pairs,
-                    char *const *flags, int nflags, dpt_bench_report *base, dpt_bench_report *cur);
+                    int max_pairs, cli_compare_more_fn more, void *ud, char *const *flags,
+                    int nflags, dpt_bench_report *base, dpt_bench_report *cur);
+
+/* A cli_compare_more_fn: the paired judgement with the dpt_compare_opts at
+ * ud cannot decide yet. */
+int cli_compare_undecided(const dpt_bench_report *base, const dpt_bench_report *cur, void *ud);
 
 /* dpt compare --calibrate: this executable against itself, runs times A/A
  * and runs times A/B with --inject-slowdown slowdown_pct on the new side
@@ -28,7 +41,8 @@ int cli_compare_run(const cli_compare_side *base_side, const cli_compare_side *n
  * per configuration the false alarms, detections and abstentions and the
  * smallest slowdown detectable at 95%. The exit status (0, or 2 when a
  * run failed, printed). */
-int cli_compare_calibrate(const dpt_compare_opts *o, int runs, int pairs, int reps,
-                          double slowdown_pct, char *const *flags, int nflags);
+int cli_compare_calibrate(const dpt_compare_opts *o, int runs, int pairs, int max_pairs,
+                          const cli_compare_side *side, double slowdown_pct, char *const *flags,
+                          int nflags);
 
 #endif

@@ -138,8 +138,8 @@ Test(inject, calibrate_prints_its_table)
     const char *exe = getenv("DPT_EXE");
     cr_assert(exe);
     char line[1024], out[8192];
-    snprintf(line, sizeof line, "'%s' compare --calibrate --runs 1 --pairs 2 " TINY " 2>/dev/null",
-             exe);
+    snprintf(line, sizeof line,
+             "'%s' compare --calibrate --runs 1 --pairs 2 --max-pairs 2 " TINY " 2>/dev/null", exe);
     cr_assert_eq(sh(line, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "1 A/A and 1 A/B runs (+10% injected"), "%s", out);
     cr_expect(strstr(out, "false alarm") && strstr(out, "detectable"), "%s", out);
@@ -156,10 +156,11 @@ Test(inject, new_args_and_saved_runs)
     int fd = mkstemp(prefix);
     cr_assert_geq(fd, 0);
     close(fd);
-    snprintf(line, sizeof line,
-             "'%s' compare --run '%s' '%s' --pairs 2 --new-args '--inject-slowdown 20' "
-             "--save-runs '%s-' " TINY " 2>&1",
-             exe, exe, exe, prefix);
+    snprintf(
+        line, sizeof line,
+        "'%s' compare --run '%s' '%s' --pairs 2 --max-pairs 2 --new-args '--inject-slowdown 20' "
+        "--save-runs '%s-' " TINY " 2>&1",
+        exe, exe, exe, prefix);
     int st = sh(line, out, sizeof out);
     cr_expect(st == 0 || st == 1 || st == 3, "status %d: %s", st, out);
     cr_expect(strstr(out, "inject-slowdown=20%"), "the new side's settings: %s", out);

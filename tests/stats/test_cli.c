@@ -460,10 +460,10 @@ Test(cli, compare_run_a_a, .timeout = 120)
     snprintf(js, sizeof js, "%s/paired.json", out_dir);
     snprintf(md, sizeof md, "%s/paired.md", out_dir);
     cr_assert_eq(symlink(DPT_EXE, alias), 0);
-    int st =
-        run(NULL, "compare", "--run", DPT_EXE, alias, "--pairs", "6", "--threshold", "50%",
-            "--synth", "linreg:n=2000,d=8", "--model", "linear", "--opt", "gd", "--lr", "0.1",
-            "--epochs", "1", "--threads", "1", "--no-limits", "--json", js, "--markdown", md, NULL);
+    int st = run(NULL, "compare", "--run", DPT_EXE, alias, "--pairs", "6", "--max-pairs", "6",
+                 "--threshold", "50%", "--synth", "linreg:n=2000,d=8", "--model", "linear", "--opt",
+                 "gd", "--lr", "0.1", "--epochs", "1", "--threads", "1", "--no-limits", "--json",
+                 js, "--markdown", md, NULL);
     cr_assert(st == 0 || st == 3, "exit %d:\n%s", st, output);
     expect_output("paired: 6 alternating runs of each");
     expect_output("p (two-sided signed-rank)");
