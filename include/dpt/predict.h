@@ -109,19 +109,27 @@ typedef struct dpt_calibration {
      * competes): "this" machine's core_speed and allcore_speed; 0: not
      * measured */
     double cpu_share1, cpu_share;
+    /* 1: the gradients were timed on rows streamed through the data set, as
+     * the engine reads them in place; 0: on the same rows again and again,
+     * hot in cache, as after the engine's gather of reshuffled rows */
+    int streamed;
 } dpt_calibration;
 
 /* dpt_calibrate flags */
 #define DPT_CAL_QUICK   1 /* fewer points (powers of two) and repetitions */
 #define DPT_CAL_NO_DRAM 2 /* skip the DRAM bandwidths (only "this" machine uses them) */
+#define DPT_CAL_STREAM  4 /* gradient calls walk through all n rows (streamed), not the first */
 
 /* Calibrate for model m and optimizer o: gradients of 1 to max_rows rows
  * (1, 2, 3, 4, 6, 8, 12, 16, ... x1.5 and x4/3 in turn, then max_rows) on
- * the first max_rows rows of X:(max_rows, inputs) stride ld with labels y
- * (as the model needs them), reps repetitions of each (0: 5, quick 3).
- * Takes seconds; not from a parallel region. 0, DPT_EINVAL, DPT_ENOMEM. */
+ * rows of X:(n, inputs) stride ld with labels y (as the model needs them):
+ * with DPT_CAL_STREAM each call takes the rows after the last call's,
+ * wrapping at n, as the engine's steps walk through a data set they read in
+ * place; else every call the first rows. reps repetitions of each (0: 5,
+ * quick 3); the gather's row copy draws its rows from all n. Takes seconds;
+ * not from a parallel region. 0, DPT_EINVAL, DPT_ENOMEM. */
 DPT_API int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, size_t ld,
-                          const float *y, size_t max_rows, int reps, int flags,
+                          const float *y, size_t n, size_t max_rows, int reps, int flags,
                           dpt_calibration *out);
 
 /* The calibrated CPU seconds of one gradient call of rows rows:

@@ -145,21 +145,26 @@ static int default_counts(int cores, int *out)
     return n;
 }
 
-/* The job's rows the calibration times: its first max_rows rows. */
-static int calibrate_job(const char *cmd, const cli_job *job, size_t max_rows, int reps, int flags,
-                         dpt_calibration *cal)
+static size_t batch_rows(const dpt_optim_spec *o, size_t n)
+{
+    return (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > n) ? n : o->batch;
+}
+
+/* The calibration on the job's rows: gradients of up to max_rows rows,
+ * streamed through the whole set when the engine reads rows in place (no
+ * reshuffled or adaptive batches, which it copies into a buffer first). */
+static int calibrate_job(const char *cmd, const cli_job *job, const dpt_engine_opts *eo,
+                         size_t max_rows, int reps, int flags, dpt_calibration *cal)
 {
     const dpt_dataset *ds = &job->train;
     if (max_rows > ds->n) max_rows = ds->n;
     if (max_rows < 1) max_rows = 1;
-    if (dpt_calibrate(&job->model, &job->to.opt, ds->X, ds->ld, ds->y, max_rows, reps, flags, cal))
+    const size_t B = batch_rows(&job->to.opt, ds->n);
+    if (!(eo->shuffle && B < ds->n) && eo->balance != DPT_BALANCE_ADAPTIVE) flags |= DPT_CAL_STREAM;
+    if (dpt_calibrate(&job->model, &job->to.opt, ds->X, ds->ld, ds->y, ds->n, max_rows, reps, flags,
+                      cal))
         return cli_fail(cmd, "calibration: %s", dpt_last_error());
     return 0;
-}
-
-static size_t batch_rows(const dpt_optim_spec *o, size_t n)
-{
-    return (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > n) ? n : o->batch;
 }
 
 int cli_bench_predict(int argc, char **argv)
@@ -341,6 +346,8 @@ int cli_bench_predict(int argc, char **argv)
     }
     char desc[128];
     dpt_model_describe(&job.model, desc, sizeof desc);
+    if ((rc = cli_engine_opts(cmd, &job.to, 1, &eo))) goto done;
+    have_eo = 1;
     dpt_calibration cal;
     if (cal_in) {
         if (dpt_calibration_read(&cal, cal_in)) {
@@ -357,7 +364,7 @@ int cli_bench_predict(int argc, char **argv)
             fprintf(stderr, "dpt bench: calibrating %s on this machine (gradients of 1-%zu rows)\n",
                     desc, B);
         if ((rc = calibrate_job(
-                 cmd, &job, B, reps,
+                 cmd, &job, &eo, B, reps,
                  is_this || cal_out || (machine && !strcmp(machine, "this")) ? 0 : DPT_CAL_NO_DRAM,
                  &cal)))
             goto done;
@@ -381,8 +388,6 @@ int cli_bench_predict(int argc, char **argv)
         snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
         dpt_machine_set(&mach, key, eq + 1); /* checked above */
     }
-    if ((rc = cli_engine_opts(cmd, &job.to, 1, &eo))) goto done;
-    have_eo = 1;
     if (dpt_predict(topo, &mach, &cal, &job.model, &job.to.opt, n, &eo, counts, ncounts,
                     (const char(*)[32])pins, npins, &res)) {
         rc = cli_fail(cmd, "%s", dpt_last_error());
@@ -437,9 +442,12 @@ int cli_tune_prune(const char *cmd, const cli_job *job, dpt_tune_candidate *cand
     }
     dpt_calibration cal;
     dpt_topo *topo = NULL;
+    dpt_engine_opts eo1;
+    if (cli_engine_opts(cmd, &job->to, 1, &eo1)) return 0;
     double *pred = calloc((size_t)*n, sizeof *pred);
-    if (!pred || calibrate_job(cmd, job, most, 0, DPT_CAL_QUICK, &cal) ||
-        dpt_topo_open(&topo, NULL, NULL)) {
+    int cal_rc = !pred || calibrate_job(cmd, job, &eo1, most, 0, DPT_CAL_QUICK, &cal);
+    dpt_pin_spec_free(&eo1.pin);
+    if (cal_rc || dpt_topo_open(&topo, NULL, NULL)) {
         free(pred);
         dpt_clear_error();
         return 0; /* no prediction: race them all */

@@ -73,12 +73,21 @@ typedef struct grad_ctx {
     const float *w, *X, *y;
     size_t ld, rows;
     float *g, *scratch;
+    size_t n, at; /* streamed: the rows to walk through, the next call's first */
+    int stream;
 } grad_ctx;
 
 static void run_grad(void *p)
 {
     grad_ctx *c = p;
-    sink = dpt_model_grad_to(c->m, NULL, c->w, c->X, c->ld, c->y, c->rows, c->g, c->scratch);
+    size_t at = 0;
+    if (c->stream) {
+        if (c->at + c->rows > c->n) c->at = 0;
+        at = c->at;
+        c->at += c->rows;
+    }
+    sink = dpt_model_grad_to(c->m, NULL, c->w, c->X + at * c->ld, c->ld, c->y + at, c->rows, c->g,
+                             c->scratch);
 }
 
 typedef struct vec_ctx {
@@ -245,12 +254,14 @@ static int grad_points(size_t max_rows, int quick, double *out)
 }
 
 int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, size_t ld,
-                  const float *y, size_t max_rows, int reps, int flags, dpt_calibration *out)
+                  const float *y, size_t n, size_t max_rows, int reps, int flags,
+                  dpt_calibration *out)
 {
     const int quick = flags & DPT_CAL_QUICK;
     memset(out, 0, sizeof *out);
-    if (!X || !y || max_rows < 1 || ld < m->width[0])
-        return dpt_set_error(DPT_EINVAL, "calibration needs rows of the model's width");
+    if (!X || !y || max_rows < 1 || n < max_rows || ld < m->width[0])
+        return dpt_set_error(DPT_EINVAL, "calibration needs rows of the model's width, at least "
+                                         "max_rows of them");
     if (reps <= 0) reps = quick ? 3 : 5;
     const double min_s = quick ? 2e-4 : 1e-3;
     const size_t np = m->n_params, nv = np > 4096 ? np : 4096;
@@ -281,7 +292,8 @@ int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, s
 
     /* the gradient, rows ascending */
     out->npoints = grad_points(max_rows, quick, out->rows);
-    grad_ctx gc = {m, w, X, y, ld, 0, g, scratch};
+    out->streamed = (flags & DPT_CAL_STREAM) != 0;
+    grad_ctx gc = {m, w, X, y, ld, 0, g, scratch, n, 0, out->streamed};
     for (int i = 0; i < out->npoints; i++) {
         gc.rows = (size_t)out->rows[i];
         out->grad_ns[i] = 1e9 * time_cpu(run_grad, &gc, reps, min_s);
@@ -301,7 +313,7 @@ int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, s
 
     uint64_t key = dpt_rng_key(7, 5);
     for (size_t i = 0; i < crows; i++)
-        order[i] = (uint32_t)(dpt_rng_uniform(key, i) * (double)max_rows) % (uint32_t)max_rows;
+        order[i] = (uint32_t)((size_t)(dpt_rng_uniform(key, i) * (double)n) % n);
     copy_ctx cc = {X, y, ld, crows, dX, dy, order};
     out->copy_ns =
         1e9 * time_cpu(run_copy, &cc, reps, min_s) / (double)(crows * (ld + 1) * sizeof(float));
@@ -397,6 +409,7 @@ int dpt_calibration_write(const dpt_calibration *c, const char *path)
     json_object_set_new(root, "cores", json_integer(c->cores));
     json_object_set_new(root, "grad_rows", rows);
     json_object_set_new(root, "grad_ns", ns);
+    json_object_set_new(root, "grad_rows_streamed", json_boolean(c->streamed));
     json_object_set_new(root, "add_ns_per_float", json_real(c->add_ns));
     json_object_set_new(root, "update_ns_per_float", json_real(c->update_ns));
     json_object_set_new(root, "copy_ns_per_byte", json_real(c->copy_ns));
@@ -448,6 +461,8 @@ int dpt_calibration_read(dpt_calibration *c, const char *path)
         goto done;
     }
     double bt = 0, ta = 0, cores = 0;
+    /* optional: files before it timed hot rows */
+    c->streamed = json_is_true(json_object_get(root, "grad_rows_streamed"));
     if ((rc = get_str(root, path, "model", c->model, sizeof c->model)) ||
         (rc = get_str(root, path, "opt", c->opt, sizeof c->opt)) ||
         (rc = get_str(root, path, "isa", c->isa, sizeof c->isa)) ||

@@ -409,7 +409,7 @@ Test(calibration, measures_this_machine, .timeout = 60)
     float *X = calloc(rows * ld, sizeof *X), *y = calloc(rows, sizeof *y);
     for (size_t i = 0; i < rows * ld; i++) X[i] = (float)(i % 13) / 13;
     dpt_calibration c;
-    cr_assert_eq(dpt_calibrate(&m, &o, X, ld, y, rows, 3, DPT_CAL_QUICK, &c), 0, "%s",
+    cr_assert_eq(dpt_calibrate(&m, &o, X, ld, y, rows, rows, 3, DPT_CAL_QUICK, &c), 0, "%s",
                  dpt_last_error());
     free(X);
     free(y);
@@ -428,6 +428,41 @@ Test(calibration, measures_this_machine, .timeout = 60)
     cr_expect(c.cpu_share > 0 && c.cpu_share <= 1, "%g", c.cpu_share);
     cr_expect_eq(mach.core_speed, c.cpu_share1);
     cr_expect(mach.allcore_speed > 0 && mach.allcore_speed <= 1, "%g", mach.allcore_speed);
+}
+
+/* Streamed: the gradient calls walk through all n rows (the engine reading
+ * in place), which the calibration and its file say; fewer rows than the
+ * largest call are refused. */
+Test(calibration, streams_through_the_rows, .timeout = 60)
+{
+    dpt_model m;
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .loss = DPT_LOSS_MSE, .bias = 1};
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    const size_t n = 4096, ld = 16;
+    float *X = calloc(n * ld, sizeof *X), *y = calloc(n, sizeof *y);
+    for (size_t i = 0; i < n * ld; i++) X[i] = (float)(i % 11) / 11;
+    dpt_calibration c;
+    cr_expect_eq(dpt_calibrate(&m, &o, X, ld, y, 32, 64, 3, DPT_CAL_QUICK, &c), DPT_EINVAL);
+    cr_assert_eq(dpt_calibrate(&m, &o, X, ld, y, n, 64, 3, DPT_CAL_QUICK | DPT_CAL_STREAM, &c), 0,
+                 "%s", dpt_last_error());
+    cr_expect_eq(c.streamed, 1);
+    cr_expect_eq(c.rows[c.npoints - 1], 64);
+    for (int i = 0; i < c.npoints; i++) cr_expect_gt(c.grad_ns[i], 0);
+    char path[] = "/tmp/dpt-cal-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(dpt_calibration_write(&c, path), 0);
+    dpt_calibration back;
+    cr_assert_eq(dpt_calibration_read(&back, path), 0, "%s", dpt_last_error());
+    cr_expect_eq(back.streamed, 1);
+    unlink(path);
+    cr_assert_eq(dpt_calibrate(&m, &o, X, ld, y, n, 64, 3, DPT_CAL_QUICK, &c), 0);
+    cr_expect_eq(c.streamed, 0);
+    free(X);
+    free(y);
 }
 
 /* ---- warnings ---- */
