@@ -162,10 +162,11 @@ void dpt_engine_destroy(dpt_engine *e)
     free(e->trace_buf);
     free(e->near);
     free(e->unit_owner);
+    dpt_barrier_destroy(&e->bar);
     dpt_engine_free_domains(e);
     free(e->plan);
     if (e->own_topo) dpt_topo_close(e->topo);
-    free(e);
+    dpt_free(e);
 }
 
 /* What create refuses before allocating anything; R ranks. */
@@ -365,7 +366,7 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     const dpt_comm *comm = opts->comm && opts->comm->size > 1 ? opts->comm : NULL;
     int rc = check_opts(m, o, ds, opts, comm ? comm->size : 1);
     if (rc) return rc;
-    dpt_engine *e = calloc(1, sizeof *e);
+    dpt_engine *e = dpt_calloc(sizeof *e); /* 64-aligned: the barrier's lines */
     if (!e) return dpt_set_error(DPT_ENOMEM, "out of memory");
     e->m = m;
     e->opt = *o;
@@ -380,7 +381,8 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     plan_units(e, opts);
     if ((rc = check_part(e)) || (rc = plan_threads(e, opts))) goto fail;
     if (dpt_engine_plan_domains(e, opts->domain) || alloc_buffers(e) ||
-        dpt_engine_alloc_copies(e) || dpt_engine_plan_counters(e)) {
+        dpt_engine_alloc_copies(e) || dpt_engine_plan_counters(e) ||
+        dpt_barrier_init(&e->bar, e->P, e->dom)) {
         rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the engine's buffers for %d threads", e->P);
         goto fail;
     }

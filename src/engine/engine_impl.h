@@ -11,6 +11,7 @@
 
 #include "dpt/cost.h"
 #include "dpt/engine.h"
+#include "core/barrier.h"
 #include "kernels/kernels.h"
 
 typedef struct thread_state {
@@ -128,6 +129,7 @@ struct dpt_engine {
     int bind_failed;
     char warning[512];
     train_ctl ctl;
+    dpt_barrier bar; /* the team's per-step barrier, grouped by domain */
     dpt_progress_cb progress;
     void *progress_ud;
     double progress_interval;
@@ -172,17 +174,19 @@ static inline void cnt_barrier(dpt_engine *e, int t, int ph)
     e->ts[t].cnt.phase[ph].barriers++;
 }
 
-/* The team's barrier, counted in phase ph. A team of one has nobody to
- * wait for, and libgomp's barrier still makes a futex system call there
- * (a microsecond or two in a VM, per barrier, so several per step): it is
- * skipped, and not counted (dpt_engine_cost does the same). */
-#define team_barrier(e, t, ph)                                                                     \
-    do {                                                                                           \
-        if ((e)->P > 1) {                                                                          \
-            _Pragma("omp barrier");                                                                \
-            cnt_barrier(e, t, ph);                                                                 \
-        }                                                                                          \
-    } while (0)
+/* The team's barrier, counted in phase ph: core/barrier.h's, combining
+ * in the domains' groups, and making no system call unless a thread
+ * sleeps (libgomp's makes a futex call per barrier, a microsecond or more
+ * in a VM, several times per step). A team
+ * of one has nobody to wait for: skipped, and not counted
+ * (dpt_engine_cost does the same). */
+static inline void team_barrier(dpt_engine *e, int t, int ph)
+{
+    if (e->P > 1) {
+        dpt_barrier_wait(&e->bar, t);
+        cnt_barrier(e, t, ph);
+    }
+}
 
 /* Thread t reads one line from each of the P threads (a scan of flags). */
 static inline void cnt_scan(dpt_engine *e, int t, int ph)
