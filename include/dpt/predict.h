@@ -52,6 +52,13 @@ typedef struct dpt_machine {
     double smt_speed; /* one of two threads sharing a core, over a lone thread */
     double cache_kib; /* cache per core (L2 + its share of L3), KiB: rows a thread
                          reads beyond this each step come from DRAM */
+    /* The latency of a handoff: per step and phase, a thread that moves B
+     * bytes another thread owns (just written there) stalls handoff_ns for
+     * the first line and handoff_line_ns for each further one, up to
+     * handoff_lines lines (beyond them the prefetchers keep up and the
+     * bandwidths above apply). Small, step-by-step transfers are bound by
+     * this, not by bandwidth. 0: not modelled. */
+    double handoff_ns, handoff_line_ns, handoff_lines;
 } dpt_machine;
 
 /* The reference servers ("genoa", "spr"; docs/scaling.md gives the
@@ -109,6 +116,15 @@ typedef struct dpt_calibration {
      * competes): "this" machine's core_speed and allcore_speed; 0: not
      * measured */
     double cpu_share1, cpu_share;
+    /* A thread's gradient speed (CPU time) while all cores compute one, over
+     * alone, at grad_allcore_rows rows per call: shared caches, memory and
+     * the all-core clock (<= 1; 0: not measured) */
+    double grad_allcore;
+    double grad_allcore_rows;
+    /* The handoff latency (dpt_machine): a read of lines another core has
+     * just written, over the same read of the thread's own lines, fitted
+     * at 1 line, 64 lines and 4096 lines (0: not measured) */
+    double handoff_ns, handoff_line_ns, handoff_lines;
     /* 1: the gradients were timed on rows streamed through the data set, as
      * the engine reads them in place; 0: on the same rows again and again,
      * hot in cache, as after the engine's gather of reshuffled rows */

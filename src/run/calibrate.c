@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
+#include "core/barrier.h"
 #include "dpt/data.h"
 #include "dpt/error.h"
 #include "dpt/stats.h"
@@ -114,16 +115,22 @@ typedef struct copy_ctx {
     const float *X, *y;
     size_t ld, rows;
     float *dX, *dy;
-    uint32_t *order;
+    const uint32_t *order;
+    size_t norder, at; /* the drawn rows, the next call's first */
 } copy_ctx;
 
-/* the engine's row copy: rows in shuffled order into a thread's buffer */
+/* the engine's row copy: rows in shuffled order into a thread's buffer;
+ * each call the next rows of the draw, so that the sources come from
+ * memory as an epoch's do, not from the cache a previous call left */
 static void run_copy(void *p)
 {
     copy_ctx *c = p;
     float *X = c->dX, *y = c->dy;
+    if (c->at + c->rows > c->norder) c->at = 0;
+    const uint32_t *order = c->order + c->at;
+    c->at += c->rows;
     for (size_t i = 0; i < c->rows; i++, X += c->ld, y++) {
-        size_t r = c->order[i];
+        size_t r = order[i];
         memcpy(X, c->X + r * c->ld, c->ld * sizeof(float));
         *y = c->y[r];
     }
@@ -150,13 +157,18 @@ static void run_shuffle(void *p)
     }
 }
 
-/* Wall seconds of one barrier of T threads: the median over reps of
- * blocks of barriers. */
+/* Wall seconds of one barrier of T threads, the engine's (core/barrier.h):
+ * the median over reps of blocks of barriers. */
 static double time_barrier(int T, int reps)
 {
     enum { ITERS = 2000 };
     double v[32];
     if (reps > 32) reps = 32;
+    dpt_barrier *bar = dpt_alloc(sizeof *bar);
+    if (!bar || dpt_barrier_init(bar, T, NULL)) {
+        dpt_free(bar);
+        return 0;
+    }
     for (int r = 0; r < reps; r++) {
         double t0 = 0, t1 = 0;
 #pragma omp parallel num_threads(T)
@@ -164,14 +176,14 @@ static double time_barrier(int T, int reps)
 #pragma omp barrier
 #pragma omp master
             t0 = wall_now();
-            for (int i = 0; i < ITERS; i++) {
-#pragma omp barrier
-            }
+            for (int i = 0; i < ITERS; i++) dpt_barrier_wait(bar, omp_get_thread_num());
 #pragma omp master
             t1 = wall_now();
         }
         v[r] = (t1 - t0) / ITERS;
     }
+    dpt_barrier_destroy(bar);
+    dpt_free(bar);
     return median(v, reps);
 }
 
@@ -215,6 +227,76 @@ static double time_cross(int reps)
     return ok ? median(v, reps) : 0;
 }
 
+/* Nanoseconds a read of `bytes` that another core has just written takes
+ * beyond the same read of lines the reader wrote itself: thread 0 writes,
+ * thread 1 reads, then thread 1 writes and reads its own; the median of
+ * reps blocks. The read consumes every float in one chain, as a kernel
+ * does work between its loads: few lines in flight, as in the engine. */
+static double time_handoff(size_t bytes, int reps)
+{
+    const size_t n = bytes / sizeof(float);
+    float *a = dpt_alloc(n * sizeof(float)), *b = dpt_alloc(n * sizeof(float));
+    if (!a || !b || n < 16) {
+        dpt_free(a);
+        dpt_free(b);
+        return 0;
+    }
+    const int iters = bytes <= 4096 ? 2000 : bytes <= 65536 ? 400 : 40;
+    double v[32];
+    if (reps > 32) reps = 32;
+    int ok = 1;
+    for (int r = 0; r < reps; r++) {
+        double cross = 0, own = 0;
+#pragma omp parallel num_threads(2)
+        {
+            if (omp_get_num_threads() != 2) {
+#pragma omp atomic write
+                ok = 0;
+            }
+            const int t = omp_get_thread_num();
+            for (int k = 0; k < iters && ok; k++) {
+                if (t == 0)
+                    for (size_t i = 0; i < n; i++) a[i] = (float)(i + (size_t)k);
+#pragma omp barrier
+                if (t == 1) {
+                    double t0 = wall_now();
+                    float s = 0;
+                    for (size_t i = 0; i < n; i += 4) s += a[i] + a[i + 1] + a[i + 2] + a[i + 3];
+                    sink = s;
+                    cross += wall_now() - t0;
+                    for (size_t i = 0; i < n; i++) b[i] = (float)(i + (size_t)k);
+                    t0 = wall_now();
+                    s = 0;
+                    for (size_t i = 0; i < n; i += 4) s += b[i] + b[i + 1] + b[i + 2] + b[i + 3];
+                    sink = s;
+                    own += wall_now() - t0;
+                }
+#pragma omp barrier
+            }
+        }
+        v[r] = 1e9 * (cross - own) / iters;
+    }
+    dpt_free(a);
+    dpt_free(b);
+    if (!ok) return 0;
+    const double e = median(v, reps);
+    return e > 0 ? e : 0;
+}
+
+/* The handoff model (dpt_machine): the first line's latency, then each
+ * further line's up to the count where the extra time stops growing. */
+static void fit_handoff(int reps, dpt_calibration *out)
+{
+    const double e1 = time_handoff(64, reps), e64 = time_handoff(64 * 64, reps),
+                 e4k = time_handoff(64 * 4096, reps);
+    if (!(e1 > 0)) return;
+    out->handoff_ns = e1;
+    out->handoff_line_ns = e64 > e1 ? (e64 - e1) / 63 : 0;
+    out->handoff_lines =
+        out->handoff_line_ns > 0 ? (e4k > e64 ? (e4k - e1) / out->handoff_line_ns : 63) : 0;
+    if (out->handoff_lines > 4095) out->handoff_lines = 4095;
+}
+
 /* CPU seconds per wall second of T threads all busy at once (the mean
  * over threads, median over reps): below 1 when other work competes. */
 static double time_share(int T, int reps)
@@ -234,6 +316,65 @@ static double time_share(int T, int reps)
         v[r] = sum / T;
     }
     double s = median(v, reps);
+    return s > 1 ? 1 : s;
+}
+
+/* Per-thread gradient speed while T threads compute at once, over one
+ * thread alone: each thread its own gradient and scratch and its own rows
+ * (streamed from its own place in the data set when gc->stream), as the
+ * engine's threads; CPU time per call, alone and together in turn, the
+ * median ratio of reps (a drifting machine moves both sides). */
+static double time_grad_together(const grad_ctx *gc, int T, int reps, double min_s)
+{
+    const size_t sf = dpt_model_scratch_floats(gc->m) + 1, gf = dpt_pad_floats(gc->m->n_params);
+    float *mem = dpt_calloc((size_t)T * (sf + gf) * sizeof(float));
+    if (!mem || T < 2) {
+        dpt_free(mem);
+        return 0;
+    }
+    double v[32];
+    if (reps > 32) reps = 32;
+    long iters = 1;
+    int ok = 1;
+    for (int r = 0; r < reps && ok; r++) {
+        /* alone: thread 0's buffers, no team around it */
+        grad_ctx c0 = *gc;
+        c0.g = mem;
+        c0.scratch = mem + gf;
+        run_grad(&c0);
+        if (r == 0) {
+            double t0 = cpu_now();
+            run_grad(&c0);
+            double one = cpu_now() - t0;
+            iters = one > 0 ? (long)(min_s / one) + 1 : 1000;
+            if (iters > 100000) iters = 100000;
+        }
+        double t0 = cpu_now();
+        for (long i = 0; i < iters; i++) run_grad(&c0);
+        const double solo = (cpu_now() - t0) / (double)iters;
+        double mean = 0;
+#pragma omp parallel num_threads(T) reduction(+ : mean)
+        {
+            const int t = omp_get_thread_num();
+            if (omp_get_num_threads() != T) {
+#pragma omp atomic write
+                ok = 0;
+            }
+            grad_ctx c = *gc;
+            c.g = mem + (size_t)t * (sf + gf);
+            c.scratch = c.g + gf;
+            c.at = c.stream ? (size_t)t * (c.n / (size_t)T) : 0;
+            run_grad(&c);
+#pragma omp barrier
+            double s0 = cpu_now();
+            for (long i = 0; i < iters; i++) run_grad(&c);
+            mean += (cpu_now() - s0) / (double)iters / T;
+        }
+        v[r] = mean > 0 ? solo / mean : 0;
+    }
+    dpt_free(mem);
+    if (!ok) return 0;
+    const double s = median(v, reps);
     return s > 1 ? 1 : s;
 }
 
@@ -312,9 +453,10 @@ int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, s
     out->update_ns = 1e9 * time_cpu(run_update, &vc, reps, min_s) / (double)vc.n;
 
     uint64_t key = dpt_rng_key(7, 5);
-    for (size_t i = 0; i < crows; i++)
+    const size_t norder = nshuf > crows ? nshuf : crows;
+    for (size_t i = 0; i < norder; i++)
         order[i] = (uint32_t)((size_t)(dpt_rng_uniform(key, i) * (double)n) % n);
-    copy_ctx cc = {X, y, ld, crows, dX, dy, order};
+    copy_ctx cc = {X, y, ld, crows, dX, dy, order, norder, 0};
     out->copy_ns =
         1e9 * time_cpu(run_copy, &cc, reps, min_s) / (double)(crows * (ld + 1) * sizeof(float));
     shuffle_ctx sc = {order, nshuf, key, 0};
@@ -323,7 +465,18 @@ int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, s
     out->barrier_threads = out->cores > 1 ? out->cores : 2;
     out->barrier_ns = 1e9 * time_barrier(out->barrier_threads, quick ? 3 : reps);
     out->cross_gbs = time_cross(quick ? 3 : reps);
+    fit_handoff(quick ? 3 : reps, out);
     out->threads_all = out->cores;
+    if (out->cores > 1) {
+        /* the gradient point nearest a step's rows per thread with all
+         * cores in the team */
+        int k = 0;
+        while (k + 1 < out->npoints && out->rows[k + 1] <= (double)max_rows / out->cores) k++;
+        gc.rows = (size_t)out->rows[k];
+        gc.at = 0;
+        out->grad_allcore_rows = out->rows[k];
+        out->grad_allcore = time_grad_together(&gc, out->cores, quick ? 3 : reps, min_s);
+    }
     out->cpu_share1 = time_share(1, quick ? 3 : reps);
     out->cpu_share = out->cores > 1 ? time_share(out->cores, quick ? 3 : reps) : out->cpu_share1;
     if (!quick && !(flags & DPT_CAL_NO_DRAM)) {
@@ -382,8 +535,13 @@ void dpt_machine_from_calibration(const dpt_calibration *c, dpt_machine *m)
         m->core_speed = c->cpu_share1;
         m->allcore_speed = c->cpu_share < c->cpu_share1 ? c->cpu_share / c->cpu_share1 : 1;
     }
+    /* a share of the CPU (wall) and the speed within it (CPU time) compound */
+    if (c->grad_allcore > 0 && c->grad_allcore <= 1) m->allcore_speed *= c->grad_allcore;
     if (c->barrier_ns > 0) m->barrier_a = c->barrier_ns;
     m->barrier_b = 0;
+    m->handoff_ns = c->handoff_ns;
+    m->handoff_line_ns = c->handoff_line_ns;
+    m->handoff_lines = c->handoff_lines;
 }
 
 /* ---- the file ---- */
@@ -422,6 +580,15 @@ int dpt_calibration_write(const dpt_calibration *c, const char *path)
     json_object_set_new(root, "threads_all", json_integer(c->threads_all));
     json_object_set_new(root, "cpu_share_1", json_real(c->cpu_share1));
     json_object_set_new(root, "cpu_share_all", json_real(c->cpu_share));
+    if (c->handoff_ns > 0) {
+        json_object_set_new(root, "handoff_ns", json_real(c->handoff_ns));
+        json_object_set_new(root, "handoff_line_ns", json_real(c->handoff_line_ns));
+        json_object_set_new(root, "handoff_lines", json_real(c->handoff_lines));
+    }
+    if (c->grad_allcore > 0) {
+        json_object_set_new(root, "grad_allcore_speed", json_real(c->grad_allcore));
+        json_object_set_new(root, "grad_allcore_rows", json_real(c->grad_allcore_rows));
+    }
     int rc = dpt_json_write_atomic(root, path);
     json_decref(root);
     return rc;
@@ -483,8 +650,20 @@ int dpt_calibration_read(dpt_calibration *c, const char *path)
     if ((json_object_get(root, "cpu_share_1") &&
          (rc = get_num(root, path, "cpu_share_1", &c->cpu_share1))) ||
         (json_object_get(root, "cpu_share_all") &&
-         (rc = get_num(root, path, "cpu_share_all", &c->cpu_share))))
+         (rc = get_num(root, path, "cpu_share_all", &c->cpu_share))) ||
+        (json_object_get(root, "handoff_ns") &&
+         ((rc = get_num(root, path, "handoff_ns", &c->handoff_ns)) ||
+          (rc = get_num(root, path, "handoff_line_ns", &c->handoff_line_ns)) ||
+          (rc = get_num(root, path, "handoff_lines", &c->handoff_lines)))) ||
+        (json_object_get(root, "grad_allcore_speed") &&
+         ((rc = get_num(root, path, "grad_allcore_speed", &c->grad_allcore)) ||
+          (rc = get_num(root, path, "grad_allcore_rows", &c->grad_allcore_rows)))))
         goto done;
+    if (c->grad_allcore < 0 || c->grad_allcore > 1) {
+        rc = dpt_set_error(DPT_EFORMAT, "%s: grad_allcore_speed %g is outside [0, 1]", path,
+                           c->grad_allcore);
+        goto done;
+    }
     c->barrier_threads = (int)bt;
     c->threads_all = (int)ta;
     c->cores = (int)cores;

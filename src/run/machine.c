@@ -120,6 +120,9 @@ static const key_def keys[] = {
     {"allcore_speed", F(allcore_speed), 0, 1},
     {"smt_speed", F(smt_speed), 0, 1},
     {"cache_kib", F(cache_kib), -1e-300, 1e9},
+    {"handoff_ns", F(handoff_ns), -1e-300, 1e9},
+    {"handoff_line_ns", F(handoff_line_ns), -1e-300, 1e9},
+    {"handoff_lines", F(handoff_lines), -1e-300, 1e9},
 };
 #undef F
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -251,7 +251,19 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 for (int k = 0; k < npk; k++)
                     if (k != tpk[t]) pk_in[k] += (double)mv->written[DPT_NEAR_PACKAGE] / (npk - 1);
             }
-            double tt = cpu > xfer ? cpu : xfer;
+            /* the handoffs' latency: this phase's bytes of other
+             * threads' buffers, step by step, stall the thread */
+            double hand = 0;
+            if ((mach->handoff_ns > 0 || mach->handoff_line_ns > 0)) {
+                double xb = 0;
+                for (int d = DPT_NEAR_CORE; d < DPT_NEAR_COUNT; d++)
+                    xb += (double)mv->read[d] + (double)mv->written[d];
+                const double k = p != DPT_CPH_EPOCH && s.steps > 0 ? (double)s.steps : 1;
+                double lines = ceil(xb / k / 64) - 1; /* 64-byte lines */
+                if (lines > mach->handoff_lines) lines = mach->handoff_lines;
+                if (xb > 0) hand = 1e-9 * k * (mach->handoff_ns + lines * mach->handoff_line_ns);
+            }
+            double tt = cpu + xfer + hand;
             if (tt > tmax) {
                 tmax = tt;
                 tmax_cpu = cpu >= xfer;

@@ -41,6 +41,11 @@ static void fake_cal(dpt_calibration *c)
     c->cores = 2;
     c->cpu_share1 = 0.9;
     c->cpu_share = 0.75;
+    c->grad_allcore = 0.5;
+    c->grad_allcore_rows = 64;
+    c->handoff_ns = 140;
+    c->handoff_line_ns = 9;
+    c->handoff_lines = 300;
 }
 
 static void mlp(dpt_model *m)
@@ -221,6 +226,59 @@ Test(timemodel, busier_cores_compute_slower)
               a.phase_s[DPT_CPH_COMPUTE], b.phase_s[DPT_CPH_COMPUTE]);
 }
 
+/* Transfers add to a thread's CPU work (what it waits for from another
+ * core it does not compute meanwhile), and handoffs stall it per step:
+ * handoff_ns + min(lines - 1, handoff_lines) x handoff_line_ns, with the
+ * epoch phase's bytes taken as one transfer. */
+Test(timemodel, transfers_add_and_handoffs_stall_per_step)
+{
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    dpt_machine mach;
+    dpt_machine_preset("genoa", &mach);
+    mach.allcore_speed = 1;
+    const int P = 4;
+    dpt_place plan[4];
+    dpt_thread_counts c[4];
+    /* 10 steps, each thread reading 4 KiB and writing 2 KiB of another
+     * core's lines per phase: 6144 bytes, 96 lines, over all 10 steps */
+    fake_counts(P, DPT_NEAR_L3, 40960, 10, plan, c);
+    for (int t = 0; t < P; t++)
+        for (int p = 0; p < DPT_CPH_COUNT; p++) c[t].phase[p].barriers = 0;
+    dpt_predict_row none, with;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &none);
+    const double xfer = 61440 / (mach.bw[DPT_NEAR_L3] * 1e9);
+    cr_expect(fabs(none.phase_s[DPT_CPH_COMPUTE] - (10 * 42e-6 + xfer)) < 1e-12, "%g",
+              none.phase_s[DPT_CPH_COMPUTE]);
+    mach.handoff_ns = 150;
+    mach.handoff_line_ns = 10;
+    mach.handoff_lines = 50; /* fewer than the 95 further lines: capped */
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &with);
+    const double step = 1e-9 * (150 + 50 * 10);
+    cr_expect(fabs(with.phase_s[DPT_CPH_COMPUTE] - none.phase_s[DPT_CPH_COMPUTE] - 10 * step) <
+                  1e-12,
+              "%g %g", none.phase_s[DPT_CPH_COMPUTE], with.phase_s[DPT_CPH_COMPUTE]);
+    /* the epoch phase: once */
+    cr_expect(fabs(with.phase_s[DPT_CPH_EPOCH] - none.phase_s[DPT_CPH_EPOCH] - step) < 1e-12,
+              "%g %g", none.phase_s[DPT_CPH_EPOCH], with.phase_s[DPT_CPH_EPOCH]);
+    /* below the cap: 960 bytes a step, 15 lines, 14 further ones */
+    mach.handoff_lines = 1000;
+    fake_counts(P, DPT_NEAR_L3, 6400, 10, plan, c); /* 640 + 320 bytes a step */
+    for (int t = 0; t < P; t++)
+        for (int p = 0; p < DPT_CPH_COUNT; p++) c[t].phase[p].barriers = 0;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &with);
+    mach.handoff_ns = mach.handoff_line_ns = 0;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &none);
+    cr_expect(fabs(with.phase_s[DPT_CPH_REDUCE] - none.phase_s[DPT_CPH_REDUCE] -
+                   10e-9 * (150 + 14 * 10)) < 1e-12,
+              "%g %g", none.phase_s[DPT_CPH_REDUCE], with.phase_s[DPT_CPH_REDUCE]);
+}
+
 Test(timemodel, calibration_interpolates)
 {
     dpt_calibration cal;
@@ -374,6 +432,19 @@ Test(calibration, file_round_trip)
     cr_expect_eq(back.cores, c.cores);
     cr_expect_eq(back.cpu_share, c.cpu_share);
     cr_expect_eq(back.cpu_share1, c.cpu_share1);
+    cr_expect_eq(back.grad_allcore, c.grad_allcore);
+    cr_expect_eq(back.grad_allcore_rows, c.grad_allcore_rows);
+    cr_expect_eq(back.handoff_ns, c.handoff_ns);
+    cr_expect_eq(back.handoff_line_ns, c.handoff_line_ns);
+    cr_expect_eq(back.handoff_lines, c.handoff_lines);
+    /* the machine: the handoff as measured; the CPU share's ratio times
+     * the gradient's all-core speed */
+    dpt_machine mach;
+    dpt_machine_from_calibration(&back, &mach);
+    cr_expect_eq(mach.handoff_ns, c.handoff_ns);
+    cr_expect_eq(mach.handoff_line_ns, c.handoff_line_ns);
+    cr_expect_eq(mach.handoff_lines, c.handoff_lines);
+    cr_expect(fabs(mach.allcore_speed - 0.75 / 0.9 * 0.5) < 1e-12, "%g", mach.allcore_speed);
 }
 
 Test(calibration, bad_files)
@@ -428,6 +499,11 @@ Test(calibration, measures_this_machine, .timeout = 60)
     cr_expect(c.cpu_share > 0 && c.cpu_share <= 1, "%g", c.cpu_share);
     cr_expect_eq(mach.core_speed, c.cpu_share1);
     cr_expect(mach.allcore_speed > 0 && mach.allcore_speed <= 1, "%g", mach.allcore_speed);
+    /* measured where there are two cores, 0 (not measured) else */
+    cr_expect(c.grad_allcore >= 0 && c.grad_allcore <= 1, "%g", c.grad_allcore);
+    cr_expect_geq(c.handoff_ns, 0);
+    cr_expect_geq(c.handoff_line_ns, 0);
+    cr_expect_eq(mach.handoff_ns, c.handoff_ns);
 }
 
 /* Streamed: the gradient calls walk through all n rows (the engine reading
