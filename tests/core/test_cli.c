@@ -419,6 +419,9 @@ Test(cli, init_from_applies_the_saved_standardization, .timeout = 120)
     snprintf(args, sizeof args, "eval --model-file %s --data %s", model2, data);
     cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
     cr_expect(strstr(out, "r2 0.99") || strstr(out, "r2 1.0"), "%s", out);
+    unlink(data);
+    unlink(model);
+    unlink(model2);
 }
 
 /* Outputs are checked before the work: a long run never loses its model
@@ -481,6 +484,7 @@ Test(cli, early_stopping_keeps_the_best_epoch, .timeout = 120)
     cr_expect_lt(epochs, 3000);
     struct stat sb;
     cr_expect_eq(stat(best, &sb), 0, "no --save-best file");
+    unlink(best);
     cr_expect_eq(run_dpt("train --synth linreg:n=100 --patience 3", out, sizeof out), 2, "%s", out);
     cr_expect(strstr(out, "--val"), "%s", out);
 }
@@ -511,6 +515,7 @@ Test(cli, divergence_never_destroys_a_better_model, .timeout = 120)
     snprintf(args, sizeof args, "eval --model-file %s --synth linreg:n=1000,d=8", model);
     cr_expect_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
     cr_expect_null(strstr(out, "nan"), "the saved model is not finite: %s", out);
+    unlink(model);
 }
 
 /* --quiet still says how the run ended, in one line; --init-from without
@@ -550,4 +555,7 @@ Test(cli, quiet_result_init_architecture_and_predict_hint, .timeout = 120)
     snprintf(args, sizeof args, "predict --model-file %s --data %s", model, bare);
     cr_expect_eq(run_dpt(args, out, sizeof out), 1, "%s", out);
     cr_expect(strstr(out, "--label-col none"), "%s", out);
+    unlink(model);
+    unlink(data);
+    unlink(bare);
 }
