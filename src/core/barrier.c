@@ -57,9 +57,7 @@ int dpt_barrier_init(dpt_barrier *b, int P, const int *domain)
         b->group_of[t] = g;
     }
     free(open);
-    b->first.size = b->groups[0].size;
-    atomic_init(&b->first.count, b->first.size);
-    for (int g = 1; g < b->ngroups; g++) atomic_init(&b->groups[g].count, b->groups[g].size);
+    for (int g = 0; g < b->ngroups; g++) atomic_init(&b->groups[g].count, b->groups[g].size);
     atomic_init(&b->top, b->ngroups);
     atomic_init(&b->gen, 0);
     atomic_init(&b->sleepers, 0);
@@ -100,8 +98,7 @@ void dpt_barrier_wait(dpt_barrier *b, int t)
     if (b->P <= 1) return;
     /* stable until this thread arrives: the round cannot end without it */
     const int g = atomic_load_explicit(&b->gen, memory_order_relaxed);
-    const int gi = b->group_of[t];
-    dpt_barrier_group *grp = gi ? &b->groups[gi] : &b->first;
+    dpt_barrier_group *grp = &b->groups[b->group_of[t]];
     /* acq_rel: the last arrival of a group acquires its members' writes
      * and passes them on with its own arrival at the top */
     if (atomic_fetch_sub_explicit(&grp->count, 1, memory_order_acq_rel) == 1) {

@@ -28,14 +28,13 @@ typedef struct dpt_barrier_group {
 } dpt_barrier_group;
 
 typedef struct dpt_barrier {
-    dpt_barrier_group first;                 /* group 0, beside gen's line */
     _Alignas(DPT_CACHE_LINE) atomic_int gen; /* bumped when all arrived */
     atomic_int sleepers;                     /* threads in futex_wait */
     _Alignas(DPT_CACHE_LINE) atomic_int top; /* groups still awaited */
     int P, ngroups;
     int spin, yields;          /* a waiter's pauses, then yields, before it sleeps */
     int *group_of;             /* thread -> group */
-    dpt_barrier_group *groups; /* groups 1..ngroups-1 at [1..] ([0] unused) */
+    dpt_barrier_group *groups; /* ngroups of them */
 } dpt_barrier;
 
 /* Groups of at most this many threads (a group's arrivals are serial). */
