@@ -86,17 +86,23 @@ typedef struct dpt_compare_opts {
 DPT_API void dpt_compare_opts_defaults(dpt_compare_opts *o);
 
 typedef enum {
-    DPT_VERDICT_SAME = 0,     /* moved less than the threshold */
-    DPT_VERDICT_FASTER = 1,   /* rows: significantly faster by more than the threshold */
-    DPT_VERDICT_SLOWER = 2,   /* rows: significantly slower by more than the threshold */
-    DPT_VERDICT_NOISE = 3,    /* moved more than the threshold, but p >= alpha */
-    DPT_VERDICT_BETTER = 4,   /* curves: significantly more speedup */
-    DPT_VERDICT_WORSE = 5,    /* curves: significantly less speedup */
-    DPT_VERDICT_UNDECIDED = 6 /* paired: the interval straddles the threshold */
+    DPT_VERDICT_SAME = 0,      /* moved less than the threshold */
+    DPT_VERDICT_FASTER = 1,    /* rows: significantly faster by more than the threshold */
+    DPT_VERDICT_SLOWER = 2,    /* rows: significantly slower by more than the threshold */
+    DPT_VERDICT_NOISE = 3,     /* moved more than the threshold, but p >= alpha */
+    DPT_VERDICT_BETTER = 4,    /* curves: significantly more speedup */
+    DPT_VERDICT_WORSE = 5,     /* curves: significantly less speedup */
+    DPT_VERDICT_UNDECIDED = 6, /* paired: the interval straddles the threshold */
+    /* paired rows: the interval lies below +threshold and reaches below
+     * -threshold: not slower (same or faster), which is all a gate asks */
+    DPT_VERDICT_NOT_SLOWER = 7,
+    /* paired curves: above -threshold, reaching above +threshold */
+    DPT_VERDICT_NOT_WORSE = 8
 } dpt_verdict;
+#define DPT_VERDICT_COUNT 9
 
-/* "same", "faster", "slower", "noise", "better", "worse", "cannot decide"
- * ("?" otherwise). */
+/* "same", "faster", "slower", "noise", "better", "worse", "cannot decide",
+ * "same or faster", "same or better" ("?" otherwise). */
 DPT_API const char *dpt_verdict_name(dpt_verdict v);
 
 typedef enum {

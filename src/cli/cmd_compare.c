@@ -94,7 +94,8 @@ static void usage(FILE *f)
           "--run: per pair the log ratio new/base; the change is its Hodges-Lehmann\n"
           "estimate with a 1 - alpha interval (two-sided signed-rank p): slower/faster\n"
           "only when the whole interval lies beyond the threshold, same when it lies\n"
-          "within it, cannot decide (exit 3) when it straddles it.\n",
+          "within it, same or faster when it straddles only -threshold (not slower:\n"
+          "passes), cannot decide (exit 3) when it straddles +threshold.\n",
           f);
 }
 

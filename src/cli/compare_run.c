@@ -259,7 +259,7 @@ int cli_compare_run(const cli_compare_side *bs, const cli_compare_side *ns, int 
 /* What calibration gathers about one configuration over the runs. */
 typedef struct cal_row {
     dpt_compare_key key;
-    int aa[DPT_VERDICT_UNDECIDED + 1], ab[DPT_VERDICT_UNDECIDED + 1]; /* verdicts */
+    int aa[DPT_VERDICT_COUNT], ab[DPT_VERDICT_COUNT]; /* verdicts */
     double *aa_est, *aa_half, *ab_est; /* log(1 + change), half-width of the log interval */
     int naa, nab;
 } cal_row;
@@ -313,6 +313,12 @@ static int cal_add(calibration *c, const dpt_compare_result *res, int is_ab)
         }
     }
     return 0;
+}
+
+/* Runs whose verdict passes the gate: same, faster, or same or faster. */
+static int passed(const int *v)
+{
+    return v[DPT_VERDICT_SAME] + v[DPT_VERDICT_FASTER] + v[DPT_VERDICT_NOT_SLOWER];
 }
 
 /* "+1.2%" ("-" unknown) into buf. */
@@ -385,9 +391,8 @@ static void cal_print(const calibration *c, int runs, int pairs, double slowdown
             snprintf(y, sizeof y, "-");
         printf("%-12s %7d %-8s %6s | %5d/%-6d %8d %8d | %3d/%-5d %8d %8d | %10s %8s %10s\n",
                r->key.workload, r->key.threads, r->key.pin, bs, r->aa[DPT_VERDICT_SLOWER], runs,
-               r->aa[DPT_VERDICT_UNDECIDED], r->aa[DPT_VERDICT_SAME] + r->aa[DPT_VERDICT_FASTER],
-               r->ab[DPT_VERDICT_SLOWER], runs, r->ab[DPT_VERDICT_UNDECIDED],
-               r->ab[DPT_VERDICT_SAME] + r->ab[DPT_VERDICT_FASTER], pct(ab, x, sizeof x), y,
+               r->aa[DPT_VERDICT_UNDECIDED], passed(r->aa), r->ab[DPT_VERDICT_SLOWER], runs,
+               r->ab[DPT_VERDICT_UNDECIDED], passed(r->ab), pct(ab, x, sizeof x), y,
                pct(cal_detectable(r, o->threshold), z, sizeof z));
     }
     printf("\nfalse alarm: A/A judged slower; ?: cannot decide (abstentions); detected: A/B "

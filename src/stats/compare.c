@@ -41,6 +41,10 @@ const char *dpt_verdict_name(dpt_verdict v)
         return "worse";
     case DPT_VERDICT_UNDECIDED:
         return "cannot decide";
+    case DPT_VERDICT_NOT_SLOWER:
+        return "same or faster";
+    case DPT_VERDICT_NOT_WORSE:
+        return "same or better";
     }
     return "?";
 }
@@ -181,15 +185,19 @@ static double two_sided_p(const double *a, size_t na, const double *b, size_t nb
 }
 
 /* Paired verdict from the interval [lo, hi] of a relative change (positive
- * = the quantity grew): only an interval wholly beyond the threshold, or
- * wholly within it, decides. */
+ * = the quantity grew): an interval wholly beyond the threshold, or wholly
+ * within it, decides; so does one that straddles only the threshold on the
+ * harmless side (`up` is the harmful direction for rows, times that grew;
+ * `down` for curves, speedups that fell): it rules out the harm, which is
+ * what the gate asks, and says `ok` (same or faster, same or better). */
 static dpt_verdict judge_interval(double lo, double hi, double threshold, dpt_verdict up,
-                                  dpt_verdict down)
+                                  dpt_verdict down, int harm_up, dpt_verdict ok)
 {
     if (!isfinite(lo) || !isfinite(hi)) return DPT_VERDICT_UNDECIDED;
     if (lo > threshold) return up;
     if (hi < -threshold) return down;
     if (lo >= -threshold && hi <= threshold) return DPT_VERDICT_SAME;
+    if (harm_up ? hi <= threshold : lo >= -threshold) return ok;
     return DPT_VERDICT_UNDECIDED;
 }
 
@@ -361,8 +369,9 @@ static int compare_curves(const dpt_bench_report *base, const dpt_bench_report *
                                     &s->interval_hi, &level)))
                 goto done;
             s->change = est;
-            s->verdict = judge_interval(s->interval_lo, s->interval_hi, out->threshold,
-                                        DPT_VERDICT_BETTER, DPT_VERDICT_WORSE);
+            s->verdict =
+                judge_interval(s->interval_lo, s->interval_hi, out->threshold, DPT_VERDICT_BETTER,
+                               DPT_VERDICT_WORSE, 0, DPT_VERDICT_NOT_WORSE);
         } else {
             s->p = two_sided_p(nb, (size_t)p->base_reps, nn, (size_t)p->new_reps);
             s->verdict = judge(s->change, s->p, out->threshold, out->alpha, DPT_VERDICT_BETTER,
@@ -615,8 +624,9 @@ static int compare_core(const dpt_bench_report *base, const dpt_bench_report *cu
                 goto done;
             p->change = p->estimate;
             p->blind = p->interval_level == 0;
-            p->verdict = judge_interval(p->interval_lo, p->interval_hi, o->threshold,
-                                        DPT_VERDICT_SLOWER, DPT_VERDICT_FASTER);
+            p->verdict =
+                judge_interval(p->interval_lo, p->interval_hi, o->threshold, DPT_VERDICT_SLOWER,
+                               DPT_VERDICT_FASTER, 1, DPT_VERDICT_NOT_SLOWER);
         } else {
             p->p = two_sided_p(b->samples, (size_t)b->reps, n->samples, (size_t)n->reps);
             if ((rc = shift_change(b->samples, (size_t)b->reps, n->samples, (size_t)n->reps,

@@ -766,6 +766,20 @@ Test(compare, paired_same_and_cannot_decide)
     cr_assert_eq(r.exit_status, 3);
     dpt_compare_result_free(&r);
 
+    /* its mirror, [-8.3%, -1.5%], straddles only -5%: whether same or
+     * faster, not slower, which passes the gate (and decides) */
+    double mirror[8];
+    for (int i = 0; i < 8; i++) mirror[i] = 1 / straddle[i];
+    cr_assert_eq(compare_pairs(mirror, 8, NULL, &r), 0, "%s", dpt_last_error());
+    cr_assert_float_eq(r.rows[0].interval_lo, 1 / 1.089954127475097082 - 1, 1e-12);
+    cr_assert_float_eq(r.rows[0].interval_hi, 1 / 1.01488915650922196 - 1, 1e-12);
+    cr_assert_eq(r.rows[0].verdict, DPT_VERDICT_NOT_SLOWER);
+    cr_assert_str_eq(dpt_verdict_name(r.rows[0].verdict), "same or faster");
+    cr_assert_eq(r.outcome, DPT_COMPARE_PASS);
+    cr_assert_eq(r.exit_status, 0);
+    cr_assert_eq(r.undecided, 0);
+    dpt_compare_result_free(&r);
+
     /* 5 pairs: P(W+ <= 0) = 1/32 > 0.025, no 95% interval however clear */
     static const double five[5] = {1.5, 1.5, 1.5, 1.5, 1.5};
     cr_assert_eq(compare_pairs(five, 5, NULL, &r), 0, "%s", dpt_last_error());
@@ -813,6 +827,29 @@ Test(compare, paired_curve_worse)
     cr_assert_eq(r.curves[0].verdict, DPT_VERDICT_WORSE);
     cr_assert_eq(r.rows[1].verdict, DPT_VERDICT_SLOWER);
     cr_assert_eq(r.exit_status, 1);
+    dpt_compare_result_free(&r);
+    dpt_bench_report_free(&b);
+    dpt_bench_report_free(&n);
+
+    /* 2 threads 1.5% to 8.3% faster in new, pair by pair (the mirror of
+     * paired_same_and_cannot_decide's straddle): the speedup's interval
+     * straddles only +5%, same or better, and the rows same or faster */
+    static const double straddle[8] = {1.00, 1.10, 1.03, 1.08, 1.05, 1.01, 1.09, 1.06};
+    double s2[8];
+    for (int i = 0; i < 8; i++) s2[i] = 0.5 * BASE8[i] / straddle[i];
+    dpt_bench_report_init(&b);
+    dpt_bench_report_init(&n);
+    add_row(&b, "linreg", 1, "avx2", BASE8, 8, 1);
+    add_row(&b, "linreg", 2, "avx2", BASE8, 8, 0.5);
+    add_row(&n, "linreg", 1, "avx2", BASE8, 8, 1);
+    cr_assert_not_null(dpt_bench_report_add(&n, "linreg", 2, "compact", "avx2", 0, s2, 8));
+    cr_assert_eq(dpt_compare_paired(&b, &n, NULL, &r), 0, "%s", dpt_last_error());
+    cr_assert_float_eq(r.curves[0].interval_lo, 0.01488915650922196, 1e-9, "%.17g",
+                       r.curves[0].interval_lo);
+    cr_assert_eq(r.curves[0].verdict, DPT_VERDICT_NOT_WORSE);
+    cr_assert_str_eq(dpt_verdict_name(r.curves[0].verdict), "same or better");
+    cr_assert_eq(r.rows[1].verdict, DPT_VERDICT_NOT_SLOWER);
+    cr_assert_eq(r.exit_status, 0);
     dpt_compare_result_free(&r);
     dpt_bench_report_free(&b);
     dpt_bench_report_free(&n);
