@@ -187,66 +187,22 @@ static double time_barrier(int T, int reps)
     return median(v, reps);
 }
 
-/* GB/s of one thread reading a buffer another thread has just written
- * (still in that thread's cache): the reduce's and the broadcast's pattern. */
-static double time_cross(int reps)
-{
-    const size_t n = (size_t)1 << 18; /* 1 MiB of floats */
-    float *buf = dpt_alloc(n * sizeof(float));
-    if (!buf) return 0;
-    double v[32];
-    if (reps > 32) reps = 32;
-    int ok = 1;
-    for (int r = 0; r < reps; r++) {
-        double secs = 0;
-#pragma omp parallel num_threads(2)
-        {
-            if (omp_get_num_threads() != 2) {
-#pragma omp atomic write
-                ok = 0;
-            }
-            const int t = omp_get_thread_num();
-            for (int k = 0; k < 4; k++) {
-                if (t == 0)
-                    for (size_t i = 0; i < n; i++) buf[i] = (float)(i + (size_t)k);
-#pragma omp barrier
-                if (t == 1) {
-                    double t0 = wall_now();
-                    float s = 0;
-                    for (size_t i = 0; i < n; i += 4)
-                        s += buf[i] + buf[i + 1] + buf[i + 2] + buf[i + 3];
-                    sink = s;
-                    if (k == 3) secs = wall_now() - t0;
-                }
-#pragma omp barrier
-            }
-        }
-        v[r] = secs > 0 ? (double)(n * sizeof(float)) / secs / 1e9 : 0;
-    }
-    dpt_free(buf);
-    return ok ? median(v, reps) : 0;
-}
-
-/* Nanoseconds a read of `bytes` that another core has just written takes
- * beyond the same read of lines the reader wrote itself: thread 0 writes,
- * thread 1 reads, then thread 1 writes and reads its own; the median of
- * reps blocks. The read consumes every float in one chain, as a kernel
- * does work between its loads: few lines in flight, as in the engine. */
-static double time_handoff(size_t bytes, int reps)
+/* Reading `bytes` that another core has just written, and the same read
+ * of lines the reader wrote itself: thread 0 writes, thread 1 reads, then
+ * thread 1 writes and reads its own. The read consumes every float in one
+ * chain, as a kernel does work between its loads: few lines in flight, as
+ * in the engine. Medians over reps blocks of seconds per read into
+ * *cross and *own; 0, or -1 (no memory, no team of 2). */
+static int time_cross_read(size_t bytes, int reps, double *cross, double *own)
 {
     const size_t n = bytes / sizeof(float);
     float *a = dpt_alloc(n * sizeof(float)), *b = dpt_alloc(n * sizeof(float));
-    if (!a || !b || n < 16) {
-        dpt_free(a);
-        dpt_free(b);
-        return 0;
-    }
     const int iters = bytes <= 4096 ? 2000 : bytes <= 65536 ? 400 : 40;
-    double v[32];
+    double vc[32], vo[32];
     if (reps > 32) reps = 32;
-    int ok = 1;
-    for (int r = 0; r < reps; r++) {
-        double cross = 0, own = 0;
+    int ok = a && b && n >= 16;
+    for (int r = 0; r < reps && ok; r++) {
+        double c = 0, o = 0;
 #pragma omp parallel num_threads(2)
         {
             if (omp_get_num_threads() != 2) {
@@ -263,24 +219,45 @@ static double time_handoff(size_t bytes, int reps)
                     float s = 0;
                     for (size_t i = 0; i < n; i += 4) s += a[i] + a[i + 1] + a[i + 2] + a[i + 3];
                     sink = s;
-                    cross += wall_now() - t0;
+                    c += wall_now() - t0;
                     for (size_t i = 0; i < n; i++) b[i] = (float)(i + (size_t)k);
                     t0 = wall_now();
                     s = 0;
                     for (size_t i = 0; i < n; i += 4) s += b[i] + b[i + 1] + b[i + 2] + b[i + 3];
                     sink = s;
-                    own += wall_now() - t0;
+                    o += wall_now() - t0;
                 }
 #pragma omp barrier
             }
         }
-        v[r] = 1e9 * (cross - own) / iters;
+        vc[r] = c / iters;
+        vo[r] = o / iters;
     }
     dpt_free(a);
     dpt_free(b);
-    if (!ok) return 0;
-    const double e = median(v, reps);
-    return e > 0 ? e : 0;
+    if (!ok) return -1;
+    *cross = median(vc, reps);
+    *own = median(vo, reps);
+    return 0;
+}
+
+/* GB/s of one thread reading a MiB another thread has just written (still
+ * in that thread's cache): the reduce's and the broadcast's pattern. */
+static double time_cross(int reps)
+{
+    const size_t bytes = (size_t)1 << 20;
+    double cross, own;
+    if (time_cross_read(bytes, reps, &cross, &own) || !(cross > 0)) return 0;
+    return (double)bytes / cross / 1e9;
+}
+
+/* Nanoseconds a read of `bytes` that another core has just written takes
+ * beyond the same read of the reader's own lines. */
+static double time_handoff(size_t bytes, int reps)
+{
+    double cross, own;
+    if (time_cross_read(bytes, reps, &cross, &own)) return 0;
+    return cross > own ? 1e9 * (cross - own) : 0;
 }
 
 /* The handoff model (dpt_machine): the first line's latency, then each
