@@ -374,7 +374,7 @@ static void cal_print(const calibration *c, int runs, int pairs, double slowdown
            o->drop_disturbed ? ", disturbed pairs dropped" : "");
     printf("%-12s %7s %-8s %6s | %12s %8s %8s | %9s %8s %8s | %10s %8s %10s\n", "workload",
            "threads", "pin", "batch", "false alarm", "A/A ?", "A/A ok", "detected", "A/B ?",
-           "A/B same", "A/B change", "A/A sd", "detectable");
+           "A/B ok", "A/B change", "A/A sd", "detectable");
     for (int i = 0; i < c->nrows; i++) {
         const cal_row *r = &c->rows[i];
         char bs[24];

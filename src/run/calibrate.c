@@ -303,12 +303,10 @@ static double time_share(int T, int reps)
  * median ratio of reps (a drifting machine moves both sides). */
 static double time_grad_together(const grad_ctx *gc, int T, int reps, double min_s)
 {
+    if (T < 2) return 0;
     const size_t sf = dpt_model_scratch_floats(gc->m) + 1, gf = dpt_pad_floats(gc->m->n_params);
     float *mem = dpt_calloc((size_t)T * (sf + gf) * sizeof(float));
-    if (!mem || T < 2) {
-        dpt_free(mem);
-        return 0;
-    }
+    if (!mem) return 0;
     double v[32];
     if (reps > 32) reps = 32;
     long iters = 1;
@@ -639,6 +637,14 @@ int dpt_calibration_read(dpt_calibration *c, const char *path)
     if (c->grad_allcore < 0 || c->grad_allcore > 1) {
         rc = dpt_set_error(DPT_EFORMAT, "%s: grad_allcore_speed %g is outside [0, 1]", path,
                            c->grad_allcore);
+        goto done;
+    }
+    /* the machine file's bounds for the same figures (machine.c) */
+    if (c->handoff_ns > 1e9 || c->handoff_line_ns > 1e9 || c->handoff_lines > 1e9) {
+        rc = dpt_set_error(DPT_EFORMAT,
+                           "%s: handoff_ns, handoff_line_ns and handoff_lines must "
+                           "be at most 1e9",
+                           path);
         goto done;
     }
     c->barrier_threads = (int)bt;

@@ -225,11 +225,12 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 break;
             }
             cpu *= slow[t];
-            double xfer = 0, far = 0;
+            double xfer = 0, far = 0, moved = 0; /* moved: others' bytes, all distances */
             for (int d = DPT_NEAR_CORE; d < DPT_NEAR_COUNT; d++) {
                 double bytes = (double)mv->read[d] + (double)mv->written[d];
                 if (bytes > 0 && mach->bw[d] > 0) xfer += bytes / (mach->bw[d] * 1e9);
                 if (far_distance(d)) far += bytes;
+                moved += bytes;
             }
             /* shared buffers belong to thread 0, except the parameters the
              * compute reads: its domain's copy, owned by the domain's first
@@ -254,14 +255,11 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
             /* the handoffs' latency: this phase's bytes of other
              * threads' buffers, step by step, stall the thread */
             double hand = 0;
-            if ((mach->handoff_ns > 0 || mach->handoff_line_ns > 0)) {
-                double xb = 0;
-                for (int d = DPT_NEAR_CORE; d < DPT_NEAR_COUNT; d++)
-                    xb += (double)mv->read[d] + (double)mv->written[d];
+            if (moved > 0 && (mach->handoff_ns > 0 || mach->handoff_line_ns > 0)) {
                 const double k = p != DPT_CPH_EPOCH && s.steps > 0 ? (double)s.steps : 1;
-                double lines = ceil(xb / k / 64) - 1; /* 64-byte lines */
+                double lines = ceil(moved / k / 64) - 1; /* 64-byte lines */
                 if (lines > mach->handoff_lines) lines = mach->handoff_lines;
-                if (xb > 0) hand = 1e-9 * k * (mach->handoff_ns + lines * mach->handoff_line_ns);
+                hand = 1e-9 * k * (mach->handoff_ns + lines * mach->handoff_line_ns);
             }
             double tt = cpu + xfer + hand;
             if (tt > tmax) {

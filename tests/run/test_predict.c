@@ -459,6 +459,17 @@ Test(calibration, bad_files)
     cr_expect(strstr(dpt_last_error(), "dpt-calibration/1"), "%s", dpt_last_error());
     unlink(p);
     cr_expect_eq(dpt_calibration_read(&c, "/nonexistent/cal.json"), DPT_EIO);
+    /* a good file with a handoff no machine has, or half a handoff */
+    dpt_calibration good;
+    fake_cal(&good);
+    char path[256];
+    snprintf(path, sizeof path, "%s", write_tmp(""));
+    good.handoff_lines = 1e12;
+    cr_assert_eq(dpt_calibration_write(&good, path), 0, "%s", dpt_last_error());
+    cr_expect_eq(dpt_calibration_read(&c, path), DPT_EFORMAT);
+    cr_expect(strstr(dpt_last_error(), path) && strstr(dpt_last_error(), "handoff"), "%s",
+              dpt_last_error());
+    unlink(path);
 }
 
 /* A real calibration of a tiny model: every figure positive, the curve
