@@ -68,6 +68,18 @@ typedef struct dpt_kernels {
      * beta == 0 overwrites C without reading it. */
     void (*sgemm)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                   size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+    /* The block [i0, i1) x [j0, j1) of sgemm's C (the same arguments: A, B
+     * and C the whole matrices' base pointers, m, n, k the whole shape),
+     * i0 <= i1 <= m, j0 <= j1 <= n. Each element of the block gets the float
+     * operations, in the order, that the whole call gives it: the same bits,
+     * whatever the block (the code path is chosen from the whole shape, then
+     * run over the block). Nothing outside the block is written in C, nor
+     * read there. An empty block does nothing. Threads that each take a
+     * block of rows or columns of one product (the layer split) get the
+     * bits of one call. sgemm is this over the whole of C. */
+    void (*sgemm_part)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
+                       size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                       size_t i0, size_t i1, size_t j0, size_t j1);
 
     /* Z:(rows,cols) stride ldz: each row += b:(cols), then A = act(Z) in place
      * or into A (A may equal Z). */
@@ -79,6 +91,10 @@ typedef struct dpt_kernels {
                     const float *dA, size_t ldda, float *dZ, size_t lddz);
     /* out:(cols) += column sums of M:(rows,cols) stride ld */
     void (*col_sum)(size_t rows, size_t cols, const float *M, size_t ld, float *out);
+    /* bias_act, act_bwd and col_sum compute each column the same way
+     * wherever it falls in the row (vector body or masked tail): a slice of
+     * the columns (pointers + j0, cols = j1 - j0) gives the bits the whole
+     * rows give those columns, for the layer split. */
 
     /* Softmax cross-entropy over rows of logits Z:(rows,K) stride ldz, labels
      * y:(rows) class ids as floats. dZ (may be NULL, may equal Z) gets

@@ -1016,6 +1016,202 @@ Test(kernels, sgemm_degenerate)
     }
 }
 
+/* ---- bits of a block: the layer split ---- */
+
+/* n floats equal bit for bit (NaN payloads included) */
+static int same_bits(const float *x, const float *y, size_t n)
+{
+    return n == 0 || memcmp(x, y, n * sizeof(float)) == 0;
+}
+
+/* nth blocks [cut[t], cut[t+1]) of [0, len), uneven, some maybe empty */
+static void random_cuts(size_t len, int nth, size_t *cut)
+{
+    cut[0] = 0;
+    cut[nth] = len;
+    for (int t = 1; t < nth; t++) cut[t] = len ? next_u64() % (len + 1) : 0;
+    for (int t = 1; t < nth; t++) /* insertion sort of cut[1..nth-1] */
+        for (int u = t; u > 1 && cut[u - 1] > cut[u]; u--) {
+            size_t x = cut[u];
+            cut[u] = cut[u - 1];
+            cut[u - 1] = x;
+        }
+}
+
+/* One call over C:(m,n) against (a) nth row blocks, (b) nth column blocks,
+ * (c) a random block alone: every element bit for bit, nothing written
+ * outside a block (the rest of C, the gaps between rows, the guards).
+ * PART_OLD: each block through plain sgemm on the sub-matrix instead, to
+ * see which shapes the part call is needed for (the test then fails). */
+static void check_part(const table *t, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                       float beta, int nth, size_t pad)
+{
+    size_t ar = ta ? k : m, ac = ta ? m : k, br = tb ? n : k, bc = tb ? k : n;
+    size_t lda = ac + pad, ldb = bc + pad + 1, ldc = n + pad + 2, nc = m * ldc;
+    buf A = buf_new(ar * lda + 1, (m + 3) % 8), B = buf_new(br * ldb + 1, (n + 1) % 8);
+    buf C = buf_new(nc, (k + 2) % 8);
+    buf_rand(&A, -1, 1);
+    buf_rand(&B, -1, 1);
+    float *C0 = malloc((nc + 1) * sizeof(float)), *Cw = malloc((nc + 1) * sizeof(float));
+    for (size_t i = 0; i < nc; i++) C0[i] = beta == 0 ? NAN : urand(-1, 1);
+    memcpy(C.p, C0, nc * sizeof(float));
+    t->k.sgemm(ta, tb, m, n, k, alpha, A.p, lda, B.p, ldb, beta, C.p, ldc);
+    memcpy(Cw, C.p, nc * sizeof(float));
+    size_t cut[8];
+    for (int mode = 0; mode < 3; mode++) {
+        memcpy(C.p, C0, nc * sizeof(float));
+        size_t bi0 = 0, bi1 = m, bj0 = 0, bj1 = n; /* mode 2's block */
+        if (mode == 2) {
+            bi0 = next_u64() % m, bi1 = bi0 + 1 + next_u64() % (m - bi0);
+            bj0 = next_u64() % n, bj1 = bj0 + 1 + next_u64() % (n - bj0);
+        }
+        int nb = mode == 2 ? 1 : nth;
+        random_cuts(mode == 0 ? m : n, nth, cut);
+        for (int q = 0; q < nb; q++) {
+            size_t i0 = mode == 0 ? cut[q] : bi0, i1 = mode == 0 ? cut[q + 1] : bi1;
+            size_t j0 = mode == 1 ? cut[q] : bj0, j1 = mode == 1 ? cut[q + 1] : bj1;
+#ifdef PART_OLD
+            if (i0 < i1 && j0 < j1)
+                t->k.sgemm(ta, tb, i1 - i0, j1 - j0, k, alpha, A.p + (ta ? i0 : i0 * lda), lda,
+                           B.p + (tb ? j0 * ldb : j0), ldb, beta, C.p + i0 * ldc + j0, ldc);
+#else
+            t->k.sgemm_part(ta, tb, m, n, k, alpha, A.p, lda, B.p, ldb, beta, C.p, ldc, i0, i1, j0,
+                            j1);
+#endif
+        }
+        buf_check_guards(&C, "sgemm_part C");
+        for (size_t i = 0; i < m; i++) {
+            const float *got = C.p + i * ldc, *w = Cw + i * ldc, *c0 = C0 + i * ldc;
+            int in_rows = i >= bi0 && i < bi1;
+            cr_assert(same_bits(got, c0, bj0),
+                      "%s sgemm_part ta=%d tb=%d m=%zu n=%zu k=%zu alpha=%g beta=%g nth=%d "
+                      "mode=%d row %zu left of the block",
+                      t->name, ta, tb, m, n, k, alpha, beta, nth, mode, i);
+            cr_assert(same_bits(got + bj0, (in_rows ? w : c0) + bj0, bj1 - bj0),
+                      "%s sgemm_part ta=%d tb=%d m=%zu n=%zu k=%zu alpha=%g beta=%g nth=%d "
+                      "mode=%d row %zu: not the whole call's bits",
+                      t->name, ta, tb, m, n, k, alpha, beta, nth, mode, i);
+            cr_assert(same_bits(got + bj1, c0 + bj1, n - bj1),
+                      "%s sgemm_part ta=%d tb=%d m=%zu n=%zu k=%zu nth=%d mode=%d row %zu right "
+                      "of the block",
+                      t->name, ta, tb, m, n, k, nth, mode, i);
+            if (mode == 2 && !in_rows)
+                cr_assert(same_bits(got, c0, n), "%s sgemm_part wrote outside the block rows",
+                          t->name);
+            cr_assert(same_bits(got + n, c0 + n, i + 1 < m ? ldc - n : 0),
+                      "%s sgemm_part wrote past n", t->name);
+        }
+    }
+    free(C0);
+    free(Cw);
+    buf_free(&A);
+    buf_free(&B);
+    buf_free(&C);
+}
+
+/* Every path of every table's SGEMM (GEMV dot and axpy forms with 64-column
+ * chunks cut across, the small-row loops, rank 1, k == 0, the 6x16 and 12x32
+ * micro-kernels in place and packed, k past one block): shapes from
+ * PM x PM and two of PK for each, all four transposition cases, alpha and
+ * beta cycled (beta 0: C holds NaN, never read). */
+Test(kernels, sgemm_part_bits, .timeout = 120)
+{
+    static const size_t PM[] = {1, 2, 3, 4, 5, 7, 8, 10, 13, 16, 17, 24, 31, 32, 33, 64, 100, 130};
+    static const size_t PK[] = {1, 2, 5, 16, 17, 31, 32, 33, 100, 256, 300, 784};
+    enum { NM = sizeof PM / sizeof PM[0], NK = sizeof PK / sizeof PK[0] };
+    static const float AB[][2] = {{1, 0},    {1, 1},      {-0.75f, 0},
+                                  {1, 0.5f}, {-0.75f, 1}, {0.3f, -1.25f}};
+    table t[MAX_TABLES];
+    int nt = tables(t);
+    for (int ti = 1; ti < nt; ti++) /* t[0], the table in use, is one of the others */
+        for (size_t a = 0; a < NM; a++)
+            for (size_t b = 0; b < NM; b++)
+                for (int c = 0; c < 4; c++)
+                    for (size_t r = 0; r < 2; r++) {
+                        size_t kk = PK[(a + 3 * b + 5 * (size_t)c + 7 * r) % NK];
+                        size_t v = (a + 2 * b + (size_t)c + 3 * r) % 6;
+                        check_part(&t[ti], c >> 1, c & 1, PM[a], PM[b], kk, AB[v][0], AB[v][1],
+                                   2 + (int)((a + b + (size_t)c + r) % 5), (a + (size_t)c) % 3);
+                    }
+}
+
+/* bias_act, act_bwd and col_sum over column slices (pointers + j0, cols =
+ * j1 - j0, the slices cut anywhere relative to the vector width) give the
+ * whole rows' bits. */
+static void check_slices(const table *t, size_t rows, size_t cols, int nth)
+{
+    size_t ld = cols + 3, nz = rows * ld, cut[8];
+    buf z = buf_new(nz, cols % 8), b = buf_new(cols, (cols + 5) % 8);
+    buf a = buf_new(nz, 1), da = buf_new(nz, 3), w = buf_new(nz, 2), s = buf_new(nz, 5);
+    buf_rand(&b, -1, 1);
+    for (int act = 0; act < 3; act++) {
+        for (int mode = 0; mode < 3; mode++) { /* 0: bias+act, 1: act only, 2: bias only */
+            const float *bp = mode == 1 ? NULL : b.p;
+            buf_rand(&z, -6, 6);
+            memcpy(w.p, z.p, nz * sizeof(float));
+            memcpy(s.p, z.p, nz * sizeof(float));
+            t->k.bias_act((dpt_act)act, mode != 2, rows, cols, bp, w.p, ld);
+            random_cuts(cols, nth, cut);
+            for (int q = 0; q < nth; q++)
+                t->k.bias_act((dpt_act)act, mode != 2, rows, cut[q + 1] - cut[q],
+                              bp ? bp + cut[q] : NULL, s.p + cut[q], ld);
+            buf_check_guards(&s, "bias_act slices");
+            cr_assert(same_bits(s.p, w.p, nz), "%s bias_act act=%d mode=%d rows=%zu cols=%zu",
+                      t->name, act, mode, rows, cols);
+        }
+        for (int inplace = 0; inplace < 2; inplace++) {
+            for (size_t i = 0; i < nz; i++)
+                a.p[i] = act == DPT_ACT_SIGMOID ? urand(0, 1) : urand(-1, 1);
+            buf_rand(&da, -3, 3);
+            buf_rand(&z, -1, 1); /* what an out-of-place dZ held */
+            const float *src = inplace ? da.p : z.p;
+            memcpy(w.p, src, nz * sizeof(float));
+            memcpy(s.p, src, nz * sizeof(float));
+            const float *dw = inplace ? w.p : da.p, *dsl = inplace ? s.p : da.p;
+            t->k.act_bwd((dpt_act)act, rows, cols, a.p, ld, dw, ld, w.p, ld);
+            random_cuts(cols, nth, cut);
+            for (int q = 0; q < nth; q++)
+                t->k.act_bwd((dpt_act)act, rows, cut[q + 1] - cut[q], a.p + cut[q], ld,
+                             dsl + cut[q], ld, s.p + cut[q], ld);
+            buf_check_guards(&s, "act_bwd slices");
+            cr_assert(same_bits(s.p, w.p, nz), "%s act_bwd act=%d inplace=%d rows=%zu cols=%zu",
+                      t->name, act, inplace, rows, cols);
+        }
+    }
+    buf o = buf_new(cols, (cols + 1) % 8), os = buf_new(cols, (cols + 6) % 8);
+    buf_rand(&z, -1, 1);
+    buf_rand(&o, -1, 1);
+    memcpy(os.p, o.p, cols * sizeof(float));
+    t->k.col_sum(rows, cols, z.p, ld, o.p);
+    random_cuts(cols, nth, cut);
+    for (int q = 0; q < nth; q++)
+        t->k.col_sum(rows, cut[q + 1] - cut[q], z.p + cut[q], ld, os.p + cut[q]);
+    buf_check_guards(&os, "col_sum slices");
+    cr_assert(same_bits(os.p, o.p, cols), "%s col_sum rows=%zu cols=%zu", t->name, rows, cols);
+    buf_free(&o);
+    buf_free(&os);
+    buf_free(&z);
+    buf_free(&b);
+    buf_free(&a);
+    buf_free(&da);
+    buf_free(&w);
+    buf_free(&s);
+}
+
+Test(kernels, slice_elementwise_bits, .timeout = 60)
+{
+    static const size_t R[] = {1, 3, 4, 5, 7, 33, 256};
+    static const size_t C[] = {1,  2,  7,  8,   9,   15,  16,  17,  31,  33,
+                               63, 64, 65, 100, 127, 128, 130, 200, 300, 784};
+    table t[MAX_TABLES];
+    int nt = tables(t);
+    for (int ti = 1; ti < nt; ti++)
+        for (size_t r = 0; r < sizeof R / sizeof R[0]; r++)
+            for (size_t c = 0; c < sizeof C / sizeof C[0]; c++)
+                for (int nth = 2; nth <= 6; nth += 2)
+                    check_slices(&t[ti], R[r], C[c], nth + (int)(c % 2));
+}
+
 /* AVX2 and scalar agree within the stated bounds on the same inputs (both
  * are checked against the double reference above; this catches a table
  * whose entries were filled from the wrong ISA). */
@@ -1029,6 +1225,7 @@ Test(kernels, avx2_table_complete)
     cr_assert_str_eq(a.isa, "avx2");
     cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
     cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
+    cr_assert(a.sgemm_part != s.sgemm_part);
     cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
     cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
 }
@@ -1047,6 +1244,7 @@ Test(kernels, avx512_table_complete)
     cr_assert_str_eq(a.isa, "avx512");
     cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
     cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
+    cr_assert(a.sgemm_part != s.sgemm_part);
     cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
     cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
     cr_assert_eq(dpt_kernels_select("avx512"), 0);

@@ -196,58 +196,55 @@ static void act_bwd_f32_avx2(dpt_act act, size_t rows, size_t cols, const float 
     }
 }
 
-/* out:(cols) += column sums of M:(rows,cols). 64 columns in registers at a
- * time, summed down the rows from out[j] in the reference's order. Narrow
- * matrices (the bias gradient of a small layer) would leave only 1-4 add
- * chains in flight: their rows go to 4 interleaved partial sums instead. */
+/* Columns [0, nc) of col_sum, nc <= 8 NV (FULL: nc = 8 NV, plain loads;
+ * else masked loads). Each column's order, wherever it falls: s = out, then
+ * s += (m_i + m_i+1) + (m_i+2 + m_i+3) for each group of 4 rows, then the
+ * last rows % 4 rows one at a time. The sum of a group does not wait for s,
+ * so a single column still keeps 4 loads and 3 adds in flight per add on
+ * the chain (narrow matrices: the bias gradient of a small layer). */
+DPT_INLINE void col_sum_strip(const int NV, const int FULL, size_t rows, const float *m, size_t ld,
+                              float *out, size_t nc)
+{
+    __m256i mk[8];
+    __m256 s[8];
+    for (int q = 0; q < NV; q++) {
+        size_t lo = 8 * (size_t)q, w = nc > lo ? (nc - lo < 8 ? nc - lo : 8) : 0;
+        mk[q] = dpt_mask8(w);
+    }
+#define CS_LD(p, q) (FULL ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mk[q]))
+    for (int q = 0; q < NV; q++) s[q] = CS_LD(out + 8 * q, q);
+    size_t i = 0;
+    for (; i + 4 <= rows; i += 4, m += 4 * ld)
+        for (int q = 0; q < NV; q++) {
+            const float *r = m + 8 * q;
+            __m256 t = _mm256_add_ps(_mm256_add_ps(CS_LD(r, q), CS_LD(r + ld, q)),
+                                     _mm256_add_ps(CS_LD(r + 2 * ld, q), CS_LD(r + 3 * ld, q)));
+            s[q] = _mm256_add_ps(s[q], t);
+        }
+    for (; i < rows; i++, m += ld)
+        for (int q = 0; q < NV; q++) s[q] = _mm256_add_ps(s[q], CS_LD(m + 8 * q, q));
+    for (int q = 0; q < NV; q++) {
+        if (FULL)
+            _mm256_storeu_ps(out + 8 * q, s[q]);
+        else
+            _mm256_maskstore_ps(out + 8 * q, mk[q], s[q]);
+    }
+#undef CS_LD
+}
+
+/* out:(cols) += column sums of M:(rows,cols) stride ld: 64 columns in
+ * registers at a time, the last 1..63 16 at a time (masked). Every column
+ * is summed in the same order (col_sum_strip), so a slice of the columns
+ * gives the whole call's bits; the order is not the scalar reference's
+ * (which adds the rows one at a time). */
 static void col_sum_f32_avx2(size_t rows, size_t cols, const float *M, size_t ld, float *out)
 {
     size_t j = 0;
-    for (; j + 64 <= cols; j += 64) {
-        __m256 s[8];
-        for (int q = 0; q < 8; q++) s[q] = _mm256_loadu_ps(out + j + 8 * q);
-        for (size_t i = 0; i < rows; i++) {
-            const float *m = M + i * ld + j;
-            for (int q = 0; q < 8; q++) s[q] = _mm256_add_ps(s[q], _mm256_loadu_ps(m + 8 * q));
-        }
-        for (int q = 0; q < 8; q++) _mm256_storeu_ps(out + j + 8 * q, s[q]);
-    }
-    /* the last 1..63 columns: nv vectors, the last one masked */
-    for (; j < cols; j += 16) {
-        size_t nc = cols - j < 16 ? cols - j : 16;
-        __m256i m0 = dpt_mask8(nc < 8 ? nc : 8), m1 = dpt_mask8(nc > 8 ? nc - 8 : 0);
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0,
-               d1 = a0;
-        const float *m = M + j;
-        size_t i = 0;
-        for (; i + 4 <= rows; i += 4, m += 4 * ld) {
-            a0 = _mm256_add_ps(a0, _mm256_maskload_ps(m, m0));
-            b0 = _mm256_add_ps(b0, _mm256_maskload_ps(m + ld, m0));
-            c0 = _mm256_add_ps(c0, _mm256_maskload_ps(m + 2 * ld, m0));
-            d0 = _mm256_add_ps(d0, _mm256_maskload_ps(m + 3 * ld, m0));
-            if (nc > 8) {
-                a1 = _mm256_add_ps(a1, _mm256_maskload_ps(m + 8, m1));
-                b1 = _mm256_add_ps(b1, _mm256_maskload_ps(m + ld + 8, m1));
-                c1 = _mm256_add_ps(c1, _mm256_maskload_ps(m + 2 * ld + 8, m1));
-                d1 = _mm256_add_ps(d1, _mm256_maskload_ps(m + 3 * ld + 8, m1));
-            }
-        }
-        for (; i < rows; i++, m += ld) {
-            a0 = _mm256_add_ps(a0, _mm256_maskload_ps(m, m0));
-            if (nc > 8) a1 = _mm256_add_ps(a1, _mm256_maskload_ps(m + 8, m1));
-        }
-        a0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
-        _mm256_maskstore_ps(out + j, m0, _mm256_add_ps(_mm256_maskload_ps(out + j, m0), a0));
-        if (nc > 8) {
-            a1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
-            _mm256_maskstore_ps(out + j + 8, m1,
-                                _mm256_add_ps(_mm256_maskload_ps(out + j + 8, m1), a1));
-        }
-    }
+    for (; j + 64 <= cols; j += 64) col_sum_strip(8, 1, rows, M + j, ld, out + j, 64);
+    for (; j < cols; j += 16)
+        col_sum_strip(2, 0, rows, M + j, ld, out + j, cols - j < 16 ? cols - j : 16);
 }
 
-/* Softmax cross-entropy, one row at a time (K is small: 10 classes typically).
- * Z:(rows,K) stride ldz, dZ:(rows,K) stride lddz, may alias Z. */
 static double softmax_ce_f32_avx2(size_t rows, size_t K, const float *Z, size_t ldz, const float *y,
                                   float *dZ, size_t lddz, size_t *correct)
 {
@@ -419,6 +416,7 @@ void dpt_kernels_fill_avx2(dpt_kernels *k)
     k->update = update_f32_avx2;
     k->glm_grad = dpt_k_glm_grad_f32_avx2;
     k->sgemm = dpt_k_sgemm_f32_avx2;
+    k->sgemm_part = dpt_k_sgemm_part_f32_avx2;
     k->bias_act = bias_act_f32_avx2;
     k->act_bwd = act_bwd_f32_avx2;
     k->col_sum = col_sum_f32_avx2;

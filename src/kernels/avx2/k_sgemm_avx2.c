@@ -253,11 +253,13 @@ static void gemv_dot(size_t R, size_t K, const float *M, size_t ldm, const float
 /* out[j*ldo] = alpha * sum_p v[p*vs] M[p*ldm + j] + beta * out[j*ldo], j < N:
  * up to 64 outputs held in registers while p runs over all K rows of M; for
  * 32 outputs or fewer, even and odd p go to separate accumulators so the
- * FMA latency is hidden. */
+ * FMA latency is hidden. Only outputs [lo, hi) are stored: the sum order
+ * depends on the width of the 64-column chunk of [0, N) an output falls in,
+ * so the chunks that meet [lo, hi) are computed whole. */
 static void gemv_axpy(size_t N, size_t K, const float *M, size_t ldm, const float *v, size_t vs,
-                      float alpha, float beta, float *out, size_t ldo)
+                      float alpha, float beta, float *out, size_t ldo, size_t lo, size_t hi)
 {
-    for (size_t j0 = 0; j0 < N; j0 += 64) {
+    for (size_t j0 = lo / 64 * 64; j0 < hi; j0 += 64) {
         size_t nj = N - j0 < 64 ? N - j0 : 64;
         size_t nv = (nj + 7) / 8;
         __m256i ml = dpt_mask8(nj - 8 * (nv - 1));
@@ -307,7 +309,8 @@ static void gemv_axpy(size_t N, size_t K, const float *M, size_t ldm, const floa
         }
         float s[64] __attribute__((aligned(32)));
         for (size_t q = 0; q < 8; q++) _mm256_store_ps(s + 8 * q, acc[q]);
-        for (size_t j = 0; j < nj; j++) {
+        size_t js = lo > j0 ? lo - j0 : 0, je = hi - j0 < nj ? hi - j0 : nj;
+        for (size_t j = js; j < je; j++) {
             float *o = out + (j0 + j) * ldo;
             *o = beta == 0.0f ? alpha * s[j] : alpha * s[j] + beta * *o;
         }
@@ -446,9 +449,12 @@ static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, 
     }
 }
 
-/* n == 1 or m == 1: matrix-vector products */
+/* n == 1 or m == 1: matrix-vector products, outputs [o0, o1) of the m
+ * (n == 1) or n (m == 1) outputs. The dot form's order does not depend on
+ * the row's place; the axpy form's does (gemv_axpy). */
 static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
-                       size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+                       size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                       size_t o0, size_t o1)
 {
     /* the vector operand, and its stride */
     const float *v;
@@ -457,20 +463,22 @@ static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha
         v = B;
         vs = tb ? 1 : ldb;
         if (ta) {
-            gemv_axpy(m, k, A, lda, v, vs, alpha, beta, C, ldc);
+            gemv_axpy(m, k, A, lda, v, vs, alpha, beta, C, ldc, o0, o1);
             return;
         }
     } else {
         v = A;
         vs = ta ? lda : 1;
         if (!tb) {
-            gemv_axpy(n, k, B, ldb, v, vs, alpha, beta, C, 1);
+            gemv_axpy(n, k, B, ldb, v, vs, alpha, beta, C, 1, o0, o1);
             return;
         }
     }
     /* dot form: rows of M against v, v made contiguous in blocks of KB */
     const float *M = n == 1 ? A : B;
-    size_t ldm = n == 1 ? lda : ldb, R = n == 1 ? m : n, ldo = n == 1 ? ldc : 1;
+    size_t ldm = n == 1 ? lda : ldb, ldo = n == 1 ? ldc : 1;
+    M += o0 * ldm;
+    C += o0 * ldo;
     enum { KB = MC * KC };
     for (size_t p0 = 0; p0 < k; p0 += KB) {
         size_t kb = k - p0 < KB ? k - p0 : KB;
@@ -479,42 +487,54 @@ static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha
             for (size_t p = 0; p < kb; p++) apack[p] = vc[p * vs];
             vc = apack;
         }
-        gemv_dot(R, kb, M + p0, ldm, vc, alpha, p0 ? 1.0f : beta, C, ldo);
+        gemv_dot(o1 - o0, kb, M + p0, ldm, vc, alpha, p0 ? 1.0f : beta, C, ldo);
     }
 }
 
-void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
-                          size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+/* The path is chosen from the whole shape, then run over the block: the
+ * small-row loops, rank1 and the dot-form GEMV compute each element apart
+ * from its neighbours; the micro-kernel's per-element order is its k
+ * blocking, which depends on k alone (the m blocking and packing, the
+ * in-place choices and the tile edges only move data); gemv_axpy computes
+ * the whole chunks that meet the block. */
+void dpt_k_sgemm_part_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                               const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                               float *C, size_t ldc, size_t i0, size_t i1, size_t j0, size_t j1)
 {
-    if (m == 0 || n == 0) return;
+    if (i0 >= i1 || j0 >= j1) return;
     if (k == 0) {
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = i0; i < i1; i++) {
             if (beta == 0.0f)
-                memset(C + i * ldc, 0, n * sizeof(float));
+                memset(C + i * ldc + j0, 0, (j1 - j0) * sizeof(float));
             else if (beta != 1.0f)
-                for (size_t j = 0; j < n; j++) C[i * ldc + j] *= beta;
+                for (size_t j = j0; j < j1; j++) C[i * ldc + j] *= beta;
         }
         return;
     }
     if (n == 1 || m == 1) {
-        gemv_cases(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (n == 1)
+            gemv_cases(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, i0, i1);
+        else
+            gemv_cases(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
         return;
     }
     if (!ta && tb && m <= 16 && n >= 4 && k >= 32) {
-        small_nt(m, 0, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        small_nt(i1 - i0, j0, j1, k, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
         return;
     }
     if (ta && !tb && k >= 2 && k <= 16 && n >= 32) {
-        small_tn(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        small_tn(i1 - i0, j1 - j0, k, alpha, A + i0, lda, B + j0, ldb, beta, C + i0 * ldc + j0,
+                 ldc);
         return;
     }
     if (k == 1 && n <= KC * NR) {
-        const float *b = B;
+        const float *b = B + j0;
         if (tb) {
-            for (size_t j = 0; j < n; j++) bpack[j] = B[j * ldb];
+            for (size_t j = j0; j < j1; j++) bpack[j - j0] = B[j * ldb];
             b = bpack;
         }
-        rank1(m, n, alpha, A, ta ? 1 : lda, b, beta, C, ldc);
+        size_t as = ta ? 1 : lda;
+        rank1(i1 - i0, j1 - j0, alpha, A + i0 * as, as, b, beta, C + i0 * ldc + j0, ldc);
         return;
     }
     /* Small problems skip packing where it costs more than it saves: A is
@@ -528,11 +548,11 @@ void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float al
     for (size_t pc = 0; pc < k; pc += kcb) {
         size_t kc = k - pc < kcb ? k - pc : kcb;
         float bet = pc ? 1.0f : beta;
-        for (size_t ic = 0; ic < m; ic += mcb) {
-            size_t mc = m - ic < mcb ? m - ic : mcb;
+        for (size_t ic = i0; ic < i1; ic += mcb) {
+            size_t mc = i1 - ic < mcb ? i1 - ic : mcb;
             if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, apack);
-            for (size_t jc = 0; jc < n; jc += NR) {
-                size_t nr = n - jc < NR ? n - jc : NR;
+            for (size_t jc = j0; jc < j1; jc += NR) {
+                size_t nr = j1 - jc < NR ? j1 - jc : NR;
                 size_t w = nr > 8 ? 16 : 8;
                 const float *bp = bpack;
                 size_t bs = w;
@@ -561,4 +581,10 @@ void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float al
             }
         }
     }
+}
+
+void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
+                          size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    dpt_k_sgemm_part_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0, m, 0, n);
 }

@@ -184,43 +184,54 @@ static void act_bwd_f32_avx512(dpt_act act, size_t rows, size_t cols, const floa
     }
 }
 
-/* out:(cols) += column sums of M:(rows,cols) stride ld. 128 columns in
- * registers at a time, summed down the rows from out[j] in the reference's
- * order; the last 1..127 columns 16 at a time (the last masked) with 4
- * interleaved partial sums over rows, so narrow matrices (a small layer's
- * bias gradient) keep 4 add chains in flight. */
+/* Columns [0, nc) of col_sum, nc <= 16 NV (FULL: nc = 16 NV, plain loads;
+ * else opmask loads). Each column's order, wherever it falls (the AVX2
+ * kernel's): s = out, then s += (m_i + m_i+1) + (m_i+2 + m_i+3) for each
+ * group of 4 rows, then the last rows % 4 rows one at a time. The sum of a
+ * group does not wait for s, so a narrow matrix (a small layer's bias
+ * gradient) keeps 4 loads and 3 adds in flight per add on the chain. */
+DPT_INLINE void col_sum_strip(const int NV, const int FULL, size_t rows, const float *m, size_t ld,
+                              float *out, size_t nc)
+{
+    __mmask16 mk[8];
+    __m512 s[8];
+    for (int q = 0; q < NV; q++) {
+        size_t lo = 16 * (size_t)q, w = nc > lo ? (nc - lo < 16 ? nc - lo : 16) : 0;
+        mk[q] = dpt_kmask16(w);
+    }
+#define CS_LD(p, q) (FULL ? _mm512_loadu_ps(p) : LD(mk[q], p))
+    for (int q = 0; q < NV; q++) s[q] = CS_LD(out + 16 * q, q);
+    size_t i = 0;
+    for (; i + 4 <= rows; i += 4, m += 4 * ld)
+        for (int q = 0; q < NV; q++) {
+            const float *r = m + 16 * q;
+            __m512 t = _mm512_add_ps(_mm512_add_ps(CS_LD(r, q), CS_LD(r + ld, q)),
+                                     _mm512_add_ps(CS_LD(r + 2 * ld, q), CS_LD(r + 3 * ld, q)));
+            s[q] = _mm512_add_ps(s[q], t);
+        }
+    for (; i < rows; i++, m += ld)
+        for (int q = 0; q < NV; q++) s[q] = _mm512_add_ps(s[q], CS_LD(m + 16 * q, q));
+    for (int q = 0; q < NV; q++) {
+        if (FULL)
+            _mm512_storeu_ps(out + 16 * q, s[q]);
+        else
+            _mm512_mask_storeu_ps(out + 16 * q, mk[q], s[q]);
+    }
+#undef CS_LD
+}
+
+/* out:(cols) += column sums of M:(rows,cols) stride ld: 128 columns in
+ * registers at a time, the last 1..127 32 at a time (opmasks). Every column
+ * is summed in the same order (col_sum_strip), so a slice of the columns
+ * gives the whole call's bits. */
 static void col_sum_f32_avx512(size_t rows, size_t cols, const float *M, size_t ld, float *out)
 {
     size_t j = 0;
-    for (; j + 128 <= cols; j += 128) {
-        __m512 s[8];
-        for (int q = 0; q < 8; q++) s[q] = _mm512_loadu_ps(out + j + 16 * q);
-        for (size_t i = 0; i < rows; i++) {
-            const float *m = M + i * ld + j;
-            for (int q = 0; q < 8; q++) s[q] = _mm512_add_ps(s[q], _mm512_loadu_ps(m + 16 * q));
-        }
-        for (int q = 0; q < 8; q++) _mm512_storeu_ps(out + j + 16 * q, s[q]);
-    }
-    for (; j < cols; j += 16) {
-        __mmask16 mk = dpt_kmask16(cols - j < 16 ? cols - j : 16);
-        __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a;
-        const float *m = M + j;
-        size_t i = 0;
-        for (; i + 4 <= rows; i += 4, m += 4 * ld) {
-            a = _mm512_add_ps(a, LD(mk, m));
-            b = _mm512_add_ps(b, LD(mk, m + ld));
-            c = _mm512_add_ps(c, LD(mk, m + 2 * ld));
-            d = _mm512_add_ps(d, LD(mk, m + 3 * ld));
-        }
-        for (; i < rows; i++, m += ld) a = _mm512_add_ps(a, LD(mk, m));
-        a = _mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d));
-        _mm512_mask_storeu_ps(out + j, mk, _mm512_add_ps(LD(mk, out + j), a));
-    }
+    for (; j + 128 <= cols; j += 128) col_sum_strip(8, 1, rows, M + j, ld, out + j, 128);
+    for (; j < cols; j += 32)
+        col_sum_strip(2, 0, rows, M + j, ld, out + j, cols - j < 32 ? cols - j : 32);
 }
 
-/* Softmax cross-entropy, one row at a time (K is small: 10 classes
- * typically, one masked vector). Z:(rows,K) stride ldz, dZ:(rows,K) stride
- * lddz, may alias Z. */
 static double softmax_ce_f32_avx512(size_t rows, size_t K, const float *Z, size_t ldz,
                                     const float *y, float *dZ, size_t lddz, size_t *correct)
 {
@@ -304,6 +315,7 @@ void dpt_kernels_fill_avx512(dpt_kernels *k)
     k->update = dpt_k_update_f32_avx512;
     k->glm_grad = dpt_k_glm_grad_f32_avx512;
     k->sgemm = dpt_k_sgemm_f32_avx512;
+    k->sgemm_part = dpt_k_sgemm_part_f32_avx512;
     k->bias_act = bias_act_f32_avx512;
     k->act_bwd = act_bwd_f32_avx512;
     k->col_sum = col_sum_f32_avx512;

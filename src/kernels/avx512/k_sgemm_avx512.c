@@ -185,16 +185,20 @@ static void tile16(size_t kc, const float *a, const float *b, float *c, size_t l
     ukr_12xNV(1, kc, a, b, c, ldc, mr, nr, alpha, beta);
 }
 
-void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                            const float *A, size_t lda, const float *B, size_t ldb, float beta,
-                            float *C, size_t ldc)
+/* The path is chosen from the whole shape, then run over the block (the
+ * AVX2 kernel's part call for the shapes it takes): the micro-kernel's
+ * per-element order is its k blocking, which depends on k alone. */
+void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                                 const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                                 float *C, size_t ldc, size_t i0, size_t i1, size_t j0, size_t j1)
 {
-    if (m == 0 || n == 0) return;
+    if (i0 >= i1 || j0 >= j1) return;
     /* the AVX2 kernel's small-row loops are bound by streaming, not width */
     int small = (!ta && tb && m <= 16 && n >= 4 && k >= 32) || (ta && !tb && k <= 16 && n >= 32);
     if (k <= 1 || m == 1 || n == 1 || (n <= DIRECT_A_N && k >= 16) || (!tb && m <= DIRECT_B_M) ||
         small) {
-        dpt_k_sgemm_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        dpt_k_sgemm_part_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, i0, i1, j0,
+                                  j1);
         return;
     }
     /* even block sizes: no thin leftover block in k or m */
@@ -204,11 +208,11 @@ void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float 
     for (size_t pc = 0; pc < k; pc += kcb) {
         size_t kc = k - pc < kcb ? k - pc : kcb;
         float bet = pc ? 1.0f : beta;
-        for (size_t ic = 0; ic < m; ic += mcb) {
-            size_t mc = m - ic < mcb ? m - ic : mcb;
+        for (size_t ic = i0; ic < i1; ic += mcb) {
+            size_t mc = i1 - ic < mcb ? i1 - ic : mcb;
             pack_a(ta, A, lda, ic, pc, mc, kc, apack);
-            for (size_t jc = 0; jc < n; jc += NR) {
-                size_t nr = n - jc < NR ? n - jc : NR;
+            for (size_t jc = j0; jc < j1; jc += NR) {
+                size_t nr = j1 - jc < NR ? j1 - jc : NR;
                 size_t w = nr > 16 ? 32 : 16;
                 pack_b(tb, B, ldb, pc, jc, kc, nr, w, bpack);
                 for (size_t ir = 0; ir < mc; ir += MR) {
@@ -222,4 +226,11 @@ void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float 
             }
         }
     }
+}
+
+void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                            const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                            float *C, size_t ldc)
+{
+    dpt_k_sgemm_part_f32_avx512(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0, m, 0, n);
 }

@@ -101,26 +101,34 @@ static double glm_grad_f32_scalar(dpt_glm_loss loss, size_t rows, size_t d, cons
     return lsum;
 }
 
-static void sgemm_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                             const float *A, size_t lda, const float *B, size_t ldb, float beta,
-                             float *C, size_t ldc)
+/* Each element of C is scaled by beta, then gets its k products in p order
+ * (tb = 0: alpha a_ip times b_pj added one at a time; tb = 1: the dot product
+ * summed apart, then alpha times it added): nothing depends on where the
+ * element sits, so a block is the loops over its rows and columns. */
+static void sgemm_part_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                                  const float *A, size_t lda, const float *B, size_t ldb,
+                                  float beta, float *C, size_t ldc, size_t i0, size_t i1, size_t j0,
+                                  size_t j1)
 {
-    if (m == 0 || n == 0) return; /* C may be NULL then */
-    for (size_t i = 0; i < m; i++) {
+    (void)m;
+    (void)n;
+    if (i0 >= i1 || j0 >= j1) return; /* C may be NULL then */
+    size_t nb = j1 - j0;
+    for (size_t i = i0; i < i1; i++) {
         float *c = C + i * ldc;
         if (beta == 0)
-            memset(c, 0, n * sizeof(float));
+            memset(c + j0, 0, nb * sizeof(float));
         else if (beta != 1)
-            for (size_t j = 0; j < n; j++) c[j] *= beta;
+            for (size_t j = j0; j < j1; j++) c[j] *= beta;
         if (!tb) {
             /* i-p-j: the inner loop streams a row of B */
             for (size_t p = 0; p < k; p++) {
                 float a = alpha * (ta ? A[p * lda + i] : A[i * lda + p]);
                 const float *brow = B + p * ldb;
-                for (size_t j = 0; j < n; j++) c[j] += a * brow[j];
+                for (size_t j = j0; j < j1; j++) c[j] += a * brow[j];
             }
         } else {
-            for (size_t j = 0; j < n; j++) {
+            for (size_t j = j0; j < j1; j++) {
                 const float *bcol = B + j * ldb;
                 float s = 0;
                 if (!ta)
@@ -131,6 +139,13 @@ static void sgemm_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float
             }
         }
     }
+}
+
+static void sgemm_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                             const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                             float *C, size_t ldc)
+{
+    sgemm_part_f32_scalar(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0, m, 0, n);
 }
 
 static void bias_act_f32_scalar(dpt_act act, int apply_act, size_t rows, size_t cols,
@@ -263,6 +278,7 @@ void dpt_kernels_fill_scalar(dpt_kernels *k)
     k->update = update_f32_scalar;
     k->glm_grad = glm_grad_f32_scalar;
     k->sgemm = sgemm_f32_scalar;
+    k->sgemm_part = sgemm_part_f32_scalar;
     k->bias_act = bias_act_f32_scalar;
     k->act_bwd = act_bwd_f32_scalar;
     k->col_sum = col_sum_f32_scalar;
