@@ -55,6 +55,29 @@ typedef enum {
     DPT_BALANCE_ADAPTIVE = 1
 } dpt_balance;
 
+/* How the threads of a domain share a step's work. */
+typedef enum {
+    /* layer where the model has layer products, more than one thread and
+     * fewer than DPT_SPLIT_AUTO_ROWS rows per thread per step (the
+     * small-row regime, where the weights, not the rows, are the traffic),
+     * and at least DPT_SPLIT_AUTO_PARAMS parameters; else data */
+    DPT_SPLIT_AUTO = 0,
+    /* every thread takes its own rows: its units, a whole gradient each */
+    DPT_SPLIT_DATA = 1,
+    /* the threads of a domain take the domain's units one at a time, each
+     * computing its share of every layer's outputs (rows of W_l, of the
+     * gradient, of the optimizer's slice), so each reads and writes 1/k of
+     * the model; the same bits as data (docs/engine.md) */
+    DPT_SPLIT_LAYER = 2
+} dpt_split;
+
+#define DPT_SPLIT_AUTO_ROWS   16
+#define DPT_SPLIT_AUTO_PARAMS 65536
+
+DPT_API const char *dpt_split_name(dpt_split s);
+/* "auto", "data" or "layer"; DPT_EINVAL naming the allowed values */
+DPT_API int dpt_split_parse(const char *text, dpt_split *out);
+
 /* Smallest chunk worth a message of its own, in floats (256 KiB). */
 #define DPT_OVERLAP_MIN_CHUNK ((size_t)65536)
 
@@ -80,6 +103,10 @@ typedef struct dpt_engine_opts {
      * is summed inside each domain first and each domain reads its own copy
      * of the parameters; the bits do not depend on it (DPT_DOMAIN_AUTO = 0) */
     dpt_domain_level domain;
+    /* how a domain's threads share the work; the bits do not depend on it
+     * (DPT_SPLIT_AUTO = 0). Layer needs a model of layer products (not the
+     * fused linear and tiny-MLP kernels) and static balancing. */
+    dpt_split split;
     /* A calibration aid, 0 otherwise: after its compute, each thread spins
      * (a dependent FMA chain) for this fraction of that step's compute
      * time, in [0, 10] (0.1: 10% more compute). The trained bits do not
@@ -240,6 +267,8 @@ DPT_API int dpt_engine_threads(const dpt_engine *e);
 /* The domains in use: their count, and the level (AUTO resolved) in *level
  * when not NULL; 1 and DPT_DOMAIN_NONE for the flat engine. */
 DPT_API int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level);
+/* The split in use (AUTO resolved). */
+DPT_API dpt_split dpt_engine_split(const dpt_engine *e);
 DPT_API const dpt_place *dpt_engine_plan(const dpt_engine *e);
 DPT_API const char *dpt_engine_isa(const dpt_engine *e);
 /* Where each thread's first-touched rows live, checked with hwloc after the

@@ -85,6 +85,11 @@ DPT_API size_t dpt_model_block_rows(const dpt_model *m);
  * 6 x parameters rule of thumb by 2 x the first layer's weights: ~28% for
  * 784-256-128-10, ~11% for 256-512-512-10, a third for linear models. */
 DPT_API double dpt_model_train_flops(const dpt_model *m);
+/* Whether m's gradient with kernel table k (NULL: the one in use) runs on
+ * layer products that the engine's layer split can cut by output columns
+ * (dpt_split): not the fused single-pass kernels of one-output linear
+ * models and tiny ReLU MLPs. */
+DPT_API int dpt_model_splittable(const dpt_model *m, const struct dpt_kernels *k);
 
 /* The functions below take the kernel table k to run on; NULL means the
  * table in use (dpt/isa.h), which is what a program outside the library

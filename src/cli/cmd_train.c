@@ -457,6 +457,7 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
     dpt_domain_level dl;
     const int nd = dpt_engine_domains(e, &dl);
     if (nd > 1) fprintf(rout, ", %d domains (%s)", nd, dpt_domain_name(dl));
+    if (dpt_engine_split(e) == DPT_SPLIT_LAYER) fprintf(rout, ", layer split");
     if (trainp->part) {
         /* the same line on every rank: the range over all ranks */
         size_t lo = SIZE_MAX, hi = 0;
@@ -691,6 +692,7 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     const int nd = dpt_engine_domains(e, &dl);
     json_object_set_new(root, "domains",
                         json_pack("{s:s, s:i}", "level", dpt_domain_name(dl), "count", nd));
+    json_object_set_new(root, "split", json_string(dpt_split_name(dpt_engine_split(e))));
     if (res->moves.steps > 0)
         json_object_set_new(root, "moves", dpt_step_summary_json(&res->moves));
     if (diverged) json_object_set_new(root, "diverged", json_string(diverged));

@@ -224,6 +224,13 @@ int cli_train_flag(const char *cmd, cli_train_opts *o, int opt, const char *arg)
         o->domain = d;
         break;
     }
+    case 1131: {
+        dpt_split sp;
+        if (dpt_split_parse(arg, &sp))
+            return cli_usage_error(cmd, "--split: %s", dpt_last_error()), -1;
+        o->split = sp;
+        break;
+    }
     case 1127:
         if (cli_double(cmd, "target-loss", arg, 1e-300, 1e300, &o->target_loss)) return -1;
         break;
@@ -337,6 +344,13 @@ int cli_train_finish(const char *cmd, cli_train_opts *o, size_t inputs, int clas
             return cli_fail(cmd, "the model needs class labels 0..K-1 with K >= 2 in the data");
     }
     if (dpt_model_init(m, &o->model)) return cli_usage_error(cmd, "%s", dpt_last_error());
+    if (o->split == DPT_SPLIT_LAYER && !dpt_model_splittable(m, NULL))
+        return cli_usage_error(cmd, "--split layer cuts a network's layer products; this model's "
+                                    "gradient is one fused kernel (a one-output linear model or a "
+                                    "tiny ReLU MLP): use --split data");
+    if (o->split == DPT_SPLIT_LAYER && o->balance == DPT_BALANCE_ADAPTIVE)
+        return cli_usage_error(cmd, "--balance adaptive cuts rows among threads, which --split "
+                                    "layer shares: it cannot be combined with --split layer");
     if (!o->pin_given) default_pin(o, m, inputs);
     return 0;
 }
@@ -355,6 +369,7 @@ int cli_engine_opts(const char *cmd, const cli_train_opts *o, int threads, dpt_e
     eo->overlap = (dpt_overlap)o->overlap;
     eo->balance = (dpt_balance)o->balance;
     eo->domain = (dpt_domain_level)o->domain;
+    eo->split = (dpt_split)o->split;
     eo->shuffle = o->shuffle < 0 ? 1 : o->shuffle;
     eo->inject_slowdown = o->inject_slowdown;
     return 0;

@@ -28,6 +28,7 @@ typedef struct cli_train_opts {
     int overlap; /* dpt_overlap */
     int balance; /* dpt_balance */
     int domain;  /* dpt_domain_level */
+    int split;   /* dpt_split */
     int pin_given;
     char pin_why[160]; /* why the default pin policy was chosen ("" when --pin was given) */
     /* --target-loss, --target-accuracy (0: none): dpt_run_spec's */
@@ -53,7 +54,7 @@ typedef struct cli_train_opts {
         {"batching", required_argument, 0, 1124}, {"comm-overlap", required_argument, 0, 1125},    \
         {"balance", required_argument, 0, 1126}, {"target-loss", required_argument, 0, 1127},      \
         {"target-accuracy", required_argument, 0, 1128}, {"domain", required_argument, 0, 1129},   \
-        {"inject-slowdown", required_argument, 0, 1130}
+        {"inject-slowdown", required_argument, 0, 1130}, {"split", required_argument, 0, 1131}
 /* clang-format on */
 
 /* Help lines of these flags (see the note in cli/args.h). --threads, --pin
@@ -96,6 +97,10 @@ typedef struct cli_train_opts {
     "  --balance static|adaptive  cut batches by measured thread speed (default static)\n"         \
     "  --domain auto|none|l3|numa|package  reduce inside each group of threads first\n"            \
     "                       (default auto: L3 groups where a node has several, else nodes)\n"      \
+    "  --split auto|data|layer  a domain's threads take their own rows (data) or share\n"          \
+    "                       each unit, splitting every layer by outputs (layer); same bits\n"      \
+    "                       (default auto: layer below 16 rows a thread per step on\n"             \
+    "                       networks of 64K+ parameters)\n"                                        \
     "  --inject-slowdown PCT  calibration aid: spin PCT% of each step's compute, 0-1000\n"         \
     "                       (default 0; dpt compare --calibrate)\n"                                \
     "  --isa auto|scalar|avx2|avx512  kernels (default auto: the widest; or DPT_ISA)\n"            \

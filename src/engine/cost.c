@@ -136,6 +136,10 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     }
     int u0, u1;
     thread_units(e, t, e->P, &u0, &u1);
+    if (e->split == DPT_SPLIT_LAYER) {
+        dpt_engine_split_step((dpt_engine *)e, c, t, b, 0, NULL, NULL, 0);
+        u1 = u0;
+    }
     for (int u = u0; u < u1; u++) {
         size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
         if (n) {
@@ -182,7 +186,7 @@ static void c_scatter(const dpt_engine *e, dpt_thread_counts *c, int t)
 {
     const size_t np = e->m->n_params;
     size_t lo, hi;
-    if (e->nd > 1) {
+    if (e->nd > 1 && !e->fold) {
         const int d = e->dom[t];
         dpt_engine_domain_share(e, t, np, &lo, &hi);
         for (int j = e->dnode_first[d]; j < e->dnode_first[d + 1]; j++) {

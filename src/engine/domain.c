@@ -58,7 +58,8 @@ static int plan_items(dpt_engine *e)
     if (!e->item_end || !e->item_level || !e->node_lo || !e->node_hi || !e->dnode_first) return -1;
     for (int x = 0; x < U; x++) e->item_end[x] = x + 1, e->item_level[x] = 0;
     int nn = 0;
-    for (int d = 0; d < nd && nd > 1; d++) {
+    /* one domain needs no subtrees, unless the layer split folds it */
+    for (int d = 0; d < nd && (nd > 1 || e->fold); d++) {
         e->dnode_first[d] = nn;
         add_nodes(e, domain_buf(e, d), domain_buf(e, d + 1), &nn);
     }

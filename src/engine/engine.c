@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "dpt/error.h"
 #include "engine/engine_impl.h"
+#include "models/split.h"
 
 void dpt_engine_set_progress(dpt_engine *e, dpt_progress_cb cb, void *ud, double interval)
 {
@@ -77,6 +78,27 @@ int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level)
     if (level) *level = e->domain;
     return e->nd;
 }
+dpt_split dpt_engine_split(const dpt_engine *e)
+{
+    return e->split;
+}
+
+const char *dpt_split_name(dpt_split s)
+{
+    static const char *const name[] = {"auto", "data", "layer"};
+    return (unsigned)s <= DPT_SPLIT_LAYER ? name[s] : "?";
+}
+
+int dpt_split_parse(const char *text, dpt_split *out)
+{
+    for (int s = DPT_SPLIT_AUTO; s <= DPT_SPLIT_LAYER; s++)
+        if (!strcmp(text, dpt_split_name((dpt_split)s))) {
+            *out = (dpt_split)s;
+            return 0;
+        }
+    return dpt_set_error(DPT_EINVAL, "unknown split '%s' (allowed: auto, data, layer)", text);
+}
+
 const dpt_place *dpt_engine_plan(const dpt_engine *e)
 {
     return e->plan;
@@ -163,6 +185,9 @@ void dpt_engine_destroy(dpt_engine *e)
     free(e->near);
     free(e->unit_owner);
     dpt_barrier_destroy(&e->bar);
+    if (e->dbar)
+        for (int d = 0; d < e->nd; d++) dpt_barrier_destroy(&e->dbar[d]);
+    free(e->dbar);
     dpt_engine_free_domains(e);
     free(e->plan);
     if (e->own_topo) dpt_topo_close(e->topo);
@@ -201,7 +226,27 @@ static int check_opts(const dpt_model *m, const dpt_optim_spec *o, const dpt_dat
                              opts->leaves, R);
     if (opts->batching_local && R > 1)
         return dpt_set_error(DPT_EINVAL, "local batching works within one process only");
+    if ((unsigned)opts->split > DPT_SPLIT_LAYER)
+        return dpt_set_error(DPT_EINVAL, "unknown split %d", (int)opts->split);
+    if (opts->split == DPT_SPLIT_LAYER && !dpt_model_splittable(m, dpt_kernels_get()))
+        return dpt_set_error(DPT_EINVAL,
+                             "the layer split cuts a network's layer products by output columns; "
+                             "this model's gradient is one fused kernel (a one-output linear "
+                             "model or a tiny MLP): use the data split");
+    if (opts->split == DPT_SPLIT_LAYER && opts->balance == DPT_BALANCE_ADAPTIVE)
+        return dpt_set_error(DPT_EINVAL, "adaptive balancing cuts rows among threads, which the "
+                                         "layer split shares: use static balancing");
     return 0;
+}
+
+/* The split in use: auto takes the layer split in the small-row regime of
+ * a model big enough for its weights to be the traffic (dpt_split) */
+static dpt_split pick_split(const dpt_engine *e, dpt_split want)
+{
+    if (want != DPT_SPLIT_AUTO) return want;
+    return !e->adaptive && dpt_split_auto_layer(e->m, dpt_kernels_get(), e->B, e->P)
+               ? DPT_SPLIT_LAYER
+               : DPT_SPLIT_DATA;
 }
 
 /* The cut of every batch into GU units and of the units over the ranks,
@@ -227,6 +272,11 @@ static void plan_units(dpt_engine *e, const dpt_engine_opts *opts)
     /* one thread has nothing to balance: it keeps the fixed-order buffers */
     e->adaptive = opts->balance == DPT_BALANCE_ADAPTIVE && e->P > 1;
     e->step_copy = e->shuffle || e->adaptive;
+    e->split = pick_split(e, opts->split);
+    /* the reduce-scatter of one rank reads the items; the tree and the
+     * all-reduce read every unit */
+    e->fold =
+        e->split == DPT_SPLIT_LAYER && !e->comm && (e->reduce == DPT_REDUCE_SCATTER || e->U == 1);
 }
 
 /* Per-rank loading: this rank's rows of every batch must be there. */
@@ -350,6 +400,16 @@ static void pick_overlap(dpt_engine *e, dpt_overlap overlap)
     if (K >= 2 && (e->U > 1 || overlap == DPT_OVERLAP_ON)) e->ov_chunks = (int)K;
 }
 
+/* The layer split's barriers: one per domain, of its threads. */
+static int domain_barriers(dpt_engine *e)
+{
+    if (e->split != DPT_SPLIT_LAYER) return 0;
+    if (!(e->dbar = calloc((size_t)e->nd, sizeof *e->dbar))) return -1;
+    for (int d = 0; d < e->nd; d++)
+        if (dpt_barrier_init(&e->dbar[d], e->dom_first[d + 1] - e->dom_first[d], NULL)) return -1;
+    return 0;
+}
+
 int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts)
 {
     int rc = check_opts(e->m, &e->opt, e->ds, opts, 1);
@@ -382,7 +442,7 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     if ((rc = check_part(e)) || (rc = plan_threads(e, opts))) goto fail;
     if (dpt_engine_plan_domains(e, opts->domain) || alloc_buffers(e) ||
         dpt_engine_alloc_copies(e) || dpt_engine_plan_counters(e) ||
-        dpt_barrier_init(&e->bar, e->P, e->dom)) {
+        dpt_barrier_init(&e->bar, e->P, e->dom) || domain_barriers(e)) {
         rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the engine's buffers for %d threads", e->P);
         goto fail;
     }

@@ -29,6 +29,8 @@ typedef struct thread_state {
     dpt_thread_counts cnt; /* what it moved since create/reset (dpt/cost.h) */
     float *tsum;           /* the canonical sum's stack: blocks of DPT_UPDATE_BLOCK floats */
     float *SX, *Sy;        /* local batching, reshuffled: its shard's rows, copied once */
+    const float *sX, *sy;  /* layer split: this step's rows, batch row slo first */
+    size_t slo;
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -154,6 +156,11 @@ struct dpt_engine {
      * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */
     int *item_end, *item_level, *node_lo, *node_hi, *dnode_first;
     double inject; /* dpt_engine_opts.inject_slowdown (inject.c) */
+    /* the layer split (split.c): in use; and the domains fold their items
+     * as they compute (phase 1 of the canonical sum is then skipped) */
+    dpt_split split;
+    int fold;
+    dpt_barrier *dbar; /* one per domain, of its threads */
 };
 
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
@@ -266,6 +273,12 @@ int dpt_engine_plan_counters(dpt_engine *e);
  * rank with m, opt, ds (n and d alone are read) and P set, and nothing
  * allocated: what the cost function needs. */
 int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
+
+/* split.c: thread t's part of the step's gradients under the layer
+ * split, counted into c; run == 0 counts only (the cost function).
+ * rows_X, rows_y: its rows of the step, batch row slo first. */
+void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
+                           const float *rows_X, const float *rows_y, size_t slo);
 
 /* rows.c: a thread's rows of each batch */
 size_t dpt_engine_thread_rows(const dpt_engine *e, int t);

@@ -29,7 +29,8 @@ void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int rea
     cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE); /* its verdict flag */
 }
 
-/* Phase 1 of the canonical sum (domain.c), with more than one domain: the
+/* Phase 1 of the canonical sum (domain.c), with more than one domain and
+ * unless the layer split folded the items as it computed (split.c): the
  * subtrees inside this thread's domain, over its domain share of the
  * parameters, each into its first buffer. A barrier ends it. */
 static void domain_nodes(dpt_engine *e, int t)
@@ -67,7 +68,7 @@ static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
     size_t lo, hi;
     double r0 = dpt_now();
     (void)P;
-    if (e->nd > 1) domain_nodes(e, t);
+    if (e->nd > 1 && !e->fold) domain_nodes(e, t);
     thread_slice(e, t, e->m->n_params, &lo, &hi);
     int bad = 0;
     for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
@@ -90,7 +91,7 @@ static void combine_scatter(dpt_engine *e, int t, int P, step *st)
     size_t lo, hi;
     double r0 = dpt_now();
     (void)P;
-    if (e->nd > 1) domain_nodes(e, t);
+    if (e->nd > 1 && !e->fold) domain_nodes(e, t);
     thread_slice(e, t, e->m->n_params, &lo, &hi);
     for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
         const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;

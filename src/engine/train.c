@@ -204,7 +204,8 @@ static void count_unit(dpt_engine *e, int t, size_t n)
     e->ts[t].cnt.flops += (uint64_t)(e->flops_per_row * (double)n + 0.5);
 }
 
-/* compute: each of this thread's units' gradient into its own buffer */
+/* compute: each of this thread's units' gradient into its own buffer, or
+ * (layer split) its share of each of its domain's units' */
 static void compute(dpt_engine *e, int t, int P, step *st)
 {
     thread_state *ts = &e->ts[t];
@@ -212,6 +213,11 @@ static void compute(dpt_engine *e, int t, int P, step *st)
     const size_t b = st->b, rows = st->thi - st->tlo;
     int u0, u1;
     thread_units(e, t, P, &u0, &u1);
+    if (e->split == DPT_SPLIT_LAYER) {
+        dpt_engine_split_step(e, &ts->cnt, t, b, 1, ts->X + st->base * ds->ld, ts->y + st->base,
+                              st->tlo);
+        u1 = u0; /* done */
+    }
     for (int u = u0; u < u1; u++) {
         /* adaptive: one unit per thread, its rows the cut */
         size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - st->tlo;

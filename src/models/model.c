@@ -10,6 +10,7 @@
 #include "dpt/error.h"
 #include "dpt/model.h"
 #include "kernels/kernels.h"
+#include "models/split.h"
 
 static const char *const act_names[] = {"relu", "tanh", "sigmoid"};
 static const char *const loss_names[] = {"mse", "bce", "ce"};
@@ -283,6 +284,139 @@ double dpt_model_grad_to(const dpt_model *m, const struct dpt_kernels *k, const 
                          float *scratch)
 {
     return model_grad(m, k, w, X, ld, y, rows, g, scratch, 1);
+}
+
+/* ---- the layer split (models/split.h) ---- */
+
+int dpt_model_splittable(const dpt_model *m, const dpt_kernels *k)
+{
+    if (!k) k = dpt_kernels_get();
+    return !glm_path(m) && !tiny_path(m, k);
+}
+
+int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P)
+{
+    return P > 1 && dpt_model_splittable(m, k) && m->n_params >= DPT_SPLIT_AUTO_PARAMS &&
+           B < (size_t)DPT_SPLIT_AUTO_ROWS * (size_t)P;
+}
+
+int dpt_split_ranges(const dpt_model *m, int ith, int nth,
+                     dpt_split_range r[2 * (DPT_MAX_HIDDEN + 1)])
+{
+    int n = 0;
+    for (int l = 0; l < m->layers; l++) {
+        const size_t nin = m->width[l];
+        size_t j0, j1;
+        dpt_split_share(m->width[l + 1], ith, nth, &j0, &j1);
+        if (j1 == j0) continue;
+        r[n++] = (dpt_split_range){m->w_off[l] + j0 * nin, m->w_off[l] + j1 * nin};
+        if (m->b_off[l] != SIZE_MAX) r[n++] = (dpt_split_range){m->b_off[l] + j0, m->b_off[l] + j1};
+    }
+    return n;
+}
+
+size_t dpt_split_w_floats(const dpt_model *m, int ith, int nth)
+{
+    size_t f = 0;
+    for (int l = 0; l < m->layers; l++) {
+        const size_t nin = m->width[l], nout = m->width[l + 1];
+        size_t j0, j1, k0, k1;
+        dpt_split_share(nout, ith, nth, &j0, &j1);
+        f += (j1 - j0) * (nin + (m->b_off[l] != SIZE_MAX));
+        if (l == 0) continue;
+        /* the input gradient's columns, outside its own rows */
+        dpt_split_share(nin, ith, nth, &k0, &k1);
+        f += (k1 - k0) * (nout - (j1 - j0));
+    }
+    return f;
+}
+
+/* model_grad's generic path (set) for each unit, the units' rows side by
+ * side in the scratch and every product cut by output columns: per layer
+ * the forward products of each unit and a sync (the next layer reads all
+ * columns); the units' losses, spread over the threads, and a sync; per
+ * layer each unit's dW rows and bias sums of this thread's outputs and,
+ * past the first layer, its columns of each unit's input gradient and a
+ * sync. Each product is the call model_grad makes for that unit (the same
+ * shape, so the same kernel path): the same bits. A block's activations
+ * and D/E are not rewritten before the next block's first sync, so blocks
+ * and calls need no sync of their own. */
+void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float *w, size_t ld,
+                          dpt_split_unit *u, int nu, float *scratch, int ith, int nth,
+                          dpt_split_sync sync, void *ud)
+{
+    if (!k) k = dpt_kernels_get();
+    const dpt_act act = (dpt_act)m->spec.act;
+    const blocking bl = blocking_of(m);
+    const size_t ldA = bl.ld, blk = bl.rows * ldA;
+    size_t rows = 0, off[DPT_SPLIT_MAX_UNITS + 1];
+    for (int v = 0; v < nu; v++) {
+        u[v].loss = 0;
+        rows = u[v].rows > rows ? u[v].rows : rows;
+        for (int l = 0; l < m->layers; l++)
+            if (m->b_off[l] != SIZE_MAX) {
+                size_t j0, j1;
+                dpt_split_share(m->width[l + 1], ith, nth, &j0, &j1);
+                memset(u[v].g + m->b_off[l] + j0, 0, (j1 - j0) * sizeof(float));
+            }
+    }
+    if (nu > 1) rows = 1; /* the units fit one block together */
+    float *D = scratch + (size_t)m->layers * blk, *E = D + blk;
+    for (size_t r0 = 0; r0 == 0 || r0 < rows; r0 += bl.rows) {
+        /* unit v's rows of this block: R[v], at scratch row off[v] */
+        size_t R[DPT_SPLIT_MAX_UNITS];
+        off[0] = 0;
+        for (int v = 0; v < nu; v++) {
+            R[v] = nu > 1 ? u[v].rows : (u[0].rows - r0 < bl.rows ? u[0].rows - r0 : bl.rows);
+            off[v + 1] = off[v] + R[v];
+        }
+        const float beta = r0 == 0 ? 0.0f : 1.0f;
+        size_t j0, j1, k0, k1;
+        float *Z = NULL;
+        for (int l = 0; l < m->layers; l++) {
+            const size_t nin = m->width[l], nout = m->width[l + 1];
+            const float *Zin = scratch + (size_t)(l - 1) * blk;
+            Z = scratch + (size_t)l * blk;
+            dpt_split_share(nout, ith, nth, &j0, &j1);
+            for (int v = 0; v < nu; v++) {
+                const float *in = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
+                k->sgemm_part(0, 1, R[v], nout, nin, 1.0f, in, l ? ldA : ld, w + m->w_off[l], nin,
+                              0.0f, Z + off[v] * ldA, ldA, 0, R[v], j0, j1);
+            }
+            const float *b = m->b_off[l] != SIZE_MAX ? w + m->b_off[l] + j0 : NULL;
+            if (j1 > j0 && off[nu])
+                k->bias_act(act, l + 1 < m->layers, off[nu], j1 - j0, b, Z + j0, ldA);
+            sync(ud);
+        }
+        for (int v = ith; v < nu; v += nth)
+            u[v].loss +=
+                output_loss(m, ldA, k, Z + off[v] * ldA, u[v].y + r0, R[v], D + off[v] * ldA, NULL);
+        sync(ud);
+        for (int l = m->layers - 1; l >= 0; l--) {
+            const size_t nin = m->width[l], nout = m->width[l + 1];
+            const float *Zin = scratch + (size_t)(l - 1) * blk;
+            dpt_split_share(nout, ith, nth, &j0, &j1);
+            dpt_split_share(nin, ith, nth, &k0, &k1);
+            for (int v = 0; v < nu; v++) {
+                const float *in = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
+                float *Dv = D + off[v] * ldA;
+                k->sgemm_part(1, 0, nout, nin, R[v], 1.0f, Dv, ldA, in, l ? ldA : ld, beta,
+                              u[v].g + m->w_off[l], nin, j0, j1, 0, nin);
+                if (m->b_off[l] != SIZE_MAX && j1 > j0)
+                    k->col_sum(R[v], j1 - j0, Dv + j0, ldA, u[v].g + m->b_off[l] + j0);
+                if (l == 0) continue;
+                k->sgemm_part(0, 0, R[v], nin, nout, 1.0f, Dv, ldA, w + m->w_off[l], nin, 0.0f,
+                              E + off[v] * ldA, ldA, 0, R[v], k0, k1);
+            }
+            if (l == 0) break;
+            if (k1 > k0 && off[nu])
+                k->act_bwd(act, off[nu], k1 - k0, Zin + k0, ldA, E + k0, ldA, E + k0, ldA);
+            sync(ud);
+            float *t = D;
+            D = E;
+            E = t;
+        }
+    }
 }
 
 double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const float *w,

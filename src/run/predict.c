@@ -14,6 +14,7 @@
 #include "dpt/predict.h"
 #include "engine/balance.h"
 #include "kernels/kernels.h"
+#include "models/split.h"
 
 /* ---- the engine's cut of an epoch, as engine.c and rows.c make it ---- */
 
@@ -24,9 +25,11 @@ typedef struct shape {
     int GU;       /* units a batch is cut into */
     int adaptive; /* one cut per thread by measured speed (costed even) */
     int shuffle;  /* reshuffled every epoch */
+    int layer;    /* the layer split (dpt_split, auto resolved as the engine does) */
 } shape;
 
-static shape shape_of(const dpt_optim_spec *o, size_t n, const dpt_engine_opts *opts, int P)
+static shape shape_of(const dpt_model *m, const dpt_optim_spec *o, size_t n,
+                      const dpt_engine_opts *opts, int P)
 {
     shape s;
     s.B = (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > n) ? n : o->batch;
@@ -35,6 +38,9 @@ static shape shape_of(const dpt_optim_spec *o, size_t n, const dpt_engine_opts *
     s.GU = opts->leaves > 0 ? opts->leaves : P;
     s.adaptive = opts->balance == DPT_BALANCE_ADAPTIVE && P > 1 && opts->leaves <= 0;
     s.shuffle = opts->shuffle && s.B < n;
+    s.layer =
+        opts->split == DPT_SPLIT_LAYER || (opts->split == DPT_SPLIT_AUTO && !s.adaptive &&
+                                           dpt_split_auto_layer(m, dpt_kernels_get(), s.B, P));
     return s;
 }
 
@@ -60,9 +66,11 @@ static int thread_calls(const shape *s, int t, int P, size_t b, size_t *calls, i
     return k;
 }
 
-/* Thread t's calibrated compute seconds over an epoch. */
+/* Thread t's calibrated compute seconds over an epoch. The layer split:
+ * its share (1/k) of every unit of its domain, slots [first, first + k),
+ * as if a unit's gradient split k ways perfectly (docs/scaling.md). */
 static double compute_cpu(const dpt_calibration *cal, const dpt_model *m, const shape *s, int t,
-                          int P)
+                          int P, int first, int k_dom)
 {
     size_t calls[4096];
     double secs = 0;
@@ -70,12 +78,17 @@ static double compute_cpu(const dpt_calibration *cal, const dpt_model *m, const 
         const long nsteps = pass ? 1 : s->steps - 1;
         const size_t b = pass ? s->last : s->B;
         if (nsteps <= 0) continue;
-        int k = thread_calls(s, t, P, b, calls, 4096);
+        int k = 0;
+        if (s->layer)
+            for (int q = first; q < first + k_dom; q++)
+                k += thread_calls(s, q, P, b, calls + k, 4096 - k);
+        else
+            k = thread_calls(s, t, P, b, calls, 4096);
         double one = 0;
         for (int i = 0; i < k; i++) /* a call of no rows still clears its gradient buffer */
             one += calls[i] ? dpt_calibration_grad(cal, (double)calls[i])
                             : 1e-9 * cal->copy_ns * (double)m->n_params * sizeof(float);
-        secs += one * (double)nsteps;
+        secs += one * (double)nsteps / (s->layer ? k_dom : 1);
     }
     return secs;
 }
@@ -119,7 +132,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                         const dpt_engine_opts *opts, const dpt_place *plan, int P,
                         const dpt_thread_counts *counts, dpt_predict_row *row)
 {
-    const shape s = shape_of(o, n, opts, P);
+    const shape s = shape_of(m, o, n, opts, P);
     memset(row->phase_s, 0, sizeof row->phase_s);
     memset(row->bound, 0, sizeof row->bound);
     row->barrier_s = 0;
@@ -177,14 +190,30 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
         row->epoch_s = row->step_s = NAN;
         return;
     }
-    for (int t = 0; t < P; t++) downer[t] = 0;
+    /* and (layer split) the first slot of its domain and the domain's size */
+    int *dfirst = malloc((size_t)P * sizeof *dfirst), *dk = malloc((size_t)P * sizeof *dk);
+    if (!dfirst || !dk) {
+        free(tnode), free(tpk), free(slow), free(downer), free(dom), free(dfirst), free(dk);
+        row->epoch_s = row->step_s = NAN;
+        return;
+    }
+    for (int t = 0; t < P; t++) downer[t] = 0, dom[t] = 0;
     if (target && dpt_topo_domains(target, plan, P, opts->domain, dom, NULL) > 1)
         for (int t = 0; t < P; t++) {
             int q = 0;
             while (dom[q] != dom[t]) q++;
             downer[t] = q;
         }
+    for (int t = 0; t < P; t++) {
+        dfirst[t] = dk[t] = 0;
+        for (int q = 0; q < P; q++) {
+            dfirst[t] += dom[q] < dom[t];
+            dk[t] += dom[q] == dom[t];
+        }
+    }
     free(dom);
+    int kmax = 1;
+    for (int t = 0; t < P; t++) kmax = dk[t] > kmax ? dk[t] : kmax;
     const int spans = npk > 1;
     const double lat = dpt_machine_barrier(mach, P, spans);
     double node_bytes[256], pk_in[64];
@@ -203,7 +232,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 cpu = 1e-9 * cal->copy_ns * (double)dpt_move_written(mv);
                 break;
             case DPT_CPH_COMPUTE:
-                cpu = compute_cpu(cal, m, &s, t, P);
+                cpu = compute_cpu(cal, m, &s, t, P, dfirst[t], dk[t]);
                 break;
             case DPT_CPH_REDUCE:
             case DPT_CPH_UPDATE: {
@@ -279,7 +308,9 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 link = pk_in[k] / (mach->link * 1e9);
         if (dram > best) best = dram, why = "dram";
         if (link > best) best = link, why = "link";
-        double bar = (double)barriers * lat;
+        /* the layer split's barriers in the compute are its domain's */
+        double bar = (double)barriers *
+                     (p == DPT_CPH_COMPUTE && s.layer ? dpt_machine_barrier(mach, kmax, 0) : lat);
         if (bar > best) why = "barriers";
         row->phase_s[p] = best + bar;
         row->barrier_s += bar;
@@ -303,6 +334,8 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
     free(tpk);
     free(slow);
     free(downer);
+    free(dfirst);
+    free(dk);
 }
 
 /* One configuration: plan, cost, time. */
@@ -526,7 +559,7 @@ int dpt_predict_warnings(const dpt_model *m, const dpt_optim_spec *o, size_t n,
     if (n == 0 || cap < 1) return 0;
     const int P = opts->threads > 0 ? opts->threads : dpt_topo_physical_cores();
     const int R = opts->comm && opts->comm->size > 1 ? opts->comm->size : 1;
-    const shape s = shape_of(o, n, opts, P);
+    const shape s = shape_of(m, o, n, opts, P);
     const size_t B = s.B;
     if (P <= 1 && R <= 1) return 0;
     /* deterministic: the leaves are the units, spread over the threads */

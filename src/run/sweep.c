@@ -60,6 +60,8 @@ void dpt_run_engine_context(const dpt_run_spec *s, char *buf, size_t cap)
              shuffled ? "epoch" : "none", e->batching_local ? "local" : "global", e->leaves,
              overlap[e->overlap], dpt_domain_name(e->domain));
     size_t len = strlen(buf); /* only when set: older contexts stay as they were */
+    if (e->split != DPT_SPLIT_AUTO && len < cap)
+        snprintf(buf + len, cap - len, " split=%s", dpt_split_name(e->split)), len = strlen(buf);
     if (e->inject_slowdown > 0 && len < cap)
         snprintf(buf + len, cap - len, " inject-slowdown=%g%%", 100 * e->inject_slowdown);
 }

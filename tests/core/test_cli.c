@@ -66,6 +66,12 @@ ParameterizedTestParameters(cli, bad_flags)
         {"train --synth linreg --epochs", "needs a value"},
         {"train --synth linreg extra", "extra"},
         {"train --synth linreg --reduce ring", "tree, scatter"},
+        {"train --synth linreg --split rows", "auto, data, layer"},
+        {"train --synth linreg --split layer", "--split data"},
+        {"train --synth teacher-mlp --model mlp --hidden 20 --act tanh --split layer --balance "
+         "adaptive",
+         "--split layer"},
+        {"bench --synth linreg --split diagonal", "auto, data, layer"},
         {"train --synth linreg --batching nearby", "global, local"},
         {"train --synth linreg --balance even", "static, adaptive"},
         {"train --synth linreg --balance adaptive --deterministic", "--deterministic"},

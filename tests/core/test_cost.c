@@ -13,6 +13,7 @@
 #include "dpt/cost.h"
 #include "dpt/engine.h"
 #include "dpt/error.h"
+#include "models/split.h"
 #include "ref.h"
 
 static const char *const topos[] = {
@@ -27,14 +28,15 @@ struct cost_case {
     int topo, threads, leaves, opt;
     dpt_reduce reduce;
     dpt_pin_policy pin;
+    dpt_split split;
 };
 
 static void describe(const struct cost_case *c, char *buf, size_t len)
 {
     static const char *const opt[] = {"sgd+momentum", "gd+clip", "sgd local", "gd adaptive"};
-    snprintf(buf, len, "\"%s\" %d threads, %s, %s, leaves %d, pin %s", topos[c->topo], c->threads,
-             c->reduce == DPT_REDUCE_TREE ? "tree" : "scatter", opt[c->opt], c->leaves,
-             dpt_pin_name(c->pin));
+    snprintf(buf, len, "\"%s\" %d threads, %s, %s, leaves %d, pin %s, split %s", topos[c->topo],
+             c->threads, c->reduce == DPT_REDUCE_TREE ? "tree" : "scatter", opt[c->opt], c->leaves,
+             dpt_pin_name(c->pin), dpt_split_name(c->split));
 }
 
 /* 6-8-3 tanh MLP, 101 rows: batch 16 leaves a last batch of 5 */
@@ -54,6 +56,7 @@ static void setup(const struct cost_case *c, dpt_model *m, dpt_dataset *ds, dpt_
     eo->leaves = c->leaves;
     eo->batching_local = c->opt == OPT_SGD_LOCAL;
     if (c->opt == OPT_GD_ADAPTIVE) eo->balance = DPT_BALANCE_ADAPTIVE;
+    eo->split = c->split;
 }
 
 static void expect_equal(const dpt_thread_counts *run, const dpt_thread_counts *cost, int epochs,
@@ -94,18 +97,27 @@ ParameterizedTestParameters(cost, counters_equal_cost)
             for (int red = 0; red < 2; red++)
                 for (int det = 0; det < 2; det++)
                     for (int opt = 0; opt < 2; opt++)
-                        cases[k++] = (struct cost_case){tp,  threads[ti], det ? 5 : 0,
-                                                        opt, red,         DPT_PIN_COMPACT};
+                        cases[k++] = (struct cost_case){tp,  threads[ti],     det ? 5 : 0,   opt,
+                                                        red, DPT_PIN_COMPACT, DPT_SPLIT_AUTO};
     /* placements, local batching, adaptive cuts, more threads than leaves */
     const struct cost_case extra[] = {
-        {0, 12, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER},
-        {1, 16, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_TREE, DPT_PIN_NUMA},
-        {2, 40, 0, OPT_GD_CLIP, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER},
-        {0, 5, 0, OPT_SGD_LOCAL, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT},
-        {1, 6, 0, OPT_SGD_LOCAL, DPT_REDUCE_TREE, DPT_PIN_NUMA},
-        {2, 7, 0, OPT_GD_ADAPTIVE, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT},
-        {0, 16, 3, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER},
-        {2, 9, 31, OPT_GD_CLIP, DPT_REDUCE_TREE, DPT_PIN_COMPACT},
+        {0, 12, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER, DPT_SPLIT_AUTO},
+        {1, 16, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_TREE, DPT_PIN_NUMA, DPT_SPLIT_AUTO},
+        {2, 40, 0, OPT_GD_CLIP, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER, DPT_SPLIT_AUTO},
+        {0, 5, 0, OPT_SGD_LOCAL, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_AUTO},
+        {1, 6, 0, OPT_SGD_LOCAL, DPT_REDUCE_TREE, DPT_PIN_NUMA, DPT_SPLIT_AUTO},
+        {2, 7, 0, OPT_GD_ADAPTIVE, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_AUTO},
+        {0, 16, 3, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER, DPT_SPLIT_AUTO},
+        {2, 9, 31, OPT_GD_CLIP, DPT_REDUCE_TREE, DPT_PIN_COMPACT, DPT_SPLIT_AUTO},
+        /* the layer split: folding (scatter) and per-unit buffers (tree) */
+        {0, 3, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        {0, 12, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER, DPT_SPLIT_LAYER},
+        {1, 48, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        {1, 16, 0, OPT_GD_CLIP, DPT_REDUCE_TREE, DPT_PIN_NUMA, DPT_SPLIT_LAYER},
+        {2, 8, 5, OPT_GD_CLIP, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        {2, 40, 0, OPT_SGD_LOCAL, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER, DPT_SPLIT_LAYER},
+        {0, 16, 3, OPT_SGD_MOMENTUM, DPT_REDUCE_TREE, DPT_PIN_SCATTER, DPT_SPLIT_LAYER},
+        {2, 9, 31, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
     };
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) cases[k++] = extra[i];
     return cr_make_param_array(struct cost_case, cases, k);
@@ -318,7 +330,7 @@ ParameterizedTestParameters(cost, domains_same_bits)
 }
 
 static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain_level dom,
-                         dpt_reduce red, int *nd_out)
+                         dpt_reduce red, dpt_split split, int *nd_out)
 {
     dpt_model m;
     dpt_dataset ds;
@@ -334,8 +346,10 @@ static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain
     eo.leaves = leaves;
     eo.domain = dom;
     eo.reduce = red;
+    eo.split = split;
     dpt_engine *e;
     cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_engine_split(e), split == DPT_SPLIT_AUTO ? DPT_SPLIT_DATA : split);
     cr_assert_eq(dpt_engine_train(e, 3, NULL, NULL), 0, "%s", dpt_last_error());
     float *w = malloc(m.n_params * sizeof *w);
     memcpy(w, dpt_engine_params(e), m.n_params * sizeof *w);
@@ -358,35 +372,145 @@ ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
     dpt_dataset_free(&ds);
     int nd;
     float *ref = train_bits(c->threads, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2",
-                            DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, &nd);
+                            DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, DPT_SPLIT_DATA, &nd);
+    const dpt_split L = DPT_SPLIT_LAYER;
     const struct {
         const char *topo;
         dpt_domain_level dom;
         dpt_reduce red;
+        dpt_split split;
     } v[] = {
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER},
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_SCATTER},
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE},
-        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER},
-        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_SCATTER, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, 0},
+        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, 0},
+        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, 0},
+        /* the layer split: one domain, domains, folding or per-unit buffers */
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, L},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER, L},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, L},
+        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L},
+        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, L},
     };
     int layouts = 0;
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        float *w = train_bits(c->threads, c->leaves, v[i].topo, v[i].dom, v[i].red, &nd);
+        float *w =
+            train_bits(c->threads, c->leaves, v[i].topo, v[i].dom, v[i].red, v[i].split, &nd);
         layouts += nd > 1;
-        cr_expect_eq(memcmp(w, ref, bytes), 0, "%d threads, leaves %d, \"%s\" --domain %s (%d), %s",
-                     c->threads, c->leaves, v[i].topo, dpt_domain_name(v[i].dom), nd,
-                     v[i].red == DPT_REDUCE_TREE ? "tree" : "scatter");
+        cr_expect_eq(memcmp(w, ref, bytes), 0,
+                     "%d threads, leaves %d, \"%s\" --domain %s (%d), %s, split %s", c->threads,
+                     c->leaves, v[i].topo, dpt_domain_name(v[i].dom), nd,
+                     v[i].red == DPT_REDUCE_TREE ? "tree" : "scatter", dpt_split_name(v[i].split));
         free(w);
     }
     if (c->threads >= 2) cr_expect_gt(layouts, 0, "no layout had more than one domain");
     if (c->leaves) {
         /* deterministic: the 1-thread run's bits */
         float *one = train_bits(1, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE,
-                                DPT_REDUCE_SCATTER, &nd);
+                                DPT_REDUCE_SCATTER, DPT_SPLIT_DATA, &nd);
         cr_expect_eq(memcmp(one, ref, bytes), 0, "leaves %d: %d threads against 1", c->leaves,
                      c->threads);
         free(one);
     }
     free(ref);
+}
+
+/* The layer split on a many-core server (784-256-128-10, batch 256): each
+ * thread reads 1/k of the parameters (k threads in its domain) instead of
+ * all of them, and the domain's gradient is folded as it is computed, so
+ * the reduce reads no unit's gradient twice. */
+ParameterizedTestParameters(cost, layer_split_shares_the_model)
+{
+    static struct cross_case cases[] = {{0, 48}, {0, 96}, {2, 96}, {2, 192}};
+    return cr_make_param_array(struct cross_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+static void step_moves(const dpt_thread_counts *c, int P, int ph, double *self, double *other)
+{
+    *self = *other = 0;
+    for (int t = 0; t < P; t++)
+        for (int d = 0; d < DPT_NEAR_COUNT; d++) {
+            const double b = (double)c[t].phase[ph].read[d] / (double)c[t].steps / P;
+            if (d == DPT_NEAR_SELF)
+                *self += b;
+            else
+                *other += b;
+        }
+}
+
+ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_MOMENTUM;
+    o.batch = 256;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, crossing_topos[k->topo], NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, k->threads, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_COMPACT;
+    eo.pin.smt = 1;
+    const int P = k->threads;
+    dpt_thread_counts *data = calloc((size_t)P, sizeof *data),
+                      *layer = calloc((size_t)P, sizeof *layer);
+    eo.split = DPT_SPLIT_DATA;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, data), 0, "%s", dpt_last_error());
+    eo.split = DPT_SPLIT_LAYER;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, layer), 0, "%s", dpt_last_error());
+    /* auto takes the layer split here: 256 rows over 48+ threads */
+    eo.split = DPT_SPLIT_AUTO;
+    dpt_thread_counts *aut = calloc((size_t)P, sizeof *aut);
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, aut), 0);
+    cr_expect_eq(memcmp(aut, layer, (size_t)P * sizeof *aut), 0, "auto is not the layer split");
+    int *dom = calloc((size_t)P, sizeof *dom);
+    dpt_place *plan = calloc((size_t)P, sizeof *plan);
+    cr_assert_eq(dpt_topo_plan(topo, P, &eo.pin, plan), 0);
+    const int nd = dpt_topo_domains(topo, plan, P, DPT_DOMAIN_AUTO, dom, NULL);
+    const double M = (double)m.n_params * 4, kd = (double)P / nd;
+    double ds, dother, ls, lother;
+    step_moves(data, P, DPT_CPH_COMPUTE, &ds, &dother);
+    step_moves(layer, P, DPT_CPH_COMPUTE, &ls, &lother);
+    /* data: every thread reads all of w from its domain's copy (its own
+     * for the domain's first thread) */
+    cr_expect_geq(ds + dother, M, "data split: %.3g bytes of w and rows a thread", ds + dother);
+    cr_expect_geq(dother, M * (1 - 1.5 / kd), "data split: %.3g bytes from others", dother);
+    /* layer: about 2 M / k of w, plus its domain's rows and activations */
+    cr_expect_leq(lother, 2.2 * M / kd + 0.2 * M,
+                  "layer split, %d domains of %.0f threads: %.3g bytes a thread (M %.3g)", nd, kd,
+                  lother, M);
+    cr_expect_lt(lother, 0.5 * dother, "layer %.3g against data %.3g", lother, dother);
+    cr_log_info("\"%s\" %d threads, %d domains: a thread reads %.3g bytes of others' a step "
+                "(data split: %.3g), M = %.3g",
+                crossing_topos[k->topo], P, nd, lother, dother, M);
+    /* the reduce reads the domains' sums only, not every unit inside them */
+    step_moves(data, P, DPT_CPH_REDUCE, &ds, &dother);
+    step_moves(layer, P, DPT_CPH_REDUCE, &ls, &lother);
+    cr_expect_lt(ls + lother, ds + dother, "reduce reads: layer %.3g, data %.3g", ls + lother,
+                 ds + dother);
+    /* and the bits of a thread's share of w fall with the threads of a domain */
+    for (int kk = 1; kk <= 12; kk++) {
+        size_t most = 0;
+        for (int i = 0; i < kk; i++) {
+            const size_t f = dpt_split_w_floats(&m, i, kk);
+            if (f > most) most = f;
+        }
+        cr_expect_leq((double)most, 2.0 * m.n_params / kk + 1024, "%d threads: %zu floats", kk,
+                      most);
+    }
+    free(dom);
+    free(plan);
+    free(data);
+    free(layer);
+    free(aut);
+    dpt_topo_close(topo);
 }

@@ -261,3 +261,198 @@ Test(model, cross_entropy_message_names_no_flag)
     cr_expect(strstr(dpt_last_error(), "cross-entropy"), "%s", dpt_last_error());
     cr_expect_null(strstr(dpt_last_error(), "--"), "%s", dpt_last_error());
 }
+
+/* ---- the layer split (models/split.h): nth threads, one call's bits ---- */
+
+#include <omp.h>
+
+#include "models/split.h"
+
+static void omp_sync(void *ud)
+{
+    (void)ud;
+#pragma omp barrier
+}
+
+struct split_case {
+    dpt_activation act;
+    dpt_loss loss;
+    int n_hidden;
+    size_t d, h1, h2;
+    int classes;
+};
+
+/* Every table this CPU runs, scalar first. */
+static int split_tables(dpt_kernels *t)
+{
+    int n = 0;
+    dpt_kernels_fill_scalar(&t[n++]);
+    if (dpt_cpu_has_avx2() && dpt_build_has_avx2()) {
+        dpt_kernels_fill_scalar(&t[n]);
+        dpt_kernels_fill_avx2(&t[n++]);
+    }
+    if (dpt_cpu_has_avx512() && dpt_build_has_avx512()) {
+        dpt_kernels_fill_scalar(&t[n]);
+        dpt_kernels_fill_avx2(&t[n]);
+        dpt_kernels_fill_avx512(&t[n++]);
+    }
+    return n;
+}
+
+Test(split, same_bits_as_one_call, .timeout = 120)
+{
+    static const struct split_case cases[] = {
+        {DPT_ACTIVATION_RELU, DPT_LOSS_CE, 2, 784, 256, 128, 10}, /* fmnist-mlp */
+        {DPT_ACTIVATION_TANH, DPT_LOSS_CE, 1, 37, 50, 0, 3},
+        {DPT_ACTIVATION_SIGMOID, DPT_LOSS_BCE, 2, 20, 33, 17, 0},
+        {DPT_ACTIVATION_TANH, DPT_LOSS_MSE, 1, 10, 20, 0, 0}, /* 10-20-1, not the tiny path */
+        {DPT_ACTIVATION_RELU, DPT_LOSS_CE, 0, 64, 0, 0, 10},  /* softmax regression */
+    };
+    static const size_t rows[] = {1, 2, 3, 7, 16, 17, 40, 300};
+    dpt_kernels tab[3];
+    const int ntab = split_tables(tab);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const struct split_case *k = &cases[c];
+        dpt_model_spec s = {.kind = k->n_hidden ? DPT_MODEL_MLP : DPT_MODEL_SOFTMAX,
+                            .inputs = k->d,
+                            .n_hidden = k->n_hidden,
+                            .hidden = {k->h1, k->h2},
+                            .classes = k->classes,
+                            .act = k->act,
+                            .loss = k->loss,
+                            .bias = 1};
+        dpt_model m;
+        cr_assert_eq(dpt_model_init(&m, &s), 0, "%s", dpt_last_error());
+        dpt_dataset ds;
+        ref_make_data(&ds, 300, k->d, &m.spec, 11);
+        float *w = malloc(m.n_params * sizeof *w), *g1 = malloc(m.n_params * sizeof *g1),
+              *g2 = malloc(m.n_params * sizeof *g2);
+        dpt_model_init_params(&m, w, 3, DPT_INIT_UNIFORM);
+        float *sc = calloc(dpt_model_scratch_floats(&m), sizeof *sc),
+              *shared = calloc(dpt_model_scratch_floats(&m), sizeof *shared);
+        for (int ti = 0; ti < ntab; ti++) {
+            const dpt_kernels *kt = &tab[ti];
+            cr_assert(dpt_model_splittable(&m, kt));
+            for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+                const size_t R = rows[ri];
+                const double l1 = dpt_model_grad_to(&m, kt, w, ds.X, ds.ld, ds.y, R, g1, sc);
+                for (int nth = 1; nth <= 6; nth++) {
+                    /* NaN where no thread writes: a gap would show */
+                    for (size_t i = 0; i < m.n_params; i++) g2[i] = NAN;
+                    double l2 = 0;
+#pragma omp parallel num_threads(nth) reduction(+ : l2)
+                    {
+                        dpt_split_unit u = {ds.X, ds.y, R, g2, 0};
+                        dpt_model_grad_split(&m, kt, w, ds.ld, &u, 1, shared, omp_get_thread_num(),
+                                             nth, omp_sync, NULL);
+                        l2 += u.loss;
+                    }
+                    cr_expect_eq(memcmp(g1, g2, m.n_params * sizeof *g1), 0,
+                                 "%s case %zu, %zu rows, %d threads: the gradient's bits differ",
+                                 kt->isa, c, R, nth);
+                    cr_expect_eq(l1, l2, "%s case %zu, %zu rows, %d threads: loss %.17g vs %.17g",
+                                 kt->isa, c, R, nth, l1, l2);
+                }
+                /* the ranges tile the parameters */
+                for (int nth = 1; nth <= 7; nth++) {
+                    size_t covered = 0;
+                    for (int i = 0; i < nth; i++) {
+                        dpt_split_range r[2 * (DPT_MAX_HIDDEN + 1)];
+                        const int n = dpt_split_ranges(&m, i, nth, r);
+                        for (int j = 0; j < n; j++) covered += r[j].hi - r[j].lo;
+                    }
+                    cr_expect_eq(covered, m.n_params);
+                }
+            }
+        }
+        free(w);
+        free(g1);
+        free(g2);
+        free(sc);
+        free(shared);
+        dpt_dataset_free(&ds);
+    }
+}
+
+Test(split, fused_models_are_not_splittable)
+{
+    dpt_model_spec lin = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
+    dpt_model_spec tiny = {.kind = DPT_MODEL_MLP,
+                           .inputs = 10,
+                           .n_hidden = 1,
+                           .hidden = {20},
+                           .act = DPT_ACTIVATION_RELU,
+                           .loss = DPT_LOSS_MSE};
+    dpt_model m;
+    dpt_kernels s;
+    dpt_kernels_fill_scalar(&s);
+    cr_assert_eq(dpt_model_init(&m, &lin), 0);
+    cr_expect_not(dpt_model_splittable(&m, &s));
+    cr_assert_eq(dpt_model_init(&m, &tiny), 0);
+    cr_expect_eq(dpt_model_splittable(&m, &s), s.mlp_tiny_grad == NULL,
+                 "the tiny MLP takes its fused kernel where the table has one");
+}
+
+/* Several units side by side in one call (a domain's small units): each
+ * gets the bits of its own dpt_model_grad_to call. */
+Test(split, units_side_by_side, .timeout = 120)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, 200, 784, &m.spec, 12);
+    float *w = malloc(m.n_params * sizeof *w);
+    dpt_model_init_params(&m, w, 4, DPT_INIT_UNIFORM);
+    enum { NU = 7 };
+    static const size_t rows[NU] = {1, 2, 0, 5, 16, 17, 3}; /* 44 rows: one block */
+    cr_assert_leq(44, dpt_model_block_rows(&m));
+    float *ref[NU], *got[NU];
+    double lref[NU];
+    float *sc = calloc(dpt_model_scratch_floats(&m), sizeof *sc);
+    dpt_kernels tab[3];
+    const int ntab = split_tables(tab);
+    for (int ti = 0; ti < ntab; ti++) {
+        size_t at = 0;
+        for (int v = 0; v < NU; v++) {
+            ref[v] = malloc(m.n_params * sizeof(float));
+            got[v] = malloc(m.n_params * sizeof(float));
+            for (size_t i = 0; i < m.n_params; i++) got[v][i] = NAN;
+            lref[v] = dpt_model_grad_to(&m, &tab[ti], w, ds.X + at * ds.ld, ds.ld, ds.y + at,
+                                        rows[v], ref[v], sc);
+            at += rows[v];
+        }
+        for (int nth = 1; nth <= 5; nth++) {
+            double loss[NU] = {0};
+#pragma omp parallel num_threads(nth)
+            {
+                dpt_split_unit u[NU];
+                size_t a = 0;
+                for (int v = 0; v < NU; v++) {
+                    u[v] = (dpt_split_unit){ds.X + a * ds.ld, ds.y + a, rows[v], got[v], 0};
+                    a += rows[v];
+                }
+                const int ith = omp_get_thread_num();
+                dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, NU, sc, ith, nth, omp_sync, NULL);
+                for (int v = ith; v < NU; v += nth) loss[v] = u[v].loss;
+            }
+            for (int v = 0; v < NU; v++) {
+                cr_expect_eq(memcmp(ref[v], got[v], m.n_params * sizeof(float)), 0,
+                             "%s, %d threads, unit %d (%zu rows): the gradient's bits differ",
+                             tab[ti].isa, nth, v, rows[v]);
+                cr_expect_eq(loss[v], lref[v], "%s, %d threads, unit %d: loss", tab[ti].isa, nth,
+                             v);
+            }
+        }
+        for (int v = 0; v < NU; v++) free(ref[v]), free(got[v]);
+    }
+    free(sc);
+    free(w);
+    dpt_dataset_free(&ds);
+}

@@ -9,7 +9,7 @@
 #   bitwise   --deterministic --leaves 12: identical model files and losses
 #             for 1..3 ranks x 1..2 threads, chunked all-gather included, and
 #             with --domain l3/package; without leaves, --domain l3 gives
-#             the bits of --domain none;
+#             the bits of --domain none; --split layer the data split's;
 #             the default 16 leaves on 3 ranks (6/5/5, uneven) likewise
 #   files     only rank 0 prints and writes --json / --save
 #   errors    a bad data file on one rank, on every rank, a bad flag,
@@ -183,6 +183,21 @@ bitwise)
     mpi 2 "$DPT" train $SGD --threads 3 --domain l3 --save dom.dptm >o 2>e ||
         fail "-np 2 --domain l3: $(cat e)"
     cmp -s flat.dptm dom.dptm || fail "-np 2 --threads 3: --domain l3 changed the bits"
+    # the layer split (tanh: a relu 8-16-1 takes the fused tiny kernel): the
+    # data split's bits, and with leaves the one-process bits
+    for leaves in "" "$D"; do
+        # shellcheck disable=SC2086
+        "$DPT" train $SGD --act tanh $leaves --threads 1 --save one.dptm >o 2>e ||
+            fail "one process, tanh: $(cat e)"
+        for sp in data layer; do
+            # shellcheck disable=SC2086
+            mpi 2 "$DPT" train $SGD --act tanh $leaves --threads 3 --split $sp \
+                --save $sp.dptm >o 2>e || fail "-np 2 --split $sp $leaves: $(cat e)"
+        done
+        cmp -s data.dptm layer.dptm || fail "-np 2 --threads 3 $leaves: --split layer changed the bits"
+        [ -z "$leaves" ] || cmp -s one.dptm layer.dptm ||
+            fail "-np 2 --threads 3 $leaves --split layer: not the one-process bits"
+    done
     # 16 leaves on 3 ranks: uneven shares, the same bits
     # shellcheck disable=SC2086
     "$DPT" train $SGD --deterministic --threads 1 --save ref.dptm >o 2>e || fail "one process: $(cat e)"

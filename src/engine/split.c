@@ -1,0 +1,183 @@
+/* The layer split (dpt_split DPT_SPLIT_LAYER): the threads of a domain
+ * take the domain's units one at a time, together. Each computes its share
+ * of every layer's outputs (models/split.h): its rows of each W_l read and
+ * of the gradient written, its columns of the activations; a domain
+ * barrier between the layers. The units are the data split's, cut the
+ * same way, so the gradient of each unit has the data split's bits.
+ *
+ * Where the rank's combine is the reduce-scatter (no all-reduce, no tree),
+ * the domain also sums its units: each thread folds its slices of an
+ * item's units (domain.c's canonical subtrees) pairwise in place, leaving
+ * the item's sum in its first buffer: what domain.c's phase 1 computes, in
+ * the same order, but over slices the thread wrote itself, so phase 1 is
+ * skipped. Otherwise the combine is as for the data split.
+ *
+ * Units go through dpt_model_grad_split in groups whose rows fit one
+ * block together (the small-row regime: a whole domain's units at once,
+ * 2 x layers barriers a step), or one at a time when a unit has more.
+ *
+ * One walk serves the step and the cost function: run == 0 only counts. */
+#include <string.h>
+
+#include "engine/engine_impl.h"
+#include "models/split.h"
+
+typedef struct split_sync {
+    dpt_barrier *bar;
+    int i;
+} split_sync;
+
+static void split_wait(void *ud)
+{
+    const split_sync *s = ud;
+    dpt_barrier_wait(s->bar, s->i);
+}
+
+static void split_none(void *ud)
+{
+    (void)ud;
+}
+
+static void count_read(const dpt_engine *e, dpt_thread_counts *c, int t, int owner, size_t bytes)
+{
+    c->phase[DPT_CPH_COMPUTE].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+static void count_write(const dpt_engine *e, dpt_thread_counts *c, int t, int owner, size_t bytes)
+{
+    c->phase[DPT_CPH_COMPUTE].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+/* The thread whose rows hold global unit u of domain d: the data split's. */
+static int unit_thread(const dpt_engine *e, int d, int u)
+{
+    int s = e->dom_first[d];
+    while (s + 1 < e->dom_first[d + 1] && u >= e->u_base + (int)((long)e->u_local * (s + 1) / e->P))
+        s++;
+    return e->slot_thread[s];
+}
+
+/* Per row of a unit, the activation floats thread i of nth reads from and
+ * writes to the domain's shared scratch: every product reads its whole
+ * input (forward past the first layer, dW past the first, the input
+ * gradient reads all of D), and writes its share of the outputs; the loss
+ * reads a unit's logits and writes its D (every nth-th unit). */
+static void act_floats(const dpt_model *m, int i, int nth, size_t *rd, size_t *wr)
+{
+    const int L = m->layers;
+    size_t r = 0, w = 0, lo, hi;
+    for (int l = 0; l < L; l++) {
+        dpt_split_share(m->width[l + 1], i, nth, &lo, &hi);
+        w += hi - lo;
+        if (l == 0) continue;
+        r += 2 * m->width[l] + m->width[l + 1];
+        dpt_split_share(m->width[l], i, nth, &lo, &hi);
+        w += hi - lo;
+    }
+    *rd = r;
+    *wr = w;
+}
+
+/* The next group of units from x (buffers), up to xb: units whose rows fit
+ * one block together, or one unit of more rows. Returns its end. */
+static int next_group(const dpt_engine *e, size_t b, int xa, int ua, int x, int xb, size_t brows)
+{
+    size_t sum = 0;
+    int v = x;
+    while (v < xb && v - x < DPT_SPLIT_MAX_UNITS) {
+        const int u = v - xa + ua;
+        const size_t n = unit_row(e, b, u + 1) - unit_row(e, b, u);
+        if (sum + n > brows) break;
+        sum += n;
+        v++;
+    }
+    return v > x ? v : x + 1;
+}
+
+/* The canonical sum of items [x, end) of the domain in place, over the
+ * thread's ranges: pairwise rounds, what domain.c's phase 1 computes. */
+static void fold_item(dpt_engine *e, dpt_thread_counts *c, int t, int run, int x, int end,
+                      const dpt_split_range *r, int nr, size_t gbytes)
+{
+    for (int s = 1; x + s < end; s *= 2)
+        for (int a = x; a + s < end; a += 2 * s) {
+            if (run)
+                for (int j = 0; j < nr; j++)
+                    e->k->add(r[j].hi - r[j].lo, e->G[a + s] + r[j].lo, e->G[a] + r[j].lo);
+            count_read(e, c, t, t, 2 * gbytes);
+            count_write(e, c, t, t, gbytes);
+        }
+}
+
+void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
+                           const float *rows_X, const float *rows_y, size_t slo)
+{
+    const dpt_model *m = e->m;
+    const int d = e->dom[t], s0 = e->dom_first[d], kd = e->dom_first[d + 1] - s0;
+    const int i = e->slot[t] - s0, so = e->slot_thread[s0];
+    const size_t ld = e->ds->ld, brows = dpt_model_block_rows(m);
+    split_sync ss = {e->dbar ? &e->dbar[d] : NULL, i};
+    const dpt_split_sync sync = kd > 1 ? split_wait : split_none;
+    dpt_split_range r[2 * (DPT_MAX_HIDDEN + 1)];
+    const int nr = dpt_split_ranges(m, i, kd, r);
+    size_t gfl = 0, ard, awr;
+    for (int j = 0; j < nr; j++) gfl += r[j].hi - r[j].lo;
+    gfl *= sizeof(float);
+    act_floats(m, i, kd, &ard, &awr);
+    if (run) {
+        e->ts[t].sX = rows_X, e->ts[t].sy = rows_y, e->ts[t].slo = slo;
+        if (kd > 1) sync(&ss); /* every thread's rows of the step are in place */
+    }
+    if (kd > 1) c->phase[DPT_CPH_COMPUTE].barriers++;
+    const int ua = e->u_base + (int)((long)e->u_local * s0 / e->P);
+    const int ub = e->u_base + (int)((long)e->u_local * (s0 + kd) / e->P);
+    const int xa = unit_buf(e, ua), xb = unit_buf(e, ub);
+    dpt_split_unit un[DPT_SPLIT_MAX_UNITS];
+    int w_read = 0;
+    for (int x = xa; x < xb;) {
+        const int end = next_group(e, b, xa, ua, x, xb, brows);
+        size_t most = 0;
+        for (int v = x; v < end; v++) {
+            const int u = v - xa + ua, q = unit_thread(e, d, u);
+            const size_t n = unit_row(e, b, u + 1) - unit_row(e, b, u);
+            most = n > most ? n : most;
+            if (run) {
+                const thread_state *tq = &e->ts[q];
+                const size_t at = unit_row(e, b, u) - tq->slo;
+                un[v - x] = (dpt_split_unit){tq->sX + at * ld, tq->sy + at, n, e->G[v], 0};
+            }
+            if (n) {
+                /* its share of w, once a step: its own cache has it for
+                 * the domain's further units */
+                if (!w_read)
+                    count_read(e, c, t, dpt_engine_domain_owner(e, d),
+                               dpt_split_w_floats(m, i, kd) * sizeof(float));
+                w_read = 1;
+                count_read(e, c, t, q, n * (e->ds->d + 1) * sizeof(float));
+                count_read(e, c, t, so, n * ard * sizeof(float));
+                count_write(e, c, t, so, n * awr * sizeof(float));
+            }
+            if ((v - x) % kd == i) {
+                count_read(e, c, t, so, n * m->width[m->layers] * sizeof(float));
+                count_write(e, c, t, so, n * m->width[m->layers] * sizeof(float));
+                count_write(e, c, t, t, DPT_LINE);
+            }
+            count_write(e, c, t, t, gfl);
+            c->flops += (uint64_t)(e->flops_per_row * (double)n * (i + 1) / kd + 0.5) -
+                        (uint64_t)(e->flops_per_row * (double)n * i / kd + 0.5);
+        }
+        if (run) {
+            dpt_model_grad_split(m, e->k, e->wd[d], ld, un, end - x, e->ts[so].scratch, i, kd, sync,
+                                 &ss);
+            for (int v = x + i; v < end; v += kd) e->uloss[v].v = un[v - x].loss;
+        }
+        if (kd > 1)
+            c->phase[DPT_CPH_COMPUTE].barriers +=
+                (uint64_t)(end - x > 1 || most == 0 ? 1 : (most + brows - 1) / brows) *
+                (uint64_t)(2 * m->layers);
+        x = end;
+    }
+    if (!e->fold) return;
+    for (int x = xa; x < xb; x = e->item_end[x])
+        fold_item(e, c, t, run, x, e->item_end[x], r, nr, gfl);
+}

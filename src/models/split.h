@@ -1,0 +1,74 @@
+/* The layer split: the threads of a domain share one unit's rows and split
+ * every layer's products by output columns (ggml's (ith, nth)), each
+ * computing its share of the activations and its rows of every W_l and b_l
+ * of the gradient. The bits are those of dpt_model_grad_to on the same
+ * rows: the kernels' part calls (sgemm_part, and the elementwise kernels on
+ * column slices) compute each element as the whole call does, and the loss
+ * is one thread's, in row order. Library-internal: the engine's. */
+#ifndef DPT_MODELS_SPLIT_H
+#define DPT_MODELS_SPLIT_H
+
+#include <stddef.h>
+
+#include "dpt/engine.h"
+#include "dpt/model.h"
+#include "kernels/kernels.h"
+
+/* Thread ith of nth's share of n outputs: [lo, hi). */
+static inline void dpt_split_share(size_t n, int ith, int nth, size_t *lo, size_t *hi)
+{
+    *lo = n * (size_t)ith / (size_t)nth;
+    *hi = n * (size_t)(ith + 1) / (size_t)nth;
+}
+
+/* dpt_split's auto rule: the layer split for a splittable model of at
+ * least DPT_SPLIT_AUTO_PARAMS parameters when fewer than
+ * DPT_SPLIT_AUTO_ROWS rows per thread (batch B over P threads) remain. */
+int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P);
+
+/* One range of a thread's share of the parameters: floats [lo, hi). */
+typedef struct dpt_split_range {
+    size_t lo, hi;
+} dpt_split_range;
+
+/* Thread ith of nth's share of the parameters: rows [j0, j1) of each W_l
+ * and b_l, j the share of layer l's outputs; up to 2 * layers ranges, in
+ * parameter order, empty ones left out. Returns the count. */
+int dpt_split_ranges(const dpt_model *m, int ith, int nth,
+                     dpt_split_range r[2 * (DPT_MAX_HIDDEN + 1)]);
+
+/* The floats of w thread ith of nth reads in a gradient: its rows of each
+ * W_l and b_l (forward, dW) and its columns of each W_l past the first
+ * (the input gradient), counted once where they overlap. */
+size_t dpt_split_w_floats(const dpt_model *m, int ith, int nth);
+
+/* Called between the phases: returns when all nth threads have called it. */
+typedef void (*dpt_split_sync)(void *ud);
+
+/* The most units one call takes side by side. */
+#define DPT_SPLIT_MAX_UNITS 256
+
+/* One unit of a call: its rows X:(rows, ld) and y, the gradient buffer g
+ * (the model's layout) and, out, its loss sum. */
+typedef struct dpt_split_unit {
+    const float *X, *y;
+    size_t rows;
+    float *g;
+    double loss;
+} dpt_split_unit;
+
+/* The gradients of units u[0..nu) (set, as dpt_model_grad_to), computed by
+ * nth threads that call it together with the same arguments but ith (and
+ * their own copy of u); scratch is one buffer of dpt_model_scratch_floats(m)
+ * floats they share. Either one unit of any rows, or up to
+ * DPT_SPLIT_MAX_UNITS whose rows fit one block together (sum <=
+ * dpt_model_block_rows(m)). Thread ith overwrites its ranges
+ * (dpt_split_ranges) of each u[v].g, and nothing else of them; the bits
+ * equal dpt_model_grad_to's on each unit's rows. u[v].loss is the unit's
+ * loss on thread v % nth (0 on the others). Every thread calls sync the
+ * same number of times: 2 x layers per block. */
+void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float *w, size_t ld,
+                          dpt_split_unit *u, int nu, float *scratch, int ith, int nth,
+                          dpt_split_sync sync, void *ud);
+
+#endif
