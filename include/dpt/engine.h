@@ -57,10 +57,12 @@ typedef enum {
 
 /* How the threads of a domain share a step's work. */
 typedef enum {
-    /* layer where the model has layer products, more than one thread and
-     * fewer than DPT_SPLIT_AUTO_ROWS rows per thread per step (the
-     * small-row regime, where the weights, not the rows, are the traffic),
-     * and at least DPT_SPLIT_AUTO_PARAMS parameters; else data */
+    /* layer where the model has layer products and at least
+     * DPT_SPLIT_AUTO_PARAMS parameters, fewer than DPT_SPLIT_AUTO_ROWS rows
+     * per thread remain per step (the small-row regime, where the weights,
+     * not the rows, are the traffic), and the domains hold 2 to
+     * DPT_SPLIT_AUTO_DOMAIN threads (one L3 group: its barriers stay
+     * cheap); else data */
     DPT_SPLIT_AUTO = 0,
     /* every thread takes its own rows: its units, a whole gradient each */
     DPT_SPLIT_DATA = 1,
@@ -73,6 +75,7 @@ typedef enum {
 
 #define DPT_SPLIT_AUTO_ROWS   16
 #define DPT_SPLIT_AUTO_PARAMS 65536
+#define DPT_SPLIT_AUTO_DOMAIN 16
 
 DPT_API const char *dpt_split_name(dpt_split s);
 /* "auto", "data" or "layer"; DPT_EINVAL naming the allowed values */

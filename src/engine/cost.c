@@ -275,7 +275,7 @@ static int shadow(dpt_engine *e, const dpt_topo *topo, const dpt_place *plan,
         memcpy(e->plan, plan, (size_t)e->P * sizeof *e->plan);
     else if ((rc = dpt_topo_plan(topo, e->P, &opts->pin, e->plan)))
         return rc;
-    if (dpt_engine_plan_domains(e, opts->domain) || dpt_engine_plan_counters(e))
+    if (dpt_engine_plan_domains(e, opts->domain, opts->split) || dpt_engine_plan_counters(e))
         return dpt_set_error(DPT_ENOMEM, "out of memory");
     if (e->adaptive) {
         if (!(e->cum = malloc(2 * ((size_t)e->P + 1) * sizeof *e->cum)))

@@ -67,7 +67,7 @@ static int plan_items(dpt_engine *e)
     return 0;
 }
 
-int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level)
+int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level, dpt_split want)
 {
     const int P = e->P;
     e->dom = malloc((size_t)P * sizeof(int));
@@ -86,6 +86,7 @@ int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level)
         e->slot_thread[e->slot[t]] = t;
     }
     free(next);
+    dpt_engine_resolve_split(e, want);
     return plan_items(e);
 }
 

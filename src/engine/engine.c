@@ -239,14 +239,25 @@ static int check_opts(const dpt_model *m, const dpt_optim_spec *o, const dpt_dat
     return 0;
 }
 
-/* The split in use: auto takes the layer split in the small-row regime of
- * a model big enough for its weights to be the traffic (dpt_split) */
-static dpt_split pick_split(const dpt_engine *e, dpt_split want)
+/* The split in use, once the domains are known (domain.c): auto takes the
+ * layer split in the small-row regime of a model big enough for its
+ * weights to be the traffic, where every domain holds 2 to
+ * DPT_SPLIT_AUTO_DOMAIN threads (dpt_split). The fold follows: the
+ * reduce-scatter of one rank reads the items; the tree and the all-reduce
+ * read every unit. */
+void dpt_engine_resolve_split(dpt_engine *e, dpt_split want)
 {
-    if (want != DPT_SPLIT_AUTO) return want;
-    return !e->adaptive && dpt_split_auto_layer(e->m, dpt_kernels_get(), e->B, e->P)
-               ? DPT_SPLIT_LAYER
-               : DPT_SPLIT_DATA;
+    int kmax = 0;
+    for (int d = 0; d < e->nd; d++)
+        if (e->dom_first[d + 1] - e->dom_first[d] > kmax)
+            kmax = e->dom_first[d + 1] - e->dom_first[d];
+    e->split = want;
+    if (want == DPT_SPLIT_AUTO)
+        e->split = !e->adaptive && dpt_split_auto_layer(e->m, dpt_kernels_get(), e->B, e->P, kmax)
+                       ? DPT_SPLIT_LAYER
+                       : DPT_SPLIT_DATA;
+    e->fold =
+        e->split == DPT_SPLIT_LAYER && !e->comm && (e->reduce == DPT_REDUCE_SCATTER || e->U == 1);
 }
 
 /* The cut of every batch into GU units and of the units over the ranks,
@@ -272,11 +283,6 @@ static void plan_units(dpt_engine *e, const dpt_engine_opts *opts)
     /* one thread has nothing to balance: it keeps the fixed-order buffers */
     e->adaptive = opts->balance == DPT_BALANCE_ADAPTIVE && e->P > 1;
     e->step_copy = e->shuffle || e->adaptive;
-    e->split = pick_split(e, opts->split);
-    /* the reduce-scatter of one rank reads the items; the tree and the
-     * all-reduce read every unit */
-    e->fold =
-        e->split == DPT_SPLIT_LAYER && !e->comm && (e->reduce == DPT_REDUCE_SCATTER || e->U == 1);
 }
 
 /* Per-rank loading: this rank's rows of every batch must be there. */
@@ -440,7 +446,7 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     e->inject = opts->inject_slowdown;
     plan_units(e, opts);
     if ((rc = check_part(e)) || (rc = plan_threads(e, opts))) goto fail;
-    if (dpt_engine_plan_domains(e, opts->domain) || alloc_buffers(e) ||
+    if (dpt_engine_plan_domains(e, opts->domain, opts->split) || alloc_buffers(e) ||
         dpt_engine_alloc_copies(e) || dpt_engine_plan_counters(e) ||
         dpt_barrier_init(&e->bar, e->P, e->dom) || domain_barriers(e)) {
         rc = dpt_set_error(DPT_ENOMEM, "cannot allocate the engine's buffers for %d threads", e->P);

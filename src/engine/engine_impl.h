@@ -295,7 +295,12 @@ int dpt_engine_copy_shard(dpt_engine *e, int t);
 void dpt_engine_shuffle_range(dpt_engine *e, int epoch, size_t lo, size_t hi);
 
 /* domain.c: domains, the parameters' copies, the canonical sum */
-int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level);
+/* The domains at level, the split (want resolved, dpt_engine_resolve_split)
+ * and the canonical sum's items. */
+int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level, dpt_split want);
+/* engine.c: e->split and e->fold from want, the model, the batch and the
+ * domains' sizes. */
+void dpt_engine_resolve_split(dpt_engine *e, dpt_split want);
 int dpt_engine_alloc_copies(dpt_engine *e);
 void dpt_engine_free_domains(dpt_engine *e);
 /* Thread t's share of [0, n) among its domain's threads. */

@@ -294,10 +294,10 @@ int dpt_model_splittable(const dpt_model *m, const dpt_kernels *k)
     return !glm_path(m) && !tiny_path(m, k);
 }
 
-int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P)
+int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int kmax)
 {
-    return P > 1 && dpt_model_splittable(m, k) && m->n_params >= DPT_SPLIT_AUTO_PARAMS &&
-           B < (size_t)DPT_SPLIT_AUTO_ROWS * (size_t)P;
+    return P > 1 && kmax >= 2 && kmax <= DPT_SPLIT_AUTO_DOMAIN && dpt_model_splittable(m, k) &&
+           m->n_params >= DPT_SPLIT_AUTO_PARAMS && B < (size_t)DPT_SPLIT_AUTO_ROWS * (size_t)P;
 }
 
 int dpt_split_ranges(const dpt_model *m, int ith, int nth,

@@ -23,8 +23,9 @@ static inline void dpt_split_share(size_t n, int ith, int nth, size_t *lo, size_
 
 /* dpt_split's auto rule: the layer split for a splittable model of at
  * least DPT_SPLIT_AUTO_PARAMS parameters when fewer than
- * DPT_SPLIT_AUTO_ROWS rows per thread (batch B over P threads) remain. */
-int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P);
+ * DPT_SPLIT_AUTO_ROWS rows per thread (batch B over P threads) remain and
+ * the largest domain holds 2 to DPT_SPLIT_AUTO_DOMAIN threads (kmax). */
+int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int kmax);
 
 /* One range of a thread's share of the parameters: floats [lo, hi). */
 typedef struct dpt_split_range {

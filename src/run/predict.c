@@ -38,9 +38,8 @@ static shape shape_of(const dpt_model *m, const dpt_optim_spec *o, size_t n,
     s.GU = opts->leaves > 0 ? opts->leaves : P;
     s.adaptive = opts->balance == DPT_BALANCE_ADAPTIVE && P > 1 && opts->leaves <= 0;
     s.shuffle = opts->shuffle && s.B < n;
-    s.layer =
-        opts->split == DPT_SPLIT_LAYER || (opts->split == DPT_SPLIT_AUTO && !s.adaptive &&
-                                           dpt_split_auto_layer(m, dpt_kernels_get(), s.B, P));
+    (void)m;
+    s.layer = opts->split == DPT_SPLIT_LAYER; /* auto: once the domains are known */
     return s;
 }
 
@@ -132,7 +131,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                         const dpt_engine_opts *opts, const dpt_place *plan, int P,
                         const dpt_thread_counts *counts, dpt_predict_row *row)
 {
-    const shape s = shape_of(m, o, n, opts, P);
+    shape s = shape_of(m, o, n, opts, P);
     memset(row->phase_s, 0, sizeof row->phase_s);
     memset(row->bound, 0, sizeof row->bound);
     row->barrier_s = 0;
@@ -214,6 +213,8 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
     free(dom);
     int kmax = 1;
     for (int t = 0; t < P; t++) kmax = dk[t] > kmax ? dk[t] : kmax;
+    if (opts->split == DPT_SPLIT_AUTO) /* as dpt_engine_resolve_split */
+        s.layer = !s.adaptive && dpt_split_auto_layer(m, dpt_kernels_get(), s.B, P, kmax);
     const int spans = npk > 1;
     const double lat = dpt_machine_barrier(mach, P, spans);
     double node_bytes[256], pk_in[64];

@@ -514,3 +514,54 @@ ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
     free(aut);
     dpt_topo_close(topo);
 }
+
+/* auto keeps the data split where a domain is too big for cheap barriers
+ * (one 56-core L3 a package) or rows are plentiful; the layer split where
+ * the domains are L3 groups of a few cores and rows are few. */
+Test(cost, split_auto_rule)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_SGD;
+    const struct {
+        const char *topo;
+        int threads;
+        size_t batch;
+        dpt_split expect;
+    } c[] = {
+        {"pack:2 numa:2 core:56 pu:1", 112, 256, DPT_SPLIT_DATA},     /* 56-thread domains */
+        {"pack:2 numa:4 l3:2 core:6 pu:1", 96, 256, DPT_SPLIT_LAYER}, /* 6-thread L3s */
+        {"pack:2 numa:4 l3:2 core:6 pu:1", 96, 4096, DPT_SPLIT_DATA}, /* 42 rows a thread */
+        {"pack:2 numa:4 l3:2 core:6 pu:1", 1, 8, DPT_SPLIT_DATA},     /* one thread */
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        dpt_topo *topo;
+        cr_assert_eq(dpt_topo_open(&topo, c[i].topo, NULL), 0);
+        dpt_engine_opts eo;
+        ref_engine_opts(&eo, c[i].threads, 1);
+        eo.topo = topo;
+        eo.pin.policy = DPT_PIN_COMPACT;
+        o.batch = c[i].batch;
+        const int P = c[i].threads;
+        dpt_thread_counts *a = calloc((size_t)P, sizeof *a), *x = calloc((size_t)P, sizeof *x);
+        eo.split = DPT_SPLIT_AUTO;
+        cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 8192, &eo, a), 0, "%s", dpt_last_error());
+        eo.split = c[i].expect;
+        cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 8192, &eo, x), 0, "%s", dpt_last_error());
+        cr_expect_eq(memcmp(a, x, (size_t)P * sizeof *a), 0,
+                     "\"%s\" %d threads, batch %zu: auto is not %s", c[i].topo, P, c[i].batch,
+                     dpt_split_name(c[i].expect));
+        free(a);
+        free(x);
+        dpt_topo_close(topo);
+    }
+}
