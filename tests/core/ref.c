@@ -100,6 +100,18 @@ void ref_make_data(dpt_dataset *ds, size_t n, size_t d, const dpt_model_spec *s,
     ds->label_kind = DPT_LABEL_REAL;
 }
 
+int ref_fmnist_mlp(dpt_model *m)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 784,
+                        .n_hidden = 2,
+                        .hidden = {256, 128},
+                        .classes = 10,
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_CE};
+    return dpt_model_init(m, &s);
+}
+
 int ref_small_mlp(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows)
 {
     dpt_model_spec s = {.kind = DPT_MODEL_MLP,

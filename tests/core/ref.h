@@ -31,6 +31,9 @@ void ref_make_data(dpt_dataset *ds, size_t n, size_t d, const dpt_model_spec *s,
  * with this many threads and shuffling on or off. */
 void ref_engine_opts(dpt_engine_opts *eo, int threads, int shuffle);
 
+/* fmnist-mlp's network, 784-256-128-10 ReLU with cross-entropy. */
+int ref_fmnist_mlp(dpt_model *m);
+
 int ref_small_mlp(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, size_t rows);
 
 #endif

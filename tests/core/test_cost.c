@@ -270,15 +270,8 @@ static double package_bytes_per_step(const dpt_thread_counts *c, int P)
 
 ParameterizedTest(struct cross_case *k, cost, domains_bound_crossing)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 784,
-                        .n_hidden = 2,
-                        .hidden = {256, 128},
-                        .classes = 10,
-                        .act = DPT_ACTIVATION_RELU,
-                        .loss = DPT_LOSS_CE};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
     dpt_optim_spec o;
     dpt_optim_defaults(&o);
     o.kind = DPT_OPT_MOMENTUM;
@@ -440,15 +433,8 @@ static void step_moves(const dpt_thread_counts *c, int P, int ph, double *self, 
 
 ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 784,
-                        .n_hidden = 2,
-                        .hidden = {256, 128},
-                        .classes = 10,
-                        .act = DPT_ACTIVATION_RELU,
-                        .loss = DPT_LOSS_CE};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
     dpt_optim_spec o;
     dpt_optim_defaults(&o);
     o.kind = DPT_OPT_MOMENTUM;
@@ -520,15 +506,8 @@ ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
  * the domains are L3 groups of a few cores and rows are few. */
 Test(cost, split_auto_rule)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 784,
-                        .n_hidden = 2,
-                        .hidden = {256, 128},
-                        .classes = 10,
-                        .act = DPT_ACTIVATION_RELU,
-                        .loss = DPT_LOSS_CE};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
     dpt_optim_spec o;
     dpt_optim_defaults(&o);
     o.kind = DPT_OPT_SGD;

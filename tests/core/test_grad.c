@@ -397,15 +397,8 @@ Test(split, fused_models_are_not_splittable)
  * gets the bits of its own dpt_model_grad_to call. */
 Test(split, units_side_by_side, .timeout = 120)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 784,
-                        .n_hidden = 2,
-                        .hidden = {256, 128},
-                        .classes = 10,
-                        .act = DPT_ACTIVATION_RELU,
-                        .loss = DPT_LOSS_CE};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
     dpt_dataset ds;
     ref_make_data(&ds, 200, 784, &m.spec, 12);
     float *w = malloc(m.n_params * sizeof *w);
