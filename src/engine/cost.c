@@ -84,19 +84,9 @@ void dpt_engine_counts(const dpt_engine *e, dpt_thread_counts *out)
  * that phase's counting adds there; tests/core/test_cost.c holds the two
  * equal. */
 
-static void c_read(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, int owner, size_t b)
-{
-    c->phase[ph].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += b;
-}
-
-static void c_write(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, int owner, size_t b)
-{
-    c->phase[ph].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += b;
-}
-
 static void c_scan(const dpt_engine *e, dpt_thread_counts *c, int t, int ph)
 {
-    for (int q = 0; q < e->P; q++) c_read(e, c, t, ph, q, DPT_LINE);
+    for (int q = 0; q < e->P; q++) dpt_count_read(e, c, t, ph, q, DPT_LINE);
 }
 
 /* the optimizer over [lo, hi): w and v read and written, the flag */
@@ -104,19 +94,20 @@ static void c_update(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo
                      int reads_g0)
 {
     const size_t len = (hi - lo) * sizeof(float), wv = len * (e->v ? 2 : 1);
-    if (reads_g0) c_read(e, c, t, DPT_CPH_UPDATE, e->unit_owner[0], len);
-    c_read(e, c, t, DPT_CPH_UPDATE, 0, wv);
-    c_write(e, c, t, DPT_CPH_UPDATE, 0, wv);
-    c_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
+    if (reads_g0) dpt_count_read(e, c, t, DPT_CPH_UPDATE, e->unit_owner[0], len);
+    dpt_count_read(e, c, t, DPT_CPH_UPDATE, t, wv);
+    dpt_count_write(e, c, t, DPT_CPH_UPDATE, t, wv);
+    dpt_count_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
 }
 
 /* the updated slice into every other domain's copy of the parameters */
 static void c_push(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo, size_t hi)
 {
     if (e->nd < 2 || hi <= lo) return;
-    c_read(e, c, t, DPT_CPH_UPDATE, 0, (hi - lo) * sizeof(float));
-    for (int d = 1; d < e->nd; d++)
-        c_write(e, c, t, DPT_CPH_UPDATE, dpt_engine_domain_owner(e, d), (hi - lo) * sizeof(float));
+    dpt_count_read(e, c, t, DPT_CPH_UPDATE, t, (hi - lo) * sizeof(float));
+    for (int d = 0; d < e->nd; d++)
+        dpt_count_write(e, c, t, DPT_CPH_UPDATE, dpt_engine_domain_owner(e, d),
+                        (hi - lo) * sizeof(float));
 }
 
 /* this thread's rows of a batch of b: gathered (reshuffled epochs), then
@@ -127,12 +118,13 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     size_t tlo, thi;
     dpt_engine_batch_part(e, t, b, gstep, &tlo, &thi);
     const size_t rows = thi - tlo;
-    if (e->adaptive) c_read(e, c, t, DPT_CPH_SYNC, 0, DPT_LINE);
+    if (e->adaptive) dpt_count_read(e, c, t, DPT_CPH_SYNC, 0, DPT_LINE);
     if (e->step_copy) {
-        c_read(e, c, t, DPT_CPH_GATHER, e->local_batching ? t : 0, rows * sizeof(uint32_t));
+        dpt_count_read(e, c, t, DPT_CPH_GATHER, e->local_batching ? t : 0, rows * sizeof(uint32_t));
         /* local batching reads its own copy of its shard */
-        c_read(e, c, t, DPT_CPH_GATHER, e->local_batching ? t : 0, rows * (ld + 1) * sizeof(float));
-        c_write(e, c, t, DPT_CPH_GATHER, t, rows * (ld + 1) * sizeof(float));
+        dpt_count_read(e, c, t, DPT_CPH_GATHER, e->local_batching ? t : 0,
+                       rows * (ld + 1) * sizeof(float));
+        dpt_count_write(e, c, t, DPT_CPH_GATHER, t, rows * (ld + 1) * sizeof(float));
     }
     int u0, u1;
     thread_units(e, t, e->P, &u0, &u1);
@@ -143,10 +135,10 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     for (int u = u0; u < u1; u++) {
         size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
         if (n) {
-            c_read(e, c, t, DPT_CPH_COMPUTE, dpt_engine_domain_owner(e, e->dom[t]), np);
-            c_read(e, c, t, DPT_CPH_COMPUTE, t, n * (d + 1) * sizeof(float));
+            dpt_engine_count_w(e, c, t, DPT_CPH_COMPUTE, np);
+            dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, n * (d + 1) * sizeof(float));
         }
-        c_write(e, c, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
+        dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
         c->flops += (uint64_t)(e->flops_per_row * (double)n + 0.5);
     }
     c->steps++;
@@ -161,19 +153,23 @@ static void c_tree(const dpt_engine *e, dpt_thread_counts *c, int t)
     const int U = e->U;
     for (int sp = 1; sp < U; sp *= 2) {
         const size_t W = (size_t)((U - sp + 2 * sp - 1) / (2 * sp)) * np;
-        size_t f0 = W * (size_t)t / P, f1 = W * (size_t)(t + 1) / P;
+        const size_t sl = (size_t)slot_of(e, t);
+        size_t f0 = W * sl / P, f1 = W * (sl + 1) / P;
         while (f0 < f1) {
             size_t pair = f0 / np, i0 = f0 % np;
             size_t i1 = f1 - pair * np < np ? f1 - pair * np : np;
             int a = (int)pair * 2 * sp;
-            c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a + sp], (i1 - i0) * sizeof(float));
-            c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a], (i1 - i0) * sizeof(float));
-            c_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a], (i1 - i0) * sizeof(float));
+            dpt_count_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a + sp],
+                           (i1 - i0) * sizeof(float));
+            dpt_count_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a], (i1 - i0) * sizeof(float));
+            dpt_count_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[a], (i1 - i0) * sizeof(float));
             f0 = pair * np + i1;
         }
         if (2 * sp >= U && e->red.fused) {
-            c_update(e, c, t, np * (size_t)t / P, np * (size_t)(t + 1) / P, 1);
-            c_push(e, c, t, np * (size_t)t / P, np * (size_t)(t + 1) / P);
+            size_t lo, hi;
+            thread_slice(e, t, np, &lo, &hi);
+            c_update(e, c, t, lo, hi, 1);
+            c_push(e, c, t, lo, hi);
         }
         c->phase[DPT_CPH_REDUCE].barriers++;
     }
@@ -191,21 +187,22 @@ static void c_scatter(const dpt_engine *e, dpt_thread_counts *c, int t)
         dpt_engine_domain_share(e, t, np, &lo, &hi);
         for (int j = e->dnode_first[d]; j < e->dnode_first[d + 1]; j++) {
             for (int x = e->node_lo[j]; x < e->node_hi[j]; x++)
-                c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
-            c_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[e->node_lo[j]],
-                    (hi - lo) * sizeof(float));
+                dpt_count_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x],
+                               (hi - lo) * sizeof(float));
+            dpt_count_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[e->node_lo[j]],
+                            (hi - lo) * sizeof(float));
         }
         c->phase[DPT_CPH_REDUCE].barriers++;
     }
     thread_slice(e, t, np, &lo, &hi);
     const size_t len = (hi - lo) * sizeof(float);
     for (int x = 0; x < e->U; x = e->item_end[x])
-        c_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x], len);
+        dpt_count_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x], len);
     if (e->red.fused) {
         c_update(e, c, t, lo, hi, 0);
         c_push(e, c, t, lo, hi);
     } else if (e->U > 1) {
-        c_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
+        dpt_count_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[0], len);
     }
     c->phase[DPT_CPH_REDUCE].barriers++;
 }
@@ -216,8 +213,8 @@ static void c_unfused_update(const dpt_engine *e, dpt_thread_counts *c, int t)
     size_t lo, hi;
     thread_slice(e, t, e->m->n_params, &lo, &hi);
     if ((float)e->opt.clip_norm > 0) {
-        c_read(e, c, t, DPT_CPH_UPDATE, e->unit_owner[0], (hi - lo) * sizeof(float));
-        c_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
+        dpt_count_read(e, c, t, DPT_CPH_UPDATE, e->unit_owner[0], (hi - lo) * sizeof(float));
+        dpt_count_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
         c->phase[DPT_CPH_UPDATE].barriers++;
         c_scan(e, c, t, DPT_CPH_UPDATE);
     }
@@ -233,7 +230,8 @@ static void c_step(const dpt_engine *e, dpt_thread_counts *c, int t, long s)
     c_compute(e, c, t, b, s);
     c->phase[DPT_CPH_SYNC].barriers++;
     if (e->adaptive && t == 0) c_scan(e, c, t, DPT_CPH_SYNC);
-    for (int u = 0; u < e->U; u++) c_read(e, c, t, DPT_CPH_SYNC, e->unit_owner[u], DPT_LINE);
+    for (int u = 0; u < e->U; u++)
+        dpt_count_read(e, c, t, DPT_CPH_SYNC, e->unit_owner[u], DPT_LINE);
     if (e->red.scatter)
         c_scatter(e, c, t);
     else
@@ -244,16 +242,18 @@ static void c_step(const dpt_engine *e, dpt_thread_counts *c, int t, long s)
 /* once per epoch: the snapshot, the shuffle, the closing verdict */
 static void c_epoch(const dpt_engine *e, dpt_thread_counts *c, int t)
 {
-    if (t == 0) {
-        const size_t mb = e->m->n_params * sizeof(float) * (e->v ? 2 : 1);
-        c_read(e, c, 0, DPT_CPH_EPOCH, 0, mb);
-        c_write(e, c, 0, DPT_CPH_EPOCH, 0, mb);
+    {
+        size_t lo, hi;
+        thread_slice(e, t, e->m->n_params, &lo, &hi);
+        const size_t mb = (hi - lo) * sizeof(float) * (e->v ? 2 : 1);
+        dpt_count_read(e, c, t, DPT_CPH_EPOCH, t, mb);
+        dpt_count_write(e, c, t, DPT_CPH_EPOCH, t, mb);
     }
     if (e->shuffle) {
         size_t lo = 0, hi = t == 0 ? e->ds->n : 0;
         if (e->local_batching) lo = e->shard_lo[t], hi = e->shard_lo[t + 1];
-        c_read(e, c, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
-        c_write(e, c, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
+        dpt_count_read(e, c, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
+        dpt_count_write(e, c, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
         c->phase[DPT_CPH_EPOCH].barriers++;
     }
     c_scan(e, c, t, DPT_CPH_EPOCH);

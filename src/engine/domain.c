@@ -90,21 +90,43 @@ int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level, dpt_split wan
     return plan_items(e);
 }
 
-/* Copies of the parameters for domains 1.. (domain 0 reads w itself),
- * allocated here and first touched by their domain's threads. */
+/* With domains, a copy of the parameters for each, allocated here and
+ * first touched by its threads: w itself is spread over the threads that
+ * update it (each its slice, dpt_engine_touch_slices), so no domain reads
+ * it. With one domain, it reads w. */
 int dpt_engine_alloc_copies(dpt_engine *e)
 {
     if (!(e->wd = calloc((size_t)e->nd, sizeof *e->wd))) return -1;
     e->wd[0] = e->w;
-    for (int d = 1; d < e->nd; d++)
+    for (int d = 0; d < e->nd && e->nd > 1; d++)
         if (!(e->wd[d] = dpt_alloc(dpt_pad_floats(e->m->n_params) * sizeof(float)))) return -1;
     return 0;
+}
+
+void dpt_engine_count_w(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, size_t bytes)
+{
+    if (e->nd > 1) {
+        dpt_count_read(e, c, t, ph, dpt_engine_domain_owner(e, e->dom[t]), bytes);
+        return;
+    }
+    const size_t P = (size_t)e->P;
+    for (size_t s = 0; s < P; s++)
+        dpt_count_read(e, c, t, ph, e->slot_thread[s], bytes * (s + 1) / P - bytes * s / P);
+}
+
+void dpt_engine_touch_slices(dpt_engine *e, int t)
+{
+    size_t lo, hi;
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
+    float *const buf[] = {e->w, e->snapshot, e->v, e->vsnapshot};
+    for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++)
+        if (buf[i]) memset(buf[i] + lo, 0, (hi - lo) * sizeof(float));
 }
 
 void dpt_engine_free_domains(dpt_engine *e)
 {
     if (e->wd)
-        for (int d = 1; d < e->nd; d++) dpt_free(e->wd[d]);
+        for (int d = 0; d < e->nd && e->nd > 1; d++) dpt_free(e->wd[d]);
     free(e->wd);
     free(e->dom);
     free(e->slot);
@@ -134,7 +156,7 @@ static float *copy_of(const dpt_engine *e, int d)
 
 void dpt_engine_refresh_copies(dpt_engine *e, int t)
 {
-    if (e->nd < 2 || e->dom[t] == 0) return;
+    if (e->nd < 2) return;
     size_t lo, hi;
     dpt_engine_domain_share(e, t, e->m->n_params, &lo, &hi);
     memcpy(copy_of(e, e->dom[t]) + lo, e->w + lo, (hi - lo) * sizeof(float));
@@ -143,8 +165,8 @@ void dpt_engine_refresh_copies(dpt_engine *e, int t)
 void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi)
 {
     if (e->nd < 2 || hi <= lo) return;
-    cnt_read(e, t, DPT_CPH_UPDATE, 0, (hi - lo) * sizeof(float));
-    for (int d = 1; d < e->nd; d++) {
+    cnt_read(e, t, DPT_CPH_UPDATE, t, (hi - lo) * sizeof(float));
+    for (int d = 0; d < e->nd; d++) {
         memcpy(copy_of(e, d) + lo, e->w + lo, (hi - lo) * sizeof(float));
         cnt_write(e, t, DPT_CPH_UPDATE, dpt_engine_domain_owner(e, d), (hi - lo) * sizeof(float));
     }

@@ -4,6 +4,7 @@
  * The loop itself is in train.c, the rows in rows.c, the reductions in
  * reduce.c, evaluation in evaluate.c. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,11 +336,13 @@ static int plan_threads(dpt_engine *e, const dpt_engine_opts *opts)
 static int alloc_buffers(dpt_engine *e)
 {
     const size_t np = dpt_pad_floats(e->m->n_params), n = e->ds->n;
-    e->w = dpt_calloc(np * sizeof(float));
-    e->snapshot = dpt_calloc(np * sizeof(float));
+    /* first touched slice by slice by the threads that update them
+     * (touch_slices), before the parameters are written */
+    e->w = dpt_alloc(np * sizeof(float));
+    e->snapshot = dpt_alloc(np * sizeof(float));
     if (!e->w || !e->snapshot) return -1;
-    if (dpt_optim_has_velocity(&e->opt) && (!(e->v = dpt_calloc(np * sizeof(float))) ||
-                                            !(e->vsnapshot = dpt_calloc(np * sizeof(float)))))
+    if (dpt_optim_has_velocity(&e->opt) && (!(e->v = dpt_alloc(np * sizeof(float))) ||
+                                            !(e->vsnapshot = dpt_alloc(np * sizeof(float)))))
         return -1;
     e->G = calloc((size_t)e->U, sizeof *e->G);
     e->uloss = dpt_calloc((size_t)e->U * sizeof *e->uloss);
@@ -406,6 +409,29 @@ static void pick_overlap(dpt_engine *e, dpt_overlap overlap)
     if (K >= 2 && (e->U > 1 || overlap == DPT_OVERLAP_ON)) e->ov_chunks = (int)K;
 }
 
+/* Each thread, placed as it will train, first-touches its slices of the
+ * parameters, the velocity and their snapshots: the update's own memory.
+ * The padding past n_params is zeroed by the calling thread. */
+static void touch_slices(dpt_engine *e)
+{
+    const size_t np = e->m->n_params, pad = dpt_pad_floats(np) - np;
+    int full = 0;
+    omp_set_dynamic(0);
+#pragma omp parallel num_threads(e->P)
+    {
+        const int t = omp_get_thread_num();
+        if (omp_get_num_threads() == e->P) {
+            if (e->bind) dpt_topo_bind_self(e->topo, &e->plan[t]);
+            dpt_engine_touch_slices(e, t);
+            if (t == 0) full = 1;
+        }
+    }
+    /* a short team (OMP_THREAD_LIMIT; train refuses it): zeroed here */
+    float *const buf[] = {e->w, e->snapshot, e->v, e->vsnapshot};
+    for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++)
+        if (buf[i]) memset(buf[i] + (full ? np : 0), 0, (full ? pad : np + pad) * sizeof(float));
+}
+
 /* The layer split's barriers: one per domain, of its threads. */
 static int domain_barriers(dpt_engine *e)
 {
@@ -454,6 +480,7 @@ int dpt_engine_create(dpt_engine **out, const dpt_model *m, const dpt_optim_spec
     }
     pick_overlap(e, opts->overlap);
     dpt_engine_pick_reduce(e);
+    touch_slices(e);
     dpt_model_init_params(m, e->w, opts->seed, opts->init);
     *out = e;
     return 0;

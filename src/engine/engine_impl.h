@@ -166,14 +166,27 @@ struct dpt_engine {
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
 #define DPT_LINE 64u
 
+/* Thread t's counts c: bytes read from / written to owner's memory. */
+static inline void dpt_count_read(const dpt_engine *e, dpt_thread_counts *c, int t, int ph,
+                                  int owner, size_t bytes)
+{
+    c->phase[ph].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
+static inline void dpt_count_write(const dpt_engine *e, dpt_thread_counts *c, int t, int ph,
+                                   int owner, size_t bytes)
+{
+    c->phase[ph].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+}
+
 static inline void cnt_read(dpt_engine *e, int t, int ph, int owner, size_t bytes)
 {
-    e->ts[t].cnt.phase[ph].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+    dpt_count_read(e, &e->ts[t].cnt, t, ph, owner, bytes);
 }
 
 static inline void cnt_write(dpt_engine *e, int t, int ph, int owner, size_t bytes)
 {
-    e->ts[t].cnt.phase[ph].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
+    dpt_count_write(e, &e->ts[t].cnt, t, ph, owner, bytes);
 }
 
 static inline void cnt_barrier(dpt_engine *e, int t, int ph)
@@ -236,10 +249,11 @@ static inline void thread_slice(const dpt_engine *e, int t, size_t n, size_t *lo
     *hi = n * (s + 1) / P;
 }
 
-/* The thread that owns domain d's copy of the parameters (its first). */
+/* The thread that owns domain d's copy of the parameters (its first);
+ * with one domain there is no copy (dpt_engine_count_w). */
 static inline int dpt_engine_domain_owner(const dpt_engine *e, int d)
 {
-    return d ? e->slot_thread[e->dom_first[d]] : 0;
+    return e->slot_thread[e->dom_first[d]];
 }
 
 /* The buffer that holds global unit u. */
@@ -307,6 +321,12 @@ void dpt_engine_free_domains(dpt_engine *e);
 void dpt_engine_domain_share(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi);
 /* Thread t copies its domain share of w into its domain's copy (setup). */
 void dpt_engine_refresh_copies(dpt_engine *e, int t);
+/* Thread t reads `bytes` of the parameters its domain reads (counted in
+ * c, phase ph): its domain's copy, or with one domain w itself, whose
+ * slices live with the threads that update them (in proportion). */
+void dpt_engine_count_w(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, size_t bytes);
+/* Thread t first-touches its slices of w, v and their snapshots (create). */
+void dpt_engine_touch_slices(dpt_engine *e, int t);
 /* After an update of w[lo, hi): the slice into every domain's copy. */
 void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi);
 /* The canonical sum over floats [b0, b0 + n) of the unit buffers' items

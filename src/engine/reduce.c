@@ -24,8 +24,8 @@ void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int rea
 {
     const size_t len = (hi - lo) * sizeof(float), wv = len * (e->v ? 2 : 1);
     if (reads_g0) cnt_read(e, t, DPT_CPH_UPDATE, e->unit_owner[0], len);
-    cnt_read(e, t, DPT_CPH_UPDATE, 0, wv);
-    cnt_write(e, t, DPT_CPH_UPDATE, 0, wv);
+    cnt_read(e, t, DPT_CPH_UPDATE, t, wv); /* its own slice (touch_slices) */
+    cnt_write(e, t, DPT_CPH_UPDATE, t, wv);
     cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE); /* its verdict flag */
 }
 
@@ -112,11 +112,14 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
 {
     const size_t np = e->m->n_params;
     const int U = e->U;
-    const size_t lo = np * (size_t)t / (size_t)P, hi = np * (size_t)(t + 1) / (size_t)P;
+    size_t lo, hi; /* the update: this thread's slice, the one it first touched */
+    thread_slice(e, t, np, &lo, &hi);
     for (int sp = 1; sp < U; sp *= 2) {
         const size_t npairs = (size_t)((U - sp + 2 * sp - 1) / (2 * sp));
         const size_t W = npairs * np;
-        size_t f0 = W * (size_t)t / (size_t)P, f1 = W * (size_t)(t + 1) / (size_t)P;
+        /* by slot: the last round's chunk is the slice this thread updates */
+        const size_t sl = (size_t)slot_of(e, t);
+        size_t f0 = W * sl / (size_t)P, f1 = W * (sl + 1) / (size_t)P;
         double r0 = dpt_now();
         while (f0 < f1) {
             size_t pair = f0 / np, i0 = f0 % np;

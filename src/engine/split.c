@@ -38,16 +38,6 @@ static void split_none(void *ud)
     (void)ud;
 }
 
-static void count_read(const dpt_engine *e, dpt_thread_counts *c, int t, int owner, size_t bytes)
-{
-    c->phase[DPT_CPH_COMPUTE].read[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
-}
-
-static void count_write(const dpt_engine *e, dpt_thread_counts *c, int t, int owner, size_t bytes)
-{
-    c->phase[DPT_CPH_COMPUTE].written[e->near[(size_t)t * (size_t)e->P + (size_t)owner]] += bytes;
-}
-
 /* The thread whose rows hold global unit u of domain d: the data split's. */
 static int unit_thread(const dpt_engine *e, int d, int u)
 {
@@ -104,8 +94,8 @@ static void fold_item(dpt_engine *e, dpt_thread_counts *c, int t, int run, int x
             if (run)
                 for (int j = 0; j < nr; j++)
                     e->k->add(r[j].hi - r[j].lo, e->G[a + s] + r[j].lo, e->G[a] + r[j].lo);
-            count_read(e, c, t, t, 2 * gbytes);
-            count_write(e, c, t, t, gbytes);
+            dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, 2 * gbytes);
+            dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, gbytes);
         }
 }
 
@@ -150,19 +140,21 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
                 /* its share of w, once a step: its own cache has it for
                  * the domain's further units */
                 if (!w_read)
-                    count_read(e, c, t, dpt_engine_domain_owner(e, d),
-                               dpt_split_w_floats(m, i, kd) * sizeof(float));
+                    dpt_engine_count_w(e, c, t, DPT_CPH_COMPUTE,
+                                       dpt_split_w_floats(m, i, kd) * sizeof(float));
                 w_read = 1;
-                count_read(e, c, t, q, n * (e->ds->d + 1) * sizeof(float));
-                count_read(e, c, t, so, n * ard * sizeof(float));
-                count_write(e, c, t, so, n * awr * sizeof(float));
+                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, q, n * (e->ds->d + 1) * sizeof(float));
+                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, so, n * ard * sizeof(float));
+                dpt_count_write(e, c, t, DPT_CPH_COMPUTE, so, n * awr * sizeof(float));
             }
             if ((v - x) % kd == i) {
-                count_read(e, c, t, so, n * m->width[m->layers] * sizeof(float));
-                count_write(e, c, t, so, n * m->width[m->layers] * sizeof(float));
-                count_write(e, c, t, t, DPT_LINE);
+                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, so,
+                               n * m->width[m->layers] * sizeof(float));
+                dpt_count_write(e, c, t, DPT_CPH_COMPUTE, so,
+                                n * m->width[m->layers] * sizeof(float));
+                dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, DPT_LINE);
             }
-            count_write(e, c, t, t, gfl);
+            dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, gfl);
             c->flops += (uint64_t)(e->flops_per_row * (double)n * (i + 1) / kd + 0.5) -
                         (uint64_t)(e->flops_per_row * (double)n * i / kd + 0.5);
         }

@@ -116,8 +116,9 @@ static int thread_setup(dpt_engine *e, int t, int P)
     return 0;
 }
 
-/* Open the epoch: thread 0 takes the snapshot (the model the last epoch
- * committed) and resets the accounting; the order is reshuffled. */
+/* Open the epoch: each thread takes its slice of the snapshot (the model
+ * the last epoch committed), thread 0 resets the accounting; the order is
+ * reshuffled. */
 static void epoch_begin(dpt_engine *e, int t, step *st)
 {
     train_ctl *c = &e->ctl;
@@ -132,12 +133,15 @@ static void epoch_begin(dpt_engine *e, int t, step *st)
         c->epoch_loss = 0;
         c->rows_done = 0;
         c->comm_bytes = 0;
-        memcpy(e->snapshot, e->w, e->m->n_params * sizeof(float));
-        if (e->v) memcpy(e->vsnapshot, e->v, e->m->n_params * sizeof(float));
-        const size_t mb = e->m->n_params * sizeof(float) * (e->v ? 2 : 1);
-        cnt_read(e, 0, DPT_CPH_EPOCH, 0, mb);
-        cnt_write(e, 0, DPT_CPH_EPOCH, 0, mb);
     }
+    /* each thread its slice: the one it updates, in its own memory */
+    size_t lo, hi;
+    thread_slice(e, t, e->m->n_params, &lo, &hi);
+    memcpy(e->snapshot + lo, e->w + lo, (hi - lo) * sizeof(float));
+    if (e->v) memcpy(e->vsnapshot + lo, e->v + lo, (hi - lo) * sizeof(float));
+    const size_t mb = (hi - lo) * sizeof(float) * (e->v ? 2 : 1);
+    cnt_read(e, t, DPT_CPH_EPOCH, t, mb);
+    cnt_write(e, t, DPT_CPH_EPOCH, t, mb);
     if (e->shuffle) {
         double s0 = dpt_now();
         size_t lo = 0, hi = t == 0 ? e->ds->n : 0;
@@ -197,7 +201,7 @@ static void count_unit(dpt_engine *e, int t, size_t n)
 {
     const size_t np = e->m->n_params * sizeof(float);
     if (n) {
-        cnt_read(e, t, DPT_CPH_COMPUTE, dpt_engine_domain_owner(e, e->dom[t]), np);
+        dpt_engine_count_w(e, &e->ts[t].cnt, t, DPT_CPH_COMPUTE, np);
         cnt_read(e, t, DPT_CPH_COMPUTE, t, n * (e->ds->d + 1) * sizeof(float));
     }
     cnt_write(e, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);

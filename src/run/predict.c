@@ -197,7 +197,8 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
         return;
     }
     for (int t = 0; t < P; t++) downer[t] = 0, dom[t] = 0;
-    if (target && dpt_topo_domains(target, plan, P, opts->domain, dom, NULL) > 1)
+    const int domains = target && dpt_topo_domains(target, plan, P, opts->domain, dom, NULL) > 1;
+    if (domains)
         for (int t = 0; t < P; t++) {
             int q = 0;
             while (dom[q] != dom[t]) q++;
@@ -262,12 +263,17 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                 if (far_distance(d)) far += bytes;
                 moved += bytes;
             }
-            /* shared buffers belong to thread 0, except the parameters the
-             * compute reads: its domain's copy, owned by the domain's first
-             * thread; the reduction reads the
-             * others' gradients, sync and epoch scan every thread's flag
-             * line: spread over the nodes in use */
-            if (p == DPT_CPH_REDUCE || p == DPT_CPH_SYNC || p == DPT_CPH_EPOCH)
+            /* where the bytes that leave a core's caches come from: the
+             * compute reads its domain's copy of the parameters (the
+             * domain's first thread's), or with one domain w itself, spread
+             * with the threads that update its slices; the update writes
+             * into every domain's copy; the reduction reads the others'
+             * gradients, sync and epoch scan every thread's flag line:
+             * spread over the nodes in use; the gather reads the data set,
+             * which lives with thread 0 */
+            const int spread = p == DPT_CPH_REDUCE || p == DPT_CPH_SYNC || p == DPT_CPH_EPOCH ||
+                               p == DPT_CPH_UPDATE || (p == DPT_CPH_COMPUTE && !domains);
+            if (spread)
                 for (int k = 0; k < nnodes; k++) node_bytes[k] += far / nnodes;
             else if (p == DPT_CPH_COMPUTE)
                 node_bytes[tnode[downer[t]]] += far;
