@@ -53,10 +53,22 @@ int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out)
     const dpt_comm *comm = ds->part ? e->comm : NULL;
     double lsum = 0, ysum = 0;
     size_t correct = 0;
-    int failed = 0;
-#pragma omp parallel num_threads(P) reduction(+ : lsum, correct, ysum)
+    int failed = 0, team = 0;
+    /* each thread's sums, added in thread order afterwards: a reduction
+     * clause combines them in whatever order the threads finish, which
+     * moves the last bit of the loss from run to run */
+    typedef struct {
+        double l, y;
+        size_t c;
+    } __attribute__((aligned(64))) partial;
+    partial *part = dpt_calloc((size_t)P * sizeof *part);
+    if (!part) return dpt_set_error(DPT_ENOMEM, "cannot allocate evaluation sums");
+#pragma omp parallel num_threads(P)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        double l = 0, y = 0;
+        size_t c = 0;
+        if (t == 0) team = nt;
         size_t h0 = H * (size_t)t / (size_t)nt, h1 = H * (size_t)(t + 1) / (size_t)nt;
         float *sc = t < e->P ? e->ts[t].scratch : NULL;
         float *own = NULL;
@@ -68,13 +80,16 @@ int dpt_engine_evaluate(dpt_engine *e, const dpt_dataset *ds, dpt_metrics *out)
             held_iter it = {ds, 0, 0, h0, h1};
             size_t lo, hi;
             while (held_next(&it, &lo, &hi)) {
-                lsum += dpt_model_eval(m, e->k, e->w, ds->X + lo * ds->ld, ds->ld, ds->y + lo,
-                                       hi - lo, &correct, sc);
-                for (size_t i = lo; i < hi; i++) ysum += ds->y[i];
+                l += dpt_model_eval(m, e->k, e->w, ds->X + lo * ds->ld, ds->ld, ds->y + lo, hi - lo,
+                                    &c, sc);
+                for (size_t i = lo; i < hi; i++) y += ds->y[i];
             }
         }
+        part[t] = (partial){l, y, c};
         dpt_free(own);
     }
+    for (int t = 0; t < team; t++) lsum += part[t].l, ysum += part[t].y, correct += part[t].c;
+    dpt_free(part);
     /* every rank makes the same calls, failed or not */
     double tot[4] = {lsum, (double)correct, (double)H, ysum};
     int rc = comm ? comm->allreduce(comm->ctx, NULL, 0, tot, 4) : 0;
