@@ -88,6 +88,9 @@ DPT_API double dpt_machine_barrier(const dpt_machine *m, int P, int spans);
 /* ---- calibration of this machine ---- */
 
 #define DPT_CAL_POINTS 64
+/* the layer split's calibration: threads per domain, rows per unit */
+#define DPT_CAL_SPLIT_K    4
+#define DPT_CAL_SPLIT_ROWS 5
 
 /* Per-thread CPU time (CLOCK_THREAD_CPUTIME_ID: valid when threads share a
  * core) of the work a step does, measured on this machine for one model
@@ -129,6 +132,13 @@ typedef struct dpt_calibration {
      * the engine reads them in place; 0: on the same rows again and again,
      * hot in cache, as after the engine's gather of reshuffled rows */
     int streamed;
+    /* The layer split (dpt_split): a thread's share, ith 0 of split_k[i],
+     * of units of split_rows[j] rows each side by side (one group, as a
+     * domain computes them; its barriers left out), per unit. nsplit_k 0:
+     * not measured (a model without layer products, or an older file). */
+    int nsplit_k, nsplit_rows;
+    double split_k[DPT_CAL_SPLIT_K], split_rows[DPT_CAL_SPLIT_ROWS];
+    double split_ns[DPT_CAL_SPLIT_K][DPT_CAL_SPLIT_ROWS];
 } dpt_calibration;
 
 /* dpt_calibrate flags */
@@ -152,6 +162,11 @@ DPT_API int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const flo
  * interpolated linearly between the measured points, proportional to rows
  * beyond the last. 0 rows cost nothing. */
 DPT_API double dpt_calibration_grad(const dpt_calibration *c, double rows);
+/* Seconds of one thread's share of one unit of `rows` rows under the layer
+ * split with k threads a domain (interpolated in log2 k and in rows; past
+ * the largest k, that share times largest k / k); without split points,
+ * dpt_calibration_grad(c, rows) / k. */
+DPT_API double dpt_calibration_split(const dpt_calibration *c, int k, double rows);
 
 /* JSON ("schema": "dpt-calibration/1"), written atomically. */
 DPT_API int dpt_calibration_write(const dpt_calibration *c, const char *path);

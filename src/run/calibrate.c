@@ -22,6 +22,7 @@
 #include "dpt/predict.h"
 #include "dpt/run.h"
 #include "kernels/kernels.h"
+#include "models/split.h"
 
 static double cpu_now(void)
 {
@@ -89,6 +90,60 @@ static void run_grad(void *p)
     }
     sink = dpt_model_grad_to(c->m, NULL, c->w, c->X + at * c->ld, c->ld, c->y + at, c->rows, c->g,
                              c->scratch);
+}
+
+/* The layer split: thread 0's share of nu units side by side, k threads,
+ * the others' parts not computed (a sync that waits for nobody). */
+typedef struct split_ctx {
+    const dpt_model *m;
+    const float *w, *X, *y;
+    size_t ld, rows;
+    float *g, *scratch;
+    int k, nu;
+} split_ctx;
+
+static void no_sync(void *ud)
+{
+    (void)ud;
+}
+
+static void run_split(void *p)
+{
+    split_ctx *c = p;
+    dpt_split_unit u[DPT_SPLIT_MAX_UNITS];
+    for (int v = 0; v < c->nu; v++)
+        u[v] = (dpt_split_unit){c->X + (size_t)v * c->rows * c->ld, c->y + (size_t)v * c->rows,
+                                c->rows, c->g, 0};
+    dpt_model_grad_split(c->m, NULL, c->w, c->ld, u, c->nu, c->scratch, 0, c->k, no_sync, NULL);
+    sink = u[0].loss;
+}
+
+/* split_ns: per unit, k = 2, 4, 8, 16 threads, units of 1-16 rows, as many
+ * side by side as a domain of k threads computes (k, or what fits a block) */
+static void time_split(const dpt_model *m, const float *w, const float *X, size_t ld,
+                       const float *y, size_t n, float *g, float *scratch, int reps, double min_s,
+                       dpt_calibration *out)
+{
+    static const double K[DPT_CAL_SPLIT_K] = {2, 4, 8, 16},
+                        R[DPT_CAL_SPLIT_ROWS] = {1, 2, 4, 8, 16};
+    const size_t brows = dpt_model_block_rows(m);
+    if (!dpt_model_splittable(m, NULL)) return;
+    out->nsplit_k = DPT_CAL_SPLIT_K;
+    out->nsplit_rows = DPT_CAL_SPLIT_ROWS;
+    for (int i = 0; i < DPT_CAL_SPLIT_K; i++) {
+        out->split_k[i] = K[i];
+        for (int j = 0; j < DPT_CAL_SPLIT_ROWS; j++) {
+            out->split_rows[j] = R[j];
+            split_ctx c = {m, w, X, y, ld, (size_t)R[j], g, scratch, (int)K[i], (int)K[i]};
+            if ((size_t)c.nu * c.rows > brows) c.nu = (int)(brows / c.rows);
+            if ((size_t)c.nu * c.rows > n) c.nu = (int)(n / c.rows);
+            out->split_ns[i][j] = c.nu > 0 ? 1e9 * time_cpu(run_split, &c, reps, min_s) / c.nu : 0;
+        }
+        /* monotone in rows, as the gradient's curve */
+        for (int j = 1; j < DPT_CAL_SPLIT_ROWS; j++)
+            if (out->split_ns[i][j] < out->split_ns[i][j - 1])
+                out->split_ns[i][j] = out->split_ns[i][j - 1];
+    }
 }
 
 typedef struct vec_ctx {
@@ -418,6 +473,7 @@ int dpt_calibrate(const dpt_model *m, const dpt_optim_spec *o, const float *X, s
      * make more rows look cheaper */
     for (int i = 1; i < out->npoints; i++)
         if (out->grad_ns[i] < out->grad_ns[i - 1]) out->grad_ns[i] = out->grad_ns[i - 1];
+    time_split(m, w, X, ld, y, n, g, scratch, reps, min_s, out);
 
     vec_ctx vc = {o, np, g, v, w, {g}};
     for (size_t i = 0; i < nv; i++) g[i] = 1e-3f * (float)(i % 7);
@@ -496,6 +552,40 @@ double dpt_calibration_grad(const dpt_calibration *c, double rows)
     return 1e-9 * ns;
 }
 
+/* linear in rows between the split's points; past the last, the
+ * gradient's curve's growth */
+static double split_at(const dpt_calibration *c, int i, double rows)
+{
+    const double *r = c->split_rows, *t = c->split_ns[i];
+    const int n = c->nsplit_rows;
+    if (rows <= r[0]) return t[0] * rows / r[0];
+    if (rows >= r[n - 1]) {
+        const double g1 = dpt_calibration_grad(c, r[n - 1]);
+        return g1 > 0 ? t[n - 1] * dpt_calibration_grad(c, rows) / g1 : t[n - 1] * rows / r[n - 1];
+    }
+    int j = 1;
+    while (r[j] < rows) j++;
+    return t[j - 1] + (rows - r[j - 1]) / (r[j] - r[j - 1]) * (t[j] - t[j - 1]);
+}
+
+double dpt_calibration_split(const dpt_calibration *c, int k, double rows)
+{
+    if (!(rows > 0)) return 0;
+    if (k <= 1) return dpt_calibration_grad(c, rows);
+    if (c->nsplit_k < 1 || c->nsplit_rows < 1) return dpt_calibration_grad(c, rows) / k;
+    const double *K = c->split_k;
+    const int n = c->nsplit_k;
+    if (k >= K[n - 1]) return 1e-9 * split_at(c, n - 1, rows) * K[n - 1] / k;
+    if (k <= K[0]) { /* between one thread (the whole gradient) and the first point */
+        const double f = log2((double)k) / log2(K[0]);
+        return (1 - f) * dpt_calibration_grad(c, rows) + f * 1e-9 * split_at(c, 0, rows);
+    }
+    int i = 1;
+    while (K[i] < k) i++;
+    const double f = (log2((double)k) - log2(K[i - 1])) / (log2(K[i]) - log2(K[i - 1]));
+    return 1e-9 * ((1 - f) * split_at(c, i - 1, rows) + f * split_at(c, i, rows));
+}
+
 void dpt_machine_from_calibration(const dpt_calibration *c, dpt_machine *m)
 {
     dpt_machine_preset("this", m);
@@ -543,6 +633,21 @@ int dpt_calibration_write(const dpt_calibration *c, const char *path)
     json_object_set_new(root, "grad_rows", rows);
     json_object_set_new(root, "grad_ns", ns);
     json_object_set_new(root, "grad_rows_streamed", json_boolean(c->streamed));
+    if (c->nsplit_k > 0 && c->nsplit_rows > 0) {
+        json_t *sk = json_array(), *sr = json_array(), *sn = json_array();
+        for (int i = 0; i < c->nsplit_k; i++) {
+            json_t *row = json_array();
+            for (int j = 0; j < c->nsplit_rows; j++)
+                json_array_append_new(row, json_real(c->split_ns[i][j]));
+            json_array_append_new(sk, json_real(c->split_k[i]));
+            json_array_append_new(sn, row);
+        }
+        for (int j = 0; j < c->nsplit_rows; j++)
+            json_array_append_new(sr, json_real(c->split_rows[j]));
+        json_object_set_new(root, "split_threads", sk);
+        json_object_set_new(root, "split_rows", sr);
+        json_object_set_new(root, "split_ns", sn);
+    }
     json_object_set_new(root, "add_ns_per_float", json_real(c->add_ns));
     json_object_set_new(root, "update_ns_per_float", json_real(c->update_ns));
     json_object_set_new(root, "copy_ns_per_byte", json_real(c->copy_ns));
@@ -584,6 +689,56 @@ static int get_str(json_t *root, const char *path, const char *key, char *out, s
     if (!json_is_string(v))
         return dpt_set_error(DPT_EFORMAT, "%s: '%s' is missing or not a string", path, key);
     snprintf(out, cap, "%s", json_string_value(v));
+    return 0;
+}
+
+/* the layer split's optional table: split_threads (2 and up, ascending),
+ * split_rows (1 and up, ascending), split_ns[threads][rows] >= 0 */
+static int ascending(json_t *a, size_t cap, double lo, double *out, size_t *n)
+{
+    *n = json_array_size(a);
+    if (!json_is_array(a) || *n < 1 || *n > cap) return -1;
+    for (size_t i = 0; i < *n; i++) {
+        json_t *x = json_array_get(a, i);
+        if (!json_is_number(x) || !(json_number_value(x) >= lo) ||
+            (i && !(json_number_value(x) > out[i - 1])))
+            return -1;
+        out[i] = json_number_value(x);
+    }
+    return 0;
+}
+
+static int read_split(json_t *root, const char *path, dpt_calibration *c)
+{
+    json_t *sk = json_object_get(root, "split_threads"), *sr = json_object_get(root, "split_rows"),
+           *sn = json_object_get(root, "split_ns");
+    if (!sk && !sr && !sn) return 0;
+    size_t nk, nr;
+    if (ascending(sk, DPT_CAL_SPLIT_K, 2, c->split_k, &nk) ||
+        ascending(sr, DPT_CAL_SPLIT_ROWS, 1, c->split_rows, &nr) || !json_is_array(sn) ||
+        json_array_size(sn) != nk)
+        return dpt_set_error(DPT_EFORMAT,
+                             "%s: 'split_threads' (2 and up) and 'split_rows' (1 and up) must "
+                             "ascend, at most %d and %d numbers, and 'split_ns' hold a row of "
+                             "times for each thread count",
+                             path, DPT_CAL_SPLIT_K, DPT_CAL_SPLIT_ROWS);
+    for (size_t i = 0; i < nk; i++) {
+        json_t *row = json_array_get(sn, i);
+        if (!json_is_array(row) || json_array_size(row) != nr)
+            return dpt_set_error(DPT_EFORMAT, "%s: split_ns row %zu must hold %zu times", path,
+                                 i + 1, nr);
+        for (size_t j = 0; j < nr; j++) {
+            json_t *x = json_array_get(row, j);
+            if (!json_is_number(x) || !(json_number_value(x) >= 0) ||
+                !(json_number_value(x) <= 1e12))
+                return dpt_set_error(DPT_EFORMAT,
+                                     "%s: split_ns row %zu: times must be numbers in [0, 1e12]",
+                                     path, i + 1);
+            c->split_ns[i][j] = json_number_value(x);
+        }
+    }
+    c->nsplit_k = (int)nk;
+    c->nsplit_rows = (int)nr;
     return 0;
 }
 
@@ -673,6 +828,7 @@ int dpt_calibration_read(dpt_calibration *c, const char *path)
         c->grad_ns[i] = json_number_value(b);
     }
     c->npoints = (int)n;
+    rc = read_split(root, path, c);
 done:
     json_decref(root);
     return rc;

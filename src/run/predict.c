@@ -66,13 +66,14 @@ static int thread_calls(const shape *s, int t, int P, size_t b, size_t *calls, i
 }
 
 /* Thread t's calibrated compute seconds over an epoch. The layer split:
- * its share (1/k) of every unit of its domain, slots [first, first + k),
- * as if a unit's gradient split k ways perfectly (docs/scaling.md). */
+ * its share of every unit of its domain (slots [first, first + k)), as the
+ * calibration timed a thread's share of a domain's units side by side. */
 static double compute_cpu(const dpt_calibration *cal, const dpt_model *m, const shape *s, int t,
                           int P, int first, int k_dom)
 {
     size_t calls[4096];
     double secs = 0;
+    const double zero = 1e-9 * cal->copy_ns * (double)m->n_params * sizeof(float);
     for (int pass = 0; pass < 2; pass++) {
         const long nsteps = pass ? 1 : s->steps - 1;
         const size_t b = pass ? s->last : s->B;
@@ -85,9 +86,10 @@ static double compute_cpu(const dpt_calibration *cal, const dpt_model *m, const 
             k = thread_calls(s, t, P, b, calls, 4096);
         double one = 0;
         for (int i = 0; i < k; i++) /* a call of no rows still clears its gradient buffer */
-            one += calls[i] ? dpt_calibration_grad(cal, (double)calls[i])
-                            : 1e-9 * cal->copy_ns * (double)m->n_params * sizeof(float);
-        secs += one * (double)nsteps / (s->layer ? k_dom : 1);
+            one += !calls[i]  ? (s->layer ? zero / k_dom : zero)
+                   : s->layer ? dpt_calibration_split(cal, k_dom, (double)calls[i])
+                              : dpt_calibration_grad(cal, (double)calls[i]);
+        secs += one * (double)nsteps;
     }
     return secs;
 }

@@ -296,6 +296,52 @@ Test(timemodel, calibration_interpolates)
     }
 }
 
+/* The layer split's table: a thread's share of a unit, interpolated in
+ * log2 k and rows; one thread is the whole gradient; past the largest k the
+ * share shrinks as 1/k; without a table, the gradient over k. */
+static void fake_split(dpt_calibration *c)
+{
+    const double K[] = {2, 4, 8, 16}, R[] = {1, 2, 4, 8, 16};
+    c->nsplit_k = 4;
+    c->nsplit_rows = 5;
+    for (int i = 0; i < 4; i++) {
+        c->split_k[i] = K[i];
+        for (int j = 0; j < 5; j++) {
+            c->split_rows[j] = R[j];
+            c->split_ns[i][j] = (6000 + 600 * R[j]) * 2 / K[i]; /* a little worse than 1/k */
+        }
+    }
+}
+
+Test(timemodel, split_calibration_interpolates)
+{
+    dpt_calibration cal;
+    fake_cal(&cal);
+    /* no table: the gradient over k */
+    cr_expect(fabs(dpt_calibration_split(&cal, 4, 8) - 18e-6 / 4) < 1e-12);
+    fake_split(&cal);
+    cr_expect_eq(dpt_calibration_split(&cal, 4, 0), 0);
+    cr_expect(fabs(dpt_calibration_split(&cal, 1, 8) - 18e-6) < 1e-12, "one thread");
+    cr_expect(fabs(dpt_calibration_split(&cal, 4, 8) - 5400e-9) < 1e-12, "a point");
+    cr_expect(fabs(dpt_calibration_split(&cal, 4, 3) - 0.5 * (3600e-9 + 4200e-9)) < 1e-12);
+    /* between 4 and 8 threads, log2-linear: 6 threads */
+    const double f = log2(6.0) - 2;
+    cr_expect(fabs(dpt_calibration_split(&cal, 6, 8) - ((1 - f) * 5400e-9 + f * 2700e-9)) < 1e-12);
+    /* past 16 threads: the 16-thread share times 16 / k */
+    cr_expect(fabs(dpt_calibration_split(&cal, 64, 8) - 1350e-9 / 4) < 1e-12);
+    /* past 16 rows: the gradient curve's growth */
+    cr_expect(fabs(dpt_calibration_split(&cal, 2, 64) - 15600e-9 * 74e-6 / 26e-6) < 1e-12);
+    for (int k = 2; k <= 64; k++) {
+        double prev = 0;
+        for (double r = 0.5; r < 300; r *= 1.4) {
+            const double t = dpt_calibration_split(&cal, k, r);
+            cr_expect_geq(t, prev, "%d threads, %g rows", k, r);
+            cr_expect_leq(t, dpt_calibration_split(&cal, k - 1, r) + 1e-15, "%d threads", k);
+            prev = t;
+        }
+    }
+}
+
 /* ---- machine files ---- */
 
 static char *write_tmp(const char *text)
@@ -408,6 +454,8 @@ Test(calibration, file_round_trip)
     dpt_calibration c, back;
     fake_cal(&c);
     c.grad_ns[3] = 1.0 / 3; /* a real that needs all its digits */
+    fake_split(&c);
+    c.split_ns[2][3] = 2.0 / 3;
     char path[256];
     snprintf(path, sizeof path, "%s", write_tmp(""));
     cr_assert_eq(dpt_calibration_write(&c, path), 0, "%s", dpt_last_error());
@@ -437,6 +485,11 @@ Test(calibration, file_round_trip)
     cr_expect_eq(back.handoff_ns, c.handoff_ns);
     cr_expect_eq(back.handoff_line_ns, c.handoff_line_ns);
     cr_expect_eq(back.handoff_lines, c.handoff_lines);
+    cr_expect_eq(back.nsplit_k, c.nsplit_k);
+    cr_expect_eq(back.nsplit_rows, c.nsplit_rows);
+    cr_expect_eq(memcmp(back.split_k, c.split_k, sizeof c.split_k), 0);
+    cr_expect_eq(memcmp(back.split_rows, c.split_rows, sizeof c.split_rows), 0);
+    cr_expect_eq(memcmp(back.split_ns, c.split_ns, sizeof c.split_ns), 0);
     /* the machine: the handoff as measured; the CPU share's ratio times
      * the gradient's all-core speed */
     dpt_machine mach;
@@ -470,6 +523,61 @@ Test(calibration, bad_files)
     cr_expect(strstr(dpt_last_error(), path) && strstr(dpt_last_error(), "handoff"), "%s",
               dpt_last_error());
     unlink(path);
+    /* the layer split's table: thread counts from 2, ascending; a row each
+     * (a good file with a bad table appended) */
+    fake_cal(&good);
+    snprintf(path, sizeof path, "%s", write_tmp(""));
+    cr_assert_eq(dpt_calibration_write(&good, path), 0, "%s", dpt_last_error());
+    char text[8192];
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = 0;
+    char *end = strrchr(text, '}');
+    cr_assert(end);
+    snprintf(end, sizeof text - (size_t)(end - text),
+             ", \"split_threads\": [2, 4], \"split_rows\": [1, 2], \"split_ns\": [[1, 2]]}");
+    unlink(path);
+    p = write_tmp(text);
+    cr_expect_eq(dpt_calibration_read(&c, p), DPT_EFORMAT);
+    cr_expect(strstr(dpt_last_error(), "split_"), "%s", dpt_last_error());
+    unlink(p);
+}
+
+/* A splittable model's calibration times a thread's share under the layer
+ * split: every point positive, more rows no cheaper. */
+Test(calibration, times_the_layer_split, .timeout = 120)
+{
+    dpt_model m;
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 8,
+                        .n_hidden = 1,
+                        .hidden = {64},
+                        .classes = 3,
+                        .act = DPT_ACTIVATION_TANH,
+                        .loss = DPT_LOSS_CE,
+                        .bias = 1};
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    const size_t rows = 64, ld = 16;
+    float *X = calloc(rows * ld, sizeof *X), *y = calloc(rows, sizeof *y);
+    for (size_t i = 0; i < rows * ld; i++) X[i] = (float)(i % 13) / 13;
+    for (size_t i = 0; i < rows; i++) y[i] = (float)(i % 3);
+    dpt_calibration c;
+    cr_assert_eq(
+        dpt_calibrate(&m, &o, X, ld, y, rows, rows, 3, DPT_CAL_QUICK | DPT_CAL_NO_DRAM, &c), 0,
+        "%s", dpt_last_error());
+    free(X);
+    free(y);
+    cr_assert_eq(c.nsplit_k, DPT_CAL_SPLIT_K);
+    cr_assert_eq(c.nsplit_rows, DPT_CAL_SPLIT_ROWS);
+    for (int i = 0; i < c.nsplit_k; i++)
+        for (int j = 0; j < c.nsplit_rows; j++) {
+            cr_expect_gt(c.split_ns[i][j], 0, "%g threads, %g rows", c.split_k[i], c.split_rows[j]);
+            if (j) cr_expect_geq(c.split_ns[i][j], c.split_ns[i][j - 1]);
+        }
 }
 
 /* A real calibration of a tiny model: every figure positive, the curve
