@@ -246,16 +246,25 @@ static double time_barrier(int T, int reps)
  * of lines the reader wrote itself: thread 0 writes, thread 1 reads, then
  * thread 1 writes and reads its own. The read consumes every float in one
  * chain, as a kernel does work between its loads: few lines in flight, as
- * in the engine. Medians over reps blocks of seconds per read into
- * *cross and *own; 0, or -1 (no memory, no team of 2). */
+ * in the engine. The two meet at the engine's barrier, which yields its
+ * CPU when the other is not running (libgomp's spins for a while first:
+ * on a loaded machine that was most of a minute). Medians over reps blocks
+ * of seconds per read into *cross and *own; 0, or -1 (no memory, no team
+ * of 2). */
 static int time_cross_read(size_t bytes, int reps, double *cross, double *own)
 {
     const size_t n = bytes / sizeof(float);
     float *a = dpt_alloc(n * sizeof(float)), *b = dpt_alloc(n * sizeof(float));
+    dpt_barrier *bar = dpt_alloc(sizeof *bar);
     const int iters = bytes <= 4096 ? 2000 : bytes <= 65536 ? 400 : 40;
     double vc[32], vo[32];
     if (reps > 32) reps = 32;
-    int ok = a && b && n >= 16;
+    int ok = a && b && bar && n >= 16;
+    if (bar && dpt_barrier_init(bar, 2, NULL)) {
+        dpt_free(bar);
+        bar = NULL;
+        ok = 0;
+    }
     for (int r = 0; r < reps && ok; r++) {
         double c = 0, o = 0;
 #pragma omp parallel num_threads(2)
@@ -265,10 +274,11 @@ static int time_cross_read(size_t bytes, int reps, double *cross, double *own)
                 ok = 0;
             }
             const int t = omp_get_thread_num();
+#pragma omp barrier
             for (int k = 0; k < iters && ok; k++) {
                 if (t == 0)
                     for (size_t i = 0; i < n; i++) a[i] = (float)(i + (size_t)k);
-#pragma omp barrier
+                dpt_barrier_wait(bar, t);
                 if (t == 1) {
                     double t0 = wall_now();
                     float s = 0;
@@ -282,7 +292,7 @@ static int time_cross_read(size_t bytes, int reps, double *cross, double *own)
                     sink = s;
                     o += wall_now() - t0;
                 }
-#pragma omp barrier
+                dpt_barrier_wait(bar, t);
             }
         }
         vc[r] = c / iters;
@@ -290,6 +300,8 @@ static int time_cross_read(size_t bytes, int reps, double *cross, double *own)
     }
     dpt_free(a);
     dpt_free(b);
+    if (bar) dpt_barrier_destroy(bar);
+    dpt_free(bar);
     if (!ok) return -1;
     *cross = median(vc, reps);
     *own = median(vo, reps);
