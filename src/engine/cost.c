@@ -100,7 +100,7 @@ static void c_update(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo
     dpt_count_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
 }
 
-/* the updated slice into every other domain's copy of the parameters */
+/* the updated slice into every domain's copy of the parameters */
 static void c_push(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo, size_t hi)
 {
     if (e->nd < 2 || hi <= lo) return;
@@ -128,19 +128,18 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     }
     int u0, u1;
     thread_units(e, t, e->P, &u0, &u1);
-    if (e->split == DPT_SPLIT_LAYER) {
+    if (e->split == DPT_SPLIT_LAYER)
         dpt_engine_split_step((dpt_engine *)e, c, t, b, 0, NULL, NULL, 0);
-        u1 = u0;
-    }
-    for (int u = u0; u < u1; u++) {
-        size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
-        if (n) {
-            dpt_engine_count_w(e, c, t, DPT_CPH_COMPUTE, np);
-            dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, n * (d + 1) * sizeof(float));
+    else
+        for (int u = u0; u < u1; u++) {
+            size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
+            if (n) {
+                dpt_engine_count_w(e, c, t, DPT_CPH_COMPUTE, np);
+                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, n * (d + 1) * sizeof(float));
+            }
+            dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
+            c->flops += (uint64_t)(e->flops_per_row * (double)n + 0.5);
         }
-        dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, np + DPT_LINE);
-        c->flops += (uint64_t)(e->flops_per_row * (double)n + 0.5);
-    }
     c->steps++;
     c->rows += rows;
     c->idle_steps += rows == 0;

@@ -1,8 +1,8 @@
 /* The layer split (dpt_split DPT_SPLIT_LAYER): the threads of a domain
- * take the domain's units one at a time, together. Each computes its share
- * of every layer's outputs (models/split.h): its rows of each W_l read and
- * of the gradient written, its columns of the activations; a domain
- * barrier between the layers. The units are the data split's, cut the
+ * compute the domain's units together. Each computes its share of every
+ * layer's outputs (models/split.h): its rows of each W_l read and of the
+ * gradient written, its columns of the activations; a domain barrier
+ * between the layers. The units are the data split's, cut the
  * same way, so the gradient of each unit has the data split's bits.
  *
  * Where the rank's combine is the reduce-scatter (no all-reduce, no tree),

@@ -217,21 +217,20 @@ static void compute(dpt_engine *e, int t, int P, step *st)
     const size_t b = st->b, rows = st->thi - st->tlo;
     int u0, u1;
     thread_units(e, t, P, &u0, &u1);
-    if (e->split == DPT_SPLIT_LAYER) {
+    if (e->split == DPT_SPLIT_LAYER)
         dpt_engine_split_step(e, &ts->cnt, t, b, 1, ts->X + st->base * ds->ld, ts->y + st->base,
                               st->tlo);
-        u1 = u0; /* done */
-    }
-    for (int u = u0; u < u1; u++) {
-        /* adaptive: one unit per thread, its rows the cut */
-        size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - st->tlo;
-        size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
-        const size_t at = st->base + r0;
-        e->uloss[unit_buf(e, u)].v =
-            dpt_model_grad_to(e->m, e->k, e->wd[e->dom[t]], ts->X + at * ds->ld, ds->ld, ts->y + at,
-                              n, e->G[unit_buf(e, u)], ts->scratch);
-        count_unit(e, t, n);
-    }
+    else
+        for (int u = u0; u < u1; u++) {
+            /* adaptive: one unit per thread, its rows the cut */
+            size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - st->tlo;
+            size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
+            const size_t at = st->base + r0;
+            e->uloss[unit_buf(e, u)].v =
+                dpt_model_grad_to(e->m, e->k, e->wd[e->dom[t]], ts->X + at * ds->ld, ds->ld,
+                                  ts->y + at, n, e->G[unit_buf(e, u)], ts->scratch);
+            count_unit(e, t, n);
+        }
     st->off += rows;
     st->t1 = dpt_now();
     ts->t.compute += st->t1 - st->c0;

@@ -1,10 +1,12 @@
-/* The layer split: the threads of a domain share one unit's rows and split
+/* The layer split: the threads of a domain share its units' rows and split
  * every layer's products by output columns (ggml's (ith, nth)), each
  * computing its share of the activations and its rows of every W_l and b_l
- * of the gradient. The bits are those of dpt_model_grad_to on the same
- * rows: the kernels' part calls (sgemm_part, and the elementwise kernels on
- * column slices) compute each element as the whole call does, and the loss
- * is one thread's, in row order. Library-internal: the engine's. */
+ * of the gradient. The bits are those of dpt_model_grad_to on each unit's
+ * rows: every product is the call that one makes for the unit, cut with
+ * the kernels' part calls (sgemm_part, and the elementwise kernels on
+ * column slices), which compute each element as the whole call does; each
+ * unit's loss is one thread's, in row order. Library-internal: the
+ * engine's. */
 #ifndef DPT_MODELS_SPLIT_H
 #define DPT_MODELS_SPLIT_H
 

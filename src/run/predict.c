@@ -28,8 +28,7 @@ typedef struct shape {
     int layer;    /* the layer split (dpt_split, auto resolved as the engine does) */
 } shape;
 
-static shape shape_of(const dpt_model *m, const dpt_optim_spec *o, size_t n,
-                      const dpt_engine_opts *opts, int P)
+static shape shape_of(const dpt_optim_spec *o, size_t n, const dpt_engine_opts *opts, int P)
 {
     shape s;
     s.B = (o->kind == DPT_OPT_GD || o->batch == 0 || o->batch > n) ? n : o->batch;
@@ -38,7 +37,6 @@ static shape shape_of(const dpt_model *m, const dpt_optim_spec *o, size_t n,
     s.GU = opts->leaves > 0 ? opts->leaves : P;
     s.adaptive = opts->balance == DPT_BALANCE_ADAPTIVE && P > 1 && opts->leaves <= 0;
     s.shuffle = opts->shuffle && s.B < n;
-    (void)m;
     s.layer = opts->split == DPT_SPLIT_LAYER; /* auto: once the domains are known */
     return s;
 }
@@ -133,7 +131,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                         const dpt_engine_opts *opts, const dpt_place *plan, int P,
                         const dpt_thread_counts *counts, dpt_predict_row *row)
 {
-    shape s = shape_of(m, o, n, opts, P);
+    shape s = shape_of(o, n, opts, P);
     memset(row->phase_s, 0, sizeof row->phase_s);
     memset(row->bound, 0, sizeof row->bound);
     row->barrier_s = 0;
@@ -568,7 +566,7 @@ int dpt_predict_warnings(const dpt_model *m, const dpt_optim_spec *o, size_t n,
     if (n == 0 || cap < 1) return 0;
     const int P = opts->threads > 0 ? opts->threads : dpt_topo_physical_cores();
     const int R = opts->comm && opts->comm->size > 1 ? opts->comm->size : 1;
-    const shape s = shape_of(m, o, n, opts, P);
+    const shape s = shape_of(o, n, opts, P);
     const size_t B = s.B;
     if (P <= 1 && R <= 1) return 0;
     /* deterministic: the leaves are the units, spread over the threads */
