@@ -197,6 +197,7 @@ typedef struct dpt_predict_row {
     double rows_per_thread; /* the busiest thread's rows per step, mean over steps */
     int idle_threads;       /* threads that compute no row in some step */
     long steps;             /* steps per epoch */
+    dpt_split split;        /* how a domain's threads share a step there (auto resolved) */
 } dpt_predict_row;
 
 typedef struct dpt_predict_result {

@@ -101,6 +101,7 @@ typedef struct dpt_bench_result {
     double imbalance;       /* slowest thread's compute time over the threads' mean (1:
                                balanced): the largest of a run's epochs, median of the runs */
     dpt_step_summary moves; /* what a step moved (the engine's counters; steps 0: unknown) */
+    char split[8]; /* "data" or "layer": how a domain's threads shared a step; "": unknown */
 
     /* reps readings of dpt/telemetry.h, sample i's in [i], owned by the
      * report; NULL when not measured (files from before, or written by

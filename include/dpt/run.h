@@ -140,6 +140,7 @@ typedef struct dpt_run_result {
     int target_epoch;
     double target_seconds;
     dpt_step_summary moves; /* what a step of the timed epochs moved (dpt/cost.h) */
+    dpt_split split;        /* how a domain's threads shared a step (auto resolved) */
 } dpt_run_result;
 
 typedef struct dpt_run dpt_run;

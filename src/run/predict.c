@@ -337,6 +337,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
         row->idle_threads += counts[t].idle_steps > 0;
     }
     row->rows_per_thread = s.steps > 0 ? (double)most / (double)s.steps : 0;
+    row->split = s.layer ? DPT_SPLIT_LAYER : DPT_SPLIT_DATA;
     free(tnode);
     free(tpk);
     free(slow);
@@ -462,8 +463,9 @@ void dpt_predict_print(const dpt_predict_result *r, FILE *f)
         fprintf(f, "%7d %-10s %10.4g %9.4g %7.2f %5.2f %8.1f", x->threads, x->pin, x->epoch_s,
                 1e3 * x->step_s, x->speedup, x->efficiency, x->rows_per_thread);
         for (int p = 0; p < DPT_CPH_COUNT; p++) fprintf(f, " %9.3g", 1e3 * x->phase_s[p]);
-        fprintf(f, "  %s (%s)%s\n", dpt_cost_phase_name(x->limiting), x->bound[x->limiting],
-                x->idle_threads ? " idle threads" : "");
+        fprintf(f, "  %s (%s)%s%s\n", dpt_cost_phase_name(x->limiting), x->bound[x->limiting],
+                x->idle_threads ? " idle threads" : "",
+                x->split == DPT_SPLIT_LAYER ? " layer split" : "");
     }
     fprintf(f, "(phases: ms per epoch, barriers included)\n");
     for (int i = 0; i < r->npins; i++) fprintf(f, "%s\n", r->verdict[i]);
@@ -526,6 +528,7 @@ int dpt_predict_write_json(const dpt_predict_result *r, const char *workload, co
         json_object_set_new(o, "efficiency", json_real(x->efficiency));
         json_object_set_new(o, "rows_per_thread", json_real(x->rows_per_thread));
         json_object_set_new(o, "idle_threads", json_integer(x->idle_threads));
+        json_object_set_new(o, "split", json_string(dpt_split_name(x->split)));
         json_object_set_new(o, "barrier_seconds", json_real(x->barrier_s));
         json_object_set_new(o, "limiting", json_string(dpt_cost_phase_name(x->limiting)));
         json_object_set_new(o, "phases", ph);

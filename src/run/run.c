@@ -269,6 +269,7 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
         out->stopped = k.stop && !out->target_reached;
     }
     summarize_moves(r, out);
+    out->split = dpt_engine_split(r->e);
     if (out->epochs > 0) {
         const double n = out->epochs;
         out->phases.compute /= n;

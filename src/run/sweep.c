@@ -131,6 +131,7 @@ static int run_config(sweep_state *st, const dpt_comm *comm, int threads, const 
     out->phases = res.phases;
     out->imbalance = res.imbalance;
     out->moves = res.moves;
+    out->split = res.split;
     if (evaluate) {
         out->loss = res.train.loss;
         out->accuracy = st->sw->accuracy_from_test && s.test && s.test->n ? res.test.accuracy
@@ -255,6 +256,7 @@ int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, in
     res->imbalance = median_at(sm, reps, tmp, offsetof(sample, imbalance));
     free(tmp);
     res->moves = sm[reps - 1].moves; /* counts do not vary between repetitions */
+    snprintf(res->split, sizeof res->split, "%s", dpt_split_name(sm[reps - 1].split));
     /* telemetry only where every repetition has it (a reading names its threads) */
     int measured = 1;
     for (int r = 0; r < reps; r++) measured &= sm[r].telemetry.threads > 0;

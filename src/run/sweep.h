@@ -13,6 +13,7 @@ typedef struct dpt_sweep_sample {
     dpt_phase_times phases;  /* per epoch */
     dpt_step_summary moves;  /* what a step moved (the same every repetition) */
     dpt_telemetry telemetry; /* interference while it ran */
+    dpt_split split;         /* the split the engine used */
 } dpt_sweep_sample;
 
 /* Append the row of reps repetitions to rep: the seconds as its samples,

@@ -384,6 +384,7 @@ static json_t *result_json(const dpt_bench_result *row)
                                   num(row->phases.comm)));
     json_object_set_new(o, "imbalance", num(row->imbalance));
     if (row->moves.steps > 0) json_object_set_new(o, "moves", dpt_step_summary_json(&row->moves));
+    if (row->split[0]) json_object_set_new(o, "split", json_string(row->split));
     if (row->telemetry) json_object_set_new(o, "telemetry", telemetry_json(row));
     return o;
 }
@@ -737,6 +738,14 @@ static int read_result(reader *rd, json_t *o, dpt_bench_report *r)
     if (read_moves(o, &row->moves)) {
         rc = bad(rd, "moves", "is not an object of the step's moves");
         goto fail;
+    }
+    /* added with the layer split: older files and the peers' rows have none */
+    if (json_object_get(o, "split")) {
+        TRY(get_str(rd, o, "split", 0, row->split, sizeof row->split));
+        if (strcmp(row->split, "data") && strcmp(row->split, "layer")) {
+            rc = bad(rd, "split", "is '%s'; expected data or layer", row->split);
+            goto fail;
+        }
     }
     /* added with the interference telemetry: older files have none */
     if (json_object_get(o, "telemetry")) TRY(read_telemetry(rd, o, row));

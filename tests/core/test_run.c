@@ -240,6 +240,9 @@ Test(run, sweep_rows_and_bits)
         cr_assert_eq(dpt_run_once(&s, &one, NULL), 0, "%s", dpt_last_error());
         cr_assert_eq(r->final_loss, one.train.loss);
         cr_assert_eq(r->final_accuracy, one.train.accuracy);
+        /* the split the engine used: this small model has no layer split */
+        cr_assert_str_eq(r->split, "data");
+        cr_assert_eq(one.split, DPT_SPLIT_DATA);
     }
     cr_assert_float_eq(rep.results[0].speedup, 1.0, 1e-12);
     dpt_bench_report_free(&rep);

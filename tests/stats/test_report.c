@@ -733,3 +733,49 @@ Test(report, implementation_field)
     cr_assert_str_eq(back.results[0].implementation, "dpt");
     dpt_bench_report_free(&back);
 }
+
+/* A row's split: written when known, read back, absent in older files and
+ * the peers' rows, anything but data or layer refused naming the key. */
+Test(report, split_field)
+{
+    dpt_bench_report r, back;
+    dpt_bench_report_init(&r);
+    const double s1[] = {0.040}, s2[] = {0.020};
+    dpt_bench_result *row = dpt_bench_report_add(&r, "fmnist-mlp", 1, "compact", "avx2", 0, s1, 1);
+    strcpy(row->split, "data");
+    row = dpt_bench_report_add(&r, "fmnist-mlp", 2, "compact", "avx2", 0, s2, 1);
+    strcpy(row->split, "layer");
+    cr_assert_eq(dpt_bench_report_derive(&r), 0, "%s", dpt_last_error());
+    char path[128];
+    path_in(path, sizeof path, "split.json");
+    cr_assert_eq(dpt_bench_report_write_json(&r, path), 0, "%s", dpt_last_error());
+    cr_assert_eq(dpt_bench_report_read_json(&back, path), 0, "%s", dpt_last_error());
+    cr_assert_str_eq(back.results[0].split, "data");
+    cr_assert_str_eq(back.results[1].split, "layer");
+    dpt_bench_report_free(&back);
+    dpt_bench_report_free(&r);
+
+    path_in(path, sizeof path, "old-split.json");
+    write_text(path, "{\"schema\": \"dpt-bench/1\", " CTX ", \"results\": [" ROW(
+                         "{\"median\": 1.5, \"min\": 1, \"max\": 2, \"iqr\": 0.5, "
+                         "\"samples\": [1, 2]}") "]}");
+    cr_assert_eq(dpt_bench_report_read_json(&back, path), 0, "%s", dpt_last_error());
+    cr_assert_str_eq(back.results[0].split, "");
+    dpt_bench_report_free(&back);
+
+    /* the same row with a split that is neither */
+    char text[4096];
+    snprintf(text, sizeof text, "%s",
+             "{\"schema\": \"dpt-bench/1\", " CTX
+             ", \"results\": [" ROW("{\"median\": 1.5, \"min\": 1, \"max\": 2, \"iqr\": 0.5, "
+                                    "\"samples\": [1, 2]}") "]}");
+    char *end = strstr(text, "\"imbalance\": null}");
+    cr_assert_not_null(end);
+    snprintf(end, sizeof text - (size_t)(end - text), "%s",
+             "\"imbalance\": null, \"split\": \"rows\"}]}");
+    path_in(path, sizeof path, "bad-split.json");
+    write_text(path, text);
+    cr_assert_neq(dpt_bench_report_read_json(&back, path), 0);
+    cr_assert(strstr(dpt_last_error(), "split") && strstr(dpt_last_error(), "rows"), "%s",
+              dpt_last_error());
+}
