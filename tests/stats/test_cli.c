@@ -451,8 +451,9 @@ Test(cli, compare_exports)
 }
 
 /* Paired runs of two paths to the same dpt: an A/A test. With a 50%
- * threshold timing noise cannot make it "slower"; it says "same" or, when
- * the runner is noisy, "cannot decide". */
+ * threshold timing noise cannot make it "slower"; it says "same" ("same or
+ * faster" when the interval reaches below -50%) or, when the runner is
+ * noisy, "cannot decide". */
 Test(cli, compare_run_a_a, .timeout = 120)
 {
     char alias[128], js[128], md[128];
@@ -477,9 +478,12 @@ Test(cli, compare_run_a_a, .timeout = 120)
     cr_assert_eq(json_integer_value(json_object_get(row, "base_reps")), 6);
     cr_assert_eq(json_integer_value(json_object_get(row, "new_reps")), 6);
     cr_assert_str_eq(json_string_value(json_object_get(row, "test")), "wilcoxon-signed-rank");
+    /* an interval that straddles only -50% is "same or faster" (a pass):
+     * the A/A pairs' noise can reach that far on a busy runner */
     const char *verdict = json_string_value(json_object_get(row, "verdict"));
-    cr_assert(!strcmp(verdict, "same") || !strcmp(verdict, "cannot decide"), "%s", verdict);
-    cr_assert_eq(!strcmp(verdict, "same"), st == 0);
+    const int pass = !strcmp(verdict, "same") || !strcmp(verdict, "same or faster");
+    cr_assert(pass || !strcmp(verdict, "cannot decide"), "%s", verdict);
+    cr_assert_eq(pass, st == 0);
     /* 6 pairs give a 95% interval: the extremes of the Walsh averages */
     cr_assert(json_is_real(json_object_get(row, "interval_lo")));
     cr_assert(json_is_real(json_object_get(row, "interval_hi")));
