@@ -12,6 +12,7 @@
 #include "cli/bench_target.h"
 #include "cli/cli.h"
 #include "cli/job.h"
+#include "cli/lockstep.h"
 #include "cli/mpi_cli.h"
 #include "cli/outpath.h"
 #include "cli/predict_cli.h"
@@ -169,6 +170,10 @@ static const char *const bench_usage[] = {
     "  --json FILE          the result as dpt-bench/1 JSON (default none; - stdout)\n"
     "  --csv FILE           one CSV line per configuration (default none)\n"
     "  --quiet              no header or progress on stderr (default off)\n"
+    "  --lockstep FD        let the process at the other end of socket FD start each\n"
+    "                       timed run (`dpt compare --run` does; the protocol is in\n"
+    "                       src/cli/lockstep.h); --reps is then the most rounds\n"
+    "                       (default off)\n"
     "  --predict TARGET     predict instead of measuring, for a synthetic topology, an\n"
     "                       hwloc XML file, genoa, spr or this (default none; see\n"
     "                       dpt bench --predict this --help)\n"
@@ -199,7 +204,8 @@ enum {
     OPT_RANKS,
     OPT_BALANCES,
     OPT_TARGET_EPOCHS,
-    OPT_PREDICT
+    OPT_PREDICT,
+    OPT_LOCKSTEP
 };
 
 int dpt_cmd_bench(int argc, char **argv)
@@ -207,7 +213,8 @@ int dpt_cmd_bench(int argc, char **argv)
     const char *cmd = "bench";
     cli_job job;
     cli_job_init(&job);
-    int reps = 5, warmup = 1, limits = 1, quiet = 0, target_epochs = 100;
+    int reps = 5, warmup = 1, limits = 1, quiet = 0, target_epochs = 100, lockstep_fd = -1;
+    cli_lockstep ls = {.fd = -1};
     json_t *ttt = NULL;
     sweep sw = {0};
     const char *json_path = NULL, *csv_path = NULL;
@@ -227,6 +234,7 @@ int dpt_cmd_bench(int argc, char **argv)
                                          {"no-limits", no_argument, 0, OPT_NOLIMITS},
                                          {"target-epochs", required_argument, 0, OPT_TARGET_EPOCHS},
                                          {"quiet", no_argument, 0, OPT_QUIET},
+                                         {"lockstep", required_argument, 0, OPT_LOCKSTEP},
                                          {"help", no_argument, 0, OPT_HELP},
                                          /* taken before parsing (bench_predict.c) */
                                          {"predict", required_argument, 0, OPT_PREDICT},
@@ -273,6 +281,10 @@ int dpt_cmd_bench(int argc, char **argv)
         case OPT_QUIET:
             quiet = 1;
             break;
+        case OPT_LOCKSTEP:
+            if (cli_long(cmd, "lockstep", optarg, 0, 1 << 20, &v)) goto done;
+            lockstep_fd = (int)v;
+            break;
         case OPT_HELP:
             cli_help(bench_usage);
             rc = 0;
@@ -286,6 +298,10 @@ int dpt_cmd_bench(int argc, char **argv)
         goto done;
     }
     const int size = cli_mpi_size(), rank0 = cli_mpi_rank() == 0;
+    if (lockstep_fd >= 0 && size > 1) {
+        rc = cli_usage_error(cmd, "--lockstep runs one process, not under mpirun (%d ranks)", size);
+        goto done;
+    }
     if ((rc = cli_check_output(cmd, "--json", json_path)) ||
         (rc = cli_check_output(cmd, "--csv", csv_path)))
         goto done;
@@ -338,6 +354,17 @@ int dpt_cmd_bench(int argc, char **argv)
                 "dpt bench: %s: %s, %zu rows, %d epoch(s) x %d reps after %d warm-up, isa %s%s\n",
                 job_name(&job), desc, job.train.n, job.to.epochs, reps, warmup,
                 dpt_kernels_get()->isa, rl);
+    if (lockstep_fd >= 0) {
+        if (target_spec.target_loss > 0 || target_spec.target_accuracy > 0) {
+            rc = cli_usage_error(cmd, "--lockstep times epochs: it takes no --target-loss or "
+                                      "--target-accuracy");
+            goto done;
+        }
+        if ((rc = cli_lockstep_open(cmd, lockstep_fd, &ss, &ls))) goto done;
+        ss.before_run = cli_lockstep_before;
+        ss.after_run = cli_lockstep_after;
+        ss.run_ud = &ls;
+    }
     if (dpt_bench_sweep(&spec, &ss, &rep)) {
         rc = sweep_fail(cmd);
         goto done;
@@ -383,6 +410,7 @@ int dpt_cmd_bench(int argc, char **argv)
     }
     rc = 0;
 done:
+    cli_lockstep_close(&ls);
     json_decref(ttt);
     if (have_spec) dpt_pin_spec_free(&spec.engine.pin);
     dpt_bench_report_free(&rep);

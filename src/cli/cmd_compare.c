@@ -25,7 +25,11 @@ static void usage(FILE *f)
           "                   [bench flags]\n"
           "Compare two `dpt bench --json` results, or run two dpt executables' bench\n"
           "alternately (ABBA: pair i runs BASE then NEW when i is even, NEW then BASE\n"
-          "when odd; each run `DPT bench BENCH_FLAGS --reps R --json TMP --quiet`).\n\n"
+          "when odd). For each pair --run starts both sides' `DPT bench BENCH_FLAGS`\n"
+          "in bench's lockstep mode and has them take turns run by run, so that a runner\n"
+          "whose speed drifts or jumps between regimes hits both alike; a dpt without\n"
+          "that mode runs once per pair and side instead (the older way: --pairing\n"
+          "process).\n\n"
           "Exit status: 0 nothing slower (same or faster), 1 a configuration is slower,\n"
           "or missing from NEW, or scales worse (--scaling fail), 2 bad input or usage,\n"
           "3 cannot decide (noise, too few repetitions or pairs, or too few undisturbed\n"
@@ -45,8 +49,9 @@ static void usage(FILE *f)
           "                      when either run of it was disturbed; with fewer than 6\n"
           "                      clean pairs the gate abstains (exit 3). Stored files: a\n"
           "                      configuration with fewer than 5 clean repetitions on a\n"
-          "                      side abstains (cannot decide) instead of failing\n"
-          "  --run BASE_DPT NEW_DPT  run the two executables' bench in alternating pairs\n"
+          "                      side abstains (cannot decide) instead of failing\n",
+          f);
+    fputs("  --run BASE_DPT NEW_DPT  run the two executables' bench in alternating pairs\n"
           "                      instead of reading two files (default off)\n"
           "  --base-args \"FLAGS\" --run: bench flags for BASE_DPT only (split at spaces;\n"
           "                      default none)\n"
@@ -64,15 +69,18 @@ static void usage(FILE *f)
           "  --max-pairs M       --run: while the pairs so far cannot decide, run another\n"
           "                      pair, up to M in all (default 20; --pairs N or less: a\n"
           "                      fixed N)\n"
-          "  --retries K         --run: a run whose repetitions of a configuration were\n"
-          "                      all disturbed (telemetry) runs again, up to K times, and\n"
-          "                      the pair keeps the clean sample (default 2)\n"
+          "  --retries K         --run: a pair in which a side's repetitions of a\n"
+          "                      configuration were all disturbed (telemetry) runs again,\n"
+          "                      up to K times, and keeps the clean samples (default 2)\n"
+          "  --pairing lockstep|process  --run: both bench processes stay up and take turns\n"
+          "                      run by run, or every run is a bench process of its own\n"
+          "                      (the older way, seconds apart; default lockstep)\n"
           "  --save-runs PREFIX  --run: also write the paired reports to PREFIXbase.json\n"
           "                      and PREFIXnew.json (default none)\n"
           "  --paired            BASE.json NEW.json hold paired samples (--save-runs):\n"
           "                      judge them as --run does (default off)\n"
-          "  --run-reps R        --run: each run times R repetitions and counts the\n"
-          "                      fastest undisturbed one (interference only adds time;\n"
+          "  --run-reps R        --run: each side of a pair times R repetitions and counts\n"
+          "                      the fastest undisturbed one (interference only adds time;\n"
           "                      default 1)\n"
           "  --json FILE         also write the comparison as JSON (\"dpt-compare/1\";\n"
           "                      default none)\n",
@@ -223,7 +231,7 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
     cli_compare_side bs = {0}, ns = {0};
     long pairs = 10, max_pairs = 20, runs = 10, reps = 1, retries = 2;
     double slowdown = 10;
-    int calibrate = 0;
+    int calibrate = 0, lockstep = 1;
     const char *save = NULL;
     char **flags = calloc((size_t)argc + 1, sizeof *flags);
     int nflags = 0, rc = DPT_EXIT_USAGE;
@@ -231,13 +239,13 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = !strcmp(a, "--pairs") || !strcmp(a, "--threshold") || !strcmp(a, "--alpha") ||
-                    !strcmp(a, "--scaling") || !strcmp(a, "--json") || !strcmp(a, "--markdown") ||
-                    !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark") ||
-                    !strcmp(a, "--base-args") || !strcmp(a, "--new-args") ||
-                    !strcmp(a, "--run-reps") || !strcmp(a, "--save-runs") ||
-                    !strcmp(a, "--max-pairs") || !strcmp(a, "--retries") ||
-                    (calibrate_mode && (!strcmp(a, "--runs") || !strcmp(a, "--slowdown")));
+        int takes =
+            !strcmp(a, "--pairs") || !strcmp(a, "--threshold") || !strcmp(a, "--alpha") ||
+            !strcmp(a, "--scaling") || !strcmp(a, "--json") || !strcmp(a, "--markdown") ||
+            !strcmp(a, "--bmf") || !strcmp(a, "--github-benchmark") || !strcmp(a, "--base-args") ||
+            !strcmp(a, "--new-args") || !strcmp(a, "--run-reps") || !strcmp(a, "--save-runs") ||
+            !strcmp(a, "--max-pairs") || !strcmp(a, "--retries") || !strcmp(a, "--pairing") ||
+            (calibrate_mode && (!strcmp(a, "--runs") || !strcmp(a, "--slowdown")));
         if (!strcmp(a, "--")) {
             while (++i < argc) flags[nflags++] = argv[i];
             break;
@@ -285,6 +293,11 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
             if (cli_long(CMD, "retries", v, 0, 100, &retries)) goto done;
         } else if (!strcmp(a, "--save-runs")) {
             save = v;
+        } else if (!strcmp(a, "--pairing")) {
+            static const char *const modes[] = {"lockstep", "process", NULL};
+            int mode;
+            if (cli_choice(CMD, "pairing", v, modes, &mode)) goto done;
+            lockstep = mode == 0;
         } else if (!strcmp(a, "--run-reps")) {
             if (cli_long(CMD, "run-reps", v, 1, 1000, &reps)) goto done;
         } else if (!strcmp(a, "--runs")) {
@@ -321,6 +334,7 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
     }
     bs.reps = ns.reps = (int)reps;
     bs.retries = ns.retries = (int)retries;
+    bs.lockstep = ns.lockstep = lockstep;
     if (calibrate) {
         rc = cli_compare_calibrate(&o, (int)runs, (int)pairs, (int)max_pairs, &bs, slowdown, flags,
                                    nflags);
@@ -393,6 +407,7 @@ int dpt_cmd_compare(int argc, char **argv)
                                          {"pairs", required_argument, NULL, OPT_RUNONLY},
                                          {"max-pairs", required_argument, NULL, OPT_RUNONLY},
                                          {"retries", required_argument, NULL, OPT_RUNONLY},
+                                         {"pairing", required_argument, NULL, OPT_RUNONLY},
                                          {"runs", required_argument, NULL, OPT_RUNONLY},
                                          {"slowdown", required_argument, NULL, OPT_RUNONLY},
                                          {"base-args", required_argument, NULL, OPT_RUNONLY},
@@ -427,9 +442,9 @@ int dpt_cmd_compare(int argc, char **argv)
             w.markdown = optarg;
             break;
         case OPT_RUNONLY:
-            return cli_usage_error(CMD, "--pairs, --max-pairs, --retries, --runs, --slowdown, "
-                                        "--base-args, --new-args, --run-reps and --save-runs "
-                                        "apply to --run or --calibrate only");
+            return cli_usage_error(CMD, "--pairs, --max-pairs, --retries, --pairing, --runs, "
+                                        "--slowdown, --base-args, --new-args, --run-reps and "
+                                        "--save-runs apply to --run or --calibrate only");
         case OPT_BMF:
             w.bmf = optarg;
             break;

@@ -8,8 +8,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -217,6 +220,254 @@ static int run_side(const cli_compare_side *side, char *const *flags, int nflags
     return rc;
 }
 
+/* ---- pairs of whole runs, one bench process per run (an older dpt) ---- */
+
+static int process_run(const cli_compare_side *bs, const cli_compare_side *ns, int pairs,
+                       int max_pairs, cli_compare_more_fn more, void *ud, char *const *flags,
+                       int nflags, const char *path, const char *errpath, dpt_bench_report *base,
+                       dpt_bench_report *cur)
+{
+    int rc = 0;
+    for (int i = 0; i < max_pairs && !rc; i++) {
+        if (i >= pairs && !(more && more(base, cur, ud))) break;
+        for (int half = 0; half < 2 && !rc; half++) {
+            int is_new = (i % 2 == 0) == (half == 1); /* even: A, B; odd: B, A */
+            const cli_compare_side *side = is_new ? ns : bs;
+            dpt_bench_report one;
+            if ((rc = run_side(side, flags, nflags, path, errpath, &one))) break;
+            rc = gather(is_new ? cur : base, &one, side->exe, i);
+            dpt_bench_report_free(&one);
+        }
+    }
+    return rc;
+}
+
+/* ---- lockstep: a pair's two bench processes up together, taking turns ---- */
+
+#define LS_NO_LOCKSTEP (-2) /* a bench without --lockstep (an older dpt) */
+
+/* One bench process under the protocol of cli/lockstep.h. */
+typedef struct ls_proc {
+    const cli_compare_side *side;
+    pid_t pid;
+    int fd;   /* our end of the socket */
+    FILE *in; /* its lines */
+    char path[600], errpath[600];
+    int ncfg;
+    unsigned char *clean; /* [k]: configuration k had an undisturbed run */
+} ls_proc;
+
+/* Start side's bench with --lockstep on one end of a socket pair, rounds
+ * at most, and read its ready line. 0; -1 when it said nothing (ls_end
+ * says why); else non-zero after printing why. */
+static int ls_start(ls_proc *p, char *const *flags, int nflags, int rounds)
+{
+    const cli_compare_side *side = p->side;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return cli_fail(CMD, "cannot make a socket pair: %s", strerror(errno));
+    const char **argv = calloc((size_t)nflags + (size_t)side->nextra + 12, sizeof *argv);
+    if (!argv) {
+        close(sv[0]);
+        close(sv[1]);
+        return cli_fail(CMD, "out of memory");
+    }
+    char reps[16];
+    snprintf(reps, sizeof reps, "%d", rounds);
+    int k = 0;
+    argv[k++] = side->exe;
+    argv[k++] = "bench";
+    for (int i = 0; i < nflags; i++) argv[k++] = flags[i];
+    for (int i = 0; i < side->nextra; i++) argv[k++] = side->extra[i];
+    argv[k++] = "--reps";
+    argv[k++] = reps;
+    argv[k++] = "--json";
+    argv[k++] = p->path;
+    argv[k++] = "--quiet";
+    argv[k++] = "--no-limits"; /* the gate compares times, not shares of the limits */
+    argv[k++] = "--lockstep";
+    argv[k++] = "3";
+    argv[k] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        free(argv);
+        close(sv[0]);
+        close(sv[1]);
+        return cli_fail(CMD, "cannot start %s: %s", side->exe, strerror(errno));
+    }
+    if (pid == 0) {
+        int dn = open("/dev/null", O_WRONLY);
+        int er = open(p->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (dn >= 0) dup2(dn, 1);
+        if (er >= 0) dup2(er, 2);
+        dup2(sv[1], 3); /* the copy on 3 stays open across exec */
+        execv(side->exe, (char *const *)argv);
+        fprintf(stderr, "dpt %s: cannot run %s: %s\n", CMD, side->exe, strerror(errno));
+        _exit(127);
+    }
+    free(argv);
+    close(sv[1]);
+    p->pid = pid;
+    p->fd = sv[0];
+    int rfd = fcntl(sv[0], F_DUPFD_CLOEXEC, 3);
+    if (rfd < 0 || !(p->in = fdopen(rfd, "r"))) {
+        if (rfd >= 0) close(rfd);
+        return cli_fail(CMD, "cannot read from %s: %s", side->exe, strerror(errno));
+    }
+    char line[64];
+    int n = 0;
+    if (!fgets(line, sizeof line, p->in) || sscanf(line, "ready %d", &n) != 1 || n < 1) return -1;
+    p->ncfg = n;
+    if (!(p->clean = calloc((size_t)n, 1))) return cli_fail(CMD, "out of memory");
+    return 0;
+}
+
+/* End p and wait for it: with stop, "stop" (it then writes its report);
+ * else the socket closes and it fails. 0 when it exited 0; LS_NO_LOCKSTEP
+ * when it exited 2 on an unknown --lockstep; else non-zero after showing
+ * what it said. */
+static int ls_end(ls_proc *p, int stop)
+{
+    if (p->pid < 0) return 0;
+    if (stop && send(p->fd, "stop\n", 5, MSG_NOSIGNAL) != 5) stop = 0;
+    if (p->in) fclose(p->in);
+    if (p->fd >= 0) close(p->fd);
+    p->in = NULL;
+    p->fd = -1;
+    int ws;
+    while (waitpid(p->pid, &ws, 0) < 0)
+        if (errno != EINTR)
+            return cli_fail(CMD, "waiting for %s: %s", p->side->exe, strerror(errno));
+    p->pid = -1;
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return 0;
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == DPT_EXIT_USAGE) {
+        FILE *f = fopen(p->errpath, "r");
+        char buf[4096];
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f) fclose(f);
+        buf[n] = '\0';
+        if (strstr(buf, "'--lockstep'")) return LS_NO_LOCKSTEP; /* "unknown flag '--lockstep'" */
+    }
+    show(p->errpath);
+    if (WIFEXITED(ws))
+        return cli_usage_error(CMD, "%s bench exited with status %d", p->side->exe,
+                               WEXITSTATUS(ws));
+    return cli_usage_error(CMD, "%s bench was killed by signal %d", p->side->exe, WTERMSIG(ws));
+}
+
+/* End p quietly if it still runs (a failure was said already). */
+static void ls_free(ls_proc *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGTERM);
+        while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) continue;
+        p->pid = -1;
+    }
+    if (p->in) fclose(p->in);
+    if (p->fd >= 0) close(p->fd);
+    p->in = NULL;
+    p->fd = -1;
+    free(p->clean);
+    p->clean = NULL;
+}
+
+/* One round of p: each configuration once. */
+static int ls_round(ls_proc *p)
+{
+    for (int k = 0; k < p->ncfg; k++) {
+        char line[128];
+        double secs;
+        int dist;
+        if (send(p->fd, "go\n", 3, MSG_NOSIGNAL) != 3 || !fgets(line, sizeof line, p->in) ||
+            sscanf(line, "done %lf %d", &secs, &dist) != 2) {
+            int rc = ls_end(p, 0);
+            return rc ? rc
+                      : cli_usage_error(CMD, "%s bench --lockstep stopped answering", p->side->exe);
+        }
+        p->clean[k] |= !dist;
+    }
+    return 0;
+}
+
+static int ls_all_clean(const ls_proc *p)
+{
+    for (int k = 0; k < p->ncfg; k++)
+        if (!p->clean[k]) return 0;
+    return 1;
+}
+
+/* Pair i: both sides' bench started (the first of the pair first, so that
+ * their loading does not overlap a timed run), then reps rounds of each,
+ * the sides taking turns round by round (ABBA within the pair too), more
+ * rounds while a side has a configuration with no undisturbed run, up to
+ * retries x reps more, then both stopped and their reports read into
+ * one[0] (base) and one[1] (new), each row down to its fastest undisturbed
+ * repetition. LS_NO_LOCKSTEP (before any run) when a side does not know
+ * --lockstep. */
+static int ls_pair(ls_proc p[2], int i, int reps, int retries, char *const *flags, int nflags,
+                   dpt_bench_report one[2])
+{
+    const int first = i % 2, rounds = reps * (1 + retries);
+    int rc = 0;
+    for (int h = 0; h < 2 && !rc; h++) {
+        ls_proc *q = &p[first ^ h];
+        if ((rc = ls_start(q, flags, nflags, rounds)) < 0 && (rc = ls_end(q, 0)) == 0)
+            rc =
+                cli_usage_error(CMD, "%s bench --lockstep ended before it was ready", q->side->exe);
+    }
+    if (!rc && p[0].ncfg != p[1].ncfg)
+        rc = cli_usage_error(CMD, "%s runs %d configurations and %s %d: the two need the same",
+                             p[0].side->exe, p[0].ncfg, p[1].side->exe, p[1].ncfg);
+    for (int r = 0; !rc && r < rounds; r++) {
+        if (r >= reps && r % reps == 0 && ls_all_clean(&p[0]) && ls_all_clean(&p[1])) break;
+        for (int h = 0; h < 2 && !rc; h++) {
+            /* the other side's OpenMP threads spin for a few ms after its run */
+            nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+            rc = ls_round(&p[first ^ (r % 2) ^ h]);
+        }
+    }
+    for (int s = 0; s < 2 && !rc; s++) rc = ls_end(&p[s], 1);
+    for (int s = 0; s < 2 && !rc; s++) {
+        if (dpt_bench_report_read_json(&one[s], p[s].path)) {
+            rc = cli_usage_error(CMD, "%s", dpt_last_error());
+            if (s) dpt_bench_report_free(&one[0]);
+        } else {
+            keep_fastest(&one[s]);
+        }
+    }
+    for (int s = 0; s < 2; s++) {
+        ls_free(&p[s]);
+        unlink(p[s].path);
+        unlink(p[s].errpath);
+    }
+    return rc;
+}
+
+static int lockstep_run(const cli_compare_side *bs, const cli_compare_side *ns, int pairs,
+                        int max_pairs, cli_compare_more_fn more, void *ud, char *const *flags,
+                        int nflags, const char *dir, dpt_bench_report *base, dpt_bench_report *cur)
+{
+    ls_proc p[2] = {{.side = bs, .pid = -1, .fd = -1}, {.side = ns, .pid = -1, .fd = -1}};
+    for (int s = 0; s < 2; s++) {
+        snprintf(p[s].path, sizeof p[s].path, "%s/%s.json", dir, s ? "new" : "base");
+        snprintf(p[s].errpath, sizeof p[s].errpath, "%s/%s.err", dir, s ? "new" : "base");
+    }
+    int rc = 0, i;
+    for (i = 0; i < max_pairs && !rc; i++) {
+        if (i >= pairs && !(more && more(base, cur, ud))) break;
+        dpt_bench_report one[2];
+        if ((rc = ls_pair(p, i, bs->reps > 1 ? bs->reps : 1, bs->retries, flags, nflags, one)))
+            break;
+        if (!(rc = gather(base, &one[0], bs->exe, i))) rc = gather(cur, &one[1], ns->exe, i);
+        dpt_bench_report_free(&one[0]);
+        dpt_bench_report_free(&one[1]);
+    }
+    if (rc == LS_NO_LOCKSTEP && i > 0)
+        rc = cli_usage_error(CMD, "a bench without --lockstep after %d pairs with it", i);
+    return rc;
+}
+
 int cli_compare_run(const cli_compare_side *bs, const cli_compare_side *ns, int pairs,
                     int max_pairs, cli_compare_more_fn more, void *ud, char *const *flags,
                     int nflags, dpt_bench_report *base, dpt_bench_report *cur)
@@ -232,17 +483,19 @@ int cli_compare_run(const cli_compare_side *bs, const cli_compare_side *ns, int 
     snprintf(path, sizeof path, "%s/run.json", dir);
     snprintf(errpath, sizeof errpath, "%s/stderr.txt", dir);
     if (max_pairs < pairs) max_pairs = pairs;
-    int rc = 0;
-    for (int i = 0; i < max_pairs && !rc; i++) {
-        if (i >= pairs && !(more && more(base, cur, ud))) break;
-        for (int half = 0; half < 2 && !rc; half++) {
-            int is_new = (i % 2 == 0) == (half == 1); /* even: A, B; odd: B, A */
-            const cli_compare_side *side = is_new ? ns : bs;
-            dpt_bench_report one;
-            if ((rc = run_side(side, flags, nflags, path, errpath, &one))) break;
-            rc = gather(is_new ? cur : base, &one, side->exe, i);
-            dpt_bench_report_free(&one);
-        }
+    int rc = bs->lockstep
+                 ? lockstep_run(bs, ns, pairs, max_pairs, more, ud, flags, nflags, dir, base, cur)
+                 : LS_NO_LOCKSTEP;
+    if (rc == LS_NO_LOCKSTEP) {
+        dpt_bench_report_free(base);
+        dpt_bench_report_free(cur);
+        if (bs->lockstep)
+            fprintf(stderr,
+                    "dpt %s: note: a dpt without bench --lockstep: each pair runs whole "
+                    "bench processes (--pairing process)\n",
+                    CMD);
+        rc = process_run(bs, ns, pairs, max_pairs, more, ud, flags, nflags, path, errpath, base,
+                         cur);
     }
     unlink(path);
     unlink(errpath);
@@ -444,8 +697,8 @@ int cli_compare_calibrate(const dpt_compare_opts *o, int runs, int pairs, int ma
     if (self_exe(exe, sizeof exe)) return DPT_EXIT_USAGE;
     snprintf(pct, sizeof pct, "%g", slowdown_pct);
     char *inject[2] = {"--inject-slowdown", pct};
-    const cli_compare_side a = {exe, NULL, 0, side->reps, side->retries},
-                           b = {exe, inject, 2, side->reps, side->retries};
+    const cli_compare_side a = {exe, NULL, 0, side->reps, side->retries, side->lockstep},
+                           b = {exe, inject, 2, side->reps, side->retries, side->lockstep};
     calibration c = {.cap = runs};
     int rc = 0;
     /* A/A and A/B alternate, so that the runner's drift reaches both alike */

@@ -262,8 +262,10 @@ int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, in
     for (int r = 0; r < reps; r++) measured &= sm[r].telemetry.threads > 0;
     if (measured && (res->telemetry = malloc((size_t)reps * sizeof *res->telemetry)))
         for (int r = 0; r < reps; r++) res->telemetry[r] = sm[r].telemetry;
-    res->final_loss = sm[reps - 1].loss;
-    res->final_accuracy = sm[reps - 1].accuracy;
+    int last = reps - 1; /* the last evaluated repetition (lockstep: the first) */
+    while (last > 0 && isnan(sm[last].loss)) last--;
+    res->final_loss = sm[last].loss;
+    res->final_accuracy = sm[last].accuracy;
     res->work_samples = work->samples;
     res->work_flops = work->flops;
     if (work->bytes > 0) res->work_bytes = work->bytes;
@@ -282,19 +284,52 @@ static int check_sweep(const dpt_sweep_spec *sw)
     return 0;
 }
 
-static int timed_runs(sweep_state *st, sample *runs)
+int dpt_sweep_configs(const dpt_sweep_spec *sw)
+{
+    return (sw->nranks ? sw->nranks : 1) * sw->nthreads * sw->npins;
+}
+
+void dpt_sweep_config(const dpt_sweep_spec *sw, int k, int *ranks, int *threads, const char **pin)
+{
+    const int nt = sw->nthreads, np = sw->npins;
+    *ranks = sw->nranks ? sw->ranks[k / (nt * np)] : dpt_mpi_size();
+    *threads = sw->threads[k % nt];
+    *pin = sw->pins[(k / nt) % np];
+}
+
+/* Every configuration once per round, reps rounds (or, in lockstep, until
+ * before_run ends them); the rounds run into *rounds. */
+static int timed_runs(sweep_state *st, sample *runs, int *rounds)
 {
     const dpt_sweep_spec *sw = st->sw;
     const int nt = sw->nthreads, np = sw->npins, reps = sw->reps, ncfg = st->nsets * nt * np;
-    for (int r = 0; r < reps; r++)
+    *rounds = 0;
+    for (int r = 0; r < reps; r++) {
         for (int k = 0; k < ncfg; k++) {
+            if (sw->before_run) {
+                int go = sw->before_run(r, k, sw->run_ud);
+                if (go == 1 && k == 0 && r > 0) return 0;
+                if (go == 1)
+                    return dpt_set_error(DPT_EINVAL,
+                                         "lockstep: asked to stop at round %d, "
+                                         "configuration %d (only between rounds "
+                                         "after the first)",
+                                         r, k);
+                if (go) return go;
+            }
             if (sw->progress)
                 sw->progress("running", r * ncfg + k + 1, reps * ncfg, sw->progress_ud);
+            /* lockstep does not know its last round: round 0 evaluates */
+            const int evaluate = sw->before_run ? r == 0 : r == reps - 1;
+            sample *out = &runs[(size_t)k * reps + r];
             int rc = run_on_ranks(st, &st->sets[k / (nt * np)], sw->threads[k % nt],
-                                  sw->pins[(k / nt) % np], r == 0 ? sw->warmup : 0, r == reps - 1,
-                                  r == 0, &runs[(size_t)k * reps + r]);
+                                  sw->pins[(k / nt) % np], r == 0 ? sw->warmup : 0, evaluate,
+                                  r == 0, out);
             if (rc) return rc;
+            if (sw->after_run) sw->after_run(r, k, out->secs, out->telemetry.disturbed, sw->run_ud);
         }
+        *rounds = r + 1;
+    }
     return 0;
 }
 
@@ -309,21 +344,21 @@ int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_benc
     st.sets = calloc((size_t)nsets, sizeof *st.sets);
     rc = !runs || !st.sets ? dpt_set_error(DPT_ENOMEM, "out of memory") : 0;
     /* every rank has its buffers, or all stop */
-    int one_rank = 0;
+    int one_rank = 0, rounds = 0;
     if (!rc && dpt_telemetry_open(&st.probe)) st.probe = NULL; /* the run goes on without */
     if (!(rc = dpt_mpi_agree(rc)) && !(rc = make_rank_sets(&st, &one_rank))) {
         dpt_bench_context_fill(&rep->context);
         dpt_run_engine_context(base, rep->context.engine, sizeof rep->context.engine);
         /* the limits only serve rows of one rank */
         if (sw->limits && one_rank) rc = measure_limits(&st, rep);
-        if (!rc) rc = timed_runs(&st, runs);
+        if (!rc) rc = timed_runs(&st, runs, &rounds);
     }
     /* the report holds rank 0's times: the other ranks return it empty */
     const int nt = sw->nthreads, np = sw->npins;
     for (int k = 0; !rc && dpt_mpi_rank() == 0 && k < ncfg; k++)
         rc = dpt_sweep_add_row(rep, sw->workload, st.sets[k / (nt * np)].n, sw->threads[k % nt],
                                sw->pins[(k / nt) % np], (long)base->opt.batch, &st.work,
-                               &runs[(size_t)k * sw->reps], sw->reps);
+                               &runs[(size_t)k * sw->reps], rounds);
     if (!rc && dpt_mpi_rank() == 0) rc = dpt_bench_report_derive(rep);
     for (int i = 0; i < st.nsets; i++)
         if (st.sets[i].own) dpt_mpi_comm_free(&st.sets[i].sub);

@@ -18,7 +18,7 @@ typedef struct dpt_sweep_sample {
 
 /* Append the row of reps repetitions to rep: the seconds as its samples,
  * the median of each phase and of the imbalance over all of them, the
- * last repetition's loss and accuracy, and the work per epoch. 0 or
+ * last evaluated repetition's loss and accuracy, and the work per epoch. 0 or
  * DPT_ENOMEM. */
 int dpt_sweep_add_row(dpt_bench_report *rep, const char *workload, int ranks, int threads,
                       const char *pin, long batch, const dpt_run_work *work,

@@ -52,7 +52,7 @@ export FAKE_DIR=$dir FAKE_TEMPLATE=$dir/tpl.json
 # sets st (the exit status), pairs (samples per side) and calls (base's).
 run() {
     rm -f calls-*
-    FAKE_MODE=$1 "$dpt" compare --run ./fake ./fake --new-args "--side new" --pairs "$2" \
+    FAKE_MODE=$1 "$dpt" compare --run ./fake ./fake --pairing process --new-args "--side new" --pairs "$2" \
         --max-pairs "$3" --retries "$4" --threshold 5 --save-runs s- >out.txt 2>&1
     st=$?
     pairs=$(python3 -c 'import json; print(len(json.load(open("s-new.json"))["results"][0]["seconds"]["samples"]))')
