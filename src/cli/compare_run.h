@@ -12,8 +12,8 @@ typedef struct cli_compare_side {
     const char *exe;
     char **extra;
     int nextra;
-    int reps;    /* repetitions per run, of which the fastest clean one counts (0, 1: one) */
-    int retries; /* a run whose rows were all disturbed in some row runs again, this often */
+    int reps;     /* repetitions per run, of which the fastest clean one counts (0, 1: one) */
+    int retries;  /* a run whose rows were all disturbed in some row runs again, this often */
     int lockstep; /* 1: both bench processes stay up and alternate run by run (cli/lockstep.h) */
 } cli_compare_side;
 
