@@ -197,8 +197,8 @@ typedef struct dpt_sweep_spec {
     void *progress_ud; /* for both */
     /* Lockstep (`dpt bench --lockstep`, for `dpt compare --run`): another
      * process decides when each timed run starts. NULL: off. Called before
-     * each timed run, round r of configuration k (k as in
-     * dpt_sweep_config); returns 0 to run it, 1 to end the sweep there (at
+     * each timed run, round r of configuration k (the order of the
+     * report's rows); returns 0 to run it, 1 to end the sweep there (at
      * k = 0 and r >= 1 only: the rounds done are the samples, reps is only
      * their cap), or a DPT_E* status to fail. The final loss is then round
      * 0's (every round starts from the same parameters). */
@@ -209,13 +209,9 @@ typedef struct dpt_sweep_spec {
     void *run_ud; /* for both */
 } dpt_sweep_spec;
 
-/* The configurations of a sweep, in the order of its rows: configuration
- * k of dpt_sweep_configs runs rank count ranks[k / (nthreads x npins)]
- * (the job's size when nranks is 0), threads[k % nthreads] and pin
- * pins[(k / nthreads) % npins]. */
+/* How many configurations (rows) a sweep runs: rank counts x thread
+ * counts x pinnings, each once per round. */
 DPT_API int dpt_sweep_configs(const dpt_sweep_spec *sw);
-DPT_API void dpt_sweep_config(const dpt_sweep_spec *sw, int k, int *ranks, int *threads,
-                              const char **pin);
 
 /* Run every configuration (ranks x threads x pins) reps times, the
  * configurations interleaved within each repetition so that drift spreads

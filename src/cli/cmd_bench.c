@@ -302,6 +302,7 @@ int dpt_cmd_bench(int argc, char **argv)
         rc = cli_usage_error(cmd, "--lockstep runs one process, not under mpirun (%d ranks)", size);
         goto done;
     }
+    if (lockstep_fd >= 0 && (rc = cli_lockstep_open(cmd, lockstep_fd, &ls))) goto done;
     if ((rc = cli_check_output(cmd, "--json", json_path)) ||
         (rc = cli_check_output(cmd, "--csv", csv_path)))
         goto done;
@@ -360,7 +361,7 @@ int dpt_cmd_bench(int argc, char **argv)
                                       "--target-accuracy");
             goto done;
         }
-        if ((rc = cli_lockstep_open(cmd, lockstep_fd, &ss, &ls))) goto done;
+        ls.sw = &ss;
         ss.before_run = cli_lockstep_before;
         ss.after_run = cli_lockstep_after;
         ss.run_ud = &ls;

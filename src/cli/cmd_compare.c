@@ -332,6 +332,13 @@ static int run_mode(int argc, char **argv, int calibrate_mode)
                              "--inject-slowdown): it takes no --run, --base-args or --new-args");
         goto done;
     }
+    if (lockstep && reps * (1 + retries) > 1000) {
+        cli_usage_error(CMD,
+                        "--run-reps %ld with --retries %ld asks a bench for %ld rounds; bench "
+                        "takes at most 1000 (--run-reps x (1 + --retries))",
+                        reps, retries, reps * (1 + retries));
+        goto done;
+    }
     bs.reps = ns.reps = (int)reps;
     bs.retries = ns.retries = (int)retries;
     bs.lockstep = ns.lockstep = lockstep;

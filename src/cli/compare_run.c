@@ -1,8 +1,11 @@
 /* dpt compare --run: two dpt executables benchmarked in alternation, ABBA
- * (pair i runs A then B when i is even, B then A when odd), one repetition
- * per invocation, so slow drift of a shared runner hits both builds alike.
- * Each build's invocations are gathered into one report whose sample i is
- * pair i, for dpt_compare_paired. */
+ * (pair i runs A then B when i is even, B then A when odd), so that drift
+ * of a shared runner hits both builds alike. Lockstep pairing (the
+ * default): each pair starts both builds' bench with --lockstep and has
+ * them take turns round by round (cli/lockstep.h); process pairing (an
+ * older dpt): each side of a pair is a whole bench process. Each build's
+ * pairs are gathered into one report whose sample i is pair i, for
+ * dpt_compare_paired. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -33,52 +36,82 @@ static void show(const char *path)
     fclose(f);
 }
 
-/* exe bench <flags> --reps 1 --json path --quiet, its stdout discarded (the
- * reports are read back from path) and its stderr kept in errpath, shown
- * only when it fails: its warnings are in the report, and the gate repeats
- * them once instead of once per run. */
-static int run_bench(const char *exe, char *const *flags, int nflags, const cli_compare_side *side,
-                     const char *path, const char *errpath)
+/* Start `exe bench <flags> <side's extra> --reps R --json path --quiet
+ * [more]` (more: NULL-terminated), its stdout discarded (the reports are
+ * read back from path) and its stderr kept in errpath, shown only when it
+ * fails: its warnings are in the report, and the gate repeats them once
+ * instead of once per run. lockfd >= 0 becomes the child's descriptor 3.
+ * The child's pid, or -1 after printing why. */
+static pid_t spawn_bench(const cli_compare_side *side, char *const *flags, int nflags, int reps,
+                         const char *path, const char *errpath, const char *const *more, int lockfd)
 {
-    const char **argv = calloc((size_t)nflags + (size_t)side->nextra + 8, sizeof *argv);
-    if (!argv) return cli_fail(CMD, "out of memory");
+    int nmore = 0;
+    while (more && more[nmore]) nmore++;
+    const char **argv =
+        calloc((size_t)nflags + (size_t)side->nextra + (size_t)nmore + 8, sizeof *argv);
+    if (!argv) return cli_fail(CMD, "out of memory"), -1;
+    char rs[16];
+    snprintf(rs, sizeof rs, "%d", reps > 1 ? reps : 1);
     int k = 0;
-    argv[k++] = exe;
+    argv[k++] = side->exe;
     argv[k++] = "bench";
     for (int i = 0; i < nflags; i++) argv[k++] = flags[i];
     for (int i = 0; i < side->nextra; i++) argv[k++] = side->extra[i];
-    char reps[16];
-    snprintf(reps, sizeof reps, "%d", side->reps > 1 ? side->reps : 1);
     argv[k++] = "--reps";
-    argv[k++] = reps;
+    argv[k++] = rs;
     argv[k++] = "--json";
     argv[k++] = path;
     argv[k++] = "--quiet";
+    for (int i = 0; i < nmore; i++) argv[k++] = more[i];
     argv[k] = NULL;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         free(argv);
-        return cli_fail(CMD, "cannot start %s: %s", exe, strerror(errno));
+        return cli_fail(CMD, "cannot start %s: %s", side->exe, strerror(errno)), -1;
     }
     if (pid == 0) {
         int dn = open("/dev/null", O_WRONLY);
         int er = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (dn >= 0) dup2(dn, 1);
         if (er >= 0) dup2(er, 2);
-        execv(exe, (char *const *)argv);
-        fprintf(stderr, "dpt %s: cannot run %s: %s\n", CMD, exe, strerror(errno));
+        if (lockfd >= 0) dup2(lockfd, 3); /* the copy on 3 stays open across exec */
+        execv(side->exe, (char *const *)argv);
+        fprintf(stderr, "dpt %s: cannot run %s: %s\n", CMD, side->exe, strerror(errno));
         _exit(127);
     }
     free(argv);
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0)
+    return pid;
+}
+
+/* Wait for a bench child into *ws; 0 or non-zero after printing why. */
+static int reap_bench(const char *exe, pid_t pid, int *ws)
+{
+    while (waitpid(pid, ws, 0) < 0)
         if (errno != EINTR) return cli_fail(CMD, "waiting for %s: %s", exe, strerror(errno));
+    return 0;
+}
+
+/* A reaped bench child's wait status: 0 when it exited 0, else non-zero
+ * after showing what it said (errpath). */
+static int bench_status(const char *exe, int ws, const char *errpath)
+{
     if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return 0;
     show(errpath);
     if (WIFEXITED(ws))
         return cli_usage_error(CMD, "%s bench exited with status %d", exe, WEXITSTATUS(ws));
     return cli_usage_error(CMD, "%s bench was killed by signal %d", exe, WTERMSIG(ws));
+}
+
+/* One whole bench run of a side (--pairing process). */
+static int run_bench(const cli_compare_side *side, char *const *flags, int nflags, const char *path,
+                     const char *errpath)
+{
+    const char *exe = side->exe;
+    int ws;
+    pid_t pid = spawn_bench(side, flags, nflags, side->reps, path, errpath, NULL, -1);
+    if (pid < 0) return DPT_EXIT_USAGE;
+    return reap_bench(exe, pid, &ws) ? DPT_EXIT_USAGE : bench_status(exe, ws, errpath);
 }
 
 static int same_row(const dpt_bench_result *a, const dpt_bench_result *b)
@@ -201,13 +234,13 @@ int cli_compare_undecided(const dpt_bench_report *base, const dpt_bench_report *
 static int run_side(const cli_compare_side *side, char *const *flags, int nflags, const char *path,
                     const char *errpath, dpt_bench_report *one)
 {
-    int rc = run_bench(side->exe, flags, nflags, side, path, errpath);
+    int rc = run_bench(side, flags, nflags, path, errpath);
     if (rc) return rc;
     if (dpt_bench_report_read_json(one, path)) return cli_usage_error(CMD, "%s", dpt_last_error());
     keep_fastest(one);
     for (int k = 0; k < side->retries && disturbed_rows(one); k++) {
         dpt_bench_report again;
-        if ((rc = run_bench(side->exe, flags, nflags, side, path, errpath))) break;
+        if ((rc = run_bench(side, flags, nflags, path, errpath))) break;
         if (dpt_bench_report_read_json(&again, path)) {
             rc = cli_usage_error(CMD, "%s", dpt_last_error());
             break;
@@ -266,47 +299,14 @@ static int ls_start(ls_proc *p, char *const *flags, int nflags, int rounds)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return cli_fail(CMD, "cannot make a socket pair: %s", strerror(errno));
-    const char **argv = calloc((size_t)nflags + (size_t)side->nextra + 12, sizeof *argv);
-    if (!argv) {
-        close(sv[0]);
-        close(sv[1]);
-        return cli_fail(CMD, "out of memory");
-    }
-    char reps[16];
-    snprintf(reps, sizeof reps, "%d", rounds);
-    int k = 0;
-    argv[k++] = side->exe;
-    argv[k++] = "bench";
-    for (int i = 0; i < nflags; i++) argv[k++] = flags[i];
-    for (int i = 0; i < side->nextra; i++) argv[k++] = side->extra[i];
-    argv[k++] = "--reps";
-    argv[k++] = reps;
-    argv[k++] = "--json";
-    argv[k++] = p->path;
-    argv[k++] = "--quiet";
-    argv[k++] = "--no-limits"; /* the gate compares times, not shares of the limits */
-    argv[k++] = "--lockstep";
-    argv[k++] = "3";
-    argv[k] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
+    static const char *const more[] = {"--no-limits", /* the gate compares times only */
+                                       "--lockstep", "3", NULL};
+    pid_t pid = spawn_bench(side, flags, nflags, rounds, p->path, p->errpath, more, sv[1]);
     if (pid < 0) {
-        free(argv);
         close(sv[0]);
         close(sv[1]);
-        return cli_fail(CMD, "cannot start %s: %s", side->exe, strerror(errno));
+        return DPT_EXIT_USAGE;
     }
-    if (pid == 0) {
-        int dn = open("/dev/null", O_WRONLY);
-        int er = open(p->errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (dn >= 0) dup2(dn, 1);
-        if (er >= 0) dup2(er, 2);
-        dup2(sv[1], 3); /* the copy on 3 stays open across exec */
-        execv(side->exe, (char *const *)argv);
-        fprintf(stderr, "dpt %s: cannot run %s: %s\n", CMD, side->exe, strerror(errno));
-        _exit(127);
-    }
-    free(argv);
     close(sv[1]);
     p->pid = pid;
     p->fd = sv[0];
@@ -336,12 +336,9 @@ static int ls_end(ls_proc *p, int stop)
     p->in = NULL;
     p->fd = -1;
     int ws;
-    while (waitpid(p->pid, &ws, 0) < 0)
-        if (errno != EINTR)
-            return cli_fail(CMD, "waiting for %s: %s", p->side->exe, strerror(errno));
+    if (reap_bench(p->side->exe, p->pid, &ws)) return DPT_EXIT_USAGE;
     p->pid = -1;
-    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return 0;
-    if (WIFEXITED(ws) && WEXITSTATUS(ws) == DPT_EXIT_USAGE) {
+    if (!stop && WIFEXITED(ws) && WEXITSTATUS(ws) == DPT_EXIT_USAGE) {
         FILE *f = fopen(p->errpath, "r");
         char buf[4096];
         size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
@@ -349,11 +346,7 @@ static int ls_end(ls_proc *p, int stop)
         buf[n] = '\0';
         if (strstr(buf, "'--lockstep'")) return LS_NO_LOCKSTEP; /* "unknown flag '--lockstep'" */
     }
-    show(p->errpath);
-    if (WIFEXITED(ws))
-        return cli_usage_error(CMD, "%s bench exited with status %d", p->side->exe,
-                               WEXITSTATUS(ws));
-    return cli_usage_error(CMD, "%s bench was killed by signal %d", p->side->exe, WTERMSIG(ws));
+    return bench_status(p->side->exe, ws, p->errpath);
 }
 
 /* End p quietly if it still runs (a failure was said already). */

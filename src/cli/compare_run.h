@@ -12,9 +12,9 @@ typedef struct cli_compare_side {
     const char *exe;
     char **extra;
     int nextra;
-    int reps;     /* repetitions per run, of which the fastest clean one counts (0, 1: one) */
-    int retries;  /* a run whose rows were all disturbed in some row runs again, this often */
-    int lockstep; /* 1: both bench processes stay up and alternate run by run (cli/lockstep.h) */
+    int reps;     /* repetitions per side of a pair; the fastest clean one counts (0, 1: one) */
+    int retries;  /* a side with a configuration all disturbed runs again, this often */
+    int lockstep; /* 1: a pair's two bench processes take turns run by run (cli/lockstep.h) */
 } cli_compare_side;
 
 /* Sequential pairs: after the first pairs, another pair while this says
@@ -22,12 +22,15 @@ typedef struct cli_compare_side {
 typedef int (*cli_compare_more_fn)(const dpt_bench_report *base, const dpt_bench_report *cur,
                                    void *ud);
 
-/* Run `EXE bench FLAGS EXTRA --reps R --json TMP --quiet` for each side,
- * ABBA, pairs times, then more pairs while more(base, cur, ud) (may be
- * NULL) asks for them, up to max_pairs. base and cur get one sample (and
- * its telemetry) per pair in every row: the fastest undisturbed one of the
- * run's R repetitions; a row with none runs the side again, up to its
- * retries. 0, or non-zero after printing why (both reports then empty). */
+/* Run `EXE bench FLAGS EXTRA` for each side, ABBA, pairs times, then more
+ * pairs while more(base, cur, ud) (may be NULL) asks for them, up to
+ * max_pairs: with lockstep, both sides' bench up together per pair taking
+ * turns round by round (an older dpt without --lockstep: falls back, with
+ * a note), else one bench process per side and pair. base and cur get one
+ * sample (and its telemetry) per pair in every row: the fastest
+ * undisturbed one of the side's R repetitions; a configuration with none
+ * runs again, up to the retries. 0, or non-zero after printing why (both
+ * reports then empty). */
 int cli_compare_run(const cli_compare_side *base_side, const cli_compare_side *new_side, int pairs,
                     int max_pairs, cli_compare_more_fn more, void *ud, char *const *flags,
                     int nflags, dpt_bench_report *base, dpt_bench_report *cur);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -30,21 +31,25 @@ __attribute__((format(printf, 2, 3))) static int say(int fd, const char *fmt, ..
     return 0;
 }
 
-int cli_lockstep_open(const char *cmd, int fd, const dpt_sweep_spec *sw, cli_lockstep *ls)
+int cli_lockstep_open(const char *cmd, int fd, cli_lockstep *ls)
 {
     memset(ls, 0, sizeof *ls);
     ls->fd = -1;
-    int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (dupfd < 0)
+    struct stat st;
+    if (fstat(fd, &st))
         return cli_usage_error(cmd, "--lockstep %d: not an open descriptor (%s)", fd,
                                strerror(errno));
+    if (!S_ISSOCK(st.st_mode))
+        return cli_usage_error(cmd, "--lockstep %d: not a socket (dpt compare --run passes one)",
+                               fd);
+    int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dupfd < 0) return cli_fail(cmd, "--lockstep %d: %s", fd, strerror(errno));
     ls->in = fdopen(dupfd, "r");
     if (!ls->in) {
         close(dupfd);
         return cli_fail(cmd, "--lockstep %d: %s", fd, strerror(errno));
     }
     ls->fd = fd;
-    ls->sw = sw;
     return 0;
 }
 

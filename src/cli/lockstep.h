@@ -27,8 +27,9 @@ typedef struct cli_lockstep {
     int ready; /* the ready lines went out */
 } cli_lockstep;
 
-/* Open the protocol on fd for sw; 0 or non-zero after printing why. */
-int cli_lockstep_open(const char *cmd, int fd, const dpt_sweep_spec *sw, cli_lockstep *ls);
+/* Open the protocol on fd (a socket), before the loading; set ls->sw
+ * before the sweep. 0 or non-zero after printing why. */
+int cli_lockstep_open(const char *cmd, int fd, cli_lockstep *ls);
 void cli_lockstep_close(cli_lockstep *ls);
 int cli_lockstep_before(int round, int config, void *ud);
 void cli_lockstep_after(int round, int config, double secs, int disturbed, void *ud);

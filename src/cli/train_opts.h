@@ -100,7 +100,7 @@ typedef struct cli_train_opts {
     "  --split auto|data|layer  a domain's threads take their own rows (data) or share\n"          \
     "                       each unit, splitting every layer by outputs (layer); same bits\n"      \
     "                       (default auto: layer below 16 rows a thread per step, on\n"            \
-    "                       networks of 64K+ parameters, in domains of 2-16 threads)\n"           \
+    "                       networks of 64K+ parameters, in domains of 2-16 threads)\n"            \
     "  --inject-slowdown PCT  calibration aid: spin PCT% of each step's compute, 0-1000\n"         \
     "                       (default 0; dpt compare --calibrate)\n"                                \
     "  --isa auto|scalar|avx2|avx512  kernels (default auto: the widest; or DPT_ISA)\n"            \

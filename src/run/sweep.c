@@ -289,14 +289,6 @@ int dpt_sweep_configs(const dpt_sweep_spec *sw)
     return (sw->nranks ? sw->nranks : 1) * sw->nthreads * sw->npins;
 }
 
-void dpt_sweep_config(const dpt_sweep_spec *sw, int k, int *ranks, int *threads, const char **pin)
-{
-    const int nt = sw->nthreads, np = sw->npins;
-    *ranks = sw->nranks ? sw->ranks[k / (nt * np)] : dpt_mpi_size();
-    *threads = sw->threads[k % nt];
-    *pin = sw->pins[(k / nt) % np];
-}
-
 /* Every configuration once per round, reps rounds (or, in lockstep, until
  * before_run ends them); the rounds run into *rounds. */
 static int timed_runs(sweep_state *st, sample *runs, int *rounds)
@@ -339,7 +331,7 @@ int dpt_bench_sweep(const dpt_run_spec *base, const dpt_sweep_spec *sw, dpt_benc
     int rc = check_sweep(sw);
     if (rc) return rc;
     sweep_state st = {.base = base, .sw = sw};
-    const int nsets = sw->nranks ? sw->nranks : 1, ncfg = nsets * sw->nthreads * sw->npins;
+    const int nsets = sw->nranks ? sw->nranks : 1, ncfg = dpt_sweep_configs(sw);
     sample *runs = calloc((size_t)ncfg * (size_t)sw->reps, sizeof *runs);
     st.sets = calloc((size_t)nsets, sizeof *st.sets);
     rc = !runs || !st.sets ? dpt_set_error(DPT_ENOMEM, "out of memory") : 0;

@@ -18,6 +18,13 @@ st=$?
 grep -q -- "--lockstep 77" err.txt || fail "no message naming --lockstep: $(cat err.txt)"
 [ ! -e x.json ] || fail "a report was written after the error"
 
+# a descriptor that is no socket (standard input from /dev/null): the same
+"$dpt" bench "${job[@]}" --threads 1 --lockstep 0 --json x.json </dev/null >out.txt 2>err.txt
+st=$?
+[ "$st" = 2 ] || fail "--lockstep on a non-socket exited $st"
+grep -q "not a socket" err.txt || fail "no message saying not a socket: $(cat err.txt)"
+[ ! -e x.json ] || fail "a report was written after the error"
+
 # the protocol by hand: ready 2 (threads 1,2), three rounds of go, stop
 /usr/bin/python3 - "$dpt" "${job[@]}" <<'PY' || fail "protocol"
 import json, socket, subprocess, sys
