@@ -106,8 +106,8 @@ typedef struct dpt_bench_result {
     /* reps readings of dpt/telemetry.h, sample i's in [i], owned by the
      * report; NULL when not measured (files from before, or written by
      * hand). JSON: "telemetry": [{"seconds", "cpus", "threads", "steal",
-     * "others_busy", "invol_switches", "migrations", "load_average",
-     * "clock_ratio", "disturbed"}], optional. */
+     * "others_busy", "run_wait" (absent in older files), "invol_switches", "migrations",
+     * "load_average", "clock_ratio", "disturbed"}], optional. */
     dpt_telemetry *telemetry;
 
     /* Work per epoch, not in the JSON: when > 0, derive() turns them into

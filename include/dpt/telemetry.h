@@ -11,6 +11,11 @@
  *                 all CPUs' non-idle time (/proc/stat) minus this process's
  *                 user + system time (getrusage), over the interval; 1.0 =
  *                 one whole CPU kept busy by something else
+ *   run_wait      the time this process's threads spent runnable but
+ *                 waiting for a CPU (/proc/self/task/N/schedstat, second
+ *                 field), over the interval times the run's threads: 0.5
+ *                 = as if each thread had had half a CPU; NAN without
+ *                 schedstat
  *   invol_switches  involuntary context switches of this process's threads
  *                 (getrusage RUSAGE_SELF ru_nivcsw), per second
  *   migrations    CPU migrations of this process's threads (perf software
@@ -27,11 +32,20 @@
  * a repetition is disturbed when
  *   - others took more than DPT_DISTURB_OTHERS (0.25) of a CPU that the
  *     run needed: others_busy - (cpus - threads) > 0.25, i.e. the other
- *     work did not fit on the CPUs the run left free; or
+ *     work did not fit on the CPUs the run left free, beyond what one
+ *     /proc/stat tick per CPU (DPT_STAT_TICK) over the interval can be
+ *     off by (over 20 ms on 2 CPUs that is a whole CPU: a short
+ *     repetition is judged by run_wait instead); or
+ *   - the threads waited for a CPU more than DPT_DISTURB_WAIT (5%) of
+ *     their time (run_wait); or
  *   - steal exceeds DPT_DISTURB_STEAL (5% of the interval); or
  *   - migrations exceed DPT_DISTURB_MIGRATIONS (50 per second); or
  *   - involuntary switches exceed DPT_DISTURB_SWITCHES (100 per second,
- *     the rate of a thread sharing its CPU at the usual 4-10 ms slices); or
+ *     the rate of a thread sharing its CPU at the usual 4-10 ms slices)
+ *     plus DPT_DISTURB_SWITCHES_OWN (2) per thread over the interval: a
+ *     repetition has a few switches of its own however short it is (the
+ *     probe's counters opened on every thread, wake-ups), which over 20 ms
+ *     alone read as 100-200 per second; or
  *   - clock_ratio is below DPT_DISTURB_CLOCK (0.90 of nominal).
  * A reading that is NAN takes no part. */
 #ifndef DPT_TELEMETRY_H
@@ -43,11 +57,14 @@
 extern "C" {
 #endif
 
-#define DPT_DISTURB_OTHERS     0.25
-#define DPT_DISTURB_STEAL      0.05
-#define DPT_DISTURB_MIGRATIONS 50.0
-#define DPT_DISTURB_SWITCHES   100.0
-#define DPT_DISTURB_CLOCK      0.90
+#define DPT_DISTURB_OTHERS       0.25
+#define DPT_DISTURB_WAIT         0.05
+#define DPT_STAT_TICK            0.01 /* seconds: /proc/stat's USER_HZ of 100 */
+#define DPT_DISTURB_STEAL        0.05
+#define DPT_DISTURB_MIGRATIONS   50.0
+#define DPT_DISTURB_SWITCHES     100.0
+#define DPT_DISTURB_SWITCHES_OWN 2.0
+#define DPT_DISTURB_CLOCK        0.90
 
 /* Why a repetition is disturbed: bits of dpt_telemetry.reasons. */
 enum {
@@ -55,14 +72,15 @@ enum {
     DPT_DISTURB_BY_STEAL = 2,
     DPT_DISTURB_BY_MIGRATIONS = 4,
     DPT_DISTURB_BY_SWITCHES = 8,
-    DPT_DISTURB_BY_CLOCK = 16
+    DPT_DISTURB_BY_CLOCK = 16,
+    DPT_DISTURB_BY_WAIT = 32
 };
 
 typedef struct dpt_telemetry {
     double seconds; /* the interval, wall clock */
     int cpus;       /* CPUs in /proc/stat (-1 unknown) */
     int threads;    /* threads the run used */
-    double steal, others_busy, invol_switches, migrations, load_average, clock_ratio;
+    double steal, others_busy, run_wait, invol_switches, migrations, load_average, clock_ratio;
     int disturbed; /* by the rule above */
     int reasons;   /* DPT_DISTURB_BY_* bits */
 } dpt_telemetry;

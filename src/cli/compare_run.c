@@ -291,8 +291,7 @@ typedef struct ls_proc {
 } ls_proc;
 
 /* Start side's bench with --lockstep on one end of a socket pair, rounds
- * at most, and read its ready line. 0; -1 when it said nothing (ls_end
- * says why); else non-zero after printing why. */
+ * at most. 0, else non-zero after printing why. */
 static int ls_start(ls_proc *p, char *const *flags, int nflags, int rounds)
 {
     const cli_compare_side *side = p->side;
@@ -315,6 +314,13 @@ static int ls_start(ls_proc *p, char *const *flags, int nflags, int rounds)
         if (rfd >= 0) close(rfd);
         return cli_fail(CMD, "cannot read from %s: %s", side->exe, strerror(errno));
     }
+    return 0;
+}
+
+/* Read p's ready line. 0; -1 when it said nothing (ls_end says why); else
+ * non-zero after printing why. */
+static int ls_ready(ls_proc *p)
+{
     char line[64];
     int n = 0;
     if (!fgets(line, sizeof line, p->in) || sscanf(line, "ready %d", &n) != 1 || n < 1) return -1;
@@ -390,8 +396,8 @@ static int ls_all_clean(const ls_proc *p)
     return 1;
 }
 
-/* Pair i: both sides' bench started (the first of the pair first, so that
- * their loading does not overlap a timed run), then reps rounds of each,
+/* Pair i: both sides' bench started together (they load and warm up
+ * side by side; nothing is timed before both are ready), then reps rounds of each,
  * the sides taking turns round by round (ABBA within the pair too), more
  * rounds while a side has a configuration with no undisturbed run, up to
  * retries x reps more, then both stopped and their reports read into
@@ -403,9 +409,10 @@ static int ls_pair(ls_proc p[2], int i, int reps, int retries, char *const *flag
 {
     const int first = i % 2, rounds = reps * (1 + retries);
     int rc = 0;
+    for (int h = 0; h < 2 && !rc; h++) rc = ls_start(&p[first ^ h], flags, nflags, rounds);
     for (int h = 0; h < 2 && !rc; h++) {
         ls_proc *q = &p[first ^ h];
-        if ((rc = ls_start(q, flags, nflags, rounds)) < 0 && (rc = ls_end(q, 0)) == 0)
+        if ((rc = ls_ready(q)) < 0 && (rc = ls_end(q, 0)) == 0)
             rc =
                 cli_usage_error(CMD, "%s bench --lockstep ended before it was ready", q->side->exe);
     }

@@ -20,7 +20,7 @@ void dpt_telemetry_init(dpt_telemetry *t)
 {
     memset(t, 0, sizeof *t);
     t->cpus = t->threads = -1;
-    t->seconds = t->steal = t->others_busy = t->invol_switches = NAN;
+    t->seconds = t->steal = t->others_busy = t->run_wait = t->invol_switches = NAN;
     t->migrations = t->load_average = t->clock_ratio = NAN;
 }
 
@@ -57,10 +57,18 @@ void dpt_telemetry_judge(dpt_telemetry *t)
     /* the CPUs the run left to others; NAN or unknown counts take no part */
     double spare = t->cpus > 0 && t->threads > 0 ? (double)(t->cpus - t->threads) : NAN;
     if (spare < 0) spare = 0;
-    if (t->others_busy - spare > DPT_DISTURB_OTHERS) why |= DPT_DISTURB_BY_OTHERS;
+    /* /proc/stat counts in ticks: each CPU's figure may be off by one */
+    double ticks = t->cpus > 0 && t->seconds > 0 ? t->cpus * DPT_STAT_TICK / t->seconds : 0;
+    if (t->others_busy - spare > DPT_DISTURB_OTHERS + ticks) why |= DPT_DISTURB_BY_OTHERS;
+    if (t->run_wait > DPT_DISTURB_WAIT) why |= DPT_DISTURB_BY_WAIT;
     if (t->steal > DPT_DISTURB_STEAL) why |= DPT_DISTURB_BY_STEAL;
     if (t->migrations > DPT_DISTURB_MIGRATIONS) why |= DPT_DISTURB_BY_MIGRATIONS;
-    if (t->invol_switches > DPT_DISTURB_SWITCHES) why |= DPT_DISTURB_BY_SWITCHES;
+    /* a short repetition's few switches of its own (perf counters opened on
+     * every thread, wake-ups) are no sharing: allow DPT_DISTURB_SWITCHES_OWN
+     * a thread over the interval beside the rate */
+    double own =
+        t->threads > 0 && t->seconds > 0 ? DPT_DISTURB_SWITCHES_OWN * t->threads / t->seconds : 0;
+    if (t->invol_switches > DPT_DISTURB_SWITCHES + own) why |= DPT_DISTURB_BY_SWITCHES;
     if (t->clock_ratio < DPT_DISTURB_CLOCK) why |= DPT_DISTURB_BY_CLOCK;
     t->reasons = why;
     t->disturbed = why != 0;
@@ -77,6 +85,9 @@ struct dpt_telemetry_probe {
     long nivcsw0;
     dpt_cpu_times stat0;
     int have_stat;
+    int tid[MAX_TASKS]; /* the threads at the start, and their run_delay */
+    double wait0[MAX_TASKS];
+    int ntid;               /* -1: no schedstat */
     int fd[NEV][MAX_TASKS]; /* per thread of the process, -1 when refused */
     int nfd;
     long ticks; /* clock ticks per second of /proc/stat */
@@ -113,6 +124,47 @@ static void self_usage(double *cpu, long *nivcsw)
     *nivcsw = ru.ru_nivcsw;
 }
 
+/* Nanoseconds thread tid has waited runnable for a CPU (the second
+ * field of its schedstat), or NAN. */
+static double run_delay(int tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    FILE *f = fopen(path, "r");
+    double on, wait = NAN;
+    if (f) {
+        if (fscanf(f, "%lf %lf", &on, &wait) != 2) wait = NAN;
+        fclose(f);
+    }
+    return wait;
+}
+
+/* The threads' run_delay now: those seen at the start from then on, later
+ * ones since they began (a thread that ended takes its share along). NAN
+ * when schedstat cannot be read. */
+static double waited(const dpt_telemetry_probe *p)
+{
+    if (p->ntid < 0) return NAN;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return NAN;
+    double sum = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int tid = atoi(e->d_name);
+        if (tid <= 0) continue;
+        double w = run_delay(tid);
+        if (isnan(w)) continue; /* ended meanwhile */
+        for (int i = 0; i < p->ntid; i++)
+            if (p->tid[i] == tid) {
+                w -= p->wait0[i];
+                break;
+            }
+        sum += w;
+    }
+    closedir(d);
+    return sum * 1e-9;
+}
+
 /* A counter on thread tid and the threads it creates; -1 when refused. */
 static int open_counter(int tid, int ev)
 {
@@ -130,20 +182,26 @@ static int open_counter(int tid, int ev)
 }
 
 /* Counters on every thread of the process now (a counter follows one
- * thread and those it creates after). */
+ * thread and those it creates after), and each thread's run_delay. */
 static void open_counters(dpt_telemetry_probe *p)
 {
     p->nfd = 0;
+    p->ntid = -1;
     DIR *d = opendir("/proc/self/task");
     if (!d) return;
     struct dirent *e;
+    int have_wait = 1;
     while ((e = readdir(d)) && p->nfd < MAX_TASKS) {
         int tid = atoi(e->d_name);
         if (tid <= 0) continue;
         for (int ev = 0; ev < NEV; ev++) p->fd[ev][p->nfd] = open_counter(tid, ev);
+        p->tid[p->nfd] = tid;
+        p->wait0[p->nfd] = run_delay(tid);
+        have_wait &= !isnan(p->wait0[p->nfd]);
         p->nfd++;
     }
     closedir(d);
+    p->ntid = have_wait && !e ? p->nfd : -1; /* every thread, each with its reading */
 }
 
 /* The sum of event ev over the threads, closing the counters; NAN when
@@ -209,6 +267,7 @@ void dpt_telemetry_stop(dpt_telemetry_probe *p, int threads, dpt_telemetry *t)
     double t1 = now(), cpu1;
     long nivcsw1;
     self_usage(&cpu1, &nivcsw1);
+    const double wait = waited(p);
     dpt_cpu_times s1;
     int have_stat = p->have_stat && read_stat(&s1) == 0;
     double mig = close_counters(p, EV_MIGRATIONS), cyc = close_counters(p, EV_CYCLES),
@@ -225,6 +284,7 @@ void dpt_telemetry_stop(dpt_telemetry_probe *p, int threads, dpt_telemetry *t)
         t->others_busy = (busy - (cpu1 - p->cpu0)) / secs;
         if (t->others_busy < 0) t->others_busy = 0; /* tick rounding */
     }
+    if (threads > 0) t->run_wait = wait / (secs * threads);
     if (nivcsw1 >= 0 && p->nivcsw0 >= 0) t->invol_switches = (double)(nivcsw1 - p->nivcsw0) / secs;
     t->migrations = mig / secs;
     t->clock_ratio = cyc > 0 && ref > 0 ? cyc / ref : cpufreq_ratio();

@@ -347,13 +347,13 @@ static json_t *telemetry_json(const dpt_bench_result *row)
     json_t *a = json_array();
     for (int i = 0; i < row->reps; i++) {
         const dpt_telemetry *t = &row->telemetry[i];
-        json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}",
-                                           "seconds", num(t->seconds), "cpus", opt_int(t->cpus),
-                                           "threads", opt_int(t->threads), "steal", num(t->steal),
-                                           "others_busy", num(t->others_busy), "invol_switches",
-                                           num(t->invol_switches), "migrations", num(t->migrations),
-                                           "load_average", num(t->load_average), "clock_ratio",
-                                           num(t->clock_ratio), "disturbed", t->disturbed));
+        json_array_append_new(
+            a, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "seconds",
+                         num(t->seconds), "cpus", opt_int(t->cpus), "threads", opt_int(t->threads),
+                         "steal", num(t->steal), "others_busy", num(t->others_busy), "run_wait",
+                         num(t->run_wait), "invol_switches", num(t->invol_switches), "migrations",
+                         num(t->migrations), "load_average", num(t->load_average), "clock_ratio",
+                         num(t->clock_ratio), "disturbed", t->disturbed));
     }
     return a;
 }
@@ -658,6 +658,7 @@ static int read_telemetry(reader *rd, json_t *o, dpt_bench_result *row)
         t->threads = json_object_get(x, "threads") ? (int)v : -1;
         TRY(get_num(rd, x, "steal", 1, &t->steal));
         TRY(get_num(rd, x, "others_busy", 1, &t->others_busy));
+        TRY(get_num(rd, x, "run_wait", 1, &t->run_wait)); /* absent before 2026-12-06 */
         TRY(get_num(rd, x, "invol_switches", 1, &t->invol_switches));
         TRY(get_num(rd, x, "migrations", 1, &t->migrations));
         TRY(get_num(rd, x, "load_average", 1, &t->load_average));

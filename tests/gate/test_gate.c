@@ -4,6 +4,9 @@
  * synthetic reports of known shift: pairs dropped, intervals, abstaining. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +68,7 @@ static dpt_telemetry clean(int cpus, int threads)
     t.threads = threads;
     t.steal = 0;
     t.others_busy = 0.1;
+    t.run_wait = 0.01;
     t.invol_switches = 10;
     t.migrations = 1;
     t.load_average = 0.5;
@@ -97,22 +101,94 @@ Test(gate, disturbed_rule)
     const struct {
         double *field, value;
         int reason;
-    } one[5] = {{&u.steal, 0.06, DPT_DISTURB_BY_STEAL},
+    } one[6] = {{&u.steal, 0.06, DPT_DISTURB_BY_STEAL},
                 {&u.migrations, 51, DPT_DISTURB_BY_MIGRATIONS},
-                {&u.invol_switches, 101, DPT_DISTURB_BY_SWITCHES},
+                /* over 1 s, 100 a second and 2 a thread */
+                {&u.invol_switches, 105, DPT_DISTURB_BY_SWITCHES},
                 {&u.clock_ratio, 0.85, DPT_DISTURB_BY_CLOCK},
-                {&u.others_busy, 0.3, DPT_DISTURB_BY_OTHERS}};
-    for (int i = 0; i < 5; i++) {
+                /* 0.25 and a tick on each of 2 CPUs over 1 s */
+                {&u.others_busy, 0.28, DPT_DISTURB_BY_OTHERS},
+                {&u.run_wait, 0.06, DPT_DISTURB_BY_WAIT}};
+    for (int i = 0; i < 6; i++) {
         u = clean(2, 2);
         *one[i].field = one[i].value;
         dpt_telemetry_judge(&u);
         cr_expect_eq(u.disturbed, 1, "case %d", i);
         cr_expect_eq(u.reasons, one[i].reason, "case %d", i);
     }
+    /* just under each line over 1 s */
+    u = clean(2, 2);
+    u.invol_switches = 103;
+    u.others_busy = 0.26;
+    u.run_wait = 0.05;
+    dpt_telemetry_judge(&u);
+    cr_expect_eq(u.disturbed, 0, "reasons %d", u.reasons);
+
+    /* a repetition of 20 ms: 4 switches of its own and one /proc/stat tick
+     * too many are no sharing; 12 switches or a tenth of the time waiting
+     * for a CPU are */
+    u = clean(2, 2);
+    u.seconds = 0.02;
+    u.invol_switches = 4 / 0.02;
+    u.others_busy = 0.01 / 0.02;
+    dpt_telemetry_judge(&u);
+    cr_expect_eq(u.disturbed, 0, "reasons %d", u.reasons);
+    u.invol_switches = 12 / 0.02;
+    dpt_telemetry_judge(&u);
+    cr_expect_eq(u.reasons, DPT_DISTURB_BY_SWITCHES);
+    u.invol_switches = 4 / 0.02;
+    u.run_wait = 0.1;
+    dpt_telemetry_judge(&u);
+    cr_expect_eq(u.reasons, DPT_DISTURB_BY_WAIT);
+
     /* readings the machine does not give take no part */
     dpt_telemetry_init(&u);
     dpt_telemetry_judge(&u);
     cr_expect_eq(u.disturbed, 0);
+}
+
+/* ---- the probe on a real contention ---- */
+
+static atomic_int spin_go, spin_stop;
+
+static void *spin(void *cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(*(int *)cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    while (!atomic_load(&spin_go)) sched_yield();
+    volatile double x = 1;
+    while (!atomic_load(&spin_stop)) x = x * 1.0000001 + 1e-9;
+    return NULL;
+}
+
+/* Two threads pinned to one CPU for 300 ms: each gets about half of it,
+ * so the probe reads about half their time waiting, and says disturbed. */
+Test(gate, probe_sees_threads_waiting)
+{
+    if (access("/proc/self/schedstat", R_OK))
+        cr_skip_test("no /proc/self/schedstat (a kernel without CONFIG_SCHED_INFO)");
+    cpu_set_t mine;
+    cr_assert_eq(sched_getaffinity(0, sizeof mine, &mine), 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &mine)) cpu++;
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&th[i], NULL, spin, &cpu), 0);
+    usleep(50 * 1000); /* both pinned and waiting */
+    dpt_telemetry_probe *p;
+    cr_assert_eq(dpt_telemetry_open(&p), 0);
+    dpt_telemetry t;
+    dpt_telemetry_start(p);
+    atomic_store(&spin_go, 1);
+    usleep(300 * 1000);
+    dpt_telemetry_stop(p, 2, &t);
+    atomic_store(&spin_stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    dpt_telemetry_close(p);
+    /* 0.5 when the two share the CPU evenly; more when others want it too */
+    cr_expect(t.run_wait > 0.3 && t.run_wait < 1.0, "run_wait %g", t.run_wait);
+    cr_expect(t.reasons & DPT_DISTURB_BY_WAIT, "reasons %d", t.reasons);
 }
 
 /* ---- reports ---- */
@@ -162,6 +238,7 @@ Test(gate, telemetry_round_trips_and_is_optional)
         cr_expect_eq(t->threads, 2);
         cr_expect_float_eq(t->steal, dist[i] ? 0.5 : 0, 1e-12);
         cr_expect_float_eq(t->others_busy, 0.1, 1e-12);
+        cr_expect_float_eq(t->run_wait, 0.01, 1e-12);
         cr_expect(isnan(t->clock_ratio) == 0);
     }
     /* the table marks the disturbed repetitions */
