@@ -5,8 +5,13 @@
 #include <stddef.h>
 
 #define DPT_CACHE_LINE 64
+/* Blocks of DPT_HUGE_MIN bytes or more are aligned to DPT_HUGE_PAGE and
+ * advised onto transparent huge pages (x86-64's 2 MiB). */
+#define DPT_HUGE_PAGE ((size_t)2 << 20)
+#define DPT_HUGE_MIN  ((size_t)4 << 20)
 
-/* 64-byte aligned block of at least bytes (rounded up), or NULL. */
+/* 64-byte aligned block of at least bytes (rounded up), or NULL; from
+ * DPT_HUGE_MIN bytes on huge-page aligned and advised. */
 void *dpt_alloc(size_t bytes);
 /* Same, zero-filled. */
 void *dpt_calloc(size_t bytes);

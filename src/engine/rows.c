@@ -63,7 +63,7 @@ void dpt_engine_batch_part(const dpt_engine *e, int t, size_t b, long gstep, siz
  * so that nothing can fail once training has begun: the epoch's rows when
  * the order is fixed (copied once, reused every epoch), one step's rows when
  * it is reshuffled (copied every step, and still in cache when used). */
-int dpt_engine_ensure_local(dpt_engine *e, int t)
+int dpt_engine_ensure_local(dpt_engine *e, int t, int touch)
 {
     thread_state *ts = &e->ts[t];
     size_t rows = e->adaptive ? rank_step_rows(e) : rows_of(e, t, e->shuffle);
@@ -73,11 +73,12 @@ int dpt_engine_ensure_local(dpt_engine *e, int t)
     ts->X = dpt_alloc((rows ? rows : 1) * e->ds->ld * sizeof(float));
     ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     if (!ts->X || !ts->y) return -1;
+    ts->cap_rows = rows;
+    if (!touch) return 0;
     /* first touch here, by the owner and outside any timed epoch: the
      * page faults would otherwise land in the first epoch's shuffle */
     memset(ts->X, 0, (rows ? rows : 1) * e->ds->ld * sizeof(float));
     memset(ts->y, 0, dpt_pad_floats(rows ? rows : 1) * sizeof(float));
-    ts->cap_rows = rows;
     return 0;
 }
 
@@ -128,14 +129,20 @@ int dpt_engine_copy_shard(dpt_engine *e, int t)
 int dpt_engine_gather_local(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
-    if (dpt_engine_ensure_local(e, t)) return -1;
+    /* the copy is the first touch (by the owner); only what it leaves
+     * is zeroed after it, so every byte is written once */
+    if (dpt_engine_ensure_local(e, t, 0)) return -1;
+    const size_t ld = e->ds->ld, cap = ts->cap_rows ? ts->cap_rows : 1;
     size_t off = 0, lo, hi;
     for (long s = 0; s < e->steps_per_epoch; s++, off += hi - lo) {
         size_t tlo, thi;
         dpt_engine_batch_part(e, t, batch_size(e, s), s, &tlo, &thi);
         dpt_engine_step_span(e, t, s, off, tlo, thi, &lo, &hi);
-        dpt_engine_copy_rows(e, t, lo, hi, ts->X + off * e->ds->ld, ts->y + off);
+        dpt_engine_copy_rows(e, t, lo, hi, ts->X + off * ld, ts->y + off);
     }
+    if (off < cap) memset(ts->X + off * ld, 0, (cap - off) * ld * sizeof(float));
+    if (off < dpt_pad_floats(cap))
+        memset(ts->y + off, 0, (dpt_pad_floats(cap) - off) * sizeof(float));
     return 0;
 }
 

@@ -84,7 +84,7 @@ static int thread_setup(dpt_engine *e, int t, int P)
     if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) failed = 1;
     if (!ts->tsum && !(ts->tsum = dpt_alloc(sum_stack_floats(e) * sizeof(float)))) failed = 1;
     dpt_engine_refresh_copies(e, t);
-    if (e->step_copy && dpt_engine_ensure_local(e, t)) failed = 1;
+    if (e->step_copy && dpt_engine_ensure_local(e, t, 1)) failed = 1;
     if (e->step_copy && e->local_batching && dpt_engine_copy_shard(e, t)) failed = 1;
     if (!e->step_copy && !e->local_ready) {
         if (dpt_engine_gather_local(e, t)) {
