@@ -1,7 +1,9 @@
-/* Cache-line aligned allocation; large blocks on transparent huge pages. */
+/* Cache-line aligned allocation, and the first touch of a large block. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 
@@ -10,19 +12,7 @@ void *dpt_alloc(size_t bytes)
     size_t rounded = (bytes + DPT_CACHE_LINE - 1) & ~(size_t)(DPT_CACHE_LINE - 1);
     if (rounded < bytes) return NULL;
     if (rounded == 0) rounded = DPT_CACHE_LINE;
-    if (rounded < DPT_HUGE_MIN) return aligned_alloc(DPT_CACHE_LINE, rounded);
-    /* a data set, a thread's rows, a wide layer's activations: aligned to
-     * and filled up to whole huge pages, and advised to take them (THP's
-     * "madvise" mode, Debian's and Ubuntu's default, gives them only when
-     * asked). A first touch then faults once per 2 MiB, not per 4 KiB
-     * (in a VM each fault is a trip to the hypervisor), and a stream
-     * through the block misses the TLB 512 times less often. */
-    size_t huge = (rounded + DPT_HUGE_PAGE - 1) & ~(size_t)(DPT_HUGE_PAGE - 1);
-    void *p = aligned_alloc(DPT_HUGE_PAGE, huge);
-#ifdef MADV_HUGEPAGE
-    if (p) madvise(p, huge, MADV_HUGEPAGE); /* advice: refused is no error */
-#endif
-    return p;
+    return aligned_alloc(DPT_CACHE_LINE, rounded);
 }
 
 void *dpt_calloc(size_t bytes)
@@ -35,4 +25,24 @@ void *dpt_calloc(size_t bytes)
 void dpt_free(void *p)
 {
     free(p);
+}
+
+int dpt_populate(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    /* the whole pages inside the block at once, in the kernel: one call
+     * instead of a fault per 4 KiB page (in a VM each fault is a trip to
+     * the hypervisor); the bytes of the partial pages at its ends are
+     * written, which touches those */
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p;
+    const uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + bytes) & ~(page - 1);
+    if (bytes >= DPT_POPULATE_MIN && hi > lo &&
+        !madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE)) {
+        memset(p, 0, lo - a);
+        memset((void *)hi, 0, a + bytes - hi);
+        return 0;
+    }
+#endif
+    (void)p, (void)bytes;
+    return -1; /* before Linux 5.14, or a small block: the caller touches it */
 }

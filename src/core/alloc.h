@@ -1,21 +1,24 @@
-/* Cache-line aligned allocation. */
+/* Cache-line aligned allocation, and the first touch of a large block. */
 #ifndef DPT_CORE_ALLOC_H
 #define DPT_CORE_ALLOC_H
 
 #include <stddef.h>
 
 #define DPT_CACHE_LINE 64
-/* Blocks of DPT_HUGE_MIN bytes or more are aligned to DPT_HUGE_PAGE and
- * advised onto transparent huge pages (x86-64's 2 MiB). */
-#define DPT_HUGE_PAGE ((size_t)2 << 20)
-#define DPT_HUGE_MIN  ((size_t)4 << 20)
+/* dpt_populate asks the kernel for blocks from this size on. */
+#define DPT_POPULATE_MIN ((size_t)1 << 20)
 
-/* 64-byte aligned block of at least bytes (rounded up), or NULL; from
- * DPT_HUGE_MIN bytes on huge-page aligned and advised. */
+/* 64-byte aligned block of at least bytes (rounded up), or NULL. */
 void *dpt_alloc(size_t bytes);
 /* Same, zero-filled. */
 void *dpt_calloc(size_t bytes);
 void dpt_free(void *p);
+/* First touch of a large block from the calling thread (its pages then
+ * sit on that thread's NUMA node), all its pages populated by the kernel
+ * in one call (MADV_POPULATE_WRITE), without a page fault each. 0; -1
+ * where it cannot (before Linux 5.14, a block under DPT_POPULATE_MIN):
+ * the caller then touches the block itself. Contents stay undefined. */
+int dpt_populate(void *p, size_t bytes);
 
 /* Round n floats up to a whole number of cache lines. */
 static inline size_t dpt_pad_floats(size_t n)

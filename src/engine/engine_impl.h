@@ -298,8 +298,9 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
 size_t dpt_engine_thread_rows(const dpt_engine *e, int t);
 void dpt_engine_batch_part(const dpt_engine *e, int t, size_t b, long gstep, size_t *lo,
                            size_t *hi);
-/* thread t's local rows X, y for a step (or the epoch); a new block is
- * zeroed (the owner's first touch) when touch */
+/* thread t's local rows X, y for a step (or the epoch); a new X's pages
+ * are first touched by the owner: populated, or zeroed with touch where
+ * they cannot be (a new y is zeroed) */
 int dpt_engine_ensure_local(dpt_engine *e, int t, int touch);
 int dpt_engine_gather_local(dpt_engine *e, int t);
 void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, size_t tlo,

@@ -74,10 +74,10 @@ int dpt_engine_ensure_local(dpt_engine *e, int t, int touch)
     ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     if (!ts->X || !ts->y) return -1;
     ts->cap_rows = rows;
-    if (!touch) return 0;
     /* first touch here, by the owner and outside any timed epoch: the
      * page faults would otherwise land in the first epoch's shuffle */
-    memset(ts->X, 0, (rows ? rows : 1) * e->ds->ld * sizeof(float));
+    const size_t xbytes = (rows ? rows : 1) * e->ds->ld * sizeof(float);
+    if (dpt_populate(ts->X, xbytes) && touch) memset(ts->X, 0, xbytes);
     memset(ts->y, 0, dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     return 0;
 }
@@ -129,8 +129,8 @@ int dpt_engine_copy_shard(dpt_engine *e, int t)
 int dpt_engine_gather_local(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
-    /* the copy is the first touch (by the owner); only what it leaves
-     * is zeroed after it, so every byte is written once */
+    /* the owner's first touch: populated at once where the kernel can,
+     * else by the copy; what the copy leaves is zeroed after it */
     if (dpt_engine_ensure_local(e, t, 0)) return -1;
     const size_t ld = e->ds->ld, cap = ts->cap_rows ? ts->cap_rows : 1;
     size_t off = 0, lo, hi;
@@ -141,8 +141,6 @@ int dpt_engine_gather_local(dpt_engine *e, int t)
         dpt_engine_copy_rows(e, t, lo, hi, ts->X + off * ld, ts->y + off);
     }
     if (off < cap) memset(ts->X + off * ld, 0, (cap - off) * ld * sizeof(float));
-    if (off < dpt_pad_floats(cap))
-        memset(ts->y + off, 0, (dpt_pad_floats(cap) - off) * sizeof(float));
     return 0;
 }
 
