@@ -80,9 +80,10 @@ typedef struct dpt_telemetry {
     double seconds; /* the interval, wall clock */
     int cpus;       /* CPUs in /proc/stat (-1 unknown) */
     int threads;    /* threads the run used */
-    double steal, others_busy, run_wait, invol_switches, migrations, load_average, clock_ratio;
-    int disturbed; /* by the rule above */
-    int reasons;   /* DPT_DISTURB_BY_* bits */
+    double steal, others_busy, invol_switches, migrations, load_average, clock_ratio;
+    int disturbed;   /* by the rule above */
+    int reasons;     /* DPT_DISTURB_BY_* bits */
+    double run_wait; /* last, so that the fields before keep their offsets */
 } dpt_telemetry;
 
 /* Every reading unknown (NAN, -1), not disturbed. */
