@@ -1135,6 +1135,53 @@ Test(kernels, sgemm_part_bits, .timeout = 120)
                     }
 }
 
+/* The dW small-row loop (A^T B over k = 2-16 rows, n >= 32) is the same
+ * per-element arithmetic in every vector table (beta c, then the fused
+ * alpha-scaled products in order): the AVX-512 12x32 tiles give the AVX2
+ * 6x16 tiles' bits, over row and column edges of both and B blocks past
+ * the first. */
+Test(kernels, sgemm_small_tn_same_bits)
+{
+    static const size_t SH[][3] = {{256, 784, 16}, {128, 256, 2},  {13, 33, 5},   {25, 300, 16},
+                                   {7, 47, 3},     {130, 517, 11}, {12, 32, 16},  {1, 40, 9},
+                                   {37, 64, 15},   {6, 255, 8},    {64, 1000, 4}, {100, 96, 7}};
+    static const float AB[][2] = {{1, 0}, {1, 1}, {-0.75f, 0.5f}};
+    table t[MAX_TABLES];
+    int nt = tables(t), nv = 0;
+    const table *vec[MAX_TABLES];
+    for (int ti = 1; ti < nt; ti++)
+        if (strcmp(t[ti].name, "scalar")) vec[nv++] = &t[ti];
+    if (nv < 2) {
+        cr_log_warn("sgemm_small_tn_same_bits: needs two vector tables (AVX2 and AVX-512); "
+                    "this CPU runs %d",
+                    nv);
+        return;
+    }
+    for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++) {
+        size_t m = SH[s][0], n = SH[s][1], k = SH[s][2], pad = s % 3;
+        size_t lda = m + pad, ldb = n + pad + 1, ldc = n + 2 * pad;
+        float alpha = AB[s % 3][0], beta = AB[s % 3][1];
+        buf A = buf_new(k * lda, s % 8), B = buf_new(k * ldb, (s + 3) % 8);
+        buf_rand(&A, -1, 1);
+        buf_rand(&B, -1, 1);
+        float *C0 = malloc(m * ldc * sizeof(float));
+        for (size_t i = 0; i < m * ldc; i++) C0[i] = urand(-1, 1);
+        float *C[MAX_TABLES];
+        for (int v = 0; v < nv; v++) {
+            C[v] = malloc(m * ldc * sizeof(float));
+            memcpy(C[v], C0, m * ldc * sizeof(float));
+            vec[v]->k.sgemm(1, 0, m, n, k, alpha, A.p, lda, B.p, ldb, beta, C[v], ldc);
+        }
+        for (int v = 1; v < nv; v++)
+            cr_assert(same_bits(C[v], C[0], m * ldc), "%s vs %s: small dW %zux%zu k=%zu differ",
+                      vec[v]->name, vec[0]->name, m, n, k);
+        for (int v = 0; v < nv; v++) free(C[v]);
+        free(C0);
+        buf_free(&A);
+        buf_free(&B);
+    }
+}
+
 /* bias_act, act_bwd and col_sum over column slices (pointers + j0, cols =
  * j1 - j0, the slices cut anywhere relative to the vector width) give the
  * whole rows' bits. */

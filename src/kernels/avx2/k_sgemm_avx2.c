@@ -403,48 +403,70 @@ static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, cons
 }
 
 /* dW, C:(m,n) = alpha A^T B + beta C with k <= 16 rows, A:(k,m), B:(k,n):
- * a rank-k update that streams C once, 32 columns at a time, A's column i
- * (scaled by alpha) broadcast from a small array. */
+ * a rank-k update. B is taken in column blocks of TN_JB (k x TN_JB floats,
+ * 16 KiB at k = 16: L1) that every row of C reuses, instead of streaming
+ * all of B from L2 once per row; within a block, 6x16 register tiles with
+ * A's six columns (scaled by alpha) packed per row group and broadcast.
+ * Each element is beta c (a multiply), then + (alpha a_p) b_p for p = 0..k-1
+ * in order, fused, wherever it falls in a tile or block. */
+#define TN_JB 256
+
+/* rows [0, mr) x columns [0, nr) of the tile; FULL: nr == 16, no masks */
+DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const float *b, size_t ldb,
+                              float beta, float *c, size_t ldc, size_t mr, size_t nr)
+{
+    __m256i m0 = dpt_mask8(nr < 8 ? nr : 8), m1 = dpt_mask8(nr > 8 ? nr - 8 : 0);
+    __m256 acc[6][2];
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; r++) {
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        if (beta == 0.0f || r >= mr) continue;
+        __m256 vb = _mm256_set1_ps(beta);
+        const float *cr = c + r * ldc;
+        acc[r][0] = _mm256_mul_ps(vb, FULL ? _mm256_loadu_ps(cr) : _mm256_maskload_ps(cr, m0));
+        acc[r][1] =
+            _mm256_mul_ps(vb, FULL ? _mm256_loadu_ps(cr + 8) : _mm256_maskload_ps(cr + 8, m1));
+    }
+    for (size_t p = 0; p < k; p++, a += 6, b += ldb) {
+        __m256 b0 = FULL ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m0);
+        __m256 b1 = FULL ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, m1);
+#pragma GCC unroll 6
+        for (size_t r = 0; r < 6; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (size_t r = 0; r < 6; r++) {
+        if (r >= mr) break;
+        float *cr = c + r * ldc;
+        if (FULL) {
+            _mm256_storeu_ps(cr, acc[r][0]);
+            _mm256_storeu_ps(cr + 8, acc[r][1]);
+        } else {
+            _mm256_maskstore_ps(cr, m0, acc[r][0]);
+            _mm256_maskstore_ps(cr + 8, m1, acc[r][1]);
+        }
+    }
+}
+
 static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
                      const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
-    const __m256 vb = _mm256_set1_ps(beta);
-    for (size_t i = 0; i < m; i++) {
-        float a[16];
-        for (size_t p = 0; p < k; p++) a[p] = alpha * A[p * lda + i];
-        float *c = C + i * ldc;
-        size_t j = 0;
-        for (; j + 32 <= n; j += 32) {
-            __m256 c0, c1, c2, c3;
-            if (beta == 0.0f) {
-                c0 = c1 = c2 = c3 = _mm256_setzero_ps();
-            } else {
-                c0 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j));
-                c1 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 8));
-                c2 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 16));
-                c3 = _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 24));
-            }
-            for (size_t p = 0; p < k; p++) {
-                const float *b = B + p * ldb + j;
-                __m256 ap = _mm256_set1_ps(a[p]);
-                c0 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b), c0);
-                c1 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 8), c1);
-                c2 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 16), c2);
-                c3 = _mm256_fmadd_ps(ap, _mm256_loadu_ps(b + 24), c3);
-            }
-            _mm256_storeu_ps(c + j, c0);
-            _mm256_storeu_ps(c + j + 8, c1);
-            _mm256_storeu_ps(c + j + 16, c2);
-            _mm256_storeu_ps(c + j + 24, c3);
-        }
-        for (; j < n; j += 8) {
-            __m256i mk = dpt_mask8(n - j < 8 ? n - j : 8);
-            __m256 c0 = beta == 0.0f ? _mm256_setzero_ps()
-                                     : _mm256_mul_ps(vb, _mm256_maskload_ps(c + j, mk));
+    float a[16 * 6];
+    for (size_t jb = 0; jb < n; jb += TN_JB) {
+        size_t je = n - jb < TN_JB ? n : jb + TN_JB;
+        for (size_t i = 0; i < m; i += 6) {
+            size_t mr = m - i < 6 ? m - i : 6;
             for (size_t p = 0; p < k; p++)
-                c0 = _mm256_fmadd_ps(_mm256_set1_ps(a[p]), _mm256_maskload_ps(B + p * ldb + j, mk),
-                                     c0);
-            _mm256_maskstore_ps(c + j, mk, c0);
+                for (size_t r = 0; r < 6; r++)
+                    a[p * 6 + r] = r < mr ? alpha * A[p * lda + i + r] : 0.0f;
+            float *c = C + i * ldc;
+            size_t j = jb;
+            for (; j + 16 <= je; j += 16)
+                small_tn_tile(1, k, a, B + j, ldb, beta, c + j, ldc, mr, 16);
+            if (j < je) small_tn_tile(0, k, a, B + j, ldb, beta, c + j, ldc, mr, je - j);
         }
     }
 }

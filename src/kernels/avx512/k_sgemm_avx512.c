@@ -6,9 +6,12 @@
  * 12 of 16 ymm). Twice the rows per B load and twice the lanes per FMA.
  * Packing absorbs the transposition flags (8x8 transposes where the source
  * runs the other way); column edges are opmask stores, no scalar tail.
- * Shapes the packed path does not pay for — m == 1 or n == 1 (GEMV), k == 1
- * (rank 1), and the small problems the AVX2 kernel reads in place — go to
- * the AVX2 kernel, which the AVX-512 table always has beside it.
+ * The AVX2 kernel's small-row loops (2-16 rows forward, a contraction over
+ * 2-16 rows for dW) run here at 16 lanes, and with m <= 24 and B untransposed
+ * whole B panels are read in place. Shapes the packed path does not pay
+ * for — m == 1 or n == 1 (GEMV), k == 1 (rank 1), n <= 32 with k >= 16 (A
+ * read in place) — go to the AVX2 kernel, which the AVX-512 table always
+ * has beside it.
  * Pack buffers are thread-local and static: the kernel never allocates. */
 #include <immintrin.h>
 #include <string.h>
@@ -124,11 +127,11 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
         }                                                                                          \
     } while (0)
 
-/* C:(mr,nr) tile = alpha * a:(kc, MR packed) b:(kc, 16*NV packed) + beta C,
+/* C:(mr,nr) tile = alpha * a:(kc, MR packed) b:(kc, 16*NV; rows bs apart) + beta C,
  * mr <= 12, nr <= 16*NV; rows past mr and columns past nr are computed on
  * the packing's zeros and dropped. beta == 0 never reads C. */
-DPT_INLINE void ukr_12xNV(const int NV, size_t kc, const float *a, const float *b, float *c,
-                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+DPT_INLINE void ukr_12xNV(const int NV, size_t kc, const float *a, const float *b, size_t bs,
+                          float *c, size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -138,10 +141,9 @@ DPT_INLINE void ukr_12xNV(const int NV, size_t kc, const float *a, const float *
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         if (NV == 2) _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
     }
-    const size_t bs = 16 * (size_t)NV;
 #pragma GCC unroll 4
     for (size_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = NV == 2 ? _mm512_load_ps(b + 16) : b0;
+        __m512 b0 = _mm512_loadu_ps(b), b1 = NV == 2 ? _mm512_loadu_ps(b + 16) : b0;
         ROW_FMA(0, c00, c01);
         ROW_FMA(1, c10, c11);
         ROW_FMA(2, c20, c21);
@@ -173,16 +175,167 @@ DPT_INLINE void ukr_12xNV(const int NV, size_t kc, const float *a, const float *
     ROW_STORE(11, cb0, cb1);
 }
 
-static void tile32(size_t kc, const float *a, const float *b, float *c, size_t ldc, size_t mr,
-                   size_t nr, float alpha, float beta)
+static void tile32(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
+                   size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_12xNV(2, kc, a, b, c, ldc, mr, nr, alpha, beta);
+    ukr_12xNV(2, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
 }
 
-static void tile16(size_t kc, const float *a, const float *b, float *c, size_t ldc, size_t mr,
-                   size_t nr, float alpha, float beta)
+static void tile16(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
+                   size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_12xNV(1, kc, a, b, c, ldc, mr, nr, alpha, beta);
+    ukr_12xNV(1, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+
+/* The small-row regime (a thread's or a domain's 2-16 rows of a step), as
+ * in the AVX2 kernel (same shapes, same loops) at twice the width: the
+ * weights are streamed, not packed. */
+
+/* Forward, C:(m,n) = alpha A:(m,k) B^T + beta C, B:(n,k) rows contiguous,
+ * m <= 16: four rows of B against four of A, 16 lanes of p at a time (16
+ * accumulators, 8 loads per 16 FMAs; the last 1-15 p through masks). The
+ * group of B rows stays in L1 while all of A's rows pass it. Each element:
+ * 16 lane sums over p, folded 16 -> 8 lanes, then the AVX2 kernel's
+ * pairwise tree, the same for every element of a tile; columns [j0, j1). */
+DPT_INLINE __m128 nt_fold4(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
+{
+    __m256 y0 = _mm256_add_ps(_mm512_castps512_ps256(x0), _mm512_extractf32x8_ps(x0, 1));
+    __m256 y1 = _mm256_add_ps(_mm512_castps512_ps256(x1), _mm512_extractf32x8_ps(x1, 1));
+    __m256 y2 = _mm256_add_ps(_mm512_castps512_ps256(x2), _mm512_extractf32x8_ps(x2, 1));
+    __m256 y3 = _mm256_add_ps(_mm512_castps512_ps256(x3), _mm512_extractf32x8_ps(x3, 1));
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(y0, y1), _mm256_hadd_ps(y2, y3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+#define NT_LOAD(p)      _mm512_loadu_ps(p)
+#define NT_LOAD_TAIL(p) _mm512_maskz_loadu_ps(mt, p)
+#define NT_STEP(LD)                                                                                \
+    do {                                                                                           \
+        __m512 x0 = LD(a0 + p), x1 = LD(a1 + p), x2 = LD(a2 + p), x3 = LD(a3 + p);                 \
+        __m512 w0 = LD(b0 + p), w1 = LD(b1 + p), w2 = LD(b2 + p), w3 = LD(b3 + p);                 \
+        c00 = _mm512_fmadd_ps(x0, w0, c00), c01 = _mm512_fmadd_ps(x0, w1, c01);                    \
+        c02 = _mm512_fmadd_ps(x0, w2, c02), c03 = _mm512_fmadd_ps(x0, w3, c03);                    \
+        c10 = _mm512_fmadd_ps(x1, w0, c10), c11 = _mm512_fmadd_ps(x1, w1, c11);                    \
+        c12 = _mm512_fmadd_ps(x1, w2, c12), c13 = _mm512_fmadd_ps(x1, w3, c13);                    \
+        c20 = _mm512_fmadd_ps(x2, w0, c20), c21 = _mm512_fmadd_ps(x2, w1, c21);                    \
+        c22 = _mm512_fmadd_ps(x2, w2, c22), c23 = _mm512_fmadd_ps(x2, w3, c23);                    \
+        c30 = _mm512_fmadd_ps(x3, w0, c30), c31 = _mm512_fmadd_ps(x3, w1, c31);                    \
+        c32 = _mm512_fmadd_ps(x3, w2, c32), c33 = _mm512_fmadd_ps(x3, w3, c33);                    \
+    } while (0)
+
+static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
+                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    size_t tail = k & 15, full = k - tail;
+    __mmask16 mt = dpt_kmask16(tail);
+    for (size_t j = j0; j < j1; j += 4) {
+        size_t nj = j1 - j < 4 ? j1 - j : 4;
+        const float *b0 = B + j * ldb, *b1 = nj > 1 ? b0 + ldb : b0;
+        const float *b2 = nj > 2 ? b0 + 2 * ldb : b0, *b3 = nj > 3 ? b0 + 3 * ldb : b0;
+        for (size_t i = 0; i < m; i += 4) {
+            size_t ni = m - i < 4 ? m - i : 4;
+            const float *a0 = A + i * lda, *a1 = ni > 1 ? a0 + lda : a0;
+            const float *a2 = ni > 2 ? a0 + 2 * lda : a0, *a3 = ni > 3 ? a0 + 3 * lda : a0;
+            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+            __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+            size_t p = 0;
+            for (; p < full; p += 16) NT_STEP(NT_LOAD);
+            if (tail) NT_STEP(NT_LOAD_TAIL);
+            float s[4][4];
+            _mm_storeu_ps(s[0], nt_fold4(c00, c01, c02, c03));
+            _mm_storeu_ps(s[1], nt_fold4(c10, c11, c12, c13));
+            _mm_storeu_ps(s[2], nt_fold4(c20, c21, c22, c23));
+            _mm_storeu_ps(s[3], nt_fold4(c30, c31, c32, c33));
+            for (size_t r = 0; r < ni; r++)
+                for (size_t q = 0; q < nj; q++) {
+                    float *o = C + (i + r) * ldc + j + q;
+                    *o = beta == 0.0f ? alpha * s[r][q] : alpha * s[r][q] + beta * *o;
+                }
+        }
+    }
+}
+
+/* dW, C:(m,n) = alpha A^T B + beta C with k <= 16 rows, A:(k,m), B:(k,n):
+ * the AVX2 kernel's rank-k update (column blocks of B in L1, reused by every
+ * row of C) with 12x32 register tiles: 24 accumulators, two B loads and 12
+ * broadcasts of A's packed, alpha-scaled columns per p. Each element is
+ * beta c (a multiply), then + (alpha a_p) b_p for p = 0..k-1 in order,
+ * fused: the AVX2 kernel's bits. */
+#define TN_JB 256
+
+#define TN_INIT(r, c0, c1)                                                                         \
+    do {                                                                                           \
+        if (beta == 0.0f || (r) >= mr) break;                                                      \
+        c0 = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c + (r)*ldc));                            \
+        c1 = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + (r)*ldc + 16));                       \
+    } while (0)
+#define TN_FMA(r, c0, c1)                                                                          \
+    do {                                                                                           \
+        __m512 av = _mm512_set1_ps(a[r]);                                                          \
+        c0 = _mm512_fmadd_ps(av, b0, c0);                                                          \
+        c1 = _mm512_fmadd_ps(av, b1, c1);                                                          \
+    } while (0)
+#define TN_STORE(r, c0, c1)                                                                        \
+    do {                                                                                           \
+        if ((r) >= mr) break;                                                                      \
+        _mm512_mask_storeu_ps(c + (r)*ldc, m0, c0);                                                \
+        _mm512_mask_storeu_ps(c + (r)*ldc + 16, m1, c1);                                           \
+    } while (0)
+#define TN_ROWS(OP)                                                                                \
+    OP(0, c00, c01);                                                                               \
+    OP(1, c10, c11);                                                                               \
+    OP(2, c20, c21);                                                                               \
+    OP(3, c30, c31);                                                                               \
+    OP(4, c40, c41);                                                                               \
+    OP(5, c50, c51);                                                                               \
+    OP(6, c60, c61);                                                                               \
+    OP(7, c70, c71);                                                                               \
+    OP(8, c80, c81);                                                                               \
+    OP(9, c90, c91);                                                                               \
+    OP(10, ca0, ca1);                                                                              \
+    OP(11, cb0, cb1)
+
+/* rows [0, mr) x columns [0, nr) of C; a: k steps of MR packed values;
+ * FULL: nr == 32 (B read without masks) */
+DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const float *b, size_t ldb,
+                              float beta, float *c, size_t ldc, size_t mr, size_t nr)
+{
+    __mmask16 m0 = dpt_kmask16(nr < 16 ? nr : 16), m1 = dpt_kmask16(nr > 16 ? nr - 16 : 0);
+    const __m512 vb = _mm512_set1_ps(beta);
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    __m512 c60 = c00, c61 = c00, c70 = c00, c71 = c00, c80 = c00, c81 = c00;
+    __m512 c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
+    TN_ROWS(TN_INIT);
+#pragma GCC unroll 4
+    for (size_t p = 0; p < k; p++, a += MR, b += ldb) {
+        __m512 b0 = FULL ? _mm512_loadu_ps(b) : _mm512_maskz_loadu_ps(m0, b);
+        __m512 b1 = FULL ? _mm512_loadu_ps(b + 16) : _mm512_maskz_loadu_ps(m1, b + 16);
+        TN_ROWS(TN_FMA);
+    }
+    TN_ROWS(TN_STORE);
+}
+
+static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
+                     const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    float a[16 * MR];
+    for (size_t jb = 0; jb < n; jb += TN_JB) {
+        size_t je = n - jb < TN_JB ? n : jb + TN_JB;
+        for (size_t i = 0; i < m; i += MR) {
+            size_t mr = m - i < MR ? m - i : MR;
+            for (size_t p = 0; p < k; p++)
+                for (size_t r = 0; r < MR; r++)
+                    a[p * MR + r] = r < mr ? alpha * A[p * lda + i + r] : 0.0f;
+            float *c = C + i * ldc;
+            size_t j = jb;
+            for (; j + NR <= je; j += NR)
+                small_tn_tile(1, k, a, B + j, ldb, beta, c + j, ldc, mr, NR);
+            if (j < je) small_tn_tile(0, k, a, B + j, ldb, beta, c + j, ldc, mr, je - j);
+        }
+    }
 }
 
 /* The path is chosen from the whole shape, then run over the block (the
@@ -193,14 +346,29 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
                                  float *C, size_t ldc, size_t i0, size_t i1, size_t j0, size_t j1)
 {
     if (i0 >= i1 || j0 >= j1) return;
-    /* the AVX2 kernel's small-row loops are bound by streaming, not width */
-    int small = (!ta && tb && m <= 16 && n >= 4 && k >= 32) || (ta && !tb && k <= 16 && n >= 32);
-    if (k <= 1 || m == 1 || n == 1 || (n <= DIRECT_A_N && k >= 16) || (!tb && m <= DIRECT_B_M) ||
-        small) {
+    if (k <= 1 || m == 1 || n == 1) {
         dpt_k_sgemm_part_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, i0, i1, j0,
                                   j1);
         return;
     }
+    /* the AVX2 kernel's small-row shapes, at this width */
+    if (!ta && tb && m <= 16 && n >= 4 && k >= 32) {
+        small_nt(i1 - i0, j0, j1, k, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
+        return;
+    }
+    if (ta && !tb && k <= 16 && n >= 32) {
+        small_tn(i1 - i0, j1 - j0, k, alpha, A + i0, lda, B + j0, ldb, beta, C + i0 * ldc + j0,
+                 ldc);
+        return;
+    }
+    if (n <= DIRECT_A_N && k >= 16) {
+        dpt_k_sgemm_part_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, i0, i1, j0,
+                                  j1);
+        return;
+    }
+    /* few rows (m <= 24) meet each B panel: B rows read in place (tb = 0)
+     * where a panel is whole, instead of packed for one or two tiles */
+    int direct_b = !tb && m <= DIRECT_B_M;
     /* even block sizes: no thin leftover block in k or m */
     size_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
     size_t nmb = (m + MC - 1) / MC, mcb = (m + nmb - 1) / nmb;
@@ -214,14 +382,21 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
             for (size_t jc = j0; jc < j1; jc += NR) {
                 size_t nr = j1 - jc < NR ? j1 - jc : NR;
                 size_t w = nr > 16 ? 32 : 16;
-                pack_b(tb, B, ldb, pc, jc, kc, nr, w, bpack);
+                const float *bp = bpack;
+                size_t bs = w;
+                if (direct_b && nr == w) {
+                    bp = B + pc * ldb + jc;
+                    bs = ldb;
+                } else {
+                    pack_b(tb, B, ldb, pc, jc, kc, nr, w, bpack);
+                }
                 for (size_t ir = 0; ir < mc; ir += MR) {
                     size_t mr = mc - ir < MR ? mc - ir : MR;
                     float *c = C + (ic + ir) * ldc + jc;
                     if (w == 32)
-                        tile32(kc, apack + ir * kc, bpack, c, ldc, mr, nr, alpha, bet);
+                        tile32(kc, apack + ir * kc, bp, bs, c, ldc, mr, nr, alpha, bet);
                     else
-                        tile16(kc, apack + ir * kc, bpack, c, ldc, mr, nr, alpha, bet);
+                        tile16(kc, apack + ir * kc, bp, bs, c, ldc, mr, nr, alpha, bet);
                 }
             }
         }
