@@ -5,7 +5,9 @@
  * scalar reference. A benchmark, never a test.
  *   kernels [--quick] [--threads N] [--no-scalar] [--only glm|gemm|mlp|elem|vec]
  *           [--isa scalar|avx2|avx512]
- * DPT_ISA (or --isa) runs that one table only. */
+ * DPT_ISA (or --isa) runs that one table only; --no-scalar still times the
+ * scalar table's own rows but drops the scalar timing beside every other
+ * row (the "scalar" and "speedup" columns). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>

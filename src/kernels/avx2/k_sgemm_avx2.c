@@ -393,11 +393,7 @@ static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, cons
                           _mm_add_ps(_mm256_castps256_ps128(t0), _mm256_extractf128_ps(t0, 1)));
             _mm_storeu_ps(s[1],
                           _mm_add_ps(_mm256_castps256_ps128(t1), _mm256_extractf128_ps(t1, 1)));
-            for (size_t r = 0; r < ni; r++)
-                for (size_t q = 0; q < nj; q++) {
-                    float *o = C + (i + r) * ldc + j + q;
-                    *o = beta == 0.0f ? alpha * s[r][q] : alpha * s[r][q] + beta * *o;
-                }
+            dpt_k_store_tile4(ni, nj, (const float(*)[4])s, alpha, beta, C + i * ldc + j, ldc);
         }
     }
 }
@@ -459,9 +455,7 @@ static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, 
         size_t je = n - jb < TN_JB ? n : jb + TN_JB;
         for (size_t i = 0; i < m; i += 6) {
             size_t mr = m - i < 6 ? m - i : 6;
-            for (size_t p = 0; p < k; p++)
-                for (size_t r = 0; r < 6; r++)
-                    a[p * 6 + r] = r < mr ? alpha * A[p * lda + i + r] : 0.0f;
+            dpt_k_pack_tn_a(k, mr, 6, alpha, A + i, lda, a);
             float *c = C + i * ldc;
             size_t j = jb;
             for (; j + 16 <= je; j += 16)
@@ -540,11 +534,11 @@ void dpt_k_sgemm_part_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, flo
             gemv_cases(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, j0, j1);
         return;
     }
-    if (!ta && tb && m <= 16 && n >= 4 && k >= 32) {
+    if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k)) {
         small_nt(i1 - i0, j0, j1, k, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
         return;
     }
-    if (ta && !tb && k >= 2 && k <= 16 && n >= 32) {
+    if (DPT_SGEMM_SMALL_TN(ta, tb, m, n, k)) {
         small_tn(i1 - i0, j1 - j0, k, alpha, A + i0, lda, B + j0, ldb, beta, C + i0 * ldc + j0,
                  ldc);
         return;

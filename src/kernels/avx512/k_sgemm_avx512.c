@@ -248,11 +248,7 @@ static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, cons
             _mm_storeu_ps(s[1], nt_fold4(c10, c11, c12, c13));
             _mm_storeu_ps(s[2], nt_fold4(c20, c21, c22, c23));
             _mm_storeu_ps(s[3], nt_fold4(c30, c31, c32, c33));
-            for (size_t r = 0; r < ni; r++)
-                for (size_t q = 0; q < nj; q++) {
-                    float *o = C + (i + r) * ldc + j + q;
-                    *o = beta == 0.0f ? alpha * s[r][q] : alpha * s[r][q] + beta * *o;
-                }
+            dpt_k_store_tile4(ni, nj, (const float(*)[4])s, alpha, beta, C + i * ldc + j, ldc);
         }
     }
 }
@@ -326,9 +322,7 @@ static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, 
         size_t je = n - jb < TN_JB ? n : jb + TN_JB;
         for (size_t i = 0; i < m; i += MR) {
             size_t mr = m - i < MR ? m - i : MR;
-            for (size_t p = 0; p < k; p++)
-                for (size_t r = 0; r < MR; r++)
-                    a[p * MR + r] = r < mr ? alpha * A[p * lda + i + r] : 0.0f;
+            dpt_k_pack_tn_a(k, mr, MR, alpha, A + i, lda, a);
             float *c = C + i * ldc;
             size_t j = jb;
             for (; j + NR <= je; j += NR)
@@ -352,11 +346,11 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
         return;
     }
     /* the AVX2 kernel's small-row shapes, at this width */
-    if (!ta && tb && m <= 16 && n >= 4 && k >= 32) {
+    if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k)) {
         small_nt(i1 - i0, j0, j1, k, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
         return;
     }
-    if (ta && !tb && k <= 16 && n >= 32) {
+    if (DPT_SGEMM_SMALL_TN(ta, tb, m, n, k)) {
         small_tn(i1 - i0, j1 - j0, k, alpha, A + i0, lda, B + j0, ldb, beta, C + i0 * ldc + j0,
                  ldc);
         return;
