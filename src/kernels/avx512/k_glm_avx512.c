@@ -4,10 +4,13 @@
  * across lanes by one transpose-and-add tree straight into the vector of 16
  * logits (a reduction per row would cost more than the dot products at
  * small d), the 16 residuals from one 16-lane exp (and log1p for the
- * logistic loss), then g += r_q x_q over the block re-read from L1, in
- * four partial sums per chunk. Column tails are opmask loads, row tails a
+ * logistic loss), then g += r_q x_q over the block re-read from L1. Up to
+ * d = 64 (glm_regs) w and g live in registers for the whole shard, so the
+ * kernel streams X at the memory's read rate; above, w and g are re-read
+ * from L1 per block (glm_impl). Column tails are opmask loads, row tails a
  * masked residual vector (r = 0 past the last row). */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/avx512/k_avx512.h"
@@ -98,6 +101,115 @@ DPT_INLINE __m512 lane_sum(__m512 a, __m512 b)
     F(14);                                                                                         \
     F(15)
 
+/* the 16 logits of a block from its 16 dot-product accumulators */
+#define GLM_LOGITS(b)                                                                              \
+    _mm512_add_ps(lane_sum(lane_sum(quad_sum(pair_sum(a0, a1), pair_sum(a2, a3)),                  \
+                                    quad_sum(pair_sum(a4, a5), pair_sum(a6, a7))),                 \
+                           lane_sum(quad_sum(pair_sum(a8, a9), pair_sum(a10, a11)),                \
+                                    quad_sum(pair_sum(a12, a13), pair_sum(a14, a15)))),            \
+                  _mm512_set1_ps(b))
+
+/* in glm_regs, before the dot product of the row at p: the same row
+ * PF_ROWS ahead, one prefetch per cache line, into L1 (a prefetch never
+ * faults, so the rows past the end need no test; the address is formed as
+ * an integer so that no pointer runs past its array) */
+#define GLM_PF(p)                                                                                  \
+    do {                                                                                           \
+        uintptr_t pa = (uintptr_t)(p) + PF_ROWS * ld * sizeof(float);                              \
+        for (int c = 0; c < NC; c++)                                                               \
+            _mm_prefetch((const char *)(pa + 64 * (size_t)c), _MM_HINT_T0);                        \
+    } while (0)
+/* d <= 64, NC = ceil(d / 16) chunks: w and the gradient stay in registers
+ * across all rows, so a row costs its NC loads in the dot products and NC
+ * more from L1 in the update, and nothing else touches memory. Dot products
+ * row by row (the loads walk the block in address order, one stream for the
+ * hardware prefetchers, and the software prefetch runs PF_ROWS ahead into
+ * L1); the update adds r_q x_q into two sets of accumulators, even and odd
+ * rows, so that no chain of dependent FMAs is longer than 8 per block. The
+ * last rows (fewer than 16) are copied into a zero-padded block. */
+DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t d, const float *X,
+                           size_t ld, const float *y, const float *w, float b, float *g, double *gb)
+{
+    __mmask16 ml = dpt_kmask16((d & 15) ? (d & 15) : 16); /* the last chunk's columns */
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 w0 = zero, w1 = zero, w2 = zero, w3 = zero;
+    __m512 e0 = zero, e1 = zero, e2 = zero, e3 = zero, o0 = zero, o1 = zero, o2 = zero, o3 = zero;
+#define CHUNK(p, c)                                                                                \
+    (c + 1 < NC ? _mm512_loadu_ps((p) + 16 * (c)) : _mm512_maskz_loadu_ps(ml, (p) + 16 * (c)))
+    w0 = CHUNK(w, 0);
+    if (NC > 1) w1 = CHUNK(w, 1);
+    if (NC > 2) w2 = CHUNK(w, 2);
+    if (NC > 3) w3 = CHUNK(w, 3);
+    if (g) {
+        e0 = CHUNK(g, 0);
+        if (NC > 1) e1 = CHUNK(g, 1);
+        if (NC > 2) e2 = CHUNK(g, 2);
+        if (NC > 3) e3 = CHUNK(g, 3);
+    }
+    __m512d lacc = _mm512_setzero_pd(), racc = lacc;
+    float rbuf[RB] __attribute__((aligned(64)));
+    float xb[RB * 64] __attribute__((aligned(64)));
+    for (size_t i0 = 0; i0 < rows; i0 += RB) {
+        size_t nr = rows - i0 < RB ? rows - i0 : RB;
+        const float *x0 = X + i0 * ld;
+        size_t xl = ld;
+        if (nr < RB) {
+            /* the last rows, zero-padded: 0 x adds nothing, r is masked to 0 */
+            memset(xb, 0, sizeof xb);
+            for (size_t q = 0; q < nr; q++) memcpy(xb + q * 64, x0 + q * ld, d * sizeof(float));
+            x0 = xb;
+            xl = 64;
+        }
+        /* one running row pointer: 16 rows' offsets would not fit in registers */
+        const float *xq = x0;
+#define DOT(q)                                                                                     \
+    GLM_PF(xq);                                                                                    \
+    __m512 a##q = _mm512_mul_ps(CHUNK(xq, 0), w0);                                                 \
+    if (NC > 1) a##q = _mm512_fmadd_ps(CHUNK(xq, 1), w1, a##q);                                    \
+    if (NC > 2) a##q = _mm512_fmadd_ps(CHUNK(xq, 2), w2, a##q);                                    \
+    if (NC > 3) a##q = _mm512_fmadd_ps(CHUNK(xq, 3), w3, a##q);                                    \
+    xq += xl
+        DOT16(DOT);
+#undef DOT
+        __mmask16 rowm = dpt_kmask16(nr);
+        __m512 r =
+            glm_resid(loss, GLM_LOGITS(b), _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
+        if (!g) continue;
+        _mm512_store_ps(rbuf, r);
+        /* re-read the block from L1 below: kept from the dot products, its
+         * 64 chunks would be spilled to the stack */
+        __asm__ volatile("" ::: "memory");
+        xq = x0;
+#define UPD(q)                                                                                     \
+    do {                                                                                           \
+        __m512 rq = _mm512_set1_ps(rbuf[q]);                                                       \
+        if ((q)&1) {                                                                               \
+            o0 = _mm512_fmadd_ps(rq, CHUNK(xq, 0), o0);                                            \
+            if (NC > 1) o1 = _mm512_fmadd_ps(rq, CHUNK(xq, 1), o1);                                \
+            if (NC > 2) o2 = _mm512_fmadd_ps(rq, CHUNK(xq, 2), o2);                                \
+            if (NC > 3) o3 = _mm512_fmadd_ps(rq, CHUNK(xq, 3), o3);                                \
+        } else {                                                                                   \
+            e0 = _mm512_fmadd_ps(rq, CHUNK(xq, 0), e0);                                            \
+            if (NC > 1) e1 = _mm512_fmadd_ps(rq, CHUNK(xq, 1), e1);                                \
+            if (NC > 2) e2 = _mm512_fmadd_ps(rq, CHUNK(xq, 2), e2);                                \
+            if (NC > 3) e3 = _mm512_fmadd_ps(rq, CHUNK(xq, 3), e3);                                \
+        }                                                                                          \
+        xq += xl;                                                                                  \
+    } while (0)
+        DOT16(UPD);
+#undef UPD
+    }
+#undef CHUNK
+    if (g) {
+        __m512 gv[4] = {_mm512_add_ps(e0, o0), _mm512_add_ps(e1, o1), _mm512_add_ps(e2, o2),
+                        _mm512_add_ps(e3, o3)};
+        for (int c = 0; c + 1 < NC; c++) _mm512_storeu_ps(g + 16 * c, gv[c]);
+        _mm512_mask_storeu_ps(g + 16 * (NC - 1), ml, gv[NC - 1]);
+    }
+    if (gb) *gb += _mm512_reduce_add_pd(racc);
+    return _mm512_reduce_add_pd(lacc);
+}
+
 DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
                            const float *y, const float *w, float b, float *g, double *gb)
 {
@@ -116,6 +228,20 @@ DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float
         DOT16(DECL);
 #undef DECL
         size_t c = 0;
+        /* four chunks of each row in turn, row after row: the loads walk
+         * the block in address order (each accumulator still adds its
+         * chunks in column order) */
+#define ACC(q)                                                                                     \
+    a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c), w0, a##q);                                  \
+    a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c + 16), w1, a##q);                             \
+    a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c + 32), w2, a##q);                             \
+    a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c + 48), w3, a##q)
+        for (; c + 64 <= full; c += 64) {
+            __m512 w0 = _mm512_loadu_ps(w + c), w1 = _mm512_loadu_ps(w + c + 16),
+                   w2 = _mm512_loadu_ps(w + c + 32), w3 = _mm512_loadu_ps(w + c + 48);
+            DOT16(ACC);
+        }
+#undef ACC
 #define ACC(q) a##q = _mm512_fmadd_ps(_mm512_loadu_ps(xr[q] + c), wv, a##q)
         for (; c < full; c += 16) {
             __m512 wv = _mm512_loadu_ps(w + c);
@@ -166,6 +292,16 @@ static __attribute__((noinline)) double glm_mse(size_t rows, size_t d, const flo
                                                 const float *y, const float *w, float b, float *g,
                                                 double *gb)
 {
+    switch ((d + 15) / 16) {
+    case 1:
+        return glm_regs(1, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+    case 2:
+        return glm_regs(2, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+    case 3:
+        return glm_regs(3, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+    case 4:
+        return glm_regs(4, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+    }
     return glm_impl(DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
 }
 
@@ -173,6 +309,16 @@ static __attribute__((noinline)) double glm_bce(size_t rows, size_t d, const flo
                                                 const float *y, const float *w, float b, float *g,
                                                 double *gb)
 {
+    switch ((d + 15) / 16) {
+    case 1:
+        return glm_regs(1, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+    case 2:
+        return glm_regs(2, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+    case 3:
+        return glm_regs(3, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+    case 4:
+        return glm_regs(4, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+    }
     return glm_impl(DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
 }
 
