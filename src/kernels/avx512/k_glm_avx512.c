@@ -287,39 +287,36 @@ DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float
     return _mm512_reduce_add_pd(lacc);
 }
 
+/* the register kernel for its number of chunks, else the general one */
+DPT_INLINE double glm_by_width(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
+                               const float *y, const float *w, float b, float *g, double *gb)
+{
+    switch ((d + 15) / 16) {
+    case 1:
+        return glm_regs(1, loss, rows, d, X, ld, y, w, b, g, gb);
+    case 2:
+        return glm_regs(2, loss, rows, d, X, ld, y, w, b, g, gb);
+    case 3:
+        return glm_regs(3, loss, rows, d, X, ld, y, w, b, g, gb);
+    case 4:
+        return glm_regs(4, loss, rows, d, X, ld, y, w, b, g, gb);
+    }
+    return glm_impl(loss, rows, d, X, ld, y, w, b, g, gb);
+}
+
 /* out of line per loss, so the loss test is resolved outside the loops */
 static __attribute__((noinline)) double glm_mse(size_t rows, size_t d, const float *X, size_t ld,
                                                 const float *y, const float *w, float b, float *g,
                                                 double *gb)
 {
-    switch ((d + 15) / 16) {
-    case 1:
-        return glm_regs(1, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
-    case 2:
-        return glm_regs(2, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
-    case 3:
-        return glm_regs(3, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
-    case 4:
-        return glm_regs(4, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
-    }
-    return glm_impl(DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+    return glm_by_width(DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
 }
 
 static __attribute__((noinline)) double glm_bce(size_t rows, size_t d, const float *X, size_t ld,
                                                 const float *y, const float *w, float b, float *g,
                                                 double *gb)
 {
-    switch ((d + 15) / 16) {
-    case 1:
-        return glm_regs(1, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
-    case 2:
-        return glm_regs(2, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
-    case 3:
-        return glm_regs(3, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
-    case 4:
-        return glm_regs(4, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
-    }
-    return glm_impl(DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+    return glm_by_width(DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
 }
 
 /* X:(rows,d) stride ld, y:(rows), w:(d), g:(d) or NULL; see kernels.h */
