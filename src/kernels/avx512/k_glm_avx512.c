@@ -154,8 +154,9 @@ DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t 
         const float *x0 = X + i0 * ld;
         size_t xl = ld;
         if (nr < RB) {
-            /* the last rows, zero-padded: 0 x adds nothing, r is masked to 0 */
-            memset(xb, 0, sizeof xb);
+            /* the last rows, then zeros: r is masked to 0 past nr, and 0 x
+             * adds nothing; columns past d are masked off by CHUNK */
+            memset(xb + nr * 64, 0, (RB - nr) * 64 * sizeof(float));
             for (size_t q = 0; q < nr; q++) memcpy(xb + q * 64, x0 + q * ld, d * sizeof(float));
             x0 = xb;
             xl = 64;
@@ -254,13 +255,9 @@ DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float
             DOT16(ACC);
         }
 #undef ACC
-        __m512 q0 = quad_sum(pair_sum(a0, a1), pair_sum(a2, a3));
-        __m512 q1 = quad_sum(pair_sum(a4, a5), pair_sum(a6, a7));
-        __m512 q2 = quad_sum(pair_sum(a8, a9), pair_sum(a10, a11));
-        __m512 q3 = quad_sum(pair_sum(a12, a13), pair_sum(a14, a15));
-        __m512 z = _mm512_add_ps(lane_sum(lane_sum(q0, q1), lane_sum(q2, q3)), _mm512_set1_ps(b));
         __mmask16 rowm = dpt_kmask16(nr);
-        __m512 r = glm_resid(loss, z, _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
+        __m512 r =
+            glm_resid(loss, GLM_LOGITS(b), _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
         if (!g) continue;
         _mm512_store_ps(rbuf, r);
         /* four partial sums per chunk (rows q mod 4): one chain of 16
