@@ -1,6 +1,8 @@
 /* The fused tiny MLP (d-h-1, ReLU, MSE), AVX-512: the AVX2 kernel's
  * algorithm (see k_tiny_avx2.c) with 16 rows per __m512 and a 128-row chunk;
  * X's rows are transposed 8 x 8 in AVX2 registers, two halves per vector.
+ * With 32 registers the forward pass keeps a row vector's inputs in
+ * registers for all hidden units and gW1 takes 4 x 5 tiles.
  * The same results as the scalar reference within float rounding, not the
  * same bits (sums per lane, then across lanes). */
 #include <immintrin.h>
@@ -9,10 +11,11 @@
 #include "kernels/avx2/k_transpose_avx2.h"
 #include "kernels/avx512/k_avx512.h"
 #include "kernels/avx512/k_math_avx512.h"
+#include "kernels/k_prefetch.h"
 
-#define TV     8 /* row vectors per chunk: 64 rows */
-#define JB     2 /* gW1 tile: hidden units ... */
-#define KB     5 /* ... by inputs (10 accumulators, 7 loads per 10 FMAs) */
+#define TV     8 /* row vectors per chunk: 128 rows */
+#define JB     4 /* gW1 tile: hidden units ... */
+#define KB     5 /* ... by inputs (20 accumulators, 9 loads per 20 FMAs) */
 #define DP_MAX ((DPT_TINY_MAX_D + KB - 1) / KB * KB)
 #define HP_MAX ((DPT_TINY_MAX_H + JB - 1) / JB * JB)
 
@@ -57,27 +60,33 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
         const size_t nt = rows - r0 >= 16 * TV ? TV : (rows - r0 + 15) / 16;
         for (size_t t = 0; t < nt; t++) {
             size_t i0 = r0 + 16 * t, nr = rows - i0 < 16 ? rows - i0 : 16;
+            /* the same rows one chunk ahead: the masked row loads leave the
+             * hardware prefetchers behind when X streams from memory */
+            dpt_prefetch_ahead(X + i0 * ld, 16 * TV * ld * sizeof(float), 16 * ld * sizeof(float));
             load_cols(X, ld, i0, nr, 0, d < 8 ? d : 8, xT[t]);
             if (d > 8) load_cols(X, ld, i0, nr, 8, d - 8, xT[t]);
             o[t] = _mm512_set1_ps(b2);
         }
-        for (size_t j = 0; j < h; j++) {
-            __m512 w[DPT_TINY_MAX_D];
-            for (size_t k = 0; k < d; k++) w[k] = _mm512_set1_ps(W1[j * d + k]);
-            const __m512 bj = _mm512_set1_ps(b1[j]), w2 = _mm512_set1_ps(W2[j]);
-            for (size_t t = 0; t < nt; t++) {
+        /* forward, a row vector at a time: its d inputs stay in registers
+         * for all h units, the weights are broadcast from L1 */
+        for (size_t t = 0; t < nt; t++) {
+            __m512 x[DPT_TINY_MAX_D], ot = o[t];
+            for (size_t k = 0; k < d; k++) x[k] = xT[t][k];
+            for (size_t j = 0; j < h; j++) {
+                const float *wj = W1 + j * d;
                 /* two partial sums: half the FMA latency chain */
-                __m512 z0 = bj, z1 = zero;
+                __m512 z0 = _mm512_set1_ps(b1[j]), z1 = zero;
                 size_t k = 0;
                 for (; k + 2 <= d; k += 2) {
-                    z0 = _mm512_fmadd_ps(w[k], xT[t][k], z0);
-                    z1 = _mm512_fmadd_ps(w[k + 1], xT[t][k + 1], z1);
+                    z0 = _mm512_fmadd_ps(_mm512_set1_ps(wj[k]), x[k], z0);
+                    z1 = _mm512_fmadd_ps(_mm512_set1_ps(wj[k + 1]), x[k + 1], z1);
                 }
-                if (k < d) z0 = _mm512_fmadd_ps(w[k], xT[t][k], z0);
+                if (k < d) z0 = _mm512_fmadd_ps(_mm512_set1_ps(wj[k]), x[k], z0);
                 __m512 a = _mm512_max_ps(_mm512_add_ps(z0, z1), zero);
                 aT[t][j] = a;
-                o[t] = _mm512_fmadd_ps(w2, a, o[t]);
+                ot = _mm512_fmadd_ps(_mm512_set1_ps(W2[j]), a, ot);
             }
+            o[t] = ot;
         }
         for (size_t t = 0; t < nt; t++) {
             size_t i0 = r0 + 16 * t, nr = rows - i0 < 16 ? rows - i0 : 16;
