@@ -31,15 +31,16 @@ typedef struct dpt_limits {
 
 /* Measure with `threads` OpenMP threads (<= 0: omp_get_max_threads()), the
  * full-size array. Each thread first-touches and then reads its own part as
- * one sequential stream, the access pattern of a training pass over X (a
- * core reading two streams at once can go faster than one).
+ * four concurrent sequential streams (its quarters), as a STREAM-like probe
+ * reads several arrays: one stream per thread reads less on some machines.
  * Takes about a second. Returns 0, or DPT_ENOMEM / DPT_EINVAL (message set).
  * Call outside parallel regions. */
 DPT_API int dpt_limits_measure(int threads, dpt_limits *out);
 
 /* Same with a chosen array size in bytes (0: DPT_LIMITS_READ_BYTES) and
  * number of repetitions (0: 5). Sizes under the last-level cache measure the
- * cache, not memory. */
+ * cache, not memory; an array under DPT_LIMITS_QUICK_BYTES is read several
+ * times in each repetition (read_bytes stays the array's size). */
 DPT_API int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limits *out);
 
 #ifdef __cplusplus
