@@ -10,11 +10,11 @@
  * from L1 per block (glm_impl). Column tails are opmask loads, row tails a
  * masked residual vector (r = 0 past the last row). */
 #include <immintrin.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "kernels/avx512/k_avx512.h"
 #include "kernels/avx512/k_math_avx512.h"
+#include "kernels/k_prefetch.h"
 
 #define RB      16 /* rows per block: one residual vector */
 #define PF_ROWS 64 /* software prefetch distance in rows, as the AVX2 kernel */
@@ -109,23 +109,14 @@ DPT_INLINE __m512 lane_sum(__m512 a, __m512 b)
                                     quad_sum(pair_sum(a12, a13), pair_sum(a14, a15)))),            \
                   _mm512_set1_ps(b))
 
-/* in glm_regs, before the dot product of the row at p: the same row
- * PF_ROWS ahead, one prefetch per cache line, into L1 (a prefetch never
- * faults, so the rows past the end need no test; the address is formed as
- * an integer so that no pointer runs past its array) */
-#define GLM_PF(p)                                                                                  \
-    do {                                                                                           \
-        uintptr_t pa = (uintptr_t)(p) + PF_ROWS * ld * sizeof(float);                              \
-        for (int c = 0; c < NC; c++)                                                               \
-            _mm_prefetch((const char *)(pa + 64 * (size_t)c), _MM_HINT_T0);                        \
-    } while (0)
 /* d <= 64, NC = ceil(d / 16) chunks: w and the gradient stay in registers
  * across all rows, so a row costs its NC loads in the dot products and NC
  * more from L1 in the update, and nothing else touches memory. Dot products
  * row by row (the loads walk the block in address order, one stream for the
- * hardware prefetchers, and the software prefetch runs PF_ROWS ahead into
- * L1); the update adds r_q x_q into two sets of accumulators, even and odd
- * rows, so that no chain of dependent FMAs is longer than 8 per block. The
+ * hardware prefetchers, and a software prefetch of each line of the row
+ * PF_ROWS ahead into L1); the update adds r_q x_q into two sets of
+ * accumulators, even and odd rows, so that no chain of dependent FMAs is
+ * longer than 8 per block. The
  * last rows (fewer than 16) are copied into a zero-padded block. */
 DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t d, const float *X,
                            size_t ld, const float *y, const float *w, float b, float *g, double *gb)
@@ -164,7 +155,7 @@ DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t 
         /* one running row pointer: 16 rows' offsets would not fit in registers */
         const float *xq = x0;
 #define DOT(q)                                                                                     \
-    GLM_PF(xq);                                                                                    \
+    dpt_prefetch_ahead(xq, PF_ROWS *ld * sizeof(float), 64 * (size_t)NC);                          \
     __m512 a##q = _mm512_mul_ps(CHUNK(xq, 0), w0);                                                 \
     if (NC > 1) a##q = _mm512_fmadd_ps(CHUNK(xq, 1), w1, a##q);                                    \
     if (NC > 2) a##q = _mm512_fmadd_ps(CHUNK(xq, 2), w2, a##q);                                    \
