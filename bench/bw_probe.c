@@ -5,19 +5,28 @@
  * ARRAYS concurrent sequential streams, and a sum as the only work, so that
  * nothing is written.
  *
- *   bench/bw_probe [THREADS [MIB [REPS [ARRAYS]]]]   (defaults: all, 1024, 11, 4)
+ *   bench/bw_probe [THREADS [MIB [REPS [ARRAYS]]]]   (defaults: all, 1024, 11, 4;
+ *                                                    at most 4096, 2^20, 1000, 8)
  *
  * MIB is the total over all arrays. Prints the median and best GB/s (1e9
  * bytes/s) of the repetitions after one warm-up, and the sum of every element
  * read over all repetitions (each element is 1: the count of floats read, so
  * a wrong loop shows). 16 independent accumulators keep the adds off the
  * critical path. */
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MAX_ARRAYS 8
-#define CHUNK      4096 /* floats per scheduled chunk of each array */
+#define MAX_ARRAYS  8
+#define MAX_THREADS 4096
+#define MAX_MIB     1048576 /* 1 TiB */
+#define STR_(x)     #x
+#define STR(x)      STR_(x)
+#define USAGE                                                                                      \
+    "usage: bw_probe [THREADS 1-" STR(MAX_THREADS) " [MIB 1-" STR(                                 \
+        MAX_MIB) " [REPS 1-1000 [ARRAYS 1-" STR(MAX_ARRAYS) "]]]]"
+#define CHUNK 4096 /* floats per scheduled chunk of each array */
 
 static int cmp(const void *a, const void *b)
 {
@@ -72,17 +81,35 @@ static double sum_arrays(int threads, int k, size_t n, float *const *x)
     return sum;
 }
 
+/* argument i (1-based) as an integer in [lo, hi], def when absent; -1 and
+ * a message naming the argument when it is not a whole number in range */
+static long arg(int argc, char **argv, int i, const char *name, long lo, long hi, long def)
+{
+    if (argc <= i) return def;
+    char *end;
+    errno = 0;
+    long v = strtol(argv[i], &end, 10);
+    if (errno || end == argv[i] || *end || v < lo || v > hi) {
+        fprintf(stderr, USAGE ": %s must be a whole number from %ld to %ld, not '%s'\n", name, lo,
+                hi, argv[i]);
+        return -1;
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
-    int threads = argc > 1 ? atoi(argv[1]) : omp_get_max_threads();
-    size_t mib = argc > 2 ? strtoul(argv[2], NULL, 10) : 1024;
-    int reps = argc > 3 ? atoi(argv[3]) : 11;
-    int k = argc > 4 ? atoi(argv[4]) : 4;
-    if (argc > 5 || threads < 1 || mib < 1 || reps < 1 || reps > 1000 || k < 1 || k > MAX_ARRAYS) {
-        fprintf(stderr, "usage: bw_probe [THREADS >= 1 [MIB >= 1 [REPS 1-1000 [ARRAYS 1-%d]]]]\n",
-                MAX_ARRAYS);
+    if (argc > 5) {
+        fprintf(stderr, USAGE ": at most 4 arguments, not %d\n", argc - 1);
         return 2;
     }
+    long a1 = arg(argc, argv, 1, "THREADS", 1, MAX_THREADS, omp_get_max_threads());
+    long a2 = arg(argc, argv, 2, "MIB", 1, MAX_MIB, 1024);
+    long a3 = arg(argc, argv, 3, "REPS", 1, 1000, 11);
+    long a4 = arg(argc, argv, 4, "ARRAYS", 1, MAX_ARRAYS, 4);
+    if (a1 < 0 || a2 < 0 || a3 < 0 || a4 < 0) return 2;
+    const int threads = (int)a1, reps = (int)a3, k = (int)a4;
+    const size_t mib = (size_t)a2;
     /* each array a whole number of 16-float groups */
     size_t n = mib * (1u << 20) / sizeof(float) / (size_t)k / 16 * 16;
     float *x[MAX_ARRAYS] = {0};
