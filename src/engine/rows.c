@@ -8,6 +8,11 @@
 #include "engine/balance.h"
 #include "engine/engine_impl.h"
 
+/* Rows a gather asks for ahead of the one it copies: reshuffled rows are
+ * scattered over the data set, so the hardware prefetchers see each row
+ * only when it starts; 8 rows of Fashion-MNIST are 25 KB in flight. */
+#define GATHER_AHEAD 8
+
 /* Rows thread t processes in one epoch (per_step 0), or in its largest
  * step (per_step 1). */
 static size_t rows_of(const dpt_engine *e, int t, int per_step)
@@ -98,16 +103,22 @@ void dpt_engine_step_span(const dpt_engine *e, int t, long s, size_t consumed, s
 }
 
 /* Copy the rows order[lo..hi) into X (stride ld) and y: from thread t's
- * copy of its shard where it has one, else from the data set. */
+ * copy of its shard where it has one, else from the data set; each row's
+ * lines are prefetched GATHER_AHEAD rows before it is copied. */
 void dpt_engine_copy_rows(const dpt_engine *e, int t, size_t lo, size_t hi, float *X, float *y)
 {
     const dpt_dataset *ds = e->ds;
     const thread_state *ts = &e->ts[t];
     const size_t base = ts->SX ? e->shard_lo[t] : 0;
     const float *SX = ts->SX ? ts->SX : ds->X, *Sy = ts->SX ? ts->Sy : ds->y;
+    const size_t row_bytes = ds->ld * sizeof(float);
     for (size_t i = lo; i < hi; i++, X += ds->ld, y++) {
         size_t r = e->order[i] - base;
-        memcpy(X, SX + r * ds->ld, ds->ld * sizeof(float));
+        if (i + GATHER_AHEAD < hi) {
+            const char *next = (const char *)(SX + (e->order[i + GATHER_AHEAD] - base) * ds->ld);
+            for (size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(next + off, 0, 3);
+        }
+        memcpy(X, SX + r * ds->ld, row_bytes);
         *y = Sy[r];
     }
 }
