@@ -80,6 +80,12 @@ typedef struct dpt_kernels {
     void (*sgemm_part)(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                        size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                        size_t i0, size_t i1, size_t j0, size_t j1);
+    /* Which of sgemm_part's loops a shape runs, as seen from the rows: two
+     * shapes that differ only in m and get the same class >= 0 give each
+     * element of a row the same float operations in the same order, so
+     * that the rows of several calls can go through one (the layer split's
+     * units) with the bits of one call each. Negative: no such promise. */
+    int (*sgemm_class)(int ta, int tb, size_t m, size_t n, size_t k);
 
     /* Z:(rows,cols) stride ldz: each row += b:(cols), then A = act(Z) in place
      * or into A (A may equal Z). */

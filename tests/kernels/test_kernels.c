@@ -1135,6 +1135,75 @@ Test(kernels, sgemm_part_bits, .timeout = 120)
                     }
 }
 
+/* sgemm_class's promise: where m1 rows, m2 rows and their m1 + m2 get the
+ * same class, one call over the stacked rows gives each row the bits of its
+ * own call (what the layer split's units rely on). Returns 1 when the
+ * classes matched and the rows were compared. */
+static int check_class_rows(const table *t, int ta, int tb, size_t m1, size_t m2, size_t n,
+                            size_t k, float alpha, float beta)
+{
+    const size_t m = m1 + m2;
+    const int c = t->k.sgemm_class(ta, tb, m, n, k);
+    if (c < 0 || t->k.sgemm_class(ta, tb, m1, n, k) != c || t->k.sgemm_class(ta, tb, m2, n, k) != c)
+        return 0;
+    size_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 3;
+    buf A = buf_new((ta ? k : m) * lda, 1), B = buf_new((tb ? n : k) * ldb, 2);
+    buf_rand(&A, -1, 1);
+    buf_rand(&B, -1, 1);
+    float *C0 = malloc(m * ldc * sizeof(float)), *Cs = malloc(m * ldc * sizeof(float)),
+          *Cj = malloc(m * ldc * sizeof(float));
+    for (size_t i = 0; i < m * ldc; i++) C0[i] = beta == 0 ? NAN : urand(-1, 1);
+    memcpy(Cs, C0, m * ldc * sizeof(float));
+    memcpy(Cj, C0, m * ldc * sizeof(float));
+    /* rows [0, m1) and [m1, m) of op(A): rows of A (ta = 0) or its columns */
+    const float *A2 = A.p + (ta ? m1 : m1 * lda);
+    t->k.sgemm_part(ta, tb, m1, n, k, alpha, A.p, lda, B.p, ldb, beta, Cs, ldc, 0, m1, 0, n);
+    t->k.sgemm_part(ta, tb, m2, n, k, alpha, A2, lda, B.p, ldb, beta, Cs + m1 * ldc, ldc, 0, m2, 0,
+                    n);
+    t->k.sgemm_part(ta, tb, m, n, k, alpha, A.p, lda, B.p, ldb, beta, Cj, ldc, 0, m, 0, n);
+    for (size_t i = 0; i < m; i++)
+        cr_assert(same_bits(Cs + i * ldc, Cj + i * ldc, n),
+                  "%s sgemm_class %d: ta=%d tb=%d %zu + %zu rows n=%zu k=%zu alpha=%g beta=%g: row "
+                  "%zu differs from its own call",
+                  t->name, c, ta, tb, m1, m2, n, k, alpha, beta, i);
+    free(C0), free(Cs), free(Cj);
+    buf_free(&A), buf_free(&B);
+    return 1;
+}
+
+/* Every table's sgemm_class over row counts on both sides of the small-row
+ * and GEMV limits, all four transposition cases; the vector tables must
+ * let the layer split's shapes (2-16 rows forward, any rows past 1 for the
+ * input gradient) through, or the promise is never used. */
+Test(kernels, sgemm_class_rows, .timeout = 120)
+{
+    static const size_t PM[] = {1, 2, 3, 5, 8, 14, 16, 17, 30};
+    static const size_t PN[] = {1, 4, 10, 31, 33, 256};
+    static const size_t PK[] = {1, 2, 16, 40, 300};
+    static const float AB[][2] = {{1, 0}, {-0.75f, 1}, {0.5f, 0.25f}};
+    enum { NM = sizeof PM / sizeof PM[0] };
+    table t[MAX_TABLES];
+    int nt = tables(t);
+    for (int ti = 1; ti < nt; ti++) {
+        int checked = 0, v = 0;
+        for (int c = 0; c < 4; c++)
+            for (size_t a = 0; a < NM; a++)
+                for (size_t b = a; b < NM; b++)
+                    for (size_t in = 0; in < sizeof PN / sizeof PN[0]; in++)
+                        for (size_t ik = 0; ik < sizeof PK / sizeof PK[0]; ik++, v = (v + 1) % 3)
+                            checked += check_class_rows(&t[ti], c >> 1, c & 1, PM[a], PM[b], PN[in],
+                                                        PK[ik], AB[v][0], AB[v][1]);
+        cr_expect_gt(checked, 100, "%s: only %d shapes shared a class", t[ti].name, checked);
+        /* the layer split's products of 784-256-128-10 */
+        const dpt_kernels *k = &t[ti].k;
+        cr_expect_eq(k->sgemm_class(0, 1, 2, 256, 784), k->sgemm_class(0, 1, 16, 256, 784),
+                     "%s: forward, 2 and 16 rows", t[ti].name);
+        cr_expect_eq(k->sgemm_class(0, 0, 2, 256, 128), k->sgemm_class(0, 0, 40, 256, 128),
+                     "%s: input gradient, 2 and 40 rows", t[ti].name);
+        cr_expect_geq(k->sgemm_class(0, 0, 2, 256, 128), 0, "%s", t[ti].name);
+    }
+}
+
 /* The dW small-row loop (A^T B over k = 2-16 rows, n >= 32) is the same
  * per-element arithmetic in every vector table (beta c, then the fused
  * alpha-scaled products in order): the AVX-512 12x32 tiles give the AVX2
@@ -1272,7 +1341,7 @@ Test(kernels, avx2_table_complete)
     cr_assert_str_eq(a.isa, "avx2");
     cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
     cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
-    cr_assert(a.sgemm_part != s.sgemm_part);
+    cr_assert(a.sgemm_part != s.sgemm_part && a.sgemm_class != s.sgemm_class);
     cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
     cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
 }
@@ -1291,7 +1360,7 @@ Test(kernels, avx512_table_complete)
     cr_assert_str_eq(a.isa, "avx512");
     cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
     cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
-    cr_assert(a.sgemm_part != s.sgemm_part);
+    cr_assert(a.sgemm_part != s.sgemm_part && a.sgemm_class != s.sgemm_class);
     cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
     cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
     cr_assert_eq(dpt_kernels_select("avx512"), 0);

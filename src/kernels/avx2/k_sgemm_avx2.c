@@ -513,6 +513,21 @@ static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha
  * blocking, which depends on k alone (the m blocking and packing, the
  * in-place choices and the tile edges only move data); gemv_axpy computes
  * the whole chunks that meet the block. */
+/* The loops of dpt_k_sgemm_part_f32_avx2 below, in its order of tests. A
+ * GEMV over n == 1 is left without a class. The packed loop gives each
+ * element its k products in p order, in k blocks set by k alone; reading
+ * A or B in place changes where operands come from, not the order. */
+int dpt_k_sgemm_class_avx2(int ta, int tb, size_t m, size_t n, size_t k)
+{
+    if (k == 0) return 0;
+    if (n == 1) return -1;
+    if (m == 1) return 1;
+    if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k)) return 2;
+    if (DPT_SGEMM_SMALL_TN(ta, tb, m, n, k)) return 3;
+    if (k == 1 && n <= KC * NR) return 4;
+    return 5;
+}
+
 void dpt_k_sgemm_part_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                                const float *A, size_t lda, const float *B, size_t ldb, float beta,
                                float *C, size_t ldc, size_t i0, size_t i1, size_t j0, size_t j1)

@@ -316,6 +316,7 @@ void dpt_kernels_fill_avx512(dpt_kernels *k)
     k->glm_grad = dpt_k_glm_grad_f32_avx512;
     k->sgemm = dpt_k_sgemm_f32_avx512;
     k->sgemm_part = dpt_k_sgemm_part_f32_avx512;
+    k->sgemm_class = dpt_k_sgemm_class_avx512;
     k->bias_act = bias_act_f32_avx512;
     k->act_bwd = act_bwd_f32_avx512;
     k->col_sum = col_sum_f32_avx512;

@@ -335,6 +335,25 @@ static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, 
 /* The path is chosen from the whole shape, then run over the block (the
  * AVX2 kernel's part call for the shapes it takes): the micro-kernel's
  * per-element order is its k blocking, which depends on k alone. */
+/* The loops of dpt_k_sgemm_part_f32_avx512 below, in its order of tests;
+ * the shapes it hands to the AVX2 kernel keep that kernel's classes, apart
+ * from its own. */
+int dpt_k_sgemm_class_avx512(int ta, int tb, size_t m, size_t n, size_t k)
+{
+    int c = -1;
+    if (k <= 1 || m == 1 || n == 1 ||
+        (!DPT_SGEMM_SMALL_NT(ta, tb, m, n, k) && !DPT_SGEMM_SMALL_TN(ta, tb, m, n, k) &&
+         n <= DIRECT_A_N && k >= 16))
+        c = dpt_k_sgemm_class_avx2(ta, tb, m, n, k);
+    else if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k))
+        return 0;
+    else if (DPT_SGEMM_SMALL_TN(ta, tb, m, n, k))
+        return 1;
+    else
+        return 2;
+    return c < 0 ? c : 3 + c;
+}
+
 void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                                  const float *A, size_t lda, const float *B, size_t ldb, float beta,
                                  float *C, size_t ldc, size_t i0, size_t i1, size_t j0, size_t j1)
