@@ -31,6 +31,8 @@ typedef struct thread_state {
     float *SX, *Sy;        /* local batching, reshuffled: its shard's rows, copied once */
     const float *sX, *sy;  /* layer split: this step's rows, batch row slo first */
     size_t slo;
+    float *domX; /* layer split, a domain's first thread: its rows of a step
+                    side by side (one block), so products take them at once */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -288,9 +290,13 @@ int dpt_engine_plan_counters(dpt_engine *e);
  * allocated: what the cost function needs. */
 int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
 
-/* split.c: thread t's part of the step's gradients under the layer
- * split, counted into c; run == 0 counts only (the cost function).
- * rows_X, rows_y: its rows of the step, batch row slo first. */
+/* split.c: the layer split. Thread t, first of a domain of several
+ * threads, allocates (first touch) the buffer its domain's rows of a step
+ * are put side by side in; nonzero: out of memory. */
+int dpt_engine_split_rows_buffer(dpt_engine *e, int t);
+/* Thread t's part of the step's gradients under the layer split, counted
+ * into c; run == 0 counts only (the cost function). rows_X, rows_y: its
+ * rows of the step, batch row slo first. */
 void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
                            const float *rows_X, const float *rows_y, size_t slo);
 

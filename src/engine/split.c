@@ -14,11 +14,15 @@
  *
  * Units go through dpt_model_grad_split in groups whose rows fit one
  * block together (the small-row regime: a whole domain's units at once,
- * 2 x layers barriers a step), or one at a time when a unit has more.
+ * 2 x layers barriers a step), or one at a time when a unit has more. In
+ * the first case each thread copies its rows into the domain's buffer
+ * (domX of its first thread) before the step's first barrier, so that the
+ * units' rows lie side by side and products take runs of them at once.
  *
  * One walk serves the step and the cost function: run == 0 only counts. */
 #include <string.h>
 
+#include "core/alloc.h"
 #include "engine/engine_impl.h"
 #include "models/split.h"
 
@@ -99,6 +103,16 @@ static void fold_item(dpt_engine *e, dpt_thread_counts *c, int t, int run, int x
         }
 }
 
+int dpt_engine_split_rows_buffer(dpt_engine *e, int t)
+{
+    thread_state *ts = &e->ts[t];
+    if (e->split != DPT_SPLIT_LAYER || ts->domX) return 0;
+    const int s0 = e->dom_first[e->dom[t]];
+    if (e->dom_first[e->dom[t] + 1] - s0 < 2 || e->slot_thread[s0] != t) return 0;
+    const size_t n = dpt_model_block_rows(e->m) * e->ds->ld;
+    return (ts->domX = dpt_calloc(n * sizeof(float))) ? 0 : -1;
+}
+
 void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
                            const float *rows_X, const float *rows_y, size_t slo)
 {
@@ -114,13 +128,27 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
     for (int j = 0; j < nr; j++) gfl += r[j].hi - r[j].lo;
     gfl *= sizeof(float);
     act_floats(m, i, kd, &ard, &awr);
+    const int ua = e->u_base + (int)((long)e->u_local * s0 / e->P);
+    const int ub = e->u_base + (int)((long)e->u_local * (s0 + kd) / e->P);
+    /* where the domain's rows fit one block, each thread puts its own in
+     * the domain's buffer, side by side in unit order: a product then takes
+     * a run of units in one call (dpt_model_grad_split) */
+    const size_t dr0 = unit_row(e, b, ua), xf = e->ds->d * sizeof(float);
+    const int sbs = kd > 1 && unit_row(e, b, ub) - dr0 <= brows;
+    float *side = sbs && run ? e->ts[so].domX : NULL;
+    int t0, t1;
+    thread_units(e, t, e->P, &t0, &t1);
+    const size_t own = unit_row(e, b, t1) - unit_row(e, b, t0);
+    if (sbs) {
+        dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, own * xf);
+        dpt_count_write(e, c, t, DPT_CPH_COMPUTE, so, own * xf);
+    }
     if (run) {
         e->ts[t].sX = rows_X, e->ts[t].sy = rows_y, e->ts[t].slo = slo;
+        if (side) memcpy(side + (slo - dr0) * ld, rows_X, own * ld * sizeof(float));
         if (kd > 1) sync(&ss); /* every thread's rows of the step are in place */
     }
     if (kd > 1) c->phase[DPT_CPH_COMPUTE].barriers++;
-    const int ua = e->u_base + (int)((long)e->u_local * s0 / e->P);
-    const int ub = e->u_base + (int)((long)e->u_local * (s0 + kd) / e->P);
     const int xa = unit_buf(e, ua), xb = unit_buf(e, ub);
     dpt_split_unit un[DPT_SPLIT_MAX_UNITS];
     int w_read = 0;
@@ -134,7 +162,8 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
             if (run) {
                 const thread_state *tq = &e->ts[q];
                 const size_t at = unit_row(e, b, u) - tq->slo;
-                un[v - x] = (dpt_split_unit){tq->sX + at * ld, tq->sy + at, n, e->G[v], 0};
+                const float *X = side ? side + (unit_row(e, b, u) - dr0) * ld : tq->sX + at * ld;
+                un[v - x] = (dpt_split_unit){X, tq->sy + at, n, e->G[v], 0};
             }
             if (n) {
                 /* its share of w, once a step: its own cache has it for
@@ -143,7 +172,8 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
                     dpt_engine_count_w(e, c, t, DPT_CPH_COMPUTE,
                                        dpt_split_w_floats(m, i, kd) * sizeof(float));
                 w_read = 1;
-                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, q, n * (e->ds->d + 1) * sizeof(float));
+                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, sbs ? so : q, n * xf);
+                dpt_count_read(e, c, t, DPT_CPH_COMPUTE, q, n * sizeof(float));
                 dpt_count_read(e, c, t, DPT_CPH_COMPUTE, so, n * ard * sizeof(float));
                 dpt_count_write(e, c, t, DPT_CPH_COMPUTE, so, n * awr * sizeof(float));
             }

@@ -331,16 +331,40 @@ size_t dpt_split_w_floats(const dpt_model *m, int ith, int nth)
     return f;
 }
 
+/* The end of the run of units from v whose rows one product (ta, tb, n, k)
+ * can take in one call, rows of in[] ld apart: the inputs side by side, and
+ * every unit's row count in the kernel's class of loops for the run's (the
+ * bits of one call per unit; units without rows join any run). */
+static int row_run(const dpt_kernels *k, int ta, int tb, size_t n, size_t kk,
+                   const float *const *in, size_t ld, const size_t *R, int v, int nu)
+{
+    if (!R[v]) return v + 1;
+    const int c = k->sgemm_class(ta, tb, R[v], n, kk);
+    size_t rows = R[v];
+    int e = v + 1;
+    if (c < 0) return e;
+    for (; e < nu; e++) {
+        if (!R[e]) continue;
+        if (in[e] != in[v] + rows * ld) break;
+        if (R[e] != R[v] && k->sgemm_class(ta, tb, R[e], n, kk) != c) break;
+        if (k->sgemm_class(ta, tb, rows + R[e], n, kk) != c) break;
+        rows += R[e];
+    }
+    return e;
+}
+
 /* model_grad's generic path (set) for each unit, the units' rows side by
  * side in the scratch and every product cut by output columns: per layer
- * the forward products of each unit and a sync (the next layer reads all
+ * the forward products of the units and a sync (the next layer reads all
  * columns); the units' losses, spread over the threads, and a sync; per
  * layer each unit's dW rows and bias sums of this thread's outputs and,
- * past the first layer, its columns of each unit's input gradient and a
- * sync. Each product is the call model_grad makes for that unit (the same
- * shape, so the same kernel path): the same bits. A block's activations
- * and D/E are not rewritten before the next block's first sync, so blocks
- * and calls need no sync of their own. */
+ * past the first layer, its columns of the units' input gradient and a
+ * sync. Each unit's rows get the float operations of the call model_grad
+ * makes for it: dW is that call; a forward or input-gradient product takes
+ * a run of units at once where their rows lie side by side and the kernel
+ * computes them in the same class of loops (row_run): the same bits. A
+ * block's activations and D/E are not rewritten before the next block's
+ * first sync, so blocks and calls need no sync of their own. */
 void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float *w, size_t ld,
                           dpt_split_unit *u, int nu, float *scratch, int ith, int nth,
                           dpt_split_sync sync, void *ud)
@@ -378,10 +402,13 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
             const float *Zin = scratch + (size_t)(l - 1) * blk;
             Z = scratch + (size_t)l * blk;
             dpt_split_share(nout, ith, nth, &j0, &j1);
-            for (int v = 0; v < nu; v++) {
-                const float *in = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
-                k->sgemm_part(0, 1, R[v], nout, nin, 1.0f, in, l ? ldA : ld, w + m->w_off[l], nin,
-                              0.0f, Z + off[v] * ldA, ldA, 0, R[v], j0, j1);
+            const float *in[DPT_SPLIT_MAX_UNITS];
+            for (int v = 0; v < nu; v++) in[v] = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
+            for (int v = 0, e; v < nu; v = e) {
+                e = row_run(k, 0, 1, nout, nin, in, l ? ldA : ld, R, v, nu);
+                const size_t n = off[e] - off[v];
+                k->sgemm_part(0, 1, n, nout, nin, 1.0f, in[v], l ? ldA : ld, w + m->w_off[l], nin,
+                              0.0f, Z + off[v] * ldA, ldA, 0, n, j0, j1);
             }
             const float *b = m->b_off[l] != SIZE_MAX ? w + m->b_off[l] + j0 : NULL;
             if (j1 > j0 && off[nu])
@@ -397,16 +424,20 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
             const float *Zin = scratch + (size_t)(l - 1) * blk;
             dpt_split_share(nout, ith, nth, &j0, &j1);
             dpt_split_share(nin, ith, nth, &k0, &k1);
-            for (int v = 0; v < nu; v++) {
+            const float *Dv[DPT_SPLIT_MAX_UNITS];
+            for (int v = 0; v < nu; v++) Dv[v] = D + off[v] * ldA;
+            for (int v = 0, e = 0; v < nu; v++) {
                 const float *in = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
-                float *Dv = D + off[v] * ldA;
-                k->sgemm_part(1, 0, nout, nin, R[v], 1.0f, Dv, ldA, in, l ? ldA : ld, beta,
+                k->sgemm_part(1, 0, nout, nin, R[v], 1.0f, Dv[v], ldA, in, l ? ldA : ld, beta,
                               u[v].g + m->w_off[l], nin, j0, j1, 0, nin);
                 if (m->b_off[l] != SIZE_MAX && j1 > j0)
-                    k->col_sum(R[v], j1 - j0, Dv + j0, ldA, u[v].g + m->b_off[l] + j0);
-                if (l == 0) continue;
-                k->sgemm_part(0, 0, R[v], nin, nout, 1.0f, Dv, ldA, w + m->w_off[l], nin, 0.0f,
-                              E + off[v] * ldA, ldA, 0, R[v], k0, k1);
+                    k->col_sum(R[v], j1 - j0, Dv[v] + j0, ldA, u[v].g + m->b_off[l] + j0);
+                if (l == 0 || v < e) continue;
+                /* the input gradient, row by row: a run of units at once */
+                e = row_run(k, 0, 0, nin, nout, Dv, ldA, R, v, nu);
+                const size_t n = off[e] - off[v];
+                k->sgemm_part(0, 0, n, nin, nout, 1.0f, Dv[v], ldA, w + m->w_off[l], nin, 0.0f,
+                              E + off[v] * ldA, ldA, 0, n, k0, k1);
             }
             if (l == 0) break;
             if (k1 > k0 && off[nu])

@@ -394,7 +394,9 @@ Test(split, fused_models_are_not_splittable)
 }
 
 /* Several units side by side in one call (a domain's small units): each
- * gets the bits of its own dpt_model_grad_to call. */
+ * gets the bits of its own dpt_model_grad_to call, whether the units' rows
+ * lie side by side (runs of units go through one product where the kernels'
+ * classes allow) or apart (each unit its own products). */
 Test(split, units_side_by_side, .timeout = 120)
 {
     dpt_model m;
@@ -403,48 +405,61 @@ Test(split, units_side_by_side, .timeout = 120)
     ref_make_data(&ds, 200, 784, &m.spec, 12);
     float *w = malloc(m.n_params * sizeof *w);
     dpt_model_init_params(&m, w, 4, DPT_INIT_UNIFORM);
-    enum { NU = 7 };
-    static const size_t rows[NU] = {1, 2, 0, 5, 16, 17, 3}; /* 44 rows: one block */
+    enum { NU = 7, NP = 2 };
+    /* 44 rows: one block; then eight units of 2-4 rows, the small-row runs */
+    static const size_t rows_of[NP][NU + 1] = {{1, 2, 0, 5, 16, 17, 3}, {2, 2, 3, 2, 4, 2, 2, 1}};
+    static const int nu_of[NP] = {NU, NU + 1};
     cr_assert_leq(44, dpt_model_block_rows(&m));
-    float *ref[NU], *got[NU];
-    double lref[NU];
+    float *ref[NU + 1], *got[NU + 1], *apart[NU + 1];
+    double lref[NU + 1];
     float *sc = calloc(dpt_model_scratch_floats(&m), sizeof *sc);
     dpt_kernels tab[3];
     const int ntab = split_tables(tab);
-    for (int ti = 0; ti < ntab; ti++) {
-        size_t at = 0;
-        for (int v = 0; v < NU; v++) {
-            ref[v] = malloc(m.n_params * sizeof(float));
-            got[v] = malloc(m.n_params * sizeof(float));
-            for (size_t i = 0; i < m.n_params; i++) got[v][i] = NAN;
-            lref[v] = dpt_model_grad_to(&m, &tab[ti], w, ds.X + at * ds.ld, ds.ld, ds.y + at,
-                                        rows[v], ref[v], sc);
-            at += rows[v];
-        }
-        for (int nth = 1; nth <= 5; nth++) {
-            double loss[NU] = {0};
+    for (int ti = 0; ti < ntab; ti++)
+        for (int pi = 0; pi < NP; pi++) {
+            const size_t *rows = rows_of[pi];
+            const int nu = nu_of[pi];
+            size_t at = 0;
+            for (int v = 0; v < nu; v++) {
+                ref[v] = malloc(m.n_params * sizeof(float));
+                got[v] = malloc(m.n_params * sizeof(float));
+                lref[v] = dpt_model_grad_to(&m, &tab[ti], w, ds.X + at * ds.ld, ds.ld, ds.y + at,
+                                            rows[v], ref[v], sc);
+                /* a copy of the unit's rows on its own, a row's gap before it */
+                apart[v] = malloc((rows[v] + 1) * ds.ld * sizeof(float));
+                memcpy(apart[v] + ds.ld, ds.X + at * ds.ld, rows[v] * ds.ld * sizeof(float));
+                at += rows[v];
+            }
+            for (int lay = 0; lay < 2; lay++)
+                for (int nth = 1; nth <= 5; nth++) {
+                    double loss[NU + 1] = {0};
+                    for (int v = 0; v < nu; v++)
+                        for (size_t i = 0; i < m.n_params; i++) got[v][i] = NAN;
 #pragma omp parallel num_threads(nth)
-            {
-                dpt_split_unit u[NU];
-                size_t a = 0;
-                for (int v = 0; v < NU; v++) {
-                    u[v] = (dpt_split_unit){ds.X + a * ds.ld, ds.y + a, rows[v], got[v], 0};
-                    a += rows[v];
+                    {
+                        dpt_split_unit u[NU + 1];
+                        size_t a = 0;
+                        for (int v = 0; v < nu; v++) {
+                            const float *X = lay ? apart[v] + ds.ld : ds.X + a * ds.ld;
+                            u[v] = (dpt_split_unit){X, ds.y + a, rows[v], got[v], 0};
+                            a += rows[v];
+                        }
+                        const int ith = omp_get_thread_num();
+                        dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, nu, sc, ith, nth, omp_sync,
+                                             NULL);
+                        for (int v = ith; v < nu; v += nth) loss[v] = u[v].loss;
+                    }
+                    for (int v = 0; v < nu; v++) {
+                        cr_expect_eq(memcmp(ref[v], got[v], m.n_params * sizeof(float)), 0,
+                                     "%s, rows %s, %d threads, unit %d (%zu rows): the "
+                                     "gradient's bits differ",
+                                     tab[ti].isa, lay ? "apart" : "side by side", nth, v, rows[v]);
+                        cr_expect_eq(loss[v], lref[v], "%s, %d threads, unit %d: loss", tab[ti].isa,
+                                     nth, v);
+                    }
                 }
-                const int ith = omp_get_thread_num();
-                dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, NU, sc, ith, nth, omp_sync, NULL);
-                for (int v = ith; v < NU; v += nth) loss[v] = u[v].loss;
-            }
-            for (int v = 0; v < NU; v++) {
-                cr_expect_eq(memcmp(ref[v], got[v], m.n_params * sizeof(float)), 0,
-                             "%s, %d threads, unit %d (%zu rows): the gradient's bits differ",
-                             tab[ti].isa, nth, v, rows[v]);
-                cr_expect_eq(loss[v], lref[v], "%s, %d threads, unit %d: loss", tab[ti].isa, nth,
-                             v);
-            }
+            for (int v = 0; v < nu; v++) free(ref[v]), free(got[v]), free(apart[v]);
         }
-        for (int v = 0; v < NU; v++) free(ref[v]), free(got[v]);
-    }
     free(sc);
     free(w);
     dpt_dataset_free(&ds);
