@@ -166,6 +166,7 @@ void dpt_engine_destroy(dpt_engine *e)
             dpt_free(e->ts[t].SX);
             dpt_free(e->ts[t].Sy);
             dpt_free(e->ts[t].domX);
+            dpt_free(e->ts[t].tile);
         }
     if (e->G)
         for (int u = 0; u < e->U; u++) dpt_free(e->G[u]);

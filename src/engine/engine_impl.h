@@ -33,6 +33,7 @@ typedef struct thread_state {
     size_t slo;
     float *domX; /* layer split, a domain's first thread: its rows of a step
                     side by side (one block), so products take them at once */
+    float *tile; /* layer split with the fold: where its dW rows are summed */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -290,9 +291,10 @@ int dpt_engine_plan_counters(dpt_engine *e);
  * allocated: what the cost function needs. */
 int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
 
-/* split.c: the layer split. Thread t, first of a domain of several
- * threads, allocates (first touch) the buffer its domain's rows of a step
- * are put side by side in; nonzero: out of memory. */
+/* split.c: the layer split. Thread t allocates (first touch) its tile
+ * where the fold sums units, and, first of a domain of several threads, the
+ * buffer its domain's rows of a step are put side by side in; nonzero: out
+ * of memory. */
 int dpt_engine_split_rows_buffer(dpt_engine *e, int t);
 /* Thread t's part of the step's gradients under the layer split, counted
  * into c; run == 0 counts only (the cost function). rows_X, rows_y: its

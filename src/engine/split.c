@@ -106,11 +106,33 @@ static void fold_item(dpt_engine *e, dpt_thread_counts *c, int t, int run, int x
 int dpt_engine_split_rows_buffer(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
-    if (e->split != DPT_SPLIT_LAYER || ts->domX) return 0;
+    if (e->split != DPT_SPLIT_LAYER) return 0;
+    if (e->fold && !ts->tile && !(ts->tile = dpt_calloc(DPT_SPLIT_TILE_FLOATS * sizeof(float))))
+        return -1;
     const int s0 = e->dom_first[e->dom[t]];
-    if (e->dom_first[e->dom[t] + 1] - s0 < 2 || e->slot_thread[s0] != t) return 0;
+    if (ts->domX || e->dom_first[e->dom[t] + 1] - s0 < 2 || e->slot_thread[s0] != t) return 0;
     const size_t n = dpt_model_block_rows(e->m) * e->ds->ld;
     return (ts->domX = dpt_calloc(n * sizeof(float))) ? 0 : -1;
+}
+
+/* Whether grad_split sums item [y, ye) of the group that ends at gend as
+ * it computes it (the fold, an item inside the group, a tile that holds
+ * it); else fold_item sums it after the groups. */
+static int folds_in_group(const dpt_engine *e, int y, int ye, int gend)
+{
+    return e->fold && ye - y >= 2 && ye <= gend && dpt_split_fold_fits(e->m, ye - y);
+}
+
+/* The bias floats of thread ith of nth's share. */
+static size_t bias_floats(const dpt_model *m, int ith, int nth)
+{
+    size_t f = 0, lo, hi;
+    for (int l = 0; l < m->layers; l++)
+        if (m->b_off[l] != SIZE_MAX) {
+            dpt_split_share(m->width[l + 1], ith, nth, &lo, &hi);
+            f += hi - lo;
+        }
+    return f;
 }
 
 void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
@@ -151,11 +173,30 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
     if (kd > 1) c->phase[DPT_CPH_COMPUTE].barriers++;
     const int xa = unit_buf(e, ua), xb = unit_buf(e, ub);
     dpt_split_unit un[DPT_SPLIT_MAX_UNITS];
-    int w_read = 0;
+    int fend[DPT_SPLIT_MAX_UNITS], w_read = 0, y = xa;
+    const size_t bfl = bias_floats(m, i, kd) * sizeof(float);
     for (int x = xa; x < xb;) {
         const int end = next_group(e, b, xa, ua, x, xb, brows);
         size_t most = 0;
-        for (int v = x; v < end; v++) {
+        /* the items summed in this group: their units past the first
+         * write only their bias rows, the rest is added in the tile */
+        for (int v = x; v < end; v++) fend[v - x] = 0;
+        for (; y < end; y = e->item_end[y])
+            if (y >= x && folds_in_group(e, y, e->item_end[y], end)) {
+                fend[y - x] = e->item_end[y] - x;
+                for (int s = 1; s < e->item_end[y] - y; s *= 2)
+                    for (int a = y; a + s < e->item_end[y]; a += 2 * s) {
+                        dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, 2 * bfl);
+                        dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, bfl);
+                    }
+            }
+        for (int v = x, cur = 0; v < end; v++) {
+            /* cur: the end of the summed item v is in, or 0 */
+            const int first = fend[v - x] > 0;
+            if (first)
+                cur = fend[v - x] + x;
+            else if (v >= cur)
+                cur = 0;
             const int u = v - xa + ua, q = unit_thread(e, d, u);
             const size_t n = unit_row(e, b, u + 1) - unit_row(e, b, u);
             most = n > most ? n : most;
@@ -184,13 +225,14 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
                                 n * m->width[m->layers] * sizeof(float));
                 dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, DPT_LINE);
             }
-            dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, gfl);
+            dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, cur && !first ? bfl : gfl);
             c->flops += (uint64_t)(e->flops_per_row * (double)n * (i + 1) / kd + 0.5) -
                         (uint64_t)(e->flops_per_row * (double)n * i / kd + 0.5);
         }
         if (run) {
+            const dpt_split_fold fo = {fend, e->ts[t].tile};
             dpt_model_grad_split(m, e->k, e->wd[d], ld, un, end - x, e->ts[so].scratch, i, kd, sync,
-                                 &ss);
+                                 &ss, e->fold ? &fo : NULL);
             for (int v = x + i; v < end; v += kd) e->uloss[v].v = un[v - x].loss;
         }
         if (kd > 1)
@@ -200,6 +242,10 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
         x = end;
     }
     if (!e->fold) return;
-    for (int x = xa; x < xb; x = e->item_end[x])
-        fold_item(e, c, t, run, x, e->item_end[x], r, nr, gfl);
+    /* the items no group summed, walked beside the groups */
+    for (int x = xa, g = xa, gend = xa; x < xb; x = e->item_end[x]) {
+        while (x >= gend) g = gend, gend = next_group(e, b, xa, ua, g, xb, brows);
+        if (!folds_in_group(e, x, e->item_end[x], gend))
+            fold_item(e, c, t, run, x, e->item_end[x], r, nr, gfl);
+    }
 }

@@ -2,6 +2,7 @@
  * kernels. A one-output model without hidden layers takes the fused
  * single-pass kernel instead (each row of X read once). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -353,6 +354,61 @@ static int row_run(const dpt_kernels *k, int ta, int tb, size_t n, size_t kk,
     return e;
 }
 
+int dpt_split_fold_fits(const dpt_model *m, int n)
+{
+    int levels = 0;
+    while ((1 << levels) < n) levels++;
+    for (int l = 0; l < m->layers; l++)
+        if ((size_t)levels * m->width[l] > DPT_SPLIT_TILE_FLOATS) return 0;
+    return 1;
+}
+
+/* C's base for rows [c0, ...) of a row-major C (ldc floats a row) that are
+ * to land at dst: an address formed as an integer, no pointer before dst */
+static float *rows_at(float *dst, size_t c0, size_t ldc)
+{
+    return (float *)((uintptr_t)dst - c0 * ldc * sizeof(float));
+}
+
+/* dW_l's rows [j0, j1) of item [a, b) (b - a >= 2), the units' dW summed in
+ * the canonical pairwise order into u[a].g: a few rows at a time, each
+ * unit's rows into the next slot of a stack (slot 0 is u[a].g itself, the
+ * others in tile), equal levels merged as they come, the rest right to
+ * left at the end: the pairs of the rounds (a, a + s), each added as the
+ * engine's fold adds it. Returns 0, or -1 when the tile cannot hold a row
+ * per level (the caller then writes every unit's rows). */
+static int fold_dw(const dpt_model *m, const dpt_kernels *k, int l, const dpt_split_unit *u, int a,
+                   int b, const size_t *R, const float *const *Dv, size_t ldA,
+                   const float *const *in, size_t ldin, size_t j0, size_t j1, float *tile)
+{
+    const size_t nin = m->width[l], nout = m->width[l + 1];
+    int levels = 0;
+    while ((1 << levels) < b - a) levels++;
+    const size_t cr = DPT_SPLIT_TILE_FLOATS / ((size_t)levels * nin);
+    if (cr == 0) return -1;
+    for (size_t c0 = j0; c0 < j1; c0 += cr) {
+        const size_t c1 = j1 - c0 < cr ? j1 : c0 + cr, cn = (c1 - c0) * nin;
+        float *ptr[32];
+        int lvl[32], depth = 0;
+        for (int v = a; v < b; v++) {
+            float *cur =
+                depth ? tile + (size_t)(depth - 1) * cr * nin : u[a].g + m->w_off[l] + c0 * nin;
+            k->sgemm_part(1, 0, nout, nin, R[v], 1.0f, Dv[v], ldA, in[v], ldin, 0.0f,
+                          rows_at(cur, c0, nin), nin, c0, c1, 0, nin);
+            int kl = 0;
+            while (depth && lvl[depth - 1] == kl) {
+                k->add(cn, cur, ptr[depth - 1]);
+                cur = ptr[--depth];
+                kl++;
+            }
+            ptr[depth] = cur;
+            lvl[depth++] = kl;
+        }
+        for (; depth > 1; depth--) k->add(cn, ptr[depth - 1], ptr[depth - 2]);
+    }
+    return 0;
+}
+
 /* model_grad's generic path (set) for each unit, the units' rows side by
  * side in the scratch and every product cut by output columns: per layer
  * the forward products of the units and a sync (the next layer reads all
@@ -367,9 +423,10 @@ static int row_run(const dpt_kernels *k, int ta, int tb, size_t n, size_t kk,
  * first sync, so blocks and calls need no sync of their own. */
 void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float *w, size_t ld,
                           dpt_split_unit *u, int nu, float *scratch, int ith, int nth,
-                          dpt_split_sync sync, void *ud)
+                          dpt_split_sync sync, void *ud, const dpt_split_fold *fold)
 {
     if (!k) k = dpt_kernels_get();
+    if (nu < 2) fold = NULL;
     const dpt_act act = (dpt_act)m->spec.act;
     const blocking bl = blocking_of(m);
     const size_t ldA = bl.ld, blk = bl.rows * ldA;
@@ -424,16 +481,35 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
             const float *Zin = scratch + (size_t)(l - 1) * blk;
             dpt_split_share(nout, ith, nth, &j0, &j1);
             dpt_split_share(nin, ith, nth, &k0, &k1);
-            const float *Dv[DPT_SPLIT_MAX_UNITS];
-            for (int v = 0; v < nu; v++) Dv[v] = D + off[v] * ldA;
-            for (int v = 0, e = 0; v < nu; v++) {
-                const float *in = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
-                k->sgemm_part(1, 0, nout, nin, R[v], 1.0f, Dv[v], ldA, in, l ? ldA : ld, beta,
-                              u[v].g + m->w_off[l], nin, j0, j1, 0, nin);
-                if (m->b_off[l] != SIZE_MAX && j1 > j0)
-                    k->col_sum(R[v], j1 - j0, Dv[v] + j0, ldA, u[v].g + m->b_off[l] + j0);
-                if (l == 0 || v < e) continue;
-                /* the input gradient, row by row: a run of units at once */
+            const float *Dv[DPT_SPLIT_MAX_UNITS], *in[DPT_SPLIT_MAX_UNITS];
+            for (int v = 0; v < nu; v++) {
+                Dv[v] = D + off[v] * ldA;
+                in[v] = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
+            }
+            const size_t ldin = l ? ldA : ld;
+            for (int v = 0, e; v < nu; v = e) {
+                e = fold && fold->end[v] > v + 1 ? fold->end[v] : v + 1;
+                if (e == v + 1 ||
+                    fold_dw(m, k, l, u, v, e, R, Dv, ldA, in, ldin, j0, j1, fold->tile)) {
+                    const size_t rn = (j1 - j0) * nin, at = m->w_off[l] + j0 * nin;
+                    for (int x = v; x < e; x++)
+                        k->sgemm_part(1, 0, nout, nin, R[x], 1.0f, Dv[x], ldA, in[x], ldin, beta,
+                                      u[x].g + m->w_off[l], nin, j0, j1, 0, nin);
+                    for (int s = 1; s < e - v; s *= 2) /* an item whose rows the tile cannot hold */
+                        for (int x = v; x + s < e; x += 2 * s)
+                            k->add(rn, u[x + s].g + at, u[x].g + at);
+                }
+                if (m->b_off[l] == SIZE_MAX || j1 == j0) continue;
+                float *gb[DPT_SPLIT_MAX_UNITS];
+                for (int x = v; x < e; x++) {
+                    gb[x - v] = u[x].g + m->b_off[l] + j0;
+                    k->col_sum(R[x], j1 - j0, Dv[x] + j0, ldA, gb[x - v]);
+                }
+                for (int s = 1; s < e - v; s *= 2) /* the item's bias, its rounds */
+                    for (int x = 0; x + s < e - v; x += 2 * s) k->add(j1 - j0, gb[x + s], gb[x]);
+            }
+            /* the input gradient, row by row: runs of units at once */
+            for (int v = 0, e; l && v < nu; v = e) {
                 e = row_run(k, 0, 0, nin, nout, Dv, ldA, R, v, nu);
                 const size_t n = off[e] - off[v];
                 k->sgemm_part(0, 0, n, nin, nout, 1.0f, Dv[v], ldA, w + m->w_off[l], nin, 0.0f,

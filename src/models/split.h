@@ -60,6 +60,26 @@ typedef struct dpt_split_unit {
     double loss;
 } dpt_split_unit;
 
+/* Optional to dpt_model_grad_split, where several units go in: units
+ * summed as they are computed. end[v] > v + 1 makes units [v, end[v]) one
+ * item, whose gradient is the canonical pairwise sum of theirs (rounds of
+ * pairs (a, a + s), s = 1, 2, 4, ..., as the engine's fold), left in
+ * u[v].g, this thread's ranges; the item's other units' g then hold only
+ * their bias sums. Each W_l's rows go through tile, DPT_SPLIT_TILE_FLOATS
+ * floats of this thread's own, a few rows at a time: the units' dW rows
+ * are added there, in cache, and written once. */
+typedef struct dpt_split_fold {
+    const int *end;
+    float *tile;
+} dpt_split_fold;
+
+#define DPT_SPLIT_TILE_FLOATS 16384
+
+/* Whether an item of n units has its dW summed in the tile for every layer
+ * (a row of each W_l per level of its tree); else grad_split writes each
+ * unit's rows and adds them in place. */
+int dpt_split_fold_fits(const dpt_model *m, int n);
+
 /* The gradients of units u[0..nu) (set, as dpt_model_grad_to), computed by
  * nth threads that call it together with the same arguments but ith (and
  * their own copy of u); scratch is one buffer of dpt_model_scratch_floats(m)
@@ -69,9 +89,10 @@ typedef struct dpt_split_unit {
  * (dpt_split_ranges) of each u[v].g, and nothing else of them; the bits
  * equal dpt_model_grad_to's on each unit's rows. u[v].loss is the unit's
  * loss on thread v % nth (0 on the others). Every thread calls sync the
- * same number of times: 2 x layers per block. */
+ * same number of times: 2 x layers per block. fold: NULL, or the items
+ * summed as they go (nu > 1). */
 void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float *w, size_t ld,
                           dpt_split_unit *u, int nu, float *scratch, int ith, int nth,
-                          dpt_split_sync sync, void *ud);
+                          dpt_split_sync sync, void *ud, const dpt_split_fold *fold);
 
 #endif

@@ -93,12 +93,14 @@ static void run_grad(void *p)
 }
 
 /* The layer split: thread 0's share of nu units side by side, k threads,
- * the others' parts not computed (a sync that waits for nobody). */
+ * the others' parts not computed (a sync that waits for nobody); the units
+ * one item summed in the tile, as the engine's fold sums a domain's (tile
+ * NULL: each unit's dW written, all into g). */
 typedef struct split_ctx {
     const dpt_model *m;
     const float *w, *X, *y;
     size_t ld, rows;
-    float *g, *scratch;
+    float *g, *scratch, *tile;
     int k, nu;
 } split_ctx;
 
@@ -114,7 +116,10 @@ static void run_split(void *p)
     for (int v = 0; v < c->nu; v++)
         u[v] = (dpt_split_unit){c->X + (size_t)v * c->rows * c->ld, c->y + (size_t)v * c->rows,
                                 c->rows, c->g, 0};
-    dpt_model_grad_split(c->m, NULL, c->w, c->ld, u, c->nu, c->scratch, 0, c->k, no_sync, NULL);
+    int end[DPT_SPLIT_MAX_UNITS] = {c->nu};
+    const dpt_split_fold fold = {end, c->tile};
+    dpt_model_grad_split(c->m, NULL, c->w, c->ld, u, c->nu, c->scratch, 0, c->k, no_sync, NULL,
+                         c->tile && dpt_split_fold_fits(c->m, c->nu) ? &fold : NULL);
     sink = u[0].loss;
 }
 
@@ -128,13 +133,14 @@ static void time_split(const dpt_model *m, const float *w, const float *X, size_
                         R[DPT_CAL_SPLIT_ROWS] = {1, 2, 4, 8, 16};
     const size_t brows = dpt_model_block_rows(m);
     if (!dpt_model_splittable(m, NULL)) return;
+    float *tile = dpt_alloc(DPT_SPLIT_TILE_FLOATS * sizeof(float)); /* NULL: no fold */
     out->nsplit_k = DPT_CAL_SPLIT_K;
     out->nsplit_rows = DPT_CAL_SPLIT_ROWS;
     for (int i = 0; i < DPT_CAL_SPLIT_K; i++) {
         out->split_k[i] = K[i];
         for (int j = 0; j < DPT_CAL_SPLIT_ROWS; j++) {
             out->split_rows[j] = R[j];
-            split_ctx c = {m, w, X, y, ld, (size_t)R[j], g, scratch, (int)K[i], (int)K[i]};
+            split_ctx c = {m, w, X, y, ld, (size_t)R[j], g, scratch, tile, (int)K[i], (int)K[i]};
             if ((size_t)c.nu * c.rows > brows) c.nu = (int)(brows / c.rows);
             if ((size_t)c.nu * c.rows > n) c.nu = (int)(n / c.rows);
             out->split_ns[i][j] = c.nu > 0 ? 1e9 * time_cpu(run_split, &c, reps, min_s) / c.nu : 0;
@@ -144,6 +150,7 @@ static void time_split(const dpt_model *m, const float *w, const float *X, size_
             if (out->split_ns[i][j] < out->split_ns[i][j - 1])
                 out->split_ns[i][j] = out->split_ns[i][j - 1];
     }
+    dpt_free(tile);
 }
 
 typedef struct vec_ctx {

@@ -344,7 +344,7 @@ Test(split, same_bits_as_one_call, .timeout = 120)
                     {
                         dpt_split_unit u = {ds.X, ds.y, R, g2, 0};
                         dpt_model_grad_split(&m, kt, w, ds.ld, &u, 1, shared, omp_get_thread_num(),
-                                             nth, omp_sync, NULL);
+                                             nth, omp_sync, NULL, NULL);
                         l2 += u.loss;
                     }
                     cr_expect_eq(memcmp(g1, g2, m.n_params * sizeof *g1), 0,
@@ -446,7 +446,7 @@ Test(split, units_side_by_side, .timeout = 120)
                         }
                         const int ith = omp_get_thread_num();
                         dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, nu, sc, ith, nth, omp_sync,
-                                             NULL);
+                                             NULL, NULL);
                         for (int v = ith; v < nu; v += nth) loss[v] = u[v].loss;
                     }
                     for (int v = 0; v < nu; v++) {
@@ -463,4 +463,110 @@ Test(split, units_side_by_side, .timeout = 120)
     free(sc);
     free(w);
     dpt_dataset_free(&ds);
+}
+
+/* The canonical pairwise sum of n gradients (rounds of pairs (a, a + s)),
+ * as plain float adds, into out. */
+static void pairwise_sum(float *const *g, int n, size_t len, float *out)
+{
+    float **t = malloc((size_t)n * sizeof *t);
+    for (int v = 0; v < n; v++) {
+        t[v] = malloc(len * sizeof(float));
+        memcpy(t[v], g[v], len * sizeof(float));
+    }
+    for (int s = 1; s < n; s *= 2)
+        for (int a = 0; a + s < n; a += 2 * s)
+            for (size_t i = 0; i < len; i++) t[a][i] += t[a + s][i];
+    memcpy(out, t[0], len * sizeof(float));
+    for (int v = 0; v < n; v++) free(t[v]);
+    free(t);
+}
+
+/* Units summed as they go (dpt_split_fold): each item's first gradient is
+ * the pairwise sum of its units' own gradients, bit for bit, whether the
+ * tile holds the item's dW rows (784 inputs) or not (6,000 inputs, 8 units:
+ * written and added in place), for items of 2-8 units and singles beside
+ * them. */
+Test(split, units_folded, .timeout = 120)
+{
+    enum { NU = 8 };
+    static const size_t rows[NU] = {2, 2, 3, 2, 2, 2, 2, 1}; /* 16: one block of either */
+    static const int ends[][NU] = {
+        {8, 0, 0, 0, 0, 0, 0, 0}, /* one item */
+        {4, 0, 0, 0, 8, 0, 0, 0}, /* two of four */
+        {0, 4, 0, 0, 6, 0, 0, 0}, /* a single, three, two, two singles */
+        {7, 0, 0, 0, 0, 0, 0, 0}, /* seven: three partial subtrees at the end */
+        {0, 7, 0, 0, 0, 0, 0, 0}, /* six */
+    };
+    for (int mi = 0; mi < 2; mi++) {
+        dpt_model m;
+        if (mi == 0) {
+            cr_assert_eq(ref_fmnist_mlp(&m), 0);
+        } else {
+            dpt_model_spec sp = {.kind = DPT_MODEL_MLP,
+                                 .inputs = 6000,
+                                 .n_hidden = 1,
+                                 .hidden = {24},
+                                 .classes = 3,
+                                 .act = DPT_ACTIVATION_TANH,
+                                 .loss = DPT_LOSS_CE};
+            cr_assert_eq(dpt_model_init(&m, &sp), 0);
+        }
+        cr_expect_eq(dpt_split_fold_fits(&m, NU), mi == 0, "model %d: does the tile hold it", mi);
+        dpt_dataset ds;
+        cr_assert_leq(16, dpt_model_block_rows(&m));
+        ref_make_data(&ds, 16, m.width[0], &m.spec, 13);
+        float *w = malloc(m.n_params * sizeof *w), *want = malloc(m.n_params * sizeof *want);
+        dpt_model_init_params(&m, w, 5, DPT_INIT_UNIFORM);
+        float *ref[NU], *got[NU], *tile[5];
+        float *sc = calloc(dpt_model_scratch_floats(&m), sizeof *sc);
+        dpt_kernels tab[3];
+        const int ntab = split_tables(tab);
+        for (int ti = 0; ti < ntab; ti++) {
+            size_t at = 0;
+            for (int v = 0; v < NU; v++) {
+                ref[v] = malloc(m.n_params * sizeof(float));
+                got[v] = malloc(m.n_params * sizeof(float));
+                dpt_model_grad_to(&m, &tab[ti], w, ds.X + at * ds.ld, ds.ld, ds.y + at, rows[v],
+                                  ref[v], sc);
+                at += rows[v];
+            }
+            for (size_t ei = 0; ei < sizeof ends / sizeof ends[0]; ei++)
+                for (int nth = 1; nth <= 5; nth += 2) {
+                    for (int v = 0; v < NU; v++)
+                        for (size_t i = 0; i < m.n_params; i++) got[v][i] = NAN;
+#pragma omp parallel num_threads(nth)
+                    {
+                        const int ith = omp_get_thread_num();
+                        tile[ith] = malloc(DPT_SPLIT_TILE_FLOATS * sizeof(float));
+                        dpt_split_unit u[NU];
+                        size_t a = 0;
+                        for (int v = 0; v < NU; v++) {
+                            u[v] = (dpt_split_unit){ds.X + a * ds.ld, ds.y + a, rows[v], got[v], 0};
+                            a += rows[v];
+                        }
+                        const dpt_split_fold fo = {ends[ei], tile[ith]};
+                        dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, NU, sc, ith, nth, omp_sync,
+                                             NULL, &fo);
+                        free(tile[ith]);
+                    }
+                    for (int v = 0; v < NU; v++) {
+                        int e = ends[ei][v] > v + 1 ? ends[ei][v] : v + 1;
+                        int inside = 0; /* v is past the first unit of an item */
+                        for (int x = 0; x < v; x++) inside |= ends[ei][x] > v;
+                        if (inside) continue;
+                        pairwise_sum(ref + v, e - v, m.n_params, want);
+                        cr_expect_eq(memcmp(want, got[v], m.n_params * sizeof(float)), 0,
+                                     "%s, model %d, items %zu, %d threads: the sum of units "
+                                     "%d-%d differs",
+                                     tab[ti].isa, mi, ei, nth, v, e - 1);
+                    }
+                }
+            for (int v = 0; v < NU; v++) free(ref[v]), free(got[v]);
+        }
+        free(sc);
+        free(w);
+        free(want);
+        dpt_dataset_free(&ds);
+    }
 }
