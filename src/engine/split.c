@@ -6,11 +6,13 @@
  * same way, so the gradient of each unit has the data split's bits.
  *
  * Where the rank's combine is the reduce-scatter (no all-reduce, no tree),
- * the domain also sums its units: each thread folds its slices of an
- * item's units (domain.c's canonical subtrees) pairwise in place, leaving
- * the item's sum in its first buffer: what domain.c's phase 1 computes, in
- * the same order, but over slices the thread wrote itself, so phase 1 is
- * skipped. Otherwise the combine is as for the data split.
+ * the domain also sums its units: each item's (domain.c's canonical
+ * subtrees) sum is left in its first buffer, what domain.c's phase 1
+ * computes, in the same order, but over slices the thread wrote itself, so
+ * phase 1 is skipped. An item whose units go through one call is summed as
+ * it is computed, in the thread's tile (dpt_split_fold), and written once;
+ * the thread folds the others' slices pairwise in place after the groups.
+ * Otherwise the combine is as for the data split.
  *
  * Units go through dpt_model_grad_split in groups whose rows fit one
  * block together (the small-row regime: a whole domain's units at once,
