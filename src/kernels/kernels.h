@@ -86,6 +86,13 @@ typedef struct dpt_kernels {
      * that the rows of several calls can go through one (the layer split's
      * units) with the bits of one call each. Negative: no such promise. */
     int (*sgemm_class)(int ta, int tb, size_t m, size_t n, size_t k);
+    /* R one-row forward products at once: for i < R, columns [j0, j1) of
+     * C_i = C + i*ldc, (1, n) = alpha * (A + i*lda):(1, k) B^T, B:(n,k) rows
+     * contiguous, each with the bits sgemm_part(0, 1, 1, n, k, alpha, A +
+     * i*lda, lda, B, ldb, 0, C_i, ldc, 0, 1, j0, j1) gives it; n >= 2. The
+     * layer split's one-row units share each load of B. */
+    void (*sgemv_rows)(size_t R, size_t n, size_t k, float alpha, const float *A, size_t lda,
+                       const float *B, size_t ldb, float *C, size_t ldc, size_t j0, size_t j1);
 
     /* Z:(rows,cols) stride ldz: each row += b:(cols), then A = act(Z) in place
      * or into A (A may equal Z). */

@@ -418,7 +418,8 @@ static int fold_dw(const dpt_model *m, const dpt_kernels *k, int l, const dpt_sp
  * sync. Each unit's rows get the float operations of the call model_grad
  * makes for it: dW is that call; a forward or input-gradient product takes
  * a run of units at once where their rows lie side by side and the kernel
- * computes them in the same class of loops (row_run): the same bits. A
+ * computes them in the same class of loops (row_run), and one-row units
+ * side by side go through sgemv_rows: the same bits. A
  * block's activations and D/E are not rewritten before the next block's
  * first sync, so blocks and calls need no sync of their own. */
 void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float *w, size_t ld,
@@ -462,6 +463,16 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
             const float *in[DPT_SPLIT_MAX_UNITS];
             for (int v = 0; v < nu; v++) in[v] = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
             for (int v = 0, e; v < nu; v = e) {
+                /* one-row units side by side: GEMVs sharing the loads of W */
+                for (e = v; e < nu && R[e] == 1 && nout >= 2 &&
+                            (e == v || in[e] == in[e - 1] + (l ? ldA : ld));
+                     e++)
+                    ;
+                if (e - v >= 2) {
+                    k->sgemv_rows((size_t)(e - v), nout, nin, 1.0f, in[v], l ? ldA : ld,
+                                  w + m->w_off[l], nin, Z + off[v] * ldA, ldA, j0, j1);
+                    continue;
+                }
                 e = row_run(k, 0, 1, nout, nin, in, l ? ldA : ld, R, v, nu);
                 const size_t n = off[e] - off[v];
                 k->sgemm_part(0, 1, n, nout, nin, 1.0f, in[v], l ? ldA : ld, w + m->w_off[l], nin,

@@ -405,10 +405,12 @@ Test(split, units_side_by_side, .timeout = 120)
     ref_make_data(&ds, 200, 784, &m.spec, 12);
     float *w = malloc(m.n_params * sizeof *w);
     dpt_model_init_params(&m, w, 4, DPT_INIT_UNIFORM);
-    enum { NU = 7, NP = 2 };
-    /* 44 rows: one block; then eight units of 2-4 rows, the small-row runs */
-    static const size_t rows_of[NP][NU + 1] = {{1, 2, 0, 5, 16, 17, 3}, {2, 2, 3, 2, 4, 2, 2, 1}};
-    static const int nu_of[NP] = {NU, NU + 1};
+    enum { NU = 7, NP = 3 };
+    /* 44 rows: one block; eight units of 2-4 rows, the small-row runs; one-row
+     * units, the GEMVs taken together (a run of three, of two, one apart) */
+    static const size_t rows_of[NP][NU + 1] = {
+        {1, 2, 0, 5, 16, 17, 3}, {2, 2, 3, 2, 4, 2, 2, 1}, {1, 1, 1, 2, 1, 1, 0, 1}};
+    static const int nu_of[NP] = {NU, NU + 1, NU + 1};
     cr_assert_leq(44, dpt_model_block_rows(&m));
     float *ref[NU + 1], *got[NU + 1], *apart[NU + 1];
     double lref[NU + 1];

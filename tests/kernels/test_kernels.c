@@ -1204,6 +1204,41 @@ Test(kernels, sgemm_class_rows, .timeout = 120)
     }
 }
 
+/* sgemv_rows: R one-row products at once, each row the bits of its own
+ * one-row part call, nothing written outside the columns asked for. */
+Test(kernels, sgemv_rows_bits, .timeout = 60)
+{
+    static const size_t PR[] = {1, 2, 3, 5}, PN[] = {2, 3, 4, 5, 10, 33, 256},
+                        PK[] = {0, 1, 7, 8, 9, 31, 784};
+    table t[MAX_TABLES];
+    int nt = tables(t);
+    for (int ti = 1; ti < nt; ti++)
+        for (size_t a = 0; a < sizeof PR / sizeof PR[0]; a++)
+            for (size_t b = 0; b < sizeof PN / sizeof PN[0]; b++)
+                for (size_t c = 0; c < sizeof PK / sizeof PK[0]; c++) {
+                    const size_t R = PR[a], n = PN[b], k = PK[c], lda = k + 3, ldb = k + 1,
+                                 ldc = n + 2;
+                    const float alpha = c & 1 ? -0.75f : 1.0f;
+                    buf A = buf_new(R * lda + 1, (R + c) % 8), B = buf_new(n * ldb + 1, b % 8);
+                    buf_rand(&A, -1, 1);
+                    buf_rand(&B, -1, 1);
+                    float *want = malloc(R * ldc * sizeof(float)),
+                          *got = malloc(R * ldc * sizeof(float));
+                    for (size_t i = 0; i < R * ldc; i++) want[i] = got[i] = (float)i;
+                    size_t j0 = next_u64() % n, j1 = j0 + 1 + next_u64() % (n - j0);
+                    for (size_t i = 0; i < R; i++)
+                        t[ti].k.sgemm_part(0, 1, 1, n, k, alpha, A.p + i * lda, lda, B.p, ldb, 0.0f,
+                                           want + i * ldc, ldc, 0, 1, j0, j1);
+                    t[ti].k.sgemv_rows(R, n, k, alpha, A.p, lda, B.p, ldb, got, ldc, j0, j1);
+                    cr_assert(same_bits(want, got, R * ldc),
+                              "%s sgemv_rows R=%zu n=%zu k=%zu columns [%zu, %zu): not each row's "
+                              "own call",
+                              t[ti].name, R, n, k, j0, j1);
+                    free(want), free(got);
+                    buf_free(&A), buf_free(&B);
+                }
+}
+
 /* The dW small-row loop (A^T B over k = 2-16 rows, n >= 32) is the same
  * per-element arithmetic in every vector table (beta c, then the fused
  * alpha-scaled products in order): the AVX-512 12x32 tiles give the AVX2
@@ -1342,6 +1377,7 @@ Test(kernels, avx2_table_complete)
     cr_assert(a.dot != s.dot && a.axpy != s.axpy && a.scale != s.scale && a.add != s.add);
     cr_assert(a.glm_grad != s.glm_grad && a.sgemm != s.sgemm && a.bias_act != s.bias_act);
     cr_assert(a.sgemm_part != s.sgemm_part && a.sgemm_class != s.sgemm_class);
+    cr_assert(a.sgemv_rows != s.sgemv_rows);
     cr_assert(a.act_bwd != s.act_bwd && a.col_sum != s.col_sum && a.softmax_ce != s.softmax_ce);
     cr_assert(a.vexp != s.vexp && a.vlog != s.vlog && a.update != s.update);
 }

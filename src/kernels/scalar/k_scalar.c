@@ -148,6 +148,16 @@ static int sgemm_class_scalar(int ta, int tb, size_t m, size_t n, size_t k)
     return 0;
 }
 
+/* one part call a row: nothing to share in the reference */
+static void sgemv_rows_scalar(size_t R, size_t n, size_t k, float alpha, const float *A, size_t lda,
+                              const float *B, size_t ldb, float *C, size_t ldc, size_t j0,
+                              size_t j1)
+{
+    for (size_t i = 0; i < R; i++)
+        sgemm_part_f32_scalar(0, 1, 1, n, k, alpha, A + i * lda, lda, B, ldb, 0.0f, C + i * ldc,
+                              ldc, 0, 1, j0, j1);
+}
+
 static void sgemm_f32_scalar(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                              const float *A, size_t lda, const float *B, size_t ldb, float beta,
                              float *C, size_t ldc)
@@ -287,6 +297,7 @@ void dpt_kernels_fill_scalar(dpt_kernels *k)
     k->sgemm = sgemm_f32_scalar;
     k->sgemm_part = sgemm_part_f32_scalar;
     k->sgemm_class = sgemm_class_scalar;
+    k->sgemv_rows = sgemv_rows_scalar;
     k->bias_act = bias_act_f32_scalar;
     k->act_bwd = act_bwd_f32_scalar;
     k->col_sum = col_sum_f32_scalar;
