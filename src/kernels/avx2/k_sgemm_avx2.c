@@ -250,67 +250,6 @@ static void gemv_dot(size_t R, size_t K, const float *M, size_t ldm, const float
     }
 }
 
-/* gemv_dot over R vectors at once, each against the same rows of M:
- * out_i[r] = alpha * M_r . v_i + beta * out_i[r], v_i = V + i*ldv, out_i =
- * out + i*ldoi. Each element gets gemv_dot's operations (8-lane sums over
- * p, the masked tail, the hadd fold); four rows of M and two vectors at a
- * time share their loads. */
-static void gemv_dot_rows(size_t R, size_t NM, size_t K, const float *M, size_t ldm, const float *V,
-                          size_t ldv, float alpha, float beta, float *out, size_t ldoi)
-{
-    size_t tail = K & 7, full = K - tail;
-    __m256i mt = dpt_mask8(tail);
-    for (size_t r = 0; r < NM; r += 4) {
-        size_t nr = NM - r < 4 ? NM - r : 4;
-        const float *m0 = M + r * ldm, *m1 = nr > 1 ? m0 + ldm : m0;
-        const float *m2 = nr > 2 ? m0 + 2 * ldm : m0, *m3 = nr > 3 ? m0 + 3 * ldm : m0;
-        for (size_t i = 0; i < R; i += 2) {
-            const float *v0 = V + i * ldv, *v1 = i + 1 < R ? v0 + ldv : v0;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            size_t p = 0;
-            for (; p < full; p += 8) {
-                __m256 w0 = _mm256_loadu_ps(m0 + p), w1 = _mm256_loadu_ps(m1 + p);
-                __m256 w2 = _mm256_loadu_ps(m2 + p), w3 = _mm256_loadu_ps(m3 + p);
-                __m256 x0 = _mm256_loadu_ps(v0 + p), x1 = _mm256_loadu_ps(v1 + p);
-                a0 = _mm256_fmadd_ps(w0, x0, a0);
-                a1 = _mm256_fmadd_ps(w1, x0, a1);
-                a2 = _mm256_fmadd_ps(w2, x0, a2);
-                a3 = _mm256_fmadd_ps(w3, x0, a3);
-                b0 = _mm256_fmadd_ps(w0, x1, b0);
-                b1 = _mm256_fmadd_ps(w1, x1, b1);
-                b2 = _mm256_fmadd_ps(w2, x1, b2);
-                b3 = _mm256_fmadd_ps(w3, x1, b3);
-            }
-            if (tail) {
-                __m256 w0 = _mm256_maskload_ps(m0 + p, mt), w1 = _mm256_maskload_ps(m1 + p, mt);
-                __m256 w2 = _mm256_maskload_ps(m2 + p, mt), w3 = _mm256_maskload_ps(m3 + p, mt);
-                __m256 x0 = _mm256_maskload_ps(v0 + p, mt), x1 = _mm256_maskload_ps(v1 + p, mt);
-                a0 = _mm256_fmadd_ps(w0, x0, a0);
-                a1 = _mm256_fmadd_ps(w1, x0, a1);
-                a2 = _mm256_fmadd_ps(w2, x0, a2);
-                a3 = _mm256_fmadd_ps(w3, x0, a3);
-                b0 = _mm256_fmadd_ps(w0, x1, b0);
-                b1 = _mm256_fmadd_ps(w1, x1, b1);
-                b2 = _mm256_fmadd_ps(w2, x1, b2);
-                b3 = _mm256_fmadd_ps(w3, x1, b3);
-            }
-            __m256 ta = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-            __m256 tb = _mm256_hadd_ps(_mm256_hadd_ps(b0, b1), _mm256_hadd_ps(b2, b3));
-            float s[2][4];
-            _mm_storeu_ps(s[0],
-                          _mm_add_ps(_mm256_castps256_ps128(ta), _mm256_extractf128_ps(ta, 1)));
-            _mm_storeu_ps(s[1],
-                          _mm_add_ps(_mm256_castps256_ps128(tb), _mm256_extractf128_ps(tb, 1)));
-            for (size_t x = 0; x < 2 && i + x < R; x++)
-                for (size_t q = 0; q < nr; q++) {
-                    float *o = out + (i + x) * ldoi + r + q;
-                    *o = beta == 0.0f ? alpha * s[x][q] : alpha * s[x][q] + beta * *o;
-                }
-        }
-    }
-}
-
 /* out[j*ldo] = alpha * sum_p v[p*vs] M[p*ldm + j] + beta * out[j*ldo], j < N:
  * up to 64 outputs held in registers while p runs over all K rows of M; for
  * 32 outputs or fewer, even and odd p go to separate accumulators so the
@@ -574,9 +513,11 @@ static void gemv_cases(int ta, int tb, size_t m, size_t n, size_t k, float alpha
  * blocking, which depends on k alone (the m blocking and packing, the
  * in-place choices and the tile edges only move data); gemv_axpy computes
  * the whole chunks that meet the block. */
-/* One row (m == 1, tb == 1, n >= 2) is the dot-form GEMV of gemv_cases:
- * the rows of B against the row of A, in blocks of KB along k (beta 1
- * past the first), here for R rows of A at once; k == 0 writes zeros. */
+/* One row (m == 1, tb == 1, n >= 2) is the dot-form GEMV of gemv_cases,
+ * whose per-element operations are small_nt's (8-lane sums over p, the
+ * masked tail, the same hadd fold, alpha then beta): so R rows at once are
+ * small_nt over them, in gemv_cases' blocks of KB along k (beta 1 past the
+ * first); k == 0 writes zeros. */
 void dpt_k_sgemv_rows_avx2(size_t R, size_t n, size_t k, float alpha, const float *A, size_t lda,
                            const float *B, size_t ldb, float *C, size_t ldc, size_t j0, size_t j1)
 {
@@ -587,11 +528,9 @@ void dpt_k_sgemv_rows_avx2(size_t R, size_t n, size_t k, float alpha, const floa
         return;
     }
     enum { KB = MC * KC };
-    for (size_t p0 = 0; p0 < k; p0 += KB) {
-        size_t kb = k - p0 < KB ? k - p0 : KB;
-        gemv_dot_rows(R, j1 - j0, kb, B + j0 * ldb + p0, ldb, A + p0, lda, alpha, p0 ? 1.0f : 0.0f,
-                      C + j0, ldc);
-    }
+    for (size_t p0 = 0; p0 < k; p0 += KB)
+        small_nt(R, j0, j1, k - p0 < KB ? k - p0 : KB, alpha, A + p0, lda, B + p0, ldb,
+                 p0 ? 1.0f : 0.0f, C, ldc);
 }
 
 /* The loops of dpt_k_sgemm_part_f32_avx2 below, in its order of tests. A
