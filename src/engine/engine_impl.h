@@ -295,7 +295,7 @@ int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
  * where the fold sums units, and, first of a domain of several threads, the
  * buffer its domain's rows of a step are put side by side in; nonzero: out
  * of memory. */
-int dpt_engine_split_rows_buffer(dpt_engine *e, int t);
+int dpt_engine_split_buffers(dpt_engine *e, int t);
 /* Thread t's part of the step's gradients under the layer split, counted
  * into c; run == 0 counts only (the cost function). rows_X, rows_y: its
  * rows of the step, batch row slo first. */

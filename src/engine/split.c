@@ -105,7 +105,7 @@ static void fold_item(dpt_engine *e, dpt_thread_counts *c, int t, int run, int x
         }
 }
 
-int dpt_engine_split_rows_buffer(dpt_engine *e, int t)
+int dpt_engine_split_buffers(dpt_engine *e, int t)
 {
     thread_state *ts = &e->ts[t];
     if (e->split != DPT_SPLIT_LAYER) return 0;
@@ -175,6 +175,7 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
     if (kd > 1) c->phase[DPT_CPH_COMPUTE].barriers++;
     const int xa = unit_buf(e, ua), xb = unit_buf(e, ub);
     dpt_split_unit un[DPT_SPLIT_MAX_UNITS];
+    /* y: the first item not yet summed */
     int fend[DPT_SPLIT_MAX_UNITS], w_read = 0, y = xa;
     const size_t bfl = bias_floats(m, i, kd) * sizeof(float);
     for (int x = xa; x < xb;) {
@@ -183,11 +184,11 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
         /* the items summed in this group: their units past the first
          * write only their bias rows, the rest is added in the tile */
         for (int v = x; v < end; v++) fend[v - x] = 0;
-        for (; y < end; y = e->item_end[y])
-            if (y >= x && folds_in_group(e, y, e->item_end[y], end)) {
-                fend[y - x] = e->item_end[y] - x;
-                for (int s = 1; s < e->item_end[y] - y; s *= 2)
-                    for (int a = y; a + s < e->item_end[y]; a += 2 * s) {
+        for (int z = y; z < end; z = e->item_end[z])
+            if (z >= x && folds_in_group(e, z, e->item_end[z], end)) {
+                fend[z - x] = e->item_end[z] - x;
+                for (int s = 1; s < e->item_end[z] - z; s *= 2)
+                    for (int a = z; a + s < e->item_end[z]; a += 2 * s) {
                         dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, 2 * bfl);
                         dpt_count_write(e, c, t, DPT_CPH_COMPUTE, t, bfl);
                     }
@@ -241,13 +242,11 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
             c->phase[DPT_CPH_COMPUTE].barriers +=
                 (uint64_t)(end - x > 1 || most == 0 ? 1 : (most + brows - 1) / brows) *
                 (uint64_t)(2 * m->layers);
+        /* the items complete now that this group did not sum: in place,
+         * over the slices this thread wrote */
+        for (; e->fold && y < xb && e->item_end[y] <= end; y = e->item_end[y])
+            if (!(y >= x && folds_in_group(e, y, e->item_end[y], end)))
+                fold_item(e, c, t, run, y, e->item_end[y], r, nr, gfl);
         x = end;
-    }
-    if (!e->fold) return;
-    /* the items no group summed, walked beside the groups */
-    for (int x = xa, g = xa, gend = xa; x < xb; x = e->item_end[x]) {
-        while (x >= gend) g = gend, gend = next_group(e, b, xa, ua, g, xb, brows);
-        if (!folds_in_group(e, x, e->item_end[x], gend))
-            fold_item(e, c, t, run, x, e->item_end[x], r, nr, gfl);
     }
 }

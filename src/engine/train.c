@@ -83,7 +83,7 @@ static int thread_setup(dpt_engine *e, int t, int P)
         memset(e->G[unit_buf(e, u)], 0, dpt_pad_floats(np) * sizeof(float));
     if (!ts->scratch && !(ts->scratch = dpt_calloc((nsc ? nsc : 1) * sizeof(float)))) failed = 1;
     if (!ts->tsum && !(ts->tsum = dpt_alloc(sum_stack_floats(e) * sizeof(float)))) failed = 1;
-    if (dpt_engine_split_rows_buffer(e, t)) failed = 1;
+    if (dpt_engine_split_buffers(e, t)) failed = 1;
     dpt_engine_refresh_copies(e, t);
     if (e->step_copy && dpt_engine_ensure_local(e, t, 1)) failed = 1;
     if (e->step_copy && e->local_batching && dpt_engine_copy_shard(e, t)) failed = 1;

@@ -354,6 +354,15 @@ static int row_run(const dpt_kernels *k, int ta, int tb, size_t n, size_t kk,
     return e;
 }
 
+/* The end of the run of one-row units from v whose rows lie ld apart (v
+ * itself when unit v has another row count). */
+static int one_row_run(const float *const *in, size_t ld, const size_t *R, int v, int nu)
+{
+    int e = v;
+    while (e < nu && R[e] == 1 && (e == v || in[e] == in[e - 1] + ld)) e++;
+    return e;
+}
+
 int dpt_split_fold_fits(const dpt_model *m, int n)
 {
     int levels = 0;
@@ -464,10 +473,7 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
             for (int v = 0; v < nu; v++) in[v] = l ? Zin + off[v] * ldA : u[v].X + r0 * ld;
             for (int v = 0, e; v < nu; v = e) {
                 /* one-row units side by side: GEMVs sharing the loads of W */
-                for (e = v; e < nu && R[e] == 1 && nout >= 2 &&
-                            (e == v || in[e] == in[e - 1] + (l ? ldA : ld));
-                     e++)
-                    ;
+                e = nout >= 2 ? one_row_run(in, l ? ldA : ld, R, v, nu) : v;
                 if (e - v >= 2) {
                     k->sgemv_rows((size_t)(e - v), nout, nin, 1.0f, in[v], l ? ldA : ld,
                                   w + m->w_off[l], nin, Z + off[v] * ldA, ldA, j0, j1);
