@@ -106,6 +106,7 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
 
 #define ROW_FMA(r, ar, c0, c1)                                                                     \
     do {                                                                                           \
+        if ((r) >= MRA) break;                                                                     \
         __m256 av = _mm256_broadcast_ss(ar);                                                       \
         c0 = _mm256_fmadd_ps(av, b0, c0);                                                          \
         if (NV == 2) c1 = _mm256_fmadd_ps(av, b1, c1);                                             \
@@ -144,12 +145,13 @@ typedef struct {
 } a_rows;
 
 /* C:(mr, nr) tile = alpha * A:(6,kc) * b:(kc, 8*NV) (rows bs floats apart)
- * + beta * C, mr <= 6, nr <= 8*NV; rows past mr and columns past nr are
- * computed and dropped. beta == 0 never reads C. PACKED: A packed, 6 per k
- * step (constant strides for the compiler); else A through a_rows. */
-DPT_INLINE void ukr_6xNV(const int NV, const int PACKED, size_t kc, const a_rows *A, const float *b,
-                         size_t bs, float *c, size_t ldc, size_t mr, size_t nr, float alpha,
-                         float beta)
+ * + beta * C, mr <= MRA <= 6, nr <= 8*NV; the FMAs run for MRA rows (a
+ * constant of each instance: a short tile costs its own rows), columns past
+ * nr are computed and dropped. beta == 0 never reads C. PACKED: A packed, 6
+ * per k step (constant strides for the compiler); else A through a_rows. */
+DPT_INLINE void ukr_6xNV(const int NV, const int PACKED, const int MRA, size_t kc, const a_rows *A,
+                         const float *b, size_t bs, float *c, size_t ldc, size_t mr, size_t nr,
+                         float alpha, float beta)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -185,31 +187,55 @@ DPT_INLINE void ukr_6xNV(const int NV, const int PACKED, size_t kc, const a_rows
     ROW_STORE(5, c50, c51);
 }
 
+/* one instance per row count: each row's FMAs are the same whichever
+ * instance runs it, so a short tile has a full tile's bits */
+#define TILE_ROWS(NV, PACKED)                                                                      \
+    switch (mr) {                                                                                  \
+    case 1:                                                                                        \
+        ukr_6xNV(NV, PACKED, 1, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        ukr_6xNV(NV, PACKED, 2, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        ukr_6xNV(NV, PACKED, 3, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        ukr_6xNV(NV, PACKED, 4, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        ukr_6xNV(NV, PACKED, 5, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
+        break;                                                                                     \
+    default:                                                                                       \
+        ukr_6xNV(NV, PACKED, 6, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
+        break;                                                                                     \
+    }
+
 typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, float *c, size_t ldc,
                         size_t mr, size_t nr, float alpha, float beta);
 
 static void tile16_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                           size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_6xNV(2, 1, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+    TILE_ROWS(2, 1)
 }
 
 static void tile8_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_6xNV(1, 1, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+    TILE_ROWS(1, 1)
 }
 
 static void tile16_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                           size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_6xNV(2, 0, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+    TILE_ROWS(2, 0)
 }
 
 static void tile8_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_6xNV(1, 0, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);
+    TILE_ROWS(1, 0)
 }
 
 /* out[r*ldo] = alpha * M_r . v + beta * out[r*ldo] for rows M_r = M + r*ldm,
@@ -407,9 +433,11 @@ static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, cons
  * in order, fused, wherever it falls in a tile or block. */
 #define TN_JB 256
 
-/* rows [0, mr) x columns [0, nr) of the tile; FULL: nr == 16, no masks */
-DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const float *b, size_t ldb,
-                              float beta, float *c, size_t ldc, size_t mr, size_t nr)
+/* rows [0, mr) x columns [0, nr) of the tile, mr <= MRA (the rows the FMAs
+ * run for); FULL: nr == 16, no masks */
+DPT_INLINE void small_tn_tile(const int FULL, const int MRA, size_t k, const float *a,
+                              const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                              size_t mr, size_t nr)
 {
     __m256i m0 = dpt_mask8(nr < 8 ? nr : 8), m1 = dpt_mask8(nr > 8 ? nr - 8 : 0);
     __m256 acc[6][2];
@@ -427,7 +455,7 @@ DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const fl
         __m256 b0 = FULL ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m0);
         __m256 b1 = FULL ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, m1);
 #pragma GCC unroll 6
-        for (size_t r = 0; r < 6; r++) {
+        for (size_t r = 0; r < (size_t)MRA; r++) {
             __m256 av = _mm256_broadcast_ss(a + r);
             acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
@@ -447,6 +475,29 @@ DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const fl
     }
 }
 
+/* one instance per row count, as the packed tiles */
+#define TN_TILE(FULL, b, c, nr)                                                                    \
+    switch (mr) {                                                                                  \
+    case 1:                                                                                        \
+        small_tn_tile(FULL, 1, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        small_tn_tile(FULL, 2, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        small_tn_tile(FULL, 3, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        small_tn_tile(FULL, 4, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        small_tn_tile(FULL, 5, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    default:                                                                                       \
+        small_tn_tile(FULL, 6, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    }
+
 static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
                      const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
@@ -458,9 +509,8 @@ static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, 
             dpt_k_pack_tn_a(k, mr, 6, alpha, A + i, lda, a);
             float *c = C + i * ldc;
             size_t j = jb;
-            for (; j + 16 <= je; j += 16)
-                small_tn_tile(1, k, a, B + j, ldb, beta, c + j, ldc, mr, 16);
-            if (j < je) small_tn_tile(0, k, a, B + j, ldb, beta, c + j, ldc, mr, je - j);
+            for (; j + 16 <= je; j += 16) TN_TILE(1, B + j, c + j, 16);
+            if (j < je) TN_TILE(0, B + j, c + j, je - j);
         }
     }
 }

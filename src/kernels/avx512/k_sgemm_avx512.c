@@ -107,6 +107,7 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
 
 #define ROW_FMA(r, c0, c1)                                                                         \
     do {                                                                                           \
+        if ((r) >= MRA) break;                                                                     \
         __m512 av = _mm512_set1_ps(a[r]);                                                          \
         c0 = _mm512_fmadd_ps(av, b0, c0);                                                          \
         if (NV == 2) c1 = _mm512_fmadd_ps(av, b1, c1);                                             \
@@ -128,10 +129,13 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
     } while (0)
 
 /* C:(mr,nr) tile = alpha * a:(kc, MR packed) b:(kc, 16*NV; rows bs apart) + beta C,
- * mr <= 12, nr <= 16*NV; rows past mr and columns past nr are computed on
- * the packing's zeros and dropped. beta == 0 never reads C. */
-DPT_INLINE void ukr_12xNV(const int NV, size_t kc, const float *a, const float *b, size_t bs,
-                          float *c, size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+ * mr <= MRA <= 12, nr <= 16*NV; the FMAs run for MRA rows (the tile's
+ * rows, a constant of each instance: a short tile costs its own rows, not
+ * twelve), columns past nr are computed on the packing's zeros and dropped.
+ * beta == 0 never reads C. */
+DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a, const float *b,
+                          size_t bs, float *c, size_t ldc, size_t mr, size_t nr, float alpha,
+                          float beta)
 {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -175,17 +179,56 @@ DPT_INLINE void ukr_12xNV(const int NV, size_t kc, const float *a, const float *
     ROW_STORE(11, cb0, cb1);
 }
 
+/* one instance per row count: each row's FMAs are the same whichever
+ * instance runs it, so a short tile has a full tile's bits */
+#define TILE_ROWS(NV)                                                                              \
+    switch (mr) {                                                                                  \
+    case 1:                                                                                        \
+        ukr_12xNV(NV, 1, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        ukr_12xNV(NV, 2, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        ukr_12xNV(NV, 3, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        ukr_12xNV(NV, 4, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        ukr_12xNV(NV, 5, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        ukr_12xNV(NV, 6, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        ukr_12xNV(NV, 7, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 8:                                                                                        \
+        ukr_12xNV(NV, 8, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 9:                                                                                        \
+        ukr_12xNV(NV, 9, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
+        break;                                                                                     \
+    case 10:                                                                                       \
+        ukr_12xNV(NV, 10, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                              \
+        break;                                                                                     \
+    case 11:                                                                                       \
+        ukr_12xNV(NV, 11, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                              \
+        break;                                                                                     \
+    default:                                                                                       \
+        ukr_12xNV(NV, 12, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                              \
+        break;                                                                                     \
+    }
+
 static void tile32(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
                    size_t mr, size_t nr, float alpha, float beta)
 {
-    ukr_12xNV(2, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
+    TILE_ROWS(2)
 }
 
 static void tile16(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
-                   size_t mr, size_t nr, float alpha, float beta)
-{
-    ukr_12xNV(1, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);
-}
+                   size_t mr, size_t nr, float alpha, float beta){TILE_ROWS(1)}
 
 /* The small-row regime (a thread's or a domain's 2-16 rows of a step), as
  * in the AVX2 kernel (same shapes, same loops) at twice the width: the
@@ -263,18 +306,21 @@ static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, cons
 
 #define TN_INIT(r, c0, c1)                                                                         \
     do {                                                                                           \
+        if ((r) >= MRA) break;                                                                     \
         if (beta == 0.0f || (r) >= mr) break;                                                      \
         c0 = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, c + (r)*ldc));                            \
         c1 = _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, c + (r)*ldc + 16));                       \
     } while (0)
 #define TN_FMA(r, c0, c1)                                                                          \
     do {                                                                                           \
+        if ((r) >= MRA) break;                                                                     \
         __m512 av = _mm512_set1_ps(a[r]);                                                          \
         c0 = _mm512_fmadd_ps(av, b0, c0);                                                          \
         c1 = _mm512_fmadd_ps(av, b1, c1);                                                          \
     } while (0)
 #define TN_STORE(r, c0, c1)                                                                        \
     do {                                                                                           \
+        if ((r) >= MRA) break;                                                                     \
         if ((r) >= mr) break;                                                                      \
         _mm512_mask_storeu_ps(c + (r)*ldc, m0, c0);                                                \
         _mm512_mask_storeu_ps(c + (r)*ldc + 16, m1, c1);                                           \
@@ -293,10 +339,12 @@ static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, cons
     OP(10, ca0, ca1);                                                                              \
     OP(11, cb0, cb1)
 
-/* rows [0, mr) x columns [0, nr) of C; a: k steps of MR packed values;
- * FULL: nr == 32 (B read without masks) */
-DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const float *b, size_t ldb,
-                              float beta, float *c, size_t ldc, size_t mr, size_t nr)
+/* rows [0, mr) x columns [0, nr) of C, mr <= MRA (the rows the FMAs run
+ * for); a: k steps of MR packed values; FULL: nr == 32 (B read without
+ * masks) */
+DPT_INLINE void small_tn_tile(const int FULL, const int MRA, size_t k, const float *a,
+                              const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                              size_t mr, size_t nr)
 {
     __mmask16 m0 = dpt_kmask16(nr < 16 ? nr : 16), m1 = dpt_kmask16(nr > 16 ? nr - 16 : 0);
     const __m512 vb = _mm512_set1_ps(beta);
@@ -314,6 +362,47 @@ DPT_INLINE void small_tn_tile(const int FULL, size_t k, const float *a, const fl
     TN_ROWS(TN_STORE);
 }
 
+/* one instance per row count, as the packed tiles */
+#define TN_TILE(FULL, b, c, nr)                                                                    \
+    switch (mr) {                                                                                  \
+    case 1:                                                                                        \
+        small_tn_tile(FULL, 1, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        small_tn_tile(FULL, 2, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        small_tn_tile(FULL, 3, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        small_tn_tile(FULL, 4, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 5:                                                                                        \
+        small_tn_tile(FULL, 5, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 6:                                                                                        \
+        small_tn_tile(FULL, 6, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 7:                                                                                        \
+        small_tn_tile(FULL, 7, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 8:                                                                                        \
+        small_tn_tile(FULL, 8, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 9:                                                                                        \
+        small_tn_tile(FULL, 9, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
+        break;                                                                                     \
+    case 10:                                                                                       \
+        small_tn_tile(FULL, 10, k, a, b, ldb, beta, c, ldc, mr, nr);                               \
+        break;                                                                                     \
+    case 11:                                                                                       \
+        small_tn_tile(FULL, 11, k, a, b, ldb, beta, c, ldc, mr, nr);                               \
+        break;                                                                                     \
+    default:                                                                                       \
+        small_tn_tile(FULL, 12, k, a, b, ldb, beta, c, ldc, mr, nr);                               \
+        break;                                                                                     \
+    }
+
 static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
                      const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
@@ -325,9 +414,8 @@ static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, 
             dpt_k_pack_tn_a(k, mr, MR, alpha, A + i, lda, a);
             float *c = C + i * ldc;
             size_t j = jb;
-            for (; j + NR <= je; j += NR)
-                small_tn_tile(1, k, a, B + j, ldb, beta, c + j, ldc, mr, NR);
-            if (j < je) small_tn_tile(0, k, a, B + j, ldb, beta, c + j, ldc, mr, je - j);
+            for (; j + NR <= je; j += NR) TN_TILE(1, B + j, c + j, NR);
+            if (j < je) TN_TILE(0, B + j, c + j, je - j);
         }
     }
 }
