@@ -217,25 +217,25 @@ typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, f
 static void tile16_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                           size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(2, 1)
+    TILE_ROWS(2, 1);
 }
 
 static void tile8_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(1, 1)
+    TILE_ROWS(1, 1);
 }
 
 static void tile16_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                           size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(2, 0)
+    TILE_ROWS(2, 0);
 }
 
 static void tile8_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(1, 0)
+    TILE_ROWS(1, 0);
 }
 
 /* out[r*ldo] = alpha * M_r . v + beta * out[r*ldo] for rows M_r = M + r*ldm,
@@ -375,51 +375,66 @@ static void rank1(size_t m, size_t n, float alpha, const float *a, size_t as, co
  * four rows of B against two of A (8 accumulators, 6 loads per 8 FMAs);
  * each group of B rows is read from memory once and from L1 for the other
  * rows of A. Columns [j0, j1) of C only (a later split of the layer's
- * outputs across threads takes a range each). */
-static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
-                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+ * outputs across threads takes a range each). A group, nt_rows: NI (1 or
+ * 2) rows of A, a0 and lda apart, against four rows of B, into s[r][j]. */
+DPT_INLINE void nt_rows(const int NI, size_t k, const float *a0, size_t lda, const float *b0,
+                        const float *b1, const float *b2, const float *b3, float s[2][4])
 {
     size_t tail = k & 7, full = k - tail;
     __m256i mt = dpt_mask8(tail);
+    const float *a1 = a0 + lda;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    for (size_t p = 0; p <= full; p += 8) {
+        __m256 x0, x1 = _mm256_setzero_ps(), w0, w1, w2, w3;
+        if (p < full) {
+            x0 = _mm256_loadu_ps(a0 + p);
+            if (NI > 1) x1 = _mm256_loadu_ps(a1 + p);
+            w0 = _mm256_loadu_ps(b0 + p), w1 = _mm256_loadu_ps(b1 + p);
+            w2 = _mm256_loadu_ps(b2 + p), w3 = _mm256_loadu_ps(b3 + p);
+        } else if (tail) {
+            x0 = _mm256_maskload_ps(a0 + p, mt);
+            if (NI > 1) x1 = _mm256_maskload_ps(a1 + p, mt);
+            w0 = _mm256_maskload_ps(b0 + p, mt), w1 = _mm256_maskload_ps(b1 + p, mt);
+            w2 = _mm256_maskload_ps(b2 + p, mt), w3 = _mm256_maskload_ps(b3 + p, mt);
+        } else {
+            break;
+        }
+        c00 = _mm256_fmadd_ps(x0, w0, c00);
+        c01 = _mm256_fmadd_ps(x0, w1, c01);
+        c02 = _mm256_fmadd_ps(x0, w2, c02);
+        c03 = _mm256_fmadd_ps(x0, w3, c03);
+        if (NI > 1) {
+            c10 = _mm256_fmadd_ps(x1, w0, c10);
+            c11 = _mm256_fmadd_ps(x1, w1, c11);
+            c12 = _mm256_fmadd_ps(x1, w2, c12);
+            c13 = _mm256_fmadd_ps(x1, w3, c13);
+        }
+    }
+    __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(c00, c01), _mm256_hadd_ps(c02, c03));
+    _mm_storeu_ps(s[0], _mm_add_ps(_mm256_castps256_ps128(t0), _mm256_extractf128_ps(t0, 1)));
+    if (NI > 1) {
+        __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(c10, c11), _mm256_hadd_ps(c12, c13));
+        _mm_storeu_ps(s[1], _mm_add_ps(_mm256_castps256_ps128(t1), _mm256_extractf128_ps(t1, 1)));
+    }
+}
+
+static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
+                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
     for (size_t j = j0; j < j1; j += 4) {
         size_t nj = j1 - j < 4 ? j1 - j : 4;
         const float *b0 = B + j * ldb, *b1 = nj > 1 ? b0 + ldb : b0;
         const float *b2 = nj > 2 ? b0 + 2 * ldb : b0, *b3 = nj > 3 ? b0 + 3 * ldb : b0;
         for (size_t i = 0; i < m; i += 2) {
-            size_t ni = m - i < 2 ? m - i : 2;
-            const float *a0 = A + i * lda, *a1 = ni > 1 ? a0 + lda : a0;
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-            for (size_t p = 0; p <= full; p += 8) {
-                __m256 x0, x1, w0, w1, w2, w3;
-                if (p < full) {
-                    x0 = _mm256_loadu_ps(a0 + p), x1 = _mm256_loadu_ps(a1 + p);
-                    w0 = _mm256_loadu_ps(b0 + p), w1 = _mm256_loadu_ps(b1 + p);
-                    w2 = _mm256_loadu_ps(b2 + p), w3 = _mm256_loadu_ps(b3 + p);
-                } else if (tail) {
-                    x0 = _mm256_maskload_ps(a0 + p, mt), x1 = _mm256_maskload_ps(a1 + p, mt);
-                    w0 = _mm256_maskload_ps(b0 + p, mt), w1 = _mm256_maskload_ps(b1 + p, mt);
-                    w2 = _mm256_maskload_ps(b2 + p, mt), w3 = _mm256_maskload_ps(b3 + p, mt);
-                } else {
-                    break;
-                }
-                c00 = _mm256_fmadd_ps(x0, w0, c00);
-                c01 = _mm256_fmadd_ps(x0, w1, c01);
-                c02 = _mm256_fmadd_ps(x0, w2, c02);
-                c03 = _mm256_fmadd_ps(x0, w3, c03);
-                c10 = _mm256_fmadd_ps(x1, w0, c10);
-                c11 = _mm256_fmadd_ps(x1, w1, c11);
-                c12 = _mm256_fmadd_ps(x1, w2, c12);
-                c13 = _mm256_fmadd_ps(x1, w3, c13);
-            }
-            __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(c00, c01), _mm256_hadd_ps(c02, c03));
-            __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(c10, c11), _mm256_hadd_ps(c12, c13));
             float s[2][4];
-            _mm_storeu_ps(s[0],
-                          _mm_add_ps(_mm256_castps256_ps128(t0), _mm256_extractf128_ps(t0, 1)));
-            _mm_storeu_ps(s[1],
-                          _mm_add_ps(_mm256_castps256_ps128(t1), _mm256_extractf128_ps(t1, 1)));
-            dpt_k_store_tile4(ni, nj, (const float(*)[4])s, alpha, beta, C + i * ldc + j, ldc);
+            /* a last odd row runs its own FMAs only */
+            if (m - i < 2)
+                nt_rows(1, k, A + i * lda, lda, b0, b1, b2, b3, s);
+            else
+                nt_rows(2, k, A + i * lda, lda, b0, b1, b2, b3, s);
+            dpt_k_store_tile4(m - i < 2 ? 1 : 2, nj, (const float(*)[4])s, alpha, beta,
+                              C + i * ldc + j, ldc);
         }
     }
 }

@@ -224,11 +224,14 @@ DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a
 static void tile32(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
                    size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(2)
+    TILE_ROWS(2);
 }
 
 static void tile16(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
-                   size_t mr, size_t nr, float alpha, float beta){TILE_ROWS(1)}
+                   size_t mr, size_t nr, float alpha, float beta)
+{
+    TILE_ROWS(1);
+}
 
 /* The small-row regime (a thread's or a domain's 2-16 rows of a step), as
  * in the AVX2 kernel (same shapes, same loops) at twice the width: the
