@@ -93,6 +93,19 @@ typedef struct dpt_kernels {
      * layer split's one-row units share each load of B. */
     void (*sgemv_rows)(size_t R, size_t n, size_t k, float alpha, const float *A, size_t lda,
                        const float *B, size_t ldb, float *C, size_t ldc, size_t j0, size_t j1);
+    /* The layer split's fold of an item's dW rows: rows [i0, i1) (all n
+     * columns) of C = the pairwise sum over units v < nu of A_v^T B_v,
+     * A_v:(k[v], m) lda apart, B_v:(k[v], n) ldb apart, each unit's product
+     * with the bits sgemm_part(1, 0, m, n, k[v], 1, A_v, lda, B_v, ldb, 0,
+     * ...) gives it, the sums add's in the engine's order (a unit added to
+     * the sums of 1, 2, 4, ... units before it while they are complete, the
+     * partial sums left added lowest first), C written once. Returns
+     * nonzero, having written nothing, for units whose shapes it does not
+     * compute this way; NULL in a table without it. Callers then compute
+     * each unit and add. */
+    int (*sgemm_tn_fold)(int nu, const size_t *k, const float *const *A, size_t lda,
+                         const float *const *B, size_t ldb, size_t m, size_t n, size_t i0,
+                         size_t i1, float *C, size_t ldc);
 
     /* Z:(rows,cols) stride ldz: each row += b:(cols), then A = act(Z) in place
      * or into A (A may equal Z). */

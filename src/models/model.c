@@ -391,6 +391,9 @@ static int fold_dw(const dpt_model *m, const dpt_kernels *k, int l, const dpt_sp
                    const float *const *in, size_t ldin, size_t j0, size_t j1, float *tile)
 {
     const size_t nin = m->width[l], nout = m->width[l + 1];
+    if (k->sgemm_tn_fold && !k->sgemm_tn_fold(b - a, R + a, Dv + a, ldA, in + a, ldin, nout, nin,
+                                              j0, j1, u[a].g + m->w_off[l], nin))
+        return 0;
     int levels = 0;
     while ((1 << levels) < b - a) levels++;
     const size_t cr = DPT_SPLIT_TILE_FLOATS / ((size_t)levels * nin);

@@ -11,6 +11,9 @@ void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float 
                             const float *A, size_t lda, const float *B, size_t ldb, float beta,
                             float *C, size_t ldc);
 int dpt_k_sgemm_class_avx512(int ta, int tb, size_t m, size_t n, size_t k);
+int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, size_t lda,
+                               const float *const *B, size_t ldb, size_t m, size_t n, size_t i0,
+                               size_t i1, float *C, size_t ldc);
 void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
                                  const float *A, size_t lda, const float *B, size_t ldb, float beta,
                                  float *C, size_t ldc, size_t i0, size_t i1, size_t j0, size_t j1);

@@ -513,3 +513,119 @@ void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float 
 {
     dpt_k_sgemm_part_f32_avx512(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0, m, 0, n);
 }
+
+/* The layer split's fold of one item (kernels.h, sgemm_tn_fold): every
+ * unit's product and the item's pairwise sum in registers, a block of RB
+ * rows x 32 columns of C at a time, stored once. A unit's block is the
+ * small-row dW loop's (small_tn: 0, then + a_p b_p fused, p in order) or,
+ * for one row, AVX2's rank-1 product (one multiply), the loops sgemm_part
+ * runs for those shapes; the sum is a binary counter over slots s_j (the
+ * sum of 2^j units): a unit is added to s_0, s_1, ... while the slot is
+ * taken, and lands in the first free one, as the engine's stack does; the
+ * slots left are added lowest first. Each add is add's: s_j + cur. */
+typedef struct {
+    __m512 v[2][2]; /* [row][half] */
+} fold_blk;
+
+DPT_INLINE fold_blk fold_add(const int RB, fold_blk x, fold_blk y)
+{
+    for (int r = 0; r < RB; r++)
+        for (int h = 0; h < 2; h++) x.v[r][h] = _mm512_add_ps(x.v[r][h], y.v[r][h]);
+    return x;
+}
+
+/* rows i .. i + RB - 1, columns j .. j + 31 (m0, m1: the columns past n off) */
+DPT_INLINE fold_blk fold_unit(const int RB, size_t k, const float *A, size_t lda, const float *B,
+                              size_t ldb, size_t i, size_t j, __mmask16 m0, __mmask16 m1)
+{
+    fold_blk c;
+    const float *b = B + j, *a = A + i;
+    __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+    for (int r = 0; r < RB; r++) {
+        __m512 av = _mm512_set1_ps(a[r]);
+        if (k == 1) {
+            c.v[r][0] = _mm512_mul_ps(av, b0);
+            c.v[r][1] = _mm512_mul_ps(av, b1);
+        } else {
+            c.v[r][0] = _mm512_fmadd_ps(av, b0, _mm512_setzero_ps());
+            c.v[r][1] = _mm512_fmadd_ps(av, b1, _mm512_setzero_ps());
+        }
+    }
+    for (size_t p = 1; p < k; p++) {
+        b += ldb;
+        a += lda;
+        b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+        for (int r = 0; r < RB; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            c.v[r][0] = _mm512_fmadd_ps(av, b0, c.v[r][0]);
+            c.v[r][1] = _mm512_fmadd_ps(av, b1, c.v[r][1]);
+        }
+    }
+    return c;
+}
+
+/* slot j of the counter: taken when bit j of v (units so far) is set */
+#define FOLD_SLOT(j)                                                                               \
+    if ((j) < LV) {                                                                                \
+        if (!(v & (1 << (j)))) {                                                                   \
+            s##j = cur;                                                                            \
+            continue;                                                                              \
+        }                                                                                          \
+        cur = fold_add(RB, s##j, cur);                                                             \
+    }
+#define FOLD_LAST(j)                                                                               \
+    if ((j) < LV && (nu & (1 << (j)))) {                                                           \
+        acc = have ? fold_add(RB, s##j, acc) : s##j;                                               \
+        have = 1;                                                                                  \
+    }
+
+/* LV slots: a unit lands in slot j <= log2(nu), so LV = 5 holds 16 units, 7 holds 64 */
+DPT_INLINE void fold_rows(const int RB, const int LV, int nu, const size_t *k,
+                          const float *const *A, size_t lda, const float *const *B, size_t ldb,
+                          size_t n, size_t i, float *C, size_t ldc)
+{
+    for (size_t j = 0; j < n; j += 32) {
+        __mmask16 m0 = dpt_kmask16(n - j < 16 ? n - j : 16);
+        __mmask16 m1 = dpt_kmask16(n - j > 32 ? 16 : n - j > 16 ? n - j - 16 : 0);
+        fold_blk cur = {0}, s0 = cur, s1 = cur, s2 = cur, s3 = cur, s4 = cur, s5 = cur, s6 = cur;
+        for (int v = 0; v < nu; v++) {
+            cur = fold_unit(RB, k[v], A[v], lda, B[v], ldb, i, j, m0, m1);
+            FOLD_SLOT(0)
+            FOLD_SLOT(1)
+            FOLD_SLOT(2)
+            FOLD_SLOT(3)
+            FOLD_SLOT(4)
+            FOLD_SLOT(5)
+            FOLD_SLOT(6)
+        }
+        fold_blk acc = cur;
+        int have = 0;
+        FOLD_LAST(0)
+        FOLD_LAST(1)
+        FOLD_LAST(2)
+        FOLD_LAST(3)
+        FOLD_LAST(4)
+        FOLD_LAST(5)
+        FOLD_LAST(6)
+        for (int r = 0; r < RB; r++) {
+            _mm512_mask_storeu_ps(C + (i + r) * ldc + j, m0, acc.v[r][0]);
+            _mm512_mask_storeu_ps(C + (i + r) * ldc + j + 16, m1, acc.v[r][1]);
+        }
+    }
+}
+
+int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, size_t lda,
+                               const float *const *B, size_t ldb, size_t m, size_t n, size_t i0,
+                               size_t i1, float *C, size_t ldc)
+{
+    /* the shapes whose loops fold_unit repeats: small_tn (2-16 rows, n >= 32)
+     * and, for one row, AVX2's rank-1 product (n <= its KC x NR) */
+    if (nu < 2 || nu > 64 || m < 2 || n < 32) return -1;
+    for (int v = 0; v < nu; v++)
+        if (k[v] < 1 || k[v] > 16 || (k[v] == 1 && n > 4096)) return -1;
+    size_t i = i0;
+    if (nu <= 16)
+        for (; i + 2 <= i1; i += 2) fold_rows(2, 5, nu, k, A, lda, B, ldb, n, i, C, ldc);
+    for (; i < i1; i++) fold_rows(1, 7, nu, k, A, lda, B, ldb, n, i, C, ldc);
+    return 0;
+}
