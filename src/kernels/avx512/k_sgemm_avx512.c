@@ -535,9 +535,11 @@ DPT_INLINE fold_blk fold_add(const int RB, fold_blk x, fold_blk y)
 }
 
 /* rows i .. i + RB - 1, columns j .. j + 31 (m0, m1: the columns past n off) */
-DPT_INLINE fold_blk fold_unit(const int RB, size_t k, const float *A, size_t lda, const float *B,
-                              size_t ldb, size_t i, size_t j, __mmask16 m0, __mmask16 m1)
+DPT_INLINE fold_blk fold_unit(const int RB, const int K, size_t k, const float *A, size_t lda,
+                              const float *B, size_t ldb, size_t i, size_t j, __mmask16 m0,
+                              __mmask16 m1)
 {
+    if (K) k = (size_t)K;
     fold_blk c;
     const float *b = B + j, *a = A + i;
     __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
@@ -579,38 +581,52 @@ DPT_INLINE fold_blk fold_unit(const int RB, size_t k, const float *A, size_t lda
         have = 1;                                                                                  \
     }
 
-/* LV slots: a unit lands in slot j <= log2(nu), so LV = 5 holds 16 units, 7 holds 64 */
-DPT_INLINE void fold_rows(const int RB, const int LV, int nu, const size_t *k,
-                          const float *const *A, size_t lda, const float *const *B, size_t ldb,
-                          size_t n, size_t i, float *C, size_t ldc)
+/* rows i .. i + RB - 1 x columns j .. j + 31 of C; LV slots: a unit lands
+ * in slot j <= log2(nu), so LV = 5 holds 16 units, 7 holds 64 */
+DPT_INLINE void fold_block(const int RB, const int LV, const int K, int nu, const size_t *k,
+                           const float *const *A, size_t lda, const float *const *B, size_t ldb,
+                           size_t i, size_t j, __mmask16 m0, __mmask16 m1, float *C, size_t ldc)
+{
+    fold_blk cur = {0}, s0 = cur, s1 = cur, s2 = cur, s3 = cur, s4 = cur, s5 = cur, s6 = cur;
+    for (int v = 0; v < nu; v++) {
+        cur = fold_unit(RB, K, K ? 0 : k[v], A[v], lda, B[v], ldb, i, j, m0, m1);
+        FOLD_SLOT(0)
+        FOLD_SLOT(1)
+        FOLD_SLOT(2)
+        FOLD_SLOT(3)
+        FOLD_SLOT(4)
+        FOLD_SLOT(5)
+        FOLD_SLOT(6)
+    }
+    fold_blk acc = cur;
+    int have = 0;
+    FOLD_LAST(0)
+    FOLD_LAST(1)
+    FOLD_LAST(2)
+    FOLD_LAST(3)
+    FOLD_LAST(4)
+    FOLD_LAST(5)
+    FOLD_LAST(6)
+    for (int r = 0; r < RB; r++) {
+        _mm512_mask_storeu_ps(C + (i + r) * ldc + j, m0, acc.v[r][0]);
+        _mm512_mask_storeu_ps(C + (i + r) * ldc + j + 16, m1, acc.v[r][1]);
+    }
+}
+
+/* a column block of every unit's B (nu x k x 32 floats) stays in L1 while
+ * the rows pass it; K: every unit's k, or 0 (each its own) */
+DPT_INLINE void fold_cols(const int K, int nu, const size_t *k, const float *const *A, size_t lda,
+                          const float *const *B, size_t ldb, size_t n, size_t i0, size_t i1,
+                          float *C, size_t ldc)
 {
     for (size_t j = 0; j < n; j += 32) {
         __mmask16 m0 = dpt_kmask16(n - j < 16 ? n - j : 16);
         __mmask16 m1 = dpt_kmask16(n - j > 32 ? 16 : n - j > 16 ? n - j - 16 : 0);
-        fold_blk cur = {0}, s0 = cur, s1 = cur, s2 = cur, s3 = cur, s4 = cur, s5 = cur, s6 = cur;
-        for (int v = 0; v < nu; v++) {
-            cur = fold_unit(RB, k[v], A[v], lda, B[v], ldb, i, j, m0, m1);
-            FOLD_SLOT(0)
-            FOLD_SLOT(1)
-            FOLD_SLOT(2)
-            FOLD_SLOT(3)
-            FOLD_SLOT(4)
-            FOLD_SLOT(5)
-            FOLD_SLOT(6)
-        }
-        fold_blk acc = cur;
-        int have = 0;
-        FOLD_LAST(0)
-        FOLD_LAST(1)
-        FOLD_LAST(2)
-        FOLD_LAST(3)
-        FOLD_LAST(4)
-        FOLD_LAST(5)
-        FOLD_LAST(6)
-        for (int r = 0; r < RB; r++) {
-            _mm512_mask_storeu_ps(C + (i + r) * ldc + j, m0, acc.v[r][0]);
-            _mm512_mask_storeu_ps(C + (i + r) * ldc + j + 16, m1, acc.v[r][1]);
-        }
+        size_t i = i0;
+        if (nu <= 16)
+            for (; i + 2 <= i1; i += 2)
+                fold_block(2, 5, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
+        for (; i < i1; i++) fold_block(1, 7, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
     }
 }
 
@@ -623,9 +639,23 @@ int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, s
     if (nu < 2 || nu > 64 || m < 2 || n < 32) return -1;
     for (int v = 0; v < nu; v++)
         if (k[v] < 1 || k[v] > 16 || (k[v] == 1 && n > 4096)) return -1;
-    size_t i = i0;
-    if (nu <= 16)
-        for (; i + 2 <= i1; i += 2) fold_rows(2, 5, nu, k, A, lda, B, ldb, n, i, C, ldc);
-    for (; i < i1; i++) fold_rows(1, 7, nu, k, A, lda, B, ldb, n, i, C, ldc);
+    /* one instance for the row count every unit has where they agree */
+    int K = (int)k[0];
+    for (int v = 1; v < nu; v++)
+        if (k[v] != k[0]) K = 0;
+    switch (K) {
+    case 1:
+        fold_cols(1, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
+        break;
+    case 2:
+        fold_cols(2, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
+        break;
+    case 4:
+        fold_cols(4, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
+        break;
+    default:
+        fold_cols(0, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
+        break;
+    }
     return 0;
 }
