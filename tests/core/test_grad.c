@@ -488,11 +488,13 @@ static void pairwise_sum(float *const *g, int n, size_t len, float *out)
  * the pairwise sum of its units' own gradients, bit for bit, whether the
  * tile holds the item's dW rows (784 inputs) or not (6,000 inputs, 8 units:
  * written and added in place), for items of 2-8 units and singles beside
- * them. */
-Test(split, units_folded, .timeout = 120)
+ * them; units of 1-3 rows, of one row each, and of 4-16 rows (the AVX-512
+ * fold's instances: rows that differ, rows all alike, more than four). */
+Test(split, units_folded, .timeout = 180)
 {
-    enum { NU = 8 };
-    static const size_t rows[NU] = {2, 2, 3, 2, 2, 2, 2, 1}; /* 16: one block of either */
+    enum { NU = 8, NR = 3 };
+    static const size_t rows_of[NR][NU] = {
+        {2, 2, 3, 2, 2, 2, 2, 1}, {1, 1, 1, 1, 1, 1, 1, 1}, {5, 16, 7, 9, 4, 4, 4, 4}};
     static const int ends[][NU] = {
         {8, 0, 0, 0, 0, 0, 0, 0}, /* one item */
         {4, 0, 0, 0, 8, 0, 0, 0}, /* two of four */
@@ -517,55 +519,64 @@ Test(split, units_folded, .timeout = 120)
         cr_expect_eq(dpt_split_fold_fits(&m, NU), mi == 0, "model %d: does the tile hold it", mi);
         dpt_dataset ds;
         cr_assert_leq(16, dpt_model_block_rows(&m));
-        ref_make_data(&ds, 16, m.width[0], &m.spec, 13);
+        ref_make_data(&ds, 64, m.width[0], &m.spec, 13);
         float *w = malloc(m.n_params * sizeof *w), *want = malloc(m.n_params * sizeof *want);
         dpt_model_init_params(&m, w, 5, DPT_INIT_UNIFORM);
         float *ref[NU], *got[NU], *tile[5];
         float *sc = calloc(dpt_model_scratch_floats(&m), sizeof *sc);
         dpt_kernels tab[3];
         const int ntab = split_tables(tab);
-        for (int ti = 0; ti < ntab; ti++) {
-            size_t at = 0;
-            for (int v = 0; v < NU; v++) {
-                ref[v] = malloc(m.n_params * sizeof(float));
-                got[v] = malloc(m.n_params * sizeof(float));
-                dpt_model_grad_to(&m, &tab[ti], w, ds.X + at * ds.ld, ds.ld, ds.y + at, rows[v],
-                                  ref[v], sc);
-                at += rows[v];
-            }
-            for (size_t ei = 0; ei < sizeof ends / sizeof ends[0]; ei++)
-                for (int nth = 1; nth <= 5; nth += 2) {
-                    for (int v = 0; v < NU; v++)
-                        for (size_t i = 0; i < m.n_params; i++) got[v][i] = NAN;
-#pragma omp parallel num_threads(nth)
-                    {
-                        const int ith = omp_get_thread_num();
-                        tile[ith] = malloc(DPT_SPLIT_TILE_FLOATS * sizeof(float));
-                        dpt_split_unit u[NU];
-                        size_t a = 0;
-                        for (int v = 0; v < NU; v++) {
-                            u[v] = (dpt_split_unit){ds.X + a * ds.ld, ds.y + a, rows[v], got[v], 0};
-                            a += rows[v];
-                        }
-                        const dpt_split_fold fo = {ends[ei], tile[ith]};
-                        dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, NU, sc, ith, nth, omp_sync,
-                                             NULL, &fo);
-                        free(tile[ith]);
-                    }
-                    for (int v = 0; v < NU; v++) {
-                        int e = ends[ei][v] > v + 1 ? ends[ei][v] : v + 1;
-                        int inside = 0; /* v is past the first unit of an item */
-                        for (int x = 0; x < v; x++) inside |= ends[ei][x] > v;
-                        if (inside) continue;
-                        pairwise_sum(ref + v, e - v, m.n_params, want);
-                        cr_expect_eq(memcmp(want, got[v], m.n_params * sizeof(float)), 0,
-                                     "%s, model %d, items %zu, %d threads: the sum of units "
-                                     "%d-%d differs",
-                                     tab[ti].isa, mi, ei, nth, v, e - 1);
-                    }
+        for (int ri = 0; ri < NR; ri++)
+            for (int ti = 0; ti < ntab; ti++) {
+                const size_t *rows = rows_of[ri];
+                size_t at = 0, sum = 0;
+                for (int v = 0; v < NU; v++) sum += rows[v];
+                /* one block of rows (the 784-input model's holds them all) */
+                if (sum > dpt_model_block_rows(&m)) {
+                    cr_assert_neq(mi, 0, "the 784-input model's block holds %zu rows", sum);
+                    continue;
                 }
-            for (int v = 0; v < NU; v++) free(ref[v]), free(got[v]);
-        }
+                for (int v = 0; v < NU; v++) {
+                    ref[v] = malloc(m.n_params * sizeof(float));
+                    got[v] = malloc(m.n_params * sizeof(float));
+                    dpt_model_grad_to(&m, &tab[ti], w, ds.X + at * ds.ld, ds.ld, ds.y + at, rows[v],
+                                      ref[v], sc);
+                    at += rows[v];
+                }
+                for (size_t ei = 0; ei < sizeof ends / sizeof ends[0]; ei++)
+                    for (int nth = 1; nth <= 5; nth += 2) {
+                        for (int v = 0; v < NU; v++)
+                            for (size_t i = 0; i < m.n_params; i++) got[v][i] = NAN;
+#pragma omp parallel num_threads(nth)
+                        {
+                            const int ith = omp_get_thread_num();
+                            tile[ith] = malloc(DPT_SPLIT_TILE_FLOATS * sizeof(float));
+                            dpt_split_unit u[NU];
+                            size_t a = 0;
+                            for (int v = 0; v < NU; v++) {
+                                u[v] = (dpt_split_unit){ds.X + a * ds.ld, ds.y + a, rows[v], got[v],
+                                                        0};
+                                a += rows[v];
+                            }
+                            const dpt_split_fold fo = {ends[ei], tile[ith]};
+                            dpt_model_grad_split(&m, &tab[ti], w, ds.ld, u, NU, sc, ith, nth,
+                                                 omp_sync, NULL, &fo);
+                            free(tile[ith]);
+                        }
+                        for (int v = 0; v < NU; v++) {
+                            int e = ends[ei][v] > v + 1 ? ends[ei][v] : v + 1;
+                            int inside = 0; /* v is past the first unit of an item */
+                            for (int x = 0; x < v; x++) inside |= ends[ei][x] > v;
+                            if (inside) continue;
+                            pairwise_sum(ref + v, e - v, m.n_params, want);
+                            cr_expect_eq(memcmp(want, got[v], m.n_params * sizeof(float)), 0,
+                                         "%s, model %d, rows %d, items %zu, %d threads: the sum "
+                                         "of units %d-%d differs",
+                                         tab[ti].isa, mi, ri, ei, nth, v, e - 1);
+                        }
+                    }
+                for (int v = 0; v < NU; v++) free(ref[v]), free(got[v]);
+            }
         free(sc);
         free(w);
         free(want);

@@ -630,6 +630,90 @@ DPT_INLINE void fold_cols(const int K, int nu, const size_t *k, const float *con
     }
 }
 
+/* Units of more rows (k > 4): their FMAs bound the fold, not its adds, and
+ * a block of 2 x 32 leaves four chains of dependent FMAs, too few to keep
+ * the FMA units busy. Here a block of RB rows x 64 columns (4 RB chains) is
+ * in registers and the counter's slots in a buffer in L1: the same
+ * operations, the partial sums kept elsewhere. */
+DPT_INLINE void fold_wide_block(const int RB, int nu, const size_t *k, const float *const *A,
+                                size_t lda, const float *const *B, size_t ldb, size_t i, size_t j,
+                                const __mmask16 *mk, float *C, size_t ldc, float *slots)
+{
+    __m512 c[4][4], bv[4];
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 4; h++) c[r][h] = _mm512_setzero_ps(); /* nu >= 2 sets them */
+    for (int v = 0; v < nu; v++) {
+        const float *b = B[v] + j, *a = A[v] + i;
+        const size_t kv = k[v];
+        for (int h = 0; h < 4; h++) bv[h] = _mm512_maskz_loadu_ps(mk[h], b + 16 * h);
+        for (int r = 0; r < RB; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            for (int h = 0; h < 4; h++)
+                c[r][h] = kv == 1 ? _mm512_mul_ps(av, bv[h])
+                                  : _mm512_fmadd_ps(av, bv[h], _mm512_setzero_ps());
+        }
+        for (size_t p = 1; p < kv; p++) {
+            b += ldb;
+            a += lda;
+            for (int h = 0; h < 4; h++) bv[h] = _mm512_maskz_loadu_ps(mk[h], b + 16 * h);
+            for (int r = 0; r < RB; r++) {
+                __m512 av = _mm512_set1_ps(a[r]);
+                for (int h = 0; h < 4; h++) c[r][h] = _mm512_fmadd_ps(av, bv[h], c[r][h]);
+            }
+        }
+        int sl = 0;
+        for (; v & (1 << sl); sl++)
+            for (int r = 0; r < RB; r++)
+                for (int h = 0; h < 4; h++)
+                    c[r][h] =
+                        _mm512_add_ps(_mm512_load_ps(slots + (sl * 4 + r) * 64 + 16 * h), c[r][h]);
+        for (int r = 0; r < RB; r++)
+            for (int h = 0; h < 4; h++)
+                _mm512_store_ps(slots + (sl * 4 + r) * 64 + 16 * h, c[r][h]);
+    }
+    int have = 0;
+    for (int sl = 0; sl < 7; sl++) {
+        if (!(nu & (1 << sl))) continue;
+        for (int r = 0; r < RB; r++)
+            for (int h = 0; h < 4; h++) {
+                __m512 x = _mm512_load_ps(slots + (sl * 4 + r) * 64 + 16 * h);
+                c[r][h] = have ? _mm512_add_ps(x, c[r][h]) : x;
+            }
+        have = 1;
+    }
+    for (int r = 0; r < RB; r++)
+        for (int h = 0; h < 4; h++)
+            _mm512_mask_storeu_ps(C + (i + r) * ldc + j + 16 * h, mk[h], c[r][h]);
+}
+
+static void fold_wide(int nu, const size_t *k, const float *const *A, size_t lda,
+                      const float *const *B, size_t ldb, size_t n, size_t i0, size_t i1, float *C,
+                      size_t ldc)
+{
+    float slots[7 * 4 * 64] __attribute__((aligned(64)));
+    for (size_t j = 0; j < n; j += 64) {
+        __mmask16 mk[4];
+        for (int h = 0; h < 4; h++) {
+            size_t c0 = j + 16 * (size_t)h;
+            mk[h] = dpt_kmask16(c0 >= n ? 0 : n - c0 < 16 ? n - c0 : 16);
+        }
+        size_t i = i0;
+        for (; i + 4 <= i1; i += 4)
+            fold_wide_block(4, nu, k, A, lda, B, ldb, i, j, mk, C, ldc, slots);
+        switch (i1 - i) {
+        case 3:
+            fold_wide_block(3, nu, k, A, lda, B, ldb, i, j, mk, C, ldc, slots);
+            break;
+        case 2:
+            fold_wide_block(2, nu, k, A, lda, B, ldb, i, j, mk, C, ldc, slots);
+            break;
+        case 1:
+            fold_wide_block(1, nu, k, A, lda, B, ldb, i, j, mk, C, ldc, slots);
+            break;
+        }
+    }
+}
+
 int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, size_t lda,
                                const float *const *B, size_t ldb, size_t m, size_t n, size_t i0,
                                size_t i1, float *C, size_t ldc)
@@ -640,9 +724,15 @@ int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, s
     for (int v = 0; v < nu; v++)
         if (k[v] < 1 || k[v] > 16 || (k[v] == 1 && n > 4096)) return -1;
     /* one instance for the row count every unit has where they agree */
-    int K = (int)k[0];
-    for (int v = 1; v < nu; v++)
+    int K = (int)k[0], wide = 0;
+    for (int v = 0; v < nu; v++) {
         if (k[v] != k[0]) K = 0;
+        if (k[v] > 4) wide = 1;
+    }
+    if (wide) {
+        fold_wide(nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
+        return 0;
+    }
     switch (K) {
     case 1:
         fold_cols(1, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
