@@ -109,8 +109,12 @@ static void combine_cpu(const dpt_calibration *cal, const dpt_model *m, const dp
     const double wv = steps * slice * sizeof(float) * (dpt_optim_has_velocity(o) ? 2 : 1);
     double push = (double)dpt_move_written(&c->phase[DPT_CPH_UPDATE]) - wv - 64 * steps;
     if (push < 0) push = 0;
-    *update =
-        1e-9 * (steps * slice * (cal->update_ns + (fuse ? 0 : cal->add_ns)) + push * cal->copy_ns);
+    /* a push is its slice copied whole into the other copies: a stream
+     * through the caches, each float at most an add's work (which reads
+     * two); copy_ns prices the gather's shuffled rows from memory. Where the
+     * bytes land (another L3, another package) is the transfers' part. */
+    *update = 1e-9 * (steps * slice * (cal->update_ns + (fuse ? 0 : cal->add_ns)) +
+                      push / sizeof(float) * cal->add_ns);
 }
 
 /* ---- the time model ---- */

@@ -279,6 +279,45 @@ Test(timemodel, transfers_add_and_handoffs_stall_per_step)
               "%g %g", none.phase_s[DPT_CPH_REDUCE], with.phase_s[DPT_CPH_REDUCE]);
 }
 
+/* The update's pushes into the other domains' copies: a contiguous slice
+ * streamed through the caches, one calibrated add per float, whatever the
+ * gather's copy of shuffled rows costs. */
+Test(timemodel, pushes_cost_an_add_per_float)
+{
+    dpt_model m;
+    mlp(&m);
+    dpt_calibration cal;
+    fake_cal(&cal);
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    opts_of(&eo, &o, 128);
+    dpt_machine mach;
+    dpt_machine_preset("genoa", &mach);
+    mach.allcore_speed = 1;
+    const int P = 2;
+    const long steps = 10;
+    dpt_place plan[2];
+    dpt_thread_counts c[2];
+    fake_counts(P, DPT_NEAR_PACKAGE, 0, steps, plan, c);
+    cr_assert_eq(m.n_params % P, 0);
+    /* each thread writes its slice of w and v, the flag line, and 40,000
+     * bytes of copies */
+    const uint64_t wv = (uint64_t)steps * (m.n_params / P) * sizeof(float) * 2;
+    for (int t = 0; t < P; t++)
+        c[t].phase[DPT_CPH_UPDATE].written[DPT_NEAR_PACKAGE] = wv + 64 * steps + 40000;
+    dpt_predict_row a, b, d;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &a);
+    cal.copy_ns *= 100;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &b);
+    cr_expect(fabs(a.phase_s[DPT_CPH_UPDATE] - b.phase_s[DPT_CPH_UPDATE]) < 1e-15, "%g %g",
+              a.phase_s[DPT_CPH_UPDATE], b.phase_s[DPT_CPH_UPDATE]);
+    cal.add_ns += 1;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &d);
+    cr_expect(fabs(d.phase_s[DPT_CPH_UPDATE] - a.phase_s[DPT_CPH_UPDATE] - 1e-9 * 40000 / 4) <
+                  1e-12,
+              "%g %g", a.phase_s[DPT_CPH_UPDATE], d.phase_s[DPT_CPH_UPDATE]);
+}
+
 Test(timemodel, calibration_interpolates)
 {
     dpt_calibration cal;
