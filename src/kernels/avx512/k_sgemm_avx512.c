@@ -630,7 +630,7 @@ DPT_INLINE void fold_cols(const int K, int nu, const size_t *k, const float *con
     }
 }
 
-/* Units of more rows (k > 4): their FMAs bound the fold, not its adds, and
+/* Units of more rows (k > 2): their FMAs bound the fold, not its adds, and
  * a block of 2 x 32 leaves four chains of dependent FMAs, too few to keep
  * the FMA units busy. Here a block of RB rows x 64 columns (4 RB chains) is
  * in registers and the counter's slots in a buffer in L1: the same
@@ -727,7 +727,7 @@ int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, s
     int K = (int)k[0], wide = 0;
     for (int v = 0; v < nu; v++) {
         if (k[v] != k[0]) K = 0;
-        if (k[v] > 4) wide = 1;
+        if (k[v] > 2) wide = 1;
     }
     if (wide) {
         fold_wide(nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
