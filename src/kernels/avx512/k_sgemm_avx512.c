@@ -723,7 +723,8 @@ int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, s
     if (nu < 2 || nu > 64 || m < 2 || n < 32) return -1;
     for (int v = 0; v < nu; v++)
         if (k[v] < 1 || k[v] > 16 || (k[v] == 1 && n > 4096)) return -1;
-    /* one instance for the row count every unit has where they agree */
+    /* units of up to two rows: the register counter, one instance for the
+     * row count every unit has where they agree; else the wide blocks */
     int K = (int)k[0], wide = 0;
     for (int v = 0; v < nu; v++) {
         if (k[v] != k[0]) K = 0;
@@ -740,10 +741,7 @@ int dpt_k_sgemm_tn_fold_avx512(int nu, const size_t *k, const float *const *A, s
     case 2:
         fold_cols(2, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
         break;
-    case 4:
-        fold_cols(4, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
-        break;
-    default:
+    default: /* units of 1 and 2 rows mixed */
         fold_cols(0, nu, k, A, lda, B, ldb, n, i0, i1, C, ldc);
         break;
     }
