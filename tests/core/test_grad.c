@@ -487,7 +487,8 @@ static void pairwise_sum(float *const *g, int n, size_t len, float *out)
 /* Units summed as they go (dpt_split_fold): each item's first gradient is
  * the pairwise sum of its units' own gradients, bit for bit, whether the
  * tile holds the item's dW rows (784 inputs) or not (6,000 inputs, 8 units:
- * written and added in place), for items of 2-8 units and singles beside
+ * written and added in place; the vector tables fold either in their
+ * sgemm_tn_fold, the scalar table has none), for items of 2-8 units and singles beside
  * them; units of 1-3 rows, of one row each, and of 4-16 rows (the AVX-512
  * fold's instances: rows that differ, rows all alike, more than four). */
 Test(split, units_folded, .timeout = 180)

@@ -419,6 +419,7 @@ void dpt_kernels_fill_avx2(dpt_kernels *k)
     k->sgemm_part = dpt_k_sgemm_part_f32_avx2;
     k->sgemm_class = dpt_k_sgemm_class_avx2;
     k->sgemv_rows = dpt_k_sgemv_rows_avx2;
+    k->sgemm_tn_fold = dpt_k_sgemm_tn_fold_avx2;
     k->bias_act = bias_act_f32_avx2;
     k->act_bwd = act_bwd_f32_avx2;
     k->col_sum = col_sum_f32_avx2;

@@ -10,6 +10,9 @@
 void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                           size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 /* the table's sgemm_part; the AVX-512 kernel hands it the shapes it leaves */
+int dpt_k_sgemm_tn_fold_avx2(int nu, const size_t *k, const float *const *A, size_t lda,
+                             const float *const *B, size_t ldb, size_t m, size_t n, size_t i0,
+                             size_t i1, float *C, size_t ldc);
 void dpt_k_sgemv_rows_avx2(size_t R, size_t n, size_t k, float alpha, const float *A, size_t lda,
                            const float *B, size_t ldb, float *C, size_t ldc, size_t j0, size_t j1);
 int dpt_k_sgemm_class_avx2(int ta, int tb, size_t m, size_t n, size_t k);

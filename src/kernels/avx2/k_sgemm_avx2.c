@@ -704,3 +704,95 @@ void dpt_k_sgemm_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, float al
 {
     dpt_k_sgemm_part_f32_avx2(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0, m, 0, n);
 }
+
+/* The layer split's fold of one item (kernels.h, sgemm_tn_fold), at 8
+ * lanes: blocks of RB rows x 16 columns (2 RB chains of FMAs) in registers,
+ * the counter's slots in an L1 buffer (16 registers hold no more). A unit's
+ * block is small_tn's loop (0, then + a_p b_p fused, p in order) or, for
+ * one row, rank1's single multiply; the counter as the AVX-512 kernel's: a
+ * unit is added to the complete sums of 1, 2, 4, ... units before it and
+ * takes the first free slot, the slots left are added lowest first, each
+ * add add's (s_j + cur). */
+DPT_INLINE void fold_block8(const int RB, int nu, const size_t *k, const float *const *A,
+                            size_t lda, const float *const *B, size_t ldb, size_t i, size_t j,
+                            __m256i m0, __m256i m1, float *C, size_t ldc, float *slots)
+{
+    __m256 c[4][2], b0, b1;
+    for (int r = 0; r < 4; r++) c[r][0] = c[r][1] = _mm256_setzero_ps(); /* nu >= 2 sets them */
+    for (int v = 0; v < nu; v++) {
+        const float *b = B[v] + j, *a = A[v] + i;
+        const size_t kv = k[v];
+        b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+        for (int r = 0; r < RB; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r);
+            c[r][0] =
+                kv == 1 ? _mm256_mul_ps(av, b0) : _mm256_fmadd_ps(av, b0, _mm256_setzero_ps());
+            c[r][1] =
+                kv == 1 ? _mm256_mul_ps(av, b1) : _mm256_fmadd_ps(av, b1, _mm256_setzero_ps());
+        }
+        for (size_t p = 1; p < kv; p++) {
+            b += ldb;
+            a += lda;
+            b0 = _mm256_maskload_ps(b, m0), b1 = _mm256_maskload_ps(b + 8, m1);
+            for (int r = 0; r < RB; r++) {
+                __m256 av = _mm256_broadcast_ss(a + r);
+                c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);
+                c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);
+            }
+        }
+        int sl = 0;
+        for (; v & (1 << sl); sl++)
+            for (int r = 0; r < RB; r++)
+                for (int h = 0; h < 2; h++)
+                    c[r][h] =
+                        _mm256_add_ps(_mm256_load_ps(slots + (sl * 4 + r) * 16 + 8 * h), c[r][h]);
+        for (int r = 0; r < RB; r++)
+            for (int h = 0; h < 2; h++) _mm256_store_ps(slots + (sl * 4 + r) * 16 + 8 * h, c[r][h]);
+    }
+    int have = 0;
+    for (int sl = 0; sl < 7; sl++) {
+        if (!(nu & (1 << sl))) continue;
+        for (int r = 0; r < RB; r++)
+            for (int h = 0; h < 2; h++) {
+                __m256 x = _mm256_load_ps(slots + (sl * 4 + r) * 16 + 8 * h);
+                c[r][h] = have ? _mm256_add_ps(x, c[r][h]) : x;
+            }
+        have = 1;
+    }
+    for (int r = 0; r < RB; r++) {
+        _mm256_maskstore_ps(C + (i + r) * ldc + j, m0, c[r][0]);
+        _mm256_maskstore_ps(C + (i + r) * ldc + j + 8, m1, c[r][1]);
+    }
+}
+
+int dpt_k_sgemm_tn_fold_avx2(int nu, const size_t *k, const float *const *A, size_t lda,
+                             const float *const *B, size_t ldb, size_t m, size_t n, size_t i0,
+                             size_t i1, float *C, size_t ldc)
+{
+    /* the shapes whose loops fold_block8 repeats: small_tn (2-16 rows, n >=
+     * 32) and, for one row, rank1 (n <= KC x NR) */
+    if (nu < 2 || nu > 64 || m < 2 || n < 32) return -1;
+    for (int v = 0; v < nu; v++)
+        if (k[v] < 1 || k[v] > 16 || (k[v] == 1 && n > KC * NR)) return -1;
+    float slots[7 * 4 * 16] __attribute__((aligned(32)));
+    /* a column block of every unit's B stays in L1 while the rows pass it */
+    for (size_t j = 0; j < n; j += 16) {
+        __m256i m0 = dpt_mask8(n - j < 8 ? n - j : 8);
+        __m256i m1 = dpt_mask8(n - j > 16 ? 8 : n - j > 8 ? n - j - 8 : 0);
+        size_t i = i0;
+        for (; i + 4 <= i1; i += 4)
+            fold_block8(4, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc, slots);
+        switch (i1 - i) {
+        case 3:
+            fold_block8(3, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc, slots);
+            break;
+        case 2:
+            fold_block8(2, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc, slots);
+            break;
+        case 1:
+            fold_block8(1, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc, slots);
+            break;
+        }
+    }
+    return 0;
+}

@@ -298,7 +298,7 @@ void dpt_kernels_fill_scalar(dpt_kernels *k)
     k->sgemm_part = sgemm_part_f32_scalar;
     k->sgemm_class = sgemm_class_scalar;
     k->sgemv_rows = sgemv_rows_scalar;
-    k->sgemm_tn_fold = NULL; /* the caller computes each unit and adds */
+    k->sgemm_tn_fold = NULL; /* the caller computes each unit and adds (the tile) */
     k->bias_act = bias_act_f32_scalar;
     k->act_bwd = act_bwd_f32_scalar;
     k->col_sum = col_sum_f32_scalar;
