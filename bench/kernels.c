@@ -111,7 +111,8 @@ static void fmt_time(char *buf, size_t len, double t)
  * %pair (memory rows): median rate over the median of the read kernel run on
  * the same array with the same threads, interleaved call by call with the op,
  * so both see the same neighbours. */
-static void row(const char *op, const char *size, bcase *c, double work, const char *unit, int vs)
+/* one table row; returns the median seconds */
+static double row(const char *op, const char *size, bcase *c, double work, const char *unit, int vs)
 {
     int reps = quick ? 3 : 7;
     double best, best_s;
@@ -161,6 +162,7 @@ static void row(const char *op, const char *size, bcase *c, double work, const c
     printf("%-11s %-30s %3d %10s %9.2f %-7s %6s %6s %6s %10s %7s\n", op, size,
            c->threads ? c->threads : 1, tm, rate, unit, frac, fracb, pair, tsc, sp);
     fflush(stdout);
+    return t;
 }
 
 static float *falloc(size_t n, float lo, float hi, unsigned seed)
@@ -546,8 +548,16 @@ static void mlp_row_as(const char *name, int layers, const size_t *width, size_t
         double bytes = 7 * wb - 4 * wfirst;
         dpt_limits save = lim1;
         lim1 = *bytes_lim;
-        row("mlp small", sz, &c, bytes, "GB/s", VS_READ);
+        double t = row("mlp small", sz, &c, bytes, "GB/s", VS_READ);
         lim1 = save;
+        /* the roofline: from a few rows on the FMAs, not the bytes, take
+         * longer at their peak (this ISA's, this run) */
+        double flops = 2.0 * batch * (3 * wsum - wfirst);
+        double tb = bytes / (bytes_lim->read_gbs * 1e9), tf = flops / (cur->med[0] * 1e9);
+        printf("%-11s %-30s     streaming %.1f us, FMAs %.1f us at peak: %.0f%% of the roofline "
+               "(%s-bound)\n",
+               "", "", tb * 1e6, tf * 1e6, 100 * (tb > tf ? tb : tf) / t,
+               tb > tf ? "bandwidth" : "FMA");
     } else {
         row("mlp step", sz, &c, 2.0 * batch * (3 * wsum - wfirst), "GFLOP/s", VS_FMA);
     }
