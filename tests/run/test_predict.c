@@ -92,6 +92,18 @@ static void opts_of(dpt_engine_opts *eo, dpt_optim_spec *o, size_t batch)
     o->batch = batch;
 }
 
+/* the model, the hand-made calibration, batch 128 and genoa with every
+ * core as fast as one alone */
+static void genoa_fixture(dpt_model *m, dpt_calibration *cal, dpt_engine_opts *eo,
+                          dpt_optim_spec *o, dpt_machine *mach)
+{
+    mlp(m);
+    fake_cal(cal);
+    opts_of(eo, o, 128);
+    dpt_machine_preset("genoa", mach);
+    mach->allcore_speed = 1;
+}
+
 TestSuite(timemodel);
 
 Test(timemodel, more_bandwidth_is_never_slower)
@@ -233,15 +245,11 @@ Test(timemodel, busier_cores_compute_slower)
 Test(timemodel, transfers_add_and_handoffs_stall_per_step)
 {
     dpt_model m;
-    mlp(&m);
     dpt_calibration cal;
-    fake_cal(&cal);
     dpt_engine_opts eo;
     dpt_optim_spec o;
-    opts_of(&eo, &o, 128);
     dpt_machine mach;
-    dpt_machine_preset("genoa", &mach);
-    mach.allcore_speed = 1;
+    genoa_fixture(&m, &cal, &eo, &o, &mach);
     const int P = 4;
     dpt_place plan[4];
     dpt_thread_counts c[4];
@@ -285,15 +293,11 @@ Test(timemodel, transfers_add_and_handoffs_stall_per_step)
 Test(timemodel, pushes_cost_an_add_per_float)
 {
     dpt_model m;
-    mlp(&m);
     dpt_calibration cal;
-    fake_cal(&cal);
     dpt_engine_opts eo;
     dpt_optim_spec o;
-    opts_of(&eo, &o, 128);
     dpt_machine mach;
-    dpt_machine_preset("genoa", &mach);
-    mach.allcore_speed = 1;
+    genoa_fixture(&m, &cal, &eo, &o, &mach);
     const int P = 2;
     const long steps = 10;
     dpt_place plan[2];

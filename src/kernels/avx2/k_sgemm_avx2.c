@@ -15,6 +15,7 @@
 #include "kernels/avx2/k_avx2.h"
 #include "kernels/avx2/k_math_avx2.h"
 #include "kernels/avx2/k_transpose_avx2.h"
+#include "kernels/k_rows.h"
 
 #define MR 6
 #define NR 16
@@ -187,29 +188,9 @@ DPT_INLINE void ukr_6xNV(const int NV, const int PACKED, const int MRA, size_t k
     ROW_STORE(5, c50, c51);
 }
 
-/* one instance per row count: each row's FMAs are the same whichever
- * instance runs it, so a short tile has a full tile's bits */
-#define TILE_ROWS(NV, PACKED)                                                                      \
-    switch (mr) {                                                                                  \
-    case 1:                                                                                        \
-        ukr_6xNV(NV, PACKED, 1, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        ukr_6xNV(NV, PACKED, 2, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        ukr_6xNV(NV, PACKED, 3, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        ukr_6xNV(NV, PACKED, 4, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        ukr_6xNV(NV, PACKED, 5, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
-        break;                                                                                     \
-    default:                                                                                       \
-        ukr_6xNV(NV, PACKED, 6, kc, A, b, bs, c, ldc, mr, nr, alpha, beta);                        \
-        break;                                                                                     \
-    }
+/* one instance per row count (kernels/k_rows.h) */
+#define UKR_AT(R, NV, PACKED) ukr_6xNV(NV, PACKED, R, kc, A, b, bs, c, ldc, mr, nr, alpha, beta)
+#define TILE_ROWS(NV, PACKED) DPT_BY_ROWS6(mr, UKR_AT, NV, PACKED)
 
 typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, float *c, size_t ldc,
                         size_t mr, size_t nr, float alpha, float beta);
@@ -491,27 +472,8 @@ DPT_INLINE void small_tn_tile(const int FULL, const int MRA, size_t k, const flo
 }
 
 /* one instance per row count, as the packed tiles */
-#define TN_TILE(FULL, b, c, nr)                                                                    \
-    switch (mr) {                                                                                  \
-    case 1:                                                                                        \
-        small_tn_tile(FULL, 1, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        small_tn_tile(FULL, 2, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        small_tn_tile(FULL, 3, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        small_tn_tile(FULL, 4, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        small_tn_tile(FULL, 5, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    default:                                                                                       \
-        small_tn_tile(FULL, 6, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    }
+#define TN_AT(R, FULL, b, c, nr) small_tn_tile(FULL, R, k, a, b, ldb, beta, c, ldc, mr, nr)
+#define TN_TILE(FULL, b, c, nr)  DPT_BY_ROWS6(mr, TN_AT, FULL, b, c, nr)
 
 static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
                      const float *B, size_t ldb, float beta, float *C, size_t ldc)

@@ -20,6 +20,7 @@
 #include "kernels/avx512/k_avx512.h"
 #include "kernels/avx512/k_math_avx512.h"
 #include "kernels/avx2/k_transpose_avx2.h"
+#include "kernels/k_rows.h"
 
 #define MR 12
 #define NR 32
@@ -179,47 +180,9 @@ DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a
     ROW_STORE(11, cb0, cb1);
 }
 
-/* one instance per row count: each row's FMAs are the same whichever
- * instance runs it, so a short tile has a full tile's bits */
-#define TILE_ROWS(NV)                                                                              \
-    switch (mr) {                                                                                  \
-    case 1:                                                                                        \
-        ukr_12xNV(NV, 1, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        ukr_12xNV(NV, 2, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        ukr_12xNV(NV, 3, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        ukr_12xNV(NV, 4, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        ukr_12xNV(NV, 5, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 6:                                                                                        \
-        ukr_12xNV(NV, 6, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 7:                                                                                        \
-        ukr_12xNV(NV, 7, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 8:                                                                                        \
-        ukr_12xNV(NV, 8, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 9:                                                                                        \
-        ukr_12xNV(NV, 9, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                               \
-        break;                                                                                     \
-    case 10:                                                                                       \
-        ukr_12xNV(NV, 10, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                              \
-        break;                                                                                     \
-    case 11:                                                                                       \
-        ukr_12xNV(NV, 11, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                              \
-        break;                                                                                     \
-    default:                                                                                       \
-        ukr_12xNV(NV, 12, kc, a, b, bs, c, ldc, mr, nr, alpha, beta);                              \
-        break;                                                                                     \
-    }
+/* one instance per row count (kernels/k_rows.h) */
+#define UKR_AT(R, NV) ukr_12xNV(NV, R, kc, a, b, bs, c, ldc, mr, nr, alpha, beta)
+#define TILE_ROWS(NV) DPT_BY_ROWS12(mr, UKR_AT, NV)
 
 static void tile32(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
                    size_t mr, size_t nr, float alpha, float beta)
@@ -366,45 +329,8 @@ DPT_INLINE void small_tn_tile(const int FULL, const int MRA, size_t k, const flo
 }
 
 /* one instance per row count, as the packed tiles */
-#define TN_TILE(FULL, b, c, nr)                                                                    \
-    switch (mr) {                                                                                  \
-    case 1:                                                                                        \
-        small_tn_tile(FULL, 1, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        small_tn_tile(FULL, 2, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        small_tn_tile(FULL, 3, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        small_tn_tile(FULL, 4, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 5:                                                                                        \
-        small_tn_tile(FULL, 5, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 6:                                                                                        \
-        small_tn_tile(FULL, 6, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 7:                                                                                        \
-        small_tn_tile(FULL, 7, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 8:                                                                                        \
-        small_tn_tile(FULL, 8, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 9:                                                                                        \
-        small_tn_tile(FULL, 9, k, a, b, ldb, beta, c, ldc, mr, nr);                                \
-        break;                                                                                     \
-    case 10:                                                                                       \
-        small_tn_tile(FULL, 10, k, a, b, ldb, beta, c, ldc, mr, nr);                               \
-        break;                                                                                     \
-    case 11:                                                                                       \
-        small_tn_tile(FULL, 11, k, a, b, ldb, beta, c, ldc, mr, nr);                               \
-        break;                                                                                     \
-    default:                                                                                       \
-        small_tn_tile(FULL, 12, k, a, b, ldb, beta, c, ldc, mr, nr);                               \
-        break;                                                                                     \
-    }
+#define TN_AT(R, FULL, b, c, nr) small_tn_tile(FULL, R, k, a, b, ldb, beta, c, ldc, mr, nr)
+#define TN_TILE(FULL, b, c, nr)  DPT_BY_ROWS12(mr, TN_AT, FULL, b, c, nr)
 
 static void small_tn(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
                      const float *B, size_t ldb, float beta, float *C, size_t ldc)
