@@ -444,10 +444,14 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
     const blocking bl = blocking_of(m);
     const size_t ldA = bl.ld, blk = bl.rows * ldA;
     size_t rows = 0, off[DPT_SPLIT_MAX_UNITS + 1];
+    /* an item's units past its first keep their bias sums in the tile */
+    unsigned char inside[DPT_SPLIT_MAX_UNITS] = {0};
+    for (int v = 0; fold && v < nu; v++)
+        for (int x = v + 1; x < fold->end[v]; x++) inside[x] = 1;
     for (int v = 0; v < nu; v++) {
         u[v].loss = 0;
         rows = u[v].rows > rows ? u[v].rows : rows;
-        for (int l = 0; l < m->layers; l++)
+        for (int l = 0; !inside[v] && l < m->layers; l++)
             if (m->b_off[l] != SIZE_MAX) {
                 size_t j0, j1;
                 dpt_split_share(m->width[l + 1], ith, nth, &j0, &j1);
@@ -521,12 +525,16 @@ void dpt_model_grad_split(const dpt_model *m, const dpt_kernels *k, const float 
                 }
                 if (m->b_off[l] == SIZE_MAX || j1 == j0) continue;
                 float *gb[DPT_SPLIT_MAX_UNITS];
+                const size_t bn = j1 - j0;
+                const int in_tile = (size_t)(e - v - 1) * bn <= DPT_SPLIT_TILE_FLOATS;
                 for (int x = v; x < e; x++) {
-                    gb[x - v] = u[x].g + m->b_off[l] + j0;
-                    k->col_sum(R[x], j1 - j0, Dv[x] + j0, ldA, gb[x - v]);
+                    gb[x - v] = x > v && in_tile ? fold->tile + (size_t)(x - v - 1) * bn
+                                                 : u[x].g + m->b_off[l] + j0;
+                    if (x > v) memset(gb[x - v], 0, bn * sizeof(float));
+                    k->col_sum(R[x], bn, Dv[x] + j0, ldA, gb[x - v]);
                 }
                 for (int s = 1; s < e - v; s *= 2) /* the item's bias, its rounds */
-                    for (int x = 0; x + s < e - v; x += 2 * s) k->add(j1 - j0, gb[x + s], gb[x]);
+                    for (int x = 0; x + s < e - v; x += 2 * s) k->add(bn, gb[x + s], gb[x]);
             }
             /* the input gradient, row by row: runs of units at once */
             for (int v = 0, e; l && v < nu; v = e) {

@@ -64,8 +64,8 @@ typedef struct dpt_split_unit {
  * summed as they are computed. end[v] > v + 1 makes units [v, end[v]) one
  * item, whose gradient is the canonical pairwise sum of theirs (rounds of
  * pairs (a, a + s), s = 1, 2, 4, ..., as the engine's fold), left in
- * u[v].g, this thread's ranges; the item's other units' g then hold only
- * their bias sums. Each W_l's rows go through tile, DPT_SPLIT_TILE_FLOATS
+ * u[v].g, this thread's ranges; the item's other units' g are not written
+ * (their bias sums are made in tile). Each W_l's rows go through tile, DPT_SPLIT_TILE_FLOATS
  * floats of this thread's own, a few rows at a time: the units' dW rows
  * are added there, in cache, and written once. */
 typedef struct dpt_split_fold {
