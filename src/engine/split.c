@@ -10,7 +10,8 @@
  * subtrees) sum is left in its first buffer, what domain.c's phase 1
  * computes, in the same order, but over slices the thread wrote itself, so
  * phase 1 is skipped. An item whose units go through one call is summed as
- * it is computed, in the thread's tile (dpt_split_fold), and written once;
+ * it is computed, in registers or the thread's tile (dpt_split_fold), and
+ * written once;
  * the thread folds the others' slices pairwise in place after the groups.
  * Otherwise the combine is as for the data split.
  *
@@ -182,7 +183,8 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
         const int end = next_group(e, b, xa, ua, x, xb, brows);
         size_t most = 0;
         /* the items summed in this group: their units past the first
-         * write only their bias rows, the rest is added in the tile */
+         * write only their bias sums (the thread's tile), their dW is
+         * added as it is computed */
         for (int v = x; v < end; v++) fend[v - x] = 0;
         for (int z = y; z < end; z = e->item_end[z])
             if (z >= x && folds_in_group(e, z, e->item_end[z], end)) {

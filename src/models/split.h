@@ -64,10 +64,11 @@ typedef struct dpt_split_unit {
  * summed as they are computed. end[v] > v + 1 makes units [v, end[v]) one
  * item, whose gradient is the canonical pairwise sum of theirs (rounds of
  * pairs (a, a + s), s = 1, 2, 4, ..., as the engine's fold), left in
- * u[v].g, this thread's ranges; the item's other units' g are not written
- * (their bias sums are made in tile). Each W_l's rows go through tile, DPT_SPLIT_TILE_FLOATS
- * floats of this thread's own, a few rows at a time: the units' dW rows
- * are added there, in cache, and written once. */
+ * u[v].g, this thread's ranges; the item's other units' g are not written.
+ * The units' dW rows are summed as they are computed and written once: in
+ * registers by the table's sgemm_tn_fold where it has one and takes the
+ * units' shapes, else a few rows at a time in tile (DPT_SPLIT_TILE_FLOATS
+ * floats of this thread's own), which also holds the units' bias sums. */
 typedef struct dpt_split_fold {
     const int *end;
     float *tile;
@@ -75,9 +76,10 @@ typedef struct dpt_split_fold {
 
 #define DPT_SPLIT_TILE_FLOATS 16384
 
-/* Whether an item of n units has its dW summed in the tile for every layer
- * (a row of each W_l per level of its tree); else grad_split writes each
- * unit's rows and adds them in place. */
+/* Whether the tile holds a row of each W_l per level of an item of n units'
+ * tree, so that the item is summed as it goes on every table; else, where
+ * sgemm_tn_fold does not take it, grad_split writes each unit's rows and
+ * adds them in place (the engine then folds such items after the group). */
 int dpt_split_fold_fits(const dpt_model *m, int n);
 
 /* The gradients of units u[0..nu) (set, as dpt_model_grad_to), computed by
