@@ -94,8 +94,8 @@ static void run_grad(void *p)
 
 /* The layer split: thread 0's share of nu units side by side, k threads,
  * the others' parts not computed (a sync that waits for nobody); the units
- * one item summed in the tile, as the engine's fold sums a domain's (tile
- * NULL: each unit's dW written, all into g). */
+ * one item, summed as the engine's fold sums a domain's (in registers, or
+ * in the tile; tile NULL: each unit's dW written, all into g). */
 typedef struct split_ctx {
     const dpt_model *m;
     const float *w, *X, *y;
