@@ -93,6 +93,10 @@ static blocking blocking_of(const dpt_model *m)
     if (m->width[0] > wmax && m->layers > 1) wmax = m->width[0];
     blocking b = {dpt_pad_floats(wmax), 0};
     size_t r = 65536 / b.ld;
+    /* a stride of a multiple of 1 KiB puts a column of many rows in a few L1
+     * sets (the set is the address mod 4 KiB): one line more spreads them
+     * (the rows per block, and with them the bits, stay the width's) */
+    if (b.ld % 256 == 0) b.ld += 16;
     r = r < 16 ? 16 : r > 256 ? 256 : r;
     b.rows = r & ~(size_t)7;
     return b;

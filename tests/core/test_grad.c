@@ -305,8 +305,9 @@ Test(split, same_bits_as_one_call, .timeout = 120)
         {DPT_ACTIVATION_RELU, DPT_LOSS_CE, 2, 784, 256, 128, 10}, /* fmnist-mlp */
         {DPT_ACTIVATION_TANH, DPT_LOSS_CE, 1, 37, 50, 0, 3},
         {DPT_ACTIVATION_SIGMOID, DPT_LOSS_BCE, 2, 20, 33, 17, 0},
-        {DPT_ACTIVATION_TANH, DPT_LOSS_MSE, 1, 10, 20, 0, 0}, /* 10-20-1, not the tiny path */
-        {DPT_ACTIVATION_RELU, DPT_LOSS_CE, 0, 64, 0, 0, 10},  /* softmax regression */
+        {DPT_ACTIVATION_TANH, DPT_LOSS_MSE, 1, 10, 20, 0, 0},    /* 10-20-1, not the tiny path */
+        {DPT_ACTIVATION_RELU, DPT_LOSS_CE, 0, 64, 0, 0, 10},     /* softmax regression */
+        {DPT_ACTIVATION_RELU, DPT_LOSS_CE, 2, 64, 256, 256, 10}, /* activations 1 KiB wide */
     };
     static const size_t rows[] = {1, 2, 3, 7, 16, 17, 40, 300};
     dpt_kernels tab[3];
