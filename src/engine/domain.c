@@ -93,19 +93,24 @@ int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level, dpt_split wan
 /* With domains, a copy of the parameters for each, allocated here and
  * first touched by its threads: w itself is spread over the threads that
  * update it (each its slice, dpt_engine_touch_slices), so no domain reads
- * it. With one domain, it reads w. */
+ * it. With one domain, it reads w. So does every domain of the layer
+ * split: a thread there reads only its share of w (its rows, and its
+ * columns for the input gradient), during the compute, from the threads
+ * that updated them; the copies would cost the update a push of all of w
+ * into every domain (docs/engine.md). */
 int dpt_engine_alloc_copies(dpt_engine *e)
 {
     if (!(e->wd = calloc((size_t)e->nd, sizeof *e->wd))) return -1;
     e->wd[0] = e->w;
-    for (int d = 0; d < e->nd && e->nd > 1; d++)
+    for (int d = 1; d < e->nd && e->w_shared; d++) e->wd[d] = e->w;
+    for (int d = 0; d < e->nd && e->nd > 1 && !e->w_shared; d++)
         if (!(e->wd[d] = dpt_alloc(dpt_pad_floats(e->m->n_params) * sizeof(float)))) return -1;
     return 0;
 }
 
 void dpt_engine_count_w(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, size_t bytes)
 {
-    if (e->nd > 1) {
+    if (e->nd > 1 && !e->w_shared) {
         dpt_count_read(e, c, t, ph, dpt_engine_domain_owner(e, e->dom[t]), bytes);
         return;
     }
@@ -125,7 +130,7 @@ void dpt_engine_touch_slices(dpt_engine *e, int t)
 
 void dpt_engine_free_domains(dpt_engine *e)
 {
-    if (e->wd)
+    if (e->wd && !e->w_shared)
         for (int d = 0; d < e->nd && e->nd > 1; d++) dpt_free(e->wd[d]);
     free(e->wd);
     free(e->dom);
@@ -156,7 +161,7 @@ static float *copy_of(const dpt_engine *e, int d)
 
 void dpt_engine_refresh_copies(dpt_engine *e, int t)
 {
-    if (e->nd < 2) return;
+    if (e->nd < 2 || e->w_shared) return;
     size_t lo, hi;
     dpt_engine_domain_share(e, t, e->m->n_params, &lo, &hi);
     memcpy(copy_of(e, e->dom[t]) + lo, e->w + lo, (hi - lo) * sizeof(float));
@@ -164,7 +169,7 @@ void dpt_engine_refresh_copies(dpt_engine *e, int t)
 
 void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi)
 {
-    if (e->nd < 2 || hi <= lo) return;
+    if (e->nd < 2 || e->w_shared || hi <= lo) return;
     cnt_read(e, t, DPT_CPH_UPDATE, t, (hi - lo) * sizeof(float));
     for (int d = 0; d < e->nd; d++) {
         memcpy(copy_of(e, d) + lo, e->w + lo, (hi - lo) * sizeof(float));

@@ -154,6 +154,7 @@ struct dpt_engine {
     int *dom, *slot, *slot_thread;
     int *dom_first; /* domain d's slots: [dom_first[d], dom_first[d + 1]) */
     float **wd;     /* the parameters each domain reads: wd[0] = w, the others copies */
+    int w_shared;   /* the layer split's domains read w itself: wd[d] = w, no copies */
     /* the canonical sum: the item of unit buffer x spans [x, item_end[x])
      * at tree level item_level[x]; the subtrees each domain sums first are
      * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */

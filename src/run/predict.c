@@ -269,14 +269,16 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
             }
             /* where the bytes that leave a core's caches come from: the
              * compute reads its domain's copy of the parameters (the
-             * domain's first thread's), or with one domain w itself, spread
-             * with the threads that update its slices; the update writes
+             * domain's first thread's), or with one domain or the layer
+             * split w itself, spread with the threads that update its
+             * slices; the update writes
              * into every domain's copy; the reduction reads the others'
              * gradients, sync and epoch scan every thread's flag line:
              * spread over the nodes in use; the gather reads the data set,
              * which lives with thread 0 */
             const int spread = p == DPT_CPH_REDUCE || p == DPT_CPH_SYNC || p == DPT_CPH_EPOCH ||
-                               p == DPT_CPH_UPDATE || (p == DPT_CPH_COMPUTE && !domains);
+                               p == DPT_CPH_UPDATE ||
+                               (p == DPT_CPH_COMPUTE && (!domains || s.layer));
             if (spread)
                 for (int k = 0; k < nnodes; k++) node_bytes[k] += far / nnodes;
             else if (p == DPT_CPH_COMPUTE)

@@ -483,6 +483,18 @@ ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
     step_moves(layer, P, DPT_CPH_REDUCE, &ls, &lother);
     cr_expect_lt(ls + lother, ds + dother, "reduce reads: layer %.3g, data %.3g", ls + lother,
                  ds + dother);
+    /* the update: the data split pushes each slice into every other
+     * domain's copy; the layer split's domains read w itself, so its
+     * update writes nothing of others' (its share comes in the compute) */
+    double dwo = 0, lwo = 0;
+    for (int t = 0; t < P; t++)
+        for (int d = DPT_NEAR_SELF + 1; d < DPT_NEAR_COUNT; d++) {
+            dwo += (double)data[t].phase[DPT_CPH_UPDATE].written[d] / (double)data[t].steps;
+            lwo += (double)layer[t].phase[DPT_CPH_UPDATE].written[d] / (double)layer[t].steps;
+        }
+    if (nd > 1) cr_expect_geq(dwo, (nd - 1) * M, "data split pushes %.3g bytes a step", dwo);
+    cr_expect_eq(lwo, 0, "layer split, %d domains: the update writes %.3g bytes of others'", nd,
+                 lwo);
     /* and the bits of a thread's share of w fall with the threads of a domain */
     for (int kk = 1; kk <= 12; kk++) {
         size_t most = 0;
