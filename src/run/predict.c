@@ -252,9 +252,11 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
                     cpu = 1e-9 * cal->shuffle_ns * (double)counts[t].rows;
                 else if (s.shuffle && t == 0)
                     cpu = 1e-9 * cal->shuffle_ns * (double)n;
-                if (t == 0) /* the snapshot of w (and v) */
-                    cpu += 1e-9 * cal->copy_ns * (double)m->n_params * sizeof(float) *
-                           (dpt_optim_has_velocity(o) ? 2 : 1);
+                /* its slice of the snapshot of w (and v) */
+                cpu += 1e-9 * cal->copy_ns *
+                       (double)(m->n_params * (size_t)(t + 1) / (size_t)P -
+                                m->n_params * (size_t)t / (size_t)P) *
+                       sizeof(float) * (dpt_optim_has_velocity(o) ? 2 : 1);
                 break;
             default:
                 break;

@@ -322,6 +322,31 @@ Test(timemodel, pushes_cost_an_add_per_float)
               "%g %g", a.phase_s[DPT_CPH_UPDATE], d.phase_s[DPT_CPH_UPDATE]);
 }
 
+/* each thread copies its own slice into the epoch's snapshot (train.c's
+ * epoch_begin), so the copy's price is a slice's, not all of w on one */
+Test(timemodel, snapshot_is_each_threads_slice)
+{
+    dpt_model m;
+    dpt_calibration cal;
+    dpt_engine_opts eo;
+    dpt_optim_spec o;
+    dpt_machine mach;
+    genoa_fixture(&m, &cal, &eo, &o, &mach);
+    enum { P = 4 };
+    dpt_place plan[P];
+    dpt_thread_counts c[P];
+    fake_counts(P, DPT_NEAR_PACKAGE, 0, 10, plan, c);
+    dpt_predict_row a, b;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &a);
+    cal.copy_ns += 1;
+    dpt_predict_counts(&mach, &cal, NULL, &m, &o, 1280, &eo, plan, P, c, &b);
+    /* w and v (momentum), thread 0's slice: the largest with the shuffle */
+    const double slice = (double)(m.n_params / P) * sizeof(float) * 2;
+    cr_expect(fabs(b.phase_s[DPT_CPH_EPOCH] - a.phase_s[DPT_CPH_EPOCH] - 1e-9 * slice) < 1e-12,
+              "%g -> %g: a slice's copy is %g s", a.phase_s[DPT_CPH_EPOCH],
+              b.phase_s[DPT_CPH_EPOCH], 1e-9 * slice);
+}
+
 Test(timemodel, calibration_interpolates)
 {
     dpt_calibration cal;
