@@ -1286,6 +1286,96 @@ Test(kernels, sgemm_small_tn_same_bits)
     }
 }
 
+/* sgemm_tn_fold against its contract: every unit's product as sgemm_part
+ * computes it, the products summed by the engine's binary counter (a unit
+ * added to the sums of 1, 2, 4, ... units before it while they are
+ * complete, then the partial sums left added lowest first), bit for bit;
+ * 2 to 64 units of 1 to 16 rows, alike and mixed, row ranges whose blocks
+ * leave every tail, and the rows outside [i0, i1) untouched. */
+static void fold_ref(const table *t, int nu, const size_t *k, const float *const *A, size_t lda,
+                     const float *const *B, size_t ldb, size_t m, size_t n, size_t i0, size_t i1,
+                     float *C, size_t ldc)
+{
+    const size_t sz = m * ldc;
+    float *slot[8], *cur = malloc(sz * sizeof(float));
+    int used[8] = {0};
+    for (int j = 0; j < 8; j++) slot[j] = malloc(sz * sizeof(float));
+    for (int v = 0; v < nu; v++) {
+        memset(cur, 0, sz * sizeof(float));
+        t->k.sgemm_part(1, 0, m, n, k[v], 1.0f, A[v], lda, B[v], ldb, 0.0f, cur, ldc, i0, i1, 0, n);
+        int j = 0;
+        for (; used[j]; j++) {
+            t->k.add(sz, slot[j], cur); /* cur = s_j + cur */
+            used[j] = 0;
+        }
+        memcpy(slot[j], cur, sz * sizeof(float));
+        used[j] = 1;
+    }
+    int have = 0;
+    for (int j = 0; j < 8; j++) {
+        if (!used[j]) continue;
+        if (have)
+            t->k.add(sz, slot[j], cur);
+        else
+            memcpy(cur, slot[j], sz * sizeof(float));
+        have = 1;
+    }
+    for (size_t i = i0; i < i1; i++) memcpy(C + i * ldc, cur + i * ldc, n * sizeof(float));
+    for (int j = 0; j < 8; j++) free(slot[j]);
+    free(cur);
+}
+
+Test(kernels, sgemm_tn_fold, .timeout = 120)
+{
+    static const int NU[] = {2, 3, 4, 5, 8, 9, 16, 17, 31, 32, 64};
+    static const size_t MN[][4] = {/* m, n, i0, i1 */
+                                   {32, 784, 0, 32}, {30, 40, 3, 30},  {16, 256, 0, 16},
+                                   {13, 33, 1, 12},  {64, 512, 8, 47}, {7, 96, 0, 7}};
+    table t[MAX_TABLES];
+    int nt = tables(t), tested = 0;
+    for (int ti = 0; ti < nt; ti++) {
+        if (!t[ti].k.sgemm_tn_fold) continue;
+        for (size_t a = 0; a < sizeof NU / sizeof NU[0]; a++)
+            for (int kind = 0; kind < 4; kind++) {
+                const int nu = NU[a];
+                const size_t *sh = MN[(a + (size_t)kind) % (sizeof MN / sizeof MN[0])];
+                const size_t m = sh[0], n = sh[1], i0 = sh[2], i1 = sh[3];
+                const size_t lda = m + (size_t)kind, ldb = n + 16 * (size_t)(kind & 1), ldc = n + 3;
+                size_t k[64];
+                const float *Ap[64], *Bp[64];
+                buf Ab[64], Bb[64];
+                for (int v = 0; v < nu; v++) {
+                    /* alike 1, alike 2, 1 and 2 mixed, 1 to 16 */
+                    k[v] = kind == 0   ? 1
+                           : kind == 1 ? 2
+                           : kind == 2 ? 1 + (size_t)(v % 2)
+                                       : 1 + (size_t)((v * 7 + 3) % 16);
+                    Ab[v] = buf_new(k[v] * lda, (size_t)v % 4);
+                    Bb[v] = buf_new(k[v] * ldb, (size_t)(v + 1) % 4);
+                    buf_rand(&Ab[v], -1, 1);
+                    buf_rand(&Bb[v], -1, 1);
+                    Ap[v] = Ab[v].p;
+                    Bp[v] = Bb[v].p;
+                }
+                float *got = malloc(m * ldc * sizeof(float)),
+                      *want = malloc(m * ldc * sizeof(float));
+                for (size_t i = 0; i < m * ldc; i++) got[i] = want[i] = urand(-1, 1);
+                if (t[ti].k.sgemm_tn_fold(nu, k, Ap, lda, Bp, ldb, m, n, i0, i1, got, ldc) == 0) {
+                    fold_ref(&t[ti], nu, k, Ap, lda, Bp, ldb, m, n, i0, i1, want, ldc);
+                    cr_expect(same_bits(got, want, m * ldc),
+                              "%s: %d units (rows kind %d), %zux%zu rows %zu-%zu: the fold's bits "
+                              "differ",
+                              t[ti].name, nu, kind, m, n, i0, i1);
+                    tested++;
+                }
+                free(got);
+                free(want);
+                for (int v = 0; v < nu; v++) buf_free(&Ab[v]), buf_free(&Bb[v]);
+            }
+    }
+    if (have_avx2()) cr_expect_gt(tested, 40, "the fold took %d of the cases", tested);
+}
+
 /* bias_act, act_bwd and col_sum over column slices (pointers + j0, cols =
  * j1 - j0, the slices cut anywhere relative to the vector width) give the
  * whole rows' bits. */

@@ -450,7 +450,7 @@ void dpt_k_sgemm_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, float 
  * taken, and lands in the first free one, as the engine's stack does; the
  * slots left are added lowest first. Each add is add's: s_j + cur. */
 typedef struct {
-    __m512 v[2][2]; /* [row][half] */
+    __m512 v[4][2]; /* [row][half] */
 } fold_blk;
 
 DPT_INLINE fold_blk fold_add(const int RB, fold_blk x, fold_blk y)
@@ -507,8 +507,9 @@ DPT_INLINE fold_blk fold_unit(const int RB, const int K, size_t k, const float *
         have = 1;                                                                                  \
     }
 
-/* rows i .. i + RB - 1 x columns j .. j + 31 of C; LV slots: a unit lands
- * in slot j <= log2(nu), so LV = 5 holds 16 units, 7 holds 64 */
+/* rows i .. i + RB - 1 x columns j .. j + 31 of C; LV slots hold up to
+ * 2^LV units: a unit lands in slot j < log2(nu), and the one that would
+ * fill slot log2(nu) is the last, whose sum stays in cur (7 holds any) */
 DPT_INLINE void fold_block(const int RB, const int LV, const int K, int nu, const size_t *k,
                            const float *const *A, size_t lda, const float *const *B, size_t ldb,
                            size_t i, size_t j, __mmask16 m0, __mmask16 m1, float *C, size_t ldc)
@@ -539,20 +540,58 @@ DPT_INLINE void fold_block(const int RB, const int LV, const int K, int nu, cons
     }
 }
 
+#define FOLD_ROWS4(L)                                                                              \
+    for (; i + 4 <= i1; i += 4) fold_block(4, L, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc)
+
 /* a column block of every unit's B (nu x k x 32 floats) stays in L1 while
- * the rows pass it; K: every unit's k, or 0 (each its own) */
+ * the rows pass it, four at a time: each B load feeds four rows' FMAs (two
+ * in a 2-row block, one in a 1-row one, where the loads bound the fold).
+ * The counter has as many slots as the item's units need, ceil(log2 nu):
+ * a slot the item never fills still holds registers (with 16 units, 4 x 32
+ * blocks spill some of them and still beat 2 x 32 ones). The last rows,
+ * fewer than four, take the general counter. K: every unit's k, or 0 (each
+ * its own) */
 DPT_INLINE void fold_cols(const int K, int nu, const size_t *k, const float *const *A, size_t lda,
                           const float *const *B, size_t ldb, size_t n, size_t i0, size_t i1,
                           float *C, size_t ldc)
 {
+    int lv = 1;
+    while ((1 << lv) < nu) lv++;
     for (size_t j = 0; j < n; j += 32) {
         __mmask16 m0 = dpt_kmask16(n - j < 16 ? n - j : 16);
         __mmask16 m1 = dpt_kmask16(n - j > 32 ? 16 : n - j > 16 ? n - j - 16 : 0);
         size_t i = i0;
-        if (nu <= 16)
-            for (; i + 2 <= i1; i += 2)
-                fold_block(2, 5, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
-        for (; i < i1; i++) fold_block(1, 7, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
+        switch (lv) {
+        case 1:
+            FOLD_ROWS4(1);
+            break;
+        case 2:
+            FOLD_ROWS4(2);
+            break;
+        case 3:
+            FOLD_ROWS4(3);
+            break;
+        case 4:
+            FOLD_ROWS4(4);
+            break;
+        case 5:
+            FOLD_ROWS4(5);
+            break;
+        default: /* up to 64 units */
+            FOLD_ROWS4(6);
+            break;
+        }
+        switch (i1 - i) {
+        case 3:
+            fold_block(3, 7, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
+            break;
+        case 2:
+            fold_block(2, 7, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
+            break;
+        case 1:
+            fold_block(1, 7, K, nu, k, A, lda, B, ldb, i, j, m0, m1, C, ldc);
+            break;
+        }
     }
 }
 
