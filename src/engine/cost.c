@@ -225,11 +225,12 @@ static void c_unfused_update(const dpt_engine *e, dpt_thread_counts *c, int t)
 static void c_step(const dpt_engine *e, dpt_thread_counts *c, int t, long s)
 {
     const size_t b = batch_size(e, s);
-    c_scan(e, c, t, DPT_CPH_SYNC); /* the verdict flags */
+    dpt_count_read(e, c, t, DPT_CPH_SYNC, 0, DPT_LINE); /* the updates' flag line */
     c_compute(e, c, t, b, s);
     c->phase[DPT_CPH_SYNC].barriers++;
     if (e->adaptive && t == 0) c_scan(e, c, t, DPT_CPH_SYNC);
-    for (int u = 0; u < e->U; u++)
+    dpt_count_read(e, c, t, DPT_CPH_SYNC, 0, DPT_LINE); /* the losses' flag line */
+    for (int u = 0; t == 0 && u < e->U; u++)            /* thread 0 sums the losses */
         dpt_count_read(e, c, t, DPT_CPH_SYNC, e->unit_owner[u], DPT_LINE);
     if (e->red.scatter)
         c_scatter(e, c, t);
@@ -255,7 +256,7 @@ static void c_epoch(const dpt_engine *e, dpt_thread_counts *c, int t)
         dpt_count_write(e, c, t, DPT_CPH_EPOCH, t, (hi - lo) * sizeof(uint32_t));
         c->phase[DPT_CPH_EPOCH].barriers++;
     }
-    c_scan(e, c, t, DPT_CPH_EPOCH);
+    dpt_count_read(e, c, t, DPT_CPH_EPOCH, 0, DPT_LINE); /* the updates' flag line */
     c->phase[DPT_CPH_EPOCH].barriers += 2;
     if (t == 0) c_scan(e, c, t, DPT_CPH_EPOCH);
 }

@@ -4,6 +4,7 @@
 #ifndef DPT_ENGINE_IMPL_H
 #define DPT_ENGINE_IMPL_H
 
+#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +23,6 @@ typedef struct thread_state {
     dpt_phase_times t;     /* this epoch */
     size_t rows;           /* rows this thread processed this epoch */
     double partial;        /* slice norm for clipping */
-    int gradbad;           /* a non-finite gradient or parameter in its last update */
     double step_secs;      /* the last step's copy and compute time, and its rows */
     size_t step_rows;      /* (adaptive balancing) */
     int numa;              /* where its rows live: node, DPT_NUMA_NONE/MIXED, or -3 unknown */
@@ -40,6 +40,12 @@ typedef struct unit_loss {
     double v;
 } __attribute__((aligned(64))) unit_loss;
 
+/* A flag on a line of its own: set, never cleared while training, so every
+ * thread can read it each step and keep it in its cache until it is set. */
+typedef struct flag_line {
+    int v;
+} __attribute__((aligned(64))) flag_line;
+
 /* One thread's view of the step it is in; lives on its stack. */
 typedef struct step {
     int epoch;            /* 0-based, counted since create/reset */
@@ -49,6 +55,7 @@ typedef struct step {
     size_t tlo, thi;      /* this thread's rows of the batch */
     size_t base, off;     /* where the step's rows start in X; rows consumed so far */
     int bad;              /* some thread's last update was not finite */
+    int loss_bad;         /* the step's loss (the rank's, or all ranks') is not finite */
     double lsum;          /* the step's loss sum: the rank's, then (across) all ranks' */
     double g0, c0;        /* clock: gather start, compute start */
     double t1, t2;        /* clock: compute end, after the compute barrier */
@@ -134,6 +141,10 @@ struct dpt_engine {
     int bind_failed;
     char warning[512];
     train_ctl ctl;
+    /* the verdict's inputs, one line each instead of a line per thread and
+     * unit: a unit's non-finite loss (its compute), a non-finite gradient or
+     * parameter in an update (dpt_engine_flag) */
+    flag_line loss_bad, grad_bad;
     dpt_barrier bar; /* the team's per-step barrier, grouped by domain */
     dpt_progress_cb progress;
     void *progress_ud;
@@ -169,6 +180,20 @@ struct dpt_engine {
 
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
 #define DPT_LINE 64u
+
+/* An update found a non-finite gradient or parameter (bad != 0): the
+ * team's line, which the next step reads. */
+static inline void dpt_engine_update_bad(dpt_engine *e, int bad)
+{
+    if (bad) __atomic_store_n(&e->grad_bad.v, 1, __ATOMIC_RELAXED);
+}
+
+/* Unit buffer u's loss of the step; a non-finite one sets the team's line. */
+static inline void dpt_engine_unit_loss(dpt_engine *e, int u, double loss)
+{
+    e->uloss[u].v = loss;
+    if (!isfinite(loss)) __atomic_store_n(&e->loss_bad.v, 1, __ATOMIC_RELAXED);
+}
 
 /* Thread t's counts c: bytes read from / written to owner's memory. */
 static inline void dpt_count_read(const dpt_engine *e, dpt_thread_counts *c, int t, int ph,

@@ -77,7 +77,7 @@ static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
         bad |= dpt_optim_update_sum(&e->opt, 0, n, e->w + b0, &sum, 1, e->v ? e->v + b0 : NULL,
                                     st->gscale, st->lr);
     }
-    e->ts[t].gradbad = bad;
+    dpt_engine_update_bad(e, bad);
     count_items(e, t, lo, hi);
     dpt_engine_count_update(e, t, lo, hi, 0);
     dpt_engine_push_copies(e, t, lo, hi);
@@ -135,8 +135,8 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
         double r1 = dpt_now();
         st->tr += r1 - r0;
         if (2 * sp >= U && fuse) {
-            e->ts[t].gradbad =
-                dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale, st->lr);
+            dpt_engine_update_bad(
+                e, dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale, st->lr));
             dpt_engine_count_update(e, t, lo, hi, 1);
             dpt_engine_push_copies(e, t, lo, hi);
             st->tu += dpt_now() - r1;
@@ -157,12 +157,19 @@ static void combine_tree_fused(dpt_engine *e, int t, int P, step *st)
 
 /* ---- across: the loss (and the gradient) of every rank ---- */
 
-/* one process, or nothing to exchange: the rank's loss is the loss */
+/* one process, or nothing to exchange: the rank's loss is the loss. Its
+ * verdict is the team's flag line (a unit's loss not finite); thread 0 alone
+ * sums the units' losses, for the epoch's loss and the progress */
 static int across_none(dpt_engine *e, int t, int P, step *st)
 {
     (void)P;
-    st->lsum = dpt_engine_loss_sum(e);
-    count_loss_sum(e, t);
+    st->loss_bad = __atomic_load_n(&e->loss_bad.v, __ATOMIC_RELAXED);
+    cnt_read(e, t, DPT_CPH_SYNC, 0, DPT_LINE);
+    st->lsum = 0;
+    if (t == 0) {
+        st->lsum = dpt_engine_loss_sum(e);
+        count_loss_sum(e, t);
+    }
     return 0;
 }
 
@@ -186,6 +193,7 @@ static int across_allgather(dpt_engine *e, int t, int P, step *st)
     team_barrier(e, t, DPT_CPH_SYNC);
     if (c->comm_rc) return 1;
     st->lsum = dpt_engine_loss_sum(e);
+    st->loss_bad = !isfinite(st->lsum);
     count_loss_sum(e, t);
     return 0;
 }
@@ -210,6 +218,7 @@ static int across_allreduce(dpt_engine *e, int t, int P, step *st)
     if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
     st->lsum = c->glsum;
+    st->loss_bad = !isfinite(st->lsum);
     return 0;
 }
 
@@ -261,6 +270,7 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
     if (t == 0) e->ts[0].cnt.sent += np * sizeof(float);
     if (c->comm_rc) return 1;
     st->lsum = c->glsum;
+    st->loss_bad = !isfinite(st->lsum);
     return 0;
 }
 

@@ -238,7 +238,7 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
             const dpt_split_fold fo = {fend, e->ts[t].tile};
             dpt_model_grad_split(m, e->k, e->wd[d], ld, un, end - x, e->ts[so].scratch, i, kd, sync,
                                  &ss, e->fold ? &fo : NULL);
-            for (int v = x + i; v < end; v += kd) e->uloss[v].v = un[v - x].loss;
+            for (int v = x + i; v < end; v += kd) dpt_engine_unit_loss(e, v, un[v - x].loss);
         }
         if (kd > 1)
             c->phase[DPT_CPH_COMPUTE].barriers +=

@@ -157,15 +157,14 @@ static void epoch_begin(dpt_engine *e, int t, step *st)
 
 /* The step's batch, rate and rows, and the last update's verdicts: read
  * before the compute barrier, since this step's update rewrites them. */
-static void step_begin(dpt_engine *e, int t, int P, step *st)
+static void step_begin(dpt_engine *e, int t, step *st)
 {
     st->gstep = e->step_count + st->s;
     st->b = batch_size(e, st->s);
     st->gscale = 1.0f / (float)st->b;
     st->lr = (float)dpt_optim_lr(&e->opt, st->gstep, st->epoch, e->steps_per_epoch);
-    st->bad = 0;
-    for (int q = 0; q < P; q++) st->bad |= e->ts[q].gradbad;
-    cnt_scan(e, t, DPT_CPH_SYNC);
+    st->bad = __atomic_load_n(&e->grad_bad.v, __ATOMIC_RELAXED);
+    cnt_read(e, t, DPT_CPH_SYNC, 0, DPT_LINE);
     st->tr = st->tu = 0;
     /* read once, by one thread, before the compute barrier: every thread
      * sees the same value in verdict, and the next write is after the
@@ -227,9 +226,10 @@ static void compute(dpt_engine *e, int t, int P, step *st)
             size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - st->tlo;
             size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);
             const size_t at = st->base + r0;
-            e->uloss[unit_buf(e, u)].v =
-                dpt_model_grad_to(e->m, e->k, e->wd[e->dom[t]], ts->X + at * ds->ld, ds->ld,
-                                  ts->y + at, n, e->G[unit_buf(e, u)], ts->scratch);
+            dpt_engine_unit_loss(e, unit_buf(e, u),
+                                 dpt_model_grad_to(e->m, e->k, e->wd[e->dom[t]],
+                                                   ts->X + at * ds->ld, ds->ld, ts->y + at, n,
+                                                   e->G[unit_buf(e, u)], ts->scratch));
             count_unit(e, t, n);
         }
     st->off += rows;
@@ -278,7 +278,7 @@ static int verdict(dpt_engine *e, int t, const step *st)
         if (t == 0) e->ctl.interrupted = 1;
         return 1;
     }
-    if (isfinite(st->lsum) && !st->bad) return 0;
+    if (!st->loss_bad && !st->bad) return 0;
     if (t == 0) {
         e->ctl.diverged = 1;
         if (st->bad)
@@ -316,7 +316,8 @@ static void update(dpt_engine *e, int t, int P, step *st)
         double norm = sqrt(tot) * st->gscale;
         if (norm > clip) c = (float)(clip / norm);
     }
-    ts->gradbad = dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale * c, st->lr);
+    dpt_engine_update_bad(
+        e, dpt_optim_update(&e->opt, lo, hi, e->w, e->G[0], e->v, st->gscale * c, st->lr));
     dpt_engine_count_update(e, t, lo, hi, 1);
     dpt_engine_push_copies(e, t, lo, hi);
     st->tu += dpt_now() - c0;
@@ -359,7 +360,7 @@ static void step_end(dpt_engine *e, int t, int P, step *st)
 /* One step; nonzero: training stops (divergence, a failed collective). */
 static int run_step(dpt_engine *e, int t, int P, step *st)
 {
-    step_begin(e, t, P, st);
+    step_begin(e, t, st);
     gather(e, t, st);
     compute(e, t, P, st);
     team_barrier(e, t, DPT_CPH_SYNC);
@@ -402,12 +403,11 @@ static void epoch_commit(dpt_engine *e, const step *st)
 /* The epoch's last verdict, on its last update: every update ends with a
  * barrier and the next is steps away, so all threads read the same flags
  * without another barrier. Nonzero: training stops. */
-static int epoch_end(dpt_engine *e, int t, int P, const step *st)
+static int epoch_end(dpt_engine *e, int t, const step *st)
 {
     train_ctl *c = &e->ctl;
-    int bad = 0;
-    for (int q = 0; q < P; q++) bad |= e->ts[q].gradbad;
-    cnt_scan(e, t, DPT_CPH_EPOCH);
+    const int bad = __atomic_load_n(&e->grad_bad.v, __ATOMIC_RELAXED);
+    cnt_read(e, t, DPT_CPH_EPOCH, 0, DPT_LINE);
     if (bad) {
         if (t == 0) {
             c->diverged = 1;
@@ -433,7 +433,7 @@ static int run_epoch(dpt_engine *e, int t, int P, int epoch)
     epoch_begin(e, t, &st);
     for (st.s = 0; st.s < e->steps_per_epoch; st.s++)
         if (run_step(e, t, P, &st)) return 1;
-    return epoch_end(e, t, P, &st);
+    return epoch_end(e, t, &st);
 }
 
 /* The call's outcome; a divergence restores the last committed model. */
@@ -473,7 +473,7 @@ int dpt_engine_train(dpt_engine *e, int epochs, dpt_epoch_cb cb, void *ud)
     c->team_ok = 1;
     c->cb = cb;
     c->ud = ud;
-    for (int t = 0; t < e->P; t++) e->ts[t].gradbad = 0;
+    e->loss_bad.v = e->grad_bad.v = 0;
     if (e->gather_all && !(c->gloss = malloc((size_t)e->GU * sizeof *c->gloss)))
         return dpt_set_error(DPT_ENOMEM, "out of memory");
     const int first = e->epochs_done;

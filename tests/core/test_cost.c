@@ -6,6 +6,7 @@
  * running. A few hand-derived totals keep both honest. */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,9 +184,10 @@ Test(cost, hand_derived_totals)
     dpt_thread_counts c[64];
     cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, ds.n, &eo, c), 0, "%s", dpt_last_error());
     const uint64_t M = m.n_params * 4, P = 64, steps = 3;
-    uint64_t reduce_read = 0, compute_w = 0, idle = 0, rows = 0, pkg = 0;
+    uint64_t reduce_read = 0, compute_w = 0, idle = 0, rows = 0, pkg = 0, sync_read = 0;
     for (int t = 0; t < 64; t++) {
         reduce_read += dpt_move_read(&c[t].phase[DPT_CPH_REDUCE]);
+        sync_read += dpt_move_read(&c[t].phase[DPT_CPH_SYNC]);
         compute_w += dpt_move_read(&c[t].phase[DPT_CPH_COMPUTE]);
         idle += c[t].idle_steps;
         rows += c[t].rows;
@@ -197,6 +199,9 @@ Test(cost, hand_derived_totals)
     }
     cr_expect_eq(rows, 96);
     cr_expect_eq(reduce_read, steps * P * M, "each unit's gradient read once per step");
+    /* the verdict: two flag lines a thread, and thread 0 the 64 units'
+     * losses (not P + U lines on every thread) */
+    cr_expect_eq(sync_read, steps * (2 * P + 64) * 64, "%" PRIu64 " bytes", sync_read);
     /* 32 rows over 64 threads: half the threads are idle every step */
     cr_expect_eq(idle, steps * 32);
     /* 32 threads with one row each read w and a row of 6 features + label */

@@ -209,6 +209,45 @@ Test(engine, divergence_is_caught_and_rolled_back)
     dpt_dataset_free(&ds);
 }
 
+/* A non-finite loss in one thread's unit stops the step on every thread
+ * (the verdict reads one flag line, set by that unit), names the step, and
+ * leaves w as it was; the flag does not outlive the run: with the row
+ * repaired, the same engine trains again. 8 threads on this machine's
+ * cores (oversubscribed), so threads of one step pass the verdict at
+ * different times. */
+Test(engine, a_non_finite_loss_stops_every_thread)
+{
+    dpt_synth_spec sp;
+    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=800,d=8"), 0);
+    dpt_dataset ds;
+    cr_assert_eq(dpt_synth_generate(&sp, &ds, 1), 0);
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_SGD;
+    o.batch = 80;
+    o.lr = 0.01;
+    dpt_engine *e = make_engine(&m, &o, &ds, 8, 0, 1); /* rows read afresh each step */
+    float *w = dpt_engine_params(e);
+    dpt_model_init_params(&m, w, 1, DPT_INIT_ZERO);
+    const float keep = ds.X[437 * ds.ld + 3];
+    ds.X[437 * ds.ld + 3] = NAN;
+    int epochs = 0;
+    cr_expect_eq(dpt_engine_train(e, 3, count_epochs, &epochs), DPT_EDIVERGED);
+    cr_expect(strstr(dpt_last_error(), "loss") && strstr(dpt_last_error(), "step"), "%s",
+              dpt_last_error());
+    cr_expect_eq(epochs, 0);
+    for (size_t i = 0; i < m.n_params; i++) cr_expect(isfinite(w[i]), "param %zu not finite", i);
+    ds.X[437 * ds.ld + 3] = keep;
+    epochs = 0;
+    cr_expect_eq(dpt_engine_train(e, 2, count_epochs, &epochs), 0, "%s", dpt_last_error());
+    cr_expect_eq(epochs, 2, "%d epochs", epochs);
+    dpt_engine_destroy(e);
+    dpt_dataset_free(&ds);
+}
+
 Test(engine, rejects_mismatched_data)
 {
     dpt_dataset ds;
