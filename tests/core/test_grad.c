@@ -270,7 +270,7 @@ Test(model, cross_entropy_message_names_no_flag)
 
 static void omp_sync(void *ud)
 {
-    (void)ud;
+    if (ud) ++*(int *)ud; /* this thread's syncs */
 #pragma omp barrier
 }
 
@@ -341,13 +341,21 @@ Test(split, same_bits_as_one_call, .timeout = 120)
                     /* NaN where no thread writes: a gap would show */
                     for (size_t i = 0; i < m.n_params; i++) g2[i] = NAN;
                     double l2 = 0;
-#pragma omp parallel num_threads(nth) reduction(+ : l2)
+                    int syncs = 0;
+#pragma omp parallel num_threads(nth) reduction(+ : l2) reduction(max : syncs)
                     {
                         dpt_split_unit u = {ds.X, ds.y, R, g2, 0};
+                        int mine = 0;
                         dpt_model_grad_split(&m, kt, w, ds.ld, &u, 1, shared, omp_get_thread_num(),
-                                             nth, omp_sync, NULL, NULL);
+                                             nth, omp_sync, &mine, NULL);
                         l2 += u.loss;
+                        syncs = mine;
                     }
+                    /* the syncs the cost function counts (engine/split.c):
+                     * 2 x layers a block of rows */
+                    const size_t br = dpt_model_block_rows(&m);
+                    cr_expect_eq(syncs, 2 * m.layers * (int)((R + br - 1) / br),
+                                 "case %zu, %zu rows, %d threads", c, R, nth);
                     cr_expect_eq(memcmp(g1, g2, m.n_params * sizeof *g1), 0,
                                  "%s case %zu, %zu rows, %d threads: the gradient's bits differ",
                                  kt->isa, c, R, nth);
