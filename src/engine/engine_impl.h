@@ -143,7 +143,7 @@ struct dpt_engine {
     train_ctl ctl;
     /* the verdict's inputs, one line each instead of a line per thread and
      * unit: a unit's non-finite loss (its compute), a non-finite gradient or
-     * parameter in an update (dpt_engine_flag) */
+     * parameter in an update (dpt_engine_unit_loss, dpt_engine_update_bad) */
     flag_line loss_bad, grad_bad;
     dpt_barrier bar; /* the team's per-step barrier, grouped by domain */
     dpt_progress_cb progress;

@@ -27,6 +27,21 @@ static dpt_engine *make_engine(const dpt_model *m, const dpt_optim_spec *o, cons
     return e;
 }
 
+/* A linear model of the inputs of a synthetic spec and its data, and the
+ * optimizer's defaults with kind and lr. */
+static void linear_case(const char *spec, uint64_t seed, dpt_model *m, dpt_dataset *ds,
+                        dpt_optim_spec *o, dpt_opt_kind kind, double lr)
+{
+    dpt_synth_spec sp;
+    cr_assert_eq(dpt_synth_parse(&sp, spec), 0);
+    cr_assert_eq(dpt_synth_generate(&sp, ds, seed), 0);
+    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = ds->d, .bias = 1};
+    cr_assert_eq(dpt_model_init(m, &s), 0);
+    dpt_optim_defaults(o);
+    o->kind = kind;
+    o->lr = lr;
+}
+
 struct red_case {
     int threads;
     size_t rows;
@@ -183,18 +198,11 @@ static int count_epochs(const dpt_epoch_stats *st, void *ud)
 
 Test(engine, divergence_is_caught_and_rolled_back)
 {
-    dpt_synth_spec sp;
-    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=1000,d=8"), 0);
     dpt_dataset ds;
-    cr_assert_eq(dpt_synth_generate(&sp, &ds, 1), 0);
-    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
     dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_SGD;
+    linear_case("linreg:n=1000,d=8", 1, &m, &ds, &o, DPT_OPT_SGD, 50); /* far past stability */
     o.batch = 100;
-    o.lr = 50; /* far past the stability limit */
     dpt_engine *e = make_engine(&m, &o, &ds, 2, 0, 1);
     dpt_model_init_params(&m, dpt_engine_params(e), 1, DPT_INIT_ZERO);
     int epochs = 0;
@@ -217,18 +225,11 @@ Test(engine, divergence_is_caught_and_rolled_back)
  * different times. */
 Test(engine, a_non_finite_loss_stops_every_thread)
 {
-    dpt_synth_spec sp;
-    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=800,d=8"), 0);
     dpt_dataset ds;
-    cr_assert_eq(dpt_synth_generate(&sp, &ds, 1), 0);
-    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
     dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_SGD;
+    linear_case("linreg:n=800,d=8", 1, &m, &ds, &o, DPT_OPT_SGD, 0.01);
     o.batch = 80;
-    o.lr = 0.01;
     dpt_engine *e = make_engine(&m, &o, &ds, 8, 0, 1); /* rows read afresh each step */
     float *w = dpt_engine_params(e);
     dpt_model_init_params(&m, w, 1, DPT_INIT_ZERO);
@@ -301,18 +302,11 @@ Test(engine, local_batching_full_batch_matches_global)
 
 Test(engine, local_batching_sgd_converges)
 {
-    dpt_synth_spec sp;
-    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=6000,d=8,noise=0.01,seed=2"), 0);
     dpt_dataset ds;
-    cr_assert_eq(dpt_synth_generate(&sp, &ds, 2), 0);
-    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
     dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_MOMENTUM;
+    linear_case("linreg:n=6000,d=8,noise=0.01,seed=2", 2, &m, &ds, &o, DPT_OPT_MOMENTUM, 0.01);
     o.batch = 60;
-    o.lr = 0.01;
     dpt_engine *e = make_local(&m, &o, &ds, 5);
     dpt_model_init_params(&m, dpt_engine_params(e), 1, DPT_INIT_ZERO);
     cr_assert_eq(dpt_engine_train(e, 8, NULL, NULL), 0);
@@ -616,14 +610,7 @@ static int train_logged(dpt_engine *e, const dpt_model *m, int epochs, model_log
 
 static void linreg_gd(dpt_model *m, dpt_dataset *ds, dpt_optim_spec *o, double lr)
 {
-    dpt_synth_spec sp;
-    cr_assert_eq(dpt_synth_parse(&sp, "linreg:n=1000,d=8"), 0);
-    cr_assert_eq(dpt_synth_generate(&sp, ds, 1), 0);
-    dpt_model_spec s = {.kind = DPT_MODEL_LINEAR, .inputs = 8, .bias = 1};
-    cr_assert_eq(dpt_model_init(m, &s), 0);
-    dpt_optim_defaults(o);
-    o->kind = DPT_OPT_GD;
-    o->lr = lr;
+    linear_case("linreg:n=1000,d=8", 1, m, ds, o, DPT_OPT_GD, lr);
 }
 
 /* Full-batch GD far past the stability limit (dpt train --synth
