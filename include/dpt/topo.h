@@ -125,6 +125,12 @@ DPT_API int dpt_domain_parse(const char *text, dpt_domain_level *out);
  * above, into *used when not NULL): out[t] in [0, count), numbered in the
  * order of their first thread. Threads of an unpinned plan, and every
  * thread under NONE, share domain 0. Returns the number of domains. */
+/* Cut every domain of dom (P threads' domains, numbered in the order of
+ * their first thread) that holds more than most threads into the fewest
+ * groups of at most `size` consecutive threads of it, as even as they
+ * come; renumbered the same way. Returns the number of domains. */
+DPT_API int dpt_topo_domain_groups(int *dom, int P, int most, int size);
+
 DPT_API int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P,
                              dpt_domain_level level, int *out, dpt_domain_level *used);
 

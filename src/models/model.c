@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -303,6 +304,35 @@ int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int
 {
     return P > 1 && kmax >= 2 && kmax <= DPT_SPLIT_AUTO_DOMAIN && dpt_model_splittable(m, k) &&
            m->n_params >= DPT_SPLIT_AUTO_PARAMS && B < (size_t)DPT_SPLIT_AUTO_ROWS * (size_t)P;
+}
+
+static int largest_domain(const int *dom, int P, int nd)
+{
+    int most = 0;
+    for (int d = 0; d < nd; d++) {
+        int k = 0;
+        for (int t = 0; t < P; t++) k += dom[t] == d;
+        most = k > most ? k : most;
+    }
+    return most;
+}
+
+int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int adaptive,
+                      int one_package, dpt_domain_level level, dpt_split want, int *dom, int nd)
+{
+    if (level != DPT_DOMAIN_AUTO || want == DPT_SPLIT_DATA || adaptive || !one_package ||
+        largest_domain(dom, P, nd) <= DPT_SPLIT_AUTO_DOMAIN)
+        return nd;
+    int *g = malloc((size_t)P * sizeof *g);
+    if (!g) return nd;
+    memcpy(g, dom, (size_t)P * sizeof *g);
+    const int ng = dpt_topo_domain_groups(g, P, DPT_SPLIT_AUTO_DOMAIN, DPT_SPLIT_GROUP);
+    if (want == DPT_SPLIT_LAYER || dpt_split_auto_layer(m, k, B, P, largest_domain(g, P, ng))) {
+        memcpy(dom, g, (size_t)P * sizeof *g);
+        nd = ng;
+    }
+    free(g);
+    return nd;
 }
 
 int dpt_split_ranges(const dpt_model *m, int ith, int nth,

@@ -29,6 +29,23 @@ static inline void dpt_split_share(size_t n, int ith, int nth, size_t *lo, size_
  * the largest domain holds 2 to DPT_SPLIT_AUTO_DOMAIN threads (kmax). */
 int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int kmax);
 
+/* The most threads of a group the layer split cuts a large domain into. */
+#define DPT_SPLIT_GROUP 8
+
+/* The domains a step works in. With automatic domains (level AUTO), a team
+ * within one package, and the layer split asked for or taken by auto once
+ * they are cut, every domain of more than DPT_SPLIT_AUTO_DOMAIN threads (a
+ * large L3 or NUMA node: a 56-core socket) is cut into groups of at most
+ * DPT_SPLIT_GROUP consecutive threads (dpt_topo_domain_groups), whose
+ * barriers and activations stay among a few cores. Else the domains stay
+ * as dpt_topo_domains made them: the data split reduces fewer, larger
+ * domains for less, and across packages every extra domain's share of the
+ * reduction crosses the link (docs/scaling.md). dom, nd: dpt_topo_domains's,
+ * rewritten in place; one_package: the plan's threads share a package;
+ * returns the count in use. */
+int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int adaptive,
+                      int one_package, dpt_domain_level level, dpt_split want, int *dom, int nd);
+
 /* One range of a thread's share of the parameters: floats [lo, hi). */
 typedef struct dpt_split_range {
     size_t lo, hi;

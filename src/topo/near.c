@@ -3,6 +3,7 @@
  * cost function (dpt/cost.h) file every byte a thread touches under the
  * distance of the buffer's owner. */
 #include "dpt/cost.h"
+#include <stdlib.h>
 #include <string.h>
 
 #include "dpt/error.h"
@@ -102,4 +103,41 @@ int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P, dpt_domain
     for (int i = 0; i < P; i++) out[i] = 0;
     if (used) *used = DPT_DOMAIN_NONE;
     return 1;
+}
+
+int dpt_topo_domain_groups(int *dom, int P, int most, int size)
+{
+    int nd = 0;
+    for (int t = 0; t < P; t++) nd = dom[t] + 1 > nd ? dom[t] + 1 : nd;
+    int *k = calloc((size_t)nd + 1, sizeof *k), *seen = calloc((size_t)nd + 1, sizeof *seen);
+    if (!k || !seen || size < 1) {
+        free(k), free(seen);
+        return nd;
+    }
+    for (int t = 0; t < P; t++) k[dom[t]]++;
+    /* the first group of each domain, in order; then each thread's */
+    int *base = calloc((size_t)nd + 1, sizeof *base), n = 0;
+    if (!base) {
+        free(k), free(seen);
+        return nd;
+    }
+    for (int d = 0; d < nd; d++) {
+        base[d] = n;
+        n += k[d] > most ? (k[d] + size - 1) / size : 1;
+    }
+    for (int t = 0; t < P; t++) {
+        const int d = dom[t], ng = k[d] > most ? (k[d] + size - 1) / size : 1;
+        dom[t] = base[d] + (int)((long)seen[d]++ * ng / k[d]);
+    }
+    /* numbered by first thread again (groups of interleaved domains) */
+    int *id = malloc((size_t)n * sizeof *id), m = 0;
+    if (id) {
+        for (int g = 0; g < n; g++) id[g] = -1;
+        for (int t = 0; t < P; t++) {
+            if (id[dom[t]] < 0) id[dom[t]] = m++;
+            dom[t] = id[dom[t]];
+        }
+    }
+    free(id), free(k), free(seen), free(base);
+    return n;
 }

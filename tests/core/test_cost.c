@@ -389,6 +389,8 @@ ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
         {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, L},
         {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L},
         {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, L},
+        /* one 48-core L3: cut into groups of 8 past 16 threads */
+        {"pack:1 numa:1 l3:1 core:48 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L},
     };
     int layouts = 0;
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
@@ -519,8 +521,10 @@ ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
 }
 
 /* auto keeps the data split where a domain is too big for cheap barriers
- * (one 56-core L3 a package) or rows are plentiful; the layer split where
- * the domains are L3 groups of a few cores and rows are few. */
+ * and spans packages (a 56-core L3 a package) or rows are plentiful; the
+ * layer split where the domains are L3 groups of a few cores, or a team in
+ * one package whose large domains the layer split cuts into groups, and
+ * rows are few. */
 Test(cost, split_auto_rule)
 {
     dpt_model m;
@@ -534,7 +538,9 @@ Test(cost, split_auto_rule)
         size_t batch;
         dpt_split expect;
     } c[] = {
-        {"pack:2 numa:2 core:56 pu:1", 112, 256, DPT_SPLIT_DATA},     /* 56-thread domains */
+        /* one package: its two 56-thread nodes cut into 8-thread groups */
+        {"pack:2 numa:2 core:56 pu:1", 112, 256, DPT_SPLIT_LAYER},
+        {"pack:2 numa:1 core:56 pu:1", 112, 256, DPT_SPLIT_DATA},     /* two packages: kept whole */
         {"pack:2 numa:4 l3:2 core:6 pu:1", 96, 256, DPT_SPLIT_LAYER}, /* 6-thread L3s */
         {"pack:2 numa:4 l3:2 core:6 pu:1", 96, 4096, DPT_SPLIT_DATA}, /* 42 rows a thread */
         {"pack:2 numa:4 l3:2 core:6 pu:1", 1, 8, DPT_SPLIT_DATA},     /* one thread */
@@ -560,4 +566,82 @@ Test(cost, split_auto_rule)
         free(x);
         dpt_topo_close(topo);
     }
+}
+
+/* dpt_topo_domain_groups: domains past `most` threads cut into the fewest
+ * groups of at most `size` consecutive threads, as even as they come,
+ * numbered by first thread (interleaved domains too); small ones kept. */
+Test(cost, domain_groups)
+{
+    int dom[130];
+    /* 56 + 56 + 10, the first two interleaved thread by thread */
+    for (int t = 0; t < 112; t++) dom[t] = t % 2;
+    for (int t = 112; t < 122; t++) dom[t] = 2;
+    const int n = dpt_topo_domain_groups(dom, 122, 16, 8);
+    cr_expect_eq(n, 7 + 7 + 1);
+    int size[16] = {0}, first[16];
+    for (int g = 0; g < 16; g++) first[g] = -1;
+    for (int t = 0; t < 122; t++) {
+        cr_assert(dom[t] >= 0 && dom[t] < n, "thread %d in %d", t, dom[t]);
+        if (first[dom[t]] < 0) first[dom[t]] = t;
+        size[dom[t]]++;
+    }
+    for (int g = 0; g < n; g++) {
+        cr_expect(size[g] == 8 || (g == n - 1 && size[g] == 10), "group %d: %d", g, size[g]);
+        if (g) cr_expect_gt(first[g], first[g - 1], "group %d numbered out of order", g);
+    }
+    /* each group's threads come from one domain, consecutive in it */
+    for (int t = 2; t < 112; t++)
+        if (dom[t] != dom[t - 2]) cr_expect_gt(dom[t], dom[t - 2]);
+    /* 50 threads: 7 groups of 7 or 8 */
+    for (int t = 0; t < 50; t++) dom[t] = 0;
+    cr_expect_eq(dpt_topo_domain_groups(dom, 50, 16, 8), 7);
+    for (int g = 0; g < 7; g++) {
+        int k = 0;
+        for (int t = 0; t < 50; t++) k += dom[t] == g;
+        cr_expect(k == 7 || k == 8, "group %d: %d threads", g, k);
+    }
+}
+
+/* The engine's domains: the layer split (asked, or auto in the small-row
+ * regime) cuts a one-package team's 48-thread L3 into six groups of 8; the
+ * data split, and explicit --domain, keep it whole. */
+Test(cost, layer_split_cuts_a_large_l3)
+{
+    dpt_model m;
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, 512, m.width[0], &m.spec, 3);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_SGD;
+    o.batch = 256;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, "pack:1 numa:1 l3:1 core:48 pu:1", NULL), 0);
+    const struct {
+        dpt_split split;
+        dpt_domain_level dom;
+        int nd;
+    } c[] = {{DPT_SPLIT_LAYER, DPT_DOMAIN_AUTO, 6},
+             {DPT_SPLIT_AUTO, DPT_DOMAIN_AUTO, 6},
+             {DPT_SPLIT_DATA, DPT_DOMAIN_AUTO, 1},
+             {DPT_SPLIT_LAYER, DPT_DOMAIN_L3, 1}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        dpt_engine_opts eo;
+        ref_engine_opts(&eo, 48, 1);
+        eo.topo = topo;
+        eo.pin.policy = DPT_PIN_COMPACT;
+        eo.split = c[i].split;
+        eo.domain = c[i].dom;
+        dpt_engine *e;
+        cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+        dpt_domain_level used;
+        cr_expect_eq(dpt_engine_domains(e, &used), c[i].nd, "case %zu: %d domains", i,
+                     dpt_engine_domains(e, &used));
+        cr_expect_eq(dpt_engine_split(e),
+                     c[i].split == DPT_SPLIT_DATA ? DPT_SPLIT_DATA : DPT_SPLIT_LAYER);
+        dpt_engine_destroy(e);
+    }
+    dpt_topo_close(topo);
+    dpt_dataset_free(&ds);
 }
