@@ -77,10 +77,8 @@ int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level, dpt_split wan
     if (!e->dom || !e->slot || !e->slot_thread) return -1;
     e->nd = dpt_topo_domains(e->topo, e->plan, P, level, e->dom, &e->domain);
     /* the layer split's groups inside a large domain */
-    int one_package = 1;
-    for (int t = 1; t < P; t++) one_package &= e->plan[t].package == e->plan[0].package;
-    e->nd = dpt_split_domains(e->m, dpt_kernels_get(), e->B, P, e->adaptive, one_package, level,
-                              want, e->dom, e->nd);
+    e->nd = dpt_split_domains(e->m, dpt_kernels_get(), e->B, P, e->adaptive, e->plan, level, want,
+                              e->dom, e->nd);
     if (!(e->dom_first = calloc((size_t)e->nd + 1, sizeof(int)))) return -1;
     for (int t = 0; t < P; t++) e->dom_first[e->dom[t] + 1]++;
     for (int d = 0; d < e->nd; d++) e->dom_first[d + 1] += e->dom_first[d];

@@ -318,8 +318,13 @@ static int largest_domain(const int *dom, int P, int nd)
 }
 
 int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int adaptive,
-                      int one_package, dpt_domain_level level, dpt_split want, int *dom, int nd)
+                      const dpt_place *plan, dpt_domain_level level, dpt_split want, int *dom,
+                      int nd)
 {
+    int one_package = 1; /* and pinned */
+    for (int t = 0; t < P; t++)
+        one_package &=
+            plan[t].pu >= 0 && plan[t].package >= 0 && plan[t].package == plan[0].package;
     if (level != DPT_DOMAIN_AUTO || want == DPT_SPLIT_DATA || adaptive || !one_package ||
         largest_domain(dom, P, nd) <= DPT_SPLIT_AUTO_DOMAIN)
         return nd;

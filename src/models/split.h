@@ -41,10 +41,12 @@ int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int
  * as dpt_topo_domains made them: the data split reduces fewer, larger
  * domains for less, and across packages every extra domain's share of the
  * reduction crosses the link (docs/scaling.md). dom, nd: dpt_topo_domains's,
- * rewritten in place; one_package: the plan's threads share a package;
+ * rewritten in place; plan: the threads' places (a team of unpinned
+ * threads is not cut: its groups would be no nearer than the whole);
  * returns the count in use. */
 int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int adaptive,
-                      int one_package, dpt_domain_level level, dpt_split want, int *dom, int nd);
+                      const dpt_place *plan, dpt_domain_level level, dpt_split want, int *dom,
+                      int nd);
 
 /* One range of a thread's share of the parameters: floats [lo, hi). */
 typedef struct dpt_split_range {

@@ -202,12 +202,9 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
     }
     for (int t = 0; t < P; t++) downer[t] = 0, dom[t] = 0;
     int nd = target ? dpt_topo_domains(target, plan, P, opts->domain, dom, NULL) : 1;
-    if (target) { /* as the engine: the layer split's groups inside a large domain */
-        int one_package = 1;
-        for (int t = 1; t < P; t++) one_package &= plan[t].package == plan[0].package;
-        nd = dpt_split_domains(m, dpt_kernels_get(), s.B, P, s.adaptive, one_package, opts->domain,
+    if (target) /* as the engine: the layer split's groups inside a large domain */
+        nd = dpt_split_domains(m, dpt_kernels_get(), s.B, P, s.adaptive, plan, opts->domain,
                                opts->split, dom, nd);
-    }
     const int domains = nd > 1;
     if (domains)
         for (int t = 0; t < P; t++) {

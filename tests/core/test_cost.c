@@ -605,7 +605,7 @@ Test(cost, domain_groups)
 
 /* The engine's domains: the layer split (asked, or auto in the small-row
  * regime) cuts a one-package team's 48-thread L3 into six groups of 8; the
- * data split, and explicit --domain, keep it whole. */
+ * data split, explicit --domain, and an unpinned team keep it whole. */
 Test(cost, layer_split_cuts_a_large_l3)
 {
     dpt_model m;
@@ -621,16 +621,18 @@ Test(cost, layer_split_cuts_a_large_l3)
     const struct {
         dpt_split split;
         dpt_domain_level dom;
+        dpt_pin_policy pin;
         int nd;
-    } c[] = {{DPT_SPLIT_LAYER, DPT_DOMAIN_AUTO, 6},
-             {DPT_SPLIT_AUTO, DPT_DOMAIN_AUTO, 6},
-             {DPT_SPLIT_DATA, DPT_DOMAIN_AUTO, 1},
-             {DPT_SPLIT_LAYER, DPT_DOMAIN_L3, 1}};
+    } c[] = {{DPT_SPLIT_LAYER, DPT_DOMAIN_AUTO, DPT_PIN_COMPACT, 6},
+             {DPT_SPLIT_AUTO, DPT_DOMAIN_AUTO, DPT_PIN_COMPACT, 6},
+             {DPT_SPLIT_DATA, DPT_DOMAIN_AUTO, DPT_PIN_COMPACT, 1},
+             {DPT_SPLIT_LAYER, DPT_DOMAIN_L3, DPT_PIN_COMPACT, 1},
+             {DPT_SPLIT_LAYER, DPT_DOMAIN_AUTO, DPT_PIN_NONE, 1}};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         dpt_engine_opts eo;
         ref_engine_opts(&eo, 48, 1);
         eo.topo = topo;
-        eo.pin.policy = DPT_PIN_COMPACT;
+        eo.pin.policy = c[i].pin;
         eo.split = c[i].split;
         eo.domain = c[i].dom;
         dpt_engine *e;
