@@ -62,7 +62,8 @@ static const char *const usage =
     "                        (default: calibrate now)\n"
     "  --calibrate-out FILE  save the calibration (alone: calibrate and stop)\n"
     "  --reps N              calibration repetitions (default 5)\n"
-    "  --threads 1,2,4 | 1-192 | all  (default: 1, powers of two, the target's cores)\n"
+    "  --threads 1,2,4 | 1-192 | all  (default: 1, powers of two, one package's cores,\n"
+    "                       the target's cores)\n"
     "  --pin compact,scatter,numa,none | list:...  (default: what dpt train picks\n"
     "                        on the target for the workload, docs/pinning.md)\n"
     "  --json FILE           the prediction as dpt-predict/1 JSON (default: none)\n"
@@ -137,10 +138,17 @@ static int apply_machine(const char *cmd, const char *spec, dpt_machine *mach,
     return 0;
 }
 
-static int default_counts(int cores, int *out)
+/* 1, powers of two, one package's cores where there are several (the
+ * one-socket point, in order), the target's cores */
+static int default_counts(int cores, int packages, int *out)
 {
     int n = 0;
-    for (int t = 1; t < cores && n < MAX_COUNTS - 1; t *= 2) out[n++] = t;
+    const int pk = packages > 1 && cores % packages == 0 ? cores / packages : 0;
+    for (int t = 1; t < cores && n < MAX_COUNTS - 2; t *= 2) {
+        if (pk > t / 2 && pk < t && (n == 0 || out[n - 1] < pk)) out[n++] = pk;
+        out[n++] = t;
+    }
+    if (pk > 0 && (n == 0 || out[n - 1] < pk)) out[n++] = pk;
     out[n++] = cores > 0 ? cores : 1;
     return n;
 }
@@ -323,7 +331,7 @@ int cli_bench_predict(int argc, char **argv)
                 goto done;
             }
         } else {
-            ncounts = default_counts(cores, counts);
+            ncounts = default_counts(cores, dpt_topo_count(topo, HWLOC_OBJ_PACKAGE), counts);
         }
     }
 

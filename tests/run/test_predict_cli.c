@@ -109,6 +109,22 @@ Test(predict_cli, a_row_per_thread_count, .timeout = 300)
     run_free(&r);
 }
 
+/* The default sweep: 1, powers of two, one package's cores (the
+ * one-socket point) and all of them, in order. */
+Test(predict_cli, default_counts_hold_one_package, .timeout = 300)
+{
+    run_result r = run("bench --predict 'pack:2 numa:1 core:12' --workload mlp-seed --reps 2");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const int want[] = {1, 2, 4, 8, 12, 16, 24};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_expect(has_row(r.out, want[i]), "no row for %d threads:\n%s", want[i], r.out);
+    cr_expect(!has_row(r.out, 32), "%s", r.out);
+    const char *a = strstr(r.out, "\n      8 "), *b = strstr(r.out, "\n     12 "),
+               *c = strstr(r.out, "\n     16 ");
+    cr_expect(a && b && c && a < b && b < c, "the rows out of order:\n%s", r.out);
+    run_free(&r);
+}
+
 /* Bad targets and machines: one line, exit 2 (usage) or 1 (a bad file),
  * before any data is made. */
 Test(predict_cli, bad_targets_and_machines_are_one_line, .timeout = 60)
