@@ -145,7 +145,7 @@ static int default_counts(int cores, int packages, int *out)
     int n = 0;
     const int pk = packages > 1 && cores % packages == 0 ? cores / packages : 0;
     for (int t = 1; t < cores && n < MAX_COUNTS - 2; t *= 2) {
-        if (pk > t / 2 && pk < t && (n == 0 || out[n - 1] < pk)) out[n++] = pk;
+        if (pk < t && (n == 0 || out[n - 1] < pk)) out[n++] = pk;
         out[n++] = t;
     }
     if (pk > 0 && (n == 0 || out[n - 1] < pk)) out[n++] = pk;

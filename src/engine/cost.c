@@ -103,7 +103,7 @@ static void c_update(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo
 /* the updated slice into every domain's copy of the parameters */
 static void c_push(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo, size_t hi)
 {
-    if (e->nd < 2 || e->w_shared || hi <= lo) return;
+    if (!dpt_engine_has_copies(e) || hi <= lo) return;
     dpt_count_read(e, c, t, DPT_CPH_UPDATE, t, (hi - lo) * sizeof(float));
     for (int d = 0; d < e->nd; d++)
         dpt_count_write(e, c, t, DPT_CPH_UPDATE, dpt_engine_domain_owner(e, d),

@@ -105,16 +105,17 @@ int dpt_engine_plan_domains(dpt_engine *e, dpt_domain_level level, dpt_split wan
 int dpt_engine_alloc_copies(dpt_engine *e)
 {
     if (!(e->wd = calloc((size_t)e->nd, sizeof *e->wd))) return -1;
-    e->wd[0] = e->w;
-    for (int d = 1; d < e->nd && e->w_shared; d++) e->wd[d] = e->w;
-    for (int d = 0; d < e->nd && e->nd > 1 && !e->w_shared; d++)
-        if (!(e->wd[d] = dpt_alloc(dpt_pad_floats(e->m->n_params) * sizeof(float)))) return -1;
+    for (int d = 0; d < e->nd; d++)
+        if (!dpt_engine_has_copies(e))
+            e->wd[d] = e->w;
+        else if (!(e->wd[d] = dpt_alloc(dpt_pad_floats(e->m->n_params) * sizeof(float))))
+            return -1;
     return 0;
 }
 
 void dpt_engine_count_w(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, size_t bytes)
 {
-    if (e->nd > 1 && !e->w_shared) {
+    if (dpt_engine_has_copies(e)) {
         dpt_count_read(e, c, t, ph, dpt_engine_domain_owner(e, e->dom[t]), bytes);
         return;
     }
@@ -134,8 +135,8 @@ void dpt_engine_touch_slices(dpt_engine *e, int t)
 
 void dpt_engine_free_domains(dpt_engine *e)
 {
-    if (e->wd && !e->w_shared)
-        for (int d = 0; d < e->nd && e->nd > 1; d++) dpt_free(e->wd[d]);
+    if (e->wd && dpt_engine_has_copies(e))
+        for (int d = 0; d < e->nd; d++) dpt_free(e->wd[d]);
     free(e->wd);
     free(e->dom);
     free(e->slot);
@@ -165,7 +166,7 @@ static float *copy_of(const dpt_engine *e, int d)
 
 void dpt_engine_refresh_copies(dpt_engine *e, int t)
 {
-    if (e->nd < 2 || e->w_shared) return;
+    if (!dpt_engine_has_copies(e)) return;
     size_t lo, hi;
     dpt_engine_domain_share(e, t, e->m->n_params, &lo, &hi);
     memcpy(copy_of(e, e->dom[t]) + lo, e->w + lo, (hi - lo) * sizeof(float));
@@ -173,7 +174,7 @@ void dpt_engine_refresh_copies(dpt_engine *e, int t)
 
 void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi)
 {
-    if (e->nd < 2 || e->w_shared || hi <= lo) return;
+    if (!dpt_engine_has_copies(e) || hi <= lo) return;
     cnt_read(e, t, DPT_CPH_UPDATE, t, (hi - lo) * sizeof(float));
     for (int d = 0; d < e->nd; d++) {
         memcpy(copy_of(e, d) + lo, e->w + lo, (hi - lo) * sizeof(float));

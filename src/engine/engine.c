@@ -247,7 +247,8 @@ static int check_opts(const dpt_model *m, const dpt_optim_spec *o, const dpt_dat
  * weights to be the traffic, where every domain holds 2 to
  * DPT_SPLIT_AUTO_DOMAIN threads (dpt_split). The fold follows: the
  * reduce-scatter of one rank reads the items; the tree and the all-reduce
- * read every unit. The layer split's domains read w itself, no copies. */
+ * read every unit. The layer split's domains read w itself, no copies
+ * (dpt_engine_has_copies). */
 void dpt_engine_resolve_split(dpt_engine *e, dpt_split want)
 {
     int kmax = 0;
@@ -261,7 +262,6 @@ void dpt_engine_resolve_split(dpt_engine *e, dpt_split want)
                        : DPT_SPLIT_DATA;
     e->fold =
         e->split == DPT_SPLIT_LAYER && !e->comm && (e->reduce == DPT_REDUCE_SCATTER || e->U == 1);
-    e->w_shared = e->nd > 1 && e->split == DPT_SPLIT_LAYER; /* domain.c */
 }
 
 /* The cut of every batch into GU units and of the units over the ranks,

@@ -165,7 +165,6 @@ struct dpt_engine {
     int *dom, *slot, *slot_thread;
     int *dom_first; /* domain d's slots: [dom_first[d], dom_first[d + 1]) */
     float **wd;     /* the parameters each domain reads: wd[0] = w, the others copies */
-    int w_shared;   /* the layer split's domains read w itself: wd[d] = w, no copies */
     /* the canonical sum: the item of unit buffer x spans [x, item_end[x])
      * at tree level item_level[x]; the subtrees each domain sums first are
      * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */
@@ -180,6 +179,14 @@ struct dpt_engine {
 
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
 #define DPT_LINE 64u
+
+/* Whether domains read copies of w (wd[d], refreshed by the update's
+ * pushes): with several domains, except under the layer split, whose
+ * threads read only their share of w itself (domain.c). */
+static inline int dpt_engine_has_copies(const dpt_engine *e)
+{
+    return e->nd > 1 && e->split != DPT_SPLIT_LAYER;
+}
 
 /* An update found a non-finite gradient or parameter (bad != 0): the
  * team's line, which the next step reads. */
