@@ -125,14 +125,16 @@ DPT_API int dpt_domain_parse(const char *text, dpt_domain_level *out);
  * above, into *used when not NULL): out[t] in [0, count), numbered in the
  * order of their first thread. Threads of an unpinned plan, and every
  * thread under NONE, share domain 0. Returns the number of domains. */
-/* Cut every domain of dom (P threads' domains, numbered in the order of
- * their first thread) that holds more than most threads into the fewest
- * groups of at most `size` consecutive threads of it, as even as they
- * come; renumbered the same way. Returns the number of domains. */
-DPT_API int dpt_topo_domain_groups(int *dom, int P, int most, int size);
-
 DPT_API int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P,
                              dpt_domain_level level, int *out, dpt_domain_level *used);
+
+/* Cut every domain of dom (P threads' domains, numbered in the order of
+ * their first thread, as dpt_topo_domains gives them) that holds more than
+ * most threads into the fewest groups of at most size (>= 1) consecutive
+ * threads of it, as even as they come; renumbered the same way. Returns
+ * the number of domains, or -1 (dpt_last_error says why: domains not
+ * numbered so, a size under 1, no memory), dom untouched. */
+DPT_API int dpt_topo_domain_groups(int *dom, int P, int most, int size);
 
 /* Physical cores of this machine available to the process (as
  * dpt_topo_open(NULL, NULL) sees them), for the default thread count.

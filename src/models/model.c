@@ -332,7 +332,8 @@ int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P,
     if (!g) return nd;
     memcpy(g, dom, (size_t)P * sizeof *g);
     const int ng = dpt_topo_domain_groups(g, P, DPT_SPLIT_AUTO_DOMAIN, DPT_SPLIT_GROUP);
-    if (want == DPT_SPLIT_LAYER || dpt_split_auto_layer(m, k, B, P, largest_domain(g, P, ng))) {
+    if (ng > 0 &&
+        (want == DPT_SPLIT_LAYER || dpt_split_auto_layer(m, k, B, P, largest_domain(g, P, ng)))) {
         memcpy(dom, g, (size_t)P * sizeof *g);
         nd = ng;
     }

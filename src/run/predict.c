@@ -279,7 +279,7 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
              * split w itself, spread with the threads that update its
              * slices; the update writes
              * into every domain's copy; the reduction reads the others'
-             * gradients, sync and epoch scan every thread's flag line:
+             * gradients, sync and epoch the flag lines and losses:
              * spread over the nodes in use; the gather reads the data set,
              * which lives with thread 0 */
             const int spread = p == DPT_CPH_REDUCE || p == DPT_CPH_SYNC || p == DPT_CPH_EPOCH ||

@@ -107,37 +107,40 @@ int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P, dpt_domain
 
 int dpt_topo_domain_groups(int *dom, int P, int most, int size)
 {
+    if (P < 0 || size < 1) {
+        dpt_set_error(DPT_EINVAL, "domain groups: %d threads, groups of %d", P, size);
+        return -1;
+    }
     int nd = 0;
-    for (int t = 0; t < P; t++) nd = dom[t] + 1 > nd ? dom[t] + 1 : nd;
-    int *k = calloc((size_t)nd + 1, sizeof *k), *seen = calloc((size_t)nd + 1, sizeof *seen);
-    if (!k || !seen || size < 1) {
-        free(k), free(seen);
-        return nd;
+    for (int t = 0; t < P; t++) {
+        if (dom[t] < 0 || dom[t] > nd) {
+            dpt_set_error(DPT_EINVAL, "thread %d's domain %d is not numbered by first thread", t,
+                          dom[t]);
+            return -1;
+        }
+        nd += dom[t] == nd;
     }
+    /* per domain: its threads, those seen, its first group; per group its
+     * new number */
+    int *k = calloc(3 * (size_t)nd + (size_t)P + 1, sizeof *k);
+    if (!k) {
+        dpt_set_error(DPT_ENOMEM, "out of memory");
+        return -1;
+    }
+    int *seen = k + nd, *base = seen + nd, *id = base + nd, n = 0, m = 0;
     for (int t = 0; t < P; t++) k[dom[t]]++;
-    /* the first group of each domain, in order; then each thread's */
-    int *base = calloc((size_t)nd + 1, sizeof *base), n = 0;
-    if (!base) {
-        free(k), free(seen);
-        return nd;
-    }
     for (int d = 0; d < nd; d++) {
         base[d] = n;
         n += k[d] > most ? (k[d] + size - 1) / size : 1;
     }
+    for (int g = 0; g < n; g++) id[g] = -1;
     for (int t = 0; t < P; t++) {
         const int d = dom[t], ng = k[d] > most ? (k[d] + size - 1) / size : 1;
-        dom[t] = base[d] + (int)((long)seen[d]++ * ng / k[d]);
+        const int g = base[d] + (int)((long)seen[d]++ * ng / k[d]);
+        /* numbered by first thread again (groups of interleaved domains) */
+        if (id[g] < 0) id[g] = m++;
+        dom[t] = id[g];
     }
-    /* numbered by first thread again (groups of interleaved domains) */
-    int *id = malloc((size_t)n * sizeof *id), m = 0;
-    if (id) {
-        for (int g = 0; g < n; g++) id[g] = -1;
-        for (int t = 0; t < P; t++) {
-            if (id[dom[t]] < 0) id[dom[t]] = m++;
-            dom[t] = id[dom[t]];
-        }
-    }
-    free(id), free(k), free(seen), free(base);
+    free(k);
     return n;
 }

@@ -601,6 +601,18 @@ Test(cost, domain_groups)
         for (int t = 0; t < 50; t++) k += dom[t] == g;
         cr_expect(k == 7 || k == 8, "group %d: %d threads", g, k);
     }
+    /* domains not numbered by first thread, a negative one, no group size:
+     * -1 with the reason, dom untouched */
+    int bad[4] = {0, 2, 1, 1}, keep[4];
+    memcpy(keep, bad, sizeof bad);
+    cr_expect_eq(dpt_topo_domain_groups(bad, 4, 1, 1), -1);
+    cr_expect(strstr(dpt_last_error(), "thread 1"), "%s", dpt_last_error());
+    cr_expect_eq(memcmp(bad, keep, sizeof bad), 0);
+    bad[1] = -5;
+    cr_expect_eq(dpt_topo_domain_groups(bad, 4, 1, 1), -1);
+    bad[1] = 1;
+    cr_expect_eq(dpt_topo_domain_groups(bad, 4, 1, 0), -1);
+    cr_expect_eq(dpt_topo_domain_groups(bad, 4, 1, 1), 4); /* every thread its own group */
 }
 
 /* The engine's domains: the layer split (asked, or auto in the small-row
