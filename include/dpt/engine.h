@@ -62,8 +62,9 @@ typedef enum {
      * per thread remain per step (the small-row regime, where the weights,
      * not the rows, are the traffic), and the domains hold 2 to
      * DPT_SPLIT_AUTO_DOMAIN threads (one L3 group: its barriers stay
-     * cheap; a team within one package has larger domains cut into groups
-     * of 8 for it, docs/engine.md); else data */
+     * cheap; a team within one package, or across packages of one domain
+     * each, has larger domains cut into groups of 8 for it,
+     * docs/engine.md); else data */
     DPT_SPLIT_AUTO = 0,
     /* every thread takes its own rows: its units, a whole gradient each */
     DPT_SPLIT_DATA = 1,

@@ -100,13 +100,13 @@ static void c_update(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo
     dpt_count_write(e, c, t, DPT_CPH_UPDATE, t, DPT_LINE);
 }
 
-/* the updated slice into every domain's copy of the parameters */
+/* the updated slice into every copy of the parameters */
 static void c_push(const dpt_engine *e, dpt_thread_counts *c, int t, size_t lo, size_t hi)
 {
     if (!dpt_engine_has_copies(e) || hi <= lo) return;
     dpt_count_read(e, c, t, DPT_CPH_UPDATE, t, (hi - lo) * sizeof(float));
-    for (int d = 0; d < e->nd; d++)
-        dpt_count_write(e, c, t, DPT_CPH_UPDATE, dpt_engine_domain_owner(e, d),
+    for (int k = 0; k < dpt_engine_copies(e); k++)
+        dpt_count_write(e, c, t, DPT_CPH_UPDATE, dpt_engine_copy_owner(e, k),
                         (hi - lo) * sizeof(float));
 }
 
@@ -175,7 +175,8 @@ static void c_tree(const dpt_engine *e, dpt_thread_counts *c, int t)
 }
 
 /* the reduce-scatter over this thread's slice: with domains, first the
- * subtrees of its domain over its domain share; then the items of the
+ * subtrees of its domain over its domain share, then (a package level)
+ * those of its package over its package share; then the items of the
  * canonical sum, fused with the update or into G[0] */
 static void c_scatter(const dpt_engine *e, dpt_thread_counts *c, int t)
 {
@@ -193,9 +194,21 @@ static void c_scatter(const dpt_engine *e, dpt_thread_counts *c, int t)
         }
         c->phase[DPT_CPH_REDUCE].barriers++;
     }
+    if (e->pk_level) { /* phase 1b: the package's subtrees over its package share */
+        const int k = dpt_engine_package_of(e, t);
+        dpt_engine_package_share(e, t, np, &lo, &hi);
+        for (int j = e->pnode_first[k]; j < e->pnode_first[k + 1]; j++) {
+            for (int x = e->pnode_lo[j]; x < e->pnode_hi[j]; x = e->item_end[x])
+                dpt_count_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x],
+                               (hi - lo) * sizeof(float));
+            dpt_count_write(e, c, t, DPT_CPH_REDUCE, e->unit_owner[e->pnode_lo[j]],
+                            (hi - lo) * sizeof(float));
+        }
+        c->phase[DPT_CPH_REDUCE].barriers++;
+    }
     thread_slice(e, t, np, &lo, &hi);
     const size_t len = (hi - lo) * sizeof(float);
-    for (int x = 0; x < e->U; x = e->item_end[x])
+    for (int x = 0; x < e->U; x = e->top_end[x])
         dpt_count_read(e, c, t, DPT_CPH_REDUCE, e->unit_owner[x], len);
     if (e->red.fused) {
         c_update(e, c, t, lo, hi, 0);

@@ -164,11 +164,22 @@ struct dpt_engine {
     dpt_domain_level domain; /* the level in use */
     int *dom, *slot, *slot_thread;
     int *dom_first; /* domain d's slots: [dom_first[d], dom_first[d + 1]) */
-    float **wd;     /* the parameters each domain reads: wd[0] = w, the others copies */
+    float **wd;     /* the parameters each domain reads: w, or a copy */
+    float **wcopy;  /* the copies (dpt_engine_copies of them) */
+    int grouped;    /* the layer split cut the domains into groups (dpt_split_domains) */
     /* the canonical sum: the item of unit buffer x spans [x, item_end[x])
      * at tree level item_level[x]; the subtrees each domain sums first are
      * node_lo/node_hi[dnode_first[d] .. dnode_first[d + 1]) */
     int *item_end, *item_level, *node_lo, *node_hi, *dnode_first;
+    /* packages (domain.c plan_packages): where the domains lie in npk >= 2
+     * packages, each package's slots together, package k's slots are
+     * [pk_first[k], pk_first[k + 1]) (else npk is 0); with a package level
+     * (pk_level) the subtrees its threads sum from its domains' items are
+     * pnode_lo/pnode_hi[pnode_first[k] .. pnode_first[k + 1]); the items
+     * the slice owners read are top_end and top_level (item_end and
+     * item_level without a package level) */
+    int npk, pk_level, *pk_first, *pnode_lo, *pnode_hi, *pnode_first;
+    int *top_end, *top_level;
     double inject; /* dpt_engine_opts.inject_slowdown (inject.c) */
     /* the layer split (split.c): in use; and the domains fold their items
      * as they compute (phase 1 of the canonical sum is then skipped) */
@@ -181,11 +192,14 @@ struct dpt_engine {
 #define DPT_LINE 64u
 
 /* Whether domains read copies of w (wd[d], refreshed by the update's
- * pushes): with several domains, except under the layer split, whose
- * threads read only their share of w itself (domain.c). */
+ * pushes): with several domains under the data split, one per domain;
+ * under the layer split, whose threads read only their share of w, one
+ * per package where it has a package level, else w itself (domain.c:
+ * without the package level's groups, on an L3 a domain, the pushes cost
+ * more than the reads over the link they save). */
 static inline int dpt_engine_has_copies(const dpt_engine *e)
 {
-    return e->nd > 1 && e->split != DPT_SPLIT_LAYER;
+    return e->split == DPT_SPLIT_LAYER ? e->pk_level : e->nd > 1;
 }
 
 /* An update found a non-finite gradient or parameter (bad != 0): the
@@ -363,7 +377,8 @@ int dpt_engine_alloc_copies(dpt_engine *e);
 void dpt_engine_free_domains(dpt_engine *e);
 /* Thread t's share of [0, n) among its domain's threads. */
 void dpt_engine_domain_share(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi);
-/* Thread t copies its domain share of w into its domain's copy (setup). */
+/* Thread t copies its share of w into the copy it reads (setup): its
+ * domain share, or its package share of its package's copy. */
 void dpt_engine_refresh_copies(dpt_engine *e, int t);
 /* Thread t reads `bytes` of the parameters its domain reads (counted in
  * c, phase ph): its domain's copy, or with one domain w itself, whose
@@ -371,13 +386,22 @@ void dpt_engine_refresh_copies(dpt_engine *e, int t);
 void dpt_engine_count_w(const dpt_engine *e, dpt_thread_counts *c, int t, int ph, size_t bytes);
 /* Thread t first-touches its slices of w, v and their snapshots (create). */
 void dpt_engine_touch_slices(dpt_engine *e, int t);
-/* After an update of w[lo, hi): the slice into every domain's copy. */
+/* After an update of w[lo, hi): the slice into every copy. */
 void dpt_engine_push_copies(dpt_engine *e, int t, size_t lo, size_t hi);
+/* How many copies of w there are, and the thread a push into copy c is
+ * counted to (its first). */
+int dpt_engine_copies(const dpt_engine *e);
+int dpt_engine_copy_owner(const dpt_engine *e, int c);
 /* The canonical sum over floats [b0, b0 + n) of the unit buffers' items
- * [lo, hi) (leaves: each buffer one leaf), in stack's blocks; returns
- * where it is (a buffer itself when there is one item). */
+ * [lo, hi) (the item at x spans [x, end[x]) at tree level level[x]; end
+ * NULL: each buffer one leaf), in stack's blocks; returns where it is (a
+ * buffer itself when there is one item). */
 const float *dpt_engine_tree_sum(const dpt_engine *e, float *stack, size_t b0, size_t n, int lo,
-                                 int hi, int leaves);
+                                 int hi, const int *end, const int *level);
+/* With a package level: thread t's share of [0, n) among its package's
+ * threads, and its package's index (pk_first). */
+void dpt_engine_package_share(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi);
+int dpt_engine_package_of(const dpt_engine *e, int t);
 
 /* reduce.c: the reduction strategies; fills e->red for the engine's
  * comm, reduce mode, units and clipping */

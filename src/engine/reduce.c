@@ -42,7 +42,7 @@ static void domain_nodes(dpt_engine *e, int t)
         const int a = e->node_lo[j], b = e->node_hi[j];
         for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
             const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
-            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, 1);
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, NULL, NULL);
             memcpy(e->G[a] + b0, sum, n * sizeof(float));
         }
         for (int x = a; x < b; x++)
@@ -52,10 +52,41 @@ static void domain_nodes(dpt_engine *e, int t)
     team_barrier(e, t, DPT_CPH_REDUCE);
 }
 
+/* Phase 1b, with a package level (domain.c plan_packages): the subtrees
+ * inside this thread's package that span several of its domains' items,
+ * over its package share of the parameters, each into its first buffer.
+ * A barrier ends it. */
+static void package_nodes(dpt_engine *e, int t)
+{
+    const int k = dpt_engine_package_of(e, t);
+    size_t lo, hi;
+    dpt_engine_package_share(e, t, e->m->n_params, &lo, &hi);
+    for (int j = e->pnode_first[k]; j < e->pnode_first[k + 1]; j++) {
+        const int a = e->pnode_lo[j], b = e->pnode_hi[j];
+        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+            const float *sum =
+                dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, e->item_end, e->item_level);
+            memcpy(e->G[a] + b0, sum, n * sizeof(float));
+        }
+        for (int x = a; x < b; x = e->item_end[x])
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
+        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
+    }
+    team_barrier(e, t, DPT_CPH_REDUCE);
+}
+
+/* Phases 1 and 1b, where they have work. */
+static void below_slices(dpt_engine *e, int t)
+{
+    if (e->nd > 1 && !e->fold) domain_nodes(e, t);
+    if (e->pk_level) package_nodes(e, t);
+}
+
 /* Phase 2's reads: this slice of every item's buffer. */
 static void count_items(dpt_engine *e, int t, size_t lo, size_t hi)
 {
-    for (int x = 0; x < e->U; x = e->item_end[x])
+    for (int x = 0; x < e->U; x = e->top_end[x])
         cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
 }
 
@@ -68,12 +99,13 @@ static void combine_scatter_fused(dpt_engine *e, int t, int P, step *st)
     size_t lo, hi;
     double r0 = dpt_now();
     (void)P;
-    if (e->nd > 1 && !e->fold) domain_nodes(e, t);
+    below_slices(e, t);
     thread_slice(e, t, e->m->n_params, &lo, &hi);
     int bad = 0;
     for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
         const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
-        const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 0);
+        const float *sum =
+            dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, e->top_end, e->top_level);
         bad |= dpt_optim_update_sum(&e->opt, 0, n, e->w + b0, &sum, 1, e->v ? e->v + b0 : NULL,
                                     st->gscale, st->lr);
     }
@@ -91,11 +123,12 @@ static void combine_scatter(dpt_engine *e, int t, int P, step *st)
     size_t lo, hi;
     double r0 = dpt_now();
     (void)P;
-    if (e->nd > 1 && !e->fold) domain_nodes(e, t);
+    below_slices(e, t);
     thread_slice(e, t, e->m->n_params, &lo, &hi);
     for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
         const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
-        const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 0);
+        const float *sum =
+            dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, e->top_end, e->top_level);
         if (sum != e->G[0] + b0) memcpy(e->G[0] + b0, sum, n * sizeof(float));
     }
     count_items(e, t, lo, hi);
@@ -242,7 +275,7 @@ static int across_overlapped(dpt_engine *e, int t, int P, step *st)
         /* the canonical sum of the leaves (domain.c), as the blocking path */
         for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
             const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
-            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, 1);
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, 0, e->U, NULL, NULL);
             if (sum != e->G[0] + b0) memcpy(e->G[0] + b0, sum, n * sizeof(float));
             if (t == 0 && ch > 0 && !c->comm_rc) c->comm_rc = comm->progress(comm->ctx);
         }

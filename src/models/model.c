@@ -317,15 +317,32 @@ static int largest_domain(const int *dom, int P, int nd)
     return most;
 }
 
+/* Whether a pinned team may be cut: within one package, or across
+ * packages each of which holds one domain, of consecutive threads (the
+ * groups of a package then share its cache and are summed there first:
+ * the engine's package level, domain.c). */
+static int cuttable(const dpt_place *plan, const int *dom, int P)
+{
+    unsigned char seen[1024] = {0};
+    int runs = 0, packages = 0, mixed = 0;
+    for (int t = 0; t < P; t++) {
+        const int pk = plan[t].package;
+        if (plan[t].pu < 0 || pk < 0 || pk >= 1024) return 0;
+        if (t == 0 || pk != plan[t - 1].package)
+            runs++;
+        else
+            mixed |= dom[t] != dom[t - 1];
+        packages += !seen[pk];
+        seen[pk] = 1;
+    }
+    return packages == 1 || (runs == packages && !mixed);
+}
+
 int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int adaptive,
                       const dpt_place *plan, dpt_domain_level level, dpt_split want, int *dom,
                       int nd)
 {
-    int one_package = 1; /* and pinned */
-    for (int t = 0; t < P; t++)
-        one_package &=
-            plan[t].pu >= 0 && plan[t].package >= 0 && plan[t].package == plan[0].package;
-    if (level != DPT_DOMAIN_AUTO || want == DPT_SPLIT_DATA || adaptive || !one_package ||
+    if (level != DPT_DOMAIN_AUTO || want == DPT_SPLIT_DATA || adaptive || !cuttable(plan, dom, P) ||
         largest_domain(dom, P, nd) <= DPT_SPLIT_AUTO_DOMAIN)
         return nd;
     int *g = malloc((size_t)P * sizeof *g);

@@ -32,15 +32,20 @@ int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int
 /* The most threads of a group the layer split cuts a large domain into. */
 #define DPT_SPLIT_GROUP 8
 
-/* The domains a step works in. With automatic domains (level AUTO), a team
- * within one package, and the layer split asked for or taken by auto once
- * they are cut, every domain of more than DPT_SPLIT_AUTO_DOMAIN threads (a
- * large L3 or NUMA node: a 56-core socket) is cut into groups of at most
- * DPT_SPLIT_GROUP consecutive threads (dpt_topo_domain_groups), whose
- * barriers and activations stay among a few cores. Else the domains stay
- * as dpt_topo_domains made them: the data split reduces fewer, larger
- * domains for less, and across packages every extra domain's share of the
- * reduction crosses the link (docs/scaling.md). dom, nd: dpt_topo_domains's,
+/* The domains a step works in. With automatic domains (level AUTO), a
+ * pinned team within one package, or across packages each of which holds
+ * one domain of consecutive threads, and the layer split asked for or
+ * taken by auto once they are cut, every domain of more than
+ * DPT_SPLIT_AUTO_DOMAIN threads (a large L3 or NUMA node: a 56-core
+ * socket) is cut into groups of at most DPT_SPLIT_GROUP consecutive threads
+ * (dpt_topo_domain_groups), whose barriers and activations stay among a
+ * few cores; across packages the engine sums each package's groups there
+ * first and the groups read a copy of w per package (the package level,
+ * docs/engine.md). Else the domains stay as dpt_topo_domains made them:
+ * the data split reduces fewer, larger domains for less, and where a
+ * package holds several domains (or its threads are not together) every
+ * extra group's share of the reduction would cross the link
+ * (docs/scaling.md). dom, nd: dpt_topo_domains's,
  * rewritten in place; plan: the threads' places (a team of unpinned
  * threads is not cut: its groups would be no nearer than the whole);
  * returns the count in use. */

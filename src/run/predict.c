@@ -277,7 +277,8 @@ void dpt_predict_counts(const dpt_machine *mach, const dpt_calibration *cal, con
              * compute reads its domain's copy of the parameters (the
              * domain's first thread's), or with one domain or the layer
              * split w itself, spread with the threads that update its
-             * slices; the update writes
+             * slices (across packages with the package level, its
+             * package's copy, spread over the package); the update writes
              * into every domain's copy; the reduction reads the others'
              * gradients, sync and epoch the flag lines and losses:
              * spread over the nodes in use; the gather reads the data set,

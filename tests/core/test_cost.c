@@ -18,9 +18,10 @@
 #include "ref.h"
 
 static const char *const topos[] = {
-    "pack:2 numa:4 l3:2 core:6 pu:1", /* 96 cores, 2 L3 per node */
-    "pack:2 numa:12 core:8 pu:1",     /* 192 cores, 24 nodes */
-    "pack:4 numa:2 core:16 pu:2",     /* 4 packages, SMT */
+    "pack:2 numa:4 l3:2 core:6 pu:1",  /* 96 cores, 2 L3 per node */
+    "pack:2 numa:12 core:8 pu:1",      /* 192 cores, 24 nodes */
+    "pack:4 numa:2 core:16 pu:2",      /* 4 packages, SMT */
+    "pack:2 numa:1 l3:1 core:24 pu:1", /* a 24-core L3 a package: the package level */
 };
 
 enum { OPT_SGD_MOMENTUM, OPT_GD_CLIP, OPT_SGD_LOCAL, OPT_GD_ADAPTIVE };
@@ -119,6 +120,11 @@ ParameterizedTestParameters(cost, counters_equal_cost)
         {2, 40, 0, OPT_SGD_LOCAL, DPT_REDUCE_SCATTER, DPT_PIN_SCATTER, DPT_SPLIT_LAYER},
         {0, 16, 3, OPT_SGD_MOMENTUM, DPT_REDUCE_TREE, DPT_PIN_SCATTER, DPT_SPLIT_LAYER},
         {2, 9, 31, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        /* groups summed in their package first, a copy of w per package */
+        {3, 48, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        {3, 40, 5, OPT_GD_CLIP, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        {3, 48, 0, OPT_SGD_LOCAL, DPT_REDUCE_TREE, DPT_PIN_COMPACT, DPT_SPLIT_LAYER},
+        {3, 36, 0, OPT_SGD_MOMENTUM, DPT_REDUCE_SCATTER, DPT_PIN_COMPACT, DPT_SPLIT_AUTO},
     };
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) cases[k++] = extra[i];
     return cr_make_param_array(struct cost_case, cases, k);
@@ -328,7 +334,7 @@ ParameterizedTestParameters(cost, domains_same_bits)
 }
 
 static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain_level dom,
-                         dpt_reduce red, dpt_split split, int *nd_out)
+                         dpt_reduce red, dpt_split split, dpt_pin_policy pin, int *nd_out)
 {
     dpt_model m;
     dpt_dataset ds;
@@ -340,7 +346,7 @@ static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain
     dpt_engine_opts eo;
     ref_engine_opts(&eo, threads, 1);
     eo.topo = topo;
-    eo.pin.policy = DPT_PIN_SCATTER;
+    eo.pin.policy = pin;
     eo.leaves = leaves;
     eo.domain = dom;
     eo.reduce = red;
@@ -351,9 +357,7 @@ static float *train_bits(int threads, int leaves, const char *topo_s, dpt_domain
     cr_assert_eq(dpt_engine_train(e, 3, NULL, NULL), 0, "%s", dpt_last_error());
     float *w = malloc(m.n_params * sizeof *w);
     memcpy(w, dpt_engine_params(e), m.n_params * sizeof *w);
-    int *d = calloc((size_t)threads, sizeof *d);
-    *nd_out = dpt_topo_domains(topo, dpt_engine_plan(e), threads, dom, d, NULL);
-    free(d);
+    *nd_out = dpt_engine_domains(e, NULL); /* the layer split's groups counted */
     dpt_engine_destroy(e);
     dpt_topo_close(topo);
     dpt_dataset_free(&ds);
@@ -369,34 +373,42 @@ ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
     const size_t bytes = m.n_params * sizeof(float);
     dpt_dataset_free(&ds);
     int nd;
-    float *ref = train_bits(c->threads, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2",
-                            DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, DPT_SPLIT_DATA, &nd);
+    float *ref =
+        train_bits(c->threads, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE,
+                   DPT_REDUCE_SCATTER, DPT_SPLIT_DATA, DPT_PIN_SCATTER, &nd);
     const dpt_split L = DPT_SPLIT_LAYER;
     const struct {
         const char *topo;
         dpt_domain_level dom;
         dpt_reduce red;
         dpt_split split;
+        int compact; /* else scatter */
     } v[] = {
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER, 0},
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_SCATTER, 0},
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, 0},
-        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, 0},
-        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER, 0, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_SCATTER, 0, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, 0, 0},
+        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, 0, 0},
+        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, 0, 0},
         /* the layer split: one domain, domains, folding or per-unit buffers */
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, L},
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER, L},
-        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, L},
-        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L},
-        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, L},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE, DPT_REDUCE_SCATTER, L, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_L3, DPT_REDUCE_SCATTER, L, 0},
+        {"pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_PACKAGE, DPT_REDUCE_TREE, L, 0},
+        {"pack:2 numa:12 core:8 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L, 0},
+        {"pack:4 numa:2 core:16 pu:2", DPT_DOMAIN_NUMA, DPT_REDUCE_TREE, L, 0},
         /* one 48-core L3: cut into groups of 8 past 16 threads */
-        {"pack:1 numa:1 l3:1 core:48 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L},
+        {"pack:1 numa:1 l3:1 core:48 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L, 0},
+        /* two 24-core packages, compact: past 16 threads a package, groups
+         * of 8 summed in their package first (the package level) and a
+         * copy of w per package */
+        {"pack:2 numa:1 l3:1 core:24 pu:1", DPT_DOMAIN_AUTO, DPT_REDUCE_SCATTER, L, 1},
     };
     int layouts = 0;
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        float *w =
-            train_bits(c->threads, c->leaves, v[i].topo, v[i].dom, v[i].red, v[i].split, &nd);
+        float *w = train_bits(c->threads, c->leaves, v[i].topo, v[i].dom, v[i].red, v[i].split,
+                              v[i].compact ? DPT_PIN_COMPACT : DPT_PIN_SCATTER, &nd);
         layouts += nd > 1;
+        if (v[i].compact && c->threads == 48)
+            cr_expect_eq(nd, 6, "two packages of 24 threads: %d groups, not 6", nd);
         cr_expect_eq(memcmp(w, ref, bytes), 0,
                      "%d threads, leaves %d, \"%s\" --domain %s (%d), %s, split %s", c->threads,
                      c->leaves, v[i].topo, dpt_domain_name(v[i].dom), nd,
@@ -407,7 +419,7 @@ ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
     if (c->leaves) {
         /* deterministic: the 1-thread run's bits */
         float *one = train_bits(1, c->leaves, "pack:2 numa:2 l3:2 core:3 pu:2", DPT_DOMAIN_NONE,
-                                DPT_REDUCE_SCATTER, DPT_SPLIT_DATA, &nd);
+                                DPT_REDUCE_SCATTER, DPT_SPLIT_DATA, DPT_PIN_SCATTER, &nd);
         cr_expect_eq(memcmp(one, ref, bytes), 0, "leaves %d: %d threads against 1", c->leaves,
                      c->threads);
         free(one);
@@ -520,11 +532,70 @@ ParameterizedTest(struct cross_case *k, cost, layer_split_shares_the_model)
     dpt_topo_close(topo);
 }
 
+/* Bytes of phase ph a step at distance d, all threads: read or written. */
+static double step_at(const dpt_thread_counts *c, int P, int ph, int d, int written)
+{
+    double b = 0;
+    for (int t = 0; t < P; t++)
+        b += (double)(written ? c[t].phase[ph].written[d] : c[t].phase[ph].read[d]) /
+             (double)c[t].steps;
+    return b;
+}
+
+/* Two packages of one 56-core node each (a two-socket Sapphire Rapids),
+ * 112 threads, the layer split: each package's seven groups are summed in
+ * the package first, so a slice owner reads from the other package that
+ * package's items of the canonical tree, not its seven groups' sums: for
+ * 112 units, package 0 holds [0, 32), [32, 48), [48, 56) and package 1
+ * [56, 64), [64, 112), so package 0's slices (half of w) read 2 and
+ * package 1's read 3. The compute reads its package's copy of w (nothing
+ * over the link) and the update pushes each slice once into the other
+ * package's copy. */
+Test(cost, package_level_crosses_once)
+{
+    dpt_model m;
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_MOMENTUM;
+    o.batch = 256;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:1 core:56 pu:1", NULL), 0);
+    dpt_engine_opts eo;
+    const int P = 112;
+    ref_engine_opts(&eo, P, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_COMPACT;
+    eo.split = DPT_SPLIT_LAYER;
+    dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    const double half = (double)m.n_params / 2 * sizeof(float);
+    const int far = DPT_NEAR_PACKAGE;
+    cr_expect_eq(step_at(c, P, DPT_CPH_REDUCE, far, 0), (2 + 3) * half,
+                 "the reduce reads %.6g bytes a step from the other package, not %.6g",
+                 step_at(c, P, DPT_CPH_REDUCE, far, 0), 5 * half);
+    cr_expect_eq(step_at(c, P, DPT_CPH_REDUCE, far, 1), 0, "the reduce writes over the link");
+    cr_expect_eq(step_at(c, P, DPT_CPH_COMPUTE, far, 0), 0,
+                 "the compute reads %.6g bytes a step over the link",
+                 step_at(c, P, DPT_CPH_COMPUTE, far, 0));
+    cr_expect_eq(step_at(c, P, DPT_CPH_UPDATE, far, 1), 2 * half,
+                 "the update writes %.6g bytes a step over the link, not w once (%.6g)",
+                 step_at(c, P, DPT_CPH_UPDATE, far, 1), 2 * half);
+    /* the package's pass: a barrier more in the reduce than one package's team */
+    cr_expect_eq(c[0].phase[DPT_CPH_REDUCE].barriers, 2 * (uint64_t)c[0].steps);
+    /* the same team scattered over the packages is not cut: no package level */
+    eo.pin.policy = DPT_PIN_SCATTER;
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    cr_expect_eq(c[0].phase[DPT_CPH_REDUCE].barriers, (uint64_t)c[0].steps);
+    free(c);
+    dpt_topo_close(topo);
+}
+
 /* auto keeps the data split where a domain is too big for cheap barriers
- * and spans packages (a 56-core L3 a package) or rows are plentiful; the
- * layer split where the domains are L3 groups of a few cores, or a team in
- * one package whose large domains the layer split cuts into groups, and
- * rows are few. */
+ * and cannot be cut (packages of several large nodes) or rows are
+ * plentiful; the layer split where the domains are L3 groups of a few
+ * cores, or a team in one package, or packages of one domain each, whose
+ * large domains the layer split cuts into groups, and rows are few. */
 Test(cost, split_auto_rule)
 {
     dpt_model m;
@@ -540,7 +611,11 @@ Test(cost, split_auto_rule)
     } c[] = {
         /* one package: its two 56-thread nodes cut into 8-thread groups */
         {"pack:2 numa:2 core:56 pu:1", 112, 256, DPT_SPLIT_LAYER},
-        {"pack:2 numa:1 core:56 pu:1", 112, 256, DPT_SPLIT_DATA},     /* two packages: kept whole */
+        /* two packages of one node each: cut too, each package's groups
+         * summed in it first (the package level) */
+        {"pack:2 numa:1 core:56 pu:1", 112, 256, DPT_SPLIT_LAYER},
+        /* two packages of two nodes each: kept whole (no package level) */
+        {"pack:2 numa:2 core:28 pu:1", 112, 256, DPT_SPLIT_DATA},
         {"pack:2 numa:4 l3:2 core:6 pu:1", 96, 256, DPT_SPLIT_LAYER}, /* 6-thread L3s */
         {"pack:2 numa:4 l3:2 core:6 pu:1", 96, 4096, DPT_SPLIT_DATA}, /* 42 rows a thread */
         {"pack:2 numa:4 l3:2 core:6 pu:1", 1, 8, DPT_SPLIT_DATA},     /* one thread */
