@@ -129,7 +129,7 @@ static void c_compute(const dpt_engine *e, dpt_thread_counts *c, int t, size_t b
     int u0, u1;
     thread_units(e, t, e->P, &u0, &u1);
     if (e->split == DPT_SPLIT_LAYER)
-        dpt_engine_split_step((dpt_engine *)e, c, t, b, 0, NULL, NULL, 0);
+        dpt_engine_split_step((dpt_engine *)e, c, t, b, 0, gstep > 0, NULL, NULL, 0);
     else
         for (int u = u0; u < u1; u++) {
             size_t n = e->adaptive ? rows : unit_row(e, b, u + 1) - unit_row(e, b, u);

@@ -34,6 +34,7 @@ typedef struct thread_state {
     float *domX; /* layer split, a domain's first thread: its rows of a step
                     side by side (one block), so products take them at once */
     float *tile; /* layer split with the fold: where its dW rows are summed */
+    int staged;  /* layer split: the next step's rows are in place (split.c) */
 } __attribute__((aligned(64))) thread_state;
 
 typedef struct unit_loss {
@@ -345,9 +346,15 @@ int dpt_engine_layout(dpt_engine *e, const dpt_engine_opts *opts);
 int dpt_engine_split_buffers(dpt_engine *e, int t);
 /* Thread t's part of the step's gradients under the layer split, counted
  * into c; run == 0 counts only (the cost function). rows_X, rows_y: its
- * rows of the step, batch row slo first. */
+ * rows of the step, batch row slo first; staged: they are in place
+ * already (dpt_engine_split_stage), so the step starts without a barrier. */
 void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
-                           const float *rows_X, const float *rows_y, size_t slo);
+                           int staged, const float *rows_X, const float *rows_y, size_t slo);
+/* Thread t's rows of the next step (b rows), put where its domain reads
+ * them (their place, and side by side in the domain's buffer) after this
+ * step's compute barrier; marks them staged for the next step. */
+void dpt_engine_split_stage(dpt_engine *e, int t, size_t b, const float *rows_X,
+                            const float *rows_y, size_t slo);
 
 /* rows.c: a thread's rows of each batch */
 size_t dpt_engine_thread_rows(const dpt_engine *e, int t);

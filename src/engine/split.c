@@ -19,8 +19,11 @@
  * block together (the small-row regime: a whole domain's units at once,
  * 2 x layers barriers a step), or one at a time when a unit has more. In
  * the first case each thread copies its rows into the domain's buffer
- * (domX of its first thread) before the step's first barrier, so that the
- * units' rows lie side by side and products take runs of them at once.
+ * (domX of its first thread), so that the units' rows lie side by side and
+ * products take runs of them at once: for a step past an epoch's first,
+ * right after the previous step's compute (train.c stage_next), so that
+ * the team barriers that end that step order them before this one's
+ * compute; for the first, before a barrier of the domain's own.
  *
  * One walk serves the step and the cost function: run == 0 only counts. */
 #include <string.h>
@@ -138,8 +141,36 @@ static size_t bias_floats(const dpt_model *m, int ith, int nth)
     return f;
 }
 
+/* Thread t's rows of a step of b rows, batch row slo first, put where its
+ * domain reads them: where they are (sX, sy, slo), and where the domain's
+ * rows fit one block, side by side in unit order in the domain's buffer,
+ * so that a product takes a run of units in one call
+ * (dpt_model_grad_split). The domain reads them after a barrier. */
+static void put_rows(dpt_engine *e, int t, size_t b, const float *rows_X, const float *rows_y,
+                     size_t slo)
+{
+    const int d = e->dom[t], s0 = e->dom_first[d], kd = e->dom_first[d + 1] - s0;
+    const int ua = e->u_base + (int)((long)e->u_local * s0 / e->P);
+    const int ub = e->u_base + (int)((long)e->u_local * (s0 + kd) / e->P);
+    const size_t dr0 = unit_row(e, b, ua), ld = e->ds->ld;
+    e->ts[t].sX = rows_X, e->ts[t].sy = rows_y, e->ts[t].slo = slo;
+    if (kd > 1 && unit_row(e, b, ub) - dr0 <= dpt_model_block_rows(e->m)) {
+        int t0, t1;
+        thread_units(e, t, e->P, &t0, &t1);
+        const size_t own = unit_row(e, b, t1) - unit_row(e, b, t0);
+        memcpy(e->ts[e->slot_thread[s0]].domX + (slo - dr0) * ld, rows_X, own * ld * sizeof(float));
+    }
+}
+
+void dpt_engine_split_stage(dpt_engine *e, int t, size_t b, const float *rows_X,
+                            const float *rows_y, size_t slo)
+{
+    put_rows(e, t, b, rows_X, rows_y, slo);
+    e->ts[t].staged = 1;
+}
+
 void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b, int run,
-                           const float *rows_X, const float *rows_y, size_t slo)
+                           int staged, const float *rows_X, const float *rows_y, size_t slo)
 {
     const dpt_model *m = e->m;
     const int d = e->dom[t], s0 = e->dom_first[d], kd = e->dom_first[d + 1] - s0;
@@ -156,8 +187,7 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
     const int ua = e->u_base + (int)((long)e->u_local * s0 / e->P);
     const int ub = e->u_base + (int)((long)e->u_local * (s0 + kd) / e->P);
     /* where the domain's rows fit one block, each thread puts its own in
-     * the domain's buffer, side by side in unit order: a product then takes
-     * a run of units in one call (dpt_model_grad_split) */
+     * the domain's buffer, side by side in unit order (put_rows) */
     const size_t dr0 = unit_row(e, b, ua), xf = e->ds->d * sizeof(float);
     const int sbs = kd > 1 && unit_row(e, b, ub) - dr0 <= brows;
     float *side = sbs && run ? e->ts[so].domX : NULL;
@@ -168,12 +198,11 @@ void dpt_engine_split_step(dpt_engine *e, dpt_thread_counts *c, int t, size_t b,
         dpt_count_read(e, c, t, DPT_CPH_COMPUTE, t, own * xf);
         dpt_count_write(e, c, t, DPT_CPH_COMPUTE, so, own * xf);
     }
-    if (run) {
-        e->ts[t].sX = rows_X, e->ts[t].sy = rows_y, e->ts[t].slo = slo;
-        if (side) memcpy(side + (slo - dr0) * ld, rows_X, own * ld * sizeof(float));
-        if (kd > 1) sync(&ss); /* every thread's rows of the step are in place */
-    }
-    if (kd > 1) c->phase[DPT_CPH_COMPUTE].barriers++;
+    /* every thread's rows of the step in place: a barrier, unless they were
+     * put there before the previous step's last (staged) */
+    if (run && !staged) put_rows(e, t, b, rows_X, rows_y, slo);
+    if (run && !staged && kd > 1) sync(&ss);
+    if (kd > 1 && !staged) c->phase[DPT_CPH_COMPUTE].barriers++;
     const int xa = unit_buf(e, ua), xb = unit_buf(e, ub);
     dpt_split_unit un[DPT_SPLIT_MAX_UNITS];
     /* y: the first item not yet summed */

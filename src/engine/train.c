@@ -126,6 +126,7 @@ static void epoch_begin(dpt_engine *e, int t, step *st)
     thread_state *ts = &e->ts[t];
     memset(&ts->t, 0, sizeof ts->t);
     ts->rows = 0;
+    ts->staged = 0;
     st->prev = ts->t;
     st->traced = 0;
     st->off = 0;
@@ -174,8 +175,18 @@ static void step_begin(dpt_engine *e, int t, step *st)
     if (e->adaptive) cnt_read(e, t, DPT_CPH_SYNC, 0, DPT_LINE); /* the shares */
 }
 
+/* The step's rows into the thread's buffer, where they change every step
+ * (reshuffled or adaptive); [*lo, *hi) of the epoch's order. */
+static void copy_step_rows(dpt_engine *e, int t, const step *st, size_t *lo, size_t *hi)
+{
+    dpt_engine_step_span(e, t, st->s, st->off, st->tlo, st->thi, lo, hi);
+    dpt_engine_copy_rows(e, t, *lo, *hi, e->ts[t].X, e->ts[t].y);
+}
+
 /* gather: this step's rows, copied fresh into cache for the kernels when
- * they change every step (reshuffled or adaptive); else already in place */
+ * they change every step (reshuffled or adaptive); else already in place.
+ * Staged (the layer split, stage_next), the copy is made already: only
+ * counted here. */
 static void gather(dpt_engine *e, int t, step *st)
 {
     thread_state *ts = &e->ts[t];
@@ -183,8 +194,10 @@ static void gather(dpt_engine *e, int t, step *st)
     st->g0 = st->c0 = dpt_now();
     if (e->step_copy) {
         size_t lo, hi;
-        dpt_engine_step_span(e, t, st->s, st->off, st->tlo, st->thi, &lo, &hi);
-        dpt_engine_copy_rows(e, t, lo, hi, ts->X, ts->y);
+        if (ts->staged)
+            dpt_engine_step_span(e, t, st->s, st->off, st->tlo, st->thi, &lo, &hi);
+        else
+            copy_step_rows(e, t, st, &lo, &hi);
         const size_t rb = (hi - lo) * (e->ds->ld + 1) * sizeof(float);
         cnt_read(e, t, DPT_CPH_GATHER, e->local_batching ? t : 0, (hi - lo) * sizeof(uint32_t));
         cnt_read(e, t, DPT_CPH_GATHER, ts->SX ? t : 0, rb);
@@ -217,10 +230,11 @@ static void compute(dpt_engine *e, int t, int P, step *st)
     const size_t b = st->b, rows = st->thi - st->tlo;
     int u0, u1;
     thread_units(e, t, P, &u0, &u1);
-    if (e->split == DPT_SPLIT_LAYER)
-        dpt_engine_split_step(e, &ts->cnt, t, b, 1, ts->X + st->base * ds->ld, ts->y + st->base,
-                              st->tlo);
-    else
+    if (e->split == DPT_SPLIT_LAYER) {
+        dpt_engine_split_step(e, &ts->cnt, t, b, 1, ts->staged, ts->X + st->base * ds->ld,
+                              ts->y + st->base, st->tlo);
+        ts->staged = 0;
+    } else
         for (int u = u0; u < u1; u++) {
             /* adaptive: one unit per thread, its rows the cut */
             size_t r0 = e->adaptive ? 0 : unit_row(e, b, u) - st->tlo;
@@ -268,6 +282,36 @@ static void after_compute(dpt_engine *e, int t, int P, step *st)
         dpt_balance_update(P, e->bsecs, e->brows, e->speed,
                            e->cum + (size_t)((st->gstep + 1) & 1) * ((size_t)P + 1));
     }
+}
+
+/* Under the layer split, right after the compute barrier (the domain's
+ * threads are done with this step's rows): the next step's rows, copied
+ * and put where the domain reads them, so that its compute starts without
+ * a barrier of its own; the team barriers that end this step order them
+ * before it (split.c). Not past the epoch's end (the next epoch reshuffles
+ * after its own barrier). Counted, and timed as the copy, when that step
+ * gathers. */
+static void stage_next(dpt_engine *e, int t, const step *st)
+{
+    const int d = e->dom[t];
+    if (e->split != DPT_SPLIT_LAYER || st->s + 1 >= e->steps_per_epoch ||
+        e->dom_first[d + 1] - e->dom_first[d] < 2)
+        return;
+    thread_state *ts = &e->ts[t];
+    const double g0 = dpt_now();
+    step nx = *st; /* off: this step's rows consumed already */
+    nx.s = st->s + 1;
+    nx.gstep = st->gstep + 1;
+    nx.b = batch_size(e, nx.s);
+    dpt_engine_batch_part(e, t, nx.b, nx.gstep, &nx.tlo, &nx.thi);
+    size_t base = nx.off;
+    if (e->step_copy) {
+        size_t lo, hi;
+        copy_step_rows(e, t, &nx, &lo, &hi);
+        base = 0;
+    }
+    dpt_engine_split_stage(e, t, nx.b, ts->X + base * e->ds->ld, ts->y + base, nx.tlo);
+    ts->t.shuffle += dpt_now() - g0;
 }
 
 /* Every thread sees the same loss and flags here, so all reach the same
@@ -365,6 +409,7 @@ static int run_step(dpt_engine *e, int t, int P, step *st)
     compute(e, t, P, st);
     team_barrier(e, t, DPT_CPH_SYNC);
     after_compute(e, t, P, st);
+    stage_next(e, t, st);
     if (e->red.across(e, t, P, st) || verdict(e, t, st)) return 1;
     if (e->red.combine) e->red.combine(e, t, P, st);
     if (!e->red.fused) update(e, t, P, st);

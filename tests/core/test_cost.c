@@ -591,6 +591,36 @@ Test(cost, package_level_crosses_once)
     dpt_topo_close(topo);
 }
 
+/* The layer split's compute: 2 x layers barriers of the domain a step,
+ * plus one at the epoch's first step only; the later steps' rows are put
+ * side by side right after the compute barrier of the step before
+ * (train.c stage_next), which the team barriers then order. */
+Test(cost, layer_split_stages_the_rows)
+{
+    dpt_model m;
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = DPT_OPT_SGD;
+    o.batch = 256;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, "pack:1 numa:1 core:56 pu:1", NULL), 0);
+    dpt_engine_opts eo;
+    const int P = 56;
+    ref_engine_opts(&eo, P, 1);
+    eo.topo = topo;
+    eo.pin.policy = DPT_PIN_COMPACT;
+    eo.split = DPT_SPLIT_LAYER;
+    dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
+    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    for (int t = 0; t < P; t++)
+        cr_expect_eq(c[t].phase[DPT_CPH_COMPUTE].barriers, c[t].steps * 2 * (uint64_t)m.layers + 1,
+                     "thread %d: %" PRIu64 " compute barriers in %" PRIu64 " steps", t,
+                     c[t].phase[DPT_CPH_COMPUTE].barriers, c[t].steps);
+    free(c);
+    dpt_topo_close(topo);
+}
+
 /* auto keeps the data split where a domain is too big for cheap barriers
  * and cannot be cut (packages of several large nodes) or rows are
  * plentiful; the layer split where the domains are L3 groups of a few
