@@ -78,16 +78,22 @@ int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limit
     float (*rd)(size_t, const float *) = dpt_k_read_f32_scalar;
     float (*fm)(size_t) = dpt_k_fma_f32_scalar;
     int avx2 = 0, avx512 = 0;
+    /* the peak is the kernel table's in use (the widest the CPU runs, or
+     * the one --isa / DPT_ISA chose), so that a run's %peak is against
+     * what its kernels can reach; reads are AVX2 wherever the CPU has it
+     * (the bandwidth is the machine's, whatever the table) */
+    const char *isa = dpt_kernels_get()->isa;
 #if DPT_HAVE_AVX2
     if (dpt_cpu_has_avx2()) {
         rd = dpt_k_read_f32_avx2;
-        fm = dpt_k_fma_f32_avx2;
-        avx2 = 1;
+        if (strcmp(isa, "scalar")) {
+            fm = dpt_k_fma_f32_avx2;
+            avx2 = 1;
+        }
     }
 #endif
 #if DPT_HAVE_AVX512
-    /* the peak is the widest ISA's; reads stay AVX2 (bandwidth-bound) */
-    if (avx2 && dpt_cpu_has_avx512()) {
+    if (avx2 && dpt_cpu_has_avx512() && !strcmp(isa, "avx512")) {
         fm = dpt_k_fma_f32_avx512;
         avx512 = 1;
     }
