@@ -29,50 +29,50 @@ void dpt_engine_count_update(dpt_engine *e, int t, size_t lo, size_t hi, int rea
     cnt_write(e, t, DPT_CPH_UPDATE, t, DPT_LINE); /* its verdict flag */
 }
 
+/* Subtrees [nlo[j], nhi[j]), j in [j0, j1), over floats [lo, hi), each
+ * summed into its first buffer from its items (at x: [x, end[x]) at level
+ * level[x]; end NULL: its leaves), and counted. */
+static void sum_nodes(dpt_engine *e, int t, size_t lo, size_t hi, const int *nlo, const int *nhi,
+                      int j0, int j1, const int *end, const int *level)
+{
+    for (int j = j0; j < j1; j++) {
+        const int a = nlo[j], b = nhi[j];
+        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
+            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
+            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, end, level);
+            memcpy(e->G[a] + b0, sum, n * sizeof(float));
+        }
+        for (int x = a; x < b; x = end ? end[x] : x + 1)
+            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
+        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
+    }
+}
+
 /* Phase 1 of the canonical sum (domain.c), with more than one domain and
  * unless the layer split folded the items as it computed (split.c): the
  * subtrees inside this thread's domain, over its domain share of the
- * parameters, each into its first buffer. A barrier ends it. */
+ * parameters, from their leaves. A barrier ends it. */
 static void domain_nodes(dpt_engine *e, int t)
 {
     const int d = e->dom[t];
     size_t lo, hi;
     dpt_engine_domain_share(e, t, e->m->n_params, &lo, &hi);
-    for (int j = e->dnode_first[d]; j < e->dnode_first[d + 1]; j++) {
-        const int a = e->node_lo[j], b = e->node_hi[j];
-        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
-            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
-            const float *sum = dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, NULL, NULL);
-            memcpy(e->G[a] + b0, sum, n * sizeof(float));
-        }
-        for (int x = a; x < b; x++)
-            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
-        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
-    }
+    sum_nodes(e, t, lo, hi, e->node_lo, e->node_hi, e->dnode_first[d], e->dnode_first[d + 1], NULL,
+              NULL);
     team_barrier(e, t, DPT_CPH_REDUCE);
 }
 
 /* Phase 1b, with a package level (domain.c plan_packages): the subtrees
  * inside this thread's package that span several of its domains' items,
- * over its package share of the parameters, each into its first buffer.
- * A barrier ends it. */
+ * over its package share of the parameters, from those items. A barrier
+ * ends it. */
 static void package_nodes(dpt_engine *e, int t)
 {
     const int k = dpt_engine_package_of(e, t);
     size_t lo, hi;
     dpt_engine_package_share(e, t, e->m->n_params, &lo, &hi);
-    for (int j = e->pnode_first[k]; j < e->pnode_first[k + 1]; j++) {
-        const int a = e->pnode_lo[j], b = e->pnode_hi[j];
-        for (size_t b0 = lo; b0 < hi; b0 += DPT_UPDATE_BLOCK) {
-            const size_t n = hi - b0 < DPT_UPDATE_BLOCK ? hi - b0 : DPT_UPDATE_BLOCK;
-            const float *sum =
-                dpt_engine_tree_sum(e, e->ts[t].tsum, b0, n, a, b, e->item_end, e->item_level);
-            memcpy(e->G[a] + b0, sum, n * sizeof(float));
-        }
-        for (int x = a; x < b; x = e->item_end[x])
-            cnt_read(e, t, DPT_CPH_REDUCE, e->unit_owner[x], (hi - lo) * sizeof(float));
-        cnt_write(e, t, DPT_CPH_REDUCE, e->unit_owner[a], (hi - lo) * sizeof(float));
-    }
+    sum_nodes(e, t, lo, hi, e->pnode_lo, e->pnode_hi, e->pnode_first[k], e->pnode_first[k + 1],
+              e->item_end, e->item_level);
     team_barrier(e, t, DPT_CPH_REDUCE);
 }
 

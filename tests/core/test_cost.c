@@ -542,6 +542,29 @@ static double step_at(const dpt_thread_counts *c, int P, int ph, int d, int writ
     return b;
 }
 
+/* fmnist-mlp (784-256-128-10) at batch 256 over 2560 rows, the layer
+ * split, P threads pinned by pin on topology topo_s: the cost function's
+ * counts (to free). */
+static dpt_thread_counts *fmnist_layer_cost(const dpt_model *m, dpt_opt_kind kind,
+                                            const char *topo_s, int P, dpt_pin_policy pin)
+{
+    dpt_optim_spec o;
+    dpt_optim_defaults(&o);
+    o.kind = kind;
+    o.batch = 256;
+    dpt_topo *topo;
+    cr_assert_eq(dpt_topo_open(&topo, topo_s, NULL), 0);
+    dpt_engine_opts eo;
+    ref_engine_opts(&eo, P, 1);
+    eo.topo = topo;
+    eo.pin.policy = pin;
+    eo.split = DPT_SPLIT_LAYER;
+    dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
+    cr_assert_eq(dpt_engine_cost(topo, NULL, m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    dpt_topo_close(topo);
+    return c;
+}
+
 /* Two packages of one 56-core node each (a two-socket Sapphire Rapids),
  * 112 threads, the layer split: each package's seven groups are summed in
  * the package first, so a slice owner reads from the other package that
@@ -555,20 +578,9 @@ Test(cost, package_level_crosses_once)
 {
     dpt_model m;
     cr_assert_eq(ref_fmnist_mlp(&m), 0);
-    dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_MOMENTUM;
-    o.batch = 256;
-    dpt_topo *topo;
-    cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:1 core:56 pu:1", NULL), 0);
-    dpt_engine_opts eo;
     const int P = 112;
-    ref_engine_opts(&eo, P, 1);
-    eo.topo = topo;
-    eo.pin.policy = DPT_PIN_COMPACT;
-    eo.split = DPT_SPLIT_LAYER;
-    dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
-    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    const char *topo = "pack:2 numa:1 core:56 pu:1";
+    dpt_thread_counts *c = fmnist_layer_cost(&m, DPT_OPT_MOMENTUM, topo, P, DPT_PIN_COMPACT);
     const double half = (double)m.n_params / 2 * sizeof(float);
     const int far = DPT_NEAR_PACKAGE;
     cr_expect_eq(step_at(c, P, DPT_CPH_REDUCE, far, 0), (2 + 3) * half,
@@ -583,12 +595,11 @@ Test(cost, package_level_crosses_once)
                  step_at(c, P, DPT_CPH_UPDATE, far, 1), 2 * half);
     /* the package's pass: a barrier more in the reduce than one package's team */
     cr_expect_eq(c[0].phase[DPT_CPH_REDUCE].barriers, 2 * (uint64_t)c[0].steps);
+    free(c);
     /* the same team scattered over the packages is not cut: no package level */
-    eo.pin.policy = DPT_PIN_SCATTER;
-    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    c = fmnist_layer_cost(&m, DPT_OPT_MOMENTUM, topo, P, DPT_PIN_SCATTER);
     cr_expect_eq(c[0].phase[DPT_CPH_REDUCE].barriers, (uint64_t)c[0].steps);
     free(c);
-    dpt_topo_close(topo);
 }
 
 /* The layer split's compute: 2 x layers barriers of the domain a step,
@@ -599,26 +610,14 @@ Test(cost, layer_split_stages_the_rows)
 {
     dpt_model m;
     cr_assert_eq(ref_fmnist_mlp(&m), 0);
-    dpt_optim_spec o;
-    dpt_optim_defaults(&o);
-    o.kind = DPT_OPT_SGD;
-    o.batch = 256;
-    dpt_topo *topo;
-    cr_assert_eq(dpt_topo_open(&topo, "pack:1 numa:1 core:56 pu:1", NULL), 0);
-    dpt_engine_opts eo;
     const int P = 56;
-    ref_engine_opts(&eo, P, 1);
-    eo.topo = topo;
-    eo.pin.policy = DPT_PIN_COMPACT;
-    eo.split = DPT_SPLIT_LAYER;
-    dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
-    cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+    dpt_thread_counts *c =
+        fmnist_layer_cost(&m, DPT_OPT_SGD, "pack:1 numa:1 core:56 pu:1", P, DPT_PIN_COMPACT);
     for (int t = 0; t < P; t++)
         cr_expect_eq(c[t].phase[DPT_CPH_COMPUTE].barriers, c[t].steps * 2 * (uint64_t)m.layers + 1,
                      "thread %d: %" PRIu64 " compute barriers in %" PRIu64 " steps", t,
                      c[t].phase[DPT_CPH_COMPUTE].barriers, c[t].steps);
     free(c);
-    dpt_topo_close(topo);
 }
 
 /* auto keeps the data split where a domain is too big for cheap barriers
