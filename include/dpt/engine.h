@@ -78,6 +78,9 @@ typedef enum {
 #define DPT_SPLIT_AUTO_ROWS   16
 #define DPT_SPLIT_AUTO_PARAMS 65536
 #define DPT_SPLIT_AUTO_DOMAIN 16
+/* The most threads of a group the layer split cuts a larger domain into
+ * (dpt_topo_split_groups). */
+#define DPT_SPLIT_GROUP 8
 
 DPT_API const char *dpt_split_name(dpt_split s);
 /* "auto", "data" or "layer"; DPT_EINVAL naming the allowed values */

@@ -136,6 +136,18 @@ DPT_API int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P,
  * numbered so, a size under 1, no memory), dom untouched. */
 DPT_API int dpt_topo_domain_groups(int *dom, int P, int most, int size);
 
+/* The layer split's groups (docs/engine.md): where the team of plan may be
+ * cut (pinned, and within one package, or across packages each of which
+ * holds one domain of consecutive threads), every domain of dom (nd of
+ * them, dpt_topo_domains's) of more than most threads is cut into groups
+ * of at most size (dpt_topo_domain_groups), dom rewritten; else dom stays.
+ * Returns the domain count in use (-1 as dpt_topo_domain_groups), and in
+ * *across (when not NULL) 1 where the cut groups lie in several packages:
+ * the engine then sums each package's groups in it first (its package
+ * level) and the groups read a copy of the parameters per package. */
+DPT_API int dpt_topo_split_groups(const dpt_place *plan, int P, int *dom, int nd, int most,
+                                  int size, int *across);
+
 /* Physical cores of this machine available to the process (as
  * dpt_topo_open(NULL, NULL) sees them), for the default thread count.
  * Falls back to PUs, then to the online CPU count; always >= 1. */

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "dpt/engine.h"
 #include "dpt/error.h"
 #include "dpt/file.h"
 #include "dpt/topo.h"
@@ -18,7 +19,8 @@ static const char *const CMD = "topo";
 static void help(void)
 {
     printf("usage: dpt topo [--topology DESC | --topology-xml FILE] [--threads N] [--pin P]\n"
-           "                [--smt] [--domain LEVEL] [--json] [--xml FILE]\n\n"
+           "                [--smt] [--domain LEVEL] [--split data|layer] [--json]\n"
+           "                [--xml FILE]\n\n"
            "Shows the machine and, for each thread, the PU, core, NUMA node and package it\n"
            "would be bound to (hwloc logical indexes; OS PU is the OS CPU number), and the\n"
            "domain the engine groups it in (threads of a domain reduce together first).\n\n"
@@ -36,7 +38,11 @@ static void help(void)
            "                       several, else nodes; coarser while domains would hold\n"
            "                       under two threads; the layer split cuts those of over\n"
            "                       16 threads into groups of 8 within one package, or\n"
-           "                       across packages of one domain each)\n"
+           "                       across packages of one domain each: --split layer)\n"
+           "  --split data|layer   the domains of the data split (the machine's), or the\n"
+           "                       layer split's groups where it cuts them, and whether\n"
+           "                       each package's groups are summed there first (the\n"
+           "                       package level) (default data)\n"
            "  --json               {\"machine\": {...}, \"domains\": {...}, \"plan\": [...]}\n"
            "                       on stdout instead of the table (default off)\n"
            "  --xml FILE           also write the topology as hwloc XML (\"-\": stdout), to\n"
@@ -66,6 +72,7 @@ typedef struct domains {
     int *of; /* thread -> domain */
     int count;
     dpt_domain_level level;
+    int groups, across; /* the layer split's groups; in several packages */
 } domains;
 
 static int print_json(const dpt_topo *t, const dpt_pin_spec *spec, const dpt_place *plan, int n,
@@ -82,9 +89,10 @@ static int print_json(const dpt_topo *t, const dpt_pin_spec *spec, const dpt_pla
     json_object_set_new(root, "pin", json_string(dpt_pin_name(spec->policy)));
     json_object_set_new(root, "smt", json_boolean(spec->smt));
     json_object_set_new(root, "threads", json_integer(n));
-    json_object_set_new(
-        root, "domains",
-        json_pack("{s:s, s:i}", "level", dpt_domain_name(dm->level), "count", dm->count));
+    json_object_set_new(root, "domains",
+                        json_pack("{s:s, s:i, s:b, s:b}", "level", dpt_domain_name(dm->level),
+                                  "count", dm->count, "groups", dm->groups, "package_level",
+                                  dm->across));
     for (int i = 0; i < n; i++) {
         const dpt_place *p = &plan[i];
         json_t *e = json_object();
@@ -139,7 +147,9 @@ static void print_text(const dpt_topo *t, const char *synthetic, const char *xml
     else
         printf("\n");
 
-    printf("domains: %d (%s)\n", dm->count, dpt_domain_name(dm->level));
+    printf("domains: %d (%s%s%s)\n", dm->count, dpt_domain_name(dm->level),
+           dm->groups ? ", cut into the layer split's groups of at most 8" : "",
+           dm->across ? "; each package's groups summed in it first" : "");
     printf("%6s %6s %6s %6s %8s %6s %6s\n", "thread", "PU", "core", "NUMA", "package", "OS PU",
            "domain");
     for (int i = 0; i < n; i++) {
@@ -177,6 +187,7 @@ int dpt_cmd_topo(int argc, char **argv)
         {"smt", no_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"domain", required_argument, NULL, 'd'},
+        {"split", required_argument, NULL, 'S'},
         {"xml", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -185,6 +196,7 @@ int dpt_cmd_topo(int argc, char **argv)
     long nthreads = 0;
     int smt = 0, json = 0, c;
     dpt_domain_level level = DPT_DOMAIN_AUTO;
+    dpt_split split = DPT_SPLIT_DATA;
     optind = 1;
     while ((c = cli_getopt(CMD, argc, argv, opts)) != -1) {
         switch (c) {
@@ -212,6 +224,13 @@ int dpt_cmd_topo(int argc, char **argv)
             break;
         case 'X':
             xml_out = optarg;
+            break;
+        case 'S':
+            if (dpt_split_parse(optarg, &split) || split == DPT_SPLIT_AUTO)
+                return cli_usage_error(CMD,
+                                       "--split: '%s' (allowed: data, layer; auto needs a "
+                                       "model: see dpt train)",
+                                       optarg);
             break;
         case 'h':
             help();
@@ -256,6 +275,16 @@ int dpt_cmd_topo(int argc, char **argv)
         goto done;
     }
     dm.count = dpt_topo_domains(t, plan, (int)nthreads, level, dm.of, &dm.level);
+    if (split == DPT_SPLIT_LAYER && level == DPT_DOMAIN_AUTO) { /* as the engine */
+        const int n = dpt_topo_split_groups(plan, (int)nthreads, dm.of, dm.count,
+                                            DPT_SPLIT_AUTO_DOMAIN, DPT_SPLIT_GROUP, &dm.across);
+        if (n < 0) {
+            rc = cli_fail(CMD, "%s", dpt_last_error());
+            goto done;
+        }
+        dm.groups = n > dm.count;
+        dm.count = n;
+    }
     const char *warn = dpt_topo_is_this_machine(t) ? dpt_pin_env_warning(&spec) : NULL;
     if (warn) fprintf(stderr, "dpt topo: warning: %s (--pin none)\n", warn);
     if (json) {

@@ -317,39 +317,17 @@ static int largest_domain(const int *dom, int P, int nd)
     return most;
 }
 
-/* Whether a pinned team may be cut: within one package, or across
- * packages each of which holds one domain, of consecutive threads (the
- * groups of a package then share its cache and are summed there first:
- * the engine's package level, domain.c). */
-static int cuttable(const dpt_place *plan, const int *dom, int P)
-{
-    unsigned char seen[1024] = {0};
-    int runs = 0, packages = 0, mixed = 0;
-    for (int t = 0; t < P; t++) {
-        const int pk = plan[t].package;
-        if (plan[t].pu < 0 || pk < 0 || pk >= 1024) return 0;
-        if (t == 0 || pk != plan[t - 1].package)
-            runs++;
-        else
-            mixed |= dom[t] != dom[t - 1];
-        packages += !seen[pk];
-        seen[pk] = 1;
-    }
-    return packages == 1 || (runs == packages && !mixed);
-}
-
 int dpt_split_domains(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int adaptive,
                       const dpt_place *plan, dpt_domain_level level, dpt_split want, int *dom,
                       int nd)
 {
-    if (level != DPT_DOMAIN_AUTO || want == DPT_SPLIT_DATA || adaptive || !cuttable(plan, dom, P) ||
-        largest_domain(dom, P, nd) <= DPT_SPLIT_AUTO_DOMAIN)
-        return nd;
+    if (level != DPT_DOMAIN_AUTO || want == DPT_SPLIT_DATA || adaptive) return nd;
     int *g = malloc((size_t)P * sizeof *g);
     if (!g) return nd;
     memcpy(g, dom, (size_t)P * sizeof *g);
-    const int ng = dpt_topo_domain_groups(g, P, DPT_SPLIT_AUTO_DOMAIN, DPT_SPLIT_GROUP);
-    if (ng > 0 &&
+    const int ng =
+        dpt_topo_split_groups(plan, P, g, nd, DPT_SPLIT_AUTO_DOMAIN, DPT_SPLIT_GROUP, NULL);
+    if (ng > nd &&
         (want == DPT_SPLIT_LAYER || dpt_split_auto_layer(m, k, B, P, largest_domain(g, P, ng)))) {
         memcpy(dom, g, (size_t)P * sizeof *g);
         nd = ng;

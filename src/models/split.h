@@ -29,9 +29,6 @@ static inline void dpt_split_share(size_t n, int ith, int nth, size_t *lo, size_
  * the largest domain holds 2 to DPT_SPLIT_AUTO_DOMAIN threads (kmax). */
 int dpt_split_auto_layer(const dpt_model *m, const dpt_kernels *k, size_t B, int P, int kmax);
 
-/* The most threads of a group the layer split cuts a large domain into. */
-#define DPT_SPLIT_GROUP 8
-
 /* The domains a step works in. With automatic domains (level AUTO), a
  * pinned team within one package, or across packages each of which holds
  * one domain of consecutive threads, and the layer split asked for or

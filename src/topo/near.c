@@ -105,6 +105,48 @@ int dpt_topo_domains(const dpt_topo *t, const dpt_place *plan, int P, dpt_domain
     return 1;
 }
 
+/* Whether a pinned team may be cut: within one package, or across
+ * packages each of which holds one domain, of consecutive threads (the
+ * groups of a package then share its cache and are summed there first).
+ * *packages: how many it spans. */
+static int cuttable(const dpt_place *plan, const int *dom, int P, int *packages)
+{
+    unsigned char seen[1024] = {0};
+    int runs = 0, mixed = 0;
+    *packages = 0;
+    for (int t = 0; t < P; t++) {
+        const int pk = plan[t].package;
+        if (plan[t].pu < 0 || pk < 0 || pk >= 1024) return 0;
+        if (t == 0 || pk != plan[t - 1].package)
+            runs++;
+        else
+            mixed |= dom[t] != dom[t - 1];
+        *packages += !seen[pk];
+        seen[pk] = 1;
+    }
+    return *packages == 1 || (runs == *packages && !mixed);
+}
+
+int dpt_topo_split_groups(const dpt_place *plan, int P, int *dom, int nd, int most, int size,
+                          int *across)
+{
+    int packages, largest = 0;
+    if (across) *across = 0;
+    if (!plan || !dom || P < 1 || !cuttable(plan, dom, P, &packages)) return nd;
+    int *k = calloc((size_t)nd + 1, sizeof *k);
+    if (!k) {
+        dpt_set_error(DPT_ENOMEM, "out of memory");
+        return -1;
+    }
+    for (int t = 0; t < P; t++)
+        if (dom[t] >= 0 && dom[t] < nd && ++k[dom[t]] > largest) largest = k[dom[t]];
+    free(k);
+    if (largest <= most) return nd;
+    const int n = dpt_topo_domain_groups(dom, P, most, size);
+    if (across && n > nd) *across = packages > 1;
+    return n;
+}
+
 int dpt_topo_domain_groups(int *dom, int P, int most, int size)
 {
     if (P < 0 || size < 1) {

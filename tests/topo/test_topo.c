@@ -914,3 +914,45 @@ Test(topo, this_machine_smoke)
     free(p);
     dpt_topo_close(t);
 }
+
+/* The layer split's groups: a team in one package, or across packages of
+ * one domain of consecutive threads each, has its domains of more than 16
+ * threads cut into groups of at most 8 (across: the package level); teams
+ * whose packages hold several domains, or interleave, keep theirs. */
+Test(topo, split_groups)
+{
+    const struct {
+        const char *topo;
+        int threads;
+        dpt_pin_policy pin;
+        int count, across;
+    } c[] = {
+        {"pack:1 numa:1 core:56 pu:1", 56, DPT_PIN_COMPACT, 7, 0},
+        {"pack:2 numa:1 core:56 pu:1", 112, DPT_PIN_COMPACT, 14, 1},
+        {"pack:2 numa:1 core:56 pu:1", 112, DPT_PIN_NUMA, 14, 1},
+        {"pack:2 numa:1 core:56 pu:1", 112, DPT_PIN_SCATTER, 2, 0}, /* interleaved */
+        {"pack:2 numa:2 core:28 pu:1", 112, DPT_PIN_COMPACT, 4, 0}, /* two nodes a package */
+        {"pack:2 numa:1 core:56 pu:1", 32, DPT_PIN_COMPACT, 4, 0},  /* one package, 32 */
+        {"pack:2 numa:1 core:56 pu:1", 16, DPT_PIN_COMPACT, 1, 0},  /* 16: not cut */
+        {"pack:2 numa:1 core:56 pu:1", 112, DPT_PIN_NONE, 1, 0},    /* unpinned */
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        dpt_topo *t;
+        cr_assert_eq(dpt_topo_open(&t, c[i].topo, NULL), 0);
+        const int P = c[i].threads;
+        dpt_place *plan = calloc((size_t)P, sizeof *plan);
+        int *dom = calloc((size_t)P, sizeof *dom), across = -1;
+        dpt_pin_spec spec = {.policy = c[i].pin};
+        cr_assert_eq(dpt_topo_plan(t, P, &spec, plan), 0);
+        const int nd = dpt_topo_domains(t, plan, P, DPT_DOMAIN_AUTO, dom, NULL);
+        const int n = dpt_topo_split_groups(plan, P, dom, nd, 16, 8, &across);
+        cr_expect_eq(n, c[i].count, "\"%s\" %d threads, pin %d: %d domains", c[i].topo, P,
+                     (int)c[i].pin, n);
+        cr_expect_eq(across, c[i].across, "\"%s\" %d threads: across %d", c[i].topo, P, across);
+        for (int q = 1; q < P && n > nd; q++) /* groups of consecutive threads, in order */
+            cr_expect(dom[q] == dom[q - 1] || dom[q] == dom[q - 1] + 1, "thread %d", q);
+        free(plan);
+        free(dom);
+        dpt_topo_close(t);
+    }
+}

@@ -232,6 +232,38 @@ Test(topo_cli, json_xml)
     run_free(&r);
 }
 
+/* --split layer shows the layer split's groups: two 56-core sockets,
+ * compact, 112 threads: 14 groups, summed per package first; scattered
+ * over the sockets, the two whole domains. */
+Test(topo_cli, json_split_layer)
+{
+    run_result r =
+        run_topo("--topology 'pack:2 numa:1 core:56 pu:2' --threads 112 --split layer --json");
+    cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+    json_t *j = parse_json(r.out), *d = json_object_get(j, "domains");
+    cr_assert_eq(jget(d, "count"), 14);
+    cr_assert(json_is_true(json_object_get(d, "groups")));
+    cr_assert(json_is_true(json_object_get(d, "package_level")));
+    json_t *plan = json_object_get(j, "plan");
+    cr_assert_eq(jget(json_array_get(plan, 111), "domain"), 13);
+    json_decref(j);
+    run_free(&r);
+    r = run_topo("--topology 'pack:2 numa:1 core:56 pu:2' --threads 112 --split layer --pin "
+                 "scatter --json");
+    cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+    j = parse_json(r.out);
+    d = json_object_get(j, "domains");
+    cr_assert_eq(jget(d, "count"), 2);
+    cr_assert(json_is_false(json_object_get(d, "groups")));
+    json_decref(j);
+    run_free(&r);
+    /* without a model there is no auto */
+    r = run_topo("--split auto");
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "--split") && strstr(r.err, "data, layer"), "%s", r.err);
+    run_free(&r);
+}
+
 Test(topo_cli, text)
 {
     run_result r = run_topo("--topology 'pack:2 numa:4 core:24 pu:2' --threads 2 --pin scatter");
