@@ -275,6 +275,11 @@ DPT_API int dpt_engine_threads(const dpt_engine *e);
 /* The domains in use: their count, and the level (AUTO resolved) in *level
  * when not NULL; 1 and DPT_DOMAIN_NONE for the flat engine. */
 DPT_API int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level);
+/* Whether the layer split cut the level's domains into groups
+ * (dpt_topo_split_groups), and in *package_level (when not NULL) whether
+ * each package's groups are summed in it first, with a copy of the
+ * parameters per package (docs/engine.md). */
+DPT_API int dpt_engine_domain_groups(const dpt_engine *e, int *package_level);
 /* The split in use (AUTO resolved). */
 DPT_API dpt_split dpt_engine_split(const dpt_engine *e);
 DPT_API const dpt_place *dpt_engine_plan(const dpt_engine *e);

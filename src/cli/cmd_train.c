@@ -456,7 +456,11 @@ static void print_header(const cli_job *job, const dpt_run_spec *s, dpt_engine *
     if (tp->pin_why[0]) fprintf(rout, " (default pin: %s)", tp->pin_why);
     dpt_domain_level dl;
     const int nd = dpt_engine_domains(e, &dl);
-    if (nd > 1) fprintf(rout, ", %d domains (%s)", nd, dpt_domain_name(dl));
+    int pkl;
+    const int groups = dpt_engine_domain_groups(e, &pkl);
+    if (nd > 1)
+        fprintf(rout, ", %d domains (%s%s%s)", nd, dpt_domain_name(dl), groups ? ", groups" : "",
+                pkl ? ", summed per package first" : "");
     if (dpt_engine_split(e) == DPT_SPLIT_LAYER) fprintf(rout, ", layer split");
     if (trainp->part) {
         /* the same line on every rank: the range over all ranks */
@@ -690,8 +694,11 @@ static int write_json(const char *cmd, const char *path, const cli_job *job, tra
     json_object_set_new(root, "comm_bytes_per_epoch", json_real(res->comm_bytes));
     dpt_domain_level dl;
     const int nd = dpt_engine_domains(e, &dl);
+    int pkl;
+    const int groups = dpt_engine_domain_groups(e, &pkl);
     json_object_set_new(root, "domains",
-                        json_pack("{s:s, s:i}", "level", dpt_domain_name(dl), "count", nd));
+                        json_pack("{s:s, s:i, s:b, s:b}", "level", dpt_domain_name(dl), "count", nd,
+                                  "groups", groups, "package_level", pkl));
     json_object_set_new(root, "split", json_string(dpt_split_name(dpt_engine_split(e))));
     if (res->moves.steps > 0)
         json_object_set_new(root, "moves", dpt_step_summary_json(&res->moves));

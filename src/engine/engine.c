@@ -79,6 +79,11 @@ int dpt_engine_domains(const dpt_engine *e, dpt_domain_level *level)
     if (level) *level = e->domain;
     return e->nd;
 }
+int dpt_engine_domain_groups(const dpt_engine *e, int *package_level)
+{
+    if (package_level) *package_level = e->pk_level;
+    return e->grouped;
+}
 dpt_split dpt_engine_split(const dpt_engine *e)
 {
     return e->split;

@@ -26,6 +26,10 @@ for k in ["synth", "model", "hidden", "act", "opt", "momentum", "lr", "batch", "
     assert k in a, k
 e = json.load(open("a.json"))["epochs"]
 assert len(e) == 6 and all("loss" in x and "val" in x for x in e)
+# the domains the engine used: one core a domain here, so no groups
+d = json.load(open("a.json"))["domains"]
+assert set(d) == {"level", "count", "groups", "package_level"}, d
+assert d["count"] >= 1 and d["groups"] is False and d["package_level"] is False, d
 PY
 # a flag beside --config overrides the file's
 "$dpt" train --config a.json --epochs 2 --json c.json --quiet >/dev/null

@@ -427,6 +427,45 @@ ParameterizedTest(struct bits_case *c, cost, domains_same_bits)
     free(ref);
 }
 
+/* The engine says when the layer split cut its domains into groups, and
+ * when their packages sum them first (dpt_engine_domain_groups): two
+ * 24-core packages, compact, 48 threads; one package's 24; the two
+ * scattered (not cut). */
+Test(cost, engine_reports_groups)
+{
+    const struct {
+        int threads;
+        dpt_pin_policy pin;
+        int groups, package_level, domains;
+    } c[] = {
+        {48, DPT_PIN_COMPACT, 1, 1, 6},
+        {24, DPT_PIN_COMPACT, 1, 0, 3},
+        {48, DPT_PIN_SCATTER, 0, 0, 2},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        dpt_model m;
+        dpt_dataset ds;
+        dpt_optim_spec o;
+        cr_assert_eq(ref_small_mlp(&m, &ds, &o, 203), 0);
+        dpt_topo *topo;
+        cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:1 l3:1 core:24 pu:1", NULL), 0);
+        dpt_engine_opts eo;
+        ref_engine_opts(&eo, c[i].threads, 1);
+        eo.topo = topo;
+        eo.pin.policy = c[i].pin;
+        eo.split = DPT_SPLIT_LAYER;
+        dpt_engine *e;
+        cr_assert_eq(dpt_engine_create(&e, &m, &o, &ds, &eo), 0, "%s", dpt_last_error());
+        int pkl = -1;
+        cr_expect_eq(dpt_engine_domain_groups(e, &pkl), c[i].groups, "case %zu: groups", i);
+        cr_expect_eq(pkl, c[i].package_level, "case %zu: package level", i);
+        cr_expect_eq(dpt_engine_domains(e, NULL), c[i].domains, "case %zu: domains", i);
+        dpt_engine_destroy(e);
+        dpt_topo_close(topo);
+        dpt_dataset_free(&ds);
+    }
+}
+
 /* The layer split on a many-core server (784-256-128-10, batch 256): each
  * thread reads 1/k of the parameters (k threads in its domain) instead of
  * all of them, and the domain's gradient is folded as it is computed, so
