@@ -201,11 +201,12 @@ static void tile16(size_t kc, const float *a, const float *b, size_t bs, float *
  * weights are streamed, not packed. */
 
 /* Forward, C:(m,n) = alpha A:(m,k) B^T + beta C, B:(n,k) rows contiguous,
- * m <= 16: four rows of B against four of A, 16 lanes of p at a time (16
- * accumulators, 8 loads per 16 FMAs; the last 1-15 p through masks). The
- * group of B rows stays in L1 while all of A's rows pass it. Each element:
- * 16 lane sums over p, folded 16 -> 8 lanes, then the AVX2 kernel's
- * pairwise tree, the same for every element of a tile; columns [j0, j1). */
+ * m <= 16: four rows of B against up to six of A, 16 lanes of p at a time
+ * (up to 24 accumulators, 10 loads per 24 FMAs; the last 1-15 p through
+ * masks). The group of B rows stays in L1 while all of A's rows pass it.
+ * Each element: 16 lane sums over p, folded 16 -> 8 lanes, then the AVX2
+ * kernel's pairwise tree, the same for every element of every tile;
+ * columns [j0, j1). */
 DPT_INLINE __m128 nt_fold4(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
 {
     __m256 y0 = _mm256_add_ps(_mm512_castps512_ps256(x0), _mm512_extractf32x8_ps(x0, 1));
@@ -216,48 +217,79 @@ DPT_INLINE __m128 nt_fold4(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
-#define NT_LOAD(p)      _mm512_loadu_ps(p)
-#define NT_LOAD_TAIL(p) _mm512_maskz_loadu_ps(mt, p)
-#define NT_STEP(LD)                                                                                \
-    do {                                                                                           \
-        __m512 x0 = LD(a0 + p), x1 = LD(a1 + p), x2 = LD(a2 + p), x3 = LD(a3 + p);                 \
-        __m512 w0 = LD(b0 + p), w1 = LD(b1 + p), w2 = LD(b2 + p), w3 = LD(b3 + p);                 \
-        c00 = _mm512_fmadd_ps(x0, w0, c00), c01 = _mm512_fmadd_ps(x0, w1, c01);                    \
-        c02 = _mm512_fmadd_ps(x0, w2, c02), c03 = _mm512_fmadd_ps(x0, w3, c03);                    \
-        c10 = _mm512_fmadd_ps(x1, w0, c10), c11 = _mm512_fmadd_ps(x1, w1, c11);                    \
-        c12 = _mm512_fmadd_ps(x1, w2, c12), c13 = _mm512_fmadd_ps(x1, w3, c13);                    \
-        c20 = _mm512_fmadd_ps(x2, w0, c20), c21 = _mm512_fmadd_ps(x2, w1, c21);                    \
-        c22 = _mm512_fmadd_ps(x2, w2, c22), c23 = _mm512_fmadd_ps(x2, w3, c23);                    \
-        c30 = _mm512_fmadd_ps(x3, w0, c30), c31 = _mm512_fmadd_ps(x3, w1, c31);                    \
-        c32 = _mm512_fmadd_ps(x3, w2, c32), c33 = _mm512_fmadd_ps(x3, w3, c33);                    \
-    } while (0)
-
-static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
-                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+/* One tile: IA rows of A (a 16-lane load each) against four rows of B,
+ * 4 IA accumulators; rows past ni and nj alias the first (computed, never
+ * stored). Every element's sum is the same lane order and the same fold
+ * whatever the tile, so the tile shape never changes a bit. */
+DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alpha, const float *A,
+                        size_t lda, const float *const *b, float beta, float *C, size_t ldc)
 {
     size_t tail = k & 15, full = k - tail;
     __mmask16 mt = dpt_kmask16(tail);
+    const float *a[6];
+    __m512 c[6][4];
+    for (int r = 0; r < IA; r++) {
+        a[r] = A + ((size_t)r < ni ? (size_t)r : 0) * lda;
+        for (int q = 0; q < 4; q++) c[r][q] = _mm512_setzero_ps();
+    }
+    size_t p = 0;
+    for (; p < full; p += 16) {
+        __m512 w[4];
+        for (int q = 0; q < 4; q++) w[q] = _mm512_loadu_ps(b[q] + p);
+        for (int r = 0; r < IA; r++) {
+            __m512 x = _mm512_loadu_ps(a[r] + p);
+            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(x, w[q], c[r][q]);
+        }
+    }
+    if (tail) {
+        __m512 w[4];
+        for (int q = 0; q < 4; q++) w[q] = _mm512_maskz_loadu_ps(mt, b[q] + p);
+        for (int r = 0; r < IA; r++) {
+            __m512 x = _mm512_maskz_loadu_ps(mt, a[r] + p);
+            for (int q = 0; q < 4; q++) c[r][q] = _mm512_fmadd_ps(x, w[q], c[r][q]);
+        }
+    }
+    float s[6][4];
+    for (int r = 0; r < IA; r++) _mm_storeu_ps(s[r], nt_fold4(c[r][0], c[r][1], c[r][2], c[r][3]));
+    dpt_k_store_tile4(ni, nj, (const float(*)[4])s, alpha, beta, C, ldc);
+}
+
+/* one instance per tile height */
+#define NT_AT(R) nt_tile(R, R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc)
+
+/* rows of A in tiles of 6 (6 loads of A and 4 of B feed 24 FMAs, against 16
+ * for 4 x 4) where that leaves no thin tile, else of 4; the last tile as
+ * high as the rows it has (no FMAs on aliased rows) */
+static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
+                     size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
     for (size_t j = j0; j < j1; j += 4) {
         size_t nj = j1 - j < 4 ? j1 - j : 4;
-        const float *b0 = B + j * ldb, *b1 = nj > 1 ? b0 + ldb : b0;
-        const float *b2 = nj > 2 ? b0 + 2 * ldb : b0, *b3 = nj > 3 ? b0 + 3 * ldb : b0;
-        for (size_t i = 0; i < m; i += 4) {
-            size_t ni = m - i < 4 ? m - i : 4;
-            const float *a0 = A + i * lda, *a1 = ni > 1 ? a0 + lda : a0;
-            const float *a2 = ni > 2 ? a0 + 2 * lda : a0, *a3 = ni > 3 ? a0 + 3 * lda : a0;
-            __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-            __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-            __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-            __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-            size_t p = 0;
-            for (; p < full; p += 16) NT_STEP(NT_LOAD);
-            if (tail) NT_STEP(NT_LOAD_TAIL);
-            float s[4][4];
-            _mm_storeu_ps(s[0], nt_fold4(c00, c01, c02, c03));
-            _mm_storeu_ps(s[1], nt_fold4(c10, c11, c12, c13));
-            _mm_storeu_ps(s[2], nt_fold4(c20, c21, c22, c23));
-            _mm_storeu_ps(s[3], nt_fold4(c30, c31, c32, c33));
-            dpt_k_store_tile4(ni, nj, (const float(*)[4])s, alpha, beta, C + i * ldc + j, ldc);
+        const float *b[4];
+        for (size_t q = 0; q < 4; q++) b[q] = B + (j + (q < nj ? q : 0)) * ldb;
+        for (size_t i = 0; i < m;) {
+            size_t left = m - i, ni = left == 6 || left >= 9 ? 6 : left > 6 || left == 4 ? 4 : left;
+            switch (ni) {
+            case 6:
+                NT_AT(6);
+                break;
+            case 5:
+                NT_AT(5);
+                break;
+            case 4:
+                NT_AT(4);
+                break;
+            case 3:
+                NT_AT(3);
+                break;
+            case 2:
+                NT_AT(2);
+                break;
+            default:
+                NT_AT(1);
+                break;
+            }
+            i += ni;
         }
     }
 }
