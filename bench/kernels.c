@@ -630,7 +630,8 @@ static void bench_mlp(void)
     mlp_row("10-20-1", 2, seed, 256);
     tiny_row(256);
     tiny_row(65536);
-    tiny_row(quick ? 250000 : 1000000); /* mlp-seed's full batch, streamed from memory */
+    tiny_row(quick ? 250000 : 1000000);    /* mlp-seed's full batch, streamed from memory */
+    mlp_row("784-256-128-10", 3, fm, 128); /* fmnist-mlp's batch */
     mlp_row("784-256-128-10", 3, fm, 256);
     mlp_row("256-512-512-10", 3, wide, 512);
     bench_small_rows();
