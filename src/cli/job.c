@@ -68,6 +68,67 @@ static void apply_preset(cli_job *j, const dpt_workload *w)
     d->standardize = w->standardize;
 }
 
+/* one changed setting onto buf's list */
+static void add_change(char *buf, size_t len, int *n, const char *what)
+{
+    size_t at = strlen(buf);
+    if (at < len) snprintf(buf + at, len - at, "%s%s", (*n)++ ? ", " : "", what);
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static int same_model(const dpt_model_spec *a, const dpt_model_spec *b)
+{
+    if (a->kind != b->kind || a->n_hidden != b->n_hidden) return 0;
+    for (int l = 0; l < a->n_hidden; l++)
+        if (a->hidden[l] != b->hidden[l]) return 0;
+    /* activation and loss are the MLP's own; the others imply theirs */
+    return a->kind != DPT_MODEL_MLP || (a->act == b->act && a->loss == b->loss);
+}
+
+int cli_job_changes(const cli_job *j, char *buf, size_t len)
+{
+    const dpt_workload *w = j->workload;
+    const cli_train_opts *t = &j->to;
+    const cli_data_opts *d = &j->data;
+    const dpt_optim_spec *o = &t->opt, *wo = &w->opt;
+    char what[96];
+    int n = 0;
+    if (len) buf[0] = 0;
+    if (!w) return 0;
+    if (!same_str(d->synth, w->synth) || !same_str(d->data, w->train_path) ||
+        !same_str(d->labels, w->train_label) || d->standardize != w->standardize)
+        add_change(buf, len, &n, "data");
+    if (!same_model(&t->model, &w->model)) add_change(buf, len, &n, "model");
+    if (o->kind != wo->kind) add_change(buf, len, &n, "optimizer");
+    if (o->kind != DPT_OPT_GD && o->batch != wo->batch) {
+        snprintf(what, sizeof what, "batch %zu (workload %zu)", o->batch, wo->batch);
+        add_change(buf, len, &n, what);
+    }
+    if (o->lr != wo->lr) {
+        snprintf(what, sizeof what, "lr %g (workload %g)", o->lr, wo->lr);
+        add_change(buf, len, &n, what);
+    }
+    if (dpt_optim_has_velocity(o) && o->momentum != wo->momentum) {
+        snprintf(what, sizeof what, "momentum %g (workload %g)", o->momentum, wo->momentum);
+        add_change(buf, len, &n, what);
+    }
+    if (o->weight_decay != wo->weight_decay || o->schedule != wo->schedule ||
+        o->warmup != wo->warmup || o->clip_norm != wo->clip_norm)
+        add_change(buf, len, &n, "learning-rate schedule, weight decay or clipping");
+    if (t->epochs != w->epochs) {
+        snprintf(what, sizeof what, "epochs %d (workload %d)", t->epochs, w->epochs);
+        add_change(buf, len, &n, what);
+    }
+    if (t->seed != w->seed) add_change(buf, len, &n, "seed");
+    if (t->shuffle != w->shuffle) add_change(buf, len, &n, "shuffling");
+    if (t->init != w->init) add_change(buf, len, &n, "initialization");
+    return n;
+}
+
 int cli_job_preset(const char *cmd, cli_job *j, int argc, char **argv)
 {
     const char *name = NULL;

@@ -50,6 +50,12 @@ int cli_job_load(const char *cmd, cli_job *j, int threads);
  * dpt_pin_spec_free. 0 or the exit status after printing. */
 int cli_job_spec(const char *cmd, const cli_job *j, int threads, dpt_run_spec *s);
 void cli_job_free(cli_job *j);
+/* What the job's flags changed of its workload's own settings (data, model,
+ * optimizer, epochs, seed, shuffling, initialization), the settings its
+ * reference loss and accuracy hold for: "epochs 2 (workload 20), lr 0.1
+ * (workload 0.5)" into buf (cut to len), and how many; 0 without a
+ * workload or without a change. */
+int cli_job_changes(const cli_job *j, char *buf, size_t len);
 /* Comma-separated workload names, for messages. */
 const char *cli_workload_names(void);
 
