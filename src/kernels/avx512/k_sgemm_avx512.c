@@ -20,6 +20,7 @@
 #include "kernels/avx512/k_avx512.h"
 #include "kernels/avx512/k_math_avx512.h"
 #include "kernels/avx2/k_transpose_avx2.h"
+#include "kernels/k_prefetch.h"
 #include "kernels/k_rows.h"
 
 #define MR 12
@@ -29,6 +30,9 @@
 /* the AVX2 kernel's thresholds for reading A or B in place */
 #define DIRECT_A_N 32
 #define DIRECT_B_M 24
+/* A B^T with at most 32 columns, past the small-row limit: the small-row
+ * forward's tiles, each row's bits those of its own small-row call */
+#define NARROW_NT(ta, tb, m, n, k) (!(ta) && (tb) && (m) > 16 && (n) >= 4 && (n) <= 32 && (k) >= 32)
 
 /* + 16 floats of slack: the 8-lane stores of a row panel run past it */
 static _Thread_local float apack[MC * KC + 16] __attribute__((aligned(64)));
@@ -222,7 +226,8 @@ DPT_INLINE __m128 nt_fold4(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
  * stored). Every element's sum is the same lane order and the same fold
  * whatever the tile, so the tile shape never changes a bit. */
 DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alpha, const float *A,
-                        size_t lda, const float *const *b, float beta, float *C, size_t ldc)
+                        size_t lda, const float *const *b, float beta, float *C, size_t ldc,
+                        const float *pf, size_t npf)
 {
     size_t tail = k & 15, full = k - tail;
     __mmask16 mt = dpt_kmask16(tail);
@@ -235,6 +240,8 @@ DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alph
     size_t p = 0;
     for (; p < full; p += 16) {
         __m512 w[4];
+        /* the next tile's npf rows, a line of each per step */
+        for (size_t r = 0; r < npf; r++) dpt_prefetch_ahead(pf, (r * lda + p) * sizeof(float), 64);
         for (int q = 0; q < 4; q++) w[q] = _mm512_loadu_ps(b[q] + p);
         for (int r = 0; r < IA; r++) {
             __m512 x = _mm512_loadu_ps(a[r] + p);
@@ -255,42 +262,72 @@ DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alph
 }
 
 /* one instance per tile height */
-#define NT_AT(R) nt_tile(R, R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc)
+#define NT_AT(R)                                                                                   \
+    nt_tile(R, R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc,                   \
+            A + (i + ni) * lda, npf)
 
 /* rows of A in tiles of 6 (6 loads of A and 4 of B feed 24 FMAs, against 16
  * for 4 x 4) where that leaves no thin tile, else of 4; the last tile as
  * high as the rows it has (no FMAs on aliased rows) */
+DPT_INLINE size_t nt_tile_rows(size_t left)
+{
+    return left == 6 || left >= 9 ? 6 : left > 6 || left == 4 ? 4 : left;
+}
+
+/* rows [i, i + ni) of A against B's rows [j, j + nj), prefetching the
+ * npf rows that follow them */
+static void nt_tiles(size_t i, size_t ni, size_t j, size_t nj, size_t k, float alpha,
+                     const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                     size_t ldc, size_t npf)
+{
+    const float *b[4];
+    for (size_t q = 0; q < 4; q++) b[q] = B + (j + (q < nj ? q : 0)) * ldb;
+    switch (ni) {
+    case 6:
+        NT_AT(6);
+        break;
+    case 5:
+        NT_AT(5);
+        break;
+    case 4:
+        NT_AT(4);
+        break;
+    case 3:
+        NT_AT(3);
+        break;
+    case 2:
+        NT_AT(2);
+        break;
+    default:
+        NT_AT(1);
+        break;
+    }
+}
+
+/* m <= 16: each group of four B rows meets every row of A from L1 */
 static void small_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
                      size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
-    for (size_t j = j0; j < j1; j += 4) {
-        size_t nj = j1 - j < 4 ? j1 - j : 4;
-        const float *b[4];
-        for (size_t q = 0; q < 4; q++) b[q] = B + (j + (q < nj ? q : 0)) * ldb;
-        for (size_t i = 0; i < m;) {
-            size_t left = m - i, ni = left == 6 || left >= 9 ? 6 : left > 6 || left == 4 ? 4 : left;
-            switch (ni) {
-            case 6:
-                NT_AT(6);
-                break;
-            case 5:
-                NT_AT(5);
-                break;
-            case 4:
-                NT_AT(4);
-                break;
-            case 3:
-                NT_AT(3);
-                break;
-            case 2:
-                NT_AT(2);
-                break;
-            default:
-                NT_AT(1);
-                break;
-            }
-            i += ni;
+    for (size_t j = j0; j < j1; j += 4)
+        for (size_t i = 0, ni; i < m; i += ni) {
+            ni = nt_tile_rows(m - i);
+            nt_tiles(i, ni, j, j1 - j < 4 ? j1 - j : 4, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
         }
+}
+
+/* Few columns (n <= 32, a classifier's last layer), any m: the same tiles,
+ * B (at most 32 rows) held in L1 while each tile of A's rows meets all of
+ * it, so A is read once; its first column group prefetches the next tile's
+ * rows (short rows: the hardware prefetchers start each row too late) */
+static void narrow_nt(size_t m, size_t j0, size_t j1, size_t k, float alpha, const float *A,
+                      size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    for (size_t i = 0, ni; i < m; i += ni) {
+        ni = nt_tile_rows(m - i);
+        size_t next = m - i - ni, npf = next < 6 ? next : 6;
+        for (size_t j = j0; j < j1; j += 4)
+            nt_tiles(i, ni, j, j1 - j < 4 ? j1 - j : 4, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                     j == j0 ? npf : 0);
     }
 }
 
@@ -391,10 +428,10 @@ int dpt_k_sgemm_class_avx512(int ta, int tb, size_t m, size_t n, size_t k)
 {
     int c = -1;
     if (k <= 1 || m == 1 || n == 1 ||
-        (!DPT_SGEMM_SMALL_NT(ta, tb, m, n, k) && !DPT_SGEMM_SMALL_TN(ta, tb, m, n, k) &&
-         n <= DIRECT_A_N && k >= 16))
+        (!DPT_SGEMM_SMALL_NT(ta, tb, m, n, k) && !NARROW_NT(ta, tb, m, n, k) &&
+         !DPT_SGEMM_SMALL_TN(ta, tb, m, n, k) && n <= DIRECT_A_N && k >= 16))
         c = dpt_k_sgemm_class_avx2(ta, tb, m, n, k);
-    else if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k))
+    else if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k) || NARROW_NT(ta, tb, m, n, k))
         return 0;
     else if (DPT_SGEMM_SMALL_TN(ta, tb, m, n, k))
         return 1;
@@ -416,6 +453,10 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
     /* the AVX2 kernel's small-row shapes, at this width */
     if (DPT_SGEMM_SMALL_NT(ta, tb, m, n, k)) {
         small_nt(i1 - i0, j0, j1, k, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
+        return;
+    }
+    if (NARROW_NT(ta, tb, m, n, k)) {
+        narrow_nt(i1 - i0, j0, j1, k, alpha, A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
         return;
     }
     if (DPT_SGEMM_SMALL_TN(ta, tb, m, n, k)) {
