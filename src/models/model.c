@@ -88,10 +88,14 @@ typedef struct blocking {
 
 static blocking blocking_of(const dpt_model *m)
 {
+    /* the buffers hold the layers' outputs and their gradients, never the
+     * input rows: their width, not the input's, sets the stride and the
+     * rows of a block (a 784-input net took blocks of 80 rows, so a batch
+     * of 128 or 256 repacked every weight matrix and reread the first
+     * layer's gradient once per block) */
     size_t wmax = 0;
     for (int l = 0; l < m->layers; l++)
         if (m->width[l + 1] > wmax) wmax = m->width[l + 1];
-    if (m->width[0] > wmax && m->layers > 1) wmax = m->width[0];
     blocking b = {dpt_pad_floats(wmax), 0};
     size_t r = 65536 / b.ld;
     /* a stride of a multiple of 1 KiB puts a column of many rows in a few L1
