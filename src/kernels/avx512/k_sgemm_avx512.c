@@ -227,7 +227,7 @@ DPT_INLINE __m128 nt_fold4(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
  * whatever the tile, so the tile shape never changes a bit. */
 DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alpha, const float *A,
                         size_t lda, const float *const *b, float beta, float *C, size_t ldc,
-                        const float *pf, size_t npf)
+                        size_t npf)
 {
     size_t tail = k & 15, full = k - tail;
     __mmask16 mt = dpt_kmask16(tail);
@@ -240,8 +240,9 @@ DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alph
     size_t p = 0;
     for (; p < full; p += 16) {
         __m512 w[4];
-        /* the next tile's npf rows, a line of each per step */
-        for (size_t r = 0; r < npf; r++) dpt_prefetch_ahead(pf, (r * lda + p) * sizeof(float), 64);
+        /* the npf rows after this tile's, a line of each per step */
+        for (size_t r = 0; r < npf; r++)
+            dpt_prefetch_ahead(A, ((ni + r) * lda + p) * sizeof(float), 64);
         for (int q = 0; q < 4; q++) w[q] = _mm512_loadu_ps(b[q] + p);
         for (int r = 0; r < IA; r++) {
             __m512 x = _mm512_loadu_ps(a[r] + p);
@@ -262,9 +263,7 @@ DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alph
 }
 
 /* one instance per tile height */
-#define NT_AT(R)                                                                                   \
-    nt_tile(R, R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc,                   \
-            A + (i + ni) * lda, npf)
+#define NT_AT(R) nt_tile(R, R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc, npf)
 
 /* rows of A in tiles of 6 (6 loads of A and 4 of B feed 24 FMAs, against 16
  * for 4 x 4) where that leaves no thin tile, else of 4; the last tile as
