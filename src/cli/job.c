@@ -92,16 +92,17 @@ static int same_model(const dpt_model_spec *a, const dpt_model_spec *b)
 int cli_job_changes(const cli_job *j, char *buf, size_t len)
 {
     const dpt_workload *w = j->workload;
+    if (len) buf[0] = 0;
+    if (!w) return 0;
     const cli_train_opts *t = &j->to;
     const cli_data_opts *d = &j->data;
     const dpt_optim_spec *o = &t->opt, *wo = &w->opt;
     char what[96];
     int n = 0;
-    if (len) buf[0] = 0;
-    if (!w) return 0;
     if (!same_str(d->synth, w->synth) || !same_str(d->data, w->train_path) ||
         !same_str(d->labels, w->train_label) || d->standardize != w->standardize)
         add_change(buf, len, &n, "data");
+    if (d->val > 0) add_change(buf, len, &n, "training rows (--val)");
     if (!same_model(&t->model, &w->model)) add_change(buf, len, &n, "model");
     if (o->kind != wo->kind) add_change(buf, len, &n, "optimizer");
     if (o->kind != DPT_OPT_GD && o->batch != wo->batch) {

@@ -331,6 +331,11 @@ Test(cli, bench_compares_the_reference_only_as_defined, .timeout = 120)
     cr_expect(strstr(line, "epochs 2 (workload 20)"), "%s", line);
     cr_expect(strstr(line, "lr 0.1 (workload 0.05)"), "%s", line);
 
+    /* rows held out for validation are rows not trained on */
+    snprintf(args, sizeof args, "%s --epochs 20 --val 0.1", base);
+    cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
+    cr_expect(strstr(out, "not compared") && strstr(out, "training rows (--val)"), "%s", out);
+
     /* a flag that leaves the training as defined is not a change */
     snprintf(args, sizeof args, "%s --epochs 20 --isa scalar", base);
     cr_assert_eq(run_dpt_stream(args, out, sizeof out, 1), 0, "%s", out);
