@@ -7,8 +7,9 @@
  * Packing absorbs the transposition flags (8x8 transposes where the source
  * runs the other way); column edges are opmask stores, no scalar tail.
  * The AVX2 kernel's small-row loops (2-16 rows forward, a contraction over
- * 2-16 rows for dW) run here at 16 lanes, and with m <= 24 and B untransposed
- * whole B panels are read in place. Shapes the packed path does not pay
+ * 2-16 rows for dW) run here at 16 lanes, the forward's tiles also for
+ * A B^T of 4-32 columns at any m, and with m <= 24 and B untransposed whole
+ * B panels are read in place. Other shapes the packed path does not pay
  * for — m == 1 or n == 1 (GEMV), k == 1 (rank 1), n <= 32 with k >= 16 (A
  * read in place) — go to the AVX2 kernel, which the AVX-512 table always
  * has beside it.
@@ -222,19 +223,18 @@ DPT_INLINE __m128 nt_fold4(__m512 x0, __m512 x1, __m512 x2, __m512 x3)
 }
 
 /* One tile: IA rows of A (a 16-lane load each) against four rows of B,
- * 4 IA accumulators; rows past ni and nj alias the first (computed, never
+ * 4 IA accumulators; B's rows past nj alias its first (computed, never
  * stored). Every element's sum is the same lane order and the same fold
  * whatever the tile, so the tile shape never changes a bit. */
-DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alpha, const float *A,
-                        size_t lda, const float *const *b, float beta, float *C, size_t ldc,
-                        size_t npf)
+DPT_INLINE void nt_tile(const int IA, size_t nj, size_t k, float alpha, const float *A, size_t lda,
+                        const float *const *b, float beta, float *C, size_t ldc, size_t npf)
 {
     size_t tail = k & 15, full = k - tail;
     __mmask16 mt = dpt_kmask16(tail);
     const float *a[6];
     __m512 c[6][4];
     for (int r = 0; r < IA; r++) {
-        a[r] = A + ((size_t)r < ni ? (size_t)r : 0) * lda;
+        a[r] = A + (size_t)r * lda;
         for (int q = 0; q < 4; q++) c[r][q] = _mm512_setzero_ps();
     }
     size_t p = 0;
@@ -242,7 +242,7 @@ DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alph
         __m512 w[4];
         /* the npf rows after this tile's, a line of each per step */
         for (size_t r = 0; r < npf; r++)
-            dpt_prefetch_ahead(A, ((ni + r) * lda + p) * sizeof(float), 64);
+            dpt_prefetch_ahead(A, (((size_t)IA + r) * lda + p) * sizeof(float), 64);
         for (int q = 0; q < 4; q++) w[q] = _mm512_loadu_ps(b[q] + p);
         for (int r = 0; r < IA; r++) {
             __m512 x = _mm512_loadu_ps(a[r] + p);
@@ -259,11 +259,11 @@ DPT_INLINE void nt_tile(const int IA, size_t ni, size_t nj, size_t k, float alph
     }
     float s[6][4];
     for (int r = 0; r < IA; r++) _mm_storeu_ps(s[r], nt_fold4(c[r][0], c[r][1], c[r][2], c[r][3]));
-    dpt_k_store_tile4(ni, nj, (const float(*)[4])s, alpha, beta, C, ldc);
+    dpt_k_store_tile4((size_t)IA, nj, (const float(*)[4])s, alpha, beta, C, ldc);
 }
 
 /* one instance per tile height */
-#define NT_AT(R) nt_tile(R, R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc, npf)
+#define NT_AT(R) nt_tile(R, nj, k, alpha, A + i * lda, lda, b, beta, C + i * ldc + j, ldc, npf)
 
 /* rows of A in tiles of 6 (6 loads of A and 4 of B feed 24 FMAs, against 16
  * for 4 x 4) where that leaves no thin tile, else of 4; the last tile as
