@@ -273,15 +273,22 @@ static void run_glm(bcase *c, const dpt_kernels *k)
     c->sink += lsum;
 }
 
-/* the STREAM-like read kernel of dpt_limits over run_glm's X, same split */
+/* dpt_limits' STREAM-like read loop, as it chooses it */
+typedef float (*read_loop)(size_t, const float *);
+static read_loop limits_read_loop(void)
+{
+#if DPT_HAVE_AVX2
+    if (dpt_cpu_has_avx2()) return dpt_k_read_f32_avx2;
+#endif
+    return dpt_k_read_f32_scalar;
+}
+
+/* the read loop over run_glm's X, same split */
 static void run_read_x(bcase *c, const dpt_kernels *k)
 {
     (void)k;
     size_t n = c->n, ld = c->kk;
-    float (*rd)(size_t, const float *) = dpt_k_read_f32_scalar;
-#if DPT_HAVE_AVX2
-    if (dpt_cpu_has_avx2()) rd = dpt_k_read_f32_avx2;
-#endif
+    read_loop rd = limits_read_loop();
     double s = 0;
 #pragma omp parallel num_threads(c->threads) reduction(+ : s)
     {
@@ -522,10 +529,7 @@ static void run_read_w(bcase *c, const dpt_kernels *k)
 {
     (void)k;
     const mlp *p = (const mlp *)c->A;
-    float (*rd)(size_t, const float *) = dpt_k_read_f32_scalar;
-#if DPT_HAVE_AVX2
-    if (dpt_cpu_has_avx2()) rd = dpt_k_read_f32_avx2;
-#endif
+    read_loop rd = limits_read_loop();
     size_t left = (size_t)(p->pair_bytes / sizeof(float)) / 64 * 64, whole = p->nw / 64 * 64;
     double s = 0;
     while (left) {
