@@ -15,6 +15,20 @@ void *dpt_alloc(size_t bytes)
     return aligned_alloc(DPT_CACHE_LINE, rounded);
 }
 
+void *dpt_alloc_large(size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    if (bytes >= DPT_HUGE_MIN) {
+        size_t rounded = (bytes + DPT_HUGE_PAGE - 1) & ~(size_t)(DPT_HUGE_PAGE - 1);
+        if (rounded < bytes) return NULL;
+        void *p = aligned_alloc(DPT_HUGE_PAGE, rounded);
+        if (p) madvise(p, rounded, MADV_HUGEPAGE);
+        return p;
+    }
+#endif
+    return dpt_alloc(bytes);
+}
+
 void *dpt_calloc(size_t bytes)
 {
     void *p = dpt_alloc(bytes);

@@ -35,7 +35,7 @@ int dpt_dataset_alloc(dpt_dataset *ds, size_t n, size_t d, int zero)
     size_t ld = 0, xbytes = 0, ybytes = 0;
     int rc = dataset_layout(ds, n, d, &ld, &xbytes, &ybytes);
     if (rc) return rc;
-    char *mem = dpt_alloc(xbytes + ybytes);
+    char *mem = dpt_alloc_large(xbytes + ybytes);
     if (!mem)
         return dpt_set_error(DPT_ENOMEM, "cannot allocate %.1f MB for a %zu x %zu dataset",
                              (xbytes + ybytes) / 1e6, n, d);
