@@ -89,8 +89,11 @@ typedef struct dpt_run_spec {
     int epochs;               /* timed epochs */
     int warmup;               /* untimed epochs first, then back to the initial parameters */
     const float *init_params; /* n_params floats to start from, or NULL: engine.seed/init */
-    int eval_epochs;          /* 1: metrics after every epoch (dpt_run_epoch); 0: at the end */
-    int evaluate;             /* 1: final metrics (dpt_run_result train/test); 0: none */
+    /* N > 0: metrics (dpt_run_epoch) after every epoch whose number is a
+     * multiple of N and after the last; the others are handed over with
+     * evaluated 0. 0: metrics at the end only (evaluate). */
+    int eval_epochs;
+    int evaluate; /* 1: final metrics (dpt_run_result train/test); 0: none */
     dpt_run_epoch_cb on_epoch;
     void *ud;
     dpt_progress_cb progress; /* live progress within epochs, or NULL */
@@ -106,8 +109,8 @@ typedef struct dpt_run_spec {
     /* Time to accuracy: stop after the first epoch whose model reaches
      * every target given (0: none): a loss at most target_loss, an
      * accuracy at least target_accuracy, measured on spec.test when there
-     * is one, else on the whole training set. With a target the metrics
-     * are computed after every epoch (not timed), as with eval_epochs. */
+     * is one, else on the whole training set, on the epochs eval_epochs
+     * evaluates (not timed); eval_epochs 0 with a target: every epoch. */
     double target_loss;
     double target_accuracy;
 } dpt_run_spec;

@@ -50,6 +50,9 @@ static const char *const usage_text[] = {
     "  --config FILE        rerun the configuration of a --json file; flags given\n"
     "                       beside it override it (default none)\n"
     "  --trace FILE         CSV: every step of every thread (default none)\n"
+    "  --eval-every N       the model's metrics on the training and held-out sets\n"
+    "                       after every Nth epoch and the last; 0: at the end only\n"
+    "                       (default 1; each is a forward pass over both sets)\n"
     "  --quiet              only the final line (default off)\n"
     "  --save MODEL         the trained model (default none)\n"
     "  --init-from MODEL    start from a saved model, its architecture too (default none)\n"
@@ -94,6 +97,7 @@ typedef struct train_ctx {
     const dpt_run_spec *spec;
     int ck_epochs;
     double ck_secs, ck_last;
+    int eval_every; /* --eval-every */
 } train_ctx;
 
 /* The signal that asked the run to stop (0: none). SA_RESETHAND puts the
@@ -381,19 +385,22 @@ static int on_epoch(const dpt_run_epoch *ep, void *ud)
     if (!c->quiet) {
         fprintf(rout, "epoch %3d  loss %.6g  %.4f s  %.4g samples/s", st->epoch, st->loss,
                 st->seconds, st->samples_per_second);
-        print_metrics("train", &ep->train);
-        if (c->eval_name) print_metrics(c->eval_name, &ep->test);
+        if (ep->evaluated) {
+            print_metrics("train", &ep->train);
+            if (c->eval_name) print_metrics(c->eval_name, &ep->test);
+        }
         fputc('\n', rout);
         fflush(rout);
     }
     json_t *je = json_pack("{s:i,s:f,s:f,s:f,s:o,s:f}", "epoch", st->epoch, "loss", st->loss,
                            "seconds", st->seconds, "samples_per_second", st->samples_per_second,
                            "phases", phases_json(&st->mean), "imbalance", st->imbalance);
-    json_object_set_new(je, "train", metrics_json(&ep->train));
+    if (ep->evaluated) json_object_set_new(je, "train", metrics_json(&ep->train));
     json_object_set_new(
         je, "rows_per_thread",
         json_pack("{s:I,s:I}", "min", (json_int_t)st->rows_min, "max", (json_int_t)st->rows_max));
-    if (c->eval_name) json_object_set_new(je, c->eval_name, metrics_json(&ep->test));
+    if (c->eval_name && ep->evaluated)
+        json_object_set_new(je, c->eval_name, metrics_json(&ep->test));
     json_array_append_new(c->epochs, je);
     if (c->ck_path && c->rank0 && checkpoint_due(c, st->epoch) && write_checkpoint(c, c->ck_path)) {
         c->failed = cli_fail(c->cmd, "--checkpoint: %s", dpt_last_error());
@@ -794,6 +801,7 @@ int dpt_cmd_train(int argc, char **argv)
                                          {"patience", required_argument, 0, 'p'},
                                          {"checkpoint", required_argument, 0, 'c'},
                                          {"checkpoint-every", required_argument, 0, 'E'},
+                                         {"eval-every", required_argument, 0, 'v'},
                                          {"resume", required_argument, 0, 'r'},
                                          {"config", required_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
@@ -801,8 +809,9 @@ int dpt_cmd_train(int argc, char **argv)
     dpt_run *run = NULL;
     dpt_run_spec spec;
     train_ctx ctx = {0};
-    int c, nconf = 0;
+    int c, nconf = 0, eval_given = 0;
     char **confv = NULL, **conf_store = NULL;
+    ctx.eval_every = 1;
     if ((rc = config_argv(cmd, argc, argv, &argc, &confv, &conf_store, &nconf))) goto done;
     if (confv != argv)
         argv = confv;
@@ -868,6 +877,13 @@ int dpt_cmd_train(int argc, char **argv)
             }
             break;
         }
+        case 'v': {
+            long v;
+            if (cli_long(cmd, "eval-every", optarg, 0, 1000000000, &v)) goto done;
+            ctx.eval_every = (int)v;
+            eval_given = 1;
+            break;
+        }
         case 'r':
             resume_path = optarg;
             break;
@@ -900,6 +916,19 @@ int dpt_cmd_train(int argc, char **argv)
                              "%s needs --val FRACTION and no --test: the best epoch is the "
                              "one of least validation loss",
                              ctx.best_path ? "--save-best" : "--patience");
+        goto done;
+    }
+    if ((ctx.best_path || ctx.patience) && ctx.eval_every != 1) {
+        rc = cli_usage_error(cmd,
+                             "%s needs the validation loss of every epoch: leave --eval-every "
+                             "at 1",
+                             ctx.best_path ? "--save-best" : "--patience");
+        goto done;
+    }
+    if (eval_given && ctx.eval_every == 0 &&
+        (job.to.target_loss > 0 || job.to.target_accuracy > 0)) {
+        rc = cli_usage_error(cmd, "--eval-every 0 evaluates no epoch before the end, and a target "
+                                  "is checked on evaluated epochs: give N >= 1");
         goto done;
     }
     if (every_text && !ctx.ck_path) {
@@ -979,7 +1008,7 @@ int dpt_cmd_train(int argc, char **argv)
         spec.interrupt = &stop_signal;
         catch_signals();
     }
-    spec.eval_epochs = 1;
+    spec.eval_epochs = ctx.eval_every;
     spec.on_epoch = on_epoch;
     spec.ud = &ctx;
     if (ctx.live) {

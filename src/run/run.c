@@ -137,6 +137,10 @@ typedef struct epoch_sink {
     int in_engine; /* hand each epoch to the caller from the engine's callback */
     int stop;
     dpt_epoch_stats last;
+    /* the metrics of the last epoch trained, where it was evaluated: the
+     * run's final metrics then, not a second pass over the data */
+    int last_evaluated;
+    dpt_metrics train, test;
 } epoch_sink;
 
 static void add_phases(dpt_phase_times *a, const dpt_phase_times *b)
@@ -206,16 +210,29 @@ static int target_met(const dpt_run_spec *s, const dpt_metrics *train, const dpt
     return 1;
 }
 
-/* The epochs one at a time, with metrics after each. */
-static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs)
+/* The epochs one at a time, with metrics after every epoch whose number
+ * is a multiple of every, and after the last; the others reach the caller
+ * without (evaluated 0, losses NaN), as from the engine. */
+static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs, int every)
 {
     for (int ep = 0; ep < epochs && !k->stop; ep++) {
         int before = k->out->epochs;
+        k->last_evaluated = 0;
         int rc = dpt_engine_train(r->e, 1, on_engine_epoch, k);
         if (rc) return rc;
         if (k->out->epochs == before) break;
         dpt_run_epoch e = {0};
+        if (k->last.epoch % every && ep < epochs - 1) {
+            no_metrics(&e.train);
+            no_metrics(&e.test);
+            e.stats = &k->last;
+            if (r->s.on_epoch && r->s.on_epoch(&e, r->s.ud)) k->stop = 1;
+            continue;
+        }
         if ((rc = evaluate(r, &e.train, &e.test))) return rc;
+        k->last_evaluated = 1;
+        k->train = e.train;
+        k->test = e.test;
         e.stats = &k->last;
         e.evaluated = 1;
         if (has_target(&r->s) && target_met(&r->s, &e.train, &e.test)) {
@@ -250,6 +267,7 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     no_metrics(&out->test);
     out->target_epoch = -1;
     out->target_seconds = NAN;
+    epoch_sink k = {0};
     dpt_engine_reset(r->e, r->w0);
     int rc = s->warmup > 0 ? dpt_engine_train(r->e, s->warmup, NULL, NULL) : 0;
     if (!rc || rc == DPT_EINTERRUPTED) {
@@ -261,11 +279,12 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     if (!rc) {
         const int todo = s->epochs - (s->resume ? s->resume->epochs : 0);
         dpt_engine_set_progress(r->e, s->progress, s->progress_ud, s->progress_interval);
-        const int each = s->eval_epochs || has_target(s);
-        epoch_sink k = {.r = r, .out = out, .in_engine = !each};
+        /* a target is checked on evaluated epochs: every one unless told */
+        const int every = s->eval_epochs > 0 ? s->eval_epochs : has_target(s) ? 1 : 0;
+        k = (epoch_sink){.r = r, .out = out, .in_engine = !every};
         if (todo > 0)
-            rc = each ? epochs_evaluated(r, &k, todo)
-                      : dpt_engine_train(r->e, todo, on_engine_epoch, &k);
+            rc = every ? epochs_evaluated(r, &k, todo, every)
+                       : dpt_engine_train(r->e, todo, on_engine_epoch, &k);
         out->stopped = k.stop && !out->target_reached;
     }
     summarize_moves(r, out);
@@ -283,7 +302,13 @@ int dpt_run_train(dpt_run *r, dpt_run_result *out)
     if (rc == DPT_EDIVERGED) out->diverged = 1;
     if (rc == DPT_EINTERRUPTED) out->interrupted = 1;
     if (rc) return rc;
-    return s->evaluate ? evaluate(r, &out->train, &out->test) : 0;
+    if (!s->evaluate) return 0;
+    if (k.last_evaluated) { /* the model has not moved since */
+        out->train = k.train;
+        out->test = k.test;
+        return 0;
+    }
+    return evaluate(r, &out->train, &out->test);
 }
 
 int dpt_run_once(const dpt_run_spec *s, dpt_run_result *out, float **params)

@@ -86,6 +86,10 @@ ParameterizedTestParameters(cli, bad_flags)
         {"tune --synth linreg --batches ,", "--batches"},
         {"bench --synth linreg --pin list:0,2,4,6,8,10,12,14,16,18,20,22", "31 characters"},
         {"train --synth linreg --model mlp --hidden ,", "--hidden"},
+        {"train --synth linreg --eval-every -1", "--eval-every"},
+        {"train --synth linreg --eval-every often", "--eval-every"},
+        {"train --synth linreg --val 0.1 --patience 2 --eval-every 2", "--eval-every"},
+        {"train --synth linreg --eval-every 0 --target-loss 0.5", "--eval-every 0"},
         {"frobnicate", "unknown command"},
         {"train --synth linreg --hiden 20", "did you mean --hidden?"},
         {"bench --synth linreg --threds 1", "did you mean --threads?"},
@@ -136,6 +140,31 @@ Test(cli, train_runs_and_writes_json, .timeout = 120)
                           "\"seconds\"",    "\"loss\""};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cr_expect(strstr(buf, keys[i]), "%s missing from %s", keys[i], buf);
+}
+
+/* --eval-every 2 over 3 epochs: the metrics on the epoch lines and in the
+ * JSON history after epochs 2 and 3 (the last) only */
+Test(cli, train_evaluates_every_nth_epoch, .timeout = 120)
+{
+    char out[8192], buf[16384];
+    int st = run_dpt_json("train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum "
+                          "--batch 64 --lr 0.01 --epochs 3 --val 0.2 --eval-every 2 --threads 2",
+                          out, sizeof out, buf, sizeof buf);
+    cr_assert_eq(st, 0, "stdout: %s", out);
+    const char *ep[4] = {NULL, strstr(out, "epoch   1"), strstr(out, "epoch   2"),
+                         strstr(out, "epoch   3")};
+    cr_assert(ep[1] && ep[2] && ep[3], "%s", out);
+    for (int e = 1; e <= 3; e++) {
+        const char *eol = strchr(ep[e], '\n'), *tl = strstr(ep[e], "train loss"),
+                   *vl = strstr(ep[e], "val loss");
+        int shown = tl && tl < eol && vl && vl < eol;
+        cr_expect_eq(shown, e != 1, "epoch %d: metrics %s: %s", e, shown ? "shown" : "missing",
+                     out);
+    }
+    int n = 0;
+    for (const char *p = buf; (p = strstr(p, "\"train\":")); p++) n++;
+    cr_expect_eq(n, 2, "epochs with train metrics in the JSON: %d in %s", n, buf);
+    cr_expect(strstr(buf, "\"train_loss\""), "the final metrics: %s", buf);
 }
 
 Test(cli, engine_flags_are_accepted)

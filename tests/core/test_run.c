@@ -105,6 +105,55 @@ Test(run, epochs_warmup_and_metrics_keep_the_bits)
     dpt_dataset_free(&ds);
 }
 
+typedef struct evals {
+    int calls;
+    unsigned mask;  /* bit e: epoch e was evaluated */
+    int nan_others; /* epochs without metrics whose losses are NaN */
+    double last_train_loss;
+} evals;
+
+static int record_evals(const dpt_run_epoch *ep, void *ud)
+{
+    evals *c = ud;
+    c->calls++;
+    if (ep->evaluated) {
+        c->mask |= 1u << ep->stats->epoch;
+        c->last_train_loss = ep->train.loss;
+    } else {
+        c->nan_others += isnan(ep->train.loss) && isnan(ep->test.loss);
+    }
+    return 0;
+}
+
+/* eval_epochs 2 over 5 epochs: metrics after epochs 2, 4 and the last, the
+ * others handed over without; the parameters are those of a run without
+ * metrics, and the last epoch's metrics are the final ones. */
+Test(run, metrics_every_nth_epoch_and_the_last)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_run_spec s;
+    small_spec(&s, &m, &ds, 2);
+    s.epochs = 5;
+    float *plain, *other;
+    dpt_run_result a, b;
+    cr_assert_eq(dpt_run_once(&s, &a, &plain), 0, "%s", dpt_last_error());
+    evals c = {0};
+    s.eval_epochs = 2;
+    s.on_epoch = record_evals;
+    s.ud = &c;
+    cr_assert_eq(dpt_run_once(&s, &b, &other), 0, "%s", dpt_last_error());
+    cr_assert_eq(memcmp(plain, other, m.n_params * sizeof *plain), 0);
+    cr_expect_eq(c.calls, 5);
+    cr_expect_eq(c.mask, (1u << 2) | (1u << 4) | (1u << 5), "evaluated epochs: mask %#x", c.mask);
+    cr_expect_eq(c.nan_others, 2);
+    cr_expect_eq(c.last_train_loss, b.train.loss, "the last epoch's metrics are the final ones");
+    cr_expect_eq(a.train.loss, b.train.loss);
+    free(plain);
+    free(other);
+    dpt_dataset_free(&ds);
+}
+
 static int stop_after_one(const dpt_run_epoch *ep, void *ud)
 {
     (void)ep;
