@@ -559,7 +559,11 @@ static void mlp_row_as(const char *name, int layers, const size_t *width, size_t
         p.boff[l] = off;
         off += width[l + 1];
     }
-    p.ld = dpt_pad_floats(wmax > width[0] ? wmax : width[0]);
+    /* the model's activation stride (src/models/model.c, blocking_of): the
+     * widest layer output, one line more where a multiple of 256 floats;
+     * the buffers never hold input rows */
+    p.ld = dpt_pad_floats(wmax);
+    if (p.ld % 256 == 0) p.ld += 16;
     p.nw = off;
     p.W = falloc(off, -0.05f, 0.05f, 13);
     p.G = falloc(off, 0, 0, 14);
