@@ -126,12 +126,15 @@ static int run_dpt_json(const char *args, char *out, size_t cap, char *json, siz
     return st;
 }
 
+/* three epochs of a small MLP, for the tests of what train prints */
+#define SMALL_MLP_RUN                                                                              \
+    "train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum --batch 64 --lr "     \
+    "0.01 --epochs 3 "
+
 Test(cli, train_runs_and_writes_json, .timeout = 120)
 {
     char err[8192], buf[16384];
-    int st = run_dpt_json("train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum "
-                          "--batch 64 --lr 0.01 --epochs 3 --threads 3 --pin none",
-                          err, sizeof err, buf, sizeof buf);
+    int st = run_dpt_json(SMALL_MLP_RUN "--threads 3 --pin none", err, sizeof err, buf, sizeof buf);
     cr_assert_eq(st, 0, "stdout: %s", err);
     cr_expect(strstr(err, "epoch   3"), "%s", err);
     cr_expect(strstr(err, "final:"), "%s", err);
@@ -147,9 +150,8 @@ Test(cli, train_runs_and_writes_json, .timeout = 120)
 Test(cli, train_evaluates_every_nth_epoch, .timeout = 120)
 {
     char out[8192], buf[16384];
-    int st = run_dpt_json("train --synth teacher-mlp:n=2000 --model mlp --hidden 20 --opt momentum "
-                          "--batch 64 --lr 0.01 --epochs 3 --val 0.2 --eval-every 2 --threads 2",
-                          out, sizeof out, buf, sizeof buf);
+    int st = run_dpt_json(SMALL_MLP_RUN "--val 0.2 --eval-every 2 --threads 2", out, sizeof out,
+                          buf, sizeof buf);
     cr_assert_eq(st, 0, "stdout: %s", out);
     const char *ep[4] = {NULL, strstr(out, "epoch   1"), strstr(out, "epoch   2"),
                          strstr(out, "epoch   3")};

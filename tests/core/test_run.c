@@ -65,6 +65,8 @@ Test(run, equals_the_engine_by_hand)
 
 typedef struct seen {
     int calls, evaluated;
+    unsigned mask;  /* bit e: epoch e was evaluated */
+    int nan_others; /* epochs without metrics whose losses are NaN */
     double last_train_loss;
 } seen;
 
@@ -72,10 +74,36 @@ static int count_epochs(const dpt_run_epoch *ep, void *ud)
 {
     seen *c = ud;
     c->calls++;
-    c->evaluated += ep->evaluated;
-    c->last_train_loss = ep->train.loss;
     cr_assert_eq(ep->stats->epoch, c->calls);
+    if (ep->evaluated) {
+        c->evaluated++;
+        c->mask |= 1u << ep->stats->epoch;
+        c->last_train_loss = ep->train.loss;
+    } else {
+        c->nan_others += isnan(ep->train.loss) && isnan(ep->test.loss);
+    }
     return 0;
+}
+
+/* s run as it is, then with warmup epochs first and metrics every
+ * eval_epochs (c counts them): the same parameters, and the last epoch's
+ * metrics, where it was evaluated, are the run's final ones. */
+static void run_with_metrics(dpt_run_spec *s, const dpt_model *m, int warmup, int eval_epochs,
+                             seen *c)
+{
+    float *plain, *other;
+    dpt_run_result a, b;
+    cr_assert_eq(dpt_run_once(s, &a, &plain), 0, "%s", dpt_last_error());
+    s->warmup = warmup;
+    s->eval_epochs = eval_epochs;
+    s->on_epoch = count_epochs;
+    s->ud = c;
+    cr_assert_eq(dpt_run_once(s, &b, &other), 0, "%s", dpt_last_error());
+    cr_assert_eq(memcmp(plain, other, m->n_params * sizeof *plain), 0);
+    cr_expect_eq(c->last_train_loss, b.train.loss, "the last epoch's metrics are the final ones");
+    cr_expect_eq(a.train.loss, b.train.loss);
+    free(plain);
+    free(other);
 }
 
 /* Metrics after every epoch (one engine call per epoch) and a warm-up
@@ -86,48 +114,15 @@ Test(run, epochs_warmup_and_metrics_keep_the_bits)
     dpt_dataset ds;
     dpt_run_spec s;
     small_spec(&s, &m, &ds, 2);
-    float *plain, *other;
-    dpt_run_result a, b;
-    cr_assert_eq(dpt_run_once(&s, &a, &plain), 0, "%s", dpt_last_error());
     seen c = {0};
-    s.warmup = 2;
-    s.eval_epochs = 1;
-    s.on_epoch = count_epochs;
-    s.ud = &c;
-    cr_assert_eq(dpt_run_once(&s, &b, &other), 0, "%s", dpt_last_error());
-    cr_assert_eq(memcmp(plain, other, m.n_params * sizeof *plain), 0);
-    cr_assert_eq(c.calls, 3);
-    cr_assert_eq(c.evaluated, 3);
-    cr_assert_eq(c.last_train_loss, b.train.loss, "the last epoch's metrics are the final ones");
-    cr_assert_eq(a.train.loss, b.train.loss);
-    free(plain);
-    free(other);
+    run_with_metrics(&s, &m, 2, 1, &c);
+    cr_expect_eq(c.calls, 3);
+    cr_expect_eq(c.evaluated, 3);
     dpt_dataset_free(&ds);
 }
 
-typedef struct evals {
-    int calls;
-    unsigned mask;  /* bit e: epoch e was evaluated */
-    int nan_others; /* epochs without metrics whose losses are NaN */
-    double last_train_loss;
-} evals;
-
-static int record_evals(const dpt_run_epoch *ep, void *ud)
-{
-    evals *c = ud;
-    c->calls++;
-    if (ep->evaluated) {
-        c->mask |= 1u << ep->stats->epoch;
-        c->last_train_loss = ep->train.loss;
-    } else {
-        c->nan_others += isnan(ep->train.loss) && isnan(ep->test.loss);
-    }
-    return 0;
-}
-
 /* eval_epochs 2 over 5 epochs: metrics after epochs 2, 4 and the last, the
- * others handed over without; the parameters are those of a run without
- * metrics, and the last epoch's metrics are the final ones. */
+ * others handed over without them (NaN losses). */
 Test(run, metrics_every_nth_epoch_and_the_last)
 {
     dpt_model m;
@@ -135,22 +130,11 @@ Test(run, metrics_every_nth_epoch_and_the_last)
     dpt_run_spec s;
     small_spec(&s, &m, &ds, 2);
     s.epochs = 5;
-    float *plain, *other;
-    dpt_run_result a, b;
-    cr_assert_eq(dpt_run_once(&s, &a, &plain), 0, "%s", dpt_last_error());
-    evals c = {0};
-    s.eval_epochs = 2;
-    s.on_epoch = record_evals;
-    s.ud = &c;
-    cr_assert_eq(dpt_run_once(&s, &b, &other), 0, "%s", dpt_last_error());
-    cr_assert_eq(memcmp(plain, other, m.n_params * sizeof *plain), 0);
+    seen c = {0};
+    run_with_metrics(&s, &m, 0, 2, &c);
     cr_expect_eq(c.calls, 5);
     cr_expect_eq(c.mask, (1u << 2) | (1u << 4) | (1u << 5), "evaluated epochs: mask %#x", c.mask);
     cr_expect_eq(c.nan_others, 2);
-    cr_expect_eq(c.last_train_loss, b.train.loss, "the last epoch's metrics are the final ones");
-    cr_expect_eq(a.train.loss, b.train.loss);
-    free(plain);
-    free(other);
     dpt_dataset_free(&ds);
 }
 
