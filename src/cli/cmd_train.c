@@ -809,7 +809,7 @@ int dpt_cmd_train(int argc, char **argv)
     dpt_run *run = NULL;
     dpt_run_spec spec;
     train_ctx ctx = {0};
-    int c, nconf = 0, eval_given = 0;
+    int c, nconf = 0;
     char **confv = NULL, **conf_store = NULL;
     ctx.eval_every = 1;
     if ((rc = config_argv(cmd, argc, argv, &argc, &confv, &conf_store, &nconf))) goto done;
@@ -881,7 +881,6 @@ int dpt_cmd_train(int argc, char **argv)
             long v;
             if (cli_long(cmd, "eval-every", optarg, 0, 1000000000, &v)) goto done;
             ctx.eval_every = (int)v;
-            eval_given = 1;
             break;
         }
         case 'r':
@@ -925,8 +924,7 @@ int dpt_cmd_train(int argc, char **argv)
                              ctx.best_path ? "--save-best" : "--patience");
         goto done;
     }
-    if (eval_given && ctx.eval_every == 0 &&
-        (job.to.target_loss > 0 || job.to.target_accuracy > 0)) {
+    if (ctx.eval_every == 0 && (job.to.target_loss > 0 || job.to.target_accuracy > 0)) {
         rc = cli_usage_error(cmd, "--eval-every 0 evaluates no epoch before the end, and a target "
                                   "is checked on evaluated epochs: give N >= 1");
         goto done;
