@@ -69,7 +69,7 @@ DPT_API int dpt_workload_load(const dpt_workload *w, int nthreads, dpt_dataset *
  * training and held-out sets (not timed). */
 typedef struct dpt_run_epoch {
     const dpt_epoch_stats *stats;
-    int evaluated;     /* 1: train (and test, when there is one) are set */
+    int evaluated;     /* 1: train (and test, when there is one) are set; 0: all NaN */
     dpt_metrics train; /* on the whole training set */
     dpt_metrics test;  /* on spec.test, when given */
 } dpt_run_epoch;

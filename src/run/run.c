@@ -153,6 +153,23 @@ static void add_phases(dpt_phase_times *a, const dpt_phase_times *b)
     a->comm += b->comm;
 }
 
+static void no_metrics(dpt_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->loss = m->accuracy = m->mse = m->r2 = NAN;
+}
+
+/* An epoch without metrics to the caller (evaluated 0, every figure NaN);
+ * its answer stops the run. */
+static void hand_over_plain(epoch_sink *k, const dpt_epoch_stats *st)
+{
+    if (!k->r->s.on_epoch) return;
+    dpt_run_epoch ep = {.stats = st};
+    no_metrics(&ep.train);
+    no_metrics(&ep.test);
+    if (k->r->s.on_epoch(&ep, k->r->s.ud)) k->stop = 1;
+}
+
 static int on_engine_epoch(const dpt_epoch_stats *st, void *ud)
 {
     epoch_sink *k = ud;
@@ -166,18 +183,8 @@ static int on_engine_epoch(const dpt_epoch_stats *st, void *ud)
     o->rows_min = st->rows_min;
     o->rows_max = st->rows_max;
     k->last = *st;
-    if (k->in_engine && k->r->s.on_epoch) {
-        dpt_run_epoch ep = {st, 0, {0}, {0}};
-        ep.train.loss = ep.test.loss = NAN;
-        if (k->r->s.on_epoch(&ep, k->r->s.ud)) k->stop = 1;
-    }
+    if (k->in_engine) hand_over_plain(k, st);
     return k->stop;
-}
-
-static void no_metrics(dpt_metrics *m)
-{
-    memset(m, 0, sizeof *m);
-    m->loss = m->accuracy = m->mse = m->r2 = NAN;
 }
 
 /* Metrics on the training set and the test set; under MPI the ranks then
@@ -221,14 +228,11 @@ static int epochs_evaluated(dpt_run *r, epoch_sink *k, int epochs, int every)
         int rc = dpt_engine_train(r->e, 1, on_engine_epoch, k);
         if (rc) return rc;
         if (k->out->epochs == before) break;
-        dpt_run_epoch e = {0};
         if (k->last.epoch % every && ep < epochs - 1) {
-            no_metrics(&e.train);
-            no_metrics(&e.test);
-            e.stats = &k->last;
-            if (r->s.on_epoch && r->s.on_epoch(&e, r->s.ud)) k->stop = 1;
+            hand_over_plain(k, &k->last);
             continue;
         }
+        dpt_run_epoch e = {0};
         if ((rc = evaluate(r, &e.train, &e.test))) return rc;
         k->last_evaluated = 1;
         k->train = e.train;
