@@ -22,6 +22,7 @@
 #include "dpt_config.h"
 #include "kernels/k_limits.h"
 #include "kernels/kernels.h"
+#include "models/layout.h"
 
 static int quick;
 static int with_scalar = 1;
@@ -273,22 +274,12 @@ static void run_glm(bcase *c, const dpt_kernels *k)
     c->sink += lsum;
 }
 
-/* dpt_limits' STREAM-like read loop, as it chooses it */
-typedef float (*read_loop)(size_t, const float *);
-static read_loop limits_read_loop(void)
-{
-#if DPT_HAVE_AVX2
-    if (dpt_cpu_has_avx2()) return dpt_k_read_f32_avx2;
-#endif
-    return dpt_k_read_f32_scalar;
-}
-
 /* the read loop over run_glm's X, same split */
 static void run_read_x(bcase *c, const dpt_kernels *k)
 {
     (void)k;
     size_t n = c->n, ld = c->kk;
-    read_loop rd = limits_read_loop();
+    dpt_k_read_fn rd = dpt_k_read_loop();
     double s = 0;
 #pragma omp parallel num_threads(c->threads) reduction(+ : s)
     {
@@ -529,7 +520,7 @@ static void run_read_w(bcase *c, const dpt_kernels *k)
 {
     (void)k;
     const mlp *p = (const mlp *)c->A;
-    read_loop rd = limits_read_loop();
+    dpt_k_read_fn rd = dpt_k_read_loop();
     size_t left = (size_t)(p->pair_bytes / sizeof(float)) / 64 * 64, whole = p->nw / 64 * 64;
     double s = 0;
     while (left) {
@@ -548,22 +539,29 @@ static void mlp_row_as(const char *name, int layers, const size_t *width, size_t
     mlp p = {0};
     p.layers = layers;
     p.batch = batch;
-    size_t off = 0, wmax = 0;
-    for (int l = 0; l <= layers; l++) {
-        p.width[l] = width[l];
-        if (l && width[l] > wmax) wmax = width[l];
-    }
+    size_t off = 0;
+    for (int l = 0; l <= layers; l++) p.width[l] = width[l];
     for (int l = 0; l < layers; l++) {
         p.woff[l] = off;
         off += width[l] * width[l + 1];
         p.boff[l] = off;
         off += width[l + 1];
     }
-    /* the model's activation stride (src/models/model.c, blocking_of): the
-     * widest layer output, one line more where a multiple of 256 floats;
-     * the buffers never hold input rows */
-    p.ld = dpt_pad_floats(wmax);
-    if (p.ld % 256 == 0) p.ld += 16;
+    /* the activations strided as the model strides them */
+    dpt_model_spec spec = {.kind = DPT_MODEL_MLP,
+                           .inputs = width[0],
+                           .n_hidden = layers - 1,
+                           .classes = width[layers] > 1 ? (int)width[layers] : 0,
+                           .act = DPT_ACTIVATION_RELU,
+                           .loss = width[layers] > 1 ? DPT_LOSS_CE : DPT_LOSS_MSE,
+                           .bias = 1};
+    for (int l = 0; l + 1 < layers; l++) spec.hidden[l] = width[l + 1];
+    dpt_model model;
+    if (dpt_model_init(&model, &spec)) {
+        fprintf(stderr, "kernels: %s: %s\n", name, dpt_last_error());
+        exit(1);
+    }
+    p.ld = dpt_model_act_stride(&model);
     p.nw = off;
     p.W = falloc(off, -0.05f, 0.05f, 13);
     p.G = falloc(off, 0, 0, 14);

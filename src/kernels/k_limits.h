@@ -20,6 +20,12 @@
 float dpt_k_read_f32_avx2(size_t n, const float *x);
 float dpt_k_read_f32_scalar(size_t n, const float *x);
 
+/* The read loop dpt_limits_measure times: AVX2 wherever the CPU has it
+ * (the bandwidth is the machine's, whatever the kernel table), else scalar;
+ * also what bench/kernels pairs its memory rows with. */
+typedef float (*dpt_k_read_fn)(size_t n, const float *x);
+dpt_k_read_fn dpt_k_read_loop(void);
+
 /* iters iterations of independent FMA chains; returns their sum */
 float dpt_k_fma_f32_avx2(size_t iters);
 float dpt_k_fma_f32_scalar(size_t iters);

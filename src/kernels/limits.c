@@ -27,6 +27,14 @@ float dpt_k_read_f32_scalar(size_t n, const float *x)
     return t;
 }
 
+dpt_k_read_fn dpt_k_read_loop(void)
+{
+#if DPT_HAVE_AVX2
+    if (dpt_cpu_has_avx2()) return dpt_k_read_f32_avx2;
+#endif
+    return dpt_k_read_f32_scalar;
+}
+
 float dpt_k_fma_f32_scalar(size_t iters)
 {
     float c[16];
@@ -75,17 +83,15 @@ int dpt_limits_measure_sized(int threads, size_t read_bytes, int reps, dpt_limit
     if (!x)
         return dpt_set_error(DPT_ENOMEM, "limits: cannot allocate %zu MiB for the read test",
                              (n * sizeof(float)) >> 20);
-    float (*rd)(size_t, const float *) = dpt_k_read_f32_scalar;
+    const dpt_k_read_fn rd = dpt_k_read_loop();
     float (*fm)(size_t) = dpt_k_fma_f32_scalar;
     int avx2 = 0, avx512 = 0;
     /* the peak is the kernel table's in use (the widest the CPU runs, or
      * the one --isa / DPT_ISA chose), so that a run's %peak is against
-     * what its kernels can reach; reads are AVX2 wherever the CPU has it
-     * (the bandwidth is the machine's, whatever the table) */
+     * what its kernels can reach */
     const char *isa = dpt_kernels_get()->isa;
 #if DPT_HAVE_AVX2
     if (dpt_cpu_has_avx2()) {
-        rd = dpt_k_read_f32_avx2;
         if (strcmp(isa, "scalar")) {
             fm = dpt_k_fma_f32_avx2;
             avx2 = 1;

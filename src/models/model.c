@@ -12,6 +12,7 @@
 #include "dpt/error.h"
 #include "dpt/model.h"
 #include "kernels/kernels.h"
+#include "models/layout.h"
 #include "models/split.h"
 
 static const char *const act_names[] = {"relu", "tanh", "sigmoid"};
@@ -110,6 +111,11 @@ static blocking blocking_of(const dpt_model *m)
 size_t dpt_model_block_rows(const dpt_model *m)
 {
     return blocking_of(m).rows;
+}
+
+size_t dpt_model_act_stride(const dpt_model *m)
+{
+    return blocking_of(m).ld;
 }
 
 void dpt_model_describe(const dpt_model *m, char *buf, size_t len)
