@@ -12,7 +12,7 @@
 void *dpt_alloc(size_t bytes);
 /* Same, zero-filled. */
 void *dpt_calloc(size_t bytes);
-/* A block for a data set or a thread's copy of its rows: from DPT_HUGE_MIN
+/* A block for a data set, filled once and kept: from DPT_HUGE_MIN
  * on, on a 2 MiB boundary, in whole 2 MiB pages, advised MADV_HUGEPAGE
  * (used where transparent huge pages are "always" or "madvise"), so that
  * filling it takes a fault per 2 MiB instead of per 4 KiB (Fashion-MNIST's
