@@ -15,6 +15,14 @@ void *dpt_alloc(size_t bytes)
     return aligned_alloc(DPT_CACHE_LINE, rounded);
 }
 
+void *dpt_alloc_pages(size_t bytes)
+{
+    size_t rounded = (bytes + DPT_PAGE - 1) & ~(size_t)(DPT_PAGE - 1);
+    if (rounded < bytes) return NULL;
+    if (rounded == 0) rounded = DPT_PAGE;
+    return aligned_alloc(DPT_PAGE, rounded);
+}
+
 void *dpt_alloc_large(size_t bytes)
 {
 #ifdef MADV_HUGEPAGE

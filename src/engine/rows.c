@@ -75,7 +75,7 @@ int dpt_engine_ensure_local(dpt_engine *e, int t, int touch)
     if (ts->X && rows <= ts->cap_rows) return 0;
     dpt_free(ts->X);
     dpt_free(ts->y);
-    ts->X = dpt_alloc((rows ? rows : 1) * e->ds->ld * sizeof(float));
+    ts->X = dpt_alloc_pages((rows ? rows : 1) * e->ds->ld * sizeof(float));
     ts->y = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     if (!ts->X || !ts->y) return -1;
     ts->cap_rows = rows;
@@ -128,7 +128,7 @@ int dpt_engine_copy_shard(dpt_engine *e, int t)
     thread_state *ts = &e->ts[t];
     if (ts->SX) return 0;
     const size_t lo = e->shard_lo[t], rows = e->shard_lo[t + 1] - lo, ld = e->ds->ld;
-    ts->SX = dpt_alloc((rows ? rows : 1) * ld * sizeof(float));
+    ts->SX = dpt_alloc_pages((rows ? rows : 1) * ld * sizeof(float));
     ts->Sy = dpt_alloc(dpt_pad_floats(rows ? rows : 1) * sizeof(float));
     if (!ts->SX || !ts->Sy) return -1;
     memcpy(ts->SX, e->ds->X + lo * ld, rows * ld * sizeof(float));

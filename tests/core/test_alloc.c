@@ -1,6 +1,6 @@
 /* The allocator of src/core (core/alloc.h): cache-line blocks, and large
  * blocks in whole huge pages, asked of the kernel with madvise, that a
- * data set's rows are read from at random. */
+ * data set's rows are read from at random, and page-aligned row blocks. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +24,21 @@ Test(alloc, blocks_are_cache_line_aligned)
     }
     cr_expect_null(dpt_alloc(SIZE_MAX - 8), "a size that overflows when rounded");
     cr_expect_null(dpt_alloc_large(SIZE_MAX - 8), "a size that overflows when rounded");
+}
+
+/* the row buffers the engine streams: page-aligned at every size,
+ * malloc's mmap'd large blocks included (those start 16 bytes in) */
+Test(alloc, row_blocks_start_on_a_page)
+{
+    const size_t sizes[] = {0, 1, 4095, 4096, 4097, (size_t)1 << 20, ((size_t)8 << 20) + 80};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char *p = dpt_alloc_pages(sizes[i]);
+        cr_assert(p, "%zu bytes", sizes[i]);
+        cr_expect_eq((uintptr_t)p % DPT_PAGE, 0, "dpt_alloc_pages(%zu) = %p", sizes[i], (void *)p);
+        memset(p, 1, sizes[i]);
+        dpt_free(p);
+    }
+    cr_expect_null(dpt_alloc_pages(SIZE_MAX - 8), "a size that overflows when rounded");
 }
 
 /* The VmFlags line of the mapping of /proc/self/smaps that holds p, or ""
