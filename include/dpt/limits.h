@@ -31,8 +31,9 @@ typedef struct dpt_limits {
 
 /* Measure with `threads` OpenMP threads (<= 0: omp_get_max_threads()), the
  * full-size array. Each thread first-touches and then reads its own part as
- * four concurrent sequential streams (its quarters), as a STREAM-like probe
- * reads several arrays: one stream per thread reads less on some machines.
+ * four concurrent sequential streams (its quarters, a little more than a
+ * quarter apart so that they do not share DRAM banks), as a STREAM-like
+ * probe reads several arrays: one stream per thread reads less on some machines.
  * Takes about a second. Returns 0, or DPT_ENOMEM / DPT_EINVAL (message set).
  * Call outside parallel regions. */
 DPT_API int dpt_limits_measure(int threads, dpt_limits *out);

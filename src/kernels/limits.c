@@ -16,11 +16,15 @@
  * the compiler may vectorize them without reassociating anything. */
 float dpt_k_read_f32_scalar(size_t n, const float *x)
 {
-    const size_t q = n / DPT_K_READ_STREAMS;
+    const size_t q = n / DPT_K_READ_STREAMS, gap = dpt_k_read_gap(n);
+    const size_t len = q - (DPT_K_READ_STREAMS - 1) * gap; /* the last stream's */
     float s[DPT_K_READ_STREAMS][16] = {{0}};
-    for (size_t i = 0; i < q; i += 16)
+    for (size_t i = 0; i < len; i += 16)
         for (int k = 0; k < DPT_K_READ_STREAMS; k++)
-            for (int j = 0; j < 16; j++) s[k][j] += x[k * q + i + j];
+            for (int j = 0; j < 16; j++) s[k][j] += x[k * (q + gap) + i + j];
+    for (size_t i = len; i < q + gap; i += 16)
+        for (int k = 0; k + 1 < DPT_K_READ_STREAMS; k++)
+            for (int j = 0; j < 16; j++) s[k][j] += x[k * (q + gap) + i + j];
     float t = 0;
     for (int k = 0; k < DPT_K_READ_STREAMS; k++)
         for (int j = 0; j < 16; j++) t += s[k][j];

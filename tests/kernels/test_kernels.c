@@ -1651,13 +1651,17 @@ Test(limits, peak_of_the_table_in_use)
 }
 
 /* The read loop of dpt limits (several streams per thread) reads every
- * element exactly once: small integers sum exactly in float. */
+ * element exactly once: small integers sum exactly in float. From 64 gaps
+ * per stream on, the streams start a gap apart (the last two sizes). */
 Test(limits, read_kernels_read_everything_once)
 {
-    static const size_t ns[] = {64, 128, 192, 4096, 65600};
-    float *x = aligned_alloc(64, 65600 * sizeof(float));
+    enum { NMAX = 64 * 17188 };
+    static const size_t ns[] = {64, 128, 192, 4096, 65600, 4 * 64 * DPT_K_READ_GAP, NMAX};
+    cr_assert_eq(dpt_k_read_gap(ns[4]), 0);
+    cr_assert_eq(dpt_k_read_gap(ns[5]), DPT_K_READ_GAP);
+    float *x = aligned_alloc(64, NMAX * sizeof(float));
     cr_assert_not_null(x);
-    for (size_t i = 0; i < 65600; i++) x[i] = (float)(i % 7);
+    for (size_t i = 0; i < NMAX; i++) x[i] = (float)(i % 7);
     for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
         double want = 0;
         for (size_t i = 0; i < ns[c]; i++) want += x[i];

@@ -4,16 +4,19 @@
 #include "kernels/avx2/k_math_avx2.h"
 #include "kernels/k_limits.h"
 
-/* x:(n), n a multiple of 64, read as DPT_K_READ_STREAMS (4) quarters at
+/* x:(n), n a multiple of 64, read as DPT_K_READ_STREAMS (4) streams at
  * once, as a STREAM-like probe's threads do with several arrays: two 32-byte
- * loads per quarter per iteration into 8 accumulators. One sequential stream
- * per thread left the 2-thread figure below what independent probes read. */
+ * loads per stream per iteration into 8 accumulators. One sequential stream
+ * per thread left the 2-thread figure below what independent probes read.
+ * The streams start a gap apart beyond the quarters (kernels/k_limits.h). */
 float dpt_k_read_f32_avx2(size_t n, const float *x)
 {
-    const size_t q = n / DPT_K_READ_STREAMS;
-    const float *x0 = x, *x1 = x + q, *x2 = x + 2 * q, *x3 = x + 3 * q;
+    const size_t q = n / DPT_K_READ_STREAMS, gap = dpt_k_read_gap(n);
+    const size_t len = q - (DPT_K_READ_STREAMS - 1) * gap; /* the last stream's */
+    const float *x0 = x, *x1 = x + (q + gap), *x2 = x + 2 * (q + gap), *x3 = x + 3 * (q + gap);
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
-    for (size_t i = 0; i < q; i += 16) {
+    size_t i = 0;
+    for (; i < len; i += 16) {
         s0 = _mm256_add_ps(s0, _mm256_load_ps(x0 + i));
         s1 = _mm256_add_ps(s1, _mm256_load_ps(x0 + i + 8));
         s2 = _mm256_add_ps(s2, _mm256_load_ps(x1 + i));
@@ -22,6 +25,14 @@ float dpt_k_read_f32_avx2(size_t n, const float *x)
         s5 = _mm256_add_ps(s5, _mm256_load_ps(x2 + i + 8));
         s6 = _mm256_add_ps(s6, _mm256_load_ps(x3 + i));
         s7 = _mm256_add_ps(s7, _mm256_load_ps(x3 + i + 8));
+    }
+    for (; i < q + gap; i += 16) { /* the first three streams' longer part */
+        s0 = _mm256_add_ps(s0, _mm256_load_ps(x0 + i));
+        s1 = _mm256_add_ps(s1, _mm256_load_ps(x0 + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_load_ps(x1 + i));
+        s3 = _mm256_add_ps(s3, _mm256_load_ps(x1 + i + 8));
+        s4 = _mm256_add_ps(s4, _mm256_load_ps(x2 + i));
+        s5 = _mm256_add_ps(s5, _mm256_load_ps(x2 + i + 8));
     }
     s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
     s4 = _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7));
