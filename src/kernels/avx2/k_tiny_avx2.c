@@ -38,10 +38,10 @@ DPT_INLINE void load_cols(const float *X, size_t ld, size_t i0, size_t nr, size_
                           __m256 *dst)
 {
     __m256i m = dpt_mask8(nc);
+    const float *r[8];
+    for (size_t q = 0; q < 8; q++) r[q] = X + (i0 + (q < nr ? q : nr - 1)) * ld + c0;
     __m256 v[8];
-    for (size_t q = 0; q < 8; q++)
-        v[q] = _mm256_maskload_ps(X + (i0 + (q < nr ? q : nr - 1)) * ld + c0, m);
-    transpose8(v);
+    transpose8_load(1, r, _mm256_castsi256_si128(m), _mm256_extractf128_si256(m, 1), v);
     for (size_t k = 0; k < nc; k++) dst[c0 + k] = v[k];
 }
 
