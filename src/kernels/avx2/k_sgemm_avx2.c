@@ -81,10 +81,16 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
         /* op(B)(p,j) = B[p*ldb + j]: rows contiguous in j */
         const float *src = B + pc * ldb + jc;
         __m256i m0 = dpt_mask8(nr < 8 ? nr : 8), m1 = dpt_mask8(nr > 8 ? nr - 8 : 0);
-        for (size_t p = 0; p < kc; p++, src += ldb) {
-            _mm256_store_ps(dst + p * w, _mm256_maskload_ps(src, m0));
-            if (w == 16) _mm256_store_ps(dst + p * w + 8, _mm256_maskload_ps(src + 8, m1));
-        }
+        if (nr == w) /* whole rows: plain loads (a masked one is slower on some cores) */
+            for (size_t p = 0; p < kc; p++, src += ldb) {
+                _mm256_store_ps(dst + p * w, _mm256_loadu_ps(src));
+                if (w == 16) _mm256_store_ps(dst + p * w + 8, _mm256_loadu_ps(src + 8));
+            }
+        else
+            for (size_t p = 0; p < kc; p++, src += ldb) {
+                _mm256_store_ps(dst + p * w, _mm256_maskload_ps(src, m0));
+                if (w == 16) _mm256_store_ps(dst + p * w + 8, _mm256_maskload_ps(src + 8, m1));
+            }
         return;
     }
     /* op(B)(p,j) = B[j*ldb + p]: columns contiguous in p, transpose 8x8 */
