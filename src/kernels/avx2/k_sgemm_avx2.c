@@ -57,13 +57,12 @@ static void pack_a(int ta, const float *A, size_t lda, size_t ic, size_t pc, siz
             /* op(A)(i,p) = A[i*lda + p]: rows are contiguous in p, transpose 8x8 */
             const float *row[MR];
             for (size_t r = 0; r < MR; r++) row[r] = A + (ic + i0 + (r < mr ? r : 0)) * lda + pc;
-            const __m128i none = _mm_setzero_si128();
             size_t p = 0;
             for (; p + 8 <= kc; p += 8) {
                 const float *rp[8];
                 for (size_t r = 0; r < 8; r++) rp[r] = r < mr ? row[r] + p : dpt_zero8;
                 __m256 v[8];
-                transpose8_load(0, rp, none, none, v);
+                transpose8_load(2, 0, rp, NULL, v);
                 /* 8-lane stores overlap the next p's slot, rewritten in turn */
                 for (size_t q = 0; q < 8; q++) _mm256_storeu_ps(dst + (p + q) * MR, v[q]);
             }
@@ -98,13 +97,12 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
         const float *col[8];
         size_t nv = nr > j0 ? (nr - j0 < 8 ? nr - j0 : 8) : 0;
         for (size_t j = 0; j < 8; j++) col[j] = B + (jc + j0 + (j < nv ? j : 0)) * ldb + pc;
-        const __m128i none = _mm_setzero_si128();
         size_t p = 0;
         for (; p + 8 <= kc; p += 8) {
             const float *cp[8];
             for (size_t j = 0; j < 8; j++) cp[j] = j < nv ? col[j] + p : dpt_zero8;
             __m256 v[8];
-            transpose8_load(0, cp, none, none, v);
+            transpose8_load(2, 0, cp, NULL, v);
             for (size_t q = 0; q < 8; q++) _mm256_store_ps(dst + (p + q) * w + j0, v[q]);
         }
         for (; p < kc; p++)

@@ -33,15 +33,26 @@ static _Thread_local __m256 xT[TV][DP_MAX], aT[TV][DPT_TINY_MAX_H], dzT[TV][HP_M
 static _Thread_local __m256 accW1[HP_MAX * DP_MAX], accb1[DPT_TINY_MAX_H], accW2[DPT_TINY_MAX_H];
 
 /* rows i0.. i0+nr-1 (nr <= 8) of X, columns c0.. c0+nc-1 (nc <= 8), into
- * xT[t][c0..]: missing rows repeat the last one (their residual is zeroed) */
+ * xT[t][c0..]: missing rows repeat the last one (their residual is zeroed).
+ * Whole 4-column halves are read plainly where the row stride holds them
+ * (the lanes past nc are dropped), else through masks. */
 DPT_INLINE void load_cols(const float *X, size_t ld, size_t i0, size_t nr, size_t c0, size_t nc,
                           __m256 *dst)
 {
-    __m256i m = dpt_mask8(nc);
     const float *r[8];
     for (size_t q = 0; q < 8; q++) r[q] = X + (i0 + (q < nr ? q : nr - 1)) * ld + c0;
     __m256 v[8];
-    transpose8_load(1, r, _mm256_castsi256_si128(m), _mm256_extractf128_si256(m, 1), v);
+    const size_t nh = nc > 4 ? 2 : 1;
+    if (c0 + 4 * nh <= ld) {
+        if (nh == 2)
+            transpose8_load(2, 0, r, NULL, v);
+        else
+            transpose8_load(1, 0, r, NULL, v);
+    } else {
+        __m256i m8 = dpt_mask8(nc);
+        __m128i m[2] = {_mm256_castsi256_si128(m8), _mm256_extractf128_si256(m8, 1)};
+        transpose8_load(2, 1, r, m, v);
+    }
     for (size_t k = 0; k < nc; k++) dst[c0 + k] = v[k];
 }
 
@@ -123,6 +134,8 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
                 for (size_t t = 0; t < nt; t++)
                     for (size_t q = 0; q < KB; q++) {
                         __m256 x = xT[t][k0 + q];
+                        /* one load for the JB FMAs: the compiler would fold it into each */
+                        __asm__("" : "+x"(x));
                         for (size_t u = 0; u < JB; u++)
                             c[u][q] = _mm256_fmadd_ps(dzT[t][j + u], x, c[u][q]);
                     }

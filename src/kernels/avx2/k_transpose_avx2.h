@@ -35,28 +35,28 @@ DPT_INLINE void transpose8(__m256 *r)
 /* What rows past the valid ones read in transpose8_load. */
 static const float dpt_zero8[8] __attribute__((aligned(32)));
 
-/* out[k] = column k of the 8x8 block whose row q starts at r[q]: the
- * transpose of transpose8 without its cross-lane step. Each row is read as
- * two 128-bit halves, row q's into the low lane of a vector and row q + 4's
- * into the high one (an insert from memory), so that two in-lane 4x4
- * transposes finish it. vperm2f128, transpose8's last step, is 8 uops with
- * a throughput of one per 3 cycles on Zen 1 (1 uop on later cores); these
- * loads are cheap everywhere. MASKED: only the columns lo (first four) and
- * hi (last four) select, 0 elsewhere; rows are not read past them. */
-DPT_INLINE __m128 t8_half(const int MASKED, const float *p, __m128i m)
+/* out[k] = column k of the 8x8 block whose row q starts at r[q], for the
+ * first 4 * NH columns (NH = 1 or 2): the transpose of transpose8 without
+ * its cross-lane step. Each row is read as 128-bit halves, row q's into the
+ * low lane of a vector and row q + 4's into the high one (an insert from
+ * memory), so that in-lane 4x4 transposes finish it. vperm2f128, transpose8's
+ * last step, is 8 uops with a throughput of one per 3 cycles on Zen 1 (1 uop
+ * on later cores); these loads are cheap everywhere. MASKED: half h reads
+ * only the lanes of mask m[h] (0 elsewhere), never past them; else m is
+ * not read (NULL). */
+DPT_INLINE __m128 t8_half(const int MASKED, const float *p, const __m128i *m, int h)
 {
-    return MASKED ? _mm_maskload_ps(p, m) : _mm_loadu_ps(p);
+    return MASKED ? _mm_maskload_ps(p, m[h]) : _mm_loadu_ps(p);
 }
 
-DPT_INLINE void transpose8_load(const int MASKED, const float *const *r, __m128i lo, __m128i hi,
-                                __m256 *out)
+DPT_INLINE void transpose8_load(const int NH, const int MASKED, const float *const *r,
+                                const __m128i *m, __m256 *out)
 {
-    for (int h = 0; h < 2; h++) { /* columns 4h .. 4h + 3 */
+    for (int h = 0; h < NH; h++) { /* columns 4h .. 4h + 3 */
         __m256 a[4];
         for (int q = 0; q < 4; q++)
-            a[q] = _mm256_insertf128_ps(
-                _mm256_castps128_ps256(t8_half(MASKED, r[q] + 4 * h, h ? hi : lo)),
-                t8_half(MASKED, r[q + 4] + 4 * h, h ? hi : lo), 1);
+            a[q] = _mm256_insertf128_ps(_mm256_castps128_ps256(t8_half(MASKED, r[q] + 4 * h, m, h)),
+                                        t8_half(MASKED, r[q + 4] + 4 * h, m, h), 1);
         __m256 t0 = _mm256_unpacklo_ps(a[0], a[1]), t1 = _mm256_unpackhi_ps(a[0], a[1]);
         __m256 t2 = _mm256_unpacklo_ps(a[2], a[3]), t3 = _mm256_unpackhi_ps(a[2], a[3]);
         out[4 * h + 0] = _mm256_shuffle_ps(t0, t2, 0x44);
