@@ -9,6 +9,13 @@
  * loads per stream per iteration into 8 accumulators. One sequential stream
  * per thread left the 2-thread figure below what independent probes read.
  * The streams start a gap apart beyond the quarters (kernels/k_limits.h). */
+/* 16 floats of one stream at x into its two accumulators */
+DPT_INLINE void read16(__m256 *a, __m256 *b, const float *x)
+{
+    *a = _mm256_add_ps(*a, _mm256_load_ps(x));
+    *b = _mm256_add_ps(*b, _mm256_load_ps(x + 8));
+}
+
 float dpt_k_read_f32_avx2(size_t n, const float *x)
 {
     const size_t q = n / DPT_K_READ_STREAMS, gap = dpt_k_read_gap(n);
@@ -17,22 +24,15 @@ float dpt_k_read_f32_avx2(size_t n, const float *x)
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
     size_t i = 0;
     for (; i < len; i += 16) {
-        s0 = _mm256_add_ps(s0, _mm256_load_ps(x0 + i));
-        s1 = _mm256_add_ps(s1, _mm256_load_ps(x0 + i + 8));
-        s2 = _mm256_add_ps(s2, _mm256_load_ps(x1 + i));
-        s3 = _mm256_add_ps(s3, _mm256_load_ps(x1 + i + 8));
-        s4 = _mm256_add_ps(s4, _mm256_load_ps(x2 + i));
-        s5 = _mm256_add_ps(s5, _mm256_load_ps(x2 + i + 8));
-        s6 = _mm256_add_ps(s6, _mm256_load_ps(x3 + i));
-        s7 = _mm256_add_ps(s7, _mm256_load_ps(x3 + i + 8));
+        read16(&s0, &s1, x0 + i);
+        read16(&s2, &s3, x1 + i);
+        read16(&s4, &s5, x2 + i);
+        read16(&s6, &s7, x3 + i);
     }
     for (; i < q + gap; i += 16) { /* the first three streams' longer part */
-        s0 = _mm256_add_ps(s0, _mm256_load_ps(x0 + i));
-        s1 = _mm256_add_ps(s1, _mm256_load_ps(x0 + i + 8));
-        s2 = _mm256_add_ps(s2, _mm256_load_ps(x1 + i));
-        s3 = _mm256_add_ps(s3, _mm256_load_ps(x1 + i + 8));
-        s4 = _mm256_add_ps(s4, _mm256_load_ps(x2 + i));
-        s5 = _mm256_add_ps(s5, _mm256_load_ps(x2 + i + 8));
+        read16(&s0, &s1, x0 + i);
+        read16(&s2, &s3, x1 + i);
+        read16(&s4, &s5, x2 + i);
     }
     s0 = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
     s4 = _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7));
