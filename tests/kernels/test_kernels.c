@@ -1255,12 +1255,8 @@ Test(kernels, sgemm_small_tn_same_bits)
     const table *vec[MAX_TABLES];
     for (int ti = 1; ti < nt; ti++)
         if (strcmp(t[ti].name, "scalar")) vec[nv++] = &t[ti];
-    if (nv < 2) {
-        cr_log_warn("sgemm_small_tn_same_bits: needs two vector tables (AVX2 and AVX-512); "
-                    "this CPU runs %d",
-                    nv);
-        return;
-    }
+    /* a skip, not a warning: Criterion exits 1 after a test that logs one */
+    if (nv < 2) cr_skip_test("needs two vector tables (AVX2 and AVX-512); this CPU runs %d", nv);
     for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++) {
         size_t m = SH[s][0], n = SH[s][1], k = SH[s][2], pad = s % 3;
         size_t lda = m + pad, ldb = n + pad + 1, ldc = n + 2 * pad;
