@@ -4,11 +4,6 @@
 #include "kernels/avx2/k_math_avx2.h"
 #include "kernels/k_limits.h"
 
-/* x:(n), n a multiple of 64, read as DPT_K_READ_STREAMS (4) streams at
- * once, as a STREAM-like probe's threads do with several arrays: two 32-byte
- * loads per stream per iteration into 8 accumulators. One sequential stream
- * per thread left the 2-thread figure below what independent probes read.
- * The streams start a gap apart beyond the quarters (kernels/k_limits.h). */
 /* 16 floats of one stream at x into its two accumulators */
 DPT_INLINE void read16(__m256 *a, __m256 *b, const float *x)
 {
@@ -16,6 +11,11 @@ DPT_INLINE void read16(__m256 *a, __m256 *b, const float *x)
     *b = _mm256_add_ps(*b, _mm256_load_ps(x + 8));
 }
 
+/* x:(n), n a multiple of 64, read as DPT_K_READ_STREAMS (4) streams at
+ * once, as a STREAM-like probe's threads do with several arrays: two 32-byte
+ * loads per stream per iteration into 8 accumulators. One sequential stream
+ * per thread left the 2-thread figure below what independent probes read.
+ * The streams start a gap apart beyond the quarters (kernels/k_limits.h). */
 float dpt_k_read_f32_avx2(size_t n, const float *x)
 {
     const size_t q = n / DPT_K_READ_STREAMS, gap = dpt_k_read_gap(n);

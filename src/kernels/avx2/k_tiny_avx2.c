@@ -75,7 +75,7 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
         const size_t nt = rows - r0 >= 8 * TV ? TV : (rows - r0 + 7) / 8;
         for (size_t t = 0; t < nt; t++) {
             size_t i0 = r0 + 8 * t, nr = rows - i0 < 8 ? rows - i0 : 8;
-            /* the same rows one chunk ahead: the masked row loads leave the
+            /* the same rows one chunk ahead: the row loads leave the
              * hardware prefetchers behind when X streams from memory */
             dpt_prefetch_ahead(X + i0 * ld, 8 * TV * ld * sizeof(float), 8 * ld * sizeof(float));
             load_cols(X, ld, i0, nr, 0, d < 8 ? d : 8, xT[t]);

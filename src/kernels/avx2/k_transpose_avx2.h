@@ -36,8 +36,8 @@ DPT_INLINE void transpose8(__m256 *r)
 static const float dpt_zero8[8] __attribute__((aligned(32)));
 
 /* out[k] = column k of the 8x8 block whose row q starts at r[q], for the
- * first 4 * NH columns (NH = 1 or 2): the transpose of transpose8 without
- * its cross-lane step. Each row is read as 128-bit halves, row q's into the
+ * first 4 * NH columns (NH = 1 or 2): what transpose8 gives for the loaded
+ * rows, without its cross-lane step. Each row is read as 128-bit halves, row q's into the
  * low lane of a vector and row q + 4's into the high one (an insert from
  * memory), so that in-lane 4x4 transposes finish it. vperm2f128, transpose8's
  * last step, is 8 uops with a throughput of one per 3 cycles on Zen 1 (1 uop
