@@ -596,6 +596,8 @@ static json_t *config_json(const cli_job *job, const train_ctx *c, int threads, 
     if (t->target_accuracy > 0)
         json_object_set_new(cf, "target-accuracy", json_real(t->target_accuracy));
     if (c->patience) json_object_set_new(cf, "patience", json_integer(c->patience));
+    /* which epochs a target is checked on, and what the epoch lines show */
+    if (c->eval_every != 1) json_object_set_new(cf, "eval-every", json_integer(c->eval_every));
     /* the engine */
     static const char *const reds[] = {"tree", "scatter"};
     static const char *const ovs[] = {"auto", "off", "on"};

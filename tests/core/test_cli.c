@@ -167,6 +167,8 @@ Test(cli, train_evaluates_every_nth_epoch, .timeout = 120)
     for (const char *p = buf; (p = strstr(p, "\"train\":")); p++) n++;
     cr_expect_eq(n, 2, "epochs with train metrics in the JSON: %d in %s", n, buf);
     cr_expect(strstr(buf, "\"train_loss\""), "the final metrics: %s", buf);
+    /* --config reruns it: a target is checked on the evaluated epochs only */
+    cr_expect(strstr(buf, "\"eval-every\": 2"), "the config records --eval-every: %s", buf);
 }
 
 Test(cli, engine_flags_are_accepted)
