@@ -91,7 +91,8 @@ typedef struct dpt_run_spec {
     const float *init_params; /* n_params floats to start from, or NULL: engine.seed/init */
     /* N > 0: metrics (dpt_run_epoch) after every epoch whose number is a
      * multiple of N and after the last; the others are handed over with
-     * evaluated 0. 0: metrics at the end only (evaluate). */
+     * evaluated 0. 0: metrics at the end only (evaluate). Negative:
+     * dpt_run_create fails with DPT_EINVAL. */
     int eval_epochs;
     int evaluate; /* 1: final metrics (dpt_run_result train/test); 0: none */
     dpt_run_epoch_cb on_epoch;

@@ -86,6 +86,9 @@ int dpt_run_create(dpt_run **out, const dpt_run_spec *s)
     else if (s->resume && (s->resume->epochs < 0 || s->resume->epochs > s->epochs))
         rc = dpt_set_error(DPT_EINVAL, "the run to continue has %d epochs done, the run %d in all",
                            s->resume->epochs, s->epochs);
+    else if (s->eval_epochs < 0)
+        rc = dpt_set_error(DPT_EINVAL, "eval_epochs is %d: 0 (at the end) or an interval N >= 1",
+                           s->eval_epochs);
     else if (s->epochs < 1 || s->warmup < 0)
         rc = dpt_set_error(DPT_EINVAL,
                            "a run needs at least 1 epoch (%d asked) and a warm-up of "

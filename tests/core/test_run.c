@@ -138,6 +138,20 @@ Test(run, metrics_every_nth_epoch_and_the_last)
     dpt_dataset_free(&ds);
 }
 
+/* A negative interval is refused, not taken as "at the end". */
+Test(run, negative_eval_interval_is_refused)
+{
+    dpt_model m;
+    dpt_dataset ds;
+    dpt_run_spec s;
+    small_spec(&s, &m, &ds, 1);
+    s.eval_epochs = -2;
+    dpt_run *r;
+    cr_assert_eq(dpt_run_create(&r, &s), DPT_EINVAL);
+    cr_assert_not_null(strstr(dpt_last_error(), "eval_epochs"), "%s", dpt_last_error());
+    dpt_dataset_free(&ds);
+}
+
 static int stop_after_one(const dpt_run_epoch *ep, void *ud)
 {
     (void)ep;
