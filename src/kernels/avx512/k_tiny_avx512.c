@@ -176,6 +176,7 @@ double dpt_k_mlp_tiny_grad_f32_avx512(size_t rows, size_t d, size_t h, const flo
                                       const float *y, const float *p, float *g)
 {
     if (rows == 0) return 0;
+    dpt_prefetch_params(p, g, h * d + 2 * h + 1);
     /* mlp-seed's shape with every loop bound a constant: unrolled, in registers */
     if (d == 10 && h == 20) return tiny_body(rows, 10, 20, X, ld, y, p, g);
     return tiny_body(rows, d, h, X, ld, y, p, g);
