@@ -295,6 +295,18 @@ size_t dpt_bench_report_warnings(const dpt_bench_report *r, char (*out)[DPT_WARN
             describe_row(row, what, sizeof what);
             WARN("%s: repetitions spread wide (IQR %.1f%% of the median)", what, 100 * spread);
         }
+        /* above a ceiling measured in the same run: the ceiling read low
+         * (its own measurement disturbed) or the row's work is miscounted;
+         * either way not a result */
+        const double over[2] = {row->fraction_of_bandwidth, row->fraction_of_peak};
+        const char *of[2] = {"read bandwidth", "FMA peak"};
+        for (int q = 0; q < 2; q++)
+            if (over[q] > 1) {
+                char what[160];
+                describe_row(row, what, sizeof what);
+                WARN("%s: %.0f%% of this run's %s: it read low, or the work is miscounted", what,
+                     100 * over[q], of[q]);
+            }
     }
     int dist = 0, reps = 0;
     for (size_t i = 0; i < r->nresults; i++)

@@ -536,6 +536,31 @@ Test(report, spread_warning)
     dpt_bench_report_free(&r);
 }
 
+Test(report, above_ceiling_warning)
+{
+    dpt_bench_report r;
+    dpt_bench_report_init(&r);
+    dpt_bench_result *a =
+        dpt_bench_report_add(&r, "linreg", 2, "compact", "avx512", 0, (double[]){1, 1, 1}, 3);
+    cr_assert_not_null(a);
+    a->work_bytes = 30e9; /* 30 GB/s */
+    dpt_bench_result *b =
+        dpt_bench_report_add(&r, "linreg", 1, "compact", "avx512", 0, (double[]){1, 1, 1}, 3);
+    cr_assert_not_null(b);
+    b->work_bytes = 20e9;
+    b->work_flops = 10e9;
+    cr_assert_eq(dpt_bench_report_add_limit(&r, 2, "compact", 25, 400), 0);
+    cr_assert_eq(dpt_bench_report_add_limit(&r, 1, "compact", 25, 200), 0);
+    cr_assert_eq(dpt_bench_report_derive(&r), 0);
+    char w[4][DPT_WARNING_LEN];
+    /* 2 threads: 120% of 25 GB/s; 1 thread: 80% and 5%, no warning */
+    cr_assert_eq(dpt_bench_report_warnings(&r, w, 4), 1);
+    cr_assert(strstr(w[0], "linreg, 2 threads, pin compact, full batch: 120% of this run's read "
+                           "bandwidth"),
+              "%s", w[0]);
+    dpt_bench_report_free(&r);
+}
+
 Test(report, write_failure_names_file)
 {
     dpt_bench_report r;
