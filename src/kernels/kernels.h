@@ -132,7 +132,8 @@ typedef struct dpt_kernels {
      * of h units, one output, MSE; forward, loss and backward per block of
      * rows without writing activations out. X:(rows,d) stride ld, y:(rows);
      * p = W1:(h,d), b1:(h), W2:(1,h), b2 as the model lays them out, g the
-     * same layout, added to. Returns sum (z - y)^2. Needs d <=
+     * same layout, added to, or NULL: the loss alone (the forward pass, as
+     * evaluation wants it). Returns sum (z - y)^2. Needs d <=
      * DPT_TINY_MAX_D and h <= DPT_TINY_MAX_H. Sums in another order than the
      * generic path: the same results within float rounding, not the same bits. */
     double (*mlp_tiny_grad)(size_t rows, size_t d, size_t h, const float *X, size_t ld,

@@ -222,6 +222,53 @@ Test(isa, null_table_is_the_selected_one)
     dpt_dataset_free(&ds);
 }
 
+/* A tiny-path model (d-h-1 ReLU MSE) evaluates with the fused kernel's
+ * forward pass: the loss of its gradient call to the bit, and within
+ * rounding of the generic path's (the table without the fused kernel). */
+Test(model, tiny_eval_takes_the_fused_forward)
+{
+    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
+                        .inputs = 10,
+                        .n_hidden = 1,
+                        .hidden = {20},
+                        .act = DPT_ACTIVATION_RELU,
+                        .loss = DPT_LOSS_MSE,
+                        .bias = 1};
+    dpt_model m;
+    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    dpt_dataset ds;
+    ref_make_data(&ds, 1001, 10, &m.spec, 8);
+    float *w = malloc(m.n_params * sizeof(float)), *g = malloc(m.n_params * sizeof(float));
+    float *sc = calloc(dpt_model_scratch_floats(&m), sizeof(float));
+    dpt_model_init_params(&m, w, 6, DPT_INIT_UNIFORM);
+    dpt_kernels t[3];
+    int n = 0;
+    dpt_kernels_fill_scalar(&t[n++]);
+    if (dpt_cpu_has_avx2() && dpt_build_has_avx2()) {
+        t[n] = t[0];
+        dpt_kernels_fill_avx2(&t[n++]);
+    }
+    if (dpt_cpu_has_avx512() && dpt_build_has_avx512()) {
+        t[n] = t[n - 1];
+        dpt_kernels_fill_avx512(&t[n++]);
+    }
+    for (int i = 0; i < n; i++) {
+        double lg = dpt_model_grad_to(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, g, sc);
+        double le = dpt_model_eval(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, NULL, sc);
+        cr_expect(le == lg, "%s: eval %.17g, gradient's loss %.17g", t[i].isa, le, lg);
+        dpt_kernels generic = t[i];
+        generic.mlp_tiny_grad = NULL;
+        double lr = dpt_model_eval(&m, &generic, w, ds.X, ds.ld, ds.y, ds.n, NULL, sc);
+        cr_expect(fabs(le - lr) <= 1e-5 * fabs(lr), "%s: eval %.9g, generic path %.9g", t[i].isa,
+                  le, lr);
+        cr_expect(le != 0);
+    }
+    free(w);
+    free(g);
+    free(sc);
+    dpt_dataset_free(&ds);
+}
+
 Test(model, scratch_and_blocks)
 {
     /* activation stride = the widest layer output padded to 16 floats (one

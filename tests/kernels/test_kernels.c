@@ -1715,7 +1715,11 @@ static void check_tiny(const table *t, size_t rows, size_t d, size_t h, size_t o
                 gref[j * d + k] += dz * x[k], gmag[j * d + k] += fabs(dz * x[k]) + fabs(x[k]);
         }
     }
+    /* g NULL: the loss alone, the same bits as with the gradient */
+    const double lonly = t->k.mlp_tiny_grad(rows, d, h, X.p, ld, y.p, p.p, NULL);
     double l = t->k.mlp_tiny_grad(rows, d, h, X.p, ld, y.p, p.p, g.p);
+    cr_assert(lonly == l, "%s: tiny %zu rows %zu-%zu-1: loss alone %.17g, with g %.17g", t->name,
+              rows, d, h, lonly, l);
     double tol = 16 * U * (double)(rows + d + h);
     cr_assert(fabs(l - lref) <= tol * lmag, "%s: tiny %zu rows %zu-%zu-1: loss %.9g, want %.9g",
               t->name, rows, d, h, l, lref);

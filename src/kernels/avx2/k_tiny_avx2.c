@@ -56,11 +56,13 @@ DPT_INLINE void load_cols(const float *X, size_t ld, size_t i0, size_t nr, size_
     for (size_t k = 0; k < nc; k++) dst[c0 + k] = v[k];
 }
 
-DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const float *X, size_t ld,
-                            const float *y, const float *p, float *g)
+DPT_INLINE double tiny_body(const int GRAD, size_t rows, const size_t d, const size_t h,
+                            const float *X, size_t ld, const float *y, const float *p, float *g)
 {
     const float *W1 = p, *b1 = p + h * d, *W2 = b1 + h, b2 = W2[h];
-    float *gW1 = g, *gb1 = g + h * d, *gW2 = gb1 + h, *gb2 = gW2 + h;
+    /* GRAD 0 (g NULL): the loss alone, and no offsets from a null pointer */
+    float *gW1 = g, *gb1 = GRAD ? g + h * d : g, *gW2 = GRAD ? gb1 + h : g,
+          *gb2 = GRAD ? gW2 + h : g;
     const size_t dp = (d + KB - 1) / KB * KB, hp = (h + JB - 1) / JB * JB;
     const __m256 zero = _mm256_setzero_ps();
     for (size_t t = 0; t < TV; t++) {
@@ -114,6 +116,7 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
             r[t] = _mm256_add_ps(e, e);
             accb2 = _mm256_add_ps(accb2, r[t]);
         }
+        if (!GRAD) continue;
         for (size_t j = 0; j < h; j++) {
             const __m256 w2 = _mm256_broadcast_ss(W2 + j);
             __m256 sw = zero, sb = zero;
@@ -146,12 +149,12 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
                     for (size_t q = 0; q < KB; q++) accW1[(j + u) * dp + k0 + q] = c[u][q];
             }
     }
-    for (size_t j = 0; j < h; j++) {
+    for (size_t j = 0; GRAD && j < h; j++) {
         for (size_t k = 0; k < d; k++) gW1[j * d + k] += dpt_hsum8(accW1[j * dp + k]);
         gb1[j] += dpt_hsum8(accb1[j]);
         gW2[j] += dpt_hsum8(accW2[j]);
     }
-    *gb2 += dpt_hsum8(accb2);
+    if (GRAD) *gb2 += dpt_hsum8(accb2);
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(l), _mm256_extractf128_pd(l, 1));
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
@@ -160,8 +163,12 @@ double dpt_k_mlp_tiny_grad_f32_avx2(size_t rows, size_t d, size_t h, const float
                                     const float *y, const float *p, float *g)
 {
     if (rows == 0) return 0;
+    if (!g) { /* the loss alone: the forward pass */
+        if (d == 10 && h == 20) return tiny_body(0, rows, 10, 20, X, ld, y, p, NULL);
+        return tiny_body(0, rows, d, h, X, ld, y, p, NULL);
+    }
     dpt_prefetch_params(p, g, h * d + 2 * h + 1);
     /* mlp-seed's shape with every loop bound a constant: unrolled, in registers */
-    if (d == 10 && h == 20) return tiny_body(rows, 10, 20, X, ld, y, p, g);
-    return tiny_body(rows, d, h, X, ld, y, p, g);
+    if (d == 10 && h == 20) return tiny_body(1, rows, 10, 20, X, ld, y, p, g);
+    return tiny_body(1, rows, d, h, X, ld, y, p, g);
 }

@@ -66,11 +66,13 @@ DPT_INLINE void load_cols(const float *X, size_t ld, size_t i0, size_t nr, size_
         dst[c0 + k] = _mm512_insertf32x8(_mm512_castps256_ps512(v[k]), w[k], 1);
 }
 
-DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const float *X, size_t ld,
-                            const float *y, const float *p, float *g)
+DPT_INLINE double tiny_body(const int GRAD, size_t rows, const size_t d, const size_t h,
+                            const float *X, size_t ld, const float *y, const float *p, float *g)
 {
     const float *W1 = p, *b1 = p + h * d, *W2 = b1 + h, b2 = W2[h];
-    float *gW1 = g, *gb1 = g + h * d, *gW2 = gb1 + h, *gb2 = gW2 + h;
+    /* GRAD 0 (g NULL): the loss alone, and no offsets from a null pointer */
+    float *gW1 = g, *gb1 = GRAD ? g + h * d : g, *gW2 = GRAD ? gb1 + h : g,
+          *gb2 = GRAD ? gW2 + h : g;
     const size_t dp = (d + KB - 1) / KB * KB, hp = (h + JB - 1) / JB * JB;
     const __m512 zero = _mm512_setzero_ps();
     __m512 *accW1 = acc, *accb1 = acc + hp * dp, *accW2 = accb1 + h;
@@ -126,6 +128,7 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
             r[t] = _mm512_add_ps(e, e);
             accb2 = _mm512_add_ps(accb2, r[t]);
         }
+        if (!GRAD) continue;
         for (size_t j = 0; j < h; j++) {
             const __m512 w2 = _mm512_set1_ps(W2[j]);
             __m512 sw = zero, sb = zero;
@@ -155,6 +158,7 @@ DPT_INLINE double tiny_body(size_t rows, const size_t d, const size_t h, const f
                     for (size_t q = 0; q < KB; q++) accW1[(j + u) * dp + k0 + q] = c[u][q];
             }
     }
+    if (!GRAD) return dpt_hsum8d(l);
     if (dp == d && hp == h) { /* acc is laid out as g: sixteen lane sums at a time */
         const size_t n = h * d + 2 * h + 1;
         size_t i = 0;
@@ -176,8 +180,12 @@ double dpt_k_mlp_tiny_grad_f32_avx512(size_t rows, size_t d, size_t h, const flo
                                       const float *y, const float *p, float *g)
 {
     if (rows == 0) return 0;
+    if (!g) { /* the loss alone: the forward pass */
+        if (d == 10 && h == 20) return tiny_body(0, rows, 10, 20, X, ld, y, p, NULL);
+        return tiny_body(0, rows, d, h, X, ld, y, p, NULL);
+    }
     dpt_prefetch_params(p, g, h * d + 2 * h + 1);
     /* mlp-seed's shape with every loop bound a constant: unrolled, in registers */
-    if (d == 10 && h == 20) return tiny_body(rows, 10, 20, X, ld, y, p, g);
-    return tiny_body(rows, d, h, X, ld, y, p, g);
+    if (d == 10 && h == 20) return tiny_body(1, rows, 10, 20, X, ld, y, p, g);
+    return tiny_body(1, rows, d, h, X, ld, y, p, g);
 }

@@ -259,7 +259,8 @@ static double mlp_tiny_grad_f32_scalar(size_t rows, size_t d, size_t h, const fl
                                        const float *y, const float *p, float *g)
 {
     const float *W1 = p, *b1 = p + h * d, *W2 = b1 + h, b2 = W2[h];
-    float *gW1 = g, *gb1 = g + h * d, *gW2 = gb1 + h, *gb2 = gW2 + h;
+    /* g NULL: the loss alone (no offsets from a null pointer) */
+    float *gW1 = g, *gb1 = g ? gW1 + h * d : g, *gW2 = g ? gb1 + h : g, *gb2 = g ? gW2 + h : g;
     float a[DPT_TINY_MAX_H];
     double l = 0;
     for (size_t i = 0; i < rows; i++) {
@@ -273,6 +274,7 @@ static double mlp_tiny_grad_f32_scalar(size_t rows, size_t d, size_t h, const fl
         }
         float e = o - y[i], r = 2 * e;
         l += (double)e * e;
+        if (!g) continue; /* the loss alone */
         *gb2 += r;
         for (size_t j = 0; j < h; j++) {
             gW2[j] += r * a[j];
