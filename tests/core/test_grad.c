@@ -222,24 +222,18 @@ Test(isa, null_table_is_the_selected_one)
     dpt_dataset_free(&ds);
 }
 
-/* A tiny-path model (d-h-1 ReLU MSE) evaluates with the fused kernel's
- * forward pass: the loss of its gradient call to the bit, and within
- * rounding of the generic path's (the table without the fused kernel). */
-Test(model, tiny_eval_takes_the_fused_forward)
+/* Linear regression and a tiny-path MLP (d-h-1 ReLU MSE) evaluate with
+ * their fused kernels' forward pass: the loss of the gradient call to the
+ * bit, and within rounding of a reference (the MLP: the generic path, the
+ * table without the fused kernel; the linear model: its loss in double). */
+static void check_fused_eval(const dpt_model_spec *s, size_t d, unsigned seed)
 {
-    dpt_model_spec s = {.kind = DPT_MODEL_MLP,
-                        .inputs = 10,
-                        .n_hidden = 1,
-                        .hidden = {20},
-                        .act = DPT_ACTIVATION_RELU,
-                        .loss = DPT_LOSS_MSE,
-                        .bias = 1};
     dpt_model m;
-    cr_assert_eq(dpt_model_init(&m, &s), 0);
+    cr_assert_eq(dpt_model_init(&m, s), 0);
     dpt_dataset ds;
-    ref_make_data(&ds, 1001, 10, &m.spec, 8);
+    ref_make_data(&ds, 1001, d, &m.spec, seed);
     float *w = malloc(m.n_params * sizeof(float)), *g = malloc(m.n_params * sizeof(float));
-    float *sc = calloc(dpt_model_scratch_floats(&m), sizeof(float));
+    float *sc = calloc(dpt_model_scratch_floats(&m) + 1, sizeof(float));
     dpt_model_init_params(&m, w, 6, DPT_INIT_UNIFORM);
     dpt_kernels t[3];
     int n = 0;
@@ -252,21 +246,48 @@ Test(model, tiny_eval_takes_the_fused_forward)
         t[n] = t[n - 1];
         dpt_kernels_fill_avx512(&t[n++]);
     }
+    /* the loss in double, from the float parameters */
+    double lref = 0;
+    for (size_t i = 0; i < ds.n && m.layers == 1; i++) {
+        const float *x = ds.X + i * ds.ld;
+        double z = m.b_off[0] != SIZE_MAX ? w[m.b_off[0]] : 0;
+        for (size_t k = 0; k < d; k++) z += (double)w[k] * x[k];
+        lref += (z - ds.y[i]) * (z - ds.y[i]);
+    }
     for (int i = 0; i < n; i++) {
         double lg = dpt_model_grad_to(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, g, sc);
         double le = dpt_model_eval(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, NULL, sc);
         cr_expect(le == lg, "%s: eval %.17g, gradient's loss %.17g", t[i].isa, le, lg);
-        dpt_kernels generic = t[i];
-        generic.mlp_tiny_grad = NULL;
-        double lr = dpt_model_eval(&m, &generic, w, ds.X, ds.ld, ds.y, ds.n, NULL, sc);
-        cr_expect(fabs(le - lr) <= 1e-5 * fabs(lr), "%s: eval %.9g, generic path %.9g", t[i].isa,
-                  le, lr);
+        double lr = lref;
+        if (m.layers > 1) {
+            dpt_kernels generic = t[i];
+            generic.mlp_tiny_grad = NULL;
+            lr = dpt_model_eval(&m, &generic, w, ds.X, ds.ld, ds.y, ds.n, NULL, sc);
+        }
+        cr_expect(fabs(le - lr) <= 1e-5 * fabs(lr), "%s: eval %.9g, reference %.9g", t[i].isa, le,
+                  lr);
         cr_expect(le != 0);
     }
     free(w);
     free(g);
     free(sc);
     dpt_dataset_free(&ds);
+}
+
+Test(model, fused_eval_is_the_gradient_loss)
+{
+    dpt_model_spec tiny = {.kind = DPT_MODEL_MLP,
+                           .inputs = 10,
+                           .n_hidden = 1,
+                           .hidden = {20},
+                           .act = DPT_ACTIVATION_RELU,
+                           .loss = DPT_LOSS_MSE,
+                           .bias = 1};
+    check_fused_eval(&tiny, 10, 8);
+    dpt_model_spec lin = {.kind = DPT_MODEL_LINEAR, .inputs = 37, .loss = DPT_LOSS_MSE, .bias = 1};
+    check_fused_eval(&lin, 37, 9);
+    lin.bias = 0;
+    check_fused_eval(&lin, 37, 10);
 }
 
 Test(model, scratch_and_blocks)
