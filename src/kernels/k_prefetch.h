@@ -10,19 +10,6 @@
 
 #ifndef DPT_INLINE
 #define DPT_INLINE static inline __attribute__((always_inline))
-/* The parameters p (read) and the gradient g (written, PREFETCHW) of a
- * small model, np floats each, all lines at once: between the steps of a
- * mini-batch the other threads wrote p and read g, so each line is a miss
- * to another core; issued together the misses overlap instead of meeting
- * the kernel's loads one after another. */
-DPT_INLINE void dpt_prefetch_params(const float *p, float *g, size_t np)
-{
-    for (size_t i = 0; i < np; i += 16) {
-        _mm_prefetch((const char *)(p + i), _MM_HINT_T0);
-        _m_prefetchw(g + i);
-    }
-}
-
 #endif
 
 /* bytes [ahead, ahead + span) past p into L1, one prefetch per 64-byte line;
