@@ -38,6 +38,7 @@
 #include "dpt/isa.h"
 #include "dpt/limits.h"
 #include "dpt_config.h"
+#include "kernels/avx2/k_avx2.h"
 #include "kernels/k_limits.h"
 #include "kernels/kernels.h"
 
@@ -1107,6 +1108,46 @@ static void check_part(const table *t, int ta, int tb, size_t m, size_t n, size_
     buf_free(&A);
     buf_free(&B);
     buf_free(&C);
+}
+
+/* A whose rows run along k (ta = 0) is read in place by the packed path
+ * (DPT_SGEMM_A_IN_PLACE), except with rows a multiple of 1 KiB apart,
+ * where it is packed: the same A at lda 512 (packed) and 513, 516 (in
+ * place) gives the same bits, at row edges, both B layouts, k past one
+ * block, n past the AVX2 kernel's in-place limit. */
+Test(kernels, sgemm_a_in_place_bits, .timeout = 60)
+{
+    static const size_t SH[][3] = {{37, 33, 17}, {130, 64, 300}, {25, 100, 256}, {13, 48, 40}};
+    static const size_t LD[] = {513, 516};
+    table t[MAX_TABLES];
+    int nt = tables(t);
+    for (int ti = 1; ti < nt; ti++)
+        for (size_t s = 0; s < sizeof SH / sizeof SH[0]; s++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t l = 0; l < 2; l++) {
+                    const size_t m = SH[s][0], n = SH[s][1], k = SH[s][2], ldb = tb ? k + 1 : n + 1;
+                    const size_t ldc = n + 2, lp = 512, li = LD[l];
+                    const float beta = (s + (size_t)tb) % 2 ? 1.0f : 0.0f;
+                    cr_assert(!DPT_SGEMM_A_IN_PLACE(0, lp) && DPT_SGEMM_A_IN_PLACE(0, li));
+                    buf Ap = buf_new(m * lp, 1), Ai = buf_new(m * li, 2);
+                    buf B = buf_new((tb ? n : k) * ldb, 3);
+                    buf_rand(&Ap, -1, 1);
+                    buf_rand(&B, -1, 1);
+                    for (size_t i = 0; i < m; i++)
+                        memcpy(Ai.p + i * li, Ap.p + i * lp, k * sizeof(float));
+                    float *Cp = malloc(m * ldc * sizeof(float)),
+                          *Ci = malloc(m * ldc * sizeof(float));
+                    for (size_t i = 0; i < m * ldc; i++) Cp[i] = Ci[i] = urand(-1, 1);
+                    t[ti].k.sgemm(0, tb, m, n, k, 0.5f, Ap.p, lp, B.p, ldb, beta, Cp, ldc);
+                    t[ti].k.sgemm(0, tb, m, n, k, 0.5f, Ai.p, li, B.p, ldb, beta, Ci, ldc);
+                    for (size_t i = 0; i < m; i++)
+                        cr_assert(same_bits(Cp + i * ldc, Ci + i * ldc, n),
+                                  "%s: A in place (lda %zu) against packed (lda %zu), tb=%d "
+                                  "m=%zu n=%zu k=%zu beta=%g: row %zu differs",
+                                  t[ti].name, li, lp, tb, m, n, k, beta, i);
+                    free(Cp), free(Ci);
+                    buf_free(&Ap), buf_free(&Ai), buf_free(&B);
+                }
 }
 
 /* Every path of every table's SGEMM (GEMV dot and axpy forms with 64-column

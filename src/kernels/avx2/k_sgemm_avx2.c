@@ -620,10 +620,12 @@ void dpt_k_sgemm_part_f32_avx2(int ta, int tb, size_t m, size_t n, size_t k, flo
         rank1(i1 - i0, j1 - j0, alpha, A + i0 * as, as, b, beta, C + i0 * ldc + j0, ldc);
         return;
     }
-    /* Small problems skip packing where it costs more than it saves: A is
-     * used in place when each of its elements meets few columns (n small),
-     * B when few rows meet it (m small) and its rows are contiguous (tb=0). */
-    int direct_a = n <= SGEMM_DIRECT_A_N && k >= 16, direct_b = !tb && m <= SGEMM_DIRECT_B_M;
+    /* Packing is skipped where it costs more than it saves: A is used in
+     * place when each of its elements meets few columns (n small) or its
+     * rows run along k (DPT_SGEMM_A_IN_PLACE), B when few rows meet it (m
+     * small) and its rows are contiguous (tb=0). */
+    int direct_a = (n <= SGEMM_DIRECT_A_N && k >= 16) || DPT_SGEMM_A_IN_PLACE(ta, lda);
+    int direct_b = !tb && m <= SGEMM_DIRECT_B_M;
     /* even block sizes: no thin leftover block in k or m */
     size_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
     size_t nmb = (m + MC - 1) / MC, mcb = (m + nmb - 1) / nmb;

@@ -5,7 +5,9 @@
  * allow: 12x32, 24 accumulators + 2 B vectors + 1 broadcast (AVX2: 6x16 in
  * 12 of 16 ymm). Twice the rows per B load and twice the lanes per FMA.
  * Packing absorbs the transposition flags (8x8 transposes where the source
- * runs the other way); column edges are opmask stores, no scalar tail.
+ * runs the other way); A whose rows run along k is read in place instead
+ * (DPT_SGEMM_A_IN_PLACE, the same FMAs); column edges are opmask stores,
+ * no scalar tail.
  * The AVX2 kernel's small-row loops (2-16 rows forward, a contraction over
  * 2-16 rows for dW) run here at 16 lanes, the forward's tiles also for
  * A B^T of 4-32 columns at any m, and with m <= 24 and B untransposed whole
@@ -111,10 +113,17 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
     }
 }
 
+/* A's tile: packed (p, MR floats a k step) or in place (p the
+ * tile's first row, rs floats between rows, k contiguous) */
+typedef struct {
+    const float *p;
+    size_t rs;
+} a_rows;
+
 #define ROW_FMA(r, c0, c1)                                                                         \
     do {                                                                                           \
         if ((r) >= MRA) break;                                                                     \
-        __m512 av = _mm512_set1_ps(a[r]);                                                          \
+        __m512 av = _mm512_set1_ps(a[(r)*rs]);                                                     \
         c0 = _mm512_fmadd_ps(av, b0, c0);                                                          \
         if (NV == 2) c1 = _mm512_fmadd_ps(av, b1, c1);                                             \
     } while (0)
@@ -139,9 +148,9 @@ static void pack_b(int tb, const float *B, size_t ldb, size_t pc, size_t jc, siz
  * rows, a constant of each instance: a short tile costs its own rows, not
  * twelve), columns past nr are computed on the packing's zeros and dropped.
  * beta == 0 never reads C. */
-DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a, const float *b,
-                          size_t bs, float *c, size_t ldc, size_t mr, size_t nr, float alpha,
-                          float beta)
+DPT_INLINE void ukr_12xNV(const int NV, const int PACKED, const int MRA, size_t kc, const a_rows *A,
+                          const float *b, size_t bs, float *c, size_t ldc, size_t mr, size_t nr,
+                          float alpha, float beta)
 {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -151,6 +160,8 @@ DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         if (NV == 2) _mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
     }
+    const float *a = A->p;
+    const size_t rs = PACKED ? 1 : A->rs;
 #pragma GCC unroll 4
     for (size_t p = 0; p < kc; p++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = NV == 2 ? _mm512_loadu_ps(b + 16) : b0;
@@ -166,7 +177,7 @@ DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a
         ROW_FMA(9, c90, c91);
         ROW_FMA(10, ca0, ca1);
         ROW_FMA(11, cb0, cb1);
-        a += MR;
+        a += PACKED ? MR : 1;
         b += bs;
     }
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -186,19 +197,34 @@ DPT_INLINE void ukr_12xNV(const int NV, const int MRA, size_t kc, const float *a
 }
 
 /* one instance per row count (kernels/k_rows.h) */
-#define UKR_AT(R, NV) ukr_12xNV(NV, R, kc, a, b, bs, c, ldc, mr, nr, alpha, beta)
-#define TILE_ROWS(NV) DPT_BY_ROWS12(mr, UKR_AT, NV)
+#define UKR_AT(R, NV, PACKED) ukr_12xNV(NV, PACKED, R, kc, A, b, bs, c, ldc, mr, nr, alpha, beta)
+#define TILE_ROWS(NV, PACKED) DPT_BY_ROWS12(mr, UKR_AT, NV, PACKED)
 
-static void tile32(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
-                   size_t mr, size_t nr, float alpha, float beta)
+typedef void (*tile_fn)(size_t kc, const a_rows *A, const float *b, size_t bs, float *c, size_t ldc,
+                        size_t mr, size_t nr, float alpha, float beta);
+
+static void tile32_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(2);
+    TILE_ROWS(2, 1);
 }
 
-static void tile16(size_t kc, const float *a, const float *b, size_t bs, float *c, size_t ldc,
-                   size_t mr, size_t nr, float alpha, float beta)
+static void tile16_packed(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
 {
-    TILE_ROWS(1);
+    TILE_ROWS(1, 1);
+}
+
+static void tile32_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+{
+    TILE_ROWS(2, 0);
+}
+
+static void tile16_direct(size_t kc, const a_rows *A, const float *b, size_t bs, float *c,
+                          size_t ldc, size_t mr, size_t nr, float alpha, float beta)
+{
+    TILE_ROWS(1, 0);
 }
 
 /* The small-row regime (a thread's or a domain's 2-16 rows of a step), as
@@ -471,6 +497,8 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
     /* few rows (m <= 24) meet each B panel: B rows read in place (tb = 0)
      * where a panel is whole, instead of packed for one or two tiles */
     int direct_b = !tb && m <= DIRECT_B_M;
+    /* A's rows along k: read in place, one row pointer a tile */
+    int direct_a = DPT_SGEMM_A_IN_PLACE(ta, lda);
     /* even block sizes: no thin leftover block in k or m */
     size_t nkb = (k + KC - 1) / KC, kcb = (k + nkb - 1) / nkb;
     size_t nmb = (m + MC - 1) / MC, mcb = (m + nmb - 1) / nmb;
@@ -480,7 +508,7 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
         float bet = pc ? 1.0f : beta;
         for (size_t ic = i0; ic < i1; ic += mcb) {
             size_t mc = i1 - ic < mcb ? i1 - ic : mcb;
-            pack_a(ta, A, lda, ic, pc, mc, kc, apack);
+            if (!direct_a) pack_a(ta, A, lda, ic, pc, mc, kc, apack);
             for (size_t jc = j0; jc < j1; jc += NR) {
                 size_t nr = j1 - jc < NR ? j1 - jc : NR;
                 size_t w = nr > 16 ? 32 : 16;
@@ -492,13 +520,12 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
                 } else {
                     pack_b(tb, B, ldb, pc, jc, kc, nr, w, bpack);
                 }
+                tile_fn tl = direct_a ? (w == 32 ? tile32_direct : tile16_direct)
+                                      : (w == 32 ? tile32_packed : tile16_packed);
                 for (size_t ir = 0; ir < mc; ir += MR) {
                     size_t mr = mc - ir < MR ? mc - ir : MR;
-                    float *c = C + (ic + ir) * ldc + jc;
-                    if (w == 32)
-                        tile32(kc, apack + ir * kc, bp, bs, c, ldc, mr, nr, alpha, bet);
-                    else
-                        tile16(kc, apack + ir * kc, bp, bs, c, ldc, mr, nr, alpha, bet);
+                    a_rows ar = {direct_a ? A + (ic + ir) * lda + pc : apack + ir * kc, lda};
+                    tl(kc, &ar, bp, bs, C + (ic + ir) * ldc + jc, ldc, mr, nr, alpha, bet);
                 }
             }
         }
