@@ -270,7 +270,7 @@ static void run_glm(bcase *c, const dpt_kernels *k)
         memset(g, 0, d * sizeof(float));
         double gb = 0;
         lsum += k->glm_grad((dpt_glm_loss)c->act, hi - lo, d, c->X + lo * ld, ld, c->y + lo, c->w,
-                            0.0f, g, &gb);
+                            0.0f, g, &gb, NULL);
     }
     for (int t = 1; t < c->threads; t++) k->add(d, c->g + (size_t)t * gld, c->g);
     c->sink += lsum;

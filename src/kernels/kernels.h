@@ -58,9 +58,11 @@ typedef struct dpt_kernels {
      * X:(rows,d) stride ld, y:(rows), w:(d), b scalar.
      * z = x.w + b, l = loss(z, y), r = dl/dz; g:(d) += r * x; *gb += r.
      * MSE: l = (z-y)^2, r = 2(z-y). BCE with logits: l = log(1+e^z) - y z,
-     * r = sigmoid(z) - y. g may be NULL (forward only). Returns sum of l. */
+     * r = sigmoid(z) - y. g may be NULL (forward only). BCE: hits, unless
+     * NULL, gets the rows with (z > 0) == (y > 0.5) added (those a 0.5
+     * threshold classifies right); MSE leaves it alone. Returns sum of l. */
     double (*glm_grad)(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
-                       const float *y, const float *w, float b, float *g, double *gb);
+                       const float *y, const float *w, float b, float *g, double *gb, size_t *hits);
 
     /* C:(m,n) = alpha * op(A) op(B) + beta * C.
      * op(A):(m,k) is A[i*lda+p] (ta=0) or A[p*lda+i] (ta=1);

@@ -222,10 +222,13 @@ Test(isa, null_table_is_the_selected_one)
     dpt_dataset_free(&ds);
 }
 
-/* Linear regression and a tiny-path MLP (d-h-1 ReLU MSE) evaluate with
- * their fused kernels' forward pass: the loss of the gradient call to the
- * bit, and within rounding of a reference (the MLP: the generic path, the
- * table without the fused kernel; the linear model: its loss in double). */
+/* Linear and logistic regression and a tiny-path MLP (d-h-1 ReLU MSE)
+ * evaluate with their fused kernels' forward pass: the loss of the
+ * gradient call to the bit, and within rounding of a reference (the MLP:
+ * the generic path, the table without the fused kernel; the linear models:
+ * their loss in double); the logistic model's rows classified right those
+ * of the logits in double (but for rows whose float logit may change
+ * sign). */
 static void check_fused_eval(const dpt_model_spec *s, size_t d, unsigned seed)
 {
     dpt_model m;
@@ -248,16 +251,29 @@ static void check_fused_eval(const dpt_model_spec *s, size_t d, unsigned seed)
     }
     /* the loss in double, from the float parameters */
     double lref = 0;
+    size_t href = 0, hnear = 0;
     for (size_t i = 0; i < ds.n && m.layers == 1; i++) {
         const float *x = ds.X + i * ds.ld;
-        double z = m.b_off[0] != SIZE_MAX ? w[m.b_off[0]] : 0;
-        for (size_t k = 0; k < d; k++) z += (double)w[k] * x[k];
-        lref += (z - ds.y[i]) * (z - ds.y[i]);
+        double z = m.b_off[0] != SIZE_MAX ? w[m.b_off[0]] : 0, zm = fabs(z);
+        for (size_t k = 0; k < d; k++) z += (double)w[k] * x[k], zm += fabs((double)w[k] * x[k]);
+        if (s->loss == DPT_LOSS_BCE) {
+            lref += (z > 0 ? z : 0) - z * ds.y[i] + log1p(exp(-fabs(z)));
+            href += (z > 0) == (ds.y[i] > 0.5f);
+            hnear += fabs(z) <= (d + 2) * 0x1p-24 * zm;
+        } else
+            lref += (z - ds.y[i]) * (z - ds.y[i]);
     }
     for (int i = 0; i < n; i++) {
         double lg = dpt_model_grad_to(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, g, sc);
-        double le = dpt_model_eval(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, NULL, sc);
+        size_t hits = 0;
+        double le = dpt_model_eval(&m, &t[i], w, ds.X, ds.ld, ds.y, ds.n, &hits, sc);
         cr_expect(le == lg, "%s: eval %.17g, gradient's loss %.17g", t[i].isa, le, lg);
+        if (s->loss == DPT_LOSS_BCE)
+            cr_expect((hits > href ? hits - href : href - hits) <= hnear && hits > ds.n / 10,
+                      "%s: %zu rows right, reference %zu (%zu near z = 0)", t[i].isa, hits, href,
+                      hnear);
+        else
+            cr_expect_eq(hits, 0, "%s: MSE counted rows", t[i].isa);
         double lr = lref;
         if (m.layers > 1) {
             dpt_kernels generic = t[i];
@@ -288,6 +304,11 @@ Test(model, fused_eval_is_the_gradient_loss)
     check_fused_eval(&lin, 37, 9);
     lin.bias = 0;
     check_fused_eval(&lin, 37, 10);
+    dpt_model_spec logit = {
+        .kind = DPT_MODEL_LOGISTIC, .inputs = 70, .loss = DPT_LOSS_BCE, .bias = 1};
+    check_fused_eval(&logit, 70, 11);
+    logit.bias = 0;
+    check_fused_eval(&logit, 70, 12);
 }
 
 Test(model, scratch_and_blocks)

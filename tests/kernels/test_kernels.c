@@ -770,6 +770,7 @@ static void check_glm(const table *t, dpt_glm_loss loss, size_t rows, size_t d, 
     double *gref = calloc(d + 1, sizeof(double)), *gtol = calloc(d + 1, sizeof(double));
     double *gmag = calloc(d + 1, sizeof(double));
     double lref = 0, ltol = 0, gbref = 0, gbtol = 0;
+    size_t href = 0, hnear = 0; /* rows classified right; rows whose float z may change sign */
     for (size_t k = 0; k < d; k++) gref[k] = g0[k], gmag[k] = fabs(g0[k]);
     for (size_t i = 0; i < rows; i++) {
         const float *x = X.p + i * ld;
@@ -791,6 +792,8 @@ static void check_glm(const table *t, dpt_glm_loss loss, size_t rows, size_t d, 
             double sp = log1p(exp(-fabs(z)));
             l = (z > 0 ? z : 0) - z * yi + sp;
             lt = fabs(r) * zeta + zeta * zeta + 8 * U * ((z > 0 ? z : 0) + fabs(z * yi) + sp);
+            href += (z > 0) == (yi > 0.5);
+            hnear += fabs(z) <= zeta;
         }
         lref += l;
         ltol += lt;
@@ -803,7 +806,15 @@ static void check_glm(const table *t, dpt_glm_loss loss, size_t rows, size_t d, 
         }
     }
     double gb = 0.5;
-    double lgot = t->k.glm_grad(loss, rows, d, X.p, ld, y.p, w.p, b, with_g ? g.p : NULL, &gb);
+    size_t hits = 7; /* added to */
+    double lgot =
+        t->k.glm_grad(loss, rows, d, X.p, ld, y.p, w.p, b, with_g ? g.p : NULL, &gb, &hits);
+    if (loss == DPT_GLM_MSE)
+        cr_assert_eq(hits, 7, "%s glm mse touched hits", t->name);
+    else
+        cr_assert(hits >= 7 && (hits - 7 > href ? hits - 7 - href : href - (hits - 7)) <= hnear,
+                  "%s glm hits rows=%zu d=%zu: %zu vs %zu (%zu rows near z = 0)", t->name, rows, d,
+                  hits - 7, href, hnear);
     cr_assert(fabs(lgot - lref) <= 2 * ltol + 1e-300,
               "%s glm loss=%d rows=%zu d=%zu: %.10g vs %.10g", t->name, (int)loss, rows, d, lgot,
               lref);
@@ -821,8 +832,8 @@ static void check_glm(const table *t, dpt_glm_loss loss, size_t rows, size_t d, 
         cr_assert(fabs(g.p[k] - gref[k]) <= tol, "%s glm g loss=%d rows=%zu d=%zu k=%zu: %g vs %g",
                   t->name, (int)loss, rows, d, k, g.p[k], gref[k]);
     }
-    /* NULL gb is allowed */
-    t->k.glm_grad(loss, rows, d, X.p, ld, y.p, w.p, b, NULL, NULL);
+    /* NULL gb and hits are allowed */
+    t->k.glm_grad(loss, rows, d, X.p, ld, y.p, w.p, b, NULL, NULL, NULL);
     free(g0);
     free(gref);
     free(gtol);
@@ -861,12 +872,16 @@ Test(kernels, glm_bce_confident)
     for (int ti = 0, nt = tables(t); ti < nt; ti++)
         for (size_t i = 0; i < R; i++) {
             double ref = log1p(exp(-fabs((double)Z[i])));
-            double l = t[ti].k.glm_grad(DPT_GLM_BCE, 1, 1, X + i, 1, y + i, &w, 0.0f, NULL, NULL);
+            size_t hits = 0;
+            double l =
+                t[ti].k.glm_grad(DPT_GLM_BCE, 1, 1, X + i, 1, y + i, &w, 0.0f, NULL, NULL, &hits);
             cr_assert(fabs(l - ref) <= 8 * U * ref, "%s bce loss z=%g: %.9g vs %.9g", t[ti].name,
                       Z[i], l, ref);
+            /* y = (z > 0), z exact: right at every z, 0 included (no tie) */
+            cr_assert_eq(hits, 1, "%s bce hits z=%g", t[ti].name, Z[i]);
             double rsum = 0;
             float g = 0;
-            t[ti].k.glm_grad(DPT_GLM_BCE, 1, 1, X + i, 1, y + i, &w, 0.0f, &g, &rsum);
+            t[ti].k.glm_grad(DPT_GLM_BCE, 1, 1, X + i, 1, y + i, &w, 0.0f, &g, &rsum, NULL);
             double rref = 1 / (1 + exp(-(double)Z[i])) - y[i];
             /* the reference's float sigmoid(z) - y cancels when y = 1: a few ulp of 1 */
             cr_assert(fabs(rsum - rref) <= 4 * U * (fabs(rref) + 1), "%s bce r z=%g: %g vs %g",

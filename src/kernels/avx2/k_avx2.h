@@ -56,7 +56,8 @@ static inline void dpt_k_store_tile4(size_t ni, size_t nj, const float (*s)[4], 
 }
 
 double dpt_k_glm_grad_f32_avx2(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
-                               const float *y, const float *w, float b, float *g, double *gb);
+                               const float *y, const float *w, float b, float *g, double *gb,
+                               size_t *hits);
 
 double dpt_k_mlp_tiny_grad_f32_avx2(size_t rows, size_t d, size_t h, const float *X, size_t ld,
                                     const float *y, const float *p, float *g);

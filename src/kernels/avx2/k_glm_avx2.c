@@ -51,7 +51,7 @@ DPT_INLINE __m128 hsum_4x8(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 /* Loss and residual of 8 rows from their logits z (rows past nr masked to 0);
  * adds the losses and residuals to lacc and racc in double. */
 DPT_INLINE __m256 glm_resid(dpt_glm_loss loss, __m256 z, __m256 yv, __m256 rowm, __m256d *lacc,
-                            __m256d *racc)
+                            __m256d *racc, size_t *hits)
 {
     const __m256 zero = _mm256_setzero_ps();
     __m256 r;
@@ -79,6 +79,12 @@ DPT_INLINE __m256 glm_resid(dpt_glm_loss loss, __m256 z, __m256 yv, __m256 rowm,
         l = _mm256_and_ps(l, rowm);
         l0 = _mm256_cvtps_pd(_mm256_castps256_ps128(l));
         l1 = _mm256_cvtps_pd(_mm256_extractf128_ps(l, 1));
+        if (hits) { /* rows of the block with (z > 0) == (y > 0.5) */
+            __m256 zp = _mm256_cmp_ps(z, zero, _CMP_GT_OQ);
+            __m256 yp = _mm256_cmp_ps(yv, _mm256_set1_ps(0.5f), _CMP_GT_OQ);
+            *hits += (size_t)__builtin_popcount(
+                (unsigned)_mm256_movemask_ps(_mm256_andnot_ps(_mm256_xor_ps(zp, yp), rowm)));
+        }
     }
     *lacc = _mm256_add_pd(*lacc, _mm256_add_pd(l0, l1));
     *racc = _mm256_add_pd(*racc, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(r)),
@@ -113,7 +119,7 @@ DPT_INLINE __m256 glm_resid(dpt_glm_loss loss, __m256 z, __m256 yv, __m256 rowm,
             zq[h] = hsum_4x8(a0, a1, a2, a3);                                                      \
         }                                                                                          \
         __m256 z = _mm256_add_ps(_mm256_set_m128(zq[1], zq[0]), vb);                               \
-        _mm256_store_ps((rb), glm_resid(loss, z, (yv), (rowm), &lacc, &racc));                     \
+        _mm256_store_ps((rb), glm_resid(loss, z, (yv), (rowm), &lacc, &racc, hits));               \
     } while (0)
 
 /* Stage 2: g += r_q x_q, row by row so each g lane accumulates in the
@@ -140,7 +146,8 @@ DPT_INLINE __m256 glm_resid(dpt_glm_loss loss, __m256 z, __m256 yv, __m256 rowm,
  * residuals of block b+1 (a long dependent chain through exp and log) are
  * issued before the gradient update of block b, so the two overlap. */
 DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t d, const float *X,
-                           size_t ld, const float *y, const float *w, float b, float *g, double *gb)
+                           size_t ld, const float *y, const float *w, float b, float *g, double *gb,
+                           size_t *hits)
 {
     __m256i ml = dpt_mask8((d & 7) ? (d & 7) : 8); /* mask of the last chunk */
     const __m256 zero = _mm256_setzero_ps();
@@ -195,7 +202,8 @@ DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t 
 
 /* any d: the gradient is updated in memory (L1) chunk by chunk, 8 rows at a time */
 DPT_INLINE double glm_mem(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
-                          const float *y, const float *w, float b, float *g, double *gb)
+                          const float *y, const float *w, float b, float *g, double *gb,
+                          size_t *hits)
 {
     size_t tail = d & 7, full = d - tail;
     __m256i mt = dpt_mask8(tail);
@@ -233,7 +241,7 @@ DPT_INLINE double glm_mem(dpt_glm_loss loss, size_t rows, size_t d, const float 
         __m256 rowm = _mm256_castsi256_ps(dpt_mask8(nr));
         __m256 yv = nr == GLM_RB ? _mm256_loadu_ps(y + i0)
                                  : _mm256_maskload_ps(y + i0, _mm256_castps_si256(rowm));
-        __m256 r = glm_resid(loss, z, yv, rowm, &lacc, &racc);
+        __m256 r = glm_resid(loss, z, yv, rowm, &lacc, &racc, hits);
         if (!g) continue;
         _mm256_store_ps(rbuf, r);
         /* rows past nr have r = 0 and point at a valid row: adding 0 x is harmless */
@@ -258,25 +266,26 @@ DPT_INLINE double glm_mem(dpt_glm_loss loss, size_t rows, size_t d, const float 
 }
 
 DPT_INLINE double glm_impl(const int NC, dpt_glm_loss loss, size_t rows, size_t d, const float *X,
-                           size_t ld, const float *y, const float *w, float b, float *g, double *gb)
+                           size_t ld, const float *y, const float *w, float b, float *g, double *gb,
+                           size_t *hits)
 {
-    if (NC) return glm_regs(NC, loss, rows, d, X, ld, y, w, b, g, gb);
-    return glm_mem(loss, rows, d, X, ld, y, w, b, g, gb);
+    if (NC) return glm_regs(NC, loss, rows, d, X, ld, y, w, b, g, gb, hits);
+    return glm_mem(loss, rows, d, X, ld, y, w, b, g, gb, hits);
 }
 
 /* one out-of-line instance per (loss, NC): each keeps its gradient registers */
 #define GLM_INSTANCE(nc)                                                                           \
     static __attribute__((noinline)) double glm_mse_##nc(                                          \
         size_t rows, size_t d, const float *X, size_t ld, const float *y, const float *w, float b, \
-        float *g, double *gb)                                                                      \
+        float *g, double *gb, size_t *hits)                                                        \
     {                                                                                              \
-        return glm_impl(nc, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);                          \
+        return glm_impl(nc, DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb, hits);                    \
     }                                                                                              \
     static __attribute__((noinline)) double glm_bce_##nc(                                          \
         size_t rows, size_t d, const float *X, size_t ld, const float *y, const float *w, float b, \
-        float *g, double *gb)                                                                      \
+        float *g, double *gb, size_t *hits)                                                        \
     {                                                                                              \
-        return glm_impl(nc, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);                          \
+        return glm_impl(nc, DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb, hits);                    \
     }
 GLM_INSTANCE(0)
 GLM_INSTANCE(1)
@@ -289,11 +298,12 @@ GLM_INSTANCE(7)
 GLM_INSTANCE(8)
 
 typedef double (*glm_fn)(size_t, size_t, const float *, size_t, const float *, const float *, float,
-                         float *, double *);
+                         float *, double *, size_t *);
 
 /* X:(rows,d) stride ld, y:(rows), w:(d), g:(d) or NULL; see kernels.h */
 double dpt_k_glm_grad_f32_avx2(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
-                               const float *y, const float *w, float b, float *g, double *gb)
+                               const float *y, const float *w, float b, float *g, double *gb,
+                               size_t *hits)
 {
     static const glm_fn mse[9] = {glm_mse_0, glm_mse_1, glm_mse_2, glm_mse_3, glm_mse_4,
                                   glm_mse_5, glm_mse_6, glm_mse_7, glm_mse_8};
@@ -301,5 +311,5 @@ double dpt_k_glm_grad_f32_avx2(dpt_glm_loss loss, size_t rows, size_t d, const f
                                   glm_bce_5, glm_bce_6, glm_bce_7, glm_bce_8};
     size_t nc = (d + 7) / 8;
     if (nc > 8) nc = 0;
-    return (loss == DPT_GLM_MSE ? mse : bce)[nc](rows, d, X, ld, y, w, b, g, gb);
+    return (loss == DPT_GLM_MSE ? mse : bce)[nc](rows, d, X, ld, y, w, b, g, gb, hits);
 }

@@ -20,7 +20,7 @@ void dpt_k_sgemm_part_f32_avx512(int ta, int tb, size_t m, size_t n, size_t k, f
 
 double dpt_k_glm_grad_f32_avx512(dpt_glm_loss loss, size_t rows, size_t d, const float *X,
                                  size_t ld, const float *y, const float *w, float b, float *g,
-                                 double *gb);
+                                 double *gb, size_t *hits);
 
 /* dst:(n) += src:(n), shared by the update's reduction */
 void dpt_k_add_f32_avx512(size_t n, const float *src, float *dst);

@@ -30,7 +30,7 @@ DPT_INLINE void glm_prefetch(const float *x, size_t ld, size_t d)
 /* loss and residual of 16 rows from their logits (rows outside rowm give 0);
  * the losses and residuals are summed in double into lacc, racc */
 DPT_INLINE __m512 glm_resid(dpt_glm_loss loss, __m512 z, __m512 yv, __mmask16 rowm, __m512d *lacc,
-                            __m512d *racc)
+                            __m512d *racc, size_t *hits)
 {
     const __m512 zero = _mm512_setzero_ps();
     __m512 r;
@@ -58,6 +58,11 @@ DPT_INLINE __m512 glm_resid(dpt_glm_loss loss, __m512 z, __m512 yv, __mmask16 ro
         l = _mm512_maskz_mov_ps(rowm, l);
         l0 = _mm512_cvtps_pd(_mm512_castps512_ps256(l));
         l1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(l, 1));
+        if (hits) { /* rows of the block with (z > 0) == (y > 0.5) */
+            __mmask16 zp = _mm512_cmp_ps_mask(z, zero, _CMP_GT_OQ);
+            __mmask16 yp = _mm512_cmp_ps_mask(yv, _mm512_set1_ps(0.5f), _CMP_GT_OQ);
+            *hits += (size_t)__builtin_popcount((unsigned)(~(zp ^ yp) & rowm & 0xFFFFu));
+        }
     }
     *lacc = _mm512_add_pd(*lacc, _mm512_add_pd(l0, l1));
     *racc = _mm512_add_pd(*racc, _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(r)),
@@ -119,7 +124,8 @@ DPT_INLINE __m512 lane_sum(__m512 a, __m512 b)
  * longer than 8 per block. The
  * last rows (fewer than 16) are copied into a zero-padded block. */
 DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t d, const float *X,
-                           size_t ld, const float *y, const float *w, float b, float *g, double *gb)
+                           size_t ld, const float *y, const float *w, float b, float *g, double *gb,
+                           size_t *hits)
 {
     __mmask16 ml = dpt_kmask16((d & 15) ? (d & 15) : 16); /* the last chunk's columns */
     const __m512 zero = _mm512_setzero_ps();
@@ -164,8 +170,8 @@ DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t 
         DOT16(DOT);
 #undef DOT
         __mmask16 rowm = dpt_kmask16(nr);
-        __m512 r =
-            glm_resid(loss, GLM_LOGITS(b), _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
+        __m512 r = glm_resid(loss, GLM_LOGITS(b), _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc,
+                             &racc, hits);
         if (!g) continue;
         _mm512_store_ps(rbuf, r);
         /* re-read the block from L1 below: kept from the dot products, its
@@ -203,7 +209,8 @@ DPT_INLINE double glm_regs(const int NC, dpt_glm_loss loss, size_t rows, size_t 
 }
 
 DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
-                           const float *y, const float *w, float b, float *g, double *gb)
+                           const float *y, const float *w, float b, float *g, double *gb,
+                           size_t *hits)
 {
     size_t tail = d & 15, full = d - tail;
     __mmask16 mt = dpt_kmask16(tail);
@@ -247,8 +254,8 @@ DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float
         }
 #undef ACC
         __mmask16 rowm = dpt_kmask16(nr);
-        __m512 r =
-            glm_resid(loss, GLM_LOGITS(b), _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc, &racc);
+        __m512 r = glm_resid(loss, GLM_LOGITS(b), _mm512_maskz_loadu_ps(rowm, y + i0), rowm, &lacc,
+                             &racc, hits);
         if (!g) continue;
         _mm512_store_ps(rbuf, r);
         /* four partial sums per chunk (rows q mod 4): one chain of 16
@@ -277,40 +284,41 @@ DPT_INLINE double glm_impl(dpt_glm_loss loss, size_t rows, size_t d, const float
 
 /* the register kernel for its number of chunks, else the general one */
 DPT_INLINE double glm_by_width(dpt_glm_loss loss, size_t rows, size_t d, const float *X, size_t ld,
-                               const float *y, const float *w, float b, float *g, double *gb)
+                               const float *y, const float *w, float b, float *g, double *gb,
+                               size_t *hits)
 {
     switch ((d + 15) / 16) {
     case 1:
-        return glm_regs(1, loss, rows, d, X, ld, y, w, b, g, gb);
+        return glm_regs(1, loss, rows, d, X, ld, y, w, b, g, gb, hits);
     case 2:
-        return glm_regs(2, loss, rows, d, X, ld, y, w, b, g, gb);
+        return glm_regs(2, loss, rows, d, X, ld, y, w, b, g, gb, hits);
     case 3:
-        return glm_regs(3, loss, rows, d, X, ld, y, w, b, g, gb);
+        return glm_regs(3, loss, rows, d, X, ld, y, w, b, g, gb, hits);
     case 4:
-        return glm_regs(4, loss, rows, d, X, ld, y, w, b, g, gb);
+        return glm_regs(4, loss, rows, d, X, ld, y, w, b, g, gb, hits);
     }
-    return glm_impl(loss, rows, d, X, ld, y, w, b, g, gb);
+    return glm_impl(loss, rows, d, X, ld, y, w, b, g, gb, hits);
 }
 
 /* out of line per loss, so the loss test is resolved outside the loops */
 static __attribute__((noinline)) double glm_mse(size_t rows, size_t d, const float *X, size_t ld,
                                                 const float *y, const float *w, float b, float *g,
-                                                double *gb)
+                                                double *gb, size_t *hits)
 {
-    return glm_by_width(DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb);
+    return glm_by_width(DPT_GLM_MSE, rows, d, X, ld, y, w, b, g, gb, hits);
 }
 
 static __attribute__((noinline)) double glm_bce(size_t rows, size_t d, const float *X, size_t ld,
                                                 const float *y, const float *w, float b, float *g,
-                                                double *gb)
+                                                double *gb, size_t *hits)
 {
-    return glm_by_width(DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb);
+    return glm_by_width(DPT_GLM_BCE, rows, d, X, ld, y, w, b, g, gb, hits);
 }
 
 /* X:(rows,d) stride ld, y:(rows), w:(d), g:(d) or NULL; see kernels.h */
 double dpt_k_glm_grad_f32_avx512(dpt_glm_loss loss, size_t rows, size_t d, const float *X,
                                  size_t ld, const float *y, const float *w, float b, float *g,
-                                 double *gb)
+                                 double *gb, size_t *hits)
 {
-    return (loss == DPT_GLM_MSE ? glm_mse : glm_bce)(rows, d, X, ld, y, w, b, g, gb);
+    return (loss == DPT_GLM_MSE ? glm_mse : glm_bce)(rows, d, X, ld, y, w, b, g, gb, hits);
 }

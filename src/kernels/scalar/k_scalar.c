@@ -77,7 +77,7 @@ static inline double bce_logits(double z, double y)
 
 static double glm_grad_f32_scalar(dpt_glm_loss loss, size_t rows, size_t d, const float *X,
                                   size_t ld, const float *y, const float *w, float b, float *g,
-                                  double *gb)
+                                  double *gb, size_t *hits)
 {
     double lsum = 0, rsum = 0;
     for (size_t i = 0; i < rows; i++) {
@@ -92,6 +92,7 @@ static double glm_grad_f32_scalar(dpt_glm_loss loss, size_t rows, size_t d, cons
         } else {
             lsum += bce_logits(z, y[i]);
             r = 1.0f / (1.0f + expf(-z)) - y[i];
+            if (hits) *hits += (z > 0) == (y[i] > 0.5f);
         }
         rsum += r;
         if (g)
