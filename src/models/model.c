@@ -613,7 +613,7 @@ double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const flo
      * gradient, one pass over X at the read rate, counting the rows
      * classified right (the generic path's GEMV writes the outputs and
      * reads them again: 17 ms for linreg's 10^6 rows against 5-7 for a
-     * training epoch, and its logistic loss is scalar libm: 30-80 ms for
+     * training epoch, and its logistic loss is scalar libm: 36-62 ms for
      * logreg's, against an 11 ms epoch) */
     if (glm_path(m)) {
         const float b = m->b_off[0] != SIZE_MAX ? w[m->b_off[0]] : 0.0f;
