@@ -234,6 +234,21 @@ static double output_loss(const dpt_model *m, size_t ldz, const dpt_kernels *k, 
     return lsum;
 }
 
+/* A one-output linear model's pass through the fused kernel: its loss, and
+ * (g not NULL) the gradient added to g, bias included; hits as glm_grad's. */
+static double glm_pass(const dpt_model *m, const struct dpt_kernels *k, const float *w,
+                       const float *X, size_t ld, const float *y, size_t rows, float *g,
+                       size_t *hits)
+{
+    const int bias = m->b_off[0] != SIZE_MAX;
+    const dpt_glm_loss loss = m->spec.loss == DPT_LOSS_BCE ? DPT_GLM_BCE : DPT_GLM_MSE;
+    double gb = 0;
+    double l = k->glm_grad(loss, rows, m->width[0], X, ld, y, w, bias ? w[m->b_off[0]] : 0.0f, g,
+                           g ? &gb : NULL, hits);
+    if (g && bias) g[m->b_off[0]] += (float)gb;
+    return l;
+}
+
 /* The gradient sum into g: added to it (set 0), or over it (set 1, no
  * need to clear g first: the first block's products overwrite it). */
 static double model_grad(const dpt_model *m, const struct dpt_kernels *k, const float *w,
@@ -243,13 +258,7 @@ static double model_grad(const dpt_model *m, const struct dpt_kernels *k, const 
     if (!k) k = dpt_kernels_get();
     if (rows == 0 || glm_path(m)) {
         if (set) memset(g, 0, m->n_params * sizeof(float));
-        if (rows == 0) return 0;
-        double gb = 0;
-        float b = m->b_off[0] != SIZE_MAX ? w[m->b_off[0]] : 0.0f;
-        double l = k->glm_grad(m->spec.loss == DPT_LOSS_BCE ? DPT_GLM_BCE : DPT_GLM_MSE, rows,
-                               m->width[0], X, ld, y, w, b, g, &gb, NULL);
-        if (m->b_off[0] != SIZE_MAX) g[m->b_off[0]] += (float)gb;
-        return l;
+        return rows ? glm_pass(m, k, w, X, ld, y, rows, g, NULL) : 0;
     }
     if (tiny_path(m, k)) {
         if (set) memset(g, 0, m->n_params * sizeof(float));
@@ -615,11 +624,7 @@ double dpt_model_eval(const dpt_model *m, const struct dpt_kernels *k, const flo
      * reads them again: 17 ms for linreg's 10^6 rows against 5-7 for a
      * training epoch, and its logistic loss is scalar libm: 36-62 ms for
      * logreg's, against an 11 ms epoch) */
-    if (glm_path(m)) {
-        const float b = m->b_off[0] != SIZE_MAX ? w[m->b_off[0]] : 0.0f;
-        const dpt_glm_loss loss = m->spec.loss == DPT_LOSS_BCE ? DPT_GLM_BCE : DPT_GLM_MSE;
-        return rows ? k->glm_grad(loss, rows, m->width[0], X, ld, y, w, b, NULL, NULL, correct) : 0;
-    }
+    if (glm_path(m)) return rows ? glm_pass(m, k, w, X, ld, y, rows, NULL, correct) : 0;
     const blocking bl = blocking_of(m);
     double lsum = 0;
     for (size_t r0 = 0; r0 < rows; r0 += bl.rows) {
