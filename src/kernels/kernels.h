@@ -50,9 +50,12 @@ typedef struct dpt_kernels {
      * w -= lr (g + mu v). These float operations in this order, never fused,
      * so every table gives the same bits; gs is only read. v is unused (may be
      * NULL) for plain. Returns nonzero when some g or some resulting w is
-     * not finite. */
-    int (*update)(dpt_update_rule rule, size_t n, float *w, const float *const *gs, int ng,
-                  size_t goff, float *v, float gscale, float wd, float mu, float lr);
+     * not finite. w[0, ahead) (ahead >= n) is the caller's: a caller that
+     * updates a slice a block at a time passes the slice's end, and the
+     * kernel asks for w's lines past the block early (PREFETCHW), never
+     * writing there. */
+    int (*update)(dpt_update_rule rule, size_t n, size_t ahead, float *w, const float *const *gs,
+                  int ng, size_t goff, float *v, float gscale, float wd, float mu, float lr);
 
     /* Fused single pass over rows of a one-output linear model:
      * X:(rows,d) stride ld, y:(rows), w:(d), b scalar.

@@ -4,6 +4,7 @@
 
 #include "dpt/optim.h"
 #include "kernels/kernels.h"
+#include "optim/optim_impl.h"
 
 void dpt_optim_defaults(dpt_optim_spec *o)
 {
@@ -40,8 +41,8 @@ int dpt_optim_update(const dpt_optim_spec *o, size_t lo, size_t hi, float *w, co
     return dpt_optim_update_sum(o, lo, hi, w, &gsum, 1, v, gscale, lr);
 }
 
-int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
-                         const float *const *gs, int ng, float *v, float gscale, float lr)
+static int update(const dpt_optim_spec *o, size_t lo, size_t n, size_t ahead, float *w,
+                  const float *const *gs, int ng, float *v, float gscale, float lr)
 {
     static const dpt_update_rule rule[] = {
         [DPT_OPT_GD] = DPT_UPDATE_PLAIN,
@@ -49,7 +50,19 @@ int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w
         [DPT_OPT_MOMENTUM] = DPT_UPDATE_MOMENTUM,
         [DPT_OPT_NESTEROV] = DPT_UPDATE_NESTEROV,
     };
-    if (hi <= lo || ng < 1) return 0;
-    return dpt_kernels_get()->update(rule[o->kind], hi - lo, w + lo, gs, ng, lo, v ? v + lo : NULL,
+    if (!n || ng < 1) return 0;
+    return dpt_kernels_get()->update(rule[o->kind], n, ahead, w + lo, gs, ng, lo, v ? v + lo : NULL,
                                      gscale, (float)o->weight_decay, (float)o->momentum, lr);
+}
+
+int dpt_optim_update_sum(const dpt_optim_spec *o, size_t lo, size_t hi, float *w,
+                         const float *const *gs, int ng, float *v, float gscale, float lr)
+{
+    return hi > lo ? update(o, lo, hi - lo, hi - lo, w, gs, ng, v, gscale, lr) : 0;
+}
+
+int dpt_optim_update_ahead(const dpt_optim_spec *o, size_t n, size_t ahead, float *w,
+                           const float *const *gs, int ng, float *v, float gscale, float lr)
+{
+    return update(o, 0, n, ahead > n ? ahead : n, w, gs, ng, v, gscale, lr);
 }

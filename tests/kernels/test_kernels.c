@@ -275,7 +275,7 @@ static void check_update(const table *t)
                 memcpy(rv, v.p, n * sizeof(float));
                 const float gscale = 1.0f / 256, wd = 5e-4f, mu = 0.9f, lr = 0.05f;
                 const float *gp = g.p;
-                int bad = t->k.update((dpt_update_rule)rule, n, w.p, &gp, 1, 0,
+                int bad = t->k.update((dpt_update_rule)rule, n, n, w.p, &gp, 1, 0,
                                       rule == DPT_UPDATE_PLAIN ? NULL : v.p, gscale, wd, mu, lr);
                 update_ref((dpt_update_rule)rule, n, rw, g.p, rv, gscale, wd, mu, lr);
                 cr_assert_eq(bad, 0, "%s update rule %d n=%zu: finite input called bad", t->name,
@@ -296,7 +296,7 @@ static void check_update(const table *t)
                     if (k == 2) at = n - 1;
                     float keep = g.p[at];
                     g.p[at] = special[k];
-                    cr_assert(t->k.update((dpt_update_rule)rule, n, w.p, &gp, 1, 0,
+                    cr_assert(t->k.update((dpt_update_rule)rule, n, n, w.p, &gp, 1, 0,
                                           rule == DPT_UPDATE_PLAIN ? NULL : v.p, gscale, wd, mu,
                                           lr) != 0,
                               "%s update rule %d n=%zu: %g at %zu not seen", t->name, rule, n,
@@ -333,15 +333,15 @@ static void check_update_sum(const table *t)
                 for (int u = 1; u < ng; u++) a += gs[u][goff + i];
                 sum[i] = a;
             }
-            int bad = t->k.update(DPT_UPDATE_NESTEROV, n, w, (const float *const *)gs, ng, goff, v,
-                                  0.01f, 1e-4f, 0.9f, 0.1f);
+            int bad = t->k.update(DPT_UPDATE_NESTEROV, n, n, w, (const float *const *)gs, ng, goff,
+                                  v, 0.01f, 1e-4f, 0.9f, 0.1f);
             update_ref(DPT_UPDATE_NESTEROV, n, w2, sum, v2, 0.01f, 1e-4f, 0.9f, 0.1f);
             cr_assert_eq(bad, 0);
             for (size_t i = 0; i < n; i++)
                 cr_assert(w[i] == w2[i] && v[i] == v2[i], "%s update of %d arrays n=%zu i=%zu",
                           t->name, ng, n, i);
             gs[ng - 1][goff + n - 1] = NAN; /* the last entry of the last array */
-            cr_assert_neq(t->k.update(DPT_UPDATE_PLAIN, n, w, (const float *const *)gs, ng, goff,
+            cr_assert_neq(t->k.update(DPT_UPDATE_PLAIN, n, n, w, (const float *const *)gs, ng, goff,
                                       NULL, 0.01f, 0, 0, 0.1f),
                           0, "%s: NaN in array %d not seen", t->name, ng - 1);
             for (int u = 0; u < ng; u++) free(gs[u]);
@@ -353,12 +353,52 @@ static void check_update_sum(const table *t)
         }
 }
 
+/* A slice updated a block at a time (the fused reduce-scatter): with the
+ * rest of the slice passed as ahead, the block gets the bits of a call
+ * without it, and nothing past the block is written. */
+static void check_update_ahead(const table *t)
+{
+    static const size_t lens[] = {16, 100, 512, 1111};
+    enum { REST = 3000 };
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int ng = 1; ng <= 3; ng += 2) {
+            const size_t n = lens[li], all = n + REST;
+            float *w = malloc(all * sizeof(float)), *v = malloc(all * sizeof(float));
+            float *w2 = malloc(all * sizeof(float)), *v2 = malloc(all * sizeof(float));
+            float *gs[3];
+            for (int u = 0; u < ng; u++) {
+                gs[u] = malloc(all * sizeof(float));
+                for (size_t i = 0; i < all; i++) gs[u][i] = urand(-9, 9);
+            }
+            for (size_t i = 0; i < all; i++) {
+                w[i] = w2[i] = urand(-1, 1);
+                v[i] = v2[i] = urand(-1, 1);
+            }
+            const float *const *g = (const float *const *)gs;
+            cr_assert_eq(
+                t->k.update(DPT_UPDATE_MOMENTUM, n, all, w, g, ng, 0, v, 0.01f, 1e-4f, 0.9f, 0.1f),
+                0);
+            cr_assert_eq(
+                t->k.update(DPT_UPDATE_MOMENTUM, n, n, w2, g, ng, 0, v2, 0.01f, 1e-4f, 0.9f, 0.1f),
+                0);
+            cr_assert(
+                memcmp(w, w2, all * sizeof(float)) == 0 && memcmp(v, v2, all * sizeof(float)) == 0,
+                "%s update n=%zu ng=%d: ahead changed the block or wrote past it", t->name, n, ng);
+            for (int u = 0; u < ng; u++) free(gs[u]);
+            free(w);
+            free(v);
+            free(w2);
+            free(v2);
+        }
+}
+
 Test(kernels, update)
 {
     table t[MAX_TABLES];
     for (int i = 0, n = tables(t); i < n; i++) {
         check_update(&t[i]);
         check_update_sum(&t[i]);
+        check_update_ahead(&t[i]);
     }
 }
 

@@ -380,18 +380,19 @@ static int update_block_avx2(dpt_update_rule rule, size_t n, size_t wlen, float 
 
 /* The sum of the ng arrays block by block in a buffer that stays in L1,
  * each array read once, in order, and nothing written back but w and v. */
-static int update_f32_avx2(dpt_update_rule rule, size_t n, float *w, const float *const *gs, int ng,
-                           size_t goff, float *v, float gscale, float wd, float mu, float lr)
+static int update_f32_avx2(dpt_update_rule rule, size_t n, size_t ahead, float *w,
+                           const float *const *gs, int ng, size_t goff, float *v, float gscale,
+                           float wd, float mu, float lr)
 {
-    if (ng == 1) return update_block_avx2(rule, n, n, w, gs[0] + goff, v, gscale, wd, mu, lr);
+    if (ng == 1) return update_block_avx2(rule, n, ahead, w, gs[0] + goff, v, gscale, wd, mu, lr);
     float acc[DPT_UPDATE_BLOCK] __attribute__((aligned(32)));
     int bad = 0;
     for (size_t b0 = 0; b0 < n; b0 += DPT_UPDATE_BLOCK) {
         size_t nb = n - b0 < DPT_UPDATE_BLOCK ? n - b0 : DPT_UPDATE_BLOCK;
         memcpy(acc, gs[0] + goff + b0, nb * sizeof(float));
         for (int u = 1; u < ng; u++) add_f32_avx2(nb, gs[u] + goff + b0, acc);
-        bad |=
-            update_block_avx2(rule, nb, n - b0, w + b0, acc, v ? v + b0 : NULL, gscale, wd, mu, lr);
+        bad |= update_block_avx2(rule, nb, ahead - b0, w + b0, acc, v ? v + b0 : NULL, gscale, wd,
+                                 mu, lr);
     }
     return bad;
 }

@@ -25,9 +25,9 @@ double dpt_k_glm_grad_f32_avx512(dpt_glm_loss loss, size_t rows, size_t d, const
 /* dst:(n) += src:(n), shared by the update's reduction */
 void dpt_k_add_f32_avx512(size_t n, const float *src, float *dst);
 
-int dpt_k_update_f32_avx512(dpt_update_rule rule, size_t n, float *w, const float *const *gs,
-                            int ng, size_t goff, float *v, float gscale, float wd, float mu,
-                            float lr);
+int dpt_k_update_f32_avx512(dpt_update_rule rule, size_t n, size_t ahead, float *w,
+                            const float *const *gs, int ng, size_t goff, float *v, float gscale,
+                            float wd, float mu, float lr);
 
 double dpt_k_mlp_tiny_grad_f32_avx512(size_t rows, size_t d, size_t h, const float *X, size_t ld,
                                       const float *y, const float *p, float *g);

@@ -53,10 +53,11 @@ static int update_block_scalar(dpt_update_rule rule, size_t n, float *w, const f
     return bad;
 }
 
-static int update_f32_scalar(dpt_update_rule rule, size_t n, float *w, const float *const *gs,
-                             int ng, size_t goff, float *v, float gscale, float wd, float mu,
-                             float lr)
+static int update_f32_scalar(dpt_update_rule rule, size_t n, size_t ahead, float *w,
+                             const float *const *gs, int ng, size_t goff, float *v, float gscale,
+                             float wd, float mu, float lr)
 {
+    (void)ahead;
     if (ng == 1) return update_block_scalar(rule, n, w, gs[0] + goff, v, gscale, wd, mu, lr);
     float acc[DPT_UPDATE_BLOCK];
     int bad = 0;
