@@ -153,7 +153,7 @@ static void c_tree(const dpt_engine *e, dpt_thread_counts *c, int t)
     for (int sp = 1; sp < U; sp *= 2) {
         const size_t W = (size_t)((U - sp + 2 * sp - 1) / (2 * sp)) * np;
         const size_t sl = (size_t)slot_of(e, t);
-        size_t f0 = W * sl / P, f1 = W * (sl + 1) / P;
+        size_t f0 = share_edge(W, sl, P), f1 = share_edge(W, sl + 1, P);
         while (f0 < f1) {
             size_t pair = f0 / np, i0 = f0 % np;
             size_t i1 = f1 - pair * np < np ? f1 - pair * np : np;

@@ -190,7 +190,8 @@ struct dpt_engine {
 };
 
 /* A shared scalar (a loss, a flag, a partial) moves one cache line. */
-#define DPT_LINE 64u
+#define DPT_LINE        64u
+#define DPT_LINE_FLOATS (DPT_LINE / sizeof(float))
 
 /* Whether domains read copies of w (wd[d], refreshed by the update's
  * pushes): with several domains under the data split, one per domain;
@@ -292,12 +293,20 @@ static inline void thread_units(const dpt_engine *e, int t, int P, int *u0, int 
     *u1 = e->u_base + (int)((long)e->u_local * (s + 1) / P);
 }
 
-/* Thread t's slice of n parameters: its slot's. */
+/* The start of share s of [0, n) cut in P (s == P: n): n s / P down to a
+ * whole cache line of floats, so that no two shares meet inside a line
+ * and a share's vectors start where lines start, as the buffers do. */
+static inline size_t share_edge(size_t n, size_t s, size_t P)
+{
+    return s >= P ? n : n * s / P / DPT_LINE_FLOATS * DPT_LINE_FLOATS;
+}
+
+/* Thread t's slice of n parameters: its slot's share. */
 static inline void thread_slice(const dpt_engine *e, int t, size_t n, size_t *lo, size_t *hi)
 {
     const size_t s = (size_t)slot_of(e, t), P = (size_t)e->P;
-    *lo = n * s / P;
-    *hi = n * (s + 1) / P;
+    *lo = share_edge(n, s, P);
+    *hi = share_edge(n, s + 1, P);
 }
 
 /* The thread that owns domain d's copy of the parameters (its first);

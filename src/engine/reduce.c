@@ -174,7 +174,7 @@ static void tree_rounds(dpt_engine *e, int t, int P, step *st, int fuse)
         const size_t W = npairs * np;
         /* by slot: the last round's chunk is the slice this thread updates */
         const size_t sl = (size_t)slot_of(e, t);
-        size_t f0 = W * sl / (size_t)P, f1 = W * (sl + 1) / (size_t)P;
+        size_t f0 = share_edge(W, sl, (size_t)P), f1 = share_edge(W, sl + 1, (size_t)P);
         double r0 = dpt_now();
         while (f0 < f1) {
             size_t pair = f0 / np, i0 = f0 % np;

@@ -225,6 +225,50 @@ Test(cost, hand_derived_totals)
     dpt_dataset_free(&ds);
 }
 
+/* The update's slices (the flat engine: each thread sums and updates its
+ * slice of the parameters) are cut at whole cache lines, so that no two
+ * threads write into one line and every slice's vectors start where lines
+ * do; they cover w once, and differ by less than two lines. */
+Test(cost, slices_at_whole_lines)
+{
+    dpt_model m;
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
+    static const int threads[] = {2, 3, 7, 48};
+    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
+        const int P = threads[i];
+        dpt_optim_spec o;
+        dpt_optim_defaults(&o);
+        o.kind = DPT_OPT_SGD; /* w alone: no velocity */
+        o.batch = 256;
+        dpt_topo *topo;
+        cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:2 core:12 pu:1", NULL), 0);
+        dpt_engine_opts eo;
+        ref_engine_opts(&eo, P, 1);
+        eo.topo = topo;
+        eo.pin.policy = DPT_PIN_COMPACT;
+        eo.domain = DPT_DOMAIN_NONE;
+        dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
+        cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
+        uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+        for (int t = 0; t < P; t++) {
+            /* its slice of w, and its verdict flag's line */
+            const uint64_t b = c[t].phase[DPT_CPH_UPDATE].written[DPT_NEAR_SELF] / c[t].steps - 64;
+            if (t + 1 < P)
+                cr_expect_eq(b % 64, 0, "%d threads: thread %d's slice is %" PRIu64 " bytes", P, t,
+                             b);
+            total += b;
+            lo = b < lo ? b : lo;
+            hi = b > hi ? b : hi;
+        }
+        cr_expect_eq(total, m.n_params * sizeof(float), "%d threads: the slices hold %" PRIu64, P,
+                     total);
+        cr_expect_lt(hi - lo, 128, "%d threads: slices of %" PRIu64 " to %" PRIu64 " bytes", P, lo,
+                     hi);
+        free(c);
+        dpt_topo_close(topo);
+    }
+}
+
 /* Thread distances on a synthetic plan, level by level. */
 Test(cost, near_levels)
 {
@@ -621,10 +665,13 @@ Test(cost, package_level_crosses_once)
     const char *topo = "pack:2 numa:1 core:56 pu:1";
     dpt_thread_counts *c = fmnist_layer_cost(&m, DPT_OPT_MOMENTUM, topo, P, DPT_PIN_COMPACT);
     const double half = (double)m.n_params / 2 * sizeof(float);
+    /* package 0's slices: half of w, cut at a whole cache line */
+    const double w0 = (double)(m.n_params / 2 / 16 * 16) * sizeof(float);
+    const double w1 = (double)m.n_params * sizeof(float) - w0;
     const int far = DPT_NEAR_PACKAGE;
-    cr_expect_eq(step_at(c, P, DPT_CPH_REDUCE, far, 0), (2 + 3) * half,
+    cr_expect_eq(step_at(c, P, DPT_CPH_REDUCE, far, 0), 2 * w0 + 3 * w1,
                  "the reduce reads %.6g bytes a step from the other package, not %.6g",
-                 step_at(c, P, DPT_CPH_REDUCE, far, 0), 5 * half);
+                 step_at(c, P, DPT_CPH_REDUCE, far, 0), 2 * w0 + 3 * w1);
     cr_expect_eq(step_at(c, P, DPT_CPH_REDUCE, far, 1), 0, "the reduce writes over the link");
     cr_expect_eq(step_at(c, P, DPT_CPH_COMPUTE, far, 0), 0,
                  "the compute reads %.6g bytes a step over the link",
