@@ -225,50 +225,6 @@ Test(cost, hand_derived_totals)
     dpt_dataset_free(&ds);
 }
 
-/* The update's slices (the flat engine: each thread sums and updates its
- * slice of the parameters) are cut at whole cache lines, so that no two
- * threads write into one line and every slice's vectors start where lines
- * do; they cover w once, and differ by less than two lines. */
-Test(cost, slices_at_whole_lines)
-{
-    dpt_model m;
-    cr_assert_eq(ref_fmnist_mlp(&m), 0);
-    static const int threads[] = {2, 3, 7, 48};
-    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
-        const int P = threads[i];
-        dpt_optim_spec o;
-        dpt_optim_defaults(&o);
-        o.kind = DPT_OPT_SGD; /* w alone: no velocity */
-        o.batch = 256;
-        dpt_topo *topo;
-        cr_assert_eq(dpt_topo_open(&topo, "pack:2 numa:2 core:12 pu:1", NULL), 0);
-        dpt_engine_opts eo;
-        ref_engine_opts(&eo, P, 1);
-        eo.topo = topo;
-        eo.pin.policy = DPT_PIN_COMPACT;
-        eo.domain = DPT_DOMAIN_NONE;
-        dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
-        cr_assert_eq(dpt_engine_cost(topo, NULL, &m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
-        uint64_t total = 0, lo = UINT64_MAX, hi = 0;
-        for (int t = 0; t < P; t++) {
-            /* its slice of w, and its verdict flag's line */
-            const uint64_t b = c[t].phase[DPT_CPH_UPDATE].written[DPT_NEAR_SELF] / c[t].steps - 64;
-            if (t + 1 < P)
-                cr_expect_eq(b % 64, 0, "%d threads: thread %d's slice is %" PRIu64 " bytes", P, t,
-                             b);
-            total += b;
-            lo = b < lo ? b : lo;
-            hi = b > hi ? b : hi;
-        }
-        cr_expect_eq(total, m.n_params * sizeof(float), "%d threads: the slices hold %" PRIu64, P,
-                     total);
-        cr_expect_lt(hi - lo, 128, "%d threads: slices of %" PRIu64 " to %" PRIu64 " bytes", P, lo,
-                     hi);
-        free(c);
-        dpt_topo_close(topo);
-    }
-}
-
 /* Thread distances on a synthetic plan, level by level. */
 Test(cost, near_levels)
 {
@@ -625,11 +581,12 @@ static double step_at(const dpt_thread_counts *c, int P, int ph, int d, int writ
     return b;
 }
 
-/* fmnist-mlp (784-256-128-10) at batch 256 over 2560 rows, the layer
- * split, P threads pinned by pin on topology topo_s: the cost function's
- * counts (to free). */
-static dpt_thread_counts *fmnist_layer_cost(const dpt_model *m, dpt_opt_kind kind,
-                                            const char *topo_s, int P, dpt_pin_policy pin)
+/* fmnist-mlp (784-256-128-10) at batch 256 over 2560 rows, P threads
+ * pinned by pin on topology topo_s, with the given split and domains: the
+ * cost function's counts (to free). */
+static dpt_thread_counts *fmnist_cost(const dpt_model *m, dpt_opt_kind kind, const char *topo_s,
+                                      int P, dpt_pin_policy pin, dpt_split split,
+                                      dpt_domain_level domain)
 {
     dpt_optim_spec o;
     dpt_optim_defaults(&o);
@@ -641,11 +598,52 @@ static dpt_thread_counts *fmnist_layer_cost(const dpt_model *m, dpt_opt_kind kin
     ref_engine_opts(&eo, P, 1);
     eo.topo = topo;
     eo.pin.policy = pin;
-    eo.split = DPT_SPLIT_LAYER;
+    eo.split = split;
+    eo.domain = domain;
     dpt_thread_counts *c = calloc((size_t)P, sizeof *c);
     cr_assert_eq(dpt_engine_cost(topo, NULL, m, &o, 2560, &eo, c), 0, "%s", dpt_last_error());
     dpt_topo_close(topo);
     return c;
+}
+
+/* the same under the layer split, the domains by default */
+static dpt_thread_counts *fmnist_layer_cost(const dpt_model *m, dpt_opt_kind kind,
+                                            const char *topo_s, int P, dpt_pin_policy pin)
+{
+    return fmnist_cost(m, kind, topo_s, P, pin, DPT_SPLIT_LAYER, DPT_DOMAIN_AUTO);
+}
+
+/* The update's slices (the flat engine: each thread sums and updates its
+ * slice of the parameters) are cut at whole cache lines, so that no two
+ * threads write into one line and every slice's vectors start where lines
+ * do; they cover w once, and differ by less than two lines. */
+Test(cost, slices_at_whole_lines)
+{
+    dpt_model m;
+    cr_assert_eq(ref_fmnist_mlp(&m), 0);
+    static const int threads[] = {2, 3, 7, 48};
+    for (size_t i = 0; i < sizeof threads / sizeof threads[0]; i++) {
+        const int P = threads[i];
+        /* SGD: w alone, no velocity */
+        dpt_thread_counts *c = fmnist_cost(&m, DPT_OPT_SGD, "pack:2 numa:2 core:12 pu:1", P,
+                                           DPT_PIN_COMPACT, DPT_SPLIT_DATA, DPT_DOMAIN_NONE);
+        uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+        for (int t = 0; t < P; t++) {
+            /* its slice of w, and its verdict flag's line */
+            const uint64_t b = c[t].phase[DPT_CPH_UPDATE].written[DPT_NEAR_SELF] / c[t].steps - 64;
+            if (t + 1 < P)
+                cr_expect_eq(b % 64, 0, "%d threads: thread %d's slice is %" PRIu64 " bytes", P, t,
+                             b);
+            total += b;
+            lo = b < lo ? b : lo;
+            hi = b > hi ? b : hi;
+        }
+        cr_expect_eq(total, m.n_params * sizeof(float), "%d threads: the slices hold %" PRIu64, P,
+                     total);
+        cr_expect_lt(hi - lo, 128, "%d threads: slices of %" PRIu64 " to %" PRIu64 " bytes", P, lo,
+                     hi);
+        free(c);
+    }
 }
 
 /* Two packages of one 56-core node each (a two-socket Sapphire Rapids),
