@@ -102,7 +102,7 @@ static void prefetch_items(const dpt_engine *e, size_t b0, size_t hi)
 {
     if (b0 + DPT_UPDATE_BLOCK > hi) return;
     for (int x = 0; x < e->U; x = e->top_end[x])
-        for (size_t o = 0; o < DPT_UPDATE_BLOCK; o += 64 / sizeof(float))
+        for (size_t o = 0; o < DPT_UPDATE_BLOCK; o += DPT_LINE_FLOATS)
             __builtin_prefetch(e->G[x] + b0 + o, 0, 3);
 }
 
